@@ -1,0 +1,389 @@
+/*
+ * aioc — asyncio's programming model in C.
+ *
+ * A task is a stackful coroutine: any C function called from a task may
+ * suspend, so `await f()` is the plain call `f()`. One event loop per thread
+ * runs many tasks concurrently; `aioc_run` starts it.
+ *
+ * Conventions used by every function below:
+ *   - Errors are negative errno values (-ECANCELED, -ETIMEDOUT, ...) or one of
+ *     the few AIOC_E* library codes; aioc_strerror() names them all.
+ *   - "Suspends" means the calling task may be parked while other tasks run.
+ *     Every suspending call is a cancellation point: it returns -ECANCELED
+ *     once the task is cancelled, and -ETIMEDOUT once an enclosing deadline
+ *     scope has expired (see "Scopes"). Called outside a task, a suspending
+ *     function returns AIOC_ENOTASK and does nothing.
+ *   - Handles (aioc_task, aioc_scope, aioc_call, aioc_group) are small values
+ *     with a generation number: a handle used after its object is gone gives
+ *     AIOC_ESTALE, never a crash.
+ *   - Every function must be called from the thread that runs the loop,
+ *     unless its comment says otherwise.
+ */
+#ifndef AIOC_H
+#define AIOC_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(AIOC_BUILDING) && defined(__GNUC__)
+#define AIOC_EXTERN __attribute__((visibility("default")))
+#else
+#define AIOC_EXTERN
+#endif
+
+/* ============================================================ version == */
+
+#define AIOC_VERSION_MAJOR 0
+#define AIOC_VERSION_MINOR 1
+#define AIOC_VERSION_PATCH 0
+
+/// The library's version as "MAJOR.MINOR.PATCH".
+AIOC_EXTERN const char *aioc_version(void);
+
+/// The context-switch method compiled in: "x86_64-asm", "aarch64-asm" or
+/// "ucontext".
+AIOC_EXTERN const char *aioc_switch_method(void);
+
+/* ============================================================= errors == */
+
+/* Library codes sit far from errno values (errno stays below 4096 in
+ * magnitude on Linux but never comes near these). */
+#define AIOC_EOF      (-10001) /* end of stream */
+#define AIOC_ESTALE   (-10002) /* handle is invalid or its object is gone */
+#define AIOC_ENOTASK  (-10003) /* the call must be made from inside a task */
+#define AIOC_ENOLOOP  (-10004) /* no loop is running in this thread */
+#define AIOC_EAWAITED (-10005) /* the task is already being awaited */
+
+/// A human-readable description of `err` (negative errno or AIOC_E*).
+/// The string is static; never NULL.
+AIOC_EXTERN const char *aioc_strerror(int err);
+
+/// The symbolic name of `err`, e.g. "ECANCELED" or "AIOC_ESTALE"; "0" for 0
+/// and "EUNKNOWN" for a code it does not know. Static; never NULL.
+AIOC_EXTERN const char *aioc_err_name(int err);
+
+/* =============================================================== time == */
+
+/// The loop's clock in seconds (monotonic; virtual under virtual time).
+/// Cached: it advances when the loop polls, not during a task's run, which
+/// is what timers compare against. 0 outside a loop.
+AIOC_EXTERN double aioc_now(void);
+
+/// The same clock in nanoseconds.
+AIOC_EXTERN uint64_t aioc_now_ns(void);
+
+/* ================================================================ run == */
+
+typedef void *(*aioc_fn)(void *arg);
+
+typedef struct aioc_run_opts {
+    /// Default stack size of tasks in bytes (rounded up to pages); 0 takes
+    /// the environment variable AIOC_STACK_SIZE, else 256 KiB.
+    size_t stack_size;
+    /// Non-zero: when every task waits on time alone (no ready task, no
+    /// waited file descriptor, no pending cross-thread call), the clock jumps
+    /// to the next deadline instead of sleeping. Sleeps then cost nothing
+    /// and runs are deterministic; meant for tests.
+    int virtual_time;
+    /// Name of the main task in dumps and reports; default "main".
+    const char *main_name;
+} aioc_run_opts;
+
+/// Runs `main(arg)` as the first task of a new event loop in this thread and
+/// returns when it ends. Before returning, every task still alive is
+/// cancelled and joined, and unobserved failures are reported.
+/// `*result` (if `result` is not NULL) receives main's return value.
+/// Returns main's status: 0, the error main returned with aioc_fail(),
+/// -ECANCELED if main was cancelled, -EDEADLK if every task waits and
+/// nothing can ever wake one (the waiting tasks are dumped to stderr),
+/// -EBUSY if a loop already runs in this thread, -ENOMEM or another errno
+/// if the loop cannot be set up. May be called again after it returns, and
+/// in several threads at once (one loop each).
+AIOC_EXTERN int aioc_run(aioc_fn main, void *arg, void **result);
+
+/// aioc_run with options; `opts` may be NULL and is only read during the call.
+AIOC_EXTERN int aioc_run_with(aioc_fn main, void *arg, void **result,
+                              const aioc_run_opts *opts);
+
+/* ============================================================== tasks == */
+
+/// A task handle. Copy it freely; it stays valid until the task is awaited
+/// (or, for a detached task, ends). `id == 0` is never a valid task.
+typedef struct aioc_task {
+    uint64_t id;
+} aioc_task;
+
+typedef struct aioc_spawn_opts {
+    /// Shown in dumps and failure reports; copied. NULL: "task-<n>".
+    const char *name;
+    /// Stack size in bytes; 0 takes the loop's default.
+    size_t stack_size;
+} aioc_spawn_opts;
+
+/// Creates a task that will run `fn(arg)` concurrently with the caller; it
+/// starts at the loop's next turn (the caller keeps running). Does not
+/// suspend. `arg` is borrowed: keep it valid until the task no longer uses
+/// it. May be called from a task or a loop callback.
+/// If the task cannot be created, the returned handle carries the error
+/// (AIOC_ENOLOOP outside a loop, -ESHUTDOWN while the loop shuts down,
+/// -ENOMEM): aioc_task_error() returns it and aioc_await() fails with it.
+AIOC_EXTERN aioc_task aioc_spawn(aioc_fn fn, void *arg);
+
+/// aioc_spawn with options; `opts` may be NULL. Also fails with -EINVAL for
+/// a stack size below 16 KiB or above 1 GiB.
+AIOC_EXTERN aioc_task aioc_spawn_with(aioc_fn fn, void *arg,
+                                      const aioc_spawn_opts *opts);
+
+/// 0 if `t` came from a successful spawn, else the spawn's error.
+AIOC_EXTERN int aioc_task_error(aioc_task t);
+
+/// Waits for `t` to end and consumes the handle. Suspends unless `t` has
+/// already ended. `*result` (if not NULL) receives its return value (NULL
+/// unless it returned normally). Returns the task's status: 0, the error it
+/// gave aioc_fail(), or -ECANCELED if it was cancelled; or, without
+/// consuming the handle: -ECANCELED / -ETIMEDOUT if the caller was
+/// cancelled or its deadline passed (the task keeps running), AIOC_ESTALE
+/// for an invalid handle or one already awaited or detached, AIOC_EAWAITED
+/// if another task is awaiting it now, -EDEADLK if `t` is the caller,
+/// AIOC_ENOTASK outside a task, or the spawn error of a failed spawn.
+AIOC_EXTERN int aioc_await(aioc_task t, void **result);
+
+/// Lets `t` run on unobserved: the loop keeps it alive until it ends and
+/// reports it if it fails. Consumes the handle. Does not suspend. Returns 0
+/// or AIOC_ESTALE.
+AIOC_EXTERN int aioc_detach(aioc_task t);
+
+/// Requests cancellation of `t`: its current suspending call (if any) and
+/// every later one return -ECANCELED, except inside a shield, until the
+/// request count drops back to 0 (aioc_uncancel). A task that has not
+/// started yet ends at once with -ECANCELED without running. Does not
+/// suspend; the task sees it when it next runs. Returns 0, or AIOC_ESTALE;
+/// cancelling a finished task is 0 and does nothing.
+AIOC_EXTERN int aioc_cancel(aioc_task t);
+
+/// The number of pending cancel requests of the current task (0 outside a
+/// task).
+AIOC_EXTERN int aioc_cancelling(void);
+
+/// Withdraws one cancel request of the current task and returns how many
+/// remain. For code that handled a cancellation and goes on deliberately.
+AIOC_EXTERN int aioc_uncancel(void);
+
+/// The handle of the running task; id 0 outside a task.
+AIOC_EXTERN aioc_task aioc_current(void);
+
+/// The task's name (static or owned by the task; valid until it ends and
+/// is awaited). NULL for an invalid handle.
+AIOC_EXTERN const char *aioc_task_name(aioc_task t);
+
+/// Non-zero once `t` has ended (or its spawn failed); 0 while it runs or
+/// waits, or for an invalid handle.
+AIOC_EXTERN int aioc_task_done(aioc_task t);
+
+/// Marks the current task as failed with `err` (negative) and returns NULL,
+/// so a task body can end with `return aioc_fail(-EIO);`. The status is
+/// taken when the task function returns. `err` of 0 clears a failure.
+AIOC_EXTERN void *aioc_fail(int err);
+
+/// Called when a task fails and nobody observes it: a detached task when it
+/// ends, an un-awaited task when the loop shuts down. `name` and the call
+/// are valid only during the call.
+typedef void (*aioc_failure_handler)(const char *name, int err, void *data);
+
+/// Sets the running loop's handler; NULL restores the default, which
+/// prints "aioc: task 'NAME' failed: ERROR" to stderr. Returns 0 or
+/// AIOC_ENOLOOP.
+AIOC_EXTERN int aioc_set_failure_handler(aioc_failure_handler fn, void *data);
+
+/* ========================================================= task-local == */
+
+/// A task-local variable: declare one per variable with static storage,
+/// e.g. `static aioc_local_key request_id = {free};`. The destructor (may
+/// be NULL) runs on the value when the task ends.
+typedef struct aioc_local_key {
+    void (*destructor)(void *value);
+} aioc_local_key;
+
+/// Sets the current task's value for `key` (replacing without destroying
+/// the old value). Returns 0, AIOC_ENOTASK or -ENOMEM.
+AIOC_EXTERN int aioc_local_set(aioc_local_key *key, void *value);
+
+/// The current task's value for `key`; NULL if unset or outside a task.
+AIOC_EXTERN void *aioc_local_get(const aioc_local_key *key);
+
+/* ============================================================ waiting == */
+
+/// Suspends the current task for `seconds` (≤ 0: like aioc_yield).
+/// Returns 0, -ECANCELED, -ETIMEDOUT (deadline scope) or AIOC_ENOTASK.
+AIOC_EXTERN int aioc_sleep(double seconds);
+
+/// Suspends until the loop clock reaches `when` (an aioc_now() value).
+AIOC_EXTERN int aioc_sleep_until(double when);
+
+/// Lets every other ready task run once, then resumes (asyncio.sleep(0)).
+/// Returns 0, -ECANCELED, -ETIMEDOUT or AIOC_ENOTASK.
+AIOC_EXTERN int aioc_yield(void);
+
+/* ========================================================== callbacks == */
+
+/// A scheduled callback; `id == 0` means it could not be scheduled.
+typedef struct aioc_call {
+    uint64_t id;
+} aioc_call;
+
+typedef void (*aioc_callback)(void *arg);
+
+/// Runs `fn(arg)` on the loop at its next turn, in FIFO order with ready
+/// tasks. Callbacks run outside any task: they must not suspend (suspending
+/// calls return AIOC_ENOTASK there) but may spawn tasks. Does not suspend.
+/// Returns id 0 outside a loop or when out of memory.
+AIOC_EXTERN aioc_call aioc_call_soon(aioc_callback fn, void *arg);
+
+/// Runs `fn(arg)` once, `seconds` from now.
+AIOC_EXTERN aioc_call aioc_call_later(double seconds, aioc_callback fn,
+                                      void *arg);
+
+/// Runs `fn(arg)` once, when the loop clock reaches `when`.
+AIOC_EXTERN aioc_call aioc_call_at(double when, aioc_callback fn, void *arg);
+
+/// Cancels a callback that has not run yet. Returns 0, or AIOC_ESTALE if it
+/// already ran or was cancelled.
+AIOC_EXTERN int aioc_call_cancel(aioc_call c);
+
+/* ==================================================== waiting on many == */
+
+/// Waits for every task in `tasks` and consumes all the handles. On the
+/// first failure, cancels the others, waits for them, and returns that
+/// error. `results[i]` (if `results` is not NULL) receives task i's return
+/// value (NULL for a task that failed). Suspends. If the caller is
+/// cancelled or its deadline passes, every task is cancelled and awaited
+/// before -ECANCELED / -ETIMEDOUT is returned. Returns 0 when all succeed.
+AIOC_EXTERN int aioc_gather(const aioc_task *tasks, size_t n, void **results);
+
+/// Like aioc_gather, but a failure does not cancel the others: every task
+/// runs to its end, `statuses[i]` receives task i's own status, and the
+/// call returns 0 (or -ECANCELED / -ETIMEDOUT if the caller was cancelled,
+/// after cancelling and awaiting every task). Either array may be NULL.
+AIOC_EXTERN int aioc_gather_all(const aioc_task *tasks, size_t n,
+                                void **results, int *statuses);
+
+enum aioc_wait_mode {
+    AIOC_WAIT_ANY = 1,           /* one task has ended */
+    AIOC_WAIT_ALL = 2,           /* every task has ended */
+    AIOC_WAIT_FIRST_FAILURE = 3, /* one task failed, or all ended */
+};
+
+/// Waits until `mode` is met, without consuming any handle (await them
+/// afterwards). Suspends unless already met. Returns the index of the task
+/// that met AIOC_WAIT_ANY or AIOC_WAIT_FIRST_FAILURE (the lowest index if
+/// several had), `n` when AIOC_WAIT_ALL is met or no task failed, or a
+/// negative error: -ECANCELED, -ETIMEDOUT, -EINVAL (bad mode or n == 0),
+/// AIOC_ESTALE (a handle is invalid), AIOC_ENOTASK, -ENOMEM.
+AIOC_EXTERN long aioc_wait(const aioc_task *tasks, size_t n, int mode);
+
+/// An iterator over tasks in the order they end (asyncio.as_completed).
+typedef struct aioc_completion aioc_completion;
+
+/// Starts watching `n` tasks (the array is copied; handles are not
+/// consumed). Returns NULL with errno set (ENOMEM, EINVAL) on failure.
+AIOC_EXTERN aioc_completion *aioc_completion_new(const aioc_task *tasks,
+                                                 size_t n);
+
+/// Waits for the next task to end and returns its index in the original
+/// array; each index is returned once. Suspends. Returns AIOC_EOF when all
+/// were returned, or -ECANCELED / -ETIMEDOUT / AIOC_ENOTASK.
+AIOC_EXTERN long aioc_completion_next(aioc_completion *c);
+
+/// Stops watching and frees the iterator; the tasks are not affected.
+AIOC_EXTERN void aioc_completion_free(aioc_completion *c);
+
+/* ============================================================= scopes == */
+
+/// A deadline/cancel scope (Trio's cancel scopes, asyncio.timeout). The
+/// handle may live on the stack; the scope's state lives in the task, so a
+/// copy of the handle can cancel it from another task.
+typedef struct aioc_scope {
+    uint64_t id;
+} aioc_scope;
+
+/// Enters a scope that expires `seconds` from now (INFINITY or a negative
+/// value: never). While it is entered, every suspending call of this task
+/// returns -ETIMEDOUT once it has expired, and -ECANCELED once it was
+/// cancelled. Scopes nest; the earliest deadline wins; an outer
+/// cancellation is reported as -ECANCELED, never as -ETIMEDOUT. Does not
+/// suspend. Returns 0, AIOC_ENOTASK, -ENOMEM. Every enter needs its exit.
+AIOC_EXTERN int aioc_scope_enter(aioc_scope *s, double seconds);
+
+/// Enters a scope that expires when the loop clock reaches `deadline`.
+AIOC_EXTERN int aioc_scope_enter_at(aioc_scope *s, double deadline);
+
+/// Enters a shielded scope: inside it, cancellation of the task and the
+/// expiry of enclosing scopes are not delivered (they are delivered after
+/// the exit). Scopes entered inside the shield still work. For cleanup that
+/// must finish.
+AIOC_EXTERN int aioc_shield_enter(aioc_scope *s);
+
+/// Leaves the innermost scope, which must be `s`. Returns -ETIMEDOUT if its
+/// deadline passed, -ECANCELED if it was cancelled, else 0; AIOC_ESTALE if
+/// `s` is not the innermost open scope of the current task.
+AIOC_EXTERN int aioc_scope_exit(aioc_scope *s);
+
+/// Cancels scope `s` from any task or callback of the same loop: the owner's
+/// suspending calls inside it return -ECANCELED. Returns 0 or AIOC_ESTALE.
+AIOC_EXTERN int aioc_scope_cancel(aioc_scope s);
+
+/// Moves the deadline of `s` to `seconds` from now (INFINITY: none).
+/// Returns 0, or AIOC_ESTALE.
+AIOC_EXTERN int aioc_scope_reschedule(aioc_scope s, double seconds);
+
+/// Awaits `t` for at most `seconds`; when the time runs out, cancels `t`,
+/// waits for it to end, and returns -ETIMEDOUT. Consumes the handle in
+/// every case except AIOC_ESTALE/AIOC_EAWAITED. Otherwise as aioc_await.
+AIOC_EXTERN int aioc_wait_for(aioc_task t, double seconds, void **result);
+
+/* ======================================================== task groups == */
+
+/// A task group (asyncio.TaskGroup, a Trio nursery): children cannot
+/// outlive it, the first failure cancels the others.
+typedef struct aioc_group {
+    uint64_t id;
+} aioc_group;
+
+/// Creates a group owned by the current task. Returns 0, AIOC_ENOTASK or
+/// -ENOMEM. Does not suspend.
+AIOC_EXTERN int aioc_group_init(aioc_group *g);
+
+/// Spawns a child of the group; as aioc_spawn_with (`opts` may be NULL).
+/// The group owns the child's handle (don't await or detach it). Fails with
+/// -ECANCELED (the handle carries it) once the group is cancelled or has
+/// failed, and AIOC_ESTALE for an invalid group.
+AIOC_EXTERN aioc_task aioc_group_spawn(aioc_group g, aioc_fn fn, void *arg,
+                                       const aioc_spawn_opts *opts);
+
+/// Waits for every child and frees the group. Returns 0, the first child
+/// failure (the siblings having been cancelled), -ECANCELED if the group
+/// was cancelled, or — if the waiting task itself is cancelled or its
+/// deadline passes — cancels the children, waits for them, and returns
+/// -ECANCELED / -ETIMEDOUT. Must be called by the task that created the
+/// group, exactly once. Suspends.
+AIOC_EXTERN int aioc_group_wait(aioc_group g);
+
+/// Cancels every child of `g`; later spawns into it fail. From any task or
+/// callback of the loop. Returns 0 or AIOC_ESTALE. Does not suspend.
+AIOC_EXTERN int aioc_group_cancel(aioc_group g);
+
+/* ========================================================== debugging == */
+
+/// Prints every task of the running loop: id, name, state, what it waits on
+/// and for how long. Returns the number of tasks, or AIOC_ENOLOOP.
+AIOC_EXTERN int aioc_dump_tasks(FILE *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* AIOC_H */

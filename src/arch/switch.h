@@ -1,0 +1,35 @@
+/* Context switch between the loop's scheduler and tasks.
+ *
+ * One implementation per ABI, picked at configure time: switch_x86_64.S,
+ * switch_aarch64.S, or switch_ucontext.c (portable, slower: swapcontext
+ * makes a sigprocmask system call on every switch). Sanitizer and Valgrind
+ * annotations are the caller's business (see src/coro.c). */
+#ifndef AIOC_SWITCH_H
+#define AIOC_SWITCH_H
+
+#include <stddef.h>
+
+#if defined(AIOC_SWITCH_UCONTEXT)
+#include <ucontext.h>
+typedef struct aioc__ctx {
+    ucontext_t uc;
+} aioc__ctx;
+#else
+/* The assembly versions push the callee-saved registers on the stack being
+ * left, so a context is only its saved stack pointer. */
+typedef struct aioc__ctx {
+    void *sp;
+} aioc__ctx;
+#endif
+
+/* Prepares `ctx` so that switching to it calls `entry()` on the stack
+ * [lo, lo + size). `entry` must never return: it switches away for good. */
+void aioc__ctx_make(aioc__ctx *ctx, void *lo, size_t size, void (*entry)(void));
+
+/* Saves the running context into `from` and resumes `to`. */
+void aioc__ctx_switch(aioc__ctx *from, aioc__ctx *to);
+
+/* "x86_64-asm", "aarch64-asm" or "ucontext". */
+extern const char aioc__switch_name[];
+
+#endif

@@ -1,0 +1,18 @@
+/* Portable context switch on <ucontext.h>, chosen with AIOC_SWITCH=ucontext.
+ * Slower than the assembly versions (swapcontext saves and restores the
+ * signal mask with a system call) but works on any glibc architecture. */
+#include "switch.h"
+
+const char aioc__switch_name[] = "ucontext";
+
+void aioc__ctx_make(aioc__ctx *ctx, void *lo, size_t size, void (*entry)(void)) {
+    getcontext(&ctx->uc);
+    ctx->uc.uc_stack.ss_sp = lo;
+    ctx->uc.uc_stack.ss_size = size;
+    ctx->uc.uc_link = NULL;
+    makecontext(&ctx->uc, entry, 0);
+}
+
+void aioc__ctx_switch(aioc__ctx *from, aioc__ctx *to) {
+    swapcontext(&from->uc, &to->uc);
+}

@@ -1,0 +1,67 @@
+/* The epoll backend. The loop's eventfd, used by other threads to wake a
+ * sleeping loop, is registered with a NULL data pointer; file-descriptor
+ * waiters (the I/O layer) register their own watcher pointers. */
+#define _GNU_SOURCE
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "../internal.h"
+
+#define MAX_EVENTS 256
+
+static int epoll_init(aioc__loop *loop) {
+    loop->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (loop->epfd < 0)
+        return -errno;
+    loop->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (loop->wakefd < 0)
+        return -errno;
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+    if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, loop->wakefd, &ev) < 0)
+        return -errno;
+    return 0;
+}
+
+static void epoll_close(aioc__loop *loop) {
+    if (loop->wakefd >= 0)
+        close(loop->wakefd);
+    if (loop->epfd >= 0)
+        close(loop->epfd);
+    loop->wakefd = loop->epfd = -1;
+}
+
+static int epoll_poll(aioc__loop *loop, int64_t timeout_ns) {
+    struct epoll_event events[MAX_EVENTS];
+    struct timespec ts, *tsp = NULL;
+    if (timeout_ns >= 0) {
+        ts.tv_sec = timeout_ns / (int64_t)AIOC__NS;
+        ts.tv_nsec = timeout_ns % (int64_t)AIOC__NS;
+        tsp = &ts;
+    }
+    int n = epoll_pwait2(loop->epfd, events, MAX_EVENTS, tsp, NULL);
+    if (n < 0)
+        return errno == EINTR ? 0 : -errno;
+    for (int i = 0; i < n; i++) {
+        if (events[i].data.ptr == NULL) {
+            uint64_t v;
+            ssize_t r = read(loop->wakefd, &v, sizeof v);
+            (void)r; /* EAGAIN: another read drained it; nothing is lost */
+        }
+    }
+    return n;
+}
+
+static void epoll_wakeup(aioc__loop *loop) {
+    uint64_t one = 1;
+    ssize_t r = write(loop->wakefd, &one, sizeof one);
+    (void)r; /* EAGAIN: the counter is saturated, so a wake-up is pending */
+}
+
+const aioc__backend aioc__backend_epoll = {
+    .name = "epoll",
+    .init = epoll_init,
+    .close = epoll_close,
+    .poll = epoll_poll,
+    .wakeup = epoll_wakeup,
+};

@@ -1,0 +1,70 @@
+/* The loop's handle table: generation-checked slots for every object a
+ * public handle names. Slots live in fixed chunks (never moved, so a slot
+ * pointer stays valid) and are reused LIFO through a free list. */
+#include <stdlib.h>
+
+#include "internal.h"
+
+static uint64_t make_id(uint32_t gen, uint32_t index) {
+    return ((uint64_t)gen << 32) | (uint64_t)(index + 1);
+}
+
+uint64_t aioc__handle_new(aioc__handles *h, uint32_t type, void *obj) {
+    uint32_t index;
+    if (h->free_head) {
+        index = h->free_head - 1;
+        h->free_head = (uint32_t)(uintptr_t)aioc__handle_slot(h, index)->obj;
+    } else {
+        if (h->used == UINT32_MAX - 1)
+            return 0;
+        index = h->used;
+        uint32_t c = index / AIOC__SLOTS_PER_CHUNK;
+        if (c == h->nchunks) {
+            aioc__slot **chunks = realloc(h->chunks, (c + 1) * sizeof *chunks);
+            if (!chunks)
+                return 0;
+            h->chunks = chunks;
+            chunks[c] = calloc(AIOC__SLOTS_PER_CHUNK, sizeof(aioc__slot));
+            if (!chunks[c])
+                return 0;
+            h->nchunks++;
+        }
+        h->used++;
+    }
+    aioc__slot *s = aioc__handle_slot(h, index);
+    if (s->gen == 0 || s->gen >= INT32_MAX)
+        s->gen = 1; /* bit 63 of an id marks error handles: keep gen < 2^31 */
+    s->obj = obj;
+    s->type = type;
+    return make_id(s->gen, index);
+}
+
+static aioc__slot *lookup(const aioc__handles *h, uint64_t id) {
+    uint32_t index = (uint32_t)id;
+    if (index == 0 || index > h->used || (id & AIOC__ERROR_HANDLE))
+        return NULL;
+    aioc__slot *s = aioc__handle_slot(h, index - 1);
+    return s->gen == (uint32_t)(id >> 32) ? s : NULL;
+}
+
+void *aioc__handle_get(const aioc__handles *h, uint64_t id, uint32_t type) {
+    aioc__slot *s = lookup(h, id);
+    return s && s->type == type ? s->obj : NULL;
+}
+
+void aioc__handle_free(aioc__handles *h, uint64_t id) {
+    aioc__slot *s = lookup(h, id);
+    if (!s)
+        return;
+    s->gen++;
+    s->type = AIOC__H_FREE;
+    s->obj = (void *)(uintptr_t)h->free_head;
+    h->free_head = (uint32_t)id;
+}
+
+void aioc__handles_free(aioc__handles *h) {
+    for (uint32_t c = 0; c < h->nchunks; c++)
+        free(h->chunks[c]);
+    free(h->chunks);
+    *h = (aioc__handles){0};
+}

@@ -1,0 +1,374 @@
+/* Declarations shared inside src/. Nothing here is public API.
+ *
+ * Internal names shared between files start with aioc__ and have hidden
+ * visibility (the library is built with -fvisibility=hidden). */
+#ifndef AIOC_INTERNAL_H
+#define AIOC_INTERNAL_H
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "aioc.h"
+#include "arch/switch.h"
+#include "list.h"
+
+#define AIOC__NS 1000000000ULL
+#define AIOC__DEFAULT_STACK (256u * 1024u)
+#define AIOC__MIN_STACK (16u * 1024u)
+#define AIOC__MAX_STACK (1024u * 1024u * 1024u)
+
+typedef struct aioc__loop aioc__loop;
+typedef struct aioc__task aioc__task;
+
+/* ------------------------------------------------------------ timers -- */
+
+/* A timer node, embedded in whatever it wakes (a sleeping task, a scope's
+ * deadline, a callback). Timers with equal deadlines fire in the order they
+ * were armed. */
+typedef struct aioc__timer {
+    uint64_t when;  /* loop clock, ns */
+    uint64_t seq;   /* tie-break: arming order */
+    uint32_t index; /* position in the heap; AIOC__TIMER_IDLE when unarmed */
+    uint8_t kind;   /* enum aioc__timer_kind: who to tell when it fires */
+} aioc__timer;
+
+#define AIOC__TIMER_IDLE UINT32_MAX
+
+enum aioc__timer_kind {
+    AIOC__TIMER_SLEEP, /* in aioc__task: wake the task */
+    AIOC__TIMER_SCOPE, /* in aioc__scope_rec: the scope expires */
+    AIOC__TIMER_CALL,  /* in aioc__call_rec: queue the callback */
+};
+
+typedef struct aioc__timer_heap {
+    aioc__timer **nodes;
+    uint32_t len, cap;
+    uint64_t seq;
+} aioc__timer_heap;
+
+void aioc__timers_init(aioc__timer_heap *h);
+void aioc__timers_free(aioc__timer_heap *h);
+int aioc__timer_arm(aioc__timer_heap *h, aioc__timer *t, uint64_t when);
+void aioc__timer_disarm(aioc__timer_heap *h, aioc__timer *t);
+static inline aioc__timer *aioc__timers_first(const aioc__timer_heap *h) {
+    return h->len ? h->nodes[0] : NULL;
+}
+
+/* ------------------------------------------------------------ handles -- */
+
+/* Every object a public handle can name (task, scope, group, call) has a
+ * slot in the loop's handle table. A handle is (generation << 32 | index+1);
+ * freeing the object bumps the slot's generation, so a stale handle is
+ * detected instead of followed. */
+enum aioc__handle_type {
+    AIOC__H_FREE,
+    AIOC__H_TASK,
+    AIOC__H_SCOPE,
+    AIOC__H_GROUP,
+    AIOC__H_CALL,
+};
+
+typedef struct aioc__slot {
+    void *obj;         /* the object, or the next free index when free */
+    uint32_t gen;
+    uint32_t type;
+} aioc__slot;
+
+#define AIOC__SLOTS_PER_CHUNK 4096u
+#define AIOC__ERROR_HANDLE (1ULL << 63)
+
+typedef struct aioc__handles {
+    aioc__slot **chunks;
+    uint32_t nchunks, used; /* slots handed out so far (high-water mark) */
+    uint32_t free_head;     /* index+1 of the first free slot, 0 if none */
+} aioc__handles;
+
+uint64_t aioc__handle_new(aioc__handles *h, uint32_t type, void *obj);
+void *aioc__handle_get(const aioc__handles *h, uint64_t id, uint32_t type);
+void aioc__handle_free(aioc__handles *h, uint64_t id);
+void aioc__handles_free(aioc__handles *h);
+static inline aioc__slot *aioc__handle_slot(const aioc__handles *h, uint32_t i) {
+    return &h->chunks[i / AIOC__SLOTS_PER_CHUNK][i % AIOC__SLOTS_PER_CHUNK];
+}
+
+/* ------------------------------------------------------------- stacks -- */
+
+typedef struct aioc__stack_pool aioc__stack_pool;
+
+/* A stack: usable memory [lo, lo + size). */
+typedef struct aioc__stack {
+    char *lo;
+    uint32_t size;
+    uint8_t canary; /* no guard page: a canary word at lo is checked */
+} aioc__stack;
+
+int aioc__stack_get(aioc__loop *loop, size_t size, aioc__stack *out);
+void aioc__stack_put(aioc__loop *loop, const aioc__stack *s);
+void aioc__stacks_free(aioc__loop *loop);
+bool aioc__stack_canary_ok(const aioc__stack *s);
+int aioc__overflow_guard_start(void); /* per thread: alternate signal stack */
+void aioc__overflow_guard_stop(void);
+const char *aioc__stack_guard_method(void);
+_Noreturn void aioc__stack_overflow_abort(const aioc__task *t);
+
+/* -------------------------------------------------------------- tasks -- */
+
+enum aioc__task_state {
+    AIOC__NEW,     /* spawned, queued, never run */
+    AIOC__READY,   /* queued to run */
+    AIOC__RUNNING,
+    AIOC__PARKED,
+    AIOC__DONE,
+};
+
+/* Why a parked task waits; shown by aioc_dump_tasks. */
+enum aioc__wait_reason {
+    AIOC__WAIT_NONE,
+    AIOC__WAIT_YIELD,
+    AIOC__WAIT_SLEEP,
+    AIOC__WAIT_TASK,
+    AIOC__WAIT_TASKS,
+    AIOC__WAIT_GROUP,
+    AIOC__WAIT_SCOPE,
+    AIOC__WAIT_FD,
+    AIOC__WAIT_PRIMITIVE,
+};
+
+/* How a parked task was woken. */
+enum aioc__wake {
+    AIOC__WOKEN = 0,        /* what it waited for happened */
+    AIOC__INTERRUPTED = 1,  /* a cancel or a scope expiry: recheck */
+};
+
+enum aioc__task_flags {
+    AIOC__F_DETACHED = 1u << 0,
+    AIOC__F_AWAITED = 1u << 1,   /* an aioc_await is in progress */
+    AIOC__F_FAILED = 1u << 2,    /* aioc_fail was called */
+    AIOC__F_GROUPED = 1u << 3,   /* owned by a group */
+    AIOC__F_NAME_OWNED = 1u << 4,
+};
+
+typedef struct aioc__local {
+    struct aioc__local *next;
+    aioc_local_key *key;
+    void *value;
+} aioc__local;
+
+typedef struct aioc__scope_rec aioc__scope_rec;
+typedef struct aioc__group_rec aioc__group_rec;
+
+/* Who is told when a task ends: nobody, one task inside aioc_await, or a
+ * task set (gather, wait, completion iterator). A task has one watcher at
+ * a time; a second gets AIOC_EAWAITED. */
+enum aioc__watch_kind { AIOC__WATCH_NONE, AIOC__WATCH_AWAIT, AIOC__WATCH_SET };
+
+/* Several tasks watched together. Lives on the heap, not on the waiting
+ * task's stack, since ending tasks update it while the owner is parked. */
+typedef struct aioc__taskset {
+    aioc__task *owner;   /* woken when a watched task ends */
+    aioc_task *handles;  /* copy of the caller's array */
+    size_t n;
+    size_t remaining;    /* watched tasks not yet ended */
+    size_t first_done;   /* lowest index that has ended, n if none */
+    size_t first_failed; /* lowest index that failed, n if none */
+    int first_error;     /* status of the first task (in time) to fail */
+    size_t *ring;        /* completion order, for iterators; may be NULL */
+    size_t ring_head, ring_tail;
+} aioc__taskset;
+
+void aioc__taskset_note(aioc__loop *loop, aioc__taskset *set, size_t index,
+                        int status);
+
+struct aioc__task {
+    aioc__ctx ctx;          /* saved context while not running */
+    aioc__list link;        /* ready queue or one wait list, never both */
+    uint8_t kind;           /* AIOC__RUN_TASK: see aioc__runnable_kind */
+    uint8_t state;
+    uint8_t wait_reason;
+    uint8_t flags;
+    int32_t status;         /* final status once DONE; aioc_fail's error before */
+    int32_t wake;           /* enum aioc__wake, set by whoever queued it */
+    uint32_t cancels;       /* pending cancel requests */
+    uint64_t id;            /* this task's handle */
+    union {
+        aioc_fn fn;         /* before it runs */
+        void *result;       /* once DONE */
+    };
+    void *arg;
+    const void *wait_obj;   /* what it waits on, for dumps */
+    uint64_t parked_at;
+    void *watcher;          /* aioc__task (AWAIT) or aioc__taskset (SET) */
+    uint32_t watch_index;   /* this task's index in the watching set */
+    uint8_t watch_kind;     /* enum aioc__watch_kind */
+    aioc__scope_rec *scope; /* innermost open scope */
+    aioc__group_rec *group; /* owning group, if AIOC__F_GROUPED */
+    aioc__list group_link;  /* in the group's children */
+    aioc__local *locals;
+    char *name;
+    aioc__stack stack;      /* lo == NULL until it first runs */
+    uint32_t stack_size;
+    aioc__timer timer;      /* aioc_sleep */
+    void *asan_fake_stack;
+};
+
+/* Runnable kinds: a ready-queue entry is a task or a callback, told apart
+ * by the byte that follows the link in both structs. */
+enum aioc__runnable_kind { AIOC__RUN_TASK, AIOC__RUN_CALL };
+
+/* ------------------------------------------------------------- scopes -- */
+
+struct aioc__scope_rec {
+    aioc__scope_rec *outer;
+    aioc__task *owner;
+    uint64_t id;
+    aioc__timer timer;
+    uint8_t shield;
+    uint8_t expired;
+    uint8_t cancelled;
+};
+
+/* The error that the current task's suspending calls must return now
+ * (-ECANCELED, -ETIMEDOUT), or 0. */
+int aioc__interruption(const aioc__task *t);
+void aioc__scope_expire(aioc__loop *loop, aioc__scope_rec *s);
+void aioc__scopes_unwind(aioc__loop *loop, aioc__task *t);
+
+/* ------------------------------------------------------------- groups -- */
+
+struct aioc__group_rec {
+    aioc__list children;
+    aioc__task *owner;
+    uint64_t id;
+    uint32_t live;       /* children not yet ended */
+    int32_t error;       /* first failure, or -ECANCELED once cancelled */
+    uint8_t waiting;     /* owner is parked in aioc_group_wait */
+};
+
+void aioc__group_child_done(aioc__loop *loop, aioc__task *t);
+
+/* ---------------------------------------------------------- callbacks -- */
+
+typedef struct aioc__call_rec {
+    aioc__list link;   /* ready queue while queued */
+    uint8_t kind;      /* AIOC__RUN_CALL */
+    uint8_t queued;
+    aioc_callback fn;
+    void *arg;
+    uint64_t id;
+    aioc__timer timer;
+} aioc__call_rec;
+
+void aioc__call_fire(aioc__loop *loop, aioc__call_rec *c);
+void aioc__call_run(aioc__loop *loop, aioc__call_rec *c);
+void aioc__call_drop(aioc__loop *loop, aioc__call_rec *c);
+
+/* ------------------------------------------------------------ backend -- */
+
+/* An I/O backend. One file each; the loop picks one when it starts. */
+typedef struct aioc__backend {
+    const char *name;
+    int (*init)(aioc__loop *loop);
+    void (*close)(aioc__loop *loop);
+    /* Waits up to timeout_ns (-1: forever) and handles what became ready.
+     * Returns the number of events handled, or a negative errno. */
+    int (*poll)(aioc__loop *loop, int64_t timeout_ns);
+    /* Makes a poll in progress (or the next one) return; any thread. */
+    void (*wakeup)(aioc__loop *loop);
+} aioc__backend;
+
+extern const aioc__backend aioc__backend_epoll;
+
+/* --------------------------------------------------------------- loop -- */
+
+typedef struct aioc__remote_call {
+    struct aioc__remote_call *next;
+    aioc_callback fn;
+    void *arg;
+} aioc__remote_call;
+
+struct aioc__loop {
+    aioc__list ready;          /* runnable tasks and callbacks, FIFO */
+    aioc__task *current;       /* running task; NULL in the scheduler */
+    aioc__ctx sched_ctx;       /* the scheduler's own context */
+    const void *sched_stack_lo;/* scheduler's stack, for ASan's fiber API */
+    size_t sched_stack_size;
+    aioc__task *finished;      /* ended task whose stack awaits release */
+
+    uint64_t now;              /* cached clock, ns */
+    uint64_t clock_offset;     /* virtual time: jumps added so far */
+    bool virtual_time;
+    bool shutting_down;
+    bool deadlocked;
+
+    aioc__timer_heap timers;
+    aioc__handles handles;
+    aioc__stack_pool *pools;
+    uint32_t npools;
+    uint32_t default_stack;
+    size_t live_tasks;
+    uint64_t spawned;          /* counter for default names */
+    size_t fd_waiters;         /* tasks parked on file descriptors */
+
+    aioc__task *main;
+    aioc_failure_handler on_failure;
+    void *on_failure_data;
+
+    /* free lists, so the hot path does not allocate */
+    aioc__task *free_tasks;
+    aioc__scope_rec *free_scopes;
+    aioc__call_rec *free_calls;
+
+    const aioc__backend *backend;
+    int epfd;
+    int wakefd;
+
+    pthread_mutex_t remote_lock; /* guards remote and sleeping */
+    aioc__remote_call *remote;
+    bool sleeping;
+};
+
+extern _Thread_local aioc__loop *aioc__loop_tls;
+
+static inline aioc__loop *aioc__loop_get(void) { return aioc__loop_tls; }
+
+void aioc__clock_update(aioc__loop *loop);
+uint64_t aioc__seconds_to_ns(double seconds); /* clamps: <=0 -> 0, huge -> never */
+int aioc__loop_post(aioc__loop *loop, aioc_callback fn, void *arg);
+
+/* Queues a runnable (task or callback) at the back of the ready queue. */
+static inline void aioc__ready_push(aioc__loop *loop, aioc__list *link) {
+    aioc__list_push_back(&loop->ready, link);
+}
+
+/* Parks the running task until aioc__wake. Records `reason`/`obj` for
+ * dumps. Returns AIOC__WOKEN or AIOC__INTERRUPTED. The caller must already
+ * have linked the task wherever its waker will find it, and must unlink it
+ * itself when interrupted. */
+int aioc__park(aioc__loop *loop, int reason, const void *obj);
+
+/* Queues a parked task with the given wake value; does nothing unless it is
+ * parked. */
+void aioc__wake(aioc__loop *loop, aioc__task *t, int wake);
+
+/* Wakes `t` with AIOC__INTERRUPTED if it is parked at a point where an
+ * interruption is now due. */
+void aioc__interrupt(aioc__loop *loop, aioc__task *t);
+
+/* Switches from the running task back to the scheduler (park, yield). */
+void aioc__task_switch_out(aioc__loop *loop, aioc__task *t);
+/* Runs `t` from the scheduler until it parks or ends. */
+void aioc__task_resume(aioc__loop *loop, aioc__task *t);
+
+aioc__task *aioc__task_from_handle(aioc__loop *loop, aioc_task h);
+aioc__task *aioc__task_spawn(aioc__loop *loop, aioc_fn fn, void *arg,
+                             const aioc_spawn_opts *opts, int *err);
+void aioc__task_release(aioc__loop *loop, aioc__task *t);
+void aioc__task_report_failure(aioc__loop *loop, aioc__task *t);
+const char *aioc__task_display_name(const aioc__task *t, char *buf, size_t n);
+
+/* Checks the calling context: the running task, or NULL with *err set. */
+aioc__task *aioc__running(aioc__loop **loopp, int *err);
+
+#endif

@@ -1,0 +1,335 @@
+/* The event loop: one per thread, started by aioc_run.
+ *
+ * Each turn runs the tasks and callbacks that were ready when the turn
+ * began (so a task that yields in a loop cannot starve I/O), then polls the
+ * backend and fires expired timers. While tasks stay ready the poll is
+ * skipped for up to POLL_EVERY turns: a poll costs a system call and a
+ * clock read, which would dominate a task-to-task hand-off. */
+#define _GNU_SOURCE
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "internal.h"
+
+#define POLL_EVERY 64
+
+_Thread_local aioc__loop *aioc__loop_tls;
+
+static uint64_t monotonic_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * AIOC__NS + (uint64_t)ts.tv_nsec;
+}
+
+void aioc__clock_update(aioc__loop *loop) {
+    uint64_t now = monotonic_ns() + loop->clock_offset;
+    if (now > loop->now)
+        loop->now = now;
+}
+
+double aioc_now(void) {
+    aioc__loop *loop = aioc__loop_get();
+    return loop ? (double)loop->now / 1e9 : 0.0;
+}
+
+uint64_t aioc_now_ns(void) {
+    aioc__loop *loop = aioc__loop_get();
+    return loop ? loop->now : 0;
+}
+
+/* ---------------------------------------------------- remote wake-ups -- */
+
+/* Queues fn(arg) to run on `loop` from any thread and wakes the loop. */
+int aioc__loop_post(aioc__loop *loop, aioc_callback fn, void *arg) {
+    aioc__remote_call *rc = malloc(sizeof *rc);
+    if (!rc)
+        return -ENOMEM;
+    rc->fn = fn;
+    rc->arg = arg;
+    pthread_mutex_lock(&loop->remote_lock);
+    rc->next = loop->remote;
+    loop->remote = rc;
+    bool wake = loop->sleeping;
+    loop->sleeping = false;
+    pthread_mutex_unlock(&loop->remote_lock);
+    if (wake)
+        loop->backend->wakeup(loop);
+    return 0;
+}
+
+static void run_remote(aioc__loop *loop) {
+    pthread_mutex_lock(&loop->remote_lock);
+    aioc__remote_call *list = loop->remote;
+    loop->remote = NULL;
+    pthread_mutex_unlock(&loop->remote_lock);
+    /* the list is newest first: reverse it to run in posting order */
+    aioc__remote_call *fifo = NULL;
+    while (list) {
+        aioc__remote_call *next = list->next;
+        list->next = fifo;
+        fifo = list;
+        list = next;
+    }
+    while (fifo) {
+        aioc__remote_call *next = fifo->next;
+        fifo->fn(fifo->arg);
+        free(fifo);
+        fifo = next;
+    }
+}
+
+/* Tells the loop it is about to block; false if remote work is pending. */
+static bool prepare_to_sleep(aioc__loop *loop) {
+    pthread_mutex_lock(&loop->remote_lock);
+    bool idle = loop->remote == NULL;
+    loop->sleeping = idle;
+    pthread_mutex_unlock(&loop->remote_lock);
+    return idle;
+}
+
+/* ------------------------------------------------------------ running -- */
+
+static void fire_timers(aioc__loop *loop) {
+    aioc__timer *t;
+    while ((t = aioc__timers_first(&loop->timers)) && t->when <= loop->now) {
+        aioc__timer_disarm(&loop->timers, t);
+        switch (t->kind) {
+        case AIOC__TIMER_SLEEP:
+            aioc__wake(loop, aioc__container_of(t, aioc__task, timer), AIOC__WOKEN);
+            break;
+        case AIOC__TIMER_SCOPE:
+            aioc__scope_expire(loop, aioc__container_of(t, aioc__scope_rec, timer));
+            break;
+        case AIOC__TIMER_CALL:
+            aioc__call_fire(loop, aioc__container_of(t, aioc__call_rec, timer));
+            break;
+        }
+    }
+}
+
+/* Runs everything that was ready when the turn began. */
+static void run_batch(aioc__loop *loop) {
+    aioc__list batch;
+    if (aioc__list_empty(&loop->ready))
+        return;
+    /* move the whole ready queue into `batch` */
+    batch.next = loop->ready.next;
+    batch.prev = loop->ready.prev;
+    batch.next->prev = &batch;
+    batch.prev->next = &batch;
+    aioc__list_init(&loop->ready);
+    aioc__list *n;
+    while ((n = aioc__list_pop_front(&batch))) {
+        uint8_t kind = *(uint8_t *)(n + 1);
+        if (kind == AIOC__RUN_TASK)
+            aioc__task_resume(loop, aioc__container_of(n, aioc__task, link));
+        else
+            aioc__call_run(loop, aioc__container_of(n, aioc__call_rec, link));
+    }
+}
+
+/* Nothing ready, no timer, no descriptor, no remote work: no task can ever
+ * be woken again. */
+static bool stuck(aioc__loop *loop) {
+    return aioc__list_empty(&loop->ready) && loop->timers.len == 0 &&
+           loop->fd_waiters == 0 && loop->remote == NULL;
+}
+
+/* Runs turns until `done(loop)`; returns -EDEADLK if the loop got stuck
+ * first. */
+static int run_until(aioc__loop *loop, bool (*done)(aioc__loop *)) {
+    unsigned turns = 0;
+    while (!done(loop)) {
+        run_batch(loop);
+        if (done(loop))
+            break;
+        bool busy = !aioc__list_empty(&loop->ready);
+        if (busy && ++turns < POLL_EVERY)
+            continue;
+        turns = 0;
+        int64_t timeout = -1;
+        if (busy) {
+            timeout = 0;
+        } else if (loop->timers.len) {
+            aioc__clock_update(loop);
+            uint64_t first = aioc__timers_first(&loop->timers)->when;
+            timeout = first > loop->now ? (int64_t)(first - loop->now) : 0;
+            if (timeout > 0 && loop->virtual_time && loop->fd_waiters == 0 &&
+                loop->remote == NULL) {
+                loop->clock_offset += (uint64_t)timeout; /* jump, don't sleep */
+                loop->now = first;
+                timeout = 0;
+            }
+        } else if (stuck(loop)) {
+            return -EDEADLK;
+        }
+        if (timeout != 0 && !prepare_to_sleep(loop))
+            timeout = 0;
+        loop->backend->poll(loop, timeout);
+        loop->sleeping = false;
+        aioc__clock_update(loop);
+        fire_timers(loop);
+        if (loop->remote)
+            run_remote(loop);
+    }
+    return 0;
+}
+
+static bool main_done(aioc__loop *loop) { return loop->main->state == AIOC__DONE; }
+static bool all_done(aioc__loop *loop) { return loop->live_tasks == 0; }
+
+/* Cancels every live task; returns how many there were. */
+static size_t cancel_all(aioc__loop *loop) {
+    size_t n = 0;
+    for (uint32_t i = 0; i < loop->handles.used; i++) {
+        aioc__slot *s = aioc__handle_slot(&loop->handles, i);
+        if (s->type != AIOC__H_TASK)
+            continue;
+        aioc__task *t = s->obj;
+        if (t->state == AIOC__DONE)
+            continue;
+        t->cancels++;
+        aioc__interrupt(loop, t);
+        n++;
+    }
+    return n;
+}
+
+/* Reports un-awaited failures and frees every task left. */
+static void release_tasks(aioc__loop *loop) {
+    for (uint32_t i = 0; i < loop->handles.used; i++) {
+        aioc__slot *s = aioc__handle_slot(&loop->handles, i);
+        if (s->type != AIOC__H_TASK)
+            continue;
+        aioc__task *t = s->obj;
+        if (t->state == AIOC__DONE && t != loop->main &&
+            !(t->flags & AIOC__F_GROUPED))
+            aioc__task_report_failure(loop, t);
+        if (t != loop->main)
+            aioc__task_release(loop, t);
+    }
+}
+
+/* Callbacks that never ran, and groups whose owner never waited. */
+static void release_leftovers(aioc__loop *loop) {
+    for (uint32_t i = 0; i < loop->handles.used; i++) {
+        aioc__slot *s = aioc__handle_slot(&loop->handles, i);
+        if (s->type == AIOC__H_CALL) {
+            aioc__call_drop(loop, s->obj);
+        } else if (s->type == AIOC__H_GROUP) {
+            aioc__group_rec *g = s->obj;
+            aioc__handle_free(&loop->handles, g->id);
+            free(g);
+        }
+    }
+}
+
+static void free_lists(aioc__loop *loop) {
+    while (loop->free_tasks) {
+        aioc__task *t = loop->free_tasks;
+        loop->free_tasks = (aioc__task *)t->arg;
+        free(t);
+    }
+    while (loop->free_scopes) {
+        aioc__scope_rec *s = loop->free_scopes;
+        loop->free_scopes = s->outer;
+        free(s);
+    }
+    while (loop->free_calls) {
+        aioc__call_rec *c = loop->free_calls;
+        loop->free_calls = c->arg;
+        free(c);
+    }
+}
+
+static uint32_t default_stack_size(const aioc_run_opts *opts) {
+    size_t size = opts ? opts->stack_size : 0;
+    const char *env = getenv("AIOC_STACK_SIZE");
+    if (!size && env)
+        size = strtoull(env, NULL, 0);
+    if (size < AIOC__MIN_STACK || size > AIOC__MAX_STACK)
+        size = AIOC__DEFAULT_STACK;
+    return (uint32_t)size;
+}
+
+static int loop_init(aioc__loop *loop, const aioc_run_opts *opts) {
+    memset(loop, 0, sizeof *loop);
+    aioc__list_init(&loop->ready);
+    aioc__timers_init(&loop->timers);
+    loop->virtual_time = opts && opts->virtual_time;
+    loop->default_stack = default_stack_size(opts);
+    loop->epfd = loop->wakefd = -1;
+    pthread_mutex_init(&loop->remote_lock, NULL);
+    loop->backend = &aioc__backend_epoll;
+    aioc__clock_update(loop);
+    return loop->backend->init(loop);
+}
+
+static void loop_free(aioc__loop *loop) {
+    loop->backend->close(loop);
+    aioc__timers_free(&loop->timers);
+    aioc__stacks_free(loop);
+    free_lists(loop);
+    aioc__handles_free(&loop->handles);
+    pthread_mutex_destroy(&loop->remote_lock);
+}
+
+int aioc_run(aioc_fn main, void *arg, void **result) {
+    return aioc_run_with(main, arg, result, NULL);
+}
+
+int aioc_run_with(aioc_fn main, void *arg, void **result,
+                  const aioc_run_opts *opts) {
+    if (result)
+        *result = NULL;
+    if (!main)
+        return -EINVAL;
+    if (aioc__loop_tls)
+        return -EBUSY;
+    aioc__loop *loop = malloc(sizeof *loop);
+    if (!loop)
+        return -ENOMEM;
+    int err = loop_init(loop, opts);
+    if (!err)
+        err = aioc__overflow_guard_start();
+    if (err) {
+        loop_free(loop);
+        free(loop);
+        return err;
+    }
+    aioc__loop_tls = loop;
+
+    aioc_spawn_opts mo = {.name = opts && opts->main_name ? opts->main_name : "main"};
+    loop->main = aioc__task_spawn(loop, main, arg, &mo, &err);
+    int status = err;
+    if (loop->main) {
+        if (run_until(loop, main_done) == -EDEADLK) {
+            loop->deadlocked = true;
+            fprintf(stderr, "aioc: deadlock: every task waits and nothing can wake one\n");
+            aioc_dump_tasks(stderr);
+        }
+        /* main ended (or is stuck): cancel and join everything left */
+        loop->shutting_down = true;
+        cancel_all(loop);
+        if (run_until(loop, all_done) == -EDEADLK) {
+            fprintf(stderr, "aioc: tasks still waiting at shutdown, abandoned:\n");
+            aioc_dump_tasks(stderr);
+        }
+        if (loop->main->state == AIOC__DONE && !loop->deadlocked) {
+            status = loop->main->status;
+            if (result)
+                *result = loop->main->result;
+        } else {
+            status = -EDEADLK;
+        }
+        release_tasks(loop);
+        aioc__task_release(loop, loop->main);
+        release_leftovers(loop);
+    }
+    aioc__overflow_guard_stop();
+    aioc__loop_tls = NULL;
+    loop_free(loop);
+    free(loop);
+    return status;
+}

@@ -1,0 +1,298 @@
+/* Task stacks: pooled, lazily committed, guarded.
+ *
+ * Stacks are carved from large MAP_NORESERVE mappings ("chunks") as slots of
+ * [guard page][stack]. Memory is committed only where a task touches it, so
+ * a task that stays shallow costs one page however large its stack is.
+ * Freed stacks go on a per-loop, per-size LIFO free list and are reused
+ * while still warm; chunks are unmapped when the loop ends.
+ *
+ * The guard page below each stack is made one of three ways, probed once:
+ *  - MADV_GUARD_INSTALL (Linux 6.13+): guard markers inside the chunk's one
+ *    mapping, so a million stacks cost no extra entries against
+ *    vm.max_map_count (65530 by default);
+ *  - mprotect(PROT_NONE), which splits the mapping: two map entries per
+ *    stack, so only the first AIOC__MPROTECT_BUDGET stacks get one;
+ *  - beyond that budget, a canary word at the bottom of the stack, checked
+ *    whenever the task parks or ends (this commits the stack's lowest page).
+ * AIOC_STACK_GUARD=mprotect in the environment forces the fallbacks (tests
+ * use it to cover them on kernels that have MADV_GUARD_INSTALL).
+ *
+ * A fault in a running task's guard page is caught by a SIGSEGV handler on
+ * an alternate signal stack, which names the task and its stack size on
+ * stderr and aborts. */
+#define _GNU_SOURCE
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#define AIOC__HAVE_VALGRIND 1
+#endif
+#endif
+
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102
+#endif
+
+#define CHUNK_BYTES (64u << 20) /* virtual size a chunk aims for */
+#define AIOC__MPROTECT_BUDGET 16384
+#define CANARY 0x61696f6363616e79ULL /* "aioccany" */
+
+typedef struct chunk {
+    struct chunk *next;
+    char *base;
+    size_t len;
+    uint32_t nslots;
+} chunk;
+
+struct aioc__stack_pool {
+    uint32_t size;   /* usable bytes per stack */
+    size_t stride;   /* guard + stack */
+    chunk *chunks;
+    uint32_t carved; /* slots of chunks->base handed out so far */
+    void *free;      /* LIFO of freed stacks, linked through their top word */
+};
+
+enum guard_method { GUARD_UNKNOWN, GUARD_INSTALL, GUARD_MPROTECT };
+static _Atomic int guard_method;
+static atomic_int mprotect_used;
+static size_t page_size;
+
+static int probe_guard_method(void) {
+    int m = atomic_load(&guard_method);
+    if (m != GUARD_UNKNOWN)
+        return m;
+    page_size = (size_t)sysconf(_SC_PAGESIZE);
+    m = GUARD_MPROTECT;
+    const char *env = getenv("AIOC_STACK_GUARD");
+    if (!env || strcmp(env, "mprotect") != 0) {
+        void *p = mmap(NULL, 2 * page_size, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (p != MAP_FAILED) {
+            if (madvise(p, page_size, MADV_GUARD_INSTALL) == 0)
+                m = GUARD_INSTALL;
+            munmap(p, 2 * page_size);
+        }
+    }
+    atomic_store(&guard_method, m);
+    return m;
+}
+
+const char *aioc__stack_guard_method(void) {
+    return probe_guard_method() == GUARD_INSTALL ? "guard-install"
+                                                 : "mprotect+canary";
+}
+
+static aioc__stack_pool *pool_for(aioc__loop *loop, uint32_t size) {
+    for (uint32_t i = 0; i < loop->npools; i++)
+        if (loop->pools[i].size == size)
+            return &loop->pools[i];
+    aioc__stack_pool *pools = realloc(loop->pools, (loop->npools + 1) * sizeof *pools);
+    if (!pools)
+        return NULL;
+    loop->pools = pools;
+    aioc__stack_pool *p = &pools[loop->npools++];
+    *p = (aioc__stack_pool){.size = size, .stride = size + page_size};
+    return p;
+}
+
+static int new_chunk(aioc__stack_pool *p) {
+    uint32_t nslots = (uint32_t)(CHUNK_BYTES / p->stride);
+    if (nslots < 4)
+        nslots = 4;
+    size_t len = nslots * p->stride;
+    char *base = mmap(NULL, len, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (base == MAP_FAILED)
+        return -errno;
+    chunk *c = malloc(sizeof *c);
+    if (!c) {
+        munmap(base, len);
+        return -ENOMEM;
+    }
+    *c = (chunk){.next = p->chunks, .base = base, .len = len, .nslots = nslots};
+    p->chunks = c;
+    p->carved = 0;
+    return 0;
+}
+
+/* Guards a freshly carved slot. Returns true if a canary must be used. */
+static bool guard_slot(char *slot) {
+    if (atomic_load(&guard_method) == GUARD_INSTALL &&
+        madvise(slot, page_size, MADV_GUARD_INSTALL) == 0)
+        return false;
+    if (atomic_fetch_add(&mprotect_used, 1) < AIOC__MPROTECT_BUDGET &&
+        mprotect(slot, page_size, PROT_NONE) == 0)
+        return false;
+    return true;
+}
+
+int aioc__stack_get(aioc__loop *loop, size_t size, aioc__stack *out) {
+    probe_guard_method();
+    size = (size + page_size - 1) & ~(page_size - 1);
+    aioc__stack_pool *p = pool_for(loop, (uint32_t)size);
+    if (!p)
+        return -ENOMEM;
+    if (p->free) {
+        char *top = p->free;
+        void **link = (void **)(top - sizeof(void *));
+        p->free = *link;
+        out->lo = top - p->size;
+        out->size = p->size;
+        out->canary = (uint64_t)*(uint64_t *)(top - 2 * sizeof(void *)) == CANARY;
+        return 0;
+    }
+    if (!p->chunks || p->carved == p->chunks->nslots) {
+        int err = new_chunk(p);
+        if (err)
+            return err;
+    }
+    char *slot = p->chunks->base + p->carved++ * p->stride;
+    out->lo = slot + page_size;
+    out->size = p->size;
+    out->canary = guard_slot(slot);
+    if (out->canary)
+        *(uint64_t *)out->lo = CANARY;
+#ifdef AIOC__HAVE_VALGRIND
+    VALGRIND_STACK_REGISTER(out->lo, out->lo + out->size);
+#endif
+    return 0;
+}
+
+bool aioc__stack_canary_ok(const aioc__stack *s) {
+    return !s->canary || *(const uint64_t *)s->lo == CANARY;
+}
+
+void aioc__stack_put(aioc__loop *loop, const aioc__stack *s) {
+    aioc__stack_pool *p = pool_for(loop, s->size);
+    if (!p)
+        return; /* cannot happen: the pool exists since the stack came from it */
+    char *top = s->lo + s->size;
+    *(void **)(top - sizeof(void *)) = p->free;
+    /* remember the guard kind across reuse, next to the link */
+    *(uint64_t *)(top - 2 * sizeof(void *)) = s->canary ? CANARY : 0;
+    p->free = top;
+}
+
+void aioc__stacks_free(aioc__loop *loop) {
+    for (uint32_t i = 0; i < loop->npools; i++) {
+        chunk *c = loop->pools[i].chunks;
+        while (c) {
+            chunk *next = c->next;
+            munmap(c->base, c->len);
+            free(c);
+            c = next;
+        }
+    }
+    free(loop->pools);
+    loop->pools = NULL;
+    loop->npools = 0;
+}
+
+/* ------------------------------------------------- overflow reporting -- */
+
+static struct sigaction old_segv, old_bus;
+static pthread_once_t handler_once = PTHREAD_ONCE_INIT;
+static _Thread_local void *altstack;
+
+static size_t put_str(char *buf, size_t at, size_t cap, const char *s) {
+    while (*s && at < cap)
+        buf[at++] = *s++;
+    return at;
+}
+
+static size_t put_num(char *buf, size_t at, size_t cap, size_t v) {
+    char digits[24];
+    int n = 0;
+    do
+        digits[n++] = (char)('0' + v % 10);
+    while ((v /= 10) && n < 24);
+    while (n && at < cap)
+        buf[at++] = digits[--n];
+    return at;
+}
+
+/* Writes the overflow report with async-signal-safe calls only, then aborts. */
+_Noreturn void aioc__stack_overflow_abort(const aioc__task *t) {
+    char buf[256], name[64];
+    aioc__task_display_name(t, name, sizeof name);
+    size_t n = 0;
+    n = put_str(buf, n, sizeof buf, "aioc: task '");
+    n = put_str(buf, n, sizeof buf, name);
+    n = put_str(buf, n, sizeof buf, "' overflowed its stack of ");
+    n = put_num(buf, n, sizeof buf, t->stack.size);
+    n = put_str(buf, n, sizeof buf, " bytes (raise aioc_spawn_opts.stack_size)\n");
+    ssize_t w = write(2, buf, n);
+    (void)w;
+    signal(SIGABRT, SIG_DFL);
+    abort();
+}
+
+static void chain(const struct sigaction *old, int sig, siginfo_t *si, void *uc) {
+    if (old->sa_flags & SA_SIGINFO) {
+        old->sa_sigaction(sig, si, uc);
+    } else if (old->sa_handler == SIG_DFL || old->sa_handler == SIG_IGN) {
+        signal(sig, SIG_DFL); /* the fault repeats and takes the default */
+    } else {
+        old->sa_handler(sig);
+    }
+}
+
+static void on_fault(int sig, siginfo_t *si, void *uc) {
+    aioc__loop *loop = aioc__loop_tls;
+    aioc__task *t = loop ? loop->current : NULL;
+    if (t && t->stack.lo) {
+        char *addr = si->si_addr;
+        if (addr < t->stack.lo && addr >= t->stack.lo - page_size)
+            aioc__stack_overflow_abort(t);
+    }
+    chain(sig == SIGSEGV ? &old_segv : &old_bus, sig, si, uc);
+}
+
+static void install_handler(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_fault;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGSEGV, &sa, &old_segv);
+    sigaction(SIGBUS, &sa, &old_bus);
+}
+
+int aioc__overflow_guard_start(void) {
+    probe_guard_method();
+    pthread_once(&handler_once, install_handler);
+    stack_t cur;
+    if (sigaltstack(NULL, &cur) == 0 && !(cur.ss_flags & SS_DISABLE))
+        return 0; /* the thread already has one (ASan installs its own) */
+    size_t size = 64 * 1024;
+    altstack = mmap(NULL, size, PROT_READ | PROT_WRITE,
+                    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (altstack == MAP_FAILED) {
+        altstack = NULL;
+        return -errno;
+    }
+    stack_t ss = {.ss_sp = altstack, .ss_size = size, .ss_flags = 0};
+    if (sigaltstack(&ss, NULL) != 0) {
+        munmap(altstack, size);
+        altstack = NULL;
+        return -errno;
+    }
+    return 0;
+}
+
+void aioc__overflow_guard_stop(void) {
+    if (!altstack)
+        return;
+    stack_t ss = {.ss_flags = SS_DISABLE};
+    sigaltstack(&ss, NULL);
+    munmap(altstack, 64 * 1024);
+    altstack = NULL;
+}

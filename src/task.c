@@ -1,0 +1,477 @@
+/* Tasks: spawn, run, park and wake, await, cancel, and the end of a task.
+ *
+ * A task runs on its own stack. The scheduler switches to it
+ * (aioc__task_resume); it switches back when it parks, yields or ends
+ * (aioc__task_switch_out). An ended task cannot release the stack it is
+ * still standing on, so it leaves itself in loop->finished and the
+ * scheduler releases the stack once it is back on its own. */
+#define _GNU_SOURCE
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "sanitizer.h"
+
+/* ------------------------------------------------------ switching -- */
+
+static void task_entry(void);
+
+void aioc__task_switch_out(aioc__loop *loop, aioc__task *t) {
+    if (!aioc__stack_canary_ok(&t->stack))
+        aioc__stack_overflow_abort(t);
+    aioc__asan_start_switch(&t->asan_fake_stack, loop->sched_stack_lo,
+                            loop->sched_stack_size);
+    aioc__ctx_switch(&t->ctx, &loop->sched_ctx);
+    aioc__asan_finish_switch(t->asan_fake_stack, NULL, NULL);
+}
+
+static void finish_without_running(aioc__loop *loop, aioc__task *t, int status);
+
+void aioc__task_resume(aioc__loop *loop, aioc__task *t) {
+    if (t->state == AIOC__NEW && t->cancels) {
+        finish_without_running(loop, t, -ECANCELED); /* never runs */
+        return;
+    }
+    if (!t->stack.lo) {
+        int err = aioc__stack_get(loop, t->stack_size, &t->stack);
+        if (err) {
+            finish_without_running(loop, t, err);
+            return;
+        }
+        aioc__ctx_make(&t->ctx, t->stack.lo, t->stack.size, task_entry);
+    }
+    loop->current = t;
+    t->state = AIOC__RUNNING;
+    void *fake = NULL;
+    aioc__asan_start_switch(&fake, t->stack.lo, t->stack.size);
+    aioc__ctx_switch(&loop->sched_ctx, &t->ctx);
+    aioc__asan_finish_switch(fake, NULL, NULL);
+    loop->current = NULL;
+    aioc__task *done = loop->finished;
+    if (done) {
+        loop->finished = NULL;
+        /* ASan: the dead task's frames left poisoned redzones behind */
+        aioc__asan_unpoison(done->stack.lo, done->stack.size);
+        aioc__stack_put(loop, &done->stack);
+        done->stack.lo = NULL;
+        if (done->flags & (AIOC__F_DETACHED | AIOC__F_GROUPED))
+            aioc__task_release(loop, done); /* nobody holds its handle */
+    }
+}
+
+/* ------------------------------------------------- park and wake -- */
+
+int aioc__park(aioc__loop *loop, int reason, const void *obj) {
+    aioc__task *t = loop->current;
+    t->state = AIOC__PARKED;
+    t->wait_reason = (uint8_t)reason;
+    t->wait_obj = obj;
+    t->parked_at = loop->now;
+    aioc__task_switch_out(loop, t);
+    t->wait_reason = AIOC__WAIT_NONE;
+    t->wait_obj = NULL;
+    return t->wake;
+}
+
+void aioc__wake(aioc__loop *loop, aioc__task *t, int wake) {
+    if (t->state != AIOC__PARKED)
+        return;
+    t->state = AIOC__READY;
+    t->wake = wake;
+    aioc__ready_push(loop, &t->link);
+}
+
+void aioc__interrupt(aioc__loop *loop, aioc__task *t) {
+    if (t->state != AIOC__PARKED || !aioc__interruption(t))
+        return;
+    aioc__list_remove(&t->link); /* out of whatever wait list held it */
+    aioc__wake(loop, t, AIOC__INTERRUPTED);
+}
+
+/* After an interrupted park: the error to return. An interruption that
+ * vanished in between (an uncancel from elsewhere) still ends the wait. */
+static int interrupted(const aioc__task *t) {
+    int err = aioc__interruption(t);
+    return err ? err : -ECANCELED;
+}
+
+aioc__task *aioc__running(aioc__loop **loopp, int *err) {
+    aioc__loop *loop = aioc__loop_get();
+    *loopp = loop;
+    if (!loop) {
+        *err = AIOC_ENOTASK;
+        return NULL;
+    }
+    if (!loop->current)
+        *err = AIOC_ENOTASK;
+    return loop->current;
+}
+
+/* ----------------------------------------------------------- spawn -- */
+
+aioc__task *aioc__task_spawn(aioc__loop *loop, aioc_fn fn, void *arg,
+                             const aioc_spawn_opts *opts, int *err) {
+    size_t stack = opts && opts->stack_size ? opts->stack_size : loop->default_stack;
+    if (!fn || stack < AIOC__MIN_STACK || stack > AIOC__MAX_STACK) {
+        *err = -EINVAL;
+        return NULL;
+    }
+    if (loop->shutting_down) {
+        *err = -ESHUTDOWN;
+        return NULL;
+    }
+    aioc__task *t = loop->free_tasks;
+    if (t)
+        loop->free_tasks = (aioc__task *)t->arg;
+    else if (!(t = malloc(sizeof *t))) {
+        *err = -ENOMEM;
+        return NULL;
+    }
+    memset(t, 0, sizeof *t);
+    t->id = aioc__handle_new(&loop->handles, AIOC__H_TASK, t);
+    if (!t->id) {
+        free(t);
+        *err = -ENOMEM;
+        return NULL;
+    }
+    if (opts && opts->name) {
+        t->name = strdup(opts->name);
+        if (t->name)
+            t->flags |= AIOC__F_NAME_OWNED;
+    }
+    t->kind = AIOC__RUN_TASK;
+    t->state = AIOC__NEW;
+    t->fn = fn;
+    t->arg = arg;
+    t->stack_size = (uint32_t)stack;
+    t->timer.index = AIOC__TIMER_IDLE;
+    t->timer.kind = AIOC__TIMER_SLEEP;
+    aioc__list_init(&t->group_link);
+    aioc__ready_push(loop, &t->link);
+    loop->live_tasks++;
+    loop->spawned++;
+    *err = 0;
+    return t;
+}
+
+static aioc_task error_handle(int err) {
+    return (aioc_task){AIOC__ERROR_HANDLE | (uint32_t)-err};
+}
+
+aioc_task aioc_spawn_with(aioc_fn fn, void *arg, const aioc_spawn_opts *opts) {
+    aioc__loop *loop = aioc__loop_get();
+    if (!loop)
+        return error_handle(AIOC_ENOLOOP);
+    int err;
+    aioc__task *t = aioc__task_spawn(loop, fn, arg, opts, &err);
+    return t ? (aioc_task){t->id} : error_handle(err);
+}
+
+aioc_task aioc_spawn(aioc_fn fn, void *arg) { return aioc_spawn_with(fn, arg, NULL); }
+
+int aioc_task_error(aioc_task h) {
+    return (h.id & AIOC__ERROR_HANDLE) ? -(int)(uint32_t)h.id : 0;
+}
+
+aioc__task *aioc__task_from_handle(aioc__loop *loop, aioc_task h) {
+    return loop ? aioc__handle_get(&loop->handles, h.id, AIOC__H_TASK) : NULL;
+}
+
+/* ------------------------------------------------------------- end -- */
+
+static void default_failure_handler(const char *name, int err, void *data) {
+    (void)data;
+    fprintf(stderr, "aioc: task '%s' failed: %s (%s)\n", name,
+            aioc_strerror(err), aioc_err_name(err));
+}
+
+void aioc__task_report_failure(aioc__loop *loop, aioc__task *t) {
+    if (t->status == 0 || t->status == -ECANCELED)
+        return;
+    char name[64];
+    aioc__task_display_name(t, name, sizeof name);
+    aioc_failure_handler fn = loop->on_failure ? loop->on_failure : default_failure_handler;
+    fn(name, t->status, loop->on_failure_data);
+}
+
+/* Everything a task does when it ends, on its own stack or (for a task
+ * that never ran) from the scheduler. */
+static void task_done(aioc__loop *loop, aioc__task *t, void *result) {
+    aioc__scopes_unwind(loop, t);
+    while (t->locals) {
+        aioc__local *l = t->locals;
+        t->locals = l->next;
+        if (l->key->destructor && l->value)
+            l->key->destructor(l->value);
+        free(l);
+    }
+    if (!(t->flags & AIOC__F_FAILED))
+        t->status = t->cancels ? -ECANCELED : 0;
+    t->result = t->status == 0 ? result : NULL;
+    t->state = AIOC__DONE;
+    loop->live_tasks--;
+    if (t->watch_kind == AIOC__WATCH_AWAIT)
+        aioc__wake(loop, t->watcher, AIOC__WOKEN);
+    else if (t->watch_kind == AIOC__WATCH_SET)
+        aioc__taskset_note(loop, t->watcher, t->watch_index, t->status);
+    if (t->flags & AIOC__F_GROUPED)
+        aioc__group_child_done(loop, t);
+    else if (t->flags & AIOC__F_DETACHED)
+        aioc__task_report_failure(loop, t);
+}
+
+static void finish_without_running(aioc__loop *loop, aioc__task *t, int status) {
+    t->status = status;
+    t->flags |= AIOC__F_FAILED;
+    task_done(loop, t, NULL);
+    if (t->flags & (AIOC__F_DETACHED | AIOC__F_GROUPED))
+        aioc__task_release(loop, t);
+}
+
+static void task_entry(void) {
+    aioc__loop *loop = aioc__loop_get();
+    aioc__task *t = loop->current;
+    aioc__asan_finish_switch(NULL, &loop->sched_stack_lo, &loop->sched_stack_size);
+    void *result = t->fn(t->arg);
+    task_done(loop, t, result);
+    loop->finished = t;
+    aioc__asan_start_switch(NULL, loop->sched_stack_lo, loop->sched_stack_size);
+    aioc__ctx_switch(&t->ctx, &loop->sched_ctx);
+    __builtin_unreachable();
+}
+
+void aioc__task_release(aioc__loop *loop, aioc__task *t) {
+    if (t->state != AIOC__DONE) {
+        /* abandoned at shutdown (stuck): unlink what can be unlinked */
+        aioc__timer_disarm(&loop->timers, &t->timer);
+        aioc__scopes_unwind(loop, t);
+        aioc__list_remove(&t->link);
+        loop->live_tasks--;
+    }
+    if (t->stack.lo) {
+        aioc__stack_put(loop, &t->stack);
+        t->stack.lo = NULL;
+    }
+    aioc__handle_free(&loop->handles, t->id);
+    if (t->flags & AIOC__F_NAME_OWNED)
+        free(t->name);
+    t->arg = loop->free_tasks;
+    loop->free_tasks = t;
+}
+
+/* ----------------------------------------------------- public calls -- */
+
+int aioc_await(aioc_task h, void **result) {
+    if (result)
+        *result = NULL;
+    if (h.id & AIOC__ERROR_HANDLE)
+        return aioc_task_error(h);
+    aioc__loop *loop;
+    int err;
+    aioc__task *self = aioc__running(&loop, &err);
+    if (!self)
+        return err;
+    aioc__task *t = aioc__task_from_handle(loop, h);
+    if (!t || (t->flags & (AIOC__F_DETACHED | AIOC__F_GROUPED)))
+        return AIOC_ESTALE;
+    if (t == self)
+        return -EDEADLK;
+    if (t->watch_kind != AIOC__WATCH_NONE)
+        return AIOC_EAWAITED;
+    if (t->state != AIOC__DONE) {
+        if ((err = aioc__interruption(self)))
+            return err;
+        t->watch_kind = AIOC__WATCH_AWAIT;
+        t->watcher = self;
+        int wake = aioc__park(loop, AIOC__WAIT_TASK, t);
+        t->watch_kind = AIOC__WATCH_NONE;
+        t->watcher = NULL;
+        if (wake == AIOC__INTERRUPTED)
+            return interrupted(self);
+    }
+    int status = t->status;
+    if (result)
+        *result = t->result;
+    aioc__task_release(loop, t);
+    return status;
+}
+
+int aioc_detach(aioc_task h) {
+    aioc__loop *loop = aioc__loop_get();
+    aioc__task *t = aioc__task_from_handle(loop, h);
+    if (!t || (t->flags & (AIOC__F_DETACHED | AIOC__F_GROUPED)))
+        return AIOC_ESTALE;
+    if (t->watch_kind != AIOC__WATCH_NONE)
+        return AIOC_EAWAITED;
+    t->flags |= AIOC__F_DETACHED;
+    if (t->state == AIOC__DONE && loop->finished != t) {
+        aioc__task_report_failure(loop, t);
+        aioc__task_release(loop, t);
+    }
+    return 0;
+}
+
+int aioc_cancel(aioc_task h) {
+    aioc__loop *loop = aioc__loop_get();
+    aioc__task *t = aioc__task_from_handle(loop, h);
+    if (!t)
+        return AIOC_ESTALE;
+    if (t->state == AIOC__DONE)
+        return 0;
+    t->cancels++;
+    aioc__interrupt(loop, t);
+    return 0;
+}
+
+int aioc_cancelling(void) {
+    aioc__loop *loop = aioc__loop_get();
+    return loop && loop->current ? (int)loop->current->cancels : 0;
+}
+
+int aioc_uncancel(void) {
+    aioc__loop *loop = aioc__loop_get();
+    if (!loop || !loop->current)
+        return 0;
+    if (loop->current->cancels)
+        loop->current->cancels--;
+    return (int)loop->current->cancels;
+}
+
+aioc_task aioc_current(void) {
+    aioc__loop *loop = aioc__loop_get();
+    return (aioc_task){loop && loop->current ? loop->current->id : 0};
+}
+
+const char *aioc__task_display_name(const aioc__task *t, char *buf, size_t n) {
+    if (t->name)
+        snprintf(buf, n, "%s", t->name);
+    else
+        snprintf(buf, n, "task-%u", (uint32_t)t->id);
+    return buf;
+}
+
+const char *aioc_task_name(aioc_task h) {
+    aioc__task *t = aioc__task_from_handle(aioc__loop_get(), h);
+    return t ? (t->name ? t->name : "") : NULL;
+}
+
+int aioc_task_done(aioc_task h) {
+    if (h.id & AIOC__ERROR_HANDLE)
+        return 1;
+    aioc__task *t = aioc__task_from_handle(aioc__loop_get(), h);
+    return t && t->state == AIOC__DONE;
+}
+
+void *aioc_fail(int err) {
+    aioc__loop *loop = aioc__loop_get();
+    if (loop && loop->current) {
+        aioc__task *t = loop->current;
+        if (err < 0) {
+            t->status = err;
+            t->flags |= AIOC__F_FAILED;
+        } else {
+            t->status = 0;
+            t->flags &= (uint8_t)~AIOC__F_FAILED;
+        }
+    }
+    return NULL;
+}
+
+int aioc_set_failure_handler(aioc_failure_handler fn, void *data) {
+    aioc__loop *loop = aioc__loop_get();
+    if (!loop)
+        return AIOC_ENOLOOP;
+    loop->on_failure = fn;
+    loop->on_failure_data = data;
+    return 0;
+}
+
+/* ------------------------------------------------------ task-local -- */
+
+int aioc_local_set(aioc_local_key *key, void *value) {
+    aioc__loop *loop;
+    int err;
+    aioc__task *t = aioc__running(&loop, &err);
+    if (!t)
+        return err;
+    for (aioc__local *l = t->locals; l; l = l->next) {
+        if (l->key == key) {
+            l->value = value;
+            return 0;
+        }
+    }
+    aioc__local *l = malloc(sizeof *l);
+    if (!l)
+        return -ENOMEM;
+    *l = (aioc__local){.next = t->locals, .key = key, .value = value};
+    t->locals = l;
+    return 0;
+}
+
+void *aioc_local_get(const aioc_local_key *key) {
+    aioc__loop *loop = aioc__loop_get();
+    if (!loop || !loop->current)
+        return NULL;
+    for (aioc__local *l = loop->current->locals; l; l = l->next)
+        if (l->key == key)
+            return l->value;
+    return NULL;
+}
+
+/* --------------------------------------------------- sleep, yield -- */
+
+uint64_t aioc__seconds_to_ns(double seconds) {
+    if (!(seconds > 0))
+        return 0;
+    if (seconds >= 1.8e10) /* ~570 years: "never" */
+        return UINT64_MAX / 2;
+    return (uint64_t)(seconds * 1e9);
+}
+
+static int sleep_until_ns(aioc__loop *loop, aioc__task *t, uint64_t ns) {
+    int err = aioc__interruption(t);
+    if (err)
+        return err;
+    if ((err = aioc__timer_arm(&loop->timers, &t->timer, ns)))
+        return err;
+    if (aioc__park(loop, AIOC__WAIT_SLEEP, NULL) == AIOC__INTERRUPTED) {
+        aioc__timer_disarm(&loop->timers, &t->timer);
+        return interrupted(t);
+    }
+    return 0;
+}
+
+int aioc_sleep_until(double when) {
+    aioc__loop *loop;
+    int err;
+    aioc__task *t = aioc__running(&loop, &err);
+    return t ? sleep_until_ns(loop, t, aioc__seconds_to_ns(when)) : err;
+}
+
+int aioc_sleep(double seconds) {
+    aioc__loop *loop;
+    int err;
+    aioc__task *t = aioc__running(&loop, &err);
+    if (!t)
+        return err;
+    if (!(seconds > 0))
+        return aioc_yield();
+    aioc__clock_update(loop);
+    return sleep_until_ns(loop, t, loop->now + aioc__seconds_to_ns(seconds));
+}
+
+int aioc_yield(void) {
+    aioc__loop *loop;
+    int err;
+    aioc__task *t = aioc__running(&loop, &err);
+    if (!t)
+        return err;
+    if ((err = aioc__interruption(t)))
+        return err;
+    t->state = AIOC__READY;
+    t->wait_reason = AIOC__WAIT_YIELD;
+    aioc__ready_push(loop, &t->link);
+    aioc__task_switch_out(loop, t);
+    t->wait_reason = AIOC__WAIT_NONE;
+    return aioc__interruption(t);
+}

@@ -1,0 +1,267 @@
+/* Waiting on many tasks: gather, gather_all, wait (any / all / first
+ * failure) and the completion iterator. All four watch their tasks through
+ * one aioc__taskset on the heap, which ending tasks update in O(1). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+void aioc__taskset_note(aioc__loop *loop, aioc__taskset *set, size_t index,
+                        int status) {
+    set->remaining--;
+    if (index < set->first_done)
+        set->first_done = index;
+    if (status != 0) {
+        if (index < set->first_failed)
+            set->first_failed = index;
+        if (set->first_error == 0)
+            set->first_error = status;
+    }
+    if (set->ring)
+        set->ring[set->ring_tail++] = index;
+    aioc__task *owner = set->owner;
+    if (owner && owner->state == AIOC__PARKED && owner->wait_obj == set)
+        aioc__wake(loop, owner, AIOC__WOKEN);
+}
+
+/* Checks every handle before anything is touched: AIOC_ESTALE or
+ * AIOC_EAWAITED for a bad one. Failed spawns are fine: they count as
+ * already ended. */
+static int check_handles(aioc__loop *loop, const aioc_task *tasks, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        if (tasks[i].id & AIOC__ERROR_HANDLE)
+            continue;
+        aioc__task *t = aioc__task_from_handle(loop, tasks[i]);
+        if (!t || (t->flags & (AIOC__F_DETACHED | AIOC__F_GROUPED)))
+            return AIOC_ESTALE;
+        if (t->watch_kind != AIOC__WATCH_NONE)
+            return AIOC_EAWAITED;
+    }
+    return 0;
+}
+
+static aioc__taskset *set_new(const aioc_task *tasks, size_t n, bool ring) {
+    aioc__taskset *set = calloc(1, sizeof *set);
+    if (!set)
+        return NULL;
+    set->handles = malloc(n * sizeof *tasks);
+    set->ring = ring ? malloc(n * sizeof(size_t)) : NULL;
+    if (!set->handles || (ring && !set->ring)) {
+        free(set->handles);
+        free(set->ring);
+        free(set);
+        return NULL;
+    }
+    memcpy(set->handles, tasks, n * sizeof *tasks);
+    set->n = set->remaining = n;
+    set->first_done = set->first_failed = n;
+    return set;
+}
+
+/* Returns AIOC_EAWAITED if a task appears twice (the caller then frees
+ * the set, which unwatches what was watched). */
+static int set_watch(aioc__loop *loop, aioc__taskset *set) {
+    for (size_t i = 0; i < set->n; i++) {
+        aioc__task *t = aioc__task_from_handle(loop, set->handles[i]);
+        if (t && t->watcher == set)
+            return AIOC_EAWAITED;
+        if (!t)
+            aioc__taskset_note(loop, set, i, aioc_task_error(set->handles[i]));
+        else {
+            /* an ended task is marked too, so a repeat is caught */
+            t->watch_kind = AIOC__WATCH_SET;
+            t->watcher = set;
+            t->watch_index = (uint32_t)i;
+            if (t->state == AIOC__DONE)
+                aioc__taskset_note(loop, set, i, t->status);
+        }
+    }
+    return 0;
+}
+
+static void set_free(aioc__loop *loop, aioc__taskset *set) {
+    for (size_t i = 0; i < set->n; i++) {
+        aioc__task *t = aioc__task_from_handle(loop, set->handles[i]);
+        if (t && t->watcher == set) {
+            t->watch_kind = AIOC__WATCH_NONE;
+            t->watcher = NULL;
+        }
+    }
+    free(set->handles);
+    free(set->ring);
+    free(set);
+}
+
+static void cancel_pending(aioc__loop *loop, aioc__taskset *set) {
+    for (size_t i = 0; i < set->n; i++) {
+        aioc__task *t = aioc__task_from_handle(loop, set->handles[i]);
+        if (t && t->state != AIOC__DONE) {
+            t->cancels++;
+            aioc__interrupt(loop, t);
+        }
+    }
+}
+
+static int gather(const aioc_task *tasks, size_t n, void **results,
+                  int *statuses, bool fail_fast) {
+    aioc__loop *loop;
+    int err;
+    aioc__task *self = aioc__running(&loop, &err);
+    if (!self)
+        return err;
+    if ((err = check_handles(loop, tasks, n)))
+        return err;
+    aioc__taskset *set = set_new(tasks, n, false);
+    if (!set)
+        return -ENOMEM;
+    set->owner = self;
+    if ((err = set_watch(loop, set))) {
+        set_free(loop, set);
+        return err;
+    }
+    int interrupted = 0;
+    bool cancelled = false;
+    while (set->remaining) {
+        if (fail_fast && set->first_error && !cancelled) {
+            cancel_pending(loop, set);
+            cancelled = true;
+        }
+        int why = aioc__interruption(self);
+        if (why && !interrupted) {
+            interrupted = why;
+            if (!cancelled)
+                cancel_pending(loop, set);
+            cancelled = true;
+        }
+        if (set->remaining)
+            aioc__park(loop, AIOC__WAIT_TASKS, set);
+    }
+    for (size_t i = 0; i < n; i++) {
+        aioc__task *t = aioc__task_from_handle(loop, tasks[i]);
+        int status = t ? t->status : aioc_task_error(tasks[i]);
+        if (results)
+            results[i] = t ? t->result : NULL;
+        if (statuses)
+            statuses[i] = status;
+        if (t) {
+            t->watch_kind = AIOC__WATCH_NONE;
+            aioc__task_release(loop, t);
+        }
+    }
+    int first_error = set->first_error;
+    set_free(loop, set);
+    if (interrupted)
+        return interrupted;
+    return fail_fast ? first_error : 0;
+}
+
+int aioc_gather(const aioc_task *tasks, size_t n, void **results) {
+    return gather(tasks, n, results, NULL, true);
+}
+
+int aioc_gather_all(const aioc_task *tasks, size_t n, void **results,
+                    int *statuses) {
+    return gather(tasks, n, results, statuses, false);
+}
+
+static bool wait_met(const aioc__taskset *set, int mode, long *index) {
+    switch (mode) {
+    case AIOC_WAIT_ANY:
+        *index = (long)set->first_done;
+        return set->first_done < set->n;
+    case AIOC_WAIT_FIRST_FAILURE:
+        *index = (long)set->first_failed;
+        return set->first_failed < set->n || set->remaining == 0;
+    default:
+        *index = (long)set->n;
+        return set->remaining == 0;
+    }
+}
+
+long aioc_wait(const aioc_task *tasks, size_t n, int mode) {
+    if (n == 0 || mode < AIOC_WAIT_ANY || mode > AIOC_WAIT_FIRST_FAILURE)
+        return -EINVAL;
+    aioc__loop *loop;
+    int err;
+    aioc__task *self = aioc__running(&loop, &err);
+    if (!self)
+        return err;
+    if ((err = check_handles(loop, tasks, n)))
+        return err;
+    aioc__taskset *set = set_new(tasks, n, false);
+    if (!set)
+        return -ENOMEM;
+    set->owner = self;
+    if ((err = set_watch(loop, set))) {
+        set_free(loop, set);
+        return err;
+    }
+    long index;
+    while (!wait_met(set, mode, &index)) {
+        if ((err = aioc__interruption(self))) {
+            index = err;
+            break;
+        }
+        aioc__park(loop, AIOC__WAIT_TASKS, set);
+    }
+    set_free(loop, set);
+    return index;
+}
+
+struct aioc_completion {
+    aioc__taskset *set;
+};
+
+aioc_completion *aioc_completion_new(const aioc_task *tasks, size_t n) {
+    aioc__loop *loop = aioc__loop_get();
+    if (!loop || n == 0 || check_handles(loop, tasks, n)) {
+        errno = EINVAL;
+        return NULL;
+    }
+    aioc_completion *c = malloc(sizeof *c);
+    if (!c || !(c->set = set_new(tasks, n, true))) {
+        free(c);
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (set_watch(loop, c->set)) {
+        set_free(loop, c->set);
+        free(c);
+        errno = EINVAL;
+        return NULL;
+    }
+    return c;
+}
+
+long aioc_completion_next(aioc_completion *c) {
+    aioc__loop *loop;
+    int err;
+    aioc__task *self = aioc__running(&loop, &err);
+    if (!self)
+        return err;
+    aioc__taskset *set = c->set;
+    if (set->ring_head == set->n)
+        return AIOC_EOF;
+    while (set->ring_head == set->ring_tail) {
+        if ((err = aioc__interruption(self)))
+            return err;
+        set->owner = self;
+        aioc__park(loop, AIOC__WAIT_TASKS, set);
+        set->owner = NULL;
+    }
+    return (long)set->ring[set->ring_head++];
+}
+
+void aioc_completion_free(aioc_completion *c) {
+    if (!c)
+        return;
+    aioc__loop *loop = aioc__loop_get();
+    if (loop)
+        set_free(loop, c->set);
+    else {
+        free(c->set->handles);
+        free(c->set->ring);
+        free(c->set);
+    }
+    free(c);
+}

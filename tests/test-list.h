@@ -1,0 +1,12 @@
+/* Every test, one X(name) each; the runner and CMake read this list. */
+X(run_returns_main_result)
+X(run_returns_main_failure)
+X(run_twice_in_one_thread)
+X(run_inside_a_loop_is_ebusy)
+X(run_rejects_null_main)
+X(run_in_several_threads_at_once)
+X(run_cancels_and_joins_leftover_tasks)
+X(spawn_during_shutdown_is_eshutdown)
+X(spawn_outside_a_loop_is_enoloop)
+X(suspending_calls_outside_a_task_are_enotask)
+X(run_reports_deadlock)
