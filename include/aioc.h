@@ -377,6 +377,33 @@ AIOC_EXTERN int aioc_group_wait(aioc_group g);
 /// callback of the loop. Returns 0 or AIOC_ESTALE. Does not suspend.
 AIOC_EXTERN int aioc_group_cancel(aioc_group g);
 
+/* ============================================================ events == */
+
+/// An event (asyncio.Event): tasks wait until it is set. Embeddable; start
+/// it with AIOC_EVENT_INIT or aioc_event_init. Opaque: use the functions.
+typedef struct aioc_event {
+    void *opaque[3];
+} aioc_event;
+
+#define AIOC_EVENT_INIT {{0, 0, 0}}
+
+/// Initialises `ev` as not set.
+AIOC_EXTERN void aioc_event_init(aioc_event *ev);
+
+/// Sets `ev` and wakes every task waiting on it (in the order they began
+/// waiting). Does not suspend; callable from tasks and callbacks.
+AIOC_EXTERN void aioc_event_set(aioc_event *ev);
+
+/// Clears `ev`; later waits park until the next set.
+AIOC_EXTERN void aioc_event_clear(aioc_event *ev);
+
+/// Non-zero if `ev` is set.
+AIOC_EXTERN int aioc_event_is_set(const aioc_event *ev);
+
+/// Waits until `ev` is set; returns at once if it is. Suspends. Returns 0,
+/// -ECANCELED, -ETIMEDOUT or AIOC_ENOTASK.
+AIOC_EXTERN int aioc_event_wait(aioc_event *ev);
+
 /* ========================================================== debugging == */
 
 /// Prints every task of the running loop: id, name, state, what it waits on

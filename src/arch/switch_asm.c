@@ -15,8 +15,10 @@ const char aioc__switch_name[] = "x86_64-asm";
 enum { FRAME_WORDS = 7, ENTRY_SLOT = 2, RESUME_SLOT = 6 };
 #elif defined(__aarch64__)
 const char aioc__switch_name[] = "aarch64-asm";
-/* Loaded as x19..x28, x29 (fp), x30 (lr = resume address), d8..d15; the
- * entry function goes in x19. */
+/* Loaded from ascending addresses as x19..x28, x29 (fp), x30 (lr = resume
+ * address), d8..d15: 20 words, a multiple of 16 bytes as sp must stay. The
+ * entry function goes in x19, which aioc__ctx_entry calls; fp (word 10)
+ * stays 0 so frame-pointer walks end at the task's first frame. */
 enum { FRAME_WORDS = 20, ENTRY_SLOT = 0, RESUME_SLOT = 11 };
 #else
 #error "no assembly context switch for this architecture; configure with AIOC_SWITCH=ucontext"

@@ -1,0 +1,38 @@
+# The commands people type. CMake does the building; see CMakeLists.txt.
+#   make          release build of the library, examples and benchmarks
+#   make demo     build and run the examples
+#   make test     every test: release, ASan+UBSan, Valgrind, ucontext, aarch64
+#   make bench    benchmarks side by side with asyncio, uvloop, Go and libuv
+#   make install  install into PREFIX (default /usr/local)
+#   make clean    remove build trees
+
+PREFIX ?= /usr/local
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+CMAKE ?= cmake
+REL := build/release
+
+.PHONY: all demo test test-release test-asan test-valgrind test-ucontext \
+        test-aarch64 test-install bench install clean deps
+
+all: deps
+	$(CMAKE) -S . -B $(REL) -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=$(PREFIX) $(CMAKE_FLAGS)
+	$(CMAKE) --build $(REL) -j$(JOBS)
+
+deps:
+	@scripts/deps.sh build
+
+demo: all
+	@scripts/demo.sh $(REL)
+
+test: deps
+	@scripts/test.sh
+
+bench: all
+	@scripts/deps.sh bench
+	@bench/run.sh $(REL)
+
+install: all
+	$(CMAKE) --install $(REL)
+
+clean:
+	rm -rf build

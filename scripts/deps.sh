@@ -1,0 +1,43 @@
+#!/bin/sh
+# Installs the Debian packages a step needs, when they are missing.
+#   scripts/deps.sh build   compiler, CMake
+#   scripts/deps.sh test    + Valgrind, gdb, aarch64 cross compiler, qemu-user
+#   scripts/deps.sh bench   + Go, Python's uvloop, libuv, hyperfine
+set -eu
+
+need_build="cmake:cmake gcc:gcc make:make"
+need_test="valgrind:valgrind gdb:gdb aarch64-linux-gnu-gcc:gcc-aarch64-linux-gnu qemu-aarch64:qemu-user pkg-config:pkg-config"
+need_bench="go:golang-go /usr/bin/python3:python3 hyperfine:hyperfine"
+
+case "${1:-build}" in
+build) want="$need_build" ;;
+test) want="$need_build $need_test" ;;
+bench) want="$need_build $need_bench" ;;
+*) echo "usage: $0 build|test|bench" >&2; exit 2 ;;
+esac
+
+missing=""
+for pair in $want; do
+    cmd=${pair%%:*}
+    pkg=${pair#*:}
+    command -v "$cmd" >/dev/null 2>&1 || missing="$missing $pkg"
+done
+case "${1:-build}" in
+test)
+    [ -f /usr/aarch64-linux-gnu/include/stdio.h ] || missing="$missing libc6-dev-arm64-cross"
+    [ -f /usr/include/valgrind/valgrind.h ] || missing="$missing valgrind" ;;
+bench)
+    /usr/bin/python3 -c 'import uvloop' 2>/dev/null || missing="$missing python3-uvloop"
+    [ -f /usr/include/uv.h ] || missing="$missing libuv1-dev" ;;
+esac
+[ -z "$missing" ] && exit 0
+
+echo "deps: installing:$missing"
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+if ! command -v apt-get >/dev/null 2>&1; then
+    echo "deps: no apt-get here; please install:$missing" >&2
+    exit 1
+fi
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >/dev/null
