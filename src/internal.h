@@ -295,6 +295,7 @@ struct aioc__loop {
     const void *sched_stack_lo;/* scheduler's stack, for ASan's fiber API */
     size_t sched_stack_size;
     aioc__task *finished;      /* ended task whose stack awaits release */
+    aioc__task *overflowed;    /* task whose stack canary was found broken */
 
     uint64_t now;              /* cached clock, ns */
     uint64_t clock_offset;     /* virtual time: jumps added so far */

@@ -14,8 +14,9 @@
  *    stack, so only the first AIOC__MPROTECT_BUDGET stacks get one;
  *  - beyond that budget, a canary word at the bottom of the stack, checked
  *    whenever the task parks or ends (this commits the stack's lowest page).
- * AIOC_STACK_GUARD=mprotect in the environment forces the fallbacks (tests
- * use it to cover them on kernels that have MADV_GUARD_INSTALL).
+ * AIOC_STACK_GUARD=mprotect (or =canary) in the environment forces the
+ * fallbacks; tests use it to cover them on kernels that have
+ * MADV_GUARD_INSTALL.
  *
  * A fault in a running task's guard page is caught by a SIGSEGV handler on
  * an alternate signal stack, which names the task and its stack size on
@@ -60,7 +61,7 @@ struct aioc__stack_pool {
     void *free;      /* LIFO of freed stacks, linked through their top word */
 };
 
-enum guard_method { GUARD_UNKNOWN, GUARD_INSTALL, GUARD_MPROTECT };
+enum guard_method { GUARD_UNKNOWN, GUARD_INSTALL, GUARD_MPROTECT, GUARD_CANARY };
 static _Atomic int guard_method;
 static atomic_int mprotect_used;
 static size_t page_size;
@@ -72,7 +73,9 @@ static int probe_guard_method(void) {
     page_size = (size_t)sysconf(_SC_PAGESIZE);
     m = GUARD_MPROTECT;
     const char *env = getenv("AIOC_STACK_GUARD");
-    if (!env || strcmp(env, "mprotect") != 0) {
+    if (env && strcmp(env, "canary") == 0) {
+        m = GUARD_CANARY;
+    } else if (!env || strcmp(env, "mprotect") != 0) {
         void *p = mmap(NULL, 2 * page_size, PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
         if (p != MAP_FAILED) {
@@ -86,8 +89,8 @@ static int probe_guard_method(void) {
 }
 
 const char *aioc__stack_guard_method(void) {
-    return probe_guard_method() == GUARD_INSTALL ? "guard-install"
-                                                 : "mprotect+canary";
+    static const char *names[] = {"?", "guard-install", "mprotect+canary", "canary"};
+    return names[probe_guard_method()];
 }
 
 static aioc__stack_pool *pool_for(aioc__loop *loop, uint32_t size) {
@@ -125,8 +128,10 @@ static int new_chunk(aioc__stack_pool *p) {
 
 /* Guards a freshly carved slot. Returns true if a canary must be used. */
 static bool guard_slot(char *slot) {
-    if (atomic_load(&guard_method) == GUARD_INSTALL &&
-        madvise(slot, page_size, MADV_GUARD_INSTALL) == 0)
+    int m = atomic_load(&guard_method);
+    if (m == GUARD_CANARY)
+        return true;
+    if (m == GUARD_INSTALL && madvise(slot, page_size, MADV_GUARD_INSTALL) == 0)
         return false;
     if (atomic_fetch_add(&mprotect_used, 1) < AIOC__MPROTECT_BUDGET &&
         mprotect(slot, page_size, PROT_NONE) == 0)

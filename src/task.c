@@ -17,8 +17,10 @@
 static void task_entry(void);
 
 void aioc__task_switch_out(aioc__loop *loop, aioc__task *t) {
+    /* An overwritten canary means this stack already ran past its end:
+     * report from the scheduler's stack, since this one has no room. */
     if (!aioc__stack_canary_ok(&t->stack))
-        aioc__stack_overflow_abort(t);
+        loop->overflowed = t;
     aioc__asan_start_switch(&t->asan_fake_stack, loop->sched_stack_lo,
                             loop->sched_stack_size);
     aioc__ctx_switch(&t->ctx, &loop->sched_ctx);
@@ -47,6 +49,8 @@ void aioc__task_resume(aioc__loop *loop, aioc__task *t) {
     aioc__ctx_switch(&loop->sched_ctx, &t->ctx);
     aioc__asan_finish_switch(fake, NULL, NULL);
     loop->current = NULL;
+    if (loop->overflowed)
+        aioc__stack_overflow_abort(loop->overflowed);
     aioc__task *done = loop->finished;
     if (done) {
         loop->finished = NULL;

@@ -1,0 +1,230 @@
+/* Callbacks, virtual time, the clock, dumps and cross-thread wake-ups. */
+#include <pthread.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "test.h"
+
+static char trace[32];
+static int trace_len;
+
+static void note(void *arg) { trace[trace_len++] = (char)I(arg); }
+
+static void *note_task(void *arg) {
+    note(arg);
+    return NULL;
+}
+
+static void *callbacks_in_order(void *arg) {
+    (void)arg;
+    trace_len = 0;
+    aioc_call_soon(note, P('a'));
+    aioc_task t = aioc_spawn(note_task, P('b'));
+    aioc_call_soon(note, P('c'));
+    aioc_call_later(2, note, P('e'));
+    aioc_call_later(1, note, P('d'));
+    aioc_call_at(aioc_now() + 3, note, P('f'));
+    aioc_call drop = aioc_call_later(1.5, note, P('X'));
+    aioc_call drop_soon = aioc_call_soon(note, P('Y'));
+    CHECK_ERR(aioc_call_cancel(drop), 0);
+    CHECK_ERR(aioc_call_cancel(drop_soon), 0);
+    CHECK_ERR(aioc_call_cancel(drop), AIOC_ESTALE);
+    aioc_sleep(0.5);
+    CHECK_EQ(trace_len, 3);
+    CHECK(memcmp(trace, "abc", 3) == 0); /* FIFO with tasks */
+    aioc_sleep(5);
+    CHECK_EQ(trace_len, 6);
+    CHECK(memcmp(trace, "abcdef", 6) == 0);
+    CHECK_ERR(aioc_await(t, NULL), 0);
+    return NULL;
+}
+
+TEST(callbacks_run_in_order) { run_virtual(callbacks_in_order, NULL); }
+
+static int callback_checked;
+
+static void callback_context(void *arg) {
+    (void)arg;
+    CHECK_ERR(aioc_sleep(1), AIOC_ENOTASK); /* callbacks cannot suspend */
+    CHECK_EQ(aioc_current().id, 0);
+    aioc_detach(aioc_spawn(note_task, P('z'))); /* but may spawn */
+    callback_checked = 1;
+}
+
+static void *callback_cannot_suspend(void *arg) {
+    (void)arg;
+    trace_len = 0;
+    aioc_call_soon(callback_context, NULL);
+    aioc_sleep(0.1);
+    CHECK_EQ(callback_checked, 1);
+    CHECK_EQ(trace_len, 1);
+    CHECK_EQ(trace[0], 'z');
+    return NULL;
+}
+
+TEST(callbacks_cannot_suspend_but_can_spawn) { run_virtual(callback_cannot_suspend, NULL); }
+
+TEST(call_outside_loop_fails) {
+    CHECK_EQ(aioc_call_soon(note, NULL).id, 0);
+    CHECK_EQ(aioc_call_later(1, note, NULL).id, 0);
+    aioc_call bogus = {5};
+    CHECK_ERR(aioc_call_cancel(bogus), AIOC_ESTALE);
+}
+
+static void *pending_at_exit(void *arg) {
+    (void)arg;
+    trace_len = 0;
+    aioc_call_later(100, note, P('n'));
+    return NULL;
+}
+
+TEST(pending_callbacks_dropped_at_loop_end) {
+    run_virtual(pending_at_exit, NULL);
+    CHECK_EQ(trace_len, 0);
+}
+
+static void *hour_long_sleep(void *arg) {
+    (void)arg;
+    double t0 = aioc_now();
+    CHECK_ERR(aioc_sleep(3600), 0);
+    double slept = aioc_now() - t0;
+    CHECK(slept >= 3600 && slept < 3600.01);
+    return NULL;
+}
+
+TEST(virtual_time_skips_sleeps) {
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    run_virtual(hour_long_sleep, NULL);
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    double real = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
+    CHECK(real < 30); /* generous: it takes milliseconds */
+}
+
+static void *real_sleep(void *arg) {
+    (void)arg;
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    double t0 = aioc_now();
+    CHECK_ERR(aioc_sleep(0.05), 0);
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    double real = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
+    CHECK(real >= 0.05);           /* never early */
+    CHECK(aioc_now() - t0 >= 0.05);
+    return NULL;
+}
+
+TEST(real_sleep_is_never_early) { CHECK_ERR(aioc_run(real_sleep, NULL, NULL), 0); }
+
+static void *clock_monotonic(void *arg) {
+    (void)arg;
+    double last = aioc_now();
+    CHECK(last > 0);
+    CHECK_EQ(aioc_now_ns() / 1000000000ull, (uint64_t)last);
+    for (int i = 0; i < 100; i++) {
+        aioc_sleep(0.001 * (i % 3));
+        CHECK(aioc_now() >= last);
+        last = aioc_now();
+    }
+    return NULL;
+}
+
+TEST(clock_is_monotonic) { CHECK_ERR(aioc_run(clock_monotonic, NULL, NULL), 0); }
+
+TEST(clock_outside_loop_is_zero) {
+    CHECK(aioc_now() == 0);
+    CHECK_EQ(aioc_now_ns(), 0);
+}
+
+static int yields_seen;
+
+static void *yielder(void *arg) {
+    for (int i = 0; i < 3; i++) {
+        trace[trace_len++] = (char)I(arg);
+        aioc_yield();
+    }
+    return NULL;
+}
+
+static void *yield_round_robin(void *arg) {
+    (void)arg;
+    trace_len = 0;
+    aioc_task t[2] = {aioc_spawn(yielder, P('x')), aioc_spawn(yielder, P('y'))};
+    CHECK_ERR(aioc_gather(t, 2, NULL), 0);
+    CHECK(memcmp(trace, "xyxyxy", 6) == 0);
+    yields_seen = 1;
+    return NULL;
+}
+
+TEST(yield_lets_others_run) { run_virtual(yield_round_robin, NULL); }
+
+static void *waits_on_event(void *arg) {
+    aioc_event_wait(arg);
+    return NULL;
+}
+
+static void *sleeps_long(void *arg) {
+    (void)arg;
+    aioc_sleep(3600);
+    return NULL;
+}
+
+static void *dump(void *arg) {
+    (void)arg;
+    static aioc_event ev = AIOC_EVENT_INIT;
+    aioc_spawn_opts o1 = {.name = "sleepy"}, o2 = {.name = "waiter"};
+    static aioc_task sleepy;
+    sleepy = aioc_spawn_with(sleeps_long, NULL, &o1);
+    aioc_task waiter = aioc_spawn_with(waits_on_event, &ev, &o2);
+    aioc_sleep(2);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    int n = aioc_dump_tasks(out);
+    fclose(out);
+    CHECK_EQ(n, 3);
+    CHECK(strstr(text, "main") && strstr(text, "running"));
+    CHECK(strstr(text, "sleepy") && strstr(text, "waits on sleep"));
+    CHECK(strstr(text, "waiter") && strstr(text, "waits on primitive"));
+    CHECK(strstr(text, "for 2.0"));
+    free(text);
+    aioc_event_set(&ev);
+    CHECK_ERR(aioc_await(waiter, NULL), 0);
+    aioc_cancel(sleepy);
+    aioc_await(sleepy, NULL);
+    return NULL;
+}
+
+TEST(dump_shows_states_and_wait_reasons) { run_virtual(dump, NULL); }
+
+/* A thread posts a callback into a loop that sleeps in epoll. */
+static aioc__loop *target_loop;
+static aioc_event posted = AIOC_EVENT_INIT;
+
+static void on_posted(void *arg) {
+    CHECK_EQ(I(arg), 77);
+    aioc_event_set(&posted);
+}
+
+static void *poster(void *arg) {
+    (void)arg;
+    usleep(20000);
+    CHECK_ERR(aioc__loop_post(target_loop, on_posted, P(77)), 0);
+    return NULL;
+}
+
+static void *waits_for_thread(void *arg) {
+    (void)arg;
+    target_loop = aioc__loop_get();
+    aioc_call_later(60, note, NULL); /* keeps the loop from being "stuck" */
+    pthread_t th;
+    CHECK_EQ(pthread_create(&th, NULL, poster, NULL), 0);
+    double t0 = aioc_now();
+    CHECK_ERR(aioc_event_wait(&posted), 0);
+    aioc_sleep(0.001);
+    CHECK(aioc_now() - t0 < 30); /* woken by the eventfd, not the 60 s timer */
+    pthread_join(th, NULL);
+    return NULL;
+}
+
+TEST(other_thread_wakes_the_loop) { CHECK_ERR(aioc_run(waits_for_thread, NULL, NULL), 0); }
