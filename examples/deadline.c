@@ -9,16 +9,24 @@
 #include <stdint.h>
 #include <stdio.h>
 
-static void *download(void *arg) {
-    const char *what = arg;
+/* A plain function that suspends: called directly it is `await download()`,
+ * and it reports failure through its return value, like any C function. */
+static int download(const char *what) {
     printf("  %s: started\n", what);
     int err = aioc_sleep(3);
     if (err) {
         printf("  %s: interrupted (%s)\n", what, aioc_err_name(err));
-        return aioc_fail(err);
+        return err;
     }
     printf("  %s: done\n", what);
-    return (void *)what;
+    return 0;
+}
+
+/* The same as a task body: a task's failure is its status, set with
+ * aioc_fail where the task function returns. */
+static void *download_task(void *arg) {
+    int err = download(arg);
+    return err ? aioc_fail(err) : arg;
 }
 
 static void *heartbeat(void *arg) {
@@ -44,12 +52,12 @@ static void *main_task(void *arg) {
     printf("1. a deadline scope of 1 s around a 3 s download\n");
     aioc_scope scope;
     aioc_scope_enter(&scope, 1.0);
-    download("download A");
-    if (aioc_scope_exit(&scope) == -ETIMEDOUT)
+    int err = download("download A");
+    if (aioc_scope_exit(&scope) == -ETIMEDOUT && err == -ETIMEDOUT)
         printf("   the scope expired after %.1f s\n", 1.0);
 
     printf("2. wait_for: 1 s for a download task\n");
-    int err = aioc_wait_for(aioc_spawn(download, "download B"), 1.0, NULL);
+    err = aioc_wait_for(aioc_spawn(download_task, "download B"), 1.0, NULL);
     printf("   wait_for returned %s\n", aioc_err_name(err));
 
     printf("3. cancelling the heartbeat\n");

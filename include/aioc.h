@@ -85,10 +85,13 @@ typedef struct aioc_run_opts {
     /// Default stack size of tasks in bytes (rounded up to pages); 0 takes
     /// the environment variable AIOC_STACK_SIZE, else 256 KiB.
     size_t stack_size;
-    /// Non-zero: when every task waits on time alone (no ready task, no
-    /// waited file descriptor, no pending cross-thread call), the clock jumps
-    /// to the next deadline instead of sleeping. Sleeps then cost nothing
-    /// and runs are deterministic; meant for tests.
+    /// Non-zero: virtual time (Trio's autojump clock). When every task waits
+    /// on time alone (no ready task, no waited file descriptor, no pending
+    /// cross-thread call), the clock jumps to the next deadline instead of
+    /// sleeping. Otherwise it runs at real speed, so a task that polls in a
+    /// loop still sees its deadline come. Sleeps cost nothing and timer
+    /// order is deterministic; meant for tests. The environment variable
+    /// AIOC_VIRTUAL_TIME=1 turns it on for every loop of the process.
     int virtual_time;
     /// Name of the main task in dumps and reports; default "main".
     const char *main_name;
@@ -188,6 +191,9 @@ AIOC_EXTERN int aioc_task_done(aioc_task t);
 /// Marks the current task as failed with `err` (negative) and returns NULL,
 /// so a task body can end with `return aioc_fail(-EIO);`. The status is
 /// taken when the task function returns. `err` of 0 clears a failure.
+/// It marks the running task, whoever calls it: a helper that the task
+/// calls directly (the `await f()` case) should return its error code to
+/// its caller instead.
 AIOC_EXTERN void *aioc_fail(int err);
 
 /// Called when a task fails and nobody observes it: a detached task when it

@@ -257,7 +257,8 @@ static int loop_init(aioc__loop *loop, const aioc_run_opts *opts) {
     memset(loop, 0, sizeof *loop);
     aioc__list_init(&loop->ready);
     aioc__timers_init(&loop->timers);
-    loop->virtual_time = opts && opts->virtual_time;
+    const char *vt = getenv("AIOC_VIRTUAL_TIME");
+    loop->virtual_time = (opts && opts->virtual_time) || (vt && strcmp(vt, "1") == 0);
     loop->default_stack = default_stack_size(opts);
     loop->epfd = loop->wakefd = -1;
     pthread_mutex_init(&loop->remote_lock, NULL);

@@ -28,7 +28,7 @@ static void *group_all_succeed(void *arg) {
         CHECK_ERR(aioc_task_error(aioc_group_spawn(g, child, P(i), NULL)), 0);
     double t0 = aioc_now();
     CHECK_ERR(aioc_group_wait(g), 0);
-    CHECK(aioc_now() - t0 > 4.99);
+    CHECK(aioc_now() - t0 >= 5);
     CHECK_EQ(finished, 5);
     CHECK_ERR(aioc_group_wait(g), AIOC_ESTALE); /* freed */
     return NULL;
@@ -49,7 +49,7 @@ static void *group_failure(void *arg) {
     aioc_group_spawn(g, child_fails, P(2), NULL); /* cancelled before it fails */
     double t0 = aioc_now();
     CHECK_ERR(aioc_group_wait(g), -EPROTO);
-    CHECK(aioc_now() - t0 < 1.01); /* siblings were cancelled at the failure */
+    CHECK(aioc_now() - t0 < 1.25); /* siblings were cancelled at the failure */
     CHECK_EQ(cancelled, 2);
     CHECK_EQ(finished, 0);
     return NULL;

@@ -10,7 +10,7 @@ static void *scope_expires(void *arg) {
     CHECK_ERR(aioc_scope_enter(&s, 2), 0);
     CHECK_ERR(aioc_sleep(1), 0);
     CHECK_ERR(aioc_sleep(5), -ETIMEDOUT);
-    CHECK(fabs(aioc_now() - t0 - 2) < 0.01);
+    CHECK(fabs(aioc_now() - t0 - 2) < 0.25);
     CHECK_ERR(aioc_yield(), -ETIMEDOUT); /* level-triggered until exit */
     CHECK_ERR(aioc_scope_exit(&s), -ETIMEDOUT);
     CHECK_ERR(aioc_sleep(1), 0);
@@ -39,7 +39,7 @@ static void *nested_inner_expiry(void *arg) {
     CHECK_ERR(aioc_sleep(5), -ETIMEDOUT);
     CHECK_ERR(aioc_scope_exit(&inner), -ETIMEDOUT);
     CHECK_ERR(aioc_sleep(2), 0); /* outer still has time */
-    CHECK(fabs(aioc_now() - t0 - 3) < 0.01);
+    CHECK(fabs(aioc_now() - t0 - 3) < 0.25);
     CHECK_ERR(aioc_scope_exit(&outer), 0);
     return NULL;
 }
@@ -53,7 +53,7 @@ static void *nested_outer_expiry(void *arg) {
     aioc_scope_enter(&outer, 1);
     aioc_scope_enter(&inner, 10);
     CHECK_ERR(aioc_sleep(5), -ETIMEDOUT); /* the earliest deadline wins */
-    CHECK(fabs(aioc_now() - t0 - 1) < 0.01);
+    CHECK(fabs(aioc_now() - t0 - 1) < 0.25);
     CHECK_ERR(aioc_scope_exit(&inner), 0); /* the inner one did not expire */
     CHECK_ERR(aioc_sleep(1), -ETIMEDOUT);
     CHECK_ERR(aioc_scope_exit(&outer), -ETIMEDOUT);
@@ -150,7 +150,7 @@ static void *reschedule(void *arg) {
     CHECK_ERR(aioc_scope_reschedule(s, 3), 0);
     CHECK_ERR(aioc_sleep(2), 0);
     CHECK_ERR(aioc_sleep(2), -ETIMEDOUT);
-    CHECK(fabs(aioc_now() - t0 - 3) < 0.01);
+    CHECK(fabs(aioc_now() - t0 - 3) < 0.25);
     CHECK_ERR(aioc_scope_reschedule(s, 3), -EALREADY);
     CHECK_ERR(aioc_scope_exit(&s), -ETIMEDOUT);
     CHECK_ERR(aioc_scope_reschedule(s, 3), AIOC_ESTALE);
@@ -189,7 +189,7 @@ static void *wait_for_cases(void *arg) {
     double t0 = aioc_now();
     aioc_task t = aioc_spawn(slow, P(5));
     CHECK_ERR(aioc_wait_for(t, 2, &r), -ETIMEDOUT);
-    CHECK(fabs(aioc_now() - t0 - 2) < 0.01);
+    CHECK(fabs(aioc_now() - t0 - 2) < 0.25);
     CHECK(r == NULL);
     CHECK_ERR(aioc_await(t, NULL), AIOC_ESTALE); /* consumed: it was cancelled and reaped */
     return NULL;

@@ -2,6 +2,7 @@
  * sleeping loop, is registered with a NULL data pointer; file-descriptor
  * waiters (the I/O layer) register their own watcher pointers. */
 #define _GNU_SOURCE
+#include <stdatomic.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -31,15 +32,33 @@ static void epoll_close(aioc__loop *loop) {
     loop->wakefd = loop->epfd = -1;
 }
 
+/* epoll_pwait2 (Linux 5.11) takes a nanosecond timeout; where it is
+ * missing (older kernels, Valgrind 3.19) epoll_wait's milliseconds are
+ * rounded up, so a timer is never polled for too early. */
+static _Atomic int no_pwait2;
+
+static int wait_events(aioc__loop *loop, struct epoll_event *events, int64_t timeout_ns) {
+    if (!no_pwait2) {
+        struct timespec ts, *tsp = NULL;
+        if (timeout_ns >= 0) {
+            ts.tv_sec = timeout_ns / (int64_t)AIOC__NS;
+            ts.tv_nsec = timeout_ns % (int64_t)AIOC__NS;
+            tsp = &ts;
+        }
+        int n = epoll_pwait2(loop->epfd, events, MAX_EVENTS, tsp, NULL);
+        if (n >= 0 || errno != ENOSYS)
+            return n;
+        no_pwait2 = 1;
+    }
+    int ms = timeout_ns < 0 ? -1
+             : timeout_ns >= (int64_t)INT32_MAX * 1000000 ? INT32_MAX
+                                                           : (int)((timeout_ns + 999999) / 1000000);
+    return epoll_wait(loop->epfd, events, MAX_EVENTS, ms);
+}
+
 static int epoll_poll(aioc__loop *loop, int64_t timeout_ns) {
     struct epoll_event events[MAX_EVENTS];
-    struct timespec ts, *tsp = NULL;
-    if (timeout_ns >= 0) {
-        ts.tv_sec = timeout_ns / (int64_t)AIOC__NS;
-        ts.tv_nsec = timeout_ns % (int64_t)AIOC__NS;
-        tsp = &ts;
-    }
-    int n = epoll_pwait2(loop->epfd, events, MAX_EVENTS, tsp, NULL);
+    int n = wait_events(loop, events, timeout_ns);
     if (n < 0)
         return errno == EINTR ? 0 : -errno;
     for (int i = 0; i < n; i++) {
