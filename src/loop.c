@@ -22,10 +22,20 @@ static uint64_t monotonic_ns(void) {
     return (uint64_t)ts.tv_sec * AIOC__NS + (uint64_t)ts.tv_nsec;
 }
 
-void aioc__clock_update(aioc__loop *loop) {
+/* The loop's clock: real time plus, under virtual time, the jumps made so
+ * far. It is read at each poll; calls that start a timer also refresh it,
+ * so a deadline counts from the call, except under virtual time, where it
+ * stays as the last poll left it and a run's timer order is the same on a
+ * slow machine as on a fast one. */
+static void clock_tick(aioc__loop *loop) {
     uint64_t now = monotonic_ns() + loop->clock_offset;
     if (now > loop->now)
         loop->now = now;
+}
+
+void aioc__clock_update(aioc__loop *loop) {
+    if (!loop->virtual_time)
+        clock_tick(loop);
 }
 
 double aioc_now(void) {
@@ -152,7 +162,7 @@ static int run_until(aioc__loop *loop, bool (*done)(aioc__loop *)) {
         if (busy) {
             timeout = 0;
         } else if (loop->timers.len) {
-            aioc__clock_update(loop);
+            clock_tick(loop);
             uint64_t first = aioc__timers_first(&loop->timers)->when;
             timeout = first > loop->now ? (int64_t)(first - loop->now) : 0;
             if (timeout > 0 && loop->virtual_time && loop->fd_waiters == 0 &&
@@ -168,7 +178,7 @@ static int run_until(aioc__loop *loop, bool (*done)(aioc__loop *)) {
             timeout = 0;
         loop->backend->poll(loop, timeout);
         loop->sleeping = false;
-        aioc__clock_update(loop);
+        clock_tick(loop);
         fire_timers(loop);
         if (loop->remote)
             run_remote(loop);
@@ -263,7 +273,7 @@ static int loop_init(aioc__loop *loop, const aioc_run_opts *opts) {
     loop->epfd = loop->wakefd = -1;
     pthread_mutex_init(&loop->remote_lock, NULL);
     loop->backend = &aioc__backend_epoll;
-    aioc__clock_update(loop);
+    clock_tick(loop);
     return loop->backend->init(loop);
 }
 
