@@ -39,21 +39,8 @@ uint64_t aioc__handle_new(aioc__handles *h, uint32_t type, void *obj) {
     return make_id(s->gen, index);
 }
 
-static aioc__slot *lookup(const aioc__handles *h, uint64_t id) {
-    uint32_t index = (uint32_t)id;
-    if (index == 0 || index > h->used || (id & AIOC__ERROR_HANDLE))
-        return NULL;
-    aioc__slot *s = aioc__handle_slot(h, index - 1);
-    return s->gen == (uint32_t)(id >> 32) ? s : NULL;
-}
-
-void *aioc__handle_get(const aioc__handles *h, uint64_t id, uint32_t type) {
-    aioc__slot *s = lookup(h, id);
-    return s && s->type == type ? s->obj : NULL;
-}
-
 void aioc__handle_free(aioc__handles *h, uint64_t id) {
-    aioc__slot *s = lookup(h, id);
+    aioc__slot *s = aioc__handle_lookup(h, id);
     if (!s)
         return;
     s->gen++;

@@ -13,6 +13,7 @@
 #include "aioc.h"
 #include "arch/switch.h"
 #include "list.h"
+#include "sanitizer.h"
 
 #define AIOC__NS 1000000000ULL
 #define AIOC__DEFAULT_STACK (256u * 1024u)
@@ -56,6 +57,38 @@ static inline aioc__timer *aioc__timers_first(const aioc__timer_heap *h) {
     return h->len ? h->nodes[0] : NULL;
 }
 
+/* --------------------------------------------------------------- slab -- */
+
+typedef struct aioc__slab {
+    size_t size;      /* object size, a multiple of 16 */
+    char *cur, *end;  /* unused part of the newest chunk */
+    void *free;       /* freed objects, linked through their first word */
+    void *chunks;
+    size_t next_len;
+} aioc__slab;
+
+void *aioc__slab_alloc_slow(aioc__slab *s);
+void aioc__slab_destroy(aioc__slab *s);
+
+static inline void *aioc__slab_alloc(aioc__slab *s) {
+    void *p = s->free;
+    if (p) {
+        s->free = *(void **)p;
+        return p;
+    }
+    if ((size_t)(s->end - s->cur) >= s->size) {
+        p = s->cur;
+        s->cur += s->size;
+        return p;
+    }
+    return aioc__slab_alloc_slow(s);
+}
+
+static inline void aioc__slab_free(aioc__slab *s, void *p) {
+    *(void **)p = s->free;
+    s->free = p;
+}
+
 /* ------------------------------------------------------------ handles -- */
 
 /* Every object a public handle can name (task, scope, group, call) has a
@@ -86,11 +119,24 @@ typedef struct aioc__handles {
 } aioc__handles;
 
 uint64_t aioc__handle_new(aioc__handles *h, uint32_t type, void *obj);
-void *aioc__handle_get(const aioc__handles *h, uint64_t id, uint32_t type);
 void aioc__handle_free(aioc__handles *h, uint64_t id);
 void aioc__handles_free(aioc__handles *h);
 static inline aioc__slot *aioc__handle_slot(const aioc__handles *h, uint32_t i) {
     return &h->chunks[i / AIOC__SLOTS_PER_CHUNK][i % AIOC__SLOTS_PER_CHUNK];
+}
+
+/* The slot of a live handle, or NULL for a stale, invalid or error handle. */
+static inline aioc__slot *aioc__handle_lookup(const aioc__handles *h, uint64_t id) {
+    uint32_t index = (uint32_t)id;
+    if (index == 0 || index > h->used || (id & AIOC__ERROR_HANDLE))
+        return NULL;
+    aioc__slot *s = aioc__handle_slot(h, index - 1);
+    return s->gen == (uint32_t)(id >> 32) ? s : NULL;
+}
+
+static inline void *aioc__handle_get(const aioc__handles *h, uint64_t id, uint32_t type) {
+    aioc__slot *s = aioc__handle_lookup(h, id);
+    return s && s->type == type ? s->obj : NULL;
 }
 
 /* ------------------------------------------------------------- stacks -- */
@@ -168,7 +214,10 @@ enum aioc__watch_kind { AIOC__WATCH_NONE, AIOC__WATCH_AWAIT, AIOC__WATCH_SET };
  * task's stack, since ending tasks update it while the owner is parked. */
 typedef struct aioc__taskset {
     aioc__task *owner;   /* woken when a watched task ends */
-    aioc_task *handles;  /* copy of the caller's array */
+    const aioc_task *handles; /* the caller's array (read only by the owner,
+                                 so it may live on the owner's stack), or
+                                 `copy` for an iterator that outlives the call */
+    aioc_task *copy;
     size_t n;
     size_t remaining;    /* watched tasks not yet ended */
     size_t first_done;   /* lowest index that has ended, n if none */
@@ -210,7 +259,9 @@ struct aioc__task {
     aioc__stack stack;      /* lo == NULL until it first runs */
     uint32_t stack_size;
     aioc__timer timer;      /* aioc_sleep */
-    void *asan_fake_stack;
+#ifdef AIOC__ASAN
+    void *asan_fake_stack; /* ASan's fake stack while switched out */
+#endif
 };
 
 /* Runnable kinds: a ready-queue entry is a task or a callback, told apart
@@ -231,7 +282,10 @@ struct aioc__scope_rec {
 
 /* The error that the current task's suspending calls must return now
  * (-ECANCELED, -ETIMEDOUT), or 0. */
-int aioc__interruption(const aioc__task *t);
+int aioc__interruption_slow(const aioc__task *t);
+static inline int aioc__interruption(const aioc__task *t) {
+    return t->cancels || t->scope ? aioc__interruption_slow(t) : 0;
+}
 void aioc__scope_expire(aioc__loop *loop, aioc__scope_rec *s);
 void aioc__scopes_unwind(aioc__loop *loop, aioc__task *t);
 
@@ -288,8 +342,13 @@ typedef struct aioc__remote_call {
     void *arg;
 } aioc__remote_call;
 
+/* Tasks and callbacks run back to back before the loop polls for I/O and
+ * timers although more are ready (Tokio uses 61 for the same purpose). */
+#define AIOC__POLL_EVERY 128
+
 struct aioc__loop {
     aioc__list ready;          /* runnable tasks and callbacks, FIFO */
+    unsigned since_poll;       /* runnables started since the last poll */
     aioc__task *current;       /* running task; NULL in the scheduler */
     aioc__ctx sched_ctx;       /* the scheduler's own context */
     const void *sched_stack_lo;/* scheduler's stack, for ASan's fiber API */
@@ -307,6 +366,7 @@ struct aioc__loop {
     aioc__handles handles;
     aioc__stack_pool *pools;
     uint32_t npools;
+    aioc__stack_pool *last_pool; /* the pool used last: the common case */
     uint32_t default_stack;
     size_t live_tasks;
     uint64_t spawned;          /* counter for default names */
@@ -317,7 +377,7 @@ struct aioc__loop {
     void *on_failure_data;
 
     /* free lists, so the hot path does not allocate */
-    aioc__task *free_tasks;
+    aioc__slab tasks;
     aioc__scope_rec *free_scopes;
     aioc__call_rec *free_calls;
 
@@ -330,7 +390,9 @@ struct aioc__loop {
     bool sleeping;
 };
 
-extern _Thread_local aioc__loop *aioc__loop_tls;
+/* initial-exec: a plain %fs-relative load, not a __tls_get_addr call, on
+ * every suspending call */
+extern _Thread_local aioc__loop *aioc__loop_tls __attribute__((tls_model("initial-exec")));
 
 static inline aioc__loop *aioc__loop_get(void) { return aioc__loop_tls; }
 
@@ -357,9 +419,10 @@ void aioc__wake(aioc__loop *loop, aioc__task *t, int wake);
  * interruption is now due. */
 void aioc__interrupt(aioc__loop *loop, aioc__task *t);
 
-/* Switches from the running task back to the scheduler (park, yield). */
+/* Switches away from the running task (park, yield): straight to the next
+ * ready task when it can, else back to the scheduler. */
 void aioc__task_switch_out(aioc__loop *loop, aioc__task *t);
-/* Runs `t` from the scheduler until it parks or ends. */
+/* Runs `t` from the scheduler until control comes back to the scheduler. */
 void aioc__task_resume(aioc__loop *loop, aioc__task *t);
 
 aioc__task *aioc__task_from_handle(aioc__loop *loop, aioc_task h);

@@ -29,6 +29,17 @@ static inline void aioc__list_remove(aioc__list *n) {
     n->next = n->prev = n;
 }
 
+/* Moves every node of `from` to the back of `to`; `from` ends empty. */
+static inline void aioc__list_splice(aioc__list *to, aioc__list *from) {
+    if (from->next == from)
+        return;
+    from->next->prev = to->prev;
+    to->prev->next = from->next;
+    from->prev->next = to;
+    to->prev = from->prev;
+    from->next = from->prev = from;
+}
+
 static inline aioc__list *aioc__list_pop_front(aioc__list *head) {
     aioc__list *n = head->next;
     if (n == head)

@@ -1,10 +1,10 @@
 /* The event loop: one per thread, started by aioc_run.
  *
- * Each turn runs the tasks and callbacks that were ready when the turn
- * began (so a task that yields in a loop cannot starve I/O), then polls the
- * backend and fires expired timers. While tasks stay ready the poll is
- * skipped for up to POLL_EVERY turns: a poll costs a system call and a
- * clock read, which would dominate a task-to-task hand-off. */
+ * Ready tasks and callbacks run in FIFO order; after AIOC__POLL_EVERY of
+ * them (or when none is left) the loop polls the backend and fires expired
+ * timers, so a task that yields in a loop cannot starve I/O. Polling after
+ * every task would cost a system call and a clock read per hand-off, more
+ * than the hand-off itself. */
 #define _GNU_SOURCE
 #include <stdlib.h>
 #include <string.h>
@@ -12,9 +12,7 @@
 
 #include "internal.h"
 
-#define POLL_EVERY 64
-
-_Thread_local aioc__loop *aioc__loop_tls;
+_Thread_local aioc__loop *aioc__loop_tls __attribute__((tls_model("initial-exec")));
 
 static uint64_t monotonic_ns(void) {
     struct timespec ts;
@@ -118,24 +116,20 @@ static void fire_timers(aioc__loop *loop) {
     }
 }
 
-/* Runs everything that was ready when the turn began. */
-static void run_batch(aioc__loop *loop) {
-    aioc__list batch;
-    if (aioc__list_empty(&loop->ready))
-        return;
-    /* move the whole ready queue into `batch` */
-    batch.next = loop->ready.next;
-    batch.prev = loop->ready.prev;
-    batch.next->prev = &batch;
-    batch.prev->next = &batch;
-    aioc__list_init(&loop->ready);
+/* Runs ready tasks and callbacks in FIFO order until the poll budget is
+ * spent, the queue is empty or `done`. Tasks also hand over to each other
+ * directly (aioc__task_switch_out) and count against the same budget. */
+static void run_ready(aioc__loop *loop, bool (*done)(aioc__loop *)) {
     aioc__list *n;
-    while ((n = aioc__list_pop_front(&batch))) {
+    while (loop->since_poll < AIOC__POLL_EVERY && (n = aioc__list_pop_front(&loop->ready))) {
+        loop->since_poll++;
         uint8_t kind = *(uint8_t *)(n + 1);
         if (kind == AIOC__RUN_TASK)
             aioc__task_resume(loop, aioc__container_of(n, aioc__task, link));
         else
             aioc__call_run(loop, aioc__container_of(n, aioc__call_rec, link));
+        if (done(loop))
+            return;
     }
 }
 
@@ -149,15 +143,12 @@ static bool stuck(aioc__loop *loop) {
 /* Runs turns until `done(loop)`; returns -EDEADLK if the loop got stuck
  * first. */
 static int run_until(aioc__loop *loop, bool (*done)(aioc__loop *)) {
-    unsigned turns = 0;
     while (!done(loop)) {
-        run_batch(loop);
+        run_ready(loop, done);
         if (done(loop))
             break;
         bool busy = !aioc__list_empty(&loop->ready);
-        if (busy && ++turns < POLL_EVERY)
-            continue;
-        turns = 0;
+        loop->since_poll = 0;
         int64_t timeout = -1;
         if (busy) {
             timeout = 0;
@@ -236,11 +227,6 @@ static void release_leftovers(aioc__loop *loop) {
 }
 
 static void free_lists(aioc__loop *loop) {
-    while (loop->free_tasks) {
-        aioc__task *t = loop->free_tasks;
-        loop->free_tasks = (aioc__task *)t->arg;
-        free(t);
-    }
     while (loop->free_scopes) {
         aioc__scope_rec *s = loop->free_scopes;
         loop->free_scopes = s->outer;
@@ -267,6 +253,7 @@ static int loop_init(aioc__loop *loop, const aioc_run_opts *opts) {
     memset(loop, 0, sizeof *loop);
     aioc__list_init(&loop->ready);
     aioc__timers_init(&loop->timers);
+    loop->tasks.size = (sizeof(aioc__task) + 15) & ~(size_t)15;
     const char *vt = getenv("AIOC_VIRTUAL_TIME");
     loop->virtual_time = (opts && opts->virtual_time) || (vt && strcmp(vt, "1") == 0);
     loop->default_stack = default_stack_size(opts);
@@ -282,6 +269,7 @@ static void loop_free(aioc__loop *loop) {
     aioc__timers_free(&loop->timers);
     aioc__stacks_free(loop);
     free_lists(loop);
+    aioc__slab_destroy(&loop->tasks);
     aioc__handles_free(&loop->handles);
     pthread_mutex_destroy(&loop->remote_lock);
 }

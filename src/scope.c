@@ -13,7 +13,7 @@
 
 #include "internal.h"
 
-int aioc__interruption(const aioc__task *t) {
+int aioc__interruption_slow(const aioc__task *t) {
     /* Walk outwards and let the outermost cause win, so that an outer
      * cancel is never reported as an inner scope's -ETIMEDOUT. A shield
      * hides everything outside it. */

@@ -66,6 +66,19 @@ static _Atomic int guard_method;
 static atomic_int mprotect_used;
 static size_t page_size;
 
+/* Some emulators (qemu-user 7.2) accept any madvise and do nothing: check
+ * that the guard really faults, without faulting, by letting the kernel
+ * read it (write() from it must fail with EFAULT). */
+static bool guard_is_real(const void *page) {
+    int fds[2];
+    if (pipe(fds) != 0)
+        return false;
+    bool real = write(fds[1], page, 1) < 0 && errno == EFAULT;
+    close(fds[0]);
+    close(fds[1]);
+    return real;
+}
+
 static int probe_guard_method(void) {
     int m = atomic_load(&guard_method);
     if (m != GUARD_UNKNOWN)
@@ -79,7 +92,7 @@ static int probe_guard_method(void) {
         void *p = mmap(NULL, 2 * page_size, PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
         if (p != MAP_FAILED) {
-            if (madvise(p, page_size, MADV_GUARD_INSTALL) == 0)
+            if (madvise(p, page_size, MADV_GUARD_INSTALL) == 0 && guard_is_real(p))
                 m = GUARD_INSTALL;
             munmap(p, 2 * page_size);
         }
@@ -94,16 +107,18 @@ const char *aioc__stack_guard_method(void) {
 }
 
 static aioc__stack_pool *pool_for(aioc__loop *loop, uint32_t size) {
+    if (loop->last_pool && loop->last_pool->size == size)
+        return loop->last_pool;
     for (uint32_t i = 0; i < loop->npools; i++)
         if (loop->pools[i].size == size)
-            return &loop->pools[i];
+            return loop->last_pool = &loop->pools[i];
     aioc__stack_pool *pools = realloc(loop->pools, (loop->npools + 1) * sizeof *pools);
     if (!pools)
         return NULL;
     loop->pools = pools;
     aioc__stack_pool *p = &pools[loop->npools++];
     *p = (aioc__stack_pool){.size = size, .stride = size + page_size};
-    return p;
+    return loop->last_pool = p;
 }
 
 static int new_chunk(aioc__stack_pool *p) {
@@ -140,8 +155,7 @@ static bool guard_slot(char *slot) {
 }
 
 int aioc__stack_get(aioc__loop *loop, size_t size, aioc__stack *out) {
-    probe_guard_method();
-    size = (size + page_size - 1) & ~(page_size - 1);
+    size = (size + page_size - 1) & ~(page_size - 1); /* page_size: probed at loop start */
     aioc__stack_pool *p = pool_for(loop, (uint32_t)size);
     if (!p)
         return -ENOMEM;
@@ -198,6 +212,7 @@ void aioc__stacks_free(aioc__loop *loop) {
     }
     free(loop->pools);
     loop->pools = NULL;
+    loop->last_pool = NULL;
     loop->npools = 0;
 }
 

@@ -15,42 +15,30 @@
 /* ------------------------------------------------------ switching -- */
 
 static void task_entry(void);
-
-void aioc__task_switch_out(aioc__loop *loop, aioc__task *t) {
-    /* An overwritten canary means this stack already ran past its end:
-     * report from the scheduler's stack, since this one has no room. */
-    if (!aioc__stack_canary_ok(&t->stack))
-        loop->overflowed = t;
-    aioc__asan_start_switch(&t->asan_fake_stack, loop->sched_stack_lo,
-                            loop->sched_stack_size);
-    aioc__ctx_switch(&t->ctx, &loop->sched_ctx);
-    aioc__asan_finish_switch(t->asan_fake_stack, NULL, NULL);
-}
-
 static void finish_without_running(aioc__loop *loop, aioc__task *t, int status);
 
-void aioc__task_resume(aioc__loop *loop, aioc__task *t) {
-    if (t->state == AIOC__NEW && t->cancels) {
+/* Gives `t` a stack and a first frame if it has none. False if it ended
+ * instead (cancelled before it started, or no stack to be had). */
+static bool ready_to_run(aioc__loop *loop, aioc__task *t) {
+    if (t->stack.lo)
+        return true;
+    if (t->cancels) {
         finish_without_running(loop, t, -ECANCELED); /* never runs */
-        return;
+        return false;
     }
-    if (!t->stack.lo) {
-        int err = aioc__stack_get(loop, t->stack_size, &t->stack);
-        if (err) {
-            finish_without_running(loop, t, err);
-            return;
-        }
-        aioc__ctx_make(&t->ctx, t->stack.lo, t->stack.size, task_entry);
+    int err = aioc__stack_get(loop, t->stack_size, &t->stack);
+    if (err) {
+        finish_without_running(loop, t, err);
+        return false;
     }
-    loop->current = t;
-    t->state = AIOC__RUNNING;
-    void *fake = NULL;
-    aioc__asan_start_switch(&fake, t->stack.lo, t->stack.size);
-    aioc__ctx_switch(&loop->sched_ctx, &t->ctx);
-    aioc__asan_finish_switch(fake, NULL, NULL);
-    loop->current = NULL;
-    if (loop->overflowed)
-        aioc__stack_overflow_abort(loop->overflowed);
+    aioc__ctx_make(&t->ctx, t->stack.lo, t->stack.size, task_entry);
+    return true;
+}
+
+/* After any switch: release the stack of a task that just ended (it could
+ * not free the stack it stood on), and report a stack found overflowed.
+ * Runs on whichever stack the switch arrived on. */
+static void after_switch(aioc__loop *loop) {
     aioc__task *done = loop->finished;
     if (done) {
         loop->finished = NULL;
@@ -61,6 +49,68 @@ void aioc__task_resume(aioc__loop *loop, aioc__task *t) {
         if (done->flags & (AIOC__F_DETACHED | AIOC__F_GROUPED))
             aioc__task_release(loop, done); /* nobody holds its handle */
     }
+}
+
+/* The task to switch to directly from a task that parks or ends, without
+ * going through the scheduler: the next ready one, while the poll budget
+ * lasts. NULL when the scheduler must run: a callback is next, nothing is
+ * ready, a poll is due, or a stack overflow must be reported from the
+ * scheduler's stack. */
+static aioc__task *next_direct(aioc__loop *loop) {
+    while (!loop->overflowed && loop->since_poll < AIOC__POLL_EVERY) {
+        aioc__list *n = loop->ready.next;
+        if (n == &loop->ready || *(uint8_t *)(n + 1) != AIOC__RUN_TASK)
+            return NULL;
+        aioc__list_remove(n);
+        loop->since_poll++;
+        aioc__task *t = aioc__container_of(n, aioc__task, link);
+        if (ready_to_run(loop, t))
+            return t;
+    }
+    return NULL;
+}
+
+void aioc__task_switch_out(aioc__loop *loop, aioc__task *t) {
+    /* An overwritten canary means this stack already ran past its end:
+     * report from the scheduler's stack, since this one has no room. */
+    if (t->stack.canary && !aioc__stack_canary_ok(&t->stack))
+        loop->overflowed = t;
+    aioc__task *next = next_direct(loop);
+    if (next == t) { /* it yielded and is next anyway */
+        t->state = AIOC__RUNNING;
+        return;
+    }
+    if (next) {
+        loop->current = next;
+        next->state = AIOC__RUNNING;
+        aioc__asan_start_switch(&t->asan_fake_stack, next->stack.lo, next->stack.size);
+        aioc__ctx_switch(&t->ctx, &next->ctx);
+    } else {
+        aioc__asan_start_switch(&t->asan_fake_stack, loop->sched_stack_lo,
+                                loop->sched_stack_size);
+        aioc__ctx_switch(&t->ctx, &loop->sched_ctx);
+    }
+    /* resumed: whoever switched here made `t` current */
+    aioc__asan_finish_switch(t->asan_fake_stack, NULL, NULL);
+    after_switch(loop);
+}
+
+void aioc__task_resume(aioc__loop *loop, aioc__task *t) {
+    if (!ready_to_run(loop, t))
+        return;
+    loop->current = t;
+    t->state = AIOC__RUNNING;
+#ifdef AIOC__ASAN
+    void *fake = NULL;
+#endif
+    aioc__asan_start_switch(&fake, t->stack.lo, t->stack.size);
+    aioc__ctx_switch(&loop->sched_ctx, &t->ctx);
+    aioc__asan_finish_switch(fake, NULL, NULL);
+    /* back from whichever task switched to the scheduler */
+    loop->current = NULL;
+    if (loop->overflowed)
+        aioc__stack_overflow_abort(loop->overflowed);
+    after_switch(loop);
 }
 
 /* ------------------------------------------------- park and wake -- */
@@ -124,33 +174,46 @@ aioc__task *aioc__task_spawn(aioc__loop *loop, aioc_fn fn, void *arg,
         *err = -ESHUTDOWN;
         return NULL;
     }
-    aioc__task *t = loop->free_tasks;
-    if (t)
-        loop->free_tasks = (aioc__task *)t->arg;
-    else if (!(t = malloc(sizeof *t))) {
+    aioc__task *t = aioc__slab_alloc(&loop->tasks);
+    if (!t) {
         *err = -ENOMEM;
         return NULL;
     }
-    memset(t, 0, sizeof *t);
-    t->id = aioc__handle_new(&loop->handles, AIOC__H_TASK, t);
-    if (!t->id) {
-        free(t);
+    uint64_t id = aioc__handle_new(&loop->handles, AIOC__H_TASK, t);
+    if (!id) {
+        aioc__slab_free(&loop->tasks, t);
         *err = -ENOMEM;
         return NULL;
     }
+    /* Field by field rather than a memset: spawning is hot, and the fields
+     * not set here are set before they are read. */
+    t->kind = AIOC__RUN_TASK;
+    t->state = AIOC__NEW;
+    t->wait_reason = AIOC__WAIT_NONE;
+    t->flags = 0;
+    t->status = 0;
+    t->wake = 0;
+    t->cancels = 0;
+    t->id = id;
+    t->fn = fn;
+    t->arg = arg;
+    t->wait_obj = NULL;
+    t->watcher = NULL;
+    t->watch_kind = AIOC__WATCH_NONE;
+    t->scope = NULL;
+    t->group = NULL;
+    t->locals = NULL;
+    t->name = NULL;
+    t->stack.lo = NULL;
+    t->stack_size = (uint32_t)stack;
+    t->timer.index = AIOC__TIMER_IDLE;
+    t->timer.kind = AIOC__TIMER_SLEEP;
+    aioc__list_init(&t->group_link);
     if (opts && opts->name) {
         t->name = strdup(opts->name);
         if (t->name)
             t->flags |= AIOC__F_NAME_OWNED;
     }
-    t->kind = AIOC__RUN_TASK;
-    t->state = AIOC__NEW;
-    t->fn = fn;
-    t->arg = arg;
-    t->stack_size = (uint32_t)stack;
-    t->timer.index = AIOC__TIMER_IDLE;
-    t->timer.kind = AIOC__TIMER_SLEEP;
-    aioc__list_init(&t->group_link);
     aioc__ready_push(loop, &t->link);
     loop->live_tasks++;
     loop->spawned++;
@@ -201,7 +264,8 @@ void aioc__task_report_failure(aioc__loop *loop, aioc__task *t) {
 /* Everything a task does when it ends, on its own stack or (for a task
  * that never ran) from the scheduler. */
 static void task_done(aioc__loop *loop, aioc__task *t, void *result) {
-    aioc__scopes_unwind(loop, t);
+    if (t->scope)
+        aioc__scopes_unwind(loop, t);
     while (t->locals) {
         aioc__local *l = t->locals;
         t->locals = l->next;
@@ -235,12 +299,30 @@ static void finish_without_running(aioc__loop *loop, aioc__task *t, int status) 
 static void task_entry(void) {
     aioc__loop *loop = aioc__loop_get();
     aioc__task *t = loop->current;
-    aioc__asan_finish_switch(NULL, &loop->sched_stack_lo, &loop->sched_stack_size);
+#ifdef AIOC__ASAN
+    const void *from_lo;
+    size_t from_size;
+    aioc__asan_finish_switch(NULL, &from_lo, &from_size);
+    if (!loop->sched_stack_lo) { /* main's first entry comes from the scheduler */
+        loop->sched_stack_lo = from_lo;
+        loop->sched_stack_size = from_size;
+    }
+#endif
+    after_switch(loop);
     void *result = t->fn(t->arg);
     task_done(loop, t, result);
     loop->finished = t;
-    aioc__asan_start_switch(NULL, loop->sched_stack_lo, loop->sched_stack_size);
-    aioc__ctx_switch(&t->ctx, &loop->sched_ctx);
+    /* main's end goes to the scheduler, which starts the shutdown */
+    aioc__task *next = t == loop->main ? NULL : next_direct(loop);
+    if (next) {
+        loop->current = next;
+        next->state = AIOC__RUNNING;
+        aioc__asan_start_switch(NULL, next->stack.lo, next->stack.size);
+        aioc__ctx_switch(&t->ctx, &next->ctx);
+    } else {
+        aioc__asan_start_switch(NULL, loop->sched_stack_lo, loop->sched_stack_size);
+        aioc__ctx_switch(&t->ctx, &loop->sched_ctx);
+    }
     __builtin_unreachable();
 }
 
@@ -259,8 +341,7 @@ void aioc__task_release(aioc__loop *loop, aioc__task *t) {
     aioc__handle_free(&loop->handles, t->id);
     if (t->flags & AIOC__F_NAME_OWNED)
         free(t->name);
-    t->arg = loop->free_tasks;
-    loop->free_tasks = t;
+    aioc__slab_free(&loop->tasks, t);
 }
 
 /* ----------------------------------------------------- public calls -- */

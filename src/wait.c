@@ -40,19 +40,23 @@ static int check_handles(aioc__loop *loop, const aioc_task *tasks, size_t n) {
     return 0;
 }
 
-static aioc__taskset *set_new(const aioc_task *tasks, size_t n, bool ring) {
+static aioc__taskset *set_new(const aioc_task *tasks, size_t n, bool iterator) {
     aioc__taskset *set = calloc(1, sizeof *set);
     if (!set)
         return NULL;
-    set->handles = malloc(n * sizeof *tasks);
-    set->ring = ring ? malloc(n * sizeof(size_t)) : NULL;
-    if (!set->handles || (ring && !set->ring)) {
-        free(set->handles);
-        free(set->ring);
-        free(set);
-        return NULL;
+    set->handles = tasks;
+    if (iterator) { /* it outlives the call: copy, and keep the order of ends */
+        set->copy = malloc(n * sizeof *tasks);
+        set->ring = malloc(n * sizeof(size_t));
+        if (!set->copy || !set->ring) {
+            free(set->copy);
+            free(set->ring);
+            free(set);
+            return NULL;
+        }
+        memcpy(set->copy, tasks, n * sizeof *tasks);
+        set->handles = set->copy;
     }
-    memcpy(set->handles, tasks, n * sizeof *tasks);
     set->n = set->remaining = n;
     set->first_done = set->first_failed = n;
     return set;
@@ -87,7 +91,7 @@ static void set_free(aioc__loop *loop, aioc__taskset *set) {
             t->watcher = NULL;
         }
     }
-    free(set->handles);
+    free(set->copy);
     free(set->ring);
     free(set);
 }
@@ -259,7 +263,7 @@ void aioc_completion_free(aioc_completion *c) {
     if (loop)
         set_free(loop, c->set);
     else {
-        free(c->set->handles);
+        free(c->set->copy);
         free(c->set->ring);
         free(c->set);
     }

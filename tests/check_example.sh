@@ -8,7 +8,8 @@ bin=$1 expected=$2 min=${3:-} max=${4:-}
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 start=$(date +%s%N)
-"$bin" >"$out"
+# AIOC_TEST_EMULATOR: a command prefix such as "qemu-aarch64 -L DIR", split on spaces
+${AIOC_TEST_EMULATOR:-} "$bin" >"$out"
 status=$?
 end=$(date +%s%N)
 if [ "$status" -ne 0 ]; then

@@ -16,8 +16,8 @@
  * switch_asm.c builds a new context's first frame to this layout: word 0
  * (x19) holds the entry function, word 11 (x30) aioc__ctx_entry.
  *
- * Only the low 64 bits of v8-v15 are callee-saved (AAPCS64 5.1.2), hence d8-
- * d15 and not q8-q15. Not saved: FPCR/FPSR (tasks share the thread's
+ * AAPCS64 makes only the low 64 bits of v8-v15 callee-saved, hence d8-d15
+ * and not q8-q15. Not saved: FPCR/FPSR (tasks share the thread's
  * floating-point environment, as with MXCSR on x86-64), x18 (the platform
  * register: Linux gives it no meaning for user code, and code that reserves
  * it, such as a shadow call stack, is not supported), and SVE/SME state
@@ -37,9 +37,11 @@
  *    build uses it, pays the misprediction, and gets this object marked
  *    BTI-compatible (without the note the linker would silently turn BTI
  *    off for the whole program).
- * Pointer authentication (pac-ret) needs nothing here: C callers sign and
- * check their own lr against their own sp, which a switch restores intact,
- * and the switch itself never spills an lr it did not receive.
+ * Pointer authentication (pac-ret) needs nothing here to work: C callers
+ * sign and check their own lr against their own sp, which a switch gives
+ * back intact. The lr saved in a switch frame is stored unsigned, like the
+ * other registers there (signing it would also mean signing the first
+ * frame that switch_asm.c builds).
  *
  * aioc__ctx_entry is the first frame of every task. Its CFI marks the
  * return address (x30) undefined, so a debugger's backtrace ends there. */
