@@ -43,8 +43,13 @@ enum aioc__timer_kind {
     AIOC__TIMER_CALL,  /* in aioc__call_rec: queue the callback */
 };
 
+typedef struct aioc__heap_entry {
+    uint64_t when;
+    aioc__timer *timer;
+} aioc__heap_entry;
+
 typedef struct aioc__timer_heap {
-    aioc__timer **nodes;
+    aioc__heap_entry *nodes; /* see timer.c for the layout */
     uint32_t len, cap;
     uint64_t seq;
 } aioc__timer_heap;
@@ -54,7 +59,7 @@ void aioc__timers_free(aioc__timer_heap *h);
 int aioc__timer_arm(aioc__timer_heap *h, aioc__timer *t, uint64_t when);
 void aioc__timer_disarm(aioc__timer_heap *h, aioc__timer *t);
 static inline aioc__timer *aioc__timers_first(const aioc__timer_heap *h) {
-    return h->len ? h->nodes[0] : NULL;
+    return h->len ? h->nodes[3].timer : NULL; /* the root sits at slot 3 */
 }
 
 /* --------------------------------------------------------------- slab -- */

@@ -24,22 +24,6 @@ void aioc__taskset_note(aioc__loop *loop, aioc__taskset *set, size_t index,
         aioc__wake(loop, owner, AIOC__WOKEN);
 }
 
-/* Checks every handle before anything is touched: AIOC_ESTALE or
- * AIOC_EAWAITED for a bad one. Failed spawns are fine: they count as
- * already ended. */
-static int check_handles(aioc__loop *loop, const aioc_task *tasks, size_t n) {
-    for (size_t i = 0; i < n; i++) {
-        if (tasks[i].id & AIOC__ERROR_HANDLE)
-            continue;
-        aioc__task *t = aioc__task_from_handle(loop, tasks[i]);
-        if (!t || (t->flags & (AIOC__F_DETACHED | AIOC__F_GROUPED)))
-            return AIOC_ESTALE;
-        if (t->watch_kind != AIOC__WATCH_NONE)
-            return AIOC_EAWAITED;
-    }
-    return 0;
-}
-
 static aioc__taskset *set_new(const aioc_task *tasks, size_t n, bool iterator) {
     aioc__taskset *set = calloc(1, sizeof *set);
     if (!set)
@@ -62,27 +46,41 @@ static aioc__taskset *set_new(const aioc_task *tasks, size_t n, bool iterator) {
     return set;
 }
 
-/* Returns AIOC_EAWAITED if a task appears twice (the caller then frees
- * the set, which unwatches what was watched). */
+/* Marks every task as watched by `set`, noting those already ended (a
+ * failed spawn counts as a task that ended with its error). Returns
+ * AIOC_ESTALE for an invalid handle or one owned elsewhere, AIOC_EAWAITED
+ * for a task another waiter watches or that appears twice; the caller then
+ * frees the set, which unwatches what was marked, so a refused call has
+ * consumed nothing. */
 static int set_watch(aioc__loop *loop, aioc__taskset *set) {
     for (size_t i = 0; i < set->n; i++) {
-        aioc__task *t = aioc__task_from_handle(loop, set->handles[i]);
-        if (t && t->watcher == set)
-            return AIOC_EAWAITED;
-        if (!t)
-            aioc__taskset_note(loop, set, i, aioc_task_error(set->handles[i]));
-        else {
-            /* an ended task is marked too, so a repeat is caught */
-            t->watch_kind = AIOC__WATCH_SET;
-            t->watcher = set;
-            t->watch_index = (uint32_t)i;
-            if (t->state == AIOC__DONE)
-                aioc__taskset_note(loop, set, i, t->status);
+        aioc_task h = set->handles[i];
+        if (h.id & AIOC__ERROR_HANDLE) {
+            aioc__taskset_note(loop, set, i, aioc_task_error(h));
+            continue;
         }
+        aioc__task *t = aioc__task_from_handle(loop, h);
+        if (!t || (t->flags & (AIOC__F_DETACHED | AIOC__F_GROUPED)))
+            return AIOC_ESTALE;
+        if (t->watch_kind != AIOC__WATCH_NONE)
+            return AIOC_EAWAITED;
+        /* an ended task is marked too, so a repeat is caught */
+        t->watch_kind = AIOC__WATCH_SET;
+        t->watcher = set;
+        t->watch_index = (uint32_t)i;
+        if (t->state == AIOC__DONE)
+            aioc__taskset_note(loop, set, i, t->status);
     }
     return 0;
 }
 
+static void set_destroy(aioc__taskset *set) {
+    free(set->copy);
+    free(set->ring);
+    free(set);
+}
+
+/* Unwatches the tasks still marked, then frees the set. */
 static void set_free(aioc__loop *loop, aioc__taskset *set) {
     for (size_t i = 0; i < set->n; i++) {
         aioc__task *t = aioc__task_from_handle(loop, set->handles[i]);
@@ -91,9 +89,7 @@ static void set_free(aioc__loop *loop, aioc__taskset *set) {
             t->watcher = NULL;
         }
     }
-    free(set->copy);
-    free(set->ring);
-    free(set);
+    set_destroy(set);
 }
 
 static void cancel_pending(aioc__loop *loop, aioc__taskset *set) {
@@ -112,8 +108,6 @@ static int gather(const aioc_task *tasks, size_t n, void **results,
     int err;
     aioc__task *self = aioc__running(&loop, &err);
     if (!self)
-        return err;
-    if ((err = check_handles(loop, tasks, n)))
         return err;
     aioc__taskset *set = set_new(tasks, n, false);
     if (!set)
@@ -153,7 +147,7 @@ static int gather(const aioc_task *tasks, size_t n, void **results,
         }
     }
     int first_error = set->first_error;
-    set_free(loop, set);
+    set_destroy(set); /* every task was released above */
     if (interrupted)
         return interrupted;
     return fail_fast ? first_error : 0;
@@ -190,8 +184,6 @@ long aioc_wait(const aioc_task *tasks, size_t n, int mode) {
     aioc__task *self = aioc__running(&loop, &err);
     if (!self)
         return err;
-    if ((err = check_handles(loop, tasks, n)))
-        return err;
     aioc__taskset *set = set_new(tasks, n, false);
     if (!set)
         return -ENOMEM;
@@ -218,7 +210,7 @@ struct aioc_completion {
 
 aioc_completion *aioc_completion_new(const aioc_task *tasks, size_t n) {
     aioc__loop *loop = aioc__loop_get();
-    if (!loop || n == 0 || check_handles(loop, tasks, n)) {
+    if (!loop || n == 0) {
         errno = EINVAL;
         return NULL;
     }
@@ -262,10 +254,7 @@ void aioc_completion_free(aioc_completion *c) {
     aioc__loop *loop = aioc__loop_get();
     if (loop)
         set_free(loop, c->set);
-    else {
-        free(c->set->copy);
-        free(c->set->ring);
-        free(c->set);
-    }
+    else
+        set_destroy(c->set);
     free(c);
 }
