@@ -7,15 +7,13 @@
 #include "internal.h"
 
 static aioc__call_rec *call_new(aioc__loop *loop, aioc_callback fn, void *arg) {
-    aioc__call_rec *c = loop->free_calls;
-    if (c)
-        loop->free_calls = c->arg;
-    else if (!(c = malloc(sizeof *c)))
+    aioc__call_rec *c = aioc__slab_alloc(&loop->calls);
+    if (!c)
         return NULL;
     memset(c, 0, sizeof *c);
     c->id = aioc__handle_new(&loop->handles, AIOC__H_CALL, c);
     if (!c->id) {
-        free(c);
+        aioc__slab_free(&loop->calls, c);
         return NULL;
     }
     aioc__list_init(&c->link);
@@ -29,8 +27,7 @@ static aioc__call_rec *call_new(aioc__loop *loop, aioc_callback fn, void *arg) {
 
 static void call_free(aioc__loop *loop, aioc__call_rec *c) {
     aioc__handle_free(&loop->handles, c->id);
-    c->arg = loop->free_calls;
-    loop->free_calls = c;
+    aioc__slab_free(&loop->calls, c);
 }
 
 void aioc__call_fire(aioc__loop *loop, aioc__call_rec *c) {

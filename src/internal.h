@@ -383,8 +383,8 @@ struct aioc__loop {
 
     /* free lists, so the hot path does not allocate */
     aioc__slab tasks;
-    aioc__scope_rec *free_scopes;
-    aioc__call_rec *free_calls;
+    aioc__slab scopes;
+    aioc__slab calls;
 
     const aioc__backend *backend;
     int epfd;

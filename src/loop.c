@@ -226,19 +226,6 @@ static void release_leftovers(aioc__loop *loop) {
     }
 }
 
-static void free_lists(aioc__loop *loop) {
-    while (loop->free_scopes) {
-        aioc__scope_rec *s = loop->free_scopes;
-        loop->free_scopes = s->outer;
-        free(s);
-    }
-    while (loop->free_calls) {
-        aioc__call_rec *c = loop->free_calls;
-        loop->free_calls = c->arg;
-        free(c);
-    }
-}
-
 static uint32_t default_stack_size(const aioc_run_opts *opts) {
     size_t size = opts ? opts->stack_size : 0;
     const char *env = getenv("AIOC_STACK_SIZE");
@@ -254,6 +241,8 @@ static int loop_init(aioc__loop *loop, const aioc_run_opts *opts) {
     aioc__list_init(&loop->ready);
     aioc__timers_init(&loop->timers);
     loop->tasks.size = (sizeof(aioc__task) + 15) & ~(size_t)15;
+    loop->scopes.size = (sizeof(aioc__scope_rec) + 15) & ~(size_t)15;
+    loop->calls.size = (sizeof(aioc__call_rec) + 15) & ~(size_t)15;
     const char *vt = getenv("AIOC_VIRTUAL_TIME");
     loop->virtual_time = (opts && opts->virtual_time) || (vt && strcmp(vt, "1") == 0);
     loop->default_stack = default_stack_size(opts);
@@ -268,8 +257,9 @@ static void loop_free(aioc__loop *loop) {
     loop->backend->close(loop);
     aioc__timers_free(&loop->timers);
     aioc__stacks_free(loop);
-    free_lists(loop);
     aioc__slab_destroy(&loop->tasks);
+    aioc__slab_destroy(&loop->scopes);
+    aioc__slab_destroy(&loop->calls);
     aioc__handles_free(&loop->handles);
     pthread_mutex_destroy(&loop->remote_lock);
 }

@@ -37,8 +37,7 @@ void aioc__scope_expire(aioc__loop *loop, aioc__scope_rec *s) {
 static void scope_free(aioc__loop *loop, aioc__scope_rec *s) {
     aioc__timer_disarm(&loop->timers, &s->timer);
     aioc__handle_free(&loop->handles, s->id);
-    s->outer = loop->free_scopes;
-    loop->free_scopes = s;
+    aioc__slab_free(&loop->scopes, s);
 }
 
 void aioc__scopes_unwind(aioc__loop *loop, aioc__task *t) {
@@ -57,15 +56,13 @@ static int enter(aioc_scope *h, uint64_t deadline, bool shield) {
     aioc__task *t = aioc__running(&loop, &err);
     if (!t)
         return err;
-    aioc__scope_rec *s = loop->free_scopes;
-    if (s)
-        loop->free_scopes = s->outer;
-    else if (!(s = malloc(sizeof *s)))
+    aioc__scope_rec *s = aioc__slab_alloc(&loop->scopes);
+    if (!s)
         return -ENOMEM;
     memset(s, 0, sizeof *s);
     s->id = aioc__handle_new(&loop->handles, AIOC__H_SCOPE, s);
     if (!s->id) {
-        free(s);
+        aioc__slab_free(&loop->scopes, s);
         return -ENOMEM;
     }
     s->owner = t;

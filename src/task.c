@@ -1,10 +1,12 @@
 /* Tasks: spawn, run, park and wake, await, cancel, and the end of a task.
  *
  * A task runs on its own stack. The scheduler switches to it
- * (aioc__task_resume); it switches back when it parks, yields or ends
- * (aioc__task_switch_out). An ended task cannot release the stack it is
- * still standing on, so it leaves itself in loop->finished and the
- * scheduler releases the stack once it is back on its own. */
+ * (aioc__task_resume). When a task parks, yields or ends it switches
+ * straight to the next ready task if there is one and the poll budget
+ * allows, else back to the scheduler (leave()): a hand-off between two
+ * tasks is then one switch, not two. An ended task cannot release the
+ * stack it is still standing on, so it leaves itself in loop->finished and
+ * whoever runs next releases it (after_switch()). */
 #define _GNU_SOURCE
 #include <stdlib.h>
 #include <string.h>
@@ -70,6 +72,22 @@ static aioc__task *next_direct(aioc__loop *loop) {
     return NULL;
 }
 
+/* Switches from the running task `t` to `next`, or to the scheduler when
+ * `next` is NULL. `fake` is where ASan keeps t's fake stack meanwhile
+ * (NULL when `t` has ended, which tells ASan to drop it). */
+static void leave(aioc__loop *loop, aioc__task *t, aioc__task *next, void **fake) {
+    (void)fake;
+    if (next) {
+        loop->current = next;
+        next->state = AIOC__RUNNING;
+        aioc__asan_start_switch(fake, next->stack.lo, next->stack.size);
+        aioc__ctx_switch(&t->ctx, &next->ctx);
+    } else {
+        aioc__asan_start_switch(fake, loop->sched_stack_lo, loop->sched_stack_size);
+        aioc__ctx_switch(&t->ctx, &loop->sched_ctx);
+    }
+}
+
 void aioc__task_switch_out(aioc__loop *loop, aioc__task *t) {
     /* An overwritten canary means this stack already ran past its end:
      * report from the scheduler's stack, since this one has no room. */
@@ -80,16 +98,11 @@ void aioc__task_switch_out(aioc__loop *loop, aioc__task *t) {
         t->state = AIOC__RUNNING;
         return;
     }
-    if (next) {
-        loop->current = next;
-        next->state = AIOC__RUNNING;
-        aioc__asan_start_switch(&t->asan_fake_stack, next->stack.lo, next->stack.size);
-        aioc__ctx_switch(&t->ctx, &next->ctx);
-    } else {
-        aioc__asan_start_switch(&t->asan_fake_stack, loop->sched_stack_lo,
-                                loop->sched_stack_size);
-        aioc__ctx_switch(&t->ctx, &loop->sched_ctx);
-    }
+#ifdef AIOC__ASAN
+    leave(loop, t, next, &t->asan_fake_stack);
+#else
+    leave(loop, t, next, NULL);
+#endif
     /* resumed: whoever switched here made `t` current */
     aioc__asan_finish_switch(t->asan_fake_stack, NULL, NULL);
     after_switch(loop);
@@ -313,16 +326,7 @@ static void task_entry(void) {
     task_done(loop, t, result);
     loop->finished = t;
     /* main's end goes to the scheduler, which starts the shutdown */
-    aioc__task *next = t == loop->main ? NULL : next_direct(loop);
-    if (next) {
-        loop->current = next;
-        next->state = AIOC__RUNNING;
-        aioc__asan_start_switch(NULL, next->stack.lo, next->stack.size);
-        aioc__ctx_switch(&t->ctx, &next->ctx);
-    } else {
-        aioc__asan_start_switch(NULL, loop->sched_stack_lo, loop->sched_stack_size);
-        aioc__ctx_switch(&t->ctx, &loop->sched_ctx);
-    }
+    leave(loop, t, t == loop->main ? NULL : next_direct(loop), NULL);
     __builtin_unreachable();
 }
 
