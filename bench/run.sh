@@ -199,7 +199,7 @@ table() {
 }
 
 if [ "${BENCH_WARMUP:-1}" != 0 ] && [ -x "$BIN/idle_tasks_aioc" ]; then
-    # On a VM whose memory the host backs lazily (Firecracker here), the
+    # On a VM whose memory the host backs lazily (as on the machine these figures come from), the
     # first touch of a guest page costs several times a normal page fault.
     # One discarded run of the largest-memory program touches ~4 GB, so
     # whichever implementation runs first is not charged for it.
