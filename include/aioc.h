@@ -104,8 +104,9 @@ typedef struct aioc_run_opts {
 /// Returns main's status: 0, the error main returned with aioc_fail(),
 /// -ECANCELED if main was cancelled, -EDEADLK if every task waits and
 /// nothing can ever wake one (the waiting tasks are dumped to stderr),
-/// -EBUSY if a loop already runs in this thread, -ENOMEM or another errno
-/// if the loop cannot be set up. May be called again after it returns, and
+/// -EBUSY if a loop already runs in this thread, -EINVAL if the environment
+/// variable AIOC_BACKEND names a backend other than "epoll", -ENOMEM or
+/// another errno if the loop cannot be set up. May be called again after it returns, and
 /// in several threads at once (one loop each).
 AIOC_EXTERN int aioc_run(aioc_fn main, void *arg, void **result);
 
@@ -372,7 +373,9 @@ AIOC_EXTERN aioc_task aioc_group_spawn(aioc_group g, aioc_fn fn, void *arg,
                                        const aioc_spawn_opts *opts);
 
 /// Waits for every child and frees the group. Returns 0, the first child
-/// failure (the siblings having been cancelled), -ECANCELED if the group
+/// failure (the siblings having been cancelled; a child that ended with
+/// -ECANCELED because someone cancelled it directly is not a failure, as
+/// in asyncio's TaskGroup), -ECANCELED if the group
 /// was cancelled, or — if the waiting task itself is cancelled or its
 /// deadline passes — cancels the children, waits for them, and returns
 /// -ECANCELED / -ETIMEDOUT. Must be called by the task that created the

@@ -58,7 +58,9 @@ void aioc__group_child_done(aioc__loop *loop, aioc__task *t) {
     aioc__group_rec *g = t->group;
     aioc__list_remove(&t->group_link);
     g->live--;
-    if (t->status != 0 && g->error == 0) {
+    /* A child cancelled on its own (by a handle holder, not by the group)
+     * is not a failure of the group, as in asyncio's TaskGroup. */
+    if (t->status != 0 && t->status != -ECANCELED && g->error == 0) {
         g->error = t->status;
         cancel_children(loop, g);
     }

@@ -57,7 +57,7 @@ int aioc__loop_post(aioc__loop *loop, aioc_callback fn, void *arg) {
     rc->arg = arg;
     pthread_mutex_lock(&loop->remote_lock);
     rc->next = loop->remote;
-    loop->remote = rc;
+    __atomic_store_n(&loop->remote, rc, __ATOMIC_RELEASE);
     bool wake = loop->sleeping;
     loop->sleeping = false;
     pthread_mutex_unlock(&loop->remote_lock);
@@ -69,7 +69,7 @@ int aioc__loop_post(aioc__loop *loop, aioc_callback fn, void *arg) {
 static void run_remote(aioc__loop *loop) {
     pthread_mutex_lock(&loop->remote_lock);
     aioc__remote_call *list = loop->remote;
-    loop->remote = NULL;
+    __atomic_store_n(&loop->remote, NULL, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&loop->remote_lock);
     /* the list is newest first: reverse it to run in posting order */
     aioc__remote_call *fifo = NULL;
@@ -85,6 +85,11 @@ static void run_remote(aioc__loop *loop) {
         free(fifo);
         fifo = next;
     }
+}
+
+/* A lock-free peek; the list itself is taken under the lock. */
+static bool remote_pending(aioc__loop *loop) {
+    return __atomic_load_n(&loop->remote, __ATOMIC_ACQUIRE) != NULL;
 }
 
 /* Tells the loop it is about to block; false if remote work is pending. */
@@ -137,7 +142,7 @@ static void run_ready(aioc__loop *loop, bool (*done)(aioc__loop *)) {
  * be woken again. */
 static bool stuck(aioc__loop *loop) {
     return aioc__list_empty(&loop->ready) && loop->timers.len == 0 &&
-           loop->fd_waiters == 0 && loop->remote == NULL;
+           loop->fd_waiters == 0 && !remote_pending(loop);
 }
 
 /* Runs turns until `done(loop)`; returns -EDEADLK if the loop got stuck
@@ -157,7 +162,7 @@ static int run_until(aioc__loop *loop, bool (*done)(aioc__loop *)) {
             uint64_t first = aioc__timers_first(&loop->timers)->when;
             timeout = first > loop->now ? (int64_t)(first - loop->now) : 0;
             if (timeout > 0 && loop->virtual_time && loop->fd_waiters == 0 &&
-                loop->remote == NULL) {
+                !remote_pending(loop)) {
                 loop->clock_offset += (uint64_t)timeout; /* jump, don't sleep */
                 loop->now = first;
                 timeout = 0;
@@ -168,10 +173,14 @@ static int run_until(aioc__loop *loop, bool (*done)(aioc__loop *)) {
         if (timeout != 0 && !prepare_to_sleep(loop))
             timeout = 0;
         loop->backend->poll(loop, timeout);
-        loop->sleeping = false;
+        if (timeout != 0) {
+            pthread_mutex_lock(&loop->remote_lock);
+            loop->sleeping = false;
+            pthread_mutex_unlock(&loop->remote_lock);
+        }
         clock_tick(loop);
         fire_timers(loop);
-        if (loop->remote)
+        if (remote_pending(loop))
             run_remote(loop);
     }
     return 0;
@@ -248,13 +257,20 @@ static int loop_init(aioc__loop *loop, const aioc_run_opts *opts) {
     loop->default_stack = default_stack_size(opts);
     loop->epfd = loop->wakefd = -1;
     pthread_mutex_init(&loop->remote_lock, NULL);
+    /* AIOC_BACKEND picks the I/O backend; epoll is the only one so far */
+    const char *be = getenv("AIOC_BACKEND");
+    if (be && *be && strcmp(be, "epoll") != 0) {
+        fprintf(stderr, "aioc: AIOC_BACKEND=%s: unknown backend (have: epoll)\n", be);
+        return -EINVAL;
+    }
     loop->backend = &aioc__backend_epoll;
     clock_tick(loop);
     return loop->backend->init(loop);
 }
 
 static void loop_free(aioc__loop *loop) {
-    loop->backend->close(loop);
+    if (loop->backend)
+        loop->backend->close(loop);
     aioc__timers_free(&loop->timers);
     aioc__stacks_free(loop);
     aioc__slab_destroy(&loop->tasks);

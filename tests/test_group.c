@@ -160,3 +160,28 @@ static void *group_misuse(void *arg) {
 }
 
 TEST(group_misuse_is_reported) { run_virtual(group_misuse, NULL); }
+
+static void *cancel_one_child(void *arg) {
+    aioc_sleep(1);
+    aioc_cancel(*(aioc_task *)arg);
+    return NULL;
+}
+
+static void *child_cancelled_alone(void *arg) {
+    (void)arg;
+    aioc_group g;
+    aioc_group_init(&g);
+    static aioc_task victim;
+    victim = aioc_group_spawn(g, child, P(10), NULL);
+    aioc_group_spawn(g, child, P(2), NULL);
+    aioc_group_spawn(g, cancel_one_child, &victim, NULL);
+    CHECK_ERR(aioc_group_wait(g), 0); /* not a failure of the group */
+    CHECK_EQ(cancelled, 1);
+    CHECK_EQ(finished, 1);
+    return NULL;
+}
+
+TEST(group_ignores_a_child_cancelled_alone) {
+    reset();
+    run_virtual(child_cancelled_alone, NULL);
+}

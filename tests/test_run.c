@@ -150,3 +150,11 @@ static void *deadlocks(void *arg) {
 TEST(run_reports_deadlock) {
     CHECK_ERR(aioc_run(deadlocks, NULL, NULL), -EDEADLK);
 }
+
+TEST(run_rejects_unknown_backend) {
+    setenv("AIOC_BACKEND", "bogus", 1);
+    CHECK_ERR(aioc_run(return_arg, NULL, NULL), -EINVAL);
+    setenv("AIOC_BACKEND", "epoll", 1);
+    CHECK_ERR(aioc_run(return_arg, NULL, NULL), 0);
+    unsetenv("AIOC_BACKEND");
+}
