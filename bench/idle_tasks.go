@@ -12,39 +12,10 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"runtime"
-	"strconv"
 	"sync"
-	"syscall"
 	"time"
 )
-
-func count(def int) int {
-	if len(os.Args) > 1 {
-		if n, err := strconv.Atoi(os.Args[1]); err == nil && n > 0 {
-			return n
-		}
-	}
-	return def
-}
-
-func peakRSSKB() int64 {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return ru.Maxrss
-}
-
-// rssKB reads the current resident set size from /proc/self/statm.
-func rssKB() int64 {
-	b, err := os.ReadFile("/proc/self/statm")
-	if err != nil {
-		return 0
-	}
-	var size, res int64
-	fmt.Sscan(string(b), &size, &res)
-	return res * int64(os.Getpagesize()) / 1024
-}
 
 func main() {
 	n := count(1000000)

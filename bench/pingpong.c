@@ -2,9 +2,7 @@
  * events. A hand-off is one transfer of the token from one task to the
  * other: set the peer's event, park on our own, and the peer resumes.
  * N hand-offs in total; the figure is ns per hand-off. */
-#include "bench.h" /* first: it sets _GNU_SOURCE */
-
-#include <aioc.h>
+#include "bench_aioc.h" /* first: it sets _GNU_SOURCE */
 
 static aioc_event turn[2] = {AIOC_EVENT_INIT, AIOC_EVENT_INIT};
 static long left; /* hand-offs still to make */
@@ -46,9 +44,5 @@ static void *run(void *arg) {
 }
 
 int main(int argc, char **argv) {
-    long n = bench_count(argc, argv, 1000000);
-    int err = aioc_run(run, (void *)(intptr_t)n, NULL);
-    if (err)
-        bench_fail(aioc_strerror(err));
-    return 0;
+    return bench_aioc_main(argc, argv, 1000000, run);
 }

@@ -50,7 +50,8 @@ if command -v go >/dev/null 2>&1; then
     export GOCACHE="$BUILD/go-cache" GOPATH="$BUILD/go-path" GOFLAGS=
     GO_OK=1
     for b in $ALL; do
-        (cd "$SRC" && go build -o "$BIN/go/${b}_go" "$b.go") ||
+        # each program is main plus the helpers they all share
+        (cd "$SRC" && go build -o "$BIN/go/${b}_go" benchlib.go "$b.go") ||
             { echo "bench: go build $b.go failed" >&2; rm -f "$BIN/go/${b}_go"; }
     done
 else

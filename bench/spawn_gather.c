@@ -1,9 +1,7 @@
 /* spawn_gather (aioc): spawn N trivial tasks that return their index,
  * gather them all, check the sum. Measures the whole life of a short task:
  * spawn, first switch in, return, release, and the gather bookkeeping. */
-#include "bench.h" /* first: it sets _GNU_SOURCE */
-
-#include <aioc.h>
+#include "bench_aioc.h" /* first: it sets _GNU_SOURCE */
 
 static void *trivial(void *arg) {
     return arg;
@@ -11,19 +9,13 @@ static void *trivial(void *arg) {
 
 /* One round: spawn n, gather, check the sum. Returns the elapsed ns. */
 static uint64_t round_ns(size_t n, aioc_task *ts, void **results) {
-    uint64_t t0 = bench_now_ns();
-    for (size_t i = 0; i < n; i++)
-        ts[i] = aioc_spawn(trivial, (void *)i);
-    int err = aioc_gather(ts, n, results);
-    uint64_t t1 = bench_now_ns();
-    if (err)
-        bench_fail(aioc_strerror(err));
+    uint64_t ns = bench_spawn_gather_ns(ts, n, trivial, results);
     uint64_t sum = 0;
     for (size_t i = 0; i < n; i++)
         sum += (uintptr_t)results[i];
     if (sum != (uint64_t)n * (n - 1) / 2)
         bench_fail("wrong sum");
-    return t1 - t0;
+    return ns;
 }
 
 static void *run(void *arg) {
@@ -47,9 +39,5 @@ static void *run(void *arg) {
 }
 
 int main(int argc, char **argv) {
-    size_t n = (size_t)bench_count(argc, argv, 1000000);
-    int err = aioc_run(run, (void *)n, NULL);
-    if (err)
-        bench_fail(aioc_strerror(err));
-    return 0;
+    return bench_aioc_main(argc, argv, 1000000, run);
 }

@@ -6,26 +6,9 @@ import (
 	"fmt"
 	"os"
 	"runtime"
-	"strconv"
 	"sync"
-	"syscall"
 	"time"
 )
-
-func count(def int) int {
-	if len(os.Args) > 1 {
-		if n, err := strconv.Atoi(os.Args[1]); err == nil && n > 0 {
-			return n
-		}
-	}
-	return def
-}
-
-func peakRSSKB() int64 {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return ru.Maxrss
-}
 
 // round spawns n goroutines, waits for all, checks the sum; returns the
 // elapsed time.

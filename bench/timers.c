@@ -3,9 +3,7 @@
  * lateness: the largest (actual wake - intended wake) over all tasks, where
  * intended = the task's clock reading just before it slept + its delay; and
  * the lateness of the task that woke last. */
-#include "bench.h" /* first: it sets _GNU_SOURCE */
-
-#include <aioc.h>
+#include "bench_aioc.h" /* first: it sets _GNU_SOURCE */
 
 static uint32_t *delays;
 static int64_t max_late_ns, last_late_ns;
@@ -29,16 +27,10 @@ static void *run(void *arg) {
     delays = bench_delays_ms(n);
     if (!ts || !delays)
         bench_fail("out of memory");
-    uint64_t t0 = bench_now_ns();
-    for (size_t i = 0; i < n; i++)
-        ts[i] = aioc_spawn(sleeper, (void *)i);
-    int err = aioc_gather(ts, n, NULL);
-    uint64_t t1 = bench_now_ns();
-    if (err)
-        bench_fail(aioc_strerror(err));
+    uint64_t ns = bench_spawn_gather_ns(ts, n, sleeper, NULL);
     printf("RESULT name=timers impl=aioc n=%zu wall_s=%.3f max_late_ms=%.2f "
            "last_late_ms=%.2f peak_rss_kb=%ld\n",
-           n, (double)(t1 - t0) / 1e9, (double)max_late_ns / 1e6, (double)last_late_ns / 1e6,
+           n, (double)ns / 1e9, (double)max_late_ns / 1e6, (double)last_late_ns / 1e6,
            bench_peak_rss_kb());
     free(ts);
     free(delays);
@@ -46,9 +38,5 @@ static void *run(void *arg) {
 }
 
 int main(int argc, char **argv) {
-    size_t n = (size_t)bench_count(argc, argv, 1000000);
-    int err = aioc_run(run, (void *)n, NULL);
-    if (err)
-        bench_fail(aioc_strerror(err));
-    return 0;
+    return bench_aioc_main(argc, argv, 1000000, run);
 }

@@ -4,9 +4,7 @@
  * fire - intended fire, intended = clock when scheduled + delay) and the
  * lateness of the last callback to fire; sched_s is the time the N
  * aioc_call_later calls took. */
-#include "bench.h" /* first: it sets _GNU_SOURCE */
-
-#include <aioc.h>
+#include "bench_aioc.h" /* first: it sets _GNU_SOURCE */
 
 static uint64_t *due; /* intended fire time of each callback, ns */
 static size_t fired, total;
@@ -50,9 +48,5 @@ static void *run(void *arg) {
 }
 
 int main(int argc, char **argv) {
-    size_t n = (size_t)bench_count(argc, argv, 1000000);
-    int err = aioc_run(run, (void *)n, NULL);
-    if (err)
-        bench_fail(aioc_strerror(err));
-    return 0;
+    return bench_aioc_main(argc, argv, 1000000, run);
 }

@@ -6,40 +6,10 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"runtime"
-	"strconv"
 	"sync"
-	"syscall"
 	"time"
 )
-
-func count(def int) int {
-	if len(os.Args) > 1 {
-		if n, err := strconv.Atoi(os.Args[1]); err == nil && n > 0 {
-			return n
-		}
-	}
-	return def
-}
-
-func peakRSSKB() int64 {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return ru.Maxrss
-}
-
-func delaysMS(n int) []uint32 {
-	d := make([]uint32, n)
-	s := uint64(42)
-	for i := range d {
-		s ^= s << 13
-		s ^= s >> 7
-		s ^= s << 17
-		d[i] = uint32(s % 1001)
-	}
-	return d
-}
 
 func main() {
 	n := count(1000000)
