@@ -58,6 +58,7 @@ AIOC_EXTERN const char *aioc_switch_method(void);
 #define AIOC_ENOTASK  (-10003) /* the call must be made from inside a task */
 #define AIOC_ENOLOOP  (-10004) /* no loop is running in this thread */
 #define AIOC_EAWAITED (-10005) /* the task is already being awaited */
+#define AIOC_EBROKEN  (-10006) /* the barrier was aborted or reset */
 
 /// A human-readable description of `err` (negative errno or AIOC_E*).
 /// The string is static; never NULL.
@@ -95,6 +96,12 @@ typedef struct aioc_run_opts {
     int virtual_time;
     /// Name of the main task in dumps and reports; default "main".
     const char *main_name;
+    /// Non-zero: a seeded schedule for tests. Each task or callback that
+    /// becomes ready is queued a few places off FIFO order, as drawn from
+    /// the seed: different seeds give different interleavings, the same
+    /// seed the same one, so a failing interleaving can be replayed. 0 takes
+    /// the environment variable AIOC_SEED, else FIFO order.
+    uint64_t seed;
 } aioc_run_opts;
 
 /// Runs `main(arg)` as the first task of a new event loop in this thread and
@@ -386,18 +393,32 @@ AIOC_EXTERN int aioc_group_wait(aioc_group g);
 /// callback of the loop. Returns 0 or AIOC_ESTALE. Does not suspend.
 AIOC_EXTERN int aioc_group_cancel(aioc_group g);
 
-/* ============================================================ events == */
+/* ============================================== synchronization == */
 
-/// An event (asyncio.Event): tasks wait until it is set. Embeddable; start
-/// it with AIOC_EVENT_INIT or aioc_event_init. Opaque: use the functions.
+/* Lock, event, condition, semaphore and barrier, as in asyncio. Each is a
+ * small embeddable struct: start it with its AIOC_*_INIT macro (static or
+ * automatic storage) or its init function, and end it with its destroy
+ * function. Waiting tasks are served in the order they began to wait.
+ * Every wait is a suspension point: it returns -ECANCELED or -ETIMEDOUT
+ * when the task is cancelled or a deadline scope expires, and a waiter
+ * that gives up never takes a wake-up, a permit or a lock that another
+ * waiter should get. The structs are opaque: use the functions. A
+ * primitive must not be moved or copied while a task waits on it, and is
+ * used by the tasks of one loop (thread) only. */
+
+/// An event (asyncio.Event): tasks wait until it is set.
 typedef struct aioc_event {
-    void *opaque[3];
+    uintptr_t opaque[3];
 } aioc_event;
 
 #define AIOC_EVENT_INIT {{0, 0, 0}}
 
 /// Initialises `ev` as not set.
 AIOC_EXTERN void aioc_event_init(aioc_event *ev);
+
+/// Ends `ev`. Returns 0, or -EBUSY (and changes nothing) while tasks wait
+/// on it.
+AIOC_EXTERN int aioc_event_destroy(aioc_event *ev);
 
 /// Sets `ev` and wakes every task waiting on it (in the order they began
 /// waiting). Does not suspend; callable from tasks and callbacks.
@@ -412,6 +433,206 @@ AIOC_EXTERN int aioc_event_is_set(const aioc_event *ev);
 /// Waits until `ev` is set; returns at once if it is. Suspends. Returns 0,
 /// -ECANCELED, -ETIMEDOUT or AIOC_ENOTASK.
 AIOC_EXTERN int aioc_event_wait(aioc_event *ev);
+
+/// A lock (asyncio.Lock), owned by the task that acquired it; not
+/// recursive.
+typedef struct aioc_lock {
+    uintptr_t opaque[4];
+} aioc_lock;
+
+#define AIOC_LOCK_INIT {{0, 0, 0, 0}}
+
+/// Initialises `l` as unlocked.
+AIOC_EXTERN void aioc_lock_init(aioc_lock *l);
+
+/// Ends `l`. Returns 0, or -EBUSY (changing nothing) if it is held or
+/// waited on.
+AIOC_EXTERN int aioc_lock_destroy(aioc_lock *l);
+
+/// Acquires `l`, waiting while another task holds it; a release hands the
+/// lock straight to the first waiter (no barging). Suspends. Returns 0,
+/// -ECANCELED / -ETIMEDOUT (not acquired), -EDEADLK if the caller already
+/// holds it, AIOC_ENOTASK.
+AIOC_EXTERN int aioc_lock_acquire(aioc_lock *l);
+
+/// Acquires `l` if nobody holds it or waits for it. Does not suspend.
+/// Returns 0, -EBUSY, -EDEADLK (the caller holds it), AIOC_ENOTASK.
+AIOC_EXTERN int aioc_lock_try_acquire(aioc_lock *l);
+
+/// Releases `l`, handing it to the first waiter if any. Does not suspend.
+/// Returns 0, or -EPERM if the caller (a task, or code outside tasks)
+/// does not hold it.
+AIOC_EXTERN int aioc_lock_release(aioc_lock *l);
+
+/// Non-zero while some task holds `l`.
+AIOC_EXTERN int aioc_lock_locked(const aioc_lock *l);
+
+/// A condition variable (asyncio.Condition) used with an aioc_lock.
+typedef struct aioc_cond {
+    uintptr_t opaque[3];
+} aioc_cond;
+
+#define AIOC_COND_INIT {{0, 0, 0}}
+
+/// Initialises `c` with no waiters.
+AIOC_EXTERN void aioc_cond_init(aioc_cond *c);
+
+/// Ends `c`. Returns 0, or -EBUSY (changing nothing) while tasks wait.
+AIOC_EXTERN int aioc_cond_destroy(aioc_cond *c);
+
+/// Releases `l` (which the caller must hold), waits for a notify, and
+/// acquires `l` again before returning, whatever the outcome: even when it
+/// returns -ECANCELED or -ETIMEDOUT the caller holds `l` again. Wake-ups
+/// can be spurious in effect (another task may change the state first), so
+/// wait in a loop over the predicate. Suspends. Returns 0, -ECANCELED,
+/// -ETIMEDOUT, -EPERM (the caller does not hold `l`; nothing done),
+/// AIOC_ENOTASK.
+AIOC_EXTERN int aioc_cond_wait(aioc_cond *c, aioc_lock *l);
+
+/// Wakes up to `n` waiters, first come first served. Does not suspend.
+/// Returns how many were woken. A woken waiter that is cancelled before it
+/// runs still consumes its notify and returns 0.
+AIOC_EXTERN int aioc_cond_notify(aioc_cond *c, int n);
+
+/// Wakes every waiter; returns how many.
+AIOC_EXTERN int aioc_cond_notify_all(aioc_cond *c);
+
+/// A counting semaphore (asyncio.Semaphore), or with a bound, a bounded
+/// one (asyncio.BoundedSemaphore: releasing above the initial value is an
+/// error, not silently allowed).
+typedef struct aioc_sem {
+    uintptr_t opaque[4];
+} aioc_sem;
+
+#define AIOC_SEM_INIT(value) {{0, 0, (uintptr_t)(value), 0}}
+#define AIOC_BOUNDED_SEM_INIT(value) {{0, 0, (uintptr_t)(value), (uintptr_t)(value) + 1}}
+
+/// Initialises `s` with `value` permits, unbounded.
+AIOC_EXTERN void aioc_sem_init(aioc_sem *s, unsigned value);
+
+/// Initialises `s` with `value` permits; releasing beyond `value` fails.
+AIOC_EXTERN void aioc_sem_init_bounded(aioc_sem *s, unsigned value);
+
+/// Ends `s`. Returns 0, or -EBUSY (changing nothing) while tasks wait.
+AIOC_EXTERN int aioc_sem_destroy(aioc_sem *s);
+
+/// Takes a permit, waiting while there is none; a release hands its permit
+/// straight to the first waiter. Suspends. Returns 0, -ECANCELED /
+/// -ETIMEDOUT (no permit taken), AIOC_ENOTASK.
+AIOC_EXTERN int aioc_sem_acquire(aioc_sem *s);
+
+/// Takes a permit if one is free and nobody waits. Does not suspend.
+/// Returns 0 or -EAGAIN.
+AIOC_EXTERN int aioc_sem_try_acquire(aioc_sem *s);
+
+/// Returns a permit (to the first waiter if any). Does not suspend;
+/// callable from tasks and callbacks. Returns 0, or -EOVERFLOW for a
+/// bounded semaphore already at its initial value (nothing changes).
+AIOC_EXTERN int aioc_sem_release(aioc_sem *s);
+
+/// The number of free permits.
+AIOC_EXTERN unsigned aioc_sem_value(const aioc_sem *s);
+
+/// A barrier (asyncio.Barrier): `parties` tasks wait until all have
+/// arrived, then all go on together; then it can be used again.
+typedef struct aioc_barrier {
+    uintptr_t opaque[5];
+} aioc_barrier;
+
+#define AIOC_BARRIER_INIT(parties) {{0, 0, (uintptr_t)(parties), 0, 0}}
+
+/// Initialises `b` for `parties` (at least 1) tasks.
+AIOC_EXTERN void aioc_barrier_init(aioc_barrier *b, unsigned parties);
+
+/// Ends `b`. Returns 0, or -EBUSY (changing nothing) while tasks wait.
+AIOC_EXTERN int aioc_barrier_destroy(aioc_barrier *b);
+
+/// Waits until `parties` tasks have arrived. Suspends unless the caller is
+/// the last. Returns the caller's arrival index (0 .. parties-1, the last
+/// to arrive gets parties-1), -ECANCELED / -ETIMEDOUT (the caller leaves
+/// and no longer counts), AIOC_EBROKEN if the barrier was aborted or reset
+/// while it waited (or is broken), AIOC_ENOTASK.
+AIOC_EXTERN int aioc_barrier_wait(aioc_barrier *b);
+
+/// Breaks `b`: every waiter, and every later wait until a reset, returns
+/// AIOC_EBROKEN. Does not suspend.
+AIOC_EXTERN void aioc_barrier_abort(aioc_barrier *b);
+
+/// Returns `b` to its empty state; current waiters get AIOC_EBROKEN.
+AIOC_EXTERN void aioc_barrier_reset(aioc_barrier *b);
+
+/// The number of tasks waiting now.
+AIOC_EXTERN unsigned aioc_barrier_waiting(const aioc_barrier *b);
+
+/* ============================================================= queues == */
+
+/// A queue of `void *` items between tasks (asyncio.Queue, LifoQueue,
+/// PriorityQueue), with an optional bound: put waits while it is full,
+/// get waits while it is empty, and an item is handed straight to a
+/// waiting getter. The queue never owns the items' memory; items it has
+/// to drop (an immediate shutdown, aioc_queue_free) go to a drop function.
+typedef struct aioc_queue aioc_queue;
+
+enum aioc_queue_kind {
+    AIOC_QUEUE_FIFO = 0,
+    AIOC_QUEUE_LIFO = 1,
+    AIOC_QUEUE_PRIORITY = 2, /* smallest first by `cmp`; ties in put order */
+};
+
+/// Orders items in a priority queue: negative if `a` comes out before `b`.
+typedef int (*aioc_queue_cmp)(const void *a, const void *b);
+
+/// Called for each item a queue drops; `data` is the caller's.
+typedef void (*aioc_queue_drop)(void *item, void *data);
+
+/// Creates a queue of `kind`, holding at most `maxsize` items (0: no
+/// bound). `cmp` is required for AIOC_QUEUE_PRIORITY and ignored
+/// otherwise. Returns NULL with errno EINVAL or ENOMEM.
+AIOC_EXTERN aioc_queue *aioc_queue_new(int kind, size_t maxsize, aioc_queue_cmp cmp);
+
+/// Frees `q`, passing every item still in it to `drop` (if not NULL).
+/// Returns 0, or -EBUSY (freeing nothing) while tasks wait on it.
+AIOC_EXTERN int aioc_queue_free(aioc_queue *q, aioc_queue_drop drop, void *data);
+
+/// Puts `item`, waiting while the queue is full. Suspends only then.
+/// Returns 0; -ESHUTDOWN if the queue is (or, while waiting, was) shut
+/// down; -ECANCELED / -ETIMEDOUT. Unless 0 is returned, the queue did not
+/// take the item: the caller still owns it. AIOC_ENOTASK outside a task
+/// (use aioc_queue_try_put there).
+AIOC_EXTERN int aioc_queue_put(aioc_queue *q, void *item);
+
+/// Takes the next item into `*item`, waiting while the queue is empty.
+/// Returns 0; -ESHUTDOWN once the queue is shut down and empty (a graceful
+/// shutdown lets getters drain what is left first); -ECANCELED /
+/// -ETIMEDOUT (nothing taken); AIOC_ENOTASK.
+AIOC_EXTERN int aioc_queue_get(aioc_queue *q, void **item);
+
+/// Puts without waiting: 0, -EAGAIN if full, -ESHUTDOWN. Callable from
+/// tasks and callbacks.
+AIOC_EXTERN int aioc_queue_try_put(aioc_queue *q, void *item);
+
+/// Takes without waiting: 0, -EAGAIN if empty, -ESHUTDOWN if shut down and
+/// empty. Callable from tasks and callbacks.
+AIOC_EXTERN int aioc_queue_try_get(aioc_queue *q, void **item);
+
+/// Items in the queue now (not counting puts still waiting).
+AIOC_EXTERN size_t aioc_queue_size(const aioc_queue *q);
+
+/// Marks one item taken by a get as processed (asyncio's task_done).
+/// Returns 0, or -EINVAL if called more often than items were put.
+AIOC_EXTERN int aioc_queue_task_done(aioc_queue *q);
+
+/// Waits until every item put has been marked done. Suspends. Returns 0,
+/// -ECANCELED, -ETIMEDOUT, AIOC_ENOTASK.
+AIOC_EXTERN int aioc_queue_join(aioc_queue *q);
+
+/// Shuts `q` down (Python 3.13's Queue.shutdown). Waiting and later puts
+/// fail with -ESHUTDOWN. Graceful (`immediate` 0): getters still take what
+/// is left, then get -ESHUTDOWN. Immediate: the items left are passed to
+/// `drop` (may be NULL) and marked done, and every waiting getter gets
+/// -ESHUTDOWN at once. Does not suspend.
+AIOC_EXTERN void aioc_queue_shutdown(aioc_queue *q, int immediate,
+                                     aioc_queue_drop drop, void *data);
 
 /* ========================================================== debugging == */
 

@@ -9,7 +9,8 @@
     X(AIOC_ESTALE, "invalid handle, or its object is gone (a task already awaited or detached?)") \
     X(AIOC_ENOTASK, "must be called from inside a task")              \
     X(AIOC_ENOLOOP, "no aioc loop is running in this thread")         \
-    X(AIOC_EAWAITED, "the task is already being awaited")
+    X(AIOC_EAWAITED, "the task is already being awaited")                \
+    X(AIOC_EBROKEN, "the barrier was aborted or reset")
 
 #define AIOC_ERRNO_NAMES(X)                                           \
     X(EPERM) X(ENOENT) X(EINTR) X(EIO) X(EBADF) X(EAGAIN) X(ENOMEM)   \

@@ -248,6 +248,8 @@ struct aioc__task {
     uint64_t id;            /* this task's handle */
     union {
         aioc_fn fn;         /* before it runs */
+        uintptr_t wait_data;/* while parked: what a waker hands over (an
+                               item, a barrier index) */
         void *result;       /* once DONE */
     };
     void *arg;
@@ -364,6 +366,8 @@ struct aioc__loop {
     uint64_t now;              /* cached clock, ns */
     uint64_t clock_offset;     /* virtual time: jumps added so far */
     bool virtual_time;
+    bool shuffle;              /* seeded run: perturb the ready order */
+    uint64_t rng;              /* its xorshift64 state */
     bool shutting_down;
     bool deadlocked;
 
@@ -405,9 +409,15 @@ void aioc__clock_update(aioc__loop *loop);
 uint64_t aioc__seconds_to_ns(double seconds); /* clamps: <=0 -> 0, huge -> never */
 int aioc__loop_post(aioc__loop *loop, aioc_callback fn, void *arg);
 
-/* Queues a runnable (task or callback) at the back of the ready queue. */
+void aioc__ready_push_shuffled(aioc__loop *loop, aioc__list *link);
+
+/* Queues a runnable (task or callback) at the back of the ready queue; or,
+ * in a seeded run, a few places further ahead (aioc_run_opts.seed). */
 static inline void aioc__ready_push(aioc__loop *loop, aioc__list *link) {
-    aioc__list_push_back(&loop->ready, link);
+    if (loop->shuffle)
+        aioc__ready_push_shuffled(loop, link);
+    else
+        aioc__list_push_back(&loop->ready, link);
 }
 
 /* Parks the running task until aioc__wake. Records `reason`/`obj` for
@@ -416,9 +426,27 @@ static inline void aioc__ready_push(aioc__loop *loop, aioc__list *link) {
  * itself when interrupted. */
 int aioc__park(aioc__loop *loop, int reason, const void *obj);
 
-/* Queues a parked task with the given wake value; does nothing unless it is
+/* Queues a parked task with the given wake value (AIOC__WOKEN, or a
+ * negative error for the parker to return); does nothing unless it is
  * parked. */
 void aioc__wake(aioc__loop *loop, aioc__task *t, int wake);
+
+/* Waiting on a primitive's FIFO list of tasks (linked through t->link).
+ * aioc__wait_on parks the running task at the back of `waiters` and
+ * returns the waker's value (0 or a negative error) or, if interrupted,
+ * the interruption's error; the task is off the list either way. */
+int aioc__wait_on(aioc__loop *loop, aioc__task *t, aioc__list *waiters, const void *obj);
+/* Wakes the first waiter with `value`; returns it, or NULL if none. */
+aioc__task *aioc__wake_first(aioc__loop *loop, aioc__list *waiters, int value);
+/* Wakes every waiter with `value`; returns how many. */
+int aioc__wake_all(aioc__loop *loop, aioc__list *waiters, int value);
+
+/* A zeroed list head (from an AIOC_*_INIT macro) is an empty list. */
+static inline aioc__list *aioc__lazy_list(aioc__list *l) {
+    if (!l->next)
+        aioc__list_init(l);
+    return l;
+}
 
 /* Wakes `t` with AIOC__INTERRUPTED if it is parked at a point where an
  * interruption is now due. */

@@ -103,6 +103,27 @@ static bool prepare_to_sleep(aioc__loop *loop) {
 
 /* ------------------------------------------------------------ running -- */
 
+/* A seeded run: each runnable queued moves 0-3 places ahead of where FIFO
+ * order would put it, as drawn from the seed. Interleavings change from
+ * seed to seed and repeat exactly for the same seed, so a test can try many
+ * schedules and a failing one can be replayed. */
+void aioc__ready_push_shuffled(aioc__loop *loop, aioc__list *link) {
+    aioc__list_push_back(&loop->ready, link);
+    uint64_t x = loop->rng;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    loop->rng = x;
+    for (unsigned hops = (unsigned)(x % 4); hops && link->prev != &loop->ready; hops--) {
+        aioc__list *before = link->prev;
+        aioc__list_remove(link); /* put `link` in front of `before` */
+        link->prev = before->prev;
+        link->next = before;
+        before->prev->next = link;
+        before->prev = link;
+    }
+}
+
 static void fire_timers(aioc__loop *loop) {
     aioc__timer *t;
     while ((t = aioc__timers_first(&loop->timers)) && t->when <= loop->now) {
@@ -252,6 +273,12 @@ static int loop_init(aioc__loop *loop, const aioc_run_opts *opts) {
     loop->tasks.size = (sizeof(aioc__task) + 15) & ~(size_t)15;
     loop->scopes.size = (sizeof(aioc__scope_rec) + 15) & ~(size_t)15;
     loop->calls.size = (sizeof(aioc__call_rec) + 15) & ~(size_t)15;
+    uint64_t seed = opts ? opts->seed : 0;
+    const char *seed_env = getenv("AIOC_SEED");
+    if (!seed && seed_env)
+        seed = strtoull(seed_env, NULL, 0);
+    loop->shuffle = seed != 0;
+    loop->rng = seed;
     const char *vt = getenv("AIOC_VIRTUAL_TIME");
     loop->virtual_time = (opts && opts->virtual_time) || (vt && strcmp(vt, "1") == 0);
     loop->default_stack = default_stack_size(opts);

@@ -148,6 +148,35 @@ void aioc__wake(aioc__loop *loop, aioc__task *t, int wake) {
     aioc__ready_push(loop, &t->link);
 }
 
+int aioc__wait_on(aioc__loop *loop, aioc__task *t, aioc__list *waiters, const void *obj) {
+    int err = aioc__interruption(t);
+    if (err)
+        return err;
+    aioc__list_push_back(waiters, &t->link);
+    int wake = aioc__park(loop, AIOC__WAIT_PRIMITIVE, obj);
+    if (wake == AIOC__INTERRUPTED) {
+        err = aioc__interruption(t);
+        return err ? err : -ECANCELED;
+    }
+    return wake;
+}
+
+aioc__task *aioc__wake_first(aioc__loop *loop, aioc__list *waiters, int value) {
+    aioc__list *n = aioc__list_pop_front(waiters);
+    if (!n)
+        return NULL;
+    aioc__task *t = aioc__container_of(n, aioc__task, link);
+    aioc__wake(loop, t, value);
+    return t;
+}
+
+int aioc__wake_all(aioc__loop *loop, aioc__list *waiters, int value) {
+    int n = 0;
+    while (aioc__wake_first(loop, waiters, value))
+        n++;
+    return n;
+}
+
 void aioc__interrupt(aioc__loop *loop, aioc__task *t) {
     if (t->state != AIOC__PARKED || !aioc__interruption(t))
         return;
