@@ -102,6 +102,14 @@ typedef struct aioc_run_opts {
     /// seed the same one, so a failing interleaving can be replayed. 0 takes
     /// the environment variable AIOC_SEED, else FIFO order.
     uint64_t seed;
+    /// Non-zero: leave SIGINT alone. By default the first loop to run
+    /// handles it: the first Ctrl-C cancels the main task, and once every
+    /// task has ended the process is killed by SIGINT as if unhandled (exit
+    /// status 130 in a shell); a second Ctrl-C kills it at once.
+    int keep_sigint;
+    /// Most threads for the process-wide pool behind aioc_to_thread; 0
+    /// leaves the pool as it is (see aioc_thread_pool_size).
+    unsigned threads;
 } aioc_run_opts;
 
 /// Runs `main(arg)` as the first task of a new event loop in this thread and
@@ -633,6 +641,98 @@ AIOC_EXTERN int aioc_queue_join(aioc_queue *q);
 /// -ESHUTDOWN at once. Does not suspend.
 AIOC_EXTERN void aioc_queue_shutdown(aioc_queue *q, int immediate,
                                      aioc_queue_drop drop, void *data);
+
+/* ============================================ threads and loops == */
+
+/// A loop, as seen from other threads. Obtain it in the loop's thread with
+/// aioc_loop_current(); keep a reference (aioc_loop_ref) to use it from
+/// other threads: calls on a loop that has ended then fail cleanly with
+/// -ESHUTDOWN instead of touching freed memory. While another reference is
+/// held, the loop counts on calls to come and does not report a deadlock
+/// when all its tasks wait on each other.
+typedef struct aioc_loop aioc_loop;
+
+/// The loop running in this thread, or NULL. Borrowed: valid until that
+/// loop's aioc_run returns, unless a reference is taken.
+AIOC_EXTERN aioc_loop *aioc_loop_current(void);
+
+/// Takes a reference to `loop` and returns it. Thread-safe.
+AIOC_EXTERN aioc_loop *aioc_loop_ref(aioc_loop *loop);
+
+/// Drops a reference taken with aioc_loop_ref. Thread-safe.
+AIOC_EXTERN void aioc_loop_unref(aioc_loop *loop);
+
+/// Runs fn(arg) on `loop` as a callback (asyncio's call_soon_threadsafe),
+/// from any thread, in the order of the calls; it may spawn tasks, which
+/// is how work is handed from one loop (thread) to another. Wakes the loop
+/// if it sleeps. Thread-safe; does not suspend. Returns 0 (fn will run on
+/// the loop, at the latest while it shuts down), -ESHUTDOWN if the loop has
+/// ended (fn will not run: `arg` is still the caller's), -ENOMEM.
+AIOC_EXTERN int aioc_loop_call(aioc_loop *loop, aioc_callback fn, void *arg);
+
+/// Called with a result that arrived after its waiter gave up, so that it
+/// is freed, not leaked; runs on whichever thread produced the result.
+typedef void (*aioc_cleanup)(void *result, void *arg);
+
+/// Runs fn(arg) on a thread of the pool and waits for its return value
+/// (asyncio.to_thread). Suspends. Returns 0 and sets `*result` (if not
+/// NULL). If the caller is cancelled or its deadline passes, returns
+/// -ECANCELED / -ETIMEDOUT at once; fn cannot be interrupted and runs on,
+/// and its late result is discarded (see aioc_to_thread_with). Also
+/// -ENOMEM, -EAGAIN (no thread could be started), AIOC_ENOTASK.
+/// `arg` is borrowed until fn returns (beyond the call if it gave up).
+AIOC_EXTERN int aioc_to_thread(aioc_fn fn, void *arg, void **result);
+
+/// aioc_to_thread, handing a late result (one that arrives after the call
+/// gave up) to cleanup(result, arg) on the pool thread.
+AIOC_EXTERN int aioc_to_thread_with(aioc_fn fn, void *arg, void **result,
+                                    aioc_cleanup cleanup);
+
+/// Sets the most threads the process-wide pool may run (default: the
+/// environment variable AIOC_THREADS, else the number of CPUs + 4, at most
+/// 32, as asyncio's default executor). Running jobs are not affected.
+/// Returns the previous limit; 0 leaves it unchanged. Thread-safe.
+AIOC_EXTERN unsigned aioc_thread_pool_size(unsigned max_threads);
+
+/// A single result that a plain thread (or any code) hands to a task: the
+/// task waits on it, the producer completes it. Two references: the
+/// waiter's and the producer's; each side drops its own.
+typedef struct aioc_future aioc_future;
+
+/// Creates a future. `cleanup` (may be NULL) receives a result that is
+/// completed after the waiter gave up, or never waited for. Returns NULL
+/// with errno ENOMEM.
+AIOC_EXTERN aioc_future *aioc_future_new(aioc_cleanup cleanup, void *arg);
+
+/// Completes `f` with `result` and `err` (0, or a negative error for the
+/// waiter), from any thread, and drops the producer's reference. Returns
+/// 0, or -EALREADY if it was already completed (nothing changes; the
+/// caller keeps `result`).
+AIOC_EXTERN int aioc_future_complete(aioc_future *f, void *result, int err);
+
+/// Waits until `f` is completed, then returns its error (0 or negative)
+/// and sets `*result`; drops the waiter's reference in every case, so `f`
+/// must not be used by the waiter afterwards. Suspends. If the waiter is
+/// cancelled or its deadline passes first, returns -ECANCELED /
+/// -ETIMEDOUT, and the result, when it comes, goes to the cleanup. Also
+/// AIOC_ENOTASK (nothing dropped).
+AIOC_EXTERN int aioc_future_wait(aioc_future *f, void **result);
+
+/// The waiter gives up without waiting (or without waiting again): drops
+/// the waiter's reference; a result completed later goes to the cleanup.
+/// Does not suspend; any thread.
+AIOC_EXTERN void aioc_future_cancel(aioc_future *f);
+
+/* ============================================================ signals == */
+
+/// Waits until one of the `n` signals listed in `signals` (e.g. SIGTERM,
+/// SIGHUP) arrives, received through signalfd, and returns its number. The
+/// signals are blocked in the calling thread from then on; block them in
+/// every thread (before starting threads) so that none is delivered
+/// elsewhere. Suspends. Returns the signal number, -ECANCELED, -ETIMEDOUT,
+/// -EINVAL (an invalid signal, or n == 0), AIOC_ENOTASK, or the errno of a
+/// failed signalfd.
+AIOC_EXTERN int aioc_signal_wait(const int *signals, size_t n);
 
 /* ========================================================== debugging == */
 

@@ -7,9 +7,9 @@ static const char *state_name(int s) {
 }
 
 static const char *reason_name(int r) {
-    static const char *names[] = {"-", "yield", "sleep", "task", "tasks",
-                                  "group", "scope", "fd", "primitive"};
-    return r >= 0 && r <= AIOC__WAIT_PRIMITIVE ? names[r] : "?";
+    static const char *names[] = {"-",     "yield", "sleep", "task",      "tasks",
+                                  "group", "scope", "fd",    "primitive", "thread"};
+    return r >= 0 && r <= AIOC__WAIT_THREAD ? names[r] : "?";
 }
 
 int aioc_dump_tasks(FILE *out) {
@@ -34,6 +34,8 @@ int aioc_dump_tasks(FILE *out) {
                 char other[64];
                 aioc__task_display_name(t->wait_obj, other, sizeof other);
                 fprintf(out, " '%s'", other);
+            } else if (t->wait_reason == AIOC__WAIT_FD) {
+                fprintf(out, " %d", (int)t->wait_data);
             } else if (t->wait_reason == AIOC__WAIT_SLEEP) {
                 fprintf(out, " (wakes in %.3f s)",
                         ((double)t->timer.when - (double)loop->now) / 1e9);

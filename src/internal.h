@@ -185,6 +185,7 @@ enum aioc__wait_reason {
     AIOC__WAIT_SCOPE,
     AIOC__WAIT_FD,
     AIOC__WAIT_PRIMITIVE,
+    AIOC__WAIT_THREAD,
 };
 
 /* How a parked task was woken. */
@@ -337,7 +338,16 @@ typedef struct aioc__backend {
     int (*poll)(aioc__loop *loop, int64_t timeout_ns);
     /* Makes a poll in progress (or the next one) return; any thread. */
     void (*wakeup)(aioc__loop *loop);
+    /* Watches `fd` once for `events` (EPOLLIN/EPOLLOUT bits) on behalf of
+     * parked task `t`, which the poll then wakes; unwatch undoes it. */
+    int (*watch)(aioc__loop *loop, int fd, uint32_t events, aioc__task *t);
+    void (*unwatch)(aioc__loop *loop, int fd);
 } aioc__backend;
+
+/* Parks `t` until `fd` is ready for `events` (one-shot; the I/O layer of
+ * a later stage keeps descriptors registered for their lifetime instead).
+ * Returns 0, an interruption's error, or a registration errno. */
+int aioc__fd_wait(aioc__loop *loop, aioc__task *t, int fd, uint32_t events);
 
 extern const aioc__backend aioc__backend_epoll;
 
@@ -370,6 +380,7 @@ struct aioc__loop {
     uint64_t rng;              /* its xorshift64 state */
     bool shutting_down;
     bool deadlocked;
+    bool interrupted;          /* main was cancelled by Ctrl-C */
 
     aioc__timer_heap timers;
     aioc__handles handles;
@@ -394,9 +405,9 @@ struct aioc__loop {
     int epfd;
     int wakefd;
 
-    pthread_mutex_t remote_lock; /* guards remote and sleeping */
-    aioc__remote_call *remote;
-    bool sleeping;
+    aioc_loop *handle;         /* what other threads see: src/remote.c */
+    size_t external_waits;     /* tasks waiting on other threads (futures) */
+    bool sigint;               /* this loop handles SIGINT (src/signal.c) */
 };
 
 /* initial-exec: a plain %fs-relative load, not a __tls_get_addr call, on
@@ -407,7 +418,23 @@ static inline aioc__loop *aioc__loop_get(void) { return aioc__loop_tls; }
 
 void aioc__clock_update(aioc__loop *loop);
 uint64_t aioc__seconds_to_ns(double seconds); /* clamps: <=0 -> 0, huge -> never */
-int aioc__loop_post(aioc__loop *loop, aioc_callback fn, void *arg);
+
+/* src/remote.c: the thread-facing part of a loop */
+aioc_loop *aioc__remote_open(aioc__loop *loop);
+bool aioc__remote_pending(aioc_loop *h);
+bool aioc__remote_referenced(aioc_loop *h);
+bool aioc__remote_prepare_sleep(aioc_loop *h);
+void aioc__remote_awake(aioc_loop *h);
+size_t aioc__remote_run(aioc_loop *h);
+void aioc__remote_close(aioc_loop *h);
+
+/* src/signal.c */
+int aioc__signals_start(aioc__loop *loop, const aioc_run_opts *opts);
+bool aioc__sigint_pending(aioc__loop *loop);
+void aioc__signals_stop(aioc__loop *loop, bool interrupted);
+
+/* src/thread.c */
+void aioc__pool_configure(const aioc_run_opts *opts);
 
 void aioc__ready_push_shuffled(aioc__loop *loop, aioc__list *link);
 

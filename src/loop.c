@@ -46,61 +46,6 @@ uint64_t aioc_now_ns(void) {
     return loop ? loop->now : 0;
 }
 
-/* ---------------------------------------------------- remote wake-ups -- */
-
-/* Queues fn(arg) to run on `loop` from any thread and wakes the loop. */
-int aioc__loop_post(aioc__loop *loop, aioc_callback fn, void *arg) {
-    aioc__remote_call *rc = malloc(sizeof *rc);
-    if (!rc)
-        return -ENOMEM;
-    rc->fn = fn;
-    rc->arg = arg;
-    pthread_mutex_lock(&loop->remote_lock);
-    rc->next = loop->remote;
-    __atomic_store_n(&loop->remote, rc, __ATOMIC_RELEASE);
-    bool wake = loop->sleeping;
-    loop->sleeping = false;
-    pthread_mutex_unlock(&loop->remote_lock);
-    if (wake)
-        loop->backend->wakeup(loop);
-    return 0;
-}
-
-static void run_remote(aioc__loop *loop) {
-    pthread_mutex_lock(&loop->remote_lock);
-    aioc__remote_call *list = loop->remote;
-    __atomic_store_n(&loop->remote, NULL, __ATOMIC_RELAXED);
-    pthread_mutex_unlock(&loop->remote_lock);
-    /* the list is newest first: reverse it to run in posting order */
-    aioc__remote_call *fifo = NULL;
-    while (list) {
-        aioc__remote_call *next = list->next;
-        list->next = fifo;
-        fifo = list;
-        list = next;
-    }
-    while (fifo) {
-        aioc__remote_call *next = fifo->next;
-        fifo->fn(fifo->arg);
-        free(fifo);
-        fifo = next;
-    }
-}
-
-/* A lock-free peek; the list itself is taken under the lock. */
-static bool remote_pending(aioc__loop *loop) {
-    return __atomic_load_n(&loop->remote, __ATOMIC_ACQUIRE) != NULL;
-}
-
-/* Tells the loop it is about to block; false if remote work is pending. */
-static bool prepare_to_sleep(aioc__loop *loop) {
-    pthread_mutex_lock(&loop->remote_lock);
-    bool idle = loop->remote == NULL;
-    loop->sleeping = idle;
-    pthread_mutex_unlock(&loop->remote_lock);
-    return idle;
-}
-
 /* ------------------------------------------------------------ running -- */
 
 /* A seeded run: each runnable queued moves 0-3 places ahead of where FIFO
@@ -159,11 +104,13 @@ static void run_ready(aioc__loop *loop, bool (*done)(aioc__loop *)) {
     }
 }
 
-/* Nothing ready, no timer, no descriptor, no remote work: no task can ever
- * be woken again. */
+/* Nothing ready, no timer, no descriptor, no thread working for a task, no
+ * call queued or possible from another thread: no task can ever be woken
+ * again. */
 static bool stuck(aioc__loop *loop) {
     return aioc__list_empty(&loop->ready) && loop->timers.len == 0 &&
-           loop->fd_waiters == 0 && !remote_pending(loop);
+           loop->fd_waiters == 0 && loop->external_waits == 0 &&
+           !aioc__remote_pending(loop->handle) && !aioc__remote_referenced(loop->handle);
 }
 
 /* Runs turns until `done(loop)`; returns -EDEADLK if the loop got stuck
@@ -183,7 +130,7 @@ static int run_until(aioc__loop *loop, bool (*done)(aioc__loop *)) {
             uint64_t first = aioc__timers_first(&loop->timers)->when;
             timeout = first > loop->now ? (int64_t)(first - loop->now) : 0;
             if (timeout > 0 && loop->virtual_time && loop->fd_waiters == 0 &&
-                !remote_pending(loop)) {
+                loop->external_waits == 0 && !aioc__remote_pending(loop->handle)) {
                 loop->clock_offset += (uint64_t)timeout; /* jump, don't sleep */
                 loop->now = first;
                 timeout = 0;
@@ -191,18 +138,20 @@ static int run_until(aioc__loop *loop, bool (*done)(aioc__loop *)) {
         } else if (stuck(loop)) {
             return -EDEADLK;
         }
-        if (timeout != 0 && !prepare_to_sleep(loop))
+        if (timeout != 0 && !aioc__remote_prepare_sleep(loop->handle))
             timeout = 0;
         loop->backend->poll(loop, timeout);
-        if (timeout != 0) {
-            pthread_mutex_lock(&loop->remote_lock);
-            loop->sleeping = false;
-            pthread_mutex_unlock(&loop->remote_lock);
-        }
+        if (timeout != 0)
+            aioc__remote_awake(loop->handle);
         clock_tick(loop);
         fire_timers(loop);
-        if (remote_pending(loop))
-            run_remote(loop);
+        if (aioc__remote_pending(loop->handle))
+            aioc__remote_run(loop->handle);
+        if (loop->sigint && aioc__sigint_pending(loop) && loop->main->state != AIOC__DONE) {
+            loop->interrupted = true; /* Ctrl-C: cancel main, shut down cleanly */
+            loop->main->cancels++;
+            aioc__interrupt(loop, loop->main);
+        }
     }
     return 0;
 }
@@ -283,7 +232,9 @@ static int loop_init(aioc__loop *loop, const aioc_run_opts *opts) {
     loop->virtual_time = (opts && opts->virtual_time) || (vt && strcmp(vt, "1") == 0);
     loop->default_stack = default_stack_size(opts);
     loop->epfd = loop->wakefd = -1;
-    pthread_mutex_init(&loop->remote_lock, NULL);
+    loop->handle = aioc__remote_open(loop);
+    if (!loop->handle)
+        return -ENOMEM;
     /* AIOC_BACKEND picks the I/O backend; epoll is the only one so far */
     const char *be = getenv("AIOC_BACKEND");
     if (be && *be && strcmp(be, "epoll") != 0) {
@@ -296,6 +247,10 @@ static int loop_init(aioc__loop *loop, const aioc_run_opts *opts) {
 }
 
 static void loop_free(aioc__loop *loop) {
+    if (loop->handle) {
+        aioc__remote_close(loop->handle);
+        loop->handle = NULL;
+    }
     if (loop->backend)
         loop->backend->close(loop);
     aioc__timers_free(&loop->timers);
@@ -304,7 +259,6 @@ static void loop_free(aioc__loop *loop) {
     aioc__slab_destroy(&loop->scopes);
     aioc__slab_destroy(&loop->calls);
     aioc__handles_free(&loop->handles);
-    pthread_mutex_destroy(&loop->remote_lock);
 }
 
 int aioc_run(aioc_fn main, void *arg, void **result) {
@@ -325,11 +279,14 @@ int aioc_run_with(aioc_fn main, void *arg, void **result,
     int err = loop_init(loop, opts);
     if (!err)
         err = aioc__overflow_guard_start();
+    if (!err)
+        err = aioc__signals_start(loop, opts);
     if (err) {
         loop_free(loop);
         free(loop);
         return err;
     }
+    aioc__pool_configure(opts);
     aioc__loop_tls = loop;
 
     aioc_spawn_opts mo = {.name = opts && opts->main_name ? opts->main_name : "main"};
@@ -348,6 +305,10 @@ int aioc_run_with(aioc_fn main, void *arg, void **result,
             fprintf(stderr, "aioc: tasks still waiting at shutdown, abandoned:\n");
             aioc_dump_tasks(stderr);
         }
+        /* calls other threads queued: run them while the tasks are still
+         * there; later calls fail with -ESHUTDOWN */
+        aioc__remote_close(loop->handle);
+        loop->handle = NULL;
         if (loop->main->state == AIOC__DONE && !loop->deadlocked) {
             status = loop->main->status;
             if (result)
@@ -361,7 +322,11 @@ int aioc_run_with(aioc_fn main, void *arg, void **result,
     }
     aioc__overflow_guard_stop();
     aioc__loop_tls = NULL;
+    bool interrupted = loop->interrupted;
+    aioc__signals_stop(loop, false);
     loop_free(loop);
     free(loop);
+    if (interrupted) /* Ctrl-C, handled cleanly: now die of it, as expected */
+        aioc__signals_stop(NULL, true);
     return status;
 }

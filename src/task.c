@@ -18,6 +18,7 @@
 
 static void task_entry(void);
 static void finish_without_running(aioc__loop *loop, aioc__task *t, int status);
+static int interrupted(const aioc__task *t);
 
 /* Gives `t` a stack and a first frame if it has none. False if it ended
  * instead (cancelled before it started, or no stack to be had). */
@@ -159,6 +160,20 @@ int aioc__wait_on(aioc__loop *loop, aioc__task *t, aioc__list *waiters, const vo
         return err ? err : -ECANCELED;
     }
     return wake;
+}
+
+int aioc__fd_wait(aioc__loop *loop, aioc__task *t, int fd, uint32_t events) {
+    int err = aioc__interruption(t);
+    if (err)
+        return err;
+    if ((err = loop->backend->watch(loop, fd, events, t)))
+        return err;
+    loop->fd_waiters++;
+    t->wait_data = (uintptr_t)fd; /* for dumps */
+    int wake = aioc__park(loop, AIOC__WAIT_FD, NULL);
+    loop->fd_waiters--;
+    loop->backend->unwatch(loop, fd);
+    return wake == AIOC__INTERRUPTED ? interrupted(t) : 0;
 }
 
 aioc__task *aioc__wake_first(aioc__loop *loop, aioc__list *waiters, int value) {

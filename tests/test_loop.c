@@ -198,7 +198,7 @@ static void *dump(void *arg) {
 TEST(dump_shows_states_and_wait_reasons) { run_virtual(dump, NULL); }
 
 /* A thread posts a callback into a loop that sleeps in epoll. */
-static aioc__loop *target_loop;
+static aioc_loop *target_loop;
 static aioc_event posted = AIOC_EVENT_INIT;
 
 static void on_posted(void *arg) {
@@ -209,13 +209,13 @@ static void on_posted(void *arg) {
 static void *poster(void *arg) {
     (void)arg;
     usleep(20000);
-    CHECK_ERR(aioc__loop_post(target_loop, on_posted, P(77)), 0);
+    CHECK_ERR(aioc_loop_call(target_loop, on_posted, P(77)), 0);
     return NULL;
 }
 
 static void *waits_for_thread(void *arg) {
     (void)arg;
-    target_loop = aioc__loop_get();
+    target_loop = aioc_loop_current();
     aioc_call_later(60, note, NULL); /* keeps the loop from being "stuck" */
     pthread_t th;
     CHECK_EQ(pthread_create(&th, NULL, poster, NULL), 0);

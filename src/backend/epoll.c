@@ -62,10 +62,13 @@ static int epoll_poll(aioc__loop *loop, int64_t timeout_ns) {
     if (n < 0)
         return errno == EINTR ? 0 : -errno;
     for (int i = 0; i < n; i++) {
-        if (events[i].data.ptr == NULL) {
+        void *tag = events[i].data.ptr;
+        if (tag == NULL) {
             uint64_t v;
             ssize_t r = read(loop->wakefd, &v, sizeof v);
             (void)r; /* EAGAIN: another read drained it; nothing is lost */
+        } else if ((uintptr_t)tag & 1) { /* a parked task (epoll_watch) */
+            aioc__wake(loop, (aioc__task *)((uintptr_t)tag & ~(uintptr_t)1), AIOC__WOKEN);
         }
     }
     return n;
@@ -77,10 +80,28 @@ static void epoll_wakeup(aioc__loop *loop) {
     (void)r; /* EAGAIN: the counter is saturated, so a wake-up is pending */
 }
 
+/* The task pointer is tagged with its low bit (tasks are 16-byte aligned)
+ * to tell it from the eventfd's NULL and from later I/O watchers. */
+static int epoll_watch(aioc__loop *loop, int fd, uint32_t events, aioc__task *t) {
+    struct epoll_event ev = {.events = events | EPOLLONESHOT,
+                             .data.ptr = (void *)((uintptr_t)t | 1)};
+    if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, fd, &ev) == 0)
+        return 0;
+    if (errno == EEXIST && epoll_ctl(loop->epfd, EPOLL_CTL_MOD, fd, &ev) == 0)
+        return 0;
+    return -errno;
+}
+
+static void epoll_unwatch(aioc__loop *loop, int fd) {
+    epoll_ctl(loop->epfd, EPOLL_CTL_DEL, fd, NULL);
+}
+
 const aioc__backend aioc__backend_epoll = {
     .name = "epoll",
     .init = epoll_init,
     .close = epoll_close,
     .poll = epoll_poll,
     .wakeup = epoll_wakeup,
+    .watch = epoll_watch,
+    .unwatch = epoll_unwatch,
 };

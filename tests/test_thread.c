@@ -1,0 +1,345 @@
+/* Threads: to_thread, futures, calls between loops, signals. */
+#include <pthread.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "test.h"
+
+static void *square(void *arg) { return P(I(arg) * I(arg)); }
+
+static void *slow_square(void *arg) {
+    usleep(50000);
+    return square(arg);
+}
+
+static void *to_thread_basic(void *arg) {
+    (void)arg;
+    void *r = NULL;
+    CHECK_ERR(aioc_to_thread(square, P(7), &r), 0);
+    CHECK_EQ(I(r), 49);
+    CHECK_ERR(aioc_to_thread(NULL, NULL, &r), -EINVAL);
+    return NULL;
+}
+
+TEST(to_thread_returns_result) { CHECK_ERR(aioc_run(to_thread_basic, NULL, NULL), 0); }
+
+static void *one_job(void *arg) {
+    void *r;
+    CHECK_ERR(aioc_to_thread(slow_square, arg, &r), 0);
+    return r;
+}
+
+static void *many_jobs(void *arg) {
+    (void)arg;
+    enum { N = 64 };
+    aioc_task t[N];
+    for (int i = 0; i < N; i++)
+        t[i] = aioc_spawn(one_job, P(i));
+    void *r[N];
+    CHECK_ERR(aioc_gather(t, N, r), 0);
+    for (int i = 0; i < N; i++)
+        CHECK_EQ(I(r[i]), i * i);
+    return NULL;
+}
+
+TEST(to_thread_many_at_once) {
+    aioc_run_opts o = {.threads = 8};
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    CHECK_ERR(aioc_run_with(many_jobs, NULL, NULL, &o), 0);
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    /* 64 jobs of 50 ms on up to 8 threads: well under 64 x 50 ms */
+    CHECK(b.tv_sec - a.tv_sec < 3);
+    CHECK_EQ(aioc_thread_pool_size(0), 8);
+}
+
+static int cleaned;
+static pthread_mutex_t cleaned_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void free_late(void *result, void *arg) {
+    CHECK_EQ(I(arg), 3);
+    free(result);
+    pthread_mutex_lock(&cleaned_lock);
+    cleaned++;
+    pthread_mutex_unlock(&cleaned_lock);
+}
+
+static void *allocates_slowly(void *arg) {
+    (void)arg;
+    usleep(200000);
+    return malloc(100); /* freed by the cleanup: ASan would see a leak */
+}
+
+static void *gives_up(void *arg) {
+    (void)arg;
+    aioc_scope s;
+    aioc_scope_enter(&s, 0.01);
+    void *r = P(1);
+    double t0 = aioc_now();
+    CHECK_ERR(aioc_to_thread_with(allocates_slowly, P(3), &r, free_late), -ETIMEDOUT);
+    CHECK(aioc_now() - t0 < 0.15); /* returned at once, not after the job */
+    aioc_scope_exit(&s);
+    CHECK(r == P(1)); /* untouched */
+    return NULL;
+}
+
+TEST(to_thread_cancelled_result_goes_to_cleanup) {
+    cleaned = 0;
+    CHECK_ERR(aioc_run(gives_up, NULL, NULL), 0);
+    for (int i = 0; i < 200; i++) { /* the job finishes on its own */
+        pthread_mutex_lock(&cleaned_lock);
+        int c = cleaned;
+        pthread_mutex_unlock(&cleaned_lock);
+        if (c)
+            break;
+        usleep(10000);
+    }
+    CHECK_EQ(cleaned, 1);
+}
+
+static aioc_future *fut;
+
+static void *completer(void *arg) {
+    usleep(20000);
+    CHECK_ERR(aioc_future_complete(fut, arg, 0), 0);
+    return NULL;
+}
+
+static void *future_from_thread(void *arg) {
+    (void)arg;
+    fut = aioc_future_new(NULL, NULL);
+    CHECK(fut);
+    pthread_t th;
+    pthread_create(&th, NULL, completer, P(99));
+    void *r;
+    CHECK_ERR(aioc_future_wait(fut, &r), 0);
+    CHECK_EQ(I(r), 99);
+    pthread_join(th, NULL);
+    /* completed before the wait, with an error */
+    fut = aioc_future_new(NULL, NULL);
+    CHECK_ERR(aioc_future_complete(fut, NULL, -EIO), 0);
+    CHECK_ERR(aioc_future_wait(fut, &r), -EIO);
+    return NULL;
+}
+
+TEST(future_completed_by_a_plain_thread) { CHECK_ERR(aioc_run(future_from_thread, NULL, NULL), 0); }
+
+static void *future_abandoned(void *arg) {
+    (void)arg;
+    cleaned = 0;
+    aioc_future *f = aioc_future_new(free_late, P(3));
+    aioc_scope s;
+    aioc_scope_enter(&s, 0.01);
+    CHECK_ERR(aioc_future_wait(f, NULL), -ETIMEDOUT);
+    aioc_scope_exit(&s);
+    CHECK_ERR(aioc_future_complete(f, malloc(10), 0), 0); /* cleaned up, not leaked */
+    CHECK_EQ(cleaned, 1);
+    return NULL;
+}
+
+TEST(future_abandoned_by_its_waiter) { CHECK_ERR(aioc_run(future_abandoned, NULL, NULL), 0); }
+
+TEST(future_complete_twice_is_ealready) {
+    aioc_future *f = aioc_future_new(NULL, NULL);
+    CHECK_ERR(aioc_future_complete(f, NULL, 0), 0);
+    CHECK_ERR(aioc_future_complete(f, NULL, 0), -EALREADY);
+    CHECK_ERR(aioc_future_wait(f, NULL), AIOC_ENOTASK); /* drops nothing */
+    aioc_future_cancel(f); /* the waiter's reference, without waiting */
+}
+
+TEST(future_cancelled_before_completion_cleans_up) {
+    cleaned = 0;
+    aioc_future *f = aioc_future_new(free_late, P(3));
+    aioc_future_cancel(f);
+    CHECK_ERR(aioc_future_complete(f, malloc(8), 0), 0);
+    CHECK_EQ(cleaned, 1);
+}
+
+/* Several loops in several threads pass a token around a ring, each hop
+ * an aioc_loop_call that spawns a task on the next loop. */
+enum { LOOPS = 4, HOPS = 20000 };
+static aioc_loop *ring[LOOPS];
+static pthread_barrier_t ring_ready;
+static int hops_done;
+static pthread_mutex_t hops_lock = PTHREAD_MUTEX_INITIALIZER;
+static aioc_event ring_stop[LOOPS];
+
+static void pass_token(void *arg);
+
+static void *hop(void *arg) {
+    intptr_t n = (intptr_t)arg;
+    aioc_yield(); /* a little work on this loop */
+    int me = -1;
+    for (int i = 0; i < LOOPS; i++)
+        if (ring[i] == aioc_loop_current())
+            me = i;
+    CHECK(me >= 0);
+    if (n == HOPS) {
+        for (int i = 0; i < LOOPS; i++)
+            aioc_loop_call(ring[i], (aioc_callback)aioc_event_set, &ring_stop[i]);
+        return NULL;
+    }
+    pthread_mutex_lock(&hops_lock);
+    hops_done++;
+    pthread_mutex_unlock(&hops_lock);
+    CHECK_ERR(aioc_loop_call(ring[(me + 1) % LOOPS], pass_token, P(n + 1)), 0);
+    return NULL;
+}
+
+static void pass_token(void *arg) { aioc_detach(aioc_spawn(hop, arg)); }
+
+static void *ring_main(void *arg) {
+    int i = I(arg);
+    aioc_event_init(&ring_stop[i]);
+    ring[i] = aioc_loop_ref(aioc_loop_current());
+    pthread_barrier_wait(&ring_ready);
+    if (i == 0)
+        pass_token(P(0));
+    aioc_event_wait(&ring_stop[i]);
+    return NULL;
+}
+
+static void *ring_thread(void *arg) {
+    aioc_run_opts o = {.keep_sigint = 1};
+    return P(aioc_run_with(ring_main, arg, NULL, &o));
+}
+
+TEST(loops_in_threads_hand_work_around_a_ring) {
+    hops_done = 0;
+    pthread_barrier_init(&ring_ready, NULL, LOOPS);
+    pthread_t th[LOOPS];
+    for (intptr_t i = 0; i < LOOPS; i++)
+        pthread_create(&th[i], NULL, ring_thread, P(i));
+    for (int i = 0; i < LOOPS; i++) {
+        void *r;
+        pthread_join(th[i], &r);
+        CHECK_ERR(I(r), 0);
+    }
+    CHECK_EQ(hops_done, HOPS);
+    /* the loops have ended: calls fail cleanly through the references */
+    for (int i = 0; i < LOOPS; i++) {
+        CHECK_ERR(aioc_loop_call(ring[i], pass_token, NULL), -ESHUTDOWN);
+        aioc_loop_unref(ring[i]);
+    }
+    pthread_barrier_destroy(&ring_ready);
+}
+
+static void raise_usr1(void *arg) {
+    (void)arg;
+    kill(getpid(), SIGUSR1);
+}
+
+static void *signal_wait(void *arg) {
+    (void)arg;
+    int sigs[] = {SIGUSR1};
+    aioc_call_later(0.05, raise_usr1, NULL);
+    CHECK_EQ(aioc_signal_wait(sigs, 1), SIGUSR1);
+    CHECK_ERR(aioc_signal_wait(sigs, 0), -EINVAL);
+    aioc_scope s;
+    aioc_scope_enter(&s, 0.05);
+    CHECK_ERR(aioc_signal_wait(sigs, 1), -ETIMEDOUT);
+    aioc_scope_exit(&s);
+    /* blocked first, as a program does before it starts threads: a signal
+     * that arrives before the wait stays pending and is received by it */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGUSR2);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    kill(getpid(), SIGUSR2);
+    int two[] = {SIGUSR1, SIGUSR2};
+    CHECK_EQ(aioc_signal_wait(two, 2), SIGUSR2);
+    return NULL;
+}
+
+TEST(signal_wait_receives_signals) { CHECK_ERR(aioc_run(signal_wait, NULL, NULL), 0); }
+
+/* Ctrl-C: the child's main task is cancelled, cleans up, and the process
+ * then dies of SIGINT; a second Ctrl-C kills at once. */
+static int ready_fd;
+
+static void *interruptible(void *arg) {
+    int stubborn = I(arg);
+    ssize_t w = write(ready_fd, "r", 1);
+    (void)w;
+    if (stubborn) {
+        aioc_scope shield;
+        aioc_shield_enter(&shield);
+        aioc_sleep(60); /* ignores the first Ctrl-C */
+        aioc_scope_exit(&shield);
+    }
+    int err = aioc_sleep(60);
+    printf("main: %s, cleaning up\n", aioc_err_name(err));
+    fflush(stdout);
+    return NULL;
+}
+
+static int run_and_interrupt(int stubborn, int signals, char *out, size_t cap) {
+    int ready[2], output[2];
+    CHECK(pipe(ready) == 0 && pipe(output) == 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(output[1], 1);
+        ready_fd = ready[1];
+        aioc_run(interruptible, P(stubborn), NULL);
+        _exit(0); /* not reached after a Ctrl-C */
+    }
+    close(ready[1]);
+    close(output[1]);
+    char c;
+    CHECK(read(ready[0], &c, 1) == 1);
+    usleep(50000);
+    for (int i = 0; i < signals; i++) {
+        kill(pid, SIGINT);
+        usleep(50000);
+    }
+    int ws;
+    CHECK(waitpid(pid, &ws, 0) == pid);
+    size_t len = 0;
+    ssize_t r;
+    while (len + 1 < cap && (r = read(output[0], out + len, cap - 1 - len)) > 0)
+        len += (size_t)r;
+    out[len] = 0;
+    close(ready[0]);
+    close(output[0]);
+    return ws;
+}
+
+TEST(ctrl_c_cancels_main_then_exits_130) {
+    char out[256];
+    int ws = run_and_interrupt(0, 1, out, sizeof out);
+    CHECK(WIFSIGNALED(ws) && WTERMSIG(ws) == SIGINT); /* a shell shows 130 */
+    CHECK(strstr(out, "main: ECANCELED, cleaning up"));
+}
+
+TEST(second_ctrl_c_exits_at_once) {
+    char out[256];
+    int ws = run_and_interrupt(1, 2, out, sizeof out);
+    CHECK(WIFSIGNALED(ws) && WTERMSIG(ws) == SIGINT);
+    CHECK(!strstr(out, "cleaning up")); /* it did not wait for the shield */
+}
+
+static void *writes_to_closed_pipe(void *arg) {
+    (void)arg;
+    int p[2];
+    CHECK(pipe(p) == 0);
+    close(p[0]);
+    CHECK(write(p[1], "x", 1) == -1 && errno == EPIPE); /* not a SIGPIPE death */
+    close(p[1]);
+    return NULL;
+}
+
+TEST(sigpipe_never_kills) { CHECK_ERR(aioc_run(writes_to_closed_pipe, NULL, NULL), 0); }
+
+static void *waits_on_thread(void *arg) {
+    (void)arg;
+    void *r;
+    /* not a deadlock: a pool thread will finish */
+    CHECK_ERR(aioc_to_thread(slow_square, P(3), &r), 0);
+    CHECK_EQ(I(r), 9);
+    return NULL;
+}
+
+TEST(waiting_on_a_thread_is_not_a_deadlock) { CHECK_ERR(aioc_run(waits_on_thread, NULL, NULL), 0); }
