@@ -7,11 +7,14 @@
 # BUILD_DIR is a configured and built CMake tree (make builds build/release);
 # the aioc and libuv programs are in BUILD_DIR/bench. The Go programs are
 # built here, into BUILD_DIR/bench/go. N (default 1000000) is the task /
-# hand-off / timer count. Raw RESULT lines go to BUILD_DIR/bench-results.txt.
+# hand-off / timer / queue item / lock acquisition count; to_thread makes
+# N / 10 round trips (each costs microseconds, not nanoseconds). Raw RESULT
+# lines go to BUILD_DIR/bench-results.txt.
 #
-# spawn_gather and pingpong are repeated (best of BENCH_REPEAT, default 3)
-# when a run takes under 2 s; the others run once: they take seconds and
-# their figures are dominated by the 1 s sleeps, not by noise.
+# spawn_gather, pingpong, queue_throughput, lock_contention and to_thread
+# are repeated (best of BENCH_REPEAT, default 3) when a run takes under 2 s;
+# the others run once: they take seconds and their figures are dominated by
+# the 1 s sleeps, not by noise.
 #
 # Environment: BENCH_TIMEOUT (seconds per run, default 120), BENCH_REPEAT,
 # BENCH_WARMUP=0 skips the warm-up run, BENCH_ONLY="pingpong timers" runs a
@@ -26,6 +29,7 @@ BUILD=$(cd "${1:-build/release}" 2>/dev/null && pwd) || {
     exit 2
 }
 N=${2:-1000000}
+N_THREAD=$((N / 10 > 0 ? N / 10 : 1)) # to_thread's round trips
 SRC=$(cd "$(dirname "$0")" && pwd)
 BIN=$BUILD/bench
 OUT=$BUILD/bench-results.txt
@@ -33,7 +37,10 @@ TIMEOUT=${BENCH_TIMEOUT:-120}
 REPEAT=${BENCH_REPEAT:-3}
 QUICK_S=2      # a first run shorter than this is repeated REPEAT times
 PY=/usr/bin/python3  # Debian's, which has uvloop; not a pyenv shim
-ALL="spawn_gather pingpong idle_tasks timers timers_cb"
+ALL="spawn_gather pingpong idle_tasks timers timers_cb queue_throughput lock_contention to_thread"
+# queue_throughput's cases, PxC_maxM: P producers, C consumers, maxsize M;
+# each is a table of its own, named queue_PxC_maxM
+QUEUE_CASES="1x1_max1 1x1_max1024 8x8_max1 8x8_max1024"
 ONLY=${BENCH_ONLY:-$ALL}
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
@@ -50,6 +57,7 @@ if command -v go >/dev/null 2>&1; then
     export GOCACHE="$BUILD/go-cache" GOPATH="$BUILD/go-path" GOFLAGS=
     GO_OK=1
     for b in $ALL; do
+        [ -f "$SRC/$b.go" ] || continue # to_thread has no Go program
         # each program is main plus the helpers they all share
         (cd "$SRC" && go build -o "$BIN/go/${b}_go" benchlib.go "$b.go") ||
             { echo "bench: go build $b.go failed" >&2; rm -f "$BIN/go/${b}_go"; }
@@ -108,36 +116,47 @@ na() {
     printf '  %-8s n/a: %s\n' "$2" "$3" >&2
 }
 
-# run_bench BENCH PRIMARY REPEATS: every implementation of one benchmark;
-# REPEATS=1 makes quick runs best of $REPEAT.
+# run_bench BENCH PRIMARY REPEATS [PROG [ARGS]]: every implementation of one
+# benchmark; REPEATS=1 makes quick runs best of $REPEAT. PROG (default
+# BENCH) names the programs: PROG_aioc, PROG_go, PROG.py. ARGS (default N;
+# split on spaces) follow the program, and the loop name for Python.
 run_bench() {
-    local b=$1 primary=$2
+    local b=$1 primary=$2 prog=${4:-$1} args
+    read -r -a args <<<"${5:-$N}"
     REPEATS=$3
     : >"$TMP/$b"
     echo "running $b ..." >&2
-    if [ -x "$BIN/${b}_aioc" ]; then
-        run_impl "$b" aioc "$primary" "$BIN/${b}_aioc" "$N"
+    if [ -x "$BIN/${prog}_aioc" ]; then
+        run_impl "$b" aioc "$primary" "$BIN/${prog}_aioc" "${args[@]}"
     else
-        na "$b" aioc "not built ($BIN/${b}_aioc)"
+        na "$b" aioc "not built ($BIN/${prog}_aioc)"
     fi
-    if [ "$b" = timers_cb ]; then
+    if [ "$prog" = timers_cb ]; then
         if [ -x "$BIN/timers_cb_libuv" ]; then
-            run_impl "$b" libuv "$primary" "$BIN/timers_cb_libuv" "$N"
+            run_impl "$b" libuv "$primary" "$BIN/timers_cb_libuv" "${args[@]}"
         else
             na "$b" libuv "not built (libuv missing?)"
         fi
     fi
-    if [ $GO_OK -eq 1 ] && [ -x "$BIN/go/${b}_go" ]; then
-        run_impl "$b" go "$primary" "$BIN/go/${b}_go" "$N"
+    if [ "$prog" = to_thread ]; then
+        # a thread pool's floor, in place of Go: goroutines handing work to
+        # each other through channels would not involve a second OS thread
+        if [ -x "$BIN/to_thread_condvar" ]; then
+            run_impl "$b" pthread-condvar "$primary" "$BIN/to_thread_condvar" "${args[@]}"
+        else
+            na "$b" pthread-condvar "not built ($BIN/to_thread_condvar)"
+        fi
+    elif [ $GO_OK -eq 1 ] && [ -x "$BIN/go/${prog}_go" ]; then
+        run_impl "$b" go "$primary" "$BIN/go/${prog}_go" "${args[@]}"
         # one P as well: the same single thread aioc and asyncio get
         [ "$NPROC" -gt 1 ] &&
-            run_impl "$b" go-1p "$primary" env GOMAXPROCS=1 "$BIN/go/${b}_go" "$N"
+            run_impl "$b" go-1p "$primary" env GOMAXPROCS=1 "$BIN/go/${prog}_go" "${args[@]}"
     else
         na "$b" go "go not found or build failed"
     fi
     for loop in asyncio uvloop; do
         if [ -x "$PY" ]; then
-            run_impl "$b" "$loop" "$primary" "$PY" -B "$SRC/$b.py" "$loop" "$N"
+            run_impl "$b" "$loop" "$primary" "$PY" -B "$SRC/$prog.py" "$loop" "${args[@]}"
         else
             na "$b" "$loop" "$PY not found"
         fi
@@ -163,24 +182,24 @@ table() {
             return r >= 1 ? fmt(r) " faster" : fmt(1 / r) " slower"
         return r >= 1 ? fmt(r) " less" : fmt(1 / r) " more"  # memory
     }
-    BEGIN {
-        nc = split(cols, c, ","); nr = split(ratios, rt, ",")
-        printf "%-8s", "impl"
-        for (i = 1; i <= nc; i++) { split(c[i], p, ":"); printf " %13s", p[2] }
-        for (i = 1; i <= nr; i++) { split(rt[i], p, ":"); printf "  %-14s", p[3] }
-        printf "\n"
-    }
+    BEGIN { nc = split(cols, c, ","); nr = split(ratios, rt, ","); w = 8 }
     {
         delete v
         for (i = 1; i <= NF; i++) { eq = index($i, "="); if (eq) v[substr($i, 1, eq - 1)] = substr($i, eq + 1) }
         impl = v["impl"]
         order[++n] = impl; na[impl] = ($1 == "NA") ? v["reason"] : ""
         for (k in v) val[impl, k] = v[k]
+        if (length(impl) > w) w = length(impl)  # the impl column fits the longest name
     }
     END {
+        iw = "%-" w "s"
+        printf iw, "impl"
+        for (i = 1; i <= nc; i++) { split(c[i], p, ":"); printf " %13s", p[2] }
+        for (i = 1; i <= nr; i++) { split(rt[i], p, ":"); printf "  %-14s", p[3] }
+        printf "\n"
         for (j = 1; j <= n; j++) {
             impl = order[j]
-            printf "%-8s", impl
+            printf iw, impl
             if (na[impl] != "") {
                 gsub("_", " ", na[impl]); printf " n/a (%s)\n", na[impl]; continue
             }
@@ -210,10 +229,14 @@ fi
 
 for b in $ONLY; do
     case $b in
-    spawn_gather | pingpong) primary=ns_per_op repeats=1 ;;
-    *) primary=wall_s repeats=0 ;;
+    spawn_gather | pingpong | lock_contention) run_bench "$b" ns_per_op 1 ;;
+    queue_throughput)
+        for c in $QUEUE_CASES; do
+            run_bench "queue_$c" ns_per_op 1 queue_throughput "$N $c"
+        done ;;
+    to_thread) run_bench "$b" ns_per_op 1 to_thread "$N_THREAD" ;;
+    *) run_bench "$b" wall_s 0 ;;
     esac
-    run_bench "$b" "$primary" "$repeats"
 done
 
 for b in $ONLY; do
@@ -237,6 +260,21 @@ for b in $ONLY; do
         table "$b" "$N callback timers, random 0-1000 ms (call_later / uv_timer / AfterFunc)" \
             "wall_s:wall s:1,sched_s:schedule s:1,max_late_ms:max late ms:1,last_late_ms:last late ms:1,peak_rss_kb:peak RSS MiB:0.0009765625" \
             "wall_s:time:aioc is" ;;
+    queue_throughput)
+        for c in $QUEUE_CASES; do
+            # 8x8_max1024: 8 producers, 8 consumers, at most 1024 items queued
+            p=${c%%x*} rest=${c#*x}
+            table "queue_$c" "$N items, $p producer(s) -> ${rest%%_*} consumer(s), maxsize ${c##*max}" \
+                "ns_per_op:ns/item:1,items_per_s:items/s:1,wall_s:wall s:1" \
+                "ns_per_op:time:aioc is"
+        done ;;
+    lock_contention)
+        table "$b" "1000 tasks, $N acquisitions of one lock (acquire, ++, release, yield)" \
+            "ns_per_op:ns/acquire:1,acq_per_s:acquires/s:1,wall_s:wall s:1" \
+            "ns_per_op:time:aioc is" ;;
+    to_thread)
+        table "$b" "$N_THREAD round trips of a trivial function through a thread pool" \
+            "ns_per_op:ns/round trip:1,wall_s:wall s:1" "ns_per_op:time:aioc is" ;;
     esac
 done
 echo

@@ -147,7 +147,8 @@ static int run_until(aioc__loop *loop, bool (*done)(aioc__loop *)) {
         fire_timers(loop);
         if (aioc__remote_pending(loop->handle))
             aioc__remote_run(loop->handle);
-        if (loop->sigint && aioc__sigint_pending(loop) && loop->main->state != AIOC__DONE) {
+        if (loop->sigint && !loop->interrupted && aioc__sigint_pending(loop) &&
+            loop->main->state != AIOC__DONE) {
             loop->interrupted = true; /* Ctrl-C: cancel main, shut down cleanly */
             loop->main->cancels++;
             aioc__interrupt(loop, loop->main);
