@@ -11,7 +11,7 @@
  *
  * Storage: a ring buffer for FIFO, used from one end for LIFO, and a
  * binary heap of (item, put order) for priority, which keeps equal items
- * in put order. It grows on demand up to `maxsize`. */
+ * in put order. It grows on demand, in powers of two. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -56,7 +56,8 @@ aioc_queue *aioc_queue_new(int kind, size_t maxsize, aioc_queue_cmp cmp) {
 
 /* ------------------------------------------------------------ storage -- */
 
-static entry *at(aioc_queue *q, size_t i) { return &q->buf[(q->head + i) % q->cap]; }
+/* cap is a power of two, so the ring index is a mask, not a division */
+static entry *at(aioc_queue *q, size_t i) { return &q->buf[(q->head + i) & (q->cap - 1)]; }
 
 static bool before(aioc_queue *q, const entry *a, const entry *b) {
     int c = q->cmp(a->item, b->item);
@@ -64,9 +65,7 @@ static bool before(aioc_queue *q, const entry *a, const entry *b) {
 }
 
 static int grow(aioc_queue *q) {
-    size_t cap = q->cap ? q->cap * 2 : 16;
-    if (q->maxsize && cap > q->maxsize)
-        cap = q->maxsize;
+    size_t cap = q->cap ? q->cap * 2 : 16; /* may pass maxsize: full() bounds */
     entry *buf = malloc(cap * sizeof *buf);
     if (!buf)
         return -ENOMEM;
@@ -99,7 +98,7 @@ static int store(aioc_queue *q, void *item) {
 static void *take(aioc_queue *q) {
     if (q->kind == AIOC_QUEUE_FIFO) {
         void *item = at(q, 0)->item;
-        q->head = (q->head + 1) % q->cap;
+        q->head = (q->head + 1) & (q->cap - 1);
         q->len--;
         return item;
     }
