@@ -604,7 +604,8 @@ AIOC_EXTERN int aioc_queue_free(aioc_queue *q, aioc_queue_drop drop, void *data)
 
 /// Puts `item`, waiting while the queue is full. Suspends only then.
 /// Returns 0; -ESHUTDOWN if the queue is (or, while waiting, was) shut
-/// down; -ECANCELED / -ETIMEDOUT. Unless 0 is returned, the queue did not
+/// down; -ECANCELED / -ETIMEDOUT; -ENOMEM if it could not grow. Unless 0
+/// is returned, the queue did not
 /// take the item: the caller still owns it. AIOC_ENOTASK outside a task
 /// (use aioc_queue_try_put there).
 AIOC_EXTERN int aioc_queue_put(aioc_queue *q, void *item);
@@ -615,8 +616,8 @@ AIOC_EXTERN int aioc_queue_put(aioc_queue *q, void *item);
 /// -ETIMEDOUT (nothing taken); AIOC_ENOTASK.
 AIOC_EXTERN int aioc_queue_get(aioc_queue *q, void **item);
 
-/// Puts without waiting: 0, -EAGAIN if full, -ESHUTDOWN. Callable from
-/// tasks and callbacks.
+/// Puts without waiting: 0, -EAGAIN if full, -ESHUTDOWN, -ENOMEM (an
+/// unbounded queue could not grow). Callable from tasks and callbacks.
 AIOC_EXTERN int aioc_queue_try_put(aioc_queue *q, void *item);
 
 /// Takes without waiting: 0, -EAGAIN if empty, -ESHUTDOWN if shut down and

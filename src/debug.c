@@ -34,6 +34,9 @@ int aioc_dump_tasks(FILE *out) {
                 char other[64];
                 aioc__task_display_name(t->wait_obj, other, sizeof other);
                 fprintf(out, " '%s'", other);
+            } else if (t->wait_reason == AIOC__WAIT_PRIMITIVE ||
+                       t->wait_reason == AIOC__WAIT_THREAD) {
+                fprintf(out, " %p", t->wait_obj);
             } else if (t->wait_reason == AIOC__WAIT_FD) {
                 fprintf(out, " %d", (int)t->wait_data);
             } else if (t->wait_reason == AIOC__WAIT_SLEEP) {

@@ -346,3 +346,28 @@ static void *lock_stress(void *arg) {
 }
 
 TEST(lock_stress_thousands_of_tasks) { run_virtual(lock_stress, NULL); }
+
+/* Two tasks taking two locks in opposite orders: the loop reports the
+ * deadlock instead of hanging. */
+static aioc_lock first = AIOC_LOCK_INIT, second = AIOC_LOCK_INIT;
+
+static void *take_both(void *arg) {
+    aioc_lock *a = I(arg) ? &first : &second, *b = I(arg) ? &second : &first;
+    aioc_lock_acquire(a);
+    aioc_yield();
+    aioc_lock_acquire(b); /* each now waits for the other */
+    aioc_lock_release(b);
+    aioc_lock_release(a);
+    return NULL;
+}
+
+static void *lock_order_deadlock(void *arg) {
+    (void)arg;
+    aioc_task t[2] = {aioc_spawn(take_both, P(1)), aioc_spawn(take_both, P(0))};
+    aioc_gather(t, 2, NULL);
+    return NULL;
+}
+
+TEST(lock_order_deadlock_is_reported) {
+    CHECK_ERR(aioc_run(lock_order_deadlock, NULL, NULL), -EDEADLK);
+}
