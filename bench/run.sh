@@ -66,6 +66,9 @@ else
     echo "bench: go not found; Go columns will be n/a" >&2
 fi
 NPROC=$(nproc 2>/dev/null || echo 1)
+# the first CPU this script may run on, for the pinned to_thread run
+PIN_CPU=$(taskset -pc $$ 2>/dev/null | sed 's/.*: *//; s/[-,].*//')
+PIN_CPU=${PIN_CPU:-0}
 
 # ------------------------------------------------------------- running --
 # field LINE KEY: the value of KEY=value in a RESULT line.
@@ -116,18 +119,20 @@ na() {
     printf '  %-8s n/a: %s\n' "$2" "$3" >&2
 }
 
-# run_bench BENCH PRIMARY REPEATS [PROG [ARGS]]: every implementation of one
-# benchmark; REPEATS=1 makes quick runs best of $REPEAT. PROG (default
-# BENCH) names the programs: PROG_aioc, PROG_go, PROG.py. ARGS (default N;
-# split on spaces) follow the program, and the loop name for Python.
+# run_bench BENCH PRIMARY REPEATS [PROG [ARGS [WRAP]]]: every implementation
+# of one benchmark; REPEATS=1 makes quick runs best of $REPEAT. PROG
+# (default BENCH) names the programs: PROG_aioc, PROG_go, PROG.py. ARGS
+# (default N; split on spaces) follow the program, and the loop name for
+# Python. WRAP (split on spaces) goes before every command, e.g. taskset.
 run_bench() {
-    local b=$1 primary=$2 prog=${4:-$1} args
+    local b=$1 primary=$2 prog=${4:-$1} args wrap
     read -r -a args <<<"${5:-$N}"
+    read -r -a wrap <<<"${6:-}"
     REPEATS=$3
     : >"$TMP/$b"
     echo "running $b ..." >&2
     if [ -x "$BIN/${prog}_aioc" ]; then
-        run_impl "$b" aioc "$primary" "$BIN/${prog}_aioc" "${args[@]}"
+        run_impl "$b" aioc "$primary" "${wrap[@]}" "$BIN/${prog}_aioc" "${args[@]}"
     else
         na "$b" aioc "not built ($BIN/${prog}_aioc)"
     fi
@@ -142,7 +147,7 @@ run_bench() {
         # a thread pool's floor, in place of Go: goroutines handing work to
         # each other through channels would not involve a second OS thread
         if [ -x "$BIN/to_thread_condvar" ]; then
-            run_impl "$b" pthread-condvar "$primary" "$BIN/to_thread_condvar" "${args[@]}"
+            run_impl "$b" pthread-condvar "$primary" "${wrap[@]}" "$BIN/to_thread_condvar" "${args[@]}"
         else
             na "$b" pthread-condvar "not built ($BIN/to_thread_condvar)"
         fi
@@ -156,7 +161,7 @@ run_bench() {
     fi
     for loop in asyncio uvloop; do
         if [ -x "$PY" ]; then
-            run_impl "$b" "$loop" "$primary" "$PY" -B "$SRC/$prog.py" "$loop" "${args[@]}"
+            run_impl "$b" "$loop" "$primary" "${wrap[@]}" "$PY" -B "$SRC/$prog.py" "$loop" "${args[@]}"
         else
             na "$b" "$loop" "$PY not found"
         fi
@@ -234,7 +239,17 @@ for b in $ONLY; do
         for c in $QUEUE_CASES; do
             run_bench "queue_$c" ns_per_op 1 queue_throughput "$N $c"
         done ;;
-    to_thread) run_bench "$b" ns_per_op 1 to_thread "$N_THREAD" ;;
+    to_thread)
+        run_bench "$b" ns_per_op 1 to_thread "$N_THREAD"
+        # All threads on one CPU: on a VM an idle vCPU takes tens of us to
+        # wake, so whether the scheduler puts the two sides of the hand-off
+        # on one CPU or two decides the figure above. Pinned, it is the
+        # software's own cost: two futex wake-ups and context switches.
+        if command -v taskset >/dev/null 2>&1; then
+            run_bench to_thread_1cpu ns_per_op 1 to_thread "$N_THREAD" "taskset -c $PIN_CPU"
+        else
+            na to_thread_1cpu aioc "taskset not found"
+        fi ;;
     *) run_bench "$b" wall_s 0 ;;
     esac
 done
@@ -274,6 +289,8 @@ for b in $ONLY; do
             "ns_per_op:time:aioc is" ;;
     to_thread)
         table "$b" "$N_THREAD round trips of a trivial function through a thread pool" \
+            "ns_per_op:ns/round trip:1,wall_s:wall s:1" "ns_per_op:time:aioc is"
+        table to_thread_1cpu "the same, every thread pinned to CPU $PIN_CPU" \
             "ns_per_op:ns/round trip:1,wall_s:wall s:1" "ns_per_op:time:aioc is" ;;
     esac
 done
