@@ -78,14 +78,14 @@ static int grow(aioc_queue *q) {
     return 0;
 }
 
-static int store(aioc_queue *q, void *item) {
+static inline int store(aioc_queue *q, void *item) {
     if (q->len == q->cap && grow(q))
         return -ENOMEM;
-    entry e = {item, q->seq++};
     if (q->kind != AIOC_QUEUE_PRIORITY) {
-        *at(q, q->len++) = e;
+        at(q, q->len++)->item = item;
         return 0;
     }
+    entry e = {item, q->seq++};
     size_t i = q->len++; /* sift up; the heap uses the ring from head 0 */
     while (i > 0 && before(q, &e, &q->buf[(i - 1) / 2])) {
         q->buf[i] = q->buf[(i - 1) / 2];
@@ -95,7 +95,7 @@ static int store(aioc_queue *q, void *item) {
     return 0;
 }
 
-static void *take(aioc_queue *q) {
+static inline void *take(aioc_queue *q) {
     if (q->kind == AIOC_QUEUE_FIFO) {
         void *item = at(q, 0)->item;
         q->head = (q->head + 1) & (q->cap - 1);
@@ -123,10 +123,10 @@ static void *take(aioc_queue *q) {
     return item;
 }
 
-static bool full(const aioc_queue *q) { return q->maxsize && q->len >= q->maxsize; }
+static inline bool full(const aioc_queue *q) { return q->maxsize && q->len >= q->maxsize; }
 
 /* After an item left the buffer: complete the first waiting put, if any. */
-static void admit_putter(aioc__loop *loop, aioc_queue *q) {
+static inline void admit_putter(aioc__loop *loop, aioc_queue *q) {
     aioc__list *n = q->putters.next;
     if (n == &q->putters || full(q))
         return;
@@ -141,7 +141,7 @@ static void admit_putter(aioc__loop *loop, aioc_queue *q) {
 /* ---------------------------------------------------------- put, get -- */
 
 /* Everything a put does that cannot wait; -EAGAIN if it would have to. */
-static int put_now(aioc__loop *loop, aioc_queue *q, void *item) {
+static inline int put_now(aioc__loop *loop, aioc_queue *q, void *item) {
     if (q->shutdown)
         return -ESHUTDOWN;
     aioc__list *n = aioc__list_pop_front(&q->getters);
@@ -162,7 +162,7 @@ static int put_now(aioc__loop *loop, aioc_queue *q, void *item) {
 }
 
 /* Everything a get does that cannot wait; -EAGAIN if it would have to. */
-static int get_now(aioc__loop *loop, aioc_queue *q, void **item) {
+static inline int get_now(aioc__loop *loop, aioc_queue *q, void **item) {
     if (q->len) {
         *item = take(q);
         admit_putter(loop, q);

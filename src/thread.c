@@ -157,8 +157,8 @@ static struct {
     pthread_mutex_t lock;
     pthread_cond_t wake;
     job *head, *tail;
-    unsigned threads, idle, max;
-} pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, NULL, 0, 0, 0};
+    unsigned threads, idle, queued, max;
+} pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, NULL, 0, 0, 0, 0};
 
 static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
 
@@ -167,7 +167,7 @@ static void pool_after_fork(void) {
     pthread_mutex_init(&pool.lock, NULL);
     pthread_cond_init(&pool.wake, NULL);
     pool.head = pool.tail = NULL;
-    pool.threads = pool.idle = 0;
+    pool.threads = pool.idle = pool.queued = 0;
 }
 
 static unsigned default_max(void) {
@@ -203,23 +203,32 @@ void aioc__pool_configure(const aioc_run_opts *opts) {
         aioc_thread_pool_size(opts->threads);
 }
 
+/* `idle` counts workers not running a job, including one that has just
+ * finished and is about to look for the next: it becomes idle before it
+ * completes the future, so a task that submits again as soon as it is
+ * woken finds it available instead of starting another thread (as
+ * Python's ThreadPoolExecutor counts them). `queued` jobs are spoken for. */
 static void *worker(void *unused) {
     (void)unused;
     pthread_mutex_lock(&pool.lock);
+    pool.idle++;
     for (;;) {
-        while (!pool.head) {
-            pool.idle++;
+        while (!pool.head)
             pthread_cond_wait(&pool.wake, &pool.lock);
-            pool.idle--;
-        }
         job *j = pool.head;
         pool.head = j->next;
         if (!pool.head)
             pool.tail = NULL;
+        pool.queued--;
+        pool.idle--;
         pthread_mutex_unlock(&pool.lock);
         void *result = j->fn(j->arg);
-        aioc_future_complete(j->future, result, 0);
+        aioc_future *f = j->future;
         free(j);
+        pthread_mutex_lock(&pool.lock);
+        pool.idle++;
+        pthread_mutex_unlock(&pool.lock);
+        aioc_future_complete(f, result, 0);
         pthread_mutex_lock(&pool.lock);
     }
     return NULL;
@@ -230,7 +239,7 @@ static void *worker(void *unused) {
 static int pool_submit(job *j) {
     pthread_once(&pool_once, pool_init);
     pthread_mutex_lock(&pool.lock);
-    if (pool.idle == 0 && pool.threads < pool.max) {
+    if (pool.idle <= pool.queued && pool.threads < pool.max) {
         pthread_t th;
         pthread_attr_t attr;
         pthread_attr_init(&attr);
@@ -250,8 +259,8 @@ static int pool_submit(job *j) {
     else
         pool.head = j;
     pool.tail = j;
-    if (pool.idle > 0)
-        pthread_cond_signal(&pool.wake);
+    pool.queued++;
+    pthread_cond_signal(&pool.wake);
     pthread_mutex_unlock(&pool.lock);
     return 0;
 }
