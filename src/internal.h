@@ -447,26 +447,7 @@ static inline void aioc__ready_push(aioc__loop *loop, aioc__list *link) {
         aioc__list_push_back(&loop->ready, link);
 }
 
-/* Parks the running task until aioc__wake. Records `reason`/`obj` for
- * dumps. Returns AIOC__WOKEN or AIOC__INTERRUPTED. The caller must already
- * have linked the task wherever its waker will find it, and must unlink it
- * itself when interrupted. */
-int aioc__park(aioc__loop *loop, int reason, const void *obj);
 
-/* Queues a parked task with the given wake value (AIOC__WOKEN, or a
- * negative error for the parker to return); does nothing unless it is
- * parked. */
-void aioc__wake(aioc__loop *loop, aioc__task *t, int wake);
-
-/* Waiting on a primitive's FIFO list of tasks (linked through t->link).
- * aioc__wait_on parks the running task at the back of `waiters` and
- * returns the waker's value (0 or a negative error) or, if interrupted,
- * the interruption's error; the task is off the list either way. */
-int aioc__wait_on(aioc__loop *loop, aioc__task *t, aioc__list *waiters, const void *obj);
-/* Wakes the first waiter with `value`; returns it, or NULL if none. */
-aioc__task *aioc__wake_first(aioc__loop *loop, aioc__list *waiters, int value);
-/* Wakes every waiter with `value`; returns how many. */
-int aioc__wake_all(aioc__loop *loop, aioc__list *waiters, int value);
 
 /* A zeroed list head (from an AIOC_*_INIT macro) is an empty list. */
 static inline aioc__list *aioc__lazy_list(aioc__list *l) {
@@ -494,5 +475,71 @@ const char *aioc__task_display_name(const aioc__task *t, char *buf, size_t n);
 
 /* Checks the calling context: the running task, or NULL with *err set. */
 aioc__task *aioc__running(aioc__loop **loopp, int *err);
+
+/* The park/wake helpers below are inline on purpose: after a switch, every
+ * `ret` on the way back out of the switch mispredicts (the return-stack
+ * buffer holds the other task's frames), so each call level between a
+ * public call and the switch costs a few ns per hand-off. */
+
+/* Parks the running task until aioc__wake. Records `reason`/`obj` for
+ * dumps. Returns AIOC__WOKEN, AIOC__INTERRUPTED, or the waker's negative
+ * value. The caller must already have linked the task wherever its waker
+ * will find it; an interrupter unlinks it (aioc__interrupt). */
+static inline int aioc__park(aioc__loop *loop, int reason, const void *obj) {
+    aioc__task *t = loop->current;
+    t->state = AIOC__PARKED;
+    t->wait_reason = (uint8_t)reason;
+    t->wait_obj = obj;
+    t->parked_at = loop->now;
+    aioc__task_switch_out(loop, t);
+    t->wait_reason = AIOC__WAIT_NONE;
+    t->wait_obj = NULL;
+    return t->wake;
+}
+
+/* Queues a parked task with the given wake value (AIOC__WOKEN, or a
+ * negative error for the parker to return); does nothing unless it is
+ * parked. */
+static inline void aioc__wake(aioc__loop *loop, aioc__task *t, int wake) {
+    if (t->state != AIOC__PARKED)
+        return;
+    t->state = AIOC__READY;
+    t->wake = wake;
+    aioc__ready_push(loop, &t->link);
+}
+
+int aioc__interrupted_error(const aioc__task *t);
+
+/* Waiting on a primitive's FIFO list of tasks (linked through t->link):
+ * parks the running task at the back of `waiters` and returns the waker's
+ * value (0 or a negative error) or, if interrupted, the interruption's
+ * error; the task is off the list either way. */
+static inline int aioc__wait_on(aioc__loop *loop, aioc__task *t, aioc__list *waiters,
+                                const void *obj) {
+    int err = aioc__interruption(t);
+    if (err)
+        return err;
+    aioc__list_push_back(waiters, &t->link);
+    int wake = aioc__park(loop, AIOC__WAIT_PRIMITIVE, obj);
+    return wake == AIOC__INTERRUPTED ? aioc__interrupted_error(t) : wake;
+}
+
+/* Wakes the first waiter with `value`; returns it, or NULL if none. */
+static inline aioc__task *aioc__wake_first(aioc__loop *loop, aioc__list *waiters, int value) {
+    aioc__list *n = aioc__list_pop_front(waiters);
+    if (!n)
+        return NULL;
+    aioc__task *t = aioc__container_of(n, aioc__task, link);
+    aioc__wake(loop, t, value);
+    return t;
+}
+
+/* Wakes every waiter with `value`; returns how many. */
+static inline int aioc__wake_all(aioc__loop *loop, aioc__list *waiters, int value) {
+    int n = 0;
+    while (aioc__wake_first(loop, waiters, value))
+        n++;
+    return n;
+}
 
 #endif

@@ -129,39 +129,6 @@ void aioc__task_resume(aioc__loop *loop, aioc__task *t) {
 
 /* ------------------------------------------------- park and wake -- */
 
-int aioc__park(aioc__loop *loop, int reason, const void *obj) {
-    aioc__task *t = loop->current;
-    t->state = AIOC__PARKED;
-    t->wait_reason = (uint8_t)reason;
-    t->wait_obj = obj;
-    t->parked_at = loop->now;
-    aioc__task_switch_out(loop, t);
-    t->wait_reason = AIOC__WAIT_NONE;
-    t->wait_obj = NULL;
-    return t->wake;
-}
-
-void aioc__wake(aioc__loop *loop, aioc__task *t, int wake) {
-    if (t->state != AIOC__PARKED)
-        return;
-    t->state = AIOC__READY;
-    t->wake = wake;
-    aioc__ready_push(loop, &t->link);
-}
-
-int aioc__wait_on(aioc__loop *loop, aioc__task *t, aioc__list *waiters, const void *obj) {
-    int err = aioc__interruption(t);
-    if (err)
-        return err;
-    aioc__list_push_back(waiters, &t->link);
-    int wake = aioc__park(loop, AIOC__WAIT_PRIMITIVE, obj);
-    if (wake == AIOC__INTERRUPTED) {
-        err = aioc__interruption(t);
-        return err ? err : -ECANCELED;
-    }
-    return wake;
-}
-
 int aioc__fd_wait(aioc__loop *loop, aioc__task *t, int fd, uint32_t events) {
     int err = aioc__interruption(t);
     if (err)
@@ -176,22 +143,6 @@ int aioc__fd_wait(aioc__loop *loop, aioc__task *t, int fd, uint32_t events) {
     return wake == AIOC__INTERRUPTED ? interrupted(t) : 0;
 }
 
-aioc__task *aioc__wake_first(aioc__loop *loop, aioc__list *waiters, int value) {
-    aioc__list *n = aioc__list_pop_front(waiters);
-    if (!n)
-        return NULL;
-    aioc__task *t = aioc__container_of(n, aioc__task, link);
-    aioc__wake(loop, t, value);
-    return t;
-}
-
-int aioc__wake_all(aioc__loop *loop, aioc__list *waiters, int value) {
-    int n = 0;
-    while (aioc__wake_first(loop, waiters, value))
-        n++;
-    return n;
-}
-
 void aioc__interrupt(aioc__loop *loop, aioc__task *t) {
     if (t->state != AIOC__PARKED || !aioc__interruption(t))
         return;
@@ -201,10 +152,12 @@ void aioc__interrupt(aioc__loop *loop, aioc__task *t) {
 
 /* After an interrupted park: the error to return. An interruption that
  * vanished in between (an uncancel from elsewhere) still ends the wait. */
-static int interrupted(const aioc__task *t) {
+int aioc__interrupted_error(const aioc__task *t) {
     int err = aioc__interruption(t);
     return err ? err : -ECANCELED;
 }
+
+static int interrupted(const aioc__task *t) { return aioc__interrupted_error(t); }
 
 aioc__task *aioc__running(aioc__loop **loopp, int *err) {
     aioc__loop *loop = aioc__loop_get();

@@ -6,7 +6,6 @@
 
 #include "switch.h"
 
-void aioc__ctx_swap(void **save_sp, void *load_sp);
 void aioc__ctx_entry(void);
 
 #if defined(__x86_64__)
@@ -35,8 +34,4 @@ void aioc__ctx_make(aioc__ctx *ctx, void *lo, size_t size, void (*entry)(void)) 
     frame[ENTRY_SLOT] = (uintptr_t)entry;
     frame[RESUME_SLOT] = (uintptr_t)aioc__ctx_entry;
     ctx->sp = frame;
-}
-
-void aioc__ctx_switch(aioc__ctx *from, aioc__ctx *to) {
-    aioc__ctx_swap(&from->sp, to->sp);
 }
