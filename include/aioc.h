@@ -105,7 +105,9 @@ typedef struct aioc_run_opts {
     /// Non-zero: leave SIGINT alone. By default the first loop to run
     /// handles it: the first Ctrl-C cancels the main task, and once every
     /// task has ended the process is killed by SIGINT as if unhandled (exit
-    /// status 130 in a shell); a second Ctrl-C kills it at once.
+    /// status 130 in a shell); a second Ctrl-C kills it at once. A program
+    /// that already handles or ignores SIGINT is left alone too (a shell
+    /// starts background jobs with SIGINT ignored).
     int keep_sigint;
     /// Most threads for the process-wide pool behind aioc_to_thread; 0
     /// leaves the pool as it is (see aioc_thread_pool_size).
@@ -678,14 +680,19 @@ typedef void (*aioc_cleanup)(void *result, void *arg);
 /// Runs fn(arg) on a thread of the pool and waits for its return value
 /// (asyncio.to_thread). Suspends. Returns 0 and sets `*result` (if not
 /// NULL). If the caller is cancelled or its deadline passes, returns
-/// -ECANCELED / -ETIMEDOUT at once; fn cannot be interrupted and runs on,
-/// and its late result is discarded (see aioc_to_thread_with). Also
-/// -ENOMEM, -EAGAIN (no thread could be started), AIOC_ENOTASK.
-/// `arg` is borrowed until fn returns (beyond the call if it gave up).
+/// -ECANCELED / -ETIMEDOUT at once: fn does not run if it had not started,
+/// and cannot be interrupted if it had, so it may still be using `arg`
+/// after the return; its late result is discarded. Use
+/// aioc_to_thread_with to learn when `arg` and the result are free. Also
+/// -ENOMEM, -EAGAIN (no thread could be started), -EINVAL, AIOC_ENOTASK.
 AIOC_EXTERN int aioc_to_thread(aioc_fn fn, void *arg, void **result);
 
-/// aioc_to_thread, handing a late result (one that arrives after the call
-/// gave up) to cleanup(result, arg) on the pool thread.
+/// aioc_to_thread with ownership made exact: whenever the call returns an
+/// error (other than AIOC_ENOTASK / -EINVAL), cleanup(result, arg) is
+/// called exactly once when fn no longer runs: at once with result NULL if
+/// fn never started (cancelled first, out of memory), or on the pool thread
+/// with fn's result once a job the caller gave up on finishes. On success
+/// it is not called: `*result` and `arg` are the caller's.
 AIOC_EXTERN int aioc_to_thread_with(aioc_fn fn, void *arg, void **result,
                                     aioc_cleanup cleanup);
 

@@ -222,13 +222,17 @@ static void *worker(void *unused) {
         pool.queued--;
         pool.idle--;
         pthread_mutex_unlock(&pool.lock);
-        void *result = j->fn(j->arg);
         aioc_future *f = j->future;
+        /* a job whose caller gave up before it started is not run */
+        pthread_mutex_lock(&f->lock);
+        bool wanted = !f->abandoned;
+        pthread_mutex_unlock(&f->lock);
+        void *result = wanted ? j->fn(j->arg) : NULL;
         free(j);
         pthread_mutex_lock(&pool.lock);
         pool.idle++;
         pthread_mutex_unlock(&pool.lock);
-        aioc_future_complete(f, result, 0);
+        aioc_future_complete(f, result, 0); /* gave up: cleanup(result, arg) */
         pthread_mutex_lock(&pool.lock);
     }
     return NULL;
@@ -273,25 +277,29 @@ int aioc_to_thread_with(aioc_fn fn, void *arg, void **result, aioc_cleanup clean
         return err;
     if (!fn)
         return -EINVAL;
-    if ((err = aioc__interruption(t)))
-        return err;
-    job *j = malloc(sizeof *j);
-    aioc_future *f = aioc_future_new(cleanup, arg);
-    if (!j || !f) {
-        free(j);
-        free(f);
-        return -ENOMEM;
+    /* On every failure, cleanup gets `arg` back exactly once: here if fn
+     * will not run, from the pool once it has run or been skipped. */
+    job *j = NULL;
+    aioc_future *f = NULL;
+    if (!(err = aioc__interruption(t))) {
+        j = malloc(sizeof *j);
+        f = aioc_future_new(cleanup, arg);
+        err = j && f ? 0 : -ENOMEM;
     }
-    j->fn = fn;
-    j->arg = arg;
-    j->future = f;
-    if ((err = pool_submit(j))) {
-        free(j);
+    if (!err) {
+        *j = (job){.fn = fn, .arg = arg, .future = f};
+        err = pool_submit(j);
+        if (!err)
+            return aioc_future_wait(f, result);
+    }
+    free(j);
+    if (f) {
         pthread_mutex_destroy(&f->lock);
         free(f);
-        return err;
     }
-    return aioc_future_wait(f, result);
+    if (cleanup)
+        cleanup(NULL, arg);
+    return err;
 }
 
 int aioc_to_thread(aioc_fn fn, void *arg, void **result) {

@@ -343,3 +343,35 @@ static void *waits_on_thread(void *arg) {
 }
 
 TEST(waiting_on_a_thread_is_not_a_deadlock) { CHECK_ERR(aioc_run(waits_on_thread, NULL, NULL), 0); }
+
+static int cleanup_calls;
+static void *cleanup_arg_seen, *cleanup_result_seen;
+
+static void record_cleanup(void *result, void *arg) {
+    cleanup_calls++;
+    cleanup_result_seen = result;
+    cleanup_arg_seen = arg;
+}
+
+static int ran;
+static void *mark_ran(void *arg) {
+    ran = 1;
+    return arg;
+}
+
+static void *already_cancelled(void *arg) {
+    (void)arg;
+    aioc_cancel(aioc_current());
+    cleanup_calls = ran = 0;
+    static int token;
+    CHECK_ERR(aioc_to_thread_with(mark_ran, &token, NULL, record_cleanup), -ECANCELED);
+    CHECK_EQ(cleanup_calls, 1); /* at once: fn never ran, arg handed back */
+    CHECK(cleanup_arg_seen == &token && cleanup_result_seen == NULL);
+    usleep(50000);
+    CHECK_EQ(ran, 0);
+    return NULL;
+}
+
+TEST(to_thread_when_already_cancelled_hands_arg_to_cleanup) {
+    CHECK_ERR(aioc_run(already_cancelled, NULL, NULL), -ECANCELED);
+}
