@@ -371,3 +371,29 @@ static void *lock_order_deadlock(void *arg) {
 TEST(lock_order_deadlock_is_reported) {
     CHECK_ERR(aioc_run(lock_order_deadlock, NULL, NULL), -EDEADLK);
 }
+
+/* A waiter notified and then cancelled before it runs keeps its notify:
+ * it returns 0 holding the lock, and no other waiter was woken for it. */
+static void *notified_then_cancelled(void *arg) {
+    (void)arg;
+    order_len = items = 0;
+    aioc_lock_init(&lk);
+    aioc_cond_init(&cv);
+    aioc_task a = aioc_spawn(consumer, P('a')), b = aioc_spawn(consumer, P('b'));
+    aioc_sleep(1);
+    aioc_lock_acquire(&lk);
+    items = 1;
+    CHECK_EQ(aioc_cond_notify(&cv, 1), 1); /* to a */
+    aioc_lock_release(&lk);
+    aioc_cancel(a); /* a is queued to run: the notify is already its own */
+    void *r;
+    CHECK_ERR(aioc_await(a, &r), -ECANCELED); /* status: cancelled... */
+    CHECK_EQ(order_len, 1);
+    CHECK_EQ(order[0], 'a'); /* ...but it consumed the item first */
+    CHECK(!aioc_task_done(b)); /* b was not woken for a's notify */
+    aioc_cancel(b);
+    CHECK_ERR(aioc_await(b, NULL), -ECANCELED);
+    return NULL;
+}
+
+TEST(condition_notify_survives_a_late_cancel) { run_virtual(notified_then_cancelled, NULL); }

@@ -375,3 +375,11 @@ static void *already_cancelled(void *arg) {
 TEST(to_thread_when_already_cancelled_hands_arg_to_cleanup) {
     CHECK_ERR(aioc_run(already_cancelled, NULL, NULL), -ECANCELED);
 }
+
+TEST(thread_pool_size_from_environment) {
+    setenv("AIOC_THREADS", "3", 1);
+    CHECK_EQ(aioc_thread_pool_size(0), 3); /* read when the pool starts */
+    CHECK_EQ(aioc_thread_pool_size(5), 3);
+    CHECK_EQ(aioc_thread_pool_size(0), 5);
+    unsetenv("AIOC_THREADS");
+}
