@@ -476,6 +476,16 @@ const char *aioc__task_display_name(const aioc__task *t, char *buf, size_t n);
 /* Checks the calling context: the running task, or NULL with *err set. */
 aioc__task *aioc__running(aioc__loop **loopp, int *err);
 
+/* The prologue of a suspending call: the running task, or NULL with *err
+ * set to AIOC_ENOTASK or to the interruption already due (level-triggered
+ * cancellation: a cancelled task's calls fail before they wait). */
+static inline aioc__task *aioc__suspension_point(aioc__loop **loopp, int *err) {
+    aioc__task *t = aioc__running(loopp, err);
+    if (t && (*err = aioc__interruption(t)))
+        return NULL;
+    return t;
+}
+
 /* The park/wake helpers below are inline on purpose: after a switch, every
  * `ret` on the way back out of the switch mispredicts (the return-stack
  * buffer holds the other task's frames), so each call level between a

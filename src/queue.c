@@ -182,10 +182,8 @@ int aioc_queue_try_get(aioc_queue *q, void **item) {
 int aioc_queue_put(aioc_queue *q, void *item) {
     aioc__loop *loop;
     int err;
-    aioc__task *t = aioc__running(&loop, &err);
+    aioc__task *t = aioc__suspension_point(&loop, &err);
     if (!t)
-        return err;
-    if ((err = aioc__interruption(t)))
         return err;
     err = put_now(loop, q, item);
     if (err != -EAGAIN)
@@ -198,10 +196,8 @@ int aioc_queue_put(aioc_queue *q, void *item) {
 int aioc_queue_get(aioc_queue *q, void **item) {
     aioc__loop *loop;
     int err;
-    aioc__task *t = aioc__running(&loop, &err);
+    aioc__task *t = aioc__suspension_point(&loop, &err);
     if (!t)
-        return err;
-    if ((err = aioc__interruption(t)))
         return err;
     err = get_now(loop, q, item);
     if (err != -EAGAIN)

@@ -92,12 +92,10 @@ int aioc_lock_try_acquire(aioc_lock *l) {
 int aioc_lock_acquire(aioc_lock *l) {
     aioc__loop *loop;
     int err;
-    aioc__task *t = aioc__running(&loop, &err);
+    aioc__task *t = aioc__suspension_point(&loop, &err);
     if (!t)
         return err;
     lock *k = (lock *)l;
-    if ((err = aioc__interruption(t)))
-        return err;
     if (k->owner == t->id)
         return -EDEADLK;
     aioc__list *waiters = aioc__lazy_list(&k->waiters);
@@ -204,10 +202,8 @@ int aioc_sem_try_acquire(aioc_sem *s) {
 int aioc_sem_acquire(aioc_sem *s) {
     aioc__loop *loop;
     int err;
-    aioc__task *t = aioc__running(&loop, &err);
+    aioc__task *t = aioc__suspension_point(&loop, &err);
     if (!t)
-        return err;
-    if ((err = aioc__interruption(t)))
         return err;
     sem *m = (sem *)s;
     aioc__list *waiters = aioc__lazy_list(&m->waiters);
@@ -256,10 +252,8 @@ int aioc_barrier_destroy(aioc_barrier *b) {
 int aioc_barrier_wait(aioc_barrier *b) {
     aioc__loop *loop;
     int err;
-    aioc__task *t = aioc__running(&loop, &err);
+    aioc__task *t = aioc__suspension_point(&loop, &err);
     if (!t)
-        return err;
-    if ((err = aioc__interruption(t)))
         return err;
     barrier *r = (barrier *)b;
     if (r->broken)

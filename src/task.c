@@ -549,10 +549,8 @@ int aioc_sleep(double seconds) {
 int aioc_yield(void) {
     aioc__loop *loop;
     int err;
-    aioc__task *t = aioc__running(&loop, &err);
+    aioc__task *t = aioc__suspension_point(&loop, &err);
     if (!t)
-        return err;
-    if ((err = aioc__interruption(t)))
         return err;
     t->state = AIOC__READY;
     t->wait_reason = AIOC__WAIT_YIELD;
