@@ -645,6 +645,82 @@ AIOC_EXTERN int aioc_queue_join(aioc_queue *q);
 AIOC_EXTERN void aioc_queue_shutdown(aioc_queue *q, int immediate,
                                      aioc_queue_drop drop, void *data);
 
+/* =================================================== file descriptors == */
+
+/* Operations on file descriptors (sockets, pipes, terminals, eventfds) that
+ * suspend the task instead of blocking the thread. Each tries the system
+ * call first; only when it would block is the descriptor registered with
+ * the loop (once, edge-triggered, for as long as it stays open) and the
+ * task parked until the descriptor is ready. The descriptor is switched to
+ * O_NONBLOCK on first use. Close descriptors used here with aioc_close: it
+ * wakes the tasks waiting on them and forgets the registration (a plain
+ * close(2) would leave a stale one behind for the next descriptor that gets
+ * the same number). Every call is a suspension point (-ECANCELED,
+ * -ETIMEDOUT); other errors are the system call's, negated: -EPIPE,
+ * -ECONNRESET, ... (SIGPIPE never fires: aioc_run ignores it and sends use
+ * MSG_NOSIGNAL). Outside a task they return AIOC_ENOTASK. */
+
+/// Reads up to `n` bytes, waiting until at least one byte (or end of file)
+/// is there. Returns the count, 0 at end of file, or a negative error.
+AIOC_EXTERN long aioc_read(int fd, void *buf, size_t n);
+
+/// Writes all `n` bytes, waiting for room as often as needed. Returns `n`
+/// or a negative error; on an error some bytes may have gone out (use
+/// aioc_write_some to know how many).
+AIOC_EXTERN long aioc_write(int fd, const void *buf, size_t n);
+
+/// Writes up to `n` bytes, waiting until at least one can be written.
+/// Returns the count (≥ 1 for n > 0) or a negative error.
+AIOC_EXTERN long aioc_write_some(int fd, const void *buf, size_t n);
+
+struct iovec;
+struct sockaddr;
+
+/// readv(2) that waits: as aioc_read, into `cnt` buffers.
+AIOC_EXTERN long aioc_readv(int fd, const struct iovec *iov, int cnt);
+
+/// writev(2) that waits: as aioc_write_some (it may write part).
+AIOC_EXTERN long aioc_writev(int fd, const struct iovec *iov, int cnt);
+
+/// recv(2) that waits until data (or end of stream) arrives.
+AIOC_EXTERN long aioc_recv(int fd, void *buf, size_t n, int flags);
+
+/// send(2) that waits for room; sends all `n` bytes (MSG_NOSIGNAL added).
+/// Returns `n` or a negative error.
+AIOC_EXTERN long aioc_send(int fd, const void *buf, size_t n, int flags);
+
+/// recvfrom(2) that waits for a datagram; `addr`/`addrlen` as recvfrom.
+AIOC_EXTERN long aioc_recvfrom(int fd, void *buf, size_t n, int flags,
+                               struct sockaddr *addr, unsigned *addrlen);
+
+/// sendto(2) that waits for room (one datagram; MSG_NOSIGNAL added).
+AIOC_EXTERN long aioc_sendto(int fd, const void *buf, size_t n, int flags,
+                             const struct sockaddr *addr, unsigned addrlen);
+
+/// Accepts a connection on listening socket `fd`, waiting for one. The new
+/// socket is non-blocking and close-on-exec; `addr`/`addrlen` as accept.
+/// Returns it, or a negative error (-EMFILE and -ENFILE included: the
+/// caller decides how to back off).
+AIOC_EXTERN int aioc_accept(int fd, struct sockaddr *addr, unsigned *addrlen);
+
+/// Connects socket `fd` to `addr`, waiting until the connection is made or
+/// refused. Returns 0, or a negative error (-ECONNREFUSED, -ETIMEDOUT
+/// from the kernel or a deadline scope, -ENETUNREACH, ...).
+AIOC_EXTERN int aioc_connect(int fd, const struct sockaddr *addr, unsigned addrlen);
+
+/// Waits until `fd` is readable (or at end of file, or in error). Returns 0
+/// or a negative error.
+AIOC_EXTERN int aioc_wait_readable(int fd);
+
+/// Waits until `fd` is writable (or in error). Returns 0 or a negative
+/// error.
+AIOC_EXTERN int aioc_wait_writable(int fd);
+
+/// Closes `fd`: tasks waiting on it return -EBADF, the loop forgets it, and
+/// close(2) runs. Does not suspend. Returns 0 or close's negated errno.
+/// Outside a loop it is a plain close.
+AIOC_EXTERN int aioc_close(int fd);
+
 /* ============================================ threads and loops == */
 
 /// A loop, as seen from other threads. Obtain it in the loop's thread with

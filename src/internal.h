@@ -342,7 +342,16 @@ typedef struct aioc__backend {
      * parked task `t`, which the poll then wakes; unwatch undoes it. */
     int (*watch)(aioc__loop *loop, int fd, uint32_t events, aioc__task *t);
     void (*unwatch)(aioc__loop *loop, int fd);
+    /* Registers `fd` for its lifetime, both directions, edge-triggered;
+     * its events go to aioc__fd_ready. del undoes it. */
+    int (*add)(aioc__loop *loop, int fd);
+    void (*del)(aioc__loop *loop, int fd);
 } aioc__backend;
+
+/* src/io.c: per-descriptor waiters */
+typedef struct aioc__fd aioc__fd;
+void aioc__fd_ready(aioc__loop *loop, int fd, uint32_t events);
+void aioc__fds_free(aioc__loop *loop);
 
 /* Parks `t` until `fd` is ready for `events` (one-shot; the I/O layer of
  * a later stage keeps descriptors registered for their lifetime instead).
@@ -391,6 +400,8 @@ struct aioc__loop {
     size_t live_tasks;
     uint64_t spawned;          /* counter for default names */
     size_t fd_waiters;         /* tasks parked on file descriptors */
+    aioc__fd **fdchunks;       /* src/io.c's table, by descriptor number */
+    size_t nfdchunks;
 
     aioc__task *main;
     aioc_failure_handler on_failure;

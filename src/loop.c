@@ -255,6 +255,7 @@ static void loop_free(aioc__loop *loop) {
     if (loop->backend)
         loop->backend->close(loop);
     aioc__timers_free(&loop->timers);
+    aioc__fds_free(loop);
     aioc__stacks_free(loop);
     aioc__slab_destroy(&loop->tasks);
     aioc__slab_destroy(&loop->scopes);

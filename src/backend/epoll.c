@@ -1,6 +1,8 @@
-/* The epoll backend. The loop's eventfd, used by other threads to wake a
- * sleeping loop, is registered with a NULL data pointer; file-descriptor
- * waiters (the I/O layer) register their own watcher pointers. */
+/* The epoll backend. Three kinds of registration, told apart by the event
+ * data: NULL for the loop's eventfd (other threads' wake-ups), a task
+ * pointer with its low bit set for a one-shot watch (signalfd), and
+ * fd << 2 | 2 for a descriptor of the I/O layer, registered once,
+ * edge-triggered, for its lifetime. */
 #define _GNU_SOURCE
 #include <stdatomic.h>
 #include <sys/epoll.h>
@@ -67,8 +69,10 @@ static int epoll_poll(aioc__loop *loop, int64_t timeout_ns) {
             uint64_t v;
             ssize_t r = read(loop->wakefd, &v, sizeof v);
             (void)r; /* EAGAIN: another read drained it; nothing is lost */
-        } else if ((uintptr_t)tag & 1) { /* a parked task (epoll_watch) */
+        } else if (events[i].data.u64 & 1) { /* a parked task (epoll_watch) */
             aioc__wake(loop, (aioc__task *)((uintptr_t)tag & ~(uintptr_t)1), AIOC__WOKEN);
+        } else { /* a registered descriptor (epoll_add): fd << 2 | 2 */
+            aioc__fd_ready(loop, (int)(events[i].data.u64 >> 2), events[i].events);
         }
     }
     return n;
@@ -96,6 +100,16 @@ static void epoll_unwatch(aioc__loop *loop, int fd) {
     epoll_ctl(loop->epfd, EPOLL_CTL_DEL, fd, NULL);
 }
 
+static int epoll_add(aioc__loop *loop, int fd) {
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
+                             .data.u64 = (uint64_t)fd << 2 | 2};
+    return epoll_ctl(loop->epfd, EPOLL_CTL_ADD, fd, &ev) == 0 ? 0 : -errno;
+}
+
+static void epoll_del(aioc__loop *loop, int fd) {
+    epoll_ctl(loop->epfd, EPOLL_CTL_DEL, fd, NULL);
+}
+
 const aioc__backend aioc__backend_epoll = {
     .name = "epoll",
     .init = epoll_init,
@@ -104,4 +118,6 @@ const aioc__backend aioc__backend_epoll = {
     .wakeup = epoll_wakeup,
     .watch = epoll_watch,
     .unwatch = epoll_unwatch,
+    .add = epoll_add,
+    .del = epoll_del,
 };

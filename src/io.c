@@ -1,0 +1,316 @@
+/* File-descriptor operations that suspend the task instead of blocking.
+ *
+ * Every operation tries its system call first. Only on EAGAIN is the
+ * descriptor registered with the backend, once, edge-triggered for both
+ * directions, and the task parked on that descriptor's list of readers or
+ * writers; an event wakes the whole list and each task retries. While the
+ * descriptor stays registered a wait costs no system call beyond the
+ * operation's own. No readiness flags are kept: the loop polls only while
+ * no task runs, so an edge can never slip in between a task's EAGAIN and
+ * its park.
+ *
+ * Per-descriptor state lives in a table of fixed chunks indexed by the
+ * descriptor number; chunks never move, because waiting tasks are linked
+ * into the lists inside them. */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define FDS_PER_CHUNK 1024
+
+struct aioc__fd {
+    aioc__list readers, writers; /* zeroed: empty (lazily initialised) */
+    uint8_t registered;          /* in the backend's interest list */
+    uint8_t nonblocking;         /* O_NONBLOCK has been set */
+};
+
+static aioc__fd *fd_state(aioc__loop *loop, int fd) {
+    if (fd < 0)
+        return NULL;
+    size_t c = (size_t)fd / FDS_PER_CHUNK;
+    if (c >= loop->nfdchunks) {
+        size_t n = c + 1;
+        aioc__fd **chunks = realloc(loop->fdchunks, n * sizeof *chunks);
+        if (!chunks)
+            return NULL;
+        for (size_t i = loop->nfdchunks; i < n; i++)
+            chunks[i] = NULL;
+        loop->fdchunks = chunks;
+        loop->nfdchunks = n;
+    }
+    if (!loop->fdchunks[c] &&
+        !(loop->fdchunks[c] = calloc(FDS_PER_CHUNK, sizeof(aioc__fd))))
+        return NULL;
+    aioc__fd *st = &loop->fdchunks[c][fd % FDS_PER_CHUNK];
+    aioc__lazy_list(&st->readers);
+    aioc__lazy_list(&st->writers);
+    return st;
+}
+
+void aioc__fds_free(aioc__loop *loop) {
+    for (size_t i = 0; i < loop->nfdchunks; i++)
+        free(loop->fdchunks[i]);
+    free(loop->fdchunks);
+    loop->fdchunks = NULL;
+    loop->nfdchunks = 0;
+}
+
+/* Called by the backend for an event on a registered descriptor. */
+void aioc__fd_ready(aioc__loop *loop, int fd, uint32_t events) {
+    if ((size_t)fd / FDS_PER_CHUNK >= loop->nfdchunks || !loop->fdchunks[fd / FDS_PER_CHUNK])
+        return;
+    aioc__fd *st = &loop->fdchunks[fd / FDS_PER_CHUNK][fd % FDS_PER_CHUNK];
+    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+        loop->fd_waiters -= (size_t)aioc__wake_all(loop, &st->readers, AIOC__WOKEN);
+    if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
+        loop->fd_waiters -= (size_t)aioc__wake_all(loop, &st->writers, AIOC__WOKEN);
+}
+
+/* The running task and its loop, with `fd` made non-blocking. */
+static aioc__task *prepare(aioc__loop **loopp, int fd, int *err) {
+    aioc__task *t = aioc__suspension_point(loopp, err);
+    if (!t)
+        return NULL;
+    aioc__fd *st = fd_state(*loopp, fd);
+    if (!st) {
+        *err = fd < 0 ? -EBADF : -ENOMEM;
+        return NULL;
+    }
+    if (!st->nonblocking) {
+        int flags = fcntl(fd, F_GETFL);
+        if (flags < 0 || (!(flags & O_NONBLOCK) && fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)) {
+            *err = -errno;
+            return NULL;
+        }
+        st->nonblocking = 1;
+    }
+    return t;
+}
+
+/* Parks `t` until `fd` may be ready for reading (or writing). Returns 0 to
+ * retry, -EBADF if the descriptor was closed through aioc_close, or an
+ * interruption's error. */
+static int wait_fd(aioc__loop *loop, aioc__task *t, int fd, bool write) {
+    aioc__fd *st = fd_state(loop, fd);
+    if (!st)
+        return -ENOMEM;
+    if (!st->registered) {
+        int err = loop->backend->add(loop, fd);
+        if (err)
+            return err;
+        st->registered = 1;
+    }
+    t->wait_data = (uintptr_t)fd; /* for dumps */
+    aioc__list_push_back(write ? &st->writers : &st->readers, &t->link);
+    loop->fd_waiters++;
+    int wake = aioc__park(loop, AIOC__WAIT_FD, write ? "write" : "read");
+    if (wake == AIOC__INTERRUPTED) {
+        loop->fd_waiters--; /* the waker did not count us off */
+        return aioc__interrupted_error(t);
+    }
+    return wake;
+}
+
+/* The retry loop every operation shares: `op` is tried until it does not
+ * say EAGAIN, waiting for readiness in between. */
+#define RETRY(loop, t, fd, write, call)                         \
+    for (;;) {                                                  \
+        long r_ = (long)(call);                                 \
+        if (r_ >= 0)                                            \
+            return r_;                                          \
+        if (errno == EINTR)                                     \
+            continue;                                           \
+        if (errno != EAGAIN && errno != EWOULDBLOCK)            \
+            return -errno;                                      \
+        int e_ = wait_fd((loop), (t), (fd), (write));           \
+        if (e_)                                                 \
+            return e_;                                          \
+    }
+
+long aioc_read(int fd, void *buf, size_t n) {
+    aioc__loop *loop;
+    int err;
+    aioc__task *t = prepare(&loop, fd, &err);
+    if (!t)
+        return err;
+    RETRY(loop, t, fd, false, read(fd, buf, n));
+}
+
+long aioc_write_some(int fd, const void *buf, size_t n) {
+    aioc__loop *loop;
+    int err;
+    aioc__task *t = prepare(&loop, fd, &err);
+    if (!t)
+        return err;
+    RETRY(loop, t, fd, true, write(fd, buf, n));
+}
+
+long aioc_write(int fd, const void *buf, size_t n) {
+    size_t done = 0;
+    while (done < n || n == 0) {
+        long r = aioc_write_some(fd, (const char *)buf + done, n - done);
+        if (r < 0)
+            return r;
+        done += (size_t)r;
+        if (n == 0)
+            break;
+    }
+    return (long)done;
+}
+
+long aioc_readv(int fd, const struct iovec *iov, int cnt) {
+    aioc__loop *loop;
+    int err;
+    aioc__task *t = prepare(&loop, fd, &err);
+    if (!t)
+        return err;
+    RETRY(loop, t, fd, false, readv(fd, iov, cnt));
+}
+
+long aioc_writev(int fd, const struct iovec *iov, int cnt) {
+    aioc__loop *loop;
+    int err;
+    aioc__task *t = prepare(&loop, fd, &err);
+    if (!t)
+        return err;
+    RETRY(loop, t, fd, true, writev(fd, iov, cnt));
+}
+
+long aioc_recv(int fd, void *buf, size_t n, int flags) {
+    aioc__loop *loop;
+    int err;
+    aioc__task *t = prepare(&loop, fd, &err);
+    if (!t)
+        return err;
+    RETRY(loop, t, fd, false, recv(fd, buf, n, flags));
+}
+
+static long send_some(int fd, const void *buf, size_t n, int flags) {
+    aioc__loop *loop;
+    int err;
+    aioc__task *t = prepare(&loop, fd, &err);
+    if (!t)
+        return err;
+    RETRY(loop, t, fd, true, send(fd, buf, n, flags | MSG_NOSIGNAL));
+}
+
+long aioc_send(int fd, const void *buf, size_t n, int flags) {
+    size_t done = 0;
+    do {
+        long r = send_some(fd, (const char *)buf + done, n - done, flags);
+        if (r < 0)
+            return r;
+        done += (size_t)r;
+    } while (done < n);
+    return (long)done;
+}
+
+long aioc_recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *addr,
+                   unsigned *addrlen) {
+    aioc__loop *loop;
+    int err;
+    aioc__task *t = prepare(&loop, fd, &err);
+    if (!t)
+        return err;
+    RETRY(loop, t, fd, false, recvfrom(fd, buf, n, flags, addr, (socklen_t *)addrlen));
+}
+
+long aioc_sendto(int fd, const void *buf, size_t n, int flags, const struct sockaddr *addr,
+                 unsigned addrlen) {
+    aioc__loop *loop;
+    int err;
+    aioc__task *t = prepare(&loop, fd, &err);
+    if (!t)
+        return err;
+    RETRY(loop, t, fd, true, sendto(fd, buf, n, flags | MSG_NOSIGNAL, addr, addrlen));
+}
+
+int aioc_accept(int fd, struct sockaddr *addr, unsigned *addrlen) {
+    aioc__loop *loop;
+    int err;
+    aioc__task *t = prepare(&loop, fd, &err);
+    if (!t)
+        return err;
+    for (;;) {
+        int s = accept4(fd, addr, (socklen_t *)addrlen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (s >= 0)
+            return s;
+        if (errno == EINTR || errno == ECONNABORTED)
+            continue; /* a connection that died in the queue: take the next */
+        if (errno != EAGAIN && errno != EWOULDBLOCK)
+            return -errno;
+        if ((err = wait_fd(loop, t, fd, false)))
+            return err;
+    }
+}
+
+int aioc_connect(int fd, const struct sockaddr *addr, unsigned addrlen) {
+    aioc__loop *loop;
+    int err;
+    aioc__task *t = prepare(&loop, fd, &err);
+    if (!t)
+        return err;
+    if (connect(fd, addr, addrlen) == 0)
+        return 0;
+    if (errno != EINPROGRESS && errno != EINTR)
+        return -errno;
+    /* in progress: writable means done, one way or the other */
+    for (;;) {
+        if ((err = wait_fd(loop, t, fd, true)))
+            return err;
+        int so = 0;
+        socklen_t len = sizeof so;
+        if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &so, &len) < 0)
+            return -errno;
+        if (so != EINPROGRESS && so != EALREADY)
+            return -so;
+    }
+}
+
+/* Waits for readiness without an operation: since edges are only reported
+ * on change, ask poll(2) first whether the descriptor is ready already. */
+static int wait_ready(int fd, short what, bool write) {
+    aioc__loop *loop;
+    int err;
+    aioc__task *t = prepare(&loop, fd, &err);
+    if (!t)
+        return err;
+    for (;;) {
+        struct pollfd p = {.fd = fd, .events = what};
+        int n = poll(&p, 1, 0);
+        if (n < 0 && errno != EINTR)
+            return -errno;
+        if (n > 0)
+            return p.revents & POLLNVAL ? -EBADF : 0;
+        if ((err = wait_fd(loop, t, fd, write)))
+            return err;
+    }
+}
+
+int aioc_wait_readable(int fd) { return wait_ready(fd, POLLIN, false); }
+
+int aioc_wait_writable(int fd) { return wait_ready(fd, POLLOUT, true); }
+
+int aioc_close(int fd) {
+    aioc__loop *loop = aioc__loop_get();
+    if (loop && fd >= 0 && (size_t)fd / FDS_PER_CHUNK < loop->nfdchunks &&
+        loop->fdchunks[fd / FDS_PER_CHUNK]) {
+        aioc__fd *st = &loop->fdchunks[fd / FDS_PER_CHUNK][fd % FDS_PER_CHUNK];
+        if (st->readers.next) {
+            loop->fd_waiters -= (size_t)aioc__wake_all(loop, &st->readers, -EBADF);
+            loop->fd_waiters -= (size_t)aioc__wake_all(loop, &st->writers, -EBADF);
+        }
+        if (st->registered)
+            loop->backend->del(loop, fd);
+        st->registered = 0;
+        st->nonblocking = 0;
+    }
+    return close(fd) == 0 ? 0 : -errno;
+}
