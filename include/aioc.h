@@ -708,6 +708,12 @@ AIOC_EXTERN int aioc_accept(int fd, struct sockaddr *addr, unsigned *addrlen);
 /// from the kernel or a deadline scope, -ENETUNREACH, ...).
 AIOC_EXTERN int aioc_connect(int fd, const struct sockaddr *addr, unsigned addrlen);
 
+/// Sends up to `n` bytes of file `in_fd` to socket `out_fd` (sendfile(2)),
+/// waiting for room on the socket; from `*offset` (advanced) if `offset`
+/// is not NULL, else from in_fd's position. Stops early at the end of the
+/// file. Returns the bytes sent, or a negative error if none were.
+AIOC_EXTERN long aioc_sendfile(int out_fd, int in_fd, long *offset, size_t n);
+
 /// Waits until `fd` is readable (or at end of file, or in error). Returns 0
 /// or a negative error.
 AIOC_EXTERN int aioc_wait_readable(int fd);

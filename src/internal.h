@@ -402,6 +402,7 @@ struct aioc__loop {
     size_t fd_waiters;         /* tasks parked on file descriptors */
     aioc__fd **fdchunks;       /* src/io.c's table, by descriptor number */
     size_t nfdchunks;
+    uint64_t fd_registrations; /* backend adds so far (tests check reuse) */
 
     aioc__task *main;
     aioc_failure_handler on_failure;

@@ -17,6 +17,7 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -106,6 +107,7 @@ static int wait_fd(aioc__loop *loop, aioc__task *t, int fd, bool write) {
         if (err)
             return err;
         st->registered = 1;
+        loop->fd_registrations++;
     }
     t->wait_data = (uintptr_t)fd; /* for dumps */
     aioc__list_push_back(write ? &st->writers : &st->readers, &t->link);
@@ -272,6 +274,36 @@ int aioc_connect(int fd, const struct sockaddr *addr, unsigned addrlen) {
         if (so != EINPROGRESS && so != EALREADY)
             return -so;
     }
+}
+
+long aioc_sendfile(int out_fd, int in_fd, long *offset, size_t n) {
+    aioc__loop *loop;
+    int err;
+    aioc__task *t = prepare(&loop, out_fd, &err);
+    if (!t)
+        return err;
+    off_t off = offset ? (off_t)*offset : 0;
+    size_t done = 0;
+    while (done < n) {
+        ssize_t r = sendfile(out_fd, in_fd, offset ? &off : NULL, n - done);
+        if (r > 0) {
+            done += (size_t)r;
+            continue;
+        }
+        if (r == 0)
+            break; /* end of the input file */
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK) {
+            err = -errno;
+            break;
+        }
+        if ((err = wait_fd(loop, t, out_fd, true)))
+            break;
+    }
+    if (offset)
+        *offset = (long)off;
+    return done > 0 || !err ? (long)done : err;
 }
 
 /* Waits for readiness without an operation: since edges are only reported
