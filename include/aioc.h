@@ -59,6 +59,8 @@ AIOC_EXTERN const char *aioc_switch_method(void);
 #define AIOC_ENOLOOP  (-10004) /* no loop is running in this thread */
 #define AIOC_EAWAITED (-10005) /* the task is already being awaited */
 #define AIOC_EBROKEN  (-10006) /* the barrier was aborted or reset */
+#define AIOC_ELIMIT   (-10007) /* no separator within the stream's limit */
+#define AIOC_EINCOMPLETE (-10008) /* the stream ended before what was asked */
 
 /// A human-readable description of `err` (negative errno or AIOC_E*).
 /// The string is static; never NULL.
@@ -726,6 +728,95 @@ AIOC_EXTERN int aioc_wait_writable(int fd);
 /// close(2) runs. Does not suspend. Returns 0 or close's negated errno.
 /// Outside a loop it is a plain close.
 AIOC_EXTERN int aioc_close(int fd);
+
+/* ============================================================ streams == */
+
+/// A buffered byte stream over a transport (asyncio's StreamReader and
+/// StreamWriter in one): a socket or pipe descriptor now, TLS later through
+/// the same transport interface. Reads are served from a buffer the stream
+/// refills; writes are buffered and flushed, and a write waits (instead of
+/// buffering without limit) once the buffer holds `high_water` bytes, until
+/// it is down to `low_water`. Tasks that read at the same time are served
+/// one after the other, and likewise writers. A stream belongs to one loop.
+typedef struct aioc_stream aioc_stream;
+
+/// How a stream moves bytes: each call may suspend the task.
+typedef struct aioc_transport {
+    /// Reads up to n bytes: the count, 0 at the end, or a negative error.
+    long (*read)(void *ctx, void *buf, size_t n);
+    /// Writes up to n bytes (at least one): the count or a negative error.
+    long (*write)(void *ctx, const void *buf, size_t n);
+    /// Ends the writing direction (shutdown(SHUT_WR)); 0 or an error.
+    int (*write_eof)(void *ctx);
+    /// Releases the transport (closes the descriptor); 0 or an error.
+    int (*close)(void *ctx);
+} aioc_transport;
+
+typedef struct aioc_stream_opts {
+    size_t limit;      /// longest line or separator search; 0: 64 KiB
+    size_t high_water; /// write buffer size at which writes wait; 0: 64 KiB
+    size_t low_water;  /// ... until it is down to this; 0: high_water / 4
+} aioc_stream_opts;
+
+/// A stream over descriptor `fd`, which it owns from now on (closed by
+/// aioc_stream_close / _abort). `opts` may be NULL. Returns NULL with
+/// errno ENOMEM or EBADF.
+AIOC_EXTERN aioc_stream *aioc_stream_new(int fd, const aioc_stream_opts *opts);
+
+/// A stream over any transport; `ops` and `ctx` must outlive the stream,
+/// which calls ops->close(ctx) when it is closed.
+AIOC_EXTERN aioc_stream *aioc_stream_new_transport(const aioc_transport *ops, void *ctx,
+                                                   const aioc_stream_opts *opts);
+
+/// Reads up to `n` bytes: what is buffered, or else one read of the
+/// transport. Suspends while nothing is there. Returns the count, 0 at the
+/// end of the stream, or a negative error.
+AIOC_EXTERN long aioc_stream_read(aioc_stream *s, void *buf, size_t n);
+
+/// Reads exactly `n` bytes into `buf`. Suspends. Returns `n`;
+/// AIOC_EINCOMPLETE if the stream ended first (`*got`, if not NULL, says
+/// how many bytes arrived; they are in `buf`); or a negative error.
+AIOC_EXTERN long aioc_stream_readexactly(aioc_stream *s, void *buf, size_t n, size_t *got);
+
+/// Reads up to and including the separator `sep` (`seplen` bytes) and sets
+/// `*out` to the bytes, which stay valid until the next call on the stream.
+/// Suspends. Returns their length; AIOC_ELIMIT if no separator came within
+/// the stream's limit (the bytes stay buffered: read them with
+/// aioc_stream_read, or give up); AIOC_EINCOMPLETE if the stream ended
+/// without one (what came stays buffered too); AIOC_EOF at the end with
+/// nothing buffered; or a negative error.
+AIOC_EXTERN long aioc_stream_readuntil(aioc_stream *s, const void *sep, size_t seplen,
+                                       const char **out);
+
+/// aioc_stream_readuntil with a newline, except at the end of the stream:
+/// a last line without its newline is returned as it is (as asyncio's
+/// readline does), and 0 means nothing is left.
+AIOC_EXTERN long aioc_stream_readline(aioc_stream *s, const char **out);
+
+/// Buffers `n` bytes for writing. Suspends only while the buffer is at its
+/// high-water mark, flushing it down to the low-water mark first. Returns
+/// 0 once the bytes are buffered; a negative error (an earlier write
+/// failed, or -ECANCELED / -ETIMEDOUT while waiting) means they were not
+/// taken.
+AIOC_EXTERN int aioc_stream_write(aioc_stream *s, const void *buf, size_t n);
+
+/// Waits until everything buffered has been written to the transport. Any
+/// number of tasks may wait. Suspends. Returns 0 or the write error.
+AIOC_EXTERN int aioc_stream_drain(aioc_stream *s);
+
+/// Flushes, then ends the writing direction (half-close); reading goes on.
+AIOC_EXTERN int aioc_stream_write_eof(aioc_stream *s);
+
+/// Bytes buffered for writing and not yet written.
+AIOC_EXTERN size_t aioc_stream_write_buffered(const aioc_stream *s);
+
+/// Flushes what is buffered (waiting, as drain), closes the transport and
+/// frees the stream. Returns 0 or the first error (the stream is freed in
+/// every case). Must not race other calls on the stream.
+AIOC_EXTERN int aioc_stream_close(aioc_stream *s);
+
+/// Closes at once, dropping what is buffered, and frees the stream.
+AIOC_EXTERN void aioc_stream_abort(aioc_stream *s);
 
 /* ============================================ threads and loops == */
 

@@ -10,7 +10,9 @@
     X(AIOC_ENOTASK, "must be called from inside a task")              \
     X(AIOC_ENOLOOP, "no aioc loop is running in this thread")         \
     X(AIOC_EAWAITED, "the task is already being awaited")                \
-    X(AIOC_EBROKEN, "the barrier was aborted or reset")
+    X(AIOC_EBROKEN, "the barrier was aborted or reset")                  \
+    X(AIOC_ELIMIT, "no separator within the stream's limit")             \
+    X(AIOC_EINCOMPLETE, "the stream ended before what was asked for")
 
 #define AIOC_ERRNO_NAMES(X)                                           \
     X(EPERM) X(ENOENT) X(EINTR) X(EIO) X(EBADF) X(EAGAIN) X(ENOMEM)   \

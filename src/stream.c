@@ -1,0 +1,322 @@
+/* Buffered streams over a transport (asyncio's StreamReader/StreamWriter).
+ *
+ * The read buffer is refilled by transport reads; readuntil searches it and
+ * hands out a pointer into it, valid until the next call. The write buffer
+ * is flushed by whichever task needs room; writers wait (parked on the
+ * stream's write lock) once it reaches the high-water mark, so memory stays
+ * bounded without asking callers to drain. A lock per direction serialises
+ * tasks that read (or write) the same stream at once: a transport call may
+ * suspend, and two tasks must not interleave halves of a refill or a flush.
+ * The first write error sticks: later writes and drains return it. */
+#define _GNU_SOURCE
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "internal.h"
+
+#define DEFAULT_LIMIT (64u * 1024u)
+#define DEFAULT_HIGH (64u * 1024u)
+
+typedef struct buffer {
+    char *data;
+    size_t start, end, cap; /* bytes in [start, end) */
+} buffer;
+
+struct aioc_stream {
+    const aioc_transport *ops;
+    void *ctx;
+    size_t limit, high, low;
+    buffer in, out;
+    bool eof;            /* the transport said end of stream */
+    int write_error;     /* sticky */
+    size_t consumed;     /* bytes handed out by the last readuntil */
+    aioc_lock reading, writing;
+    int fd;              /* for the descriptor transport */
+};
+
+/* ---------------------------------------------- the descriptor transport -- */
+
+static long fd_read(void *ctx, void *buf, size_t n) {
+    return aioc_read(((aioc_stream *)ctx)->fd, buf, n);
+}
+static long fd_write(void *ctx, const void *buf, size_t n) {
+    int fd = ((aioc_stream *)ctx)->fd;
+    long r = aioc_send(fd, buf, n, 0); /* no SIGPIPE on sockets */
+    return r == -ENOTSOCK ? aioc_write_some(fd, buf, n) : r;
+}
+static int fd_write_eof(void *ctx) {
+    return shutdown(((aioc_stream *)ctx)->fd, SHUT_WR) == 0 ? 0 : -errno;
+}
+static int fd_close(void *ctx) { return aioc_close(((aioc_stream *)ctx)->fd); }
+
+static const aioc_transport fd_ops = {fd_read, fd_write, fd_write_eof, fd_close};
+
+/* ------------------------------------------------------------- buffers -- */
+
+static size_t used(const buffer *b) { return b->end - b->start; }
+
+/* Makes room for `n` more bytes at the end. */
+static int reserve(buffer *b, size_t n) {
+    if (b->cap - b->end >= n)
+        return 0;
+    if (b->start > 0) { /* slide down first */
+        memmove(b->data, b->data + b->start, used(b));
+        b->end -= b->start;
+        b->start = 0;
+        if (b->cap - b->end >= n)
+            return 0;
+    }
+    size_t cap = b->cap ? b->cap : 4096;
+    while (cap - b->end < n)
+        cap *= 2;
+    char *data = realloc(b->data, cap);
+    if (!data)
+        return -ENOMEM;
+    b->data = data;
+    b->cap = cap;
+    return 0;
+}
+
+/* ------------------------------------------------------------ creation -- */
+
+aioc_stream *aioc_stream_new_transport(const aioc_transport *ops, void *ctx,
+                                       const aioc_stream_opts *opts) {
+    aioc_stream *s = calloc(1, sizeof *s);
+    if (!s) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    s->ops = ops;
+    s->ctx = ctx;
+    s->fd = -1;
+    s->limit = opts && opts->limit ? opts->limit : DEFAULT_LIMIT;
+    s->high = opts && opts->high_water ? opts->high_water : DEFAULT_HIGH;
+    s->low = opts && opts->low_water ? opts->low_water : s->high / 4;
+    if (s->low > s->high)
+        s->low = s->high;
+    aioc_lock_init(&s->reading);
+    aioc_lock_init(&s->writing);
+    return s;
+}
+
+aioc_stream *aioc_stream_new(int fd, const aioc_stream_opts *opts) {
+    if (fd < 0) {
+        errno = EBADF;
+        return NULL;
+    }
+    aioc_stream *s = aioc_stream_new_transport(&fd_ops, NULL, opts);
+    if (s) {
+        s->ctx = s;
+        s->fd = fd;
+    }
+    return s;
+}
+
+/* -------------------------------------------------------------- reading -- */
+
+/* Drops what the last readuntil handed out. */
+static void settle(aioc_stream *s) {
+    s->in.start += s->consumed;
+    s->consumed = 0;
+    if (s->in.start == s->in.end)
+        s->in.start = s->in.end = 0;
+}
+
+/* One transport read into the buffer: > 0 bytes, 0 at the end, or an error. */
+static long refill(aioc_stream *s) {
+    if (s->eof)
+        return 0;
+    int err = reserve(&s->in, 4096);
+    if (err)
+        return err;
+    long n = s->ops->read(s->ctx, s->in.data + s->in.end, s->in.cap - s->in.end);
+    if (n > 0)
+        s->in.end += (size_t)n;
+    else if (n == 0)
+        s->eof = true;
+    return n;
+}
+
+long aioc_stream_read(aioc_stream *s, void *buf, size_t n) {
+    int err = aioc_lock_acquire(&s->reading);
+    if (err)
+        return err;
+    settle(s);
+    long r = 0;
+    if (used(&s->in) == 0 && n > 0)
+        r = refill(s);
+    if (r >= 0) {
+        size_t take = used(&s->in) < n ? used(&s->in) : n;
+        memcpy(buf, s->in.data + s->in.start, take);
+        s->in.start += take;
+        r = (long)take;
+    }
+    aioc_lock_release(&s->reading);
+    return r;
+}
+
+long aioc_stream_readexactly(aioc_stream *s, void *buf, size_t n, size_t *got) {
+    int err = aioc_lock_acquire(&s->reading);
+    if (err)
+        return err;
+    settle(s);
+    size_t have = 0;
+    long r = 0;
+    while (have < n) {
+        if (used(&s->in) == 0 && (r = refill(s)) <= 0)
+            break;
+        size_t take = used(&s->in) < n - have ? used(&s->in) : n - have;
+        memcpy((char *)buf + have, s->in.data + s->in.start, take);
+        s->in.start += take;
+        have += take;
+    }
+    aioc_lock_release(&s->reading);
+    if (got)
+        *got = have;
+    if (have == n)
+        return (long)n;
+    return r < 0 ? r : AIOC_EINCOMPLETE;
+}
+
+/* Finds `sep` in the buffer from `from`; returns the end of the match. */
+static size_t find(const aioc_stream *s, const void *sep, size_t seplen, size_t from) {
+    const char *base = s->in.data + s->in.start;
+    size_t len = used(&s->in);
+    if (len < seplen)
+        return 0;
+    for (size_t i = from; i + seplen <= len; i++) {
+        const char *hit = memchr(base + i, *(const char *)sep, len - seplen + 1 - i);
+        if (!hit)
+            return 0;
+        i = (size_t)(hit - base);
+        if (memcmp(hit, sep, seplen) == 0)
+            return i + seplen;
+    }
+    return 0;
+}
+
+static long until(aioc_stream *s, const void *sep, size_t seplen, const char **out,
+                  bool last_line) {
+    if (!sep || seplen == 0)
+        return -EINVAL;
+    int err = aioc_lock_acquire(&s->reading);
+    if (err)
+        return err;
+    settle(s);
+    size_t searched = 0;
+    long r;
+    for (;;) {
+        size_t end = find(s, sep, seplen, searched);
+        if (end) { /* a line longer than the limit is refused, and kept */
+            r = end > s->limit ? AIOC_ELIMIT : (long)end;
+            break;
+        }
+        if (used(&s->in) >= s->limit) {
+            r = AIOC_ELIMIT; /* what came stays buffered */
+            break;
+        }
+        searched = used(&s->in) >= seplen ? used(&s->in) - seplen + 1 : 0;
+        long n = refill(s);
+        if (n < 0) {
+            r = n;
+            break;
+        }
+        if (n == 0) { /* the end, without a separator */
+            size_t left = used(&s->in);
+            if (left == 0)
+                r = last_line ? 0 : AIOC_EOF;
+            else
+                r = last_line ? (long)left : AIOC_EINCOMPLETE;
+            break;
+        }
+    }
+    if (r > 0) {
+        *out = s->in.data + s->in.start;
+        s->consumed = (size_t)r; /* dropped at the next call */
+    }
+    aioc_lock_release(&s->reading);
+    return r;
+}
+
+long aioc_stream_readuntil(aioc_stream *s, const void *sep, size_t seplen, const char **out) {
+    return until(s, sep, seplen, out, false);
+}
+
+long aioc_stream_readline(aioc_stream *s, const char **out) {
+    return until(s, "\n", 1, out, true);
+}
+
+/* -------------------------------------------------------------- writing -- */
+
+/* Writes buffered bytes until at most `target` remain. Caller holds the
+ * write lock. */
+static int flush_to(aioc_stream *s, size_t target) {
+    while (used(&s->out) > target) {
+        if (s->write_error)
+            return s->write_error;
+        long n = s->ops->write(s->ctx, s->out.data + s->out.start, used(&s->out));
+        if (n < 0) {
+            if (n != -ECANCELED && n != -ETIMEDOUT) /* ours, not the stream's */
+                s->write_error = (int)n;
+            return (int)n;
+        }
+        s->out.start += (size_t)n;
+    }
+    if (s->out.start == s->out.end)
+        s->out.start = s->out.end = 0;
+    return 0;
+}
+
+int aioc_stream_write(aioc_stream *s, const void *buf, size_t n) {
+    if (s->write_error)
+        return s->write_error;
+    int err = 0;
+    if (used(&s->out) >= s->high) { /* at the mark: make room first */
+        if ((err = aioc_lock_acquire(&s->writing)))
+            return err;
+        err = flush_to(s, s->low);
+        aioc_lock_release(&s->writing);
+        if (err)
+            return err;
+    }
+    if ((err = reserve(&s->out, n)))
+        return err;
+    memcpy(s->out.data + s->out.end, buf, n);
+    s->out.end += n;
+    return 0;
+}
+
+int aioc_stream_drain(aioc_stream *s) {
+    int err = aioc_lock_acquire(&s->writing);
+    if (err)
+        return err;
+    err = flush_to(s, 0);
+    aioc_lock_release(&s->writing);
+    return err;
+}
+
+size_t aioc_stream_write_buffered(const aioc_stream *s) { return used(&s->out); }
+
+int aioc_stream_write_eof(aioc_stream *s) {
+    int err = aioc_stream_drain(s);
+    return err ? err : s->ops->write_eof(s->ctx);
+}
+
+static void stream_free(aioc_stream *s) {
+    free(s->in.data);
+    free(s->out.data);
+    free(s);
+}
+
+int aioc_stream_close(aioc_stream *s) {
+    int err = used(&s->out) ? aioc_stream_drain(s) : 0;
+    int closed = s->ops->close(s->ctx);
+    stream_free(s);
+    return err ? err : closed;
+}
+
+void aioc_stream_abort(aioc_stream *s) {
+    s->ops->close(s->ctx);
+    stream_free(s);
+}

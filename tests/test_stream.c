@@ -1,0 +1,221 @@
+/* Buffered streams: lines, separators, limits, exact reads, the end of
+ * the stream, write backpressure, drain, half-close. */
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "test.h"
+
+static int sp[2];
+
+static void *feeder(void *arg) {
+    const char *text = arg;
+    /* in small pieces, so lines straddle reads */
+    for (size_t i = 0; text[i];) {
+        size_t n = strlen(text + i) < 3 ? strlen(text + i) : 3;
+        CHECK_EQ(aioc_write(sp[1], text + i, n), (long)n);
+        i += n;
+        aioc_sleep(0.001);
+    }
+    aioc_close(sp[1]);
+    return NULL;
+}
+
+static void *lines(void *arg) {
+    (void)arg;
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sp) == 0);
+    aioc_stream *s = aioc_stream_new(sp[0], NULL);
+    CHECK(s);
+    aioc_task f = aioc_spawn(feeder, "first\nsecond line\r\nEND:abc::tail");
+    const char *line;
+    long n = aioc_stream_readline(s, &line);
+    CHECK_EQ(n, 6);
+    CHECK(memcmp(line, "first\n", 6) == 0);
+    n = aioc_stream_readline(s, &line);
+    CHECK_EQ(n, 13);
+    CHECK(memcmp(line, "second line\r\n", 13) == 0);
+    n = aioc_stream_readuntil(s, "::", 2, &line);
+    CHECK_EQ(n, 9);
+    CHECK(memcmp(line, "END:abc::", 9) == 0);
+    n = aioc_stream_readuntil(s, "::", 2, &line);
+    CHECK_ERR(n, AIOC_EINCOMPLETE); /* ended without a separator */
+    char rest[8] = {0};
+    CHECK_EQ(aioc_stream_read(s, rest, sizeof rest), 4); /* still there */
+    CHECK(strcmp(rest, "tail") == 0);
+    CHECK_EQ(aioc_stream_readline(s, &line), 0); /* nothing left */
+    CHECK_ERR(aioc_stream_readuntil(s, "x", 1, &line), AIOC_EOF);
+    CHECK_EQ(aioc_stream_read(s, rest, sizeof rest), 0);
+    CHECK_ERR(aioc_await(f, NULL), 0);
+    CHECK_ERR(aioc_stream_close(s), 0);
+    return NULL;
+}
+
+TEST(stream_readline_and_readuntil) { CHECK_ERR(aioc_run(lines, NULL, NULL), 0); }
+
+static void *last_line(void *arg) {
+    (void)arg;
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sp) == 0);
+    aioc_stream *s = aioc_stream_new(sp[0], NULL);
+    aioc_task f = aioc_spawn(feeder, "a\nno newline");
+    const char *line;
+    CHECK_EQ(aioc_stream_readline(s, &line), 2);
+    long n = aioc_stream_readline(s, &line); /* the peer vanished mid-line */
+    CHECK_EQ(n, 10);
+    CHECK(memcmp(line, "no newline", 10) == 0);
+    CHECK_EQ(aioc_stream_readline(s, &line), 0);
+    aioc_await(f, NULL);
+    aioc_stream_close(s);
+    return NULL;
+}
+
+TEST(stream_readline_returns_a_last_partial_line) { CHECK_ERR(aioc_run(last_line, NULL, NULL), 0); }
+
+static void *limit(void *arg) {
+    (void)arg;
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sp) == 0);
+    aioc_stream_opts o = {.limit = 16};
+    aioc_stream *s = aioc_stream_new(sp[0], &o);
+    CHECK_EQ(aioc_write(sp[1], "short\nthis line is far too long\nok\n", 36), 36);
+    const char *line;
+    CHECK_EQ(aioc_stream_readline(s, &line), 6);
+    CHECK_ERR(aioc_stream_readline(s, &line), AIOC_ELIMIT);
+    char buf[64];
+    long n = aioc_stream_read(s, buf, 26); /* the bytes were kept */
+    CHECK_EQ(n, 26);
+    CHECK(memcmp(buf, "this line is far too long\n", 26) == 0);
+    CHECK_EQ(aioc_stream_readline(s, &line), 3); /* and the stream goes on */
+    CHECK(memcmp(line, "ok\n", 3) == 0);
+    aioc_close(sp[1]);
+    aioc_stream_close(s);
+    return NULL;
+}
+
+TEST(stream_line_limit_keeps_the_bytes) { CHECK_ERR(aioc_run(limit, NULL, NULL), 0); }
+
+static void *exactly(void *arg) {
+    (void)arg;
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sp) == 0);
+    aioc_stream *s = aioc_stream_new(sp[0], NULL);
+    aioc_task f = aioc_spawn(feeder, "0123456789abc");
+    char buf[16];
+    size_t got = 99;
+    CHECK_EQ(aioc_stream_readexactly(s, buf, 10, &got), 10);
+    CHECK_EQ(got, 10);
+    CHECK(memcmp(buf, "0123456789", 10) == 0);
+    CHECK_ERR(aioc_stream_readexactly(s, buf, 10, &got), AIOC_EINCOMPLETE);
+    CHECK_EQ(got, 3); /* the partial count, the bytes in buf */
+    CHECK(memcmp(buf, "abc", 3) == 0);
+    aioc_await(f, NULL);
+    aioc_stream_close(s);
+    return NULL;
+}
+
+TEST(stream_readexactly_reports_partial_count) { CHECK_ERR(aioc_run(exactly, NULL, NULL), 0); }
+
+static size_t drained;
+
+static void *slow_drain(void *arg) {
+    (void)arg;
+    char buf[1024];
+    long n;
+    while ((n = aioc_read(sp[0], buf, sizeof buf)) > 0) {
+        drained += (size_t)n;
+        aioc_sleep(0.0005);
+    }
+    return NULL;
+}
+
+static void *backpressure(void *arg) {
+    (void)arg;
+    drained = 0;
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sp) == 0);
+    int small = 4096;
+    setsockopt(sp[1], SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+    aioc_stream_opts o = {.high_water = 8192, .low_water = 2048};
+    aioc_stream *w = aioc_stream_new(sp[1], &o);
+    aioc_task r = aioc_spawn(slow_drain, NULL);
+    char chunk[512];
+    memset(chunk, 'x', sizeof chunk);
+    size_t most = 0;
+    for (int i = 0; i < 2000; i++) { /* 1 MB through an 8 KiB window */
+        CHECK_ERR(aioc_stream_write(w, chunk, sizeof chunk), 0);
+        if (aioc_stream_write_buffered(w) > most)
+            most = aioc_stream_write_buffered(w);
+    }
+    CHECK(most <= 8192 + sizeof chunk); /* writes waited instead of piling up */
+    CHECK_ERR(aioc_stream_drain(w), 0);
+    CHECK_EQ(aioc_stream_write_buffered(w), 0);
+    CHECK_ERR(aioc_stream_write_eof(w), 0);
+    CHECK_ERR(aioc_await(r, NULL), 0);
+    CHECK_EQ(drained, 2000 * sizeof chunk);
+    aioc_stream_close(w);
+    aioc_close(sp[0]);
+    return NULL;
+}
+
+TEST(stream_write_waits_at_high_water) { CHECK_ERR(aioc_run(backpressure, NULL, NULL), 0); }
+
+static aioc_stream *shared_w;
+
+static void *drainer(void *arg) {
+    (void)arg;
+    return P(aioc_stream_drain(shared_w));
+}
+
+static void *many_drains(void *arg) {
+    (void)arg;
+    drained = 0;
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sp) == 0);
+    shared_w = aioc_stream_new(sp[1], NULL);
+    static char big[200000];
+    CHECK_ERR(aioc_stream_write(shared_w, big, sizeof big), 0);
+    aioc_task d[5];
+    for (int i = 0; i < 5; i++)
+        d[i] = aioc_spawn(drainer, NULL);
+    aioc_task r = aioc_spawn(slow_drain, NULL);
+    void *res[5];
+    CHECK_ERR(aioc_gather(d, 5, res), 0);
+    for (int i = 0; i < 5; i++)
+        CHECK_ERR(I(res[i]), 0);
+    CHECK_EQ(aioc_stream_write_buffered(shared_w), 0);
+    CHECK_ERR(aioc_stream_close(shared_w), 0);
+    CHECK_ERR(aioc_await(r, NULL), 0);
+    CHECK_EQ(drained, sizeof big);
+    aioc_close(sp[0]);
+    return NULL;
+}
+
+TEST(stream_many_tasks_wait_on_drain) { CHECK_ERR(aioc_run(many_drains, NULL, NULL), 0); }
+
+static void *write_error_sticks(void *arg) {
+    (void)arg;
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sp) == 0);
+    aioc_stream *w = aioc_stream_new(sp[1], NULL);
+    aioc_close(sp[0]);
+    CHECK_ERR(aioc_stream_write(w, "hi", 2), 0); /* only buffered */
+    CHECK_ERR(aioc_stream_drain(w), -EPIPE);
+    CHECK_ERR(aioc_stream_write(w, "again", 5), -EPIPE); /* sticky */
+    aioc_stream_abort(w);
+    return NULL;
+}
+
+TEST(stream_write_error_is_sticky) { CHECK_ERR(aioc_run(write_error_sticks, NULL, NULL), 0); }
+
+static void *read_deadline(void *arg) {
+    (void)arg;
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sp) == 0);
+    aioc_stream *s = aioc_stream_new(sp[0], NULL);
+    CHECK_EQ(aioc_write(sp[1], "par", 3), 3);
+    aioc_scope sc;
+    aioc_scope_enter(&sc, 0.05);
+    const char *line;
+    CHECK_ERR(aioc_stream_readline(s, &line), -ETIMEDOUT); /* a peer that stalls mid-line */
+    aioc_scope_exit(&sc);
+    CHECK_EQ(aioc_write(sp[1], "tial\n", 5), 5);
+    CHECK_EQ(aioc_stream_readline(s, &line), 8); /* nothing was lost */
+    CHECK(memcmp(line, "partial\n", 8) == 0);
+    aioc_close(sp[1]);
+    aioc_stream_close(s);
+    return NULL;
+}
+
+TEST(stream_read_deadline_loses_nothing) { CHECK_ERR(aioc_run(read_deadline, NULL, NULL), 0); }
