@@ -61,6 +61,9 @@ AIOC_EXTERN const char *aioc_switch_method(void);
 #define AIOC_EBROKEN  (-10006) /* the barrier was aborted or reset */
 #define AIOC_ELIMIT   (-10007) /* no separator within the stream's limit */
 #define AIOC_EINCOMPLETE (-10008) /* the stream ended before what was asked */
+/* Name resolution failures: AIOC_EAI_BASE + getaddrinfo's EAI_* code (its
+ * codes are small negative numbers that would collide with -errno). */
+#define AIOC_EAI_BASE (-11000)
 
 /// A human-readable description of `err` (negative errno or AIOC_E*).
 /// The string is static; never NULL.
@@ -728,6 +731,31 @@ AIOC_EXTERN int aioc_wait_writable(int fd);
 /// close(2) runs. Does not suspend. Returns 0 or close's negated errno.
 /// Outside a loop it is a plain close.
 AIOC_EXTERN int aioc_close(int fd);
+
+/* ======================================================== networking == */
+
+struct addrinfo;
+
+/// getaddrinfo(3) without blocking the loop: numeric hosts are converted at
+/// once; names are looked up on a small resolver pool of their own (4
+/// threads, AIOC_RESOLVERS), apart from aioc_to_thread's, so that slow
+/// lookups and file or CPU work never starve each other. Suspends. Returns
+/// 0 and `*res` (free it with freeaddrinfo); AIOC_EAI_BASE + the EAI_*
+/// code of a failed lookup (aioc_strerror names it); -ECANCELED /
+/// -ETIMEDOUT at once if the caller gives up (the late answer is freed).
+AIOC_EXTERN int aioc_getaddrinfo(const char *host, const char *service,
+                                 const struct addrinfo *hints, struct addrinfo **res);
+
+/// Connects over TCP to `host` (a name or an IPv4/IPv6 address) and `port`
+/// (a number or service name), as RFC 8305's Happy Eyeballs does: the
+/// addresses are tried with families interleaved, the next attempt starts
+/// when one fails or 250 ms after the last began, the first to connect
+/// wins and the others are cancelled. Suspends; honours cancellation and
+/// deadline scopes. Returns a connected socket (non-blocking,
+/// close-on-exec: use it with the aioc_* descriptor calls or wrap it in an
+/// aioc_stream), or a negative error: the last attempt's (-ECONNREFUSED,
+/// -ENETUNREACH, ...), a resolver error, -ECANCELED, -ETIMEDOUT.
+AIOC_EXTERN int aioc_tcp_connect(const char *host, const char *port);
 
 /* ============================================================ streams == */
 

@@ -1,5 +1,7 @@
 /* Error names and messages, from one table. errno values go to strerror;
  * library codes and the common errno names are listed here. */
+#define _GNU_SOURCE
+#include <netdb.h>
 #include <string.h>
 
 #include "internal.h"
@@ -33,6 +35,8 @@ const char *aioc_strerror(int err) {
     }
     if (err < 0 && err > -4096)
         return strerror(-err);
+    if (err <= AIOC_EAI_BASE && err > AIOC_EAI_BASE - 1000)
+        return gai_strerror(err - AIOC_EAI_BASE);
     return "unknown error";
 }
 
@@ -47,6 +51,8 @@ const char *aioc_err_name(int err) {
     case 0:
         return "0";
     }
+    if (err <= AIOC_EAI_BASE && err > AIOC_EAI_BASE - 1000)
+        return "AIOC_EAI";
     return "EUNKNOWN";
 }
 

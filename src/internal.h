@@ -447,6 +447,11 @@ void aioc__signals_stop(aioc__loop *loop, bool interrupted);
 
 /* src/thread.c */
 void aioc__pool_configure(const aioc_run_opts *opts);
+/* src/net.c: Happy Eyeballs over a resolved list (tests use it directly) */
+struct addrinfo;
+int aioc__connect_any(struct addrinfo *res);
+/* aioc_to_thread_with on the resolver pool (src/net.c) */
+int aioc__resolve_on_pool(aioc_fn fn, void *arg, void **result, aioc_cleanup cleanup);
 
 void aioc__ready_push_shuffled(aioc__loop *loop, aioc__list *link);
 

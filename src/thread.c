@@ -153,48 +153,61 @@ typedef struct job {
     aioc_future *future;
 } job;
 
-static struct {
+/* A pool of threads: jobs in FIFO order, threads started on demand up to
+ * `max` and kept. Two exist: one for aioc_to_thread, and a smaller one for
+ * name resolution, so that slow lookups never starve file or CPU work (and
+ * the reverse), as they do in libuv's single pool. */
+typedef struct pool {
     pthread_mutex_t lock;
     pthread_cond_t wake;
     job *head, *tail;
     unsigned threads, idle, queued, max;
-} pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, NULL, 0, 0, 0, 0};
+} pool;
 
-static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
+static pool workers = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, NULL, 0, 0, 0, 0};
+static pool resolvers = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, NULL, 0, 0, 0, 0};
+static pthread_once_t pools_once = PTHREAD_ONCE_INIT;
 
-/* In a forked child the pool's threads do not exist: start afresh. */
-static void pool_after_fork(void) {
-    pthread_mutex_init(&pool.lock, NULL);
-    pthread_cond_init(&pool.wake, NULL);
-    pool.head = pool.tail = NULL;
-    pool.threads = pool.idle = pool.queued = 0;
+static void reset(pool *p) {
+    pthread_mutex_init(&p->lock, NULL);
+    pthread_cond_init(&p->wake, NULL);
+    p->head = p->tail = NULL;
+    p->threads = p->idle = p->queued = 0;
 }
 
-static unsigned default_max(void) {
-    const char *env = getenv("AIOC_THREADS");
+/* In a forked child the pools' threads do not exist: start afresh. */
+static void pools_after_fork(void) {
+    reset(&workers);
+    reset(&resolvers);
+}
+
+static unsigned env_count(const char *name, unsigned fallback) {
+    const char *env = getenv(name);
     long n = env ? strtol(env, NULL, 10) : 0;
-    if (n > 0)
-        return (unsigned)n;
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    n = (cpus > 0 ? cpus : 1) + 4;
-    return n > 32 ? 32 : (unsigned)n;
+    return n > 0 ? (unsigned)n : fallback;
 }
 
-static void pool_init(void) {
-    pthread_atfork(NULL, NULL, pool_after_fork);
-    pthread_mutex_lock(&pool.lock);
-    if (!pool.max)
-        pool.max = default_max();
-    pthread_mutex_unlock(&pool.lock);
+static void pools_init(void) {
+    pthread_atfork(NULL, NULL, pools_after_fork);
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    unsigned dflt = (unsigned)((cpus > 0 ? cpus : 1) + 4);
+    pthread_mutex_lock(&workers.lock);
+    if (!workers.max)
+        workers.max = env_count("AIOC_THREADS", dflt > 32 ? 32 : dflt);
+    pthread_mutex_unlock(&workers.lock);
+    pthread_mutex_lock(&resolvers.lock);
+    if (!resolvers.max)
+        resolvers.max = env_count("AIOC_RESOLVERS", 4);
+    pthread_mutex_unlock(&resolvers.lock);
 }
 
 unsigned aioc_thread_pool_size(unsigned max_threads) {
-    pthread_once(&pool_once, pool_init);
-    pthread_mutex_lock(&pool.lock);
-    unsigned old = pool.max;
+    pthread_once(&pools_once, pools_init);
+    pthread_mutex_lock(&workers.lock);
+    unsigned old = workers.max;
     if (max_threads)
-        pool.max = max_threads;
-    pthread_mutex_unlock(&pool.lock);
+        workers.max = max_threads;
+    pthread_mutex_unlock(&workers.lock);
     return old;
 }
 
@@ -208,20 +221,20 @@ void aioc__pool_configure(const aioc_run_opts *opts) {
  * completes the future, so a task that submits again as soon as it is
  * woken finds it available instead of starting another thread (as
  * Python's ThreadPoolExecutor counts them). `queued` jobs are spoken for. */
-static void *worker(void *unused) {
-    (void)unused;
-    pthread_mutex_lock(&pool.lock);
-    pool.idle++;
+static void *worker(void *arg) {
+    pool *p = arg;
+    pthread_mutex_lock(&p->lock);
+    p->idle++;
     for (;;) {
-        while (!pool.head)
-            pthread_cond_wait(&pool.wake, &pool.lock);
-        job *j = pool.head;
-        pool.head = j->next;
-        if (!pool.head)
-            pool.tail = NULL;
-        pool.queued--;
-        pool.idle--;
-        pthread_mutex_unlock(&pool.lock);
+        while (!p->head)
+            pthread_cond_wait(&p->wake, &p->lock);
+        job *j = p->head;
+        p->head = j->next;
+        if (!p->head)
+            p->tail = NULL;
+        p->queued--;
+        p->idle--;
+        pthread_mutex_unlock(&p->lock);
         aioc_future *f = j->future;
         /* a job whose caller gave up before it started is not run */
         pthread_mutex_lock(&f->lock);
@@ -229,47 +242,48 @@ static void *worker(void *unused) {
         pthread_mutex_unlock(&f->lock);
         void *result = wanted ? j->fn(j->arg) : NULL;
         free(j);
-        pthread_mutex_lock(&pool.lock);
-        pool.idle++;
-        pthread_mutex_unlock(&pool.lock);
+        pthread_mutex_lock(&p->lock);
+        p->idle++;
+        pthread_mutex_unlock(&p->lock);
         aioc_future_complete(f, result, 0); /* gave up: cleanup(result, arg) */
-        pthread_mutex_lock(&pool.lock);
+        pthread_mutex_lock(&p->lock);
     }
     return NULL;
 }
 
 /* Queues a job; starts a thread first if none is idle and the limit
  * allows. Fails only if no thread runs at all and none can be started. */
-static int pool_submit(job *j) {
-    pthread_once(&pool_once, pool_init);
-    pthread_mutex_lock(&pool.lock);
-    if (pool.idle <= pool.queued && pool.threads < pool.max) {
+static int pool_submit(pool *p, job *j) {
+    pthread_once(&pools_once, pools_init);
+    pthread_mutex_lock(&p->lock);
+    if (p->idle <= p->queued && p->threads < p->max) {
         pthread_t th;
         pthread_attr_t attr;
         pthread_attr_init(&attr);
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        int failed = pthread_create(&th, &attr, worker, NULL);
+        int failed = pthread_create(&th, &attr, worker, p);
         pthread_attr_destroy(&attr);
         if (!failed)
-            pool.threads++;
-        else if (pool.threads == 0) {
-            pthread_mutex_unlock(&pool.lock);
+            p->threads++;
+        else if (p->threads == 0) {
+            pthread_mutex_unlock(&p->lock);
             return -EAGAIN; /* nobody would ever run it */
         }
     }
     j->next = NULL;
-    if (pool.tail)
-        pool.tail->next = j;
+    if (p->tail)
+        p->tail->next = j;
     else
-        pool.head = j;
-    pool.tail = j;
-    pool.queued++;
-    pthread_cond_signal(&pool.wake);
-    pthread_mutex_unlock(&pool.lock);
+        p->head = j;
+    p->tail = j;
+    p->queued++;
+    pthread_cond_signal(&p->wake);
+    pthread_mutex_unlock(&p->lock);
     return 0;
 }
 
-int aioc_to_thread_with(aioc_fn fn, void *arg, void **result, aioc_cleanup cleanup) {
+/* Runs fn(arg) on pool `p` and waits; see aioc_to_thread_with. */
+static int run_on(pool *p, aioc_fn fn, void *arg, void **result, aioc_cleanup cleanup) {
     aioc__loop *loop;
     int err;
     aioc__task *t = aioc__running(&loop, &err);
@@ -288,7 +302,7 @@ int aioc_to_thread_with(aioc_fn fn, void *arg, void **result, aioc_cleanup clean
     }
     if (!err) {
         *j = (job){.fn = fn, .arg = arg, .future = f};
-        err = pool_submit(j);
+        err = pool_submit(p, j);
         if (!err)
             return aioc_future_wait(f, result);
     }
@@ -302,6 +316,14 @@ int aioc_to_thread_with(aioc_fn fn, void *arg, void **result, aioc_cleanup clean
     return err;
 }
 
+int aioc_to_thread_with(aioc_fn fn, void *arg, void **result, aioc_cleanup cleanup) {
+    return run_on(&workers, fn, arg, result, cleanup);
+}
+
 int aioc_to_thread(aioc_fn fn, void *arg, void **result) {
     return aioc_to_thread_with(fn, arg, result, NULL);
+}
+
+int aioc__resolve_on_pool(aioc_fn fn, void *arg, void **result, aioc_cleanup cleanup) {
+    return run_on(&resolvers, fn, arg, result, cleanup);
 }
