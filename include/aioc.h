@@ -762,10 +762,14 @@ AIOC_EXTERN int aioc_tcp_connect(const char *host, const char *port);
 /// A buffered byte stream over a transport (asyncio's StreamReader and
 /// StreamWriter in one): a socket or pipe descriptor now, TLS later through
 /// the same transport interface. Reads are served from a buffer the stream
-/// refills; writes are buffered and flushed, and a write waits (instead of
-/// buffering without limit) once the buffer holds `high_water` bytes, until
-/// it is down to `low_water`. Tasks that read at the same time are served
-/// one after the other, and likewise writers. A stream belongs to one loop.
+/// refills. A write sends at once what the transport takes without
+/// waiting and buffers the rest (as asyncio's transports do); once the
+/// buffer holds `high_water` bytes a write waits, flushing it down to
+/// `low_water`, instead of buffering without limit. Whatever is still
+/// buffered is flushed by the next write, drain, close, or read on the
+/// stream (a request is out before its reply is awaited). Tasks that read
+/// at the same time are served one after the other, and likewise writers.
+/// A stream belongs to one loop.
 typedef struct aioc_stream aioc_stream;
 
 /// How a stream moves bytes: each call may suspend the task.
@@ -774,6 +778,8 @@ typedef struct aioc_transport {
     long (*read)(void *ctx, void *buf, size_t n);
     /// Writes up to n bytes (at least one): the count or a negative error.
     long (*write)(void *ctx, const void *buf, size_t n);
+    /// Optional: writes what it can without suspending, -EAGAIN if nothing.
+    long (*try_write)(void *ctx, const void *buf, size_t n);
     /// Ends the writing direction (shutdown(SHUT_WR)); 0 or an error.
     int (*write_eof)(void *ctx);
     /// Releases the transport (closes the descriptor); 0 or an error.
@@ -821,11 +827,11 @@ AIOC_EXTERN long aioc_stream_readuntil(aioc_stream *s, const void *sep, size_t s
 /// readline does), and 0 means nothing is left.
 AIOC_EXTERN long aioc_stream_readline(aioc_stream *s, const char **out);
 
-/// Buffers `n` bytes for writing. Suspends only while the buffer is at its
-/// high-water mark, flushing it down to the low-water mark first. Returns
-/// 0 once the bytes are buffered; a negative error (an earlier write
-/// failed, or -ECANCELED / -ETIMEDOUT while waiting) means they were not
-/// taken.
+/// Writes `n` bytes: sends what the transport takes at once and buffers
+/// the rest. Suspends only while the buffer is at its high-water mark,
+/// flushing it down to the low-water mark first. Returns 0 once the bytes
+/// are sent or buffered; a negative error (an earlier write failed, or
+/// -ECANCELED / -ETIMEDOUT while waiting) means they were not taken.
 AIOC_EXTERN int aioc_stream_write(aioc_stream *s, const void *buf, size_t n);
 
 /// Waits until everything buffered has been written to the transport. Any
@@ -845,6 +851,46 @@ AIOC_EXTERN int aioc_stream_close(aioc_stream *s);
 
 /// Closes at once, dropping what is buffered, and frees the stream.
 AIOC_EXTERN void aioc_stream_abort(aioc_stream *s);
+
+/* ============================================================ servers == */
+
+/// A TCP server: a task accepts connections and runs a handler task for
+/// each (asyncio.start_server).
+typedef struct aioc_server aioc_server;
+
+/// Serves one connection; runs in a task of its own. The server owns the
+/// stream: it closes it (flushing what is buffered) when the handler
+/// returns.
+typedef void (*aioc_stream_handler)(aioc_stream *conn, void *arg);
+
+typedef struct aioc_server_opts {
+    int backlog;       /// listen(2) backlog; 0: 511
+    int reuse_port;    /// non-zero: SO_REUSEPORT, for one loop per core
+    size_t stack_size; /// handler tasks' stack size; 0: the loop's default
+} aioc_server_opts;
+
+/// Listens on `host` (NULL: every address, IPv6 and IPv4) and `port` (a
+/// number, "0" for any free one) and starts accepting. Each connection gets
+/// a stream and a handler task: fn(stream, arg). Accepting never spins when
+/// descriptors run out: on EMFILE / ENFILE it backs off (10 ms, doubling up
+/// to 1 s) while the connections it has go on being served. Suspends only
+/// to resolve `host`. Returns the server, or NULL with `*err` set (a
+/// resolver error, -EADDRINUSE, -EACCES, -ENOMEM, AIOC_ENOTASK).
+AIOC_EXTERN aioc_server *aioc_tcp_serve(const char *host, const char *port,
+                                        aioc_stream_handler fn, void *arg,
+                                        const aioc_server_opts *opts, int *err);
+
+/// The port the server listens on (useful after port "0").
+AIOC_EXTERN int aioc_server_port(const aioc_server *srv);
+
+/// Connections being served now.
+AIOC_EXTERN size_t aioc_server_connections(const aioc_server *srv);
+
+/// Stops accepting and closes the listening sockets, then gives the
+/// handlers up to `grace` seconds to finish, cancels those still running,
+/// waits for them, and frees the server. Suspends. Returns 0, or
+/// -ETIMEDOUT if handlers had to be cancelled.
+AIOC_EXTERN int aioc_server_close(aioc_server *srv, double grace);
 
 /* ============================================ threads and loops == */
 

@@ -4,7 +4,10 @@
  * hands out a pointer into it, valid until the next call. The write buffer
  * is flushed by whichever task needs room; writers wait (parked on the
  * stream's write lock) once it reaches the high-water mark, so memory stays
- * bounded without asking callers to drain. A lock per direction serialises
+ * bounded without asking callers to drain. A write first sends what the
+ * transport takes without waiting (try_write), as asyncio's transports
+ * do, and a read flushes what is still buffered, so a request is always
+ * out before its reply is awaited. A lock per direction serialises
  * tasks that read (or write) the same stream at once: a transport call may
  * suspend, and two tasks must not interleave halves of a refill or a flush.
  * The first write error sticks: later writes and drains return it. */
@@ -12,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -45,12 +49,18 @@ static long fd_write(void *ctx, const void *buf, size_t n) {
     long r = aioc_send(fd, buf, n, 0); /* no SIGPIPE on sockets */
     return r == -ENOTSOCK ? aioc_write_some(fd, buf, n) : r;
 }
+static long fd_try_write(void *ctx, const void *buf, size_t n) {
+    ssize_t r = send(((aioc_stream *)ctx)->fd, buf, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (r < 0 && errno == ENOTSOCK)
+        r = write(((aioc_stream *)ctx)->fd, buf, n); /* made non-blocking on first use */
+    return r >= 0 ? r : errno == EWOULDBLOCK ? -EAGAIN : -errno;
+}
 static int fd_write_eof(void *ctx) {
     return shutdown(((aioc_stream *)ctx)->fd, SHUT_WR) == 0 ? 0 : -errno;
 }
 static int fd_close(void *ctx) { return aioc_close(((aioc_stream *)ctx)->fd); }
 
-static const aioc_transport fd_ops = {fd_read, fd_write, fd_write_eof, fd_close};
+static const aioc_transport fd_ops = {fd_read, fd_write, fd_try_write, fd_write_eof, fd_close};
 
 /* ------------------------------------------------------------- buffers -- */
 
@@ -115,6 +125,8 @@ aioc_stream *aioc_stream_new(int fd, const aioc_stream_opts *opts) {
 
 /* -------------------------------------------------------------- reading -- */
 
+static int flush_before_read(aioc_stream *s);
+
 /* Drops what the last readuntil handed out. */
 static void settle(aioc_stream *s) {
     s->in.start += s->consumed;
@@ -139,8 +151,8 @@ static long refill(aioc_stream *s) {
 }
 
 long aioc_stream_read(aioc_stream *s, void *buf, size_t n) {
-    int err = aioc_lock_acquire(&s->reading);
-    if (err)
+    int err = flush_before_read(s);
+    if (err || (err = aioc_lock_acquire(&s->reading)))
         return err;
     settle(s);
     long r = 0;
@@ -157,8 +169,8 @@ long aioc_stream_read(aioc_stream *s, void *buf, size_t n) {
 }
 
 long aioc_stream_readexactly(aioc_stream *s, void *buf, size_t n, size_t *got) {
-    int err = aioc_lock_acquire(&s->reading);
-    if (err)
+    int err = flush_before_read(s);
+    if (err || (err = aioc_lock_acquire(&s->reading)))
         return err;
     settle(s);
     size_t have = 0;
@@ -200,8 +212,8 @@ static long until(aioc_stream *s, const void *sep, size_t seplen, const char **o
                   bool last_line) {
     if (!sep || seplen == 0)
         return -EINVAL;
-    int err = aioc_lock_acquire(&s->reading);
-    if (err)
+    int err = flush_before_read(s);
+    if (err || (err = aioc_lock_acquire(&s->reading)))
         return err;
     settle(s);
     size_t searched = 0;
@@ -280,6 +292,20 @@ int aioc_stream_write(aioc_stream *s, const void *buf, size_t n) {
         if (err)
             return err;
     }
+    /* with nothing queued ahead, send what the transport takes right now */
+    if (used(&s->out) == 0 && s->ops->try_write && !aioc_lock_locked(&s->writing)) {
+        while (n > 0) {
+            long sent = s->ops->try_write(s->ctx, buf, n);
+            if (sent == -EAGAIN)
+                break;
+            if (sent < 0)
+                return s->write_error = (int)sent;
+            buf = (const char *)buf + sent;
+            n -= (size_t)sent;
+        }
+    }
+    if (n == 0)
+        return 0;
     if ((err = reserve(&s->out, n)))
         return err;
     memcpy(s->out.data + s->out.end, buf, n);
@@ -287,7 +313,22 @@ int aioc_stream_write(aioc_stream *s, const void *buf, size_t n) {
     return 0;
 }
 
+/* Before a read: what was written goes out first, so a request is sent
+ * before its reply is awaited (skipped while another task flushes). */
+static int flush_before_read(aioc_stream *s) {
+    if (used(&s->out) == 0 || aioc_lock_locked(&s->writing))
+        return 0;
+    int err = aioc_lock_acquire(&s->writing);
+    if (!err) {
+        err = flush_to(s, 0);
+        aioc_lock_release(&s->writing);
+    }
+    return err == -ECANCELED || err == -ETIMEDOUT ? err : 0; /* write errors: reads go on */
+}
+
 int aioc_stream_drain(aioc_stream *s) {
+    if (s->write_error)
+        return s->write_error;
     int err = aioc_lock_acquire(&s->writing);
     if (err)
         return err;

@@ -191,7 +191,7 @@ static void *write_error_sticks(void *arg) {
     CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sp) == 0);
     aioc_stream *w = aioc_stream_new(sp[1], NULL);
     aioc_close(sp[0]);
-    CHECK_ERR(aioc_stream_write(w, "hi", 2), 0); /* only buffered */
+    CHECK_ERR(aioc_stream_write(w, "hi", 2), -EPIPE); /* sent at once: fails at once */
     CHECK_ERR(aioc_stream_drain(w), -EPIPE);
     CHECK_ERR(aioc_stream_write(w, "again", 5), -EPIPE); /* sticky */
     aioc_stream_abort(w);

@@ -1,0 +1,172 @@
+/* TCP servers: many clients, graceful close, close that cancels, and
+ * accept backing off when descriptors run out. */
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "test.h"
+
+static void echo(aioc_stream *s, void *arg) {
+    (void)arg;
+    const char *line;
+    long n;
+    while ((n = aioc_stream_readline(s, &line)) > 0) {
+        char copy[256];
+        memcpy(copy, line, (size_t)n);
+        if (aioc_stream_write(s, copy, (size_t)n) || aioc_stream_drain(s))
+            break;
+    }
+}
+
+static char port[16];
+
+static void *client(void *arg) {
+    int fd = aioc_tcp_connect("127.0.0.1", port);
+    CHECK(fd >= 0);
+    aioc_stream *s = aioc_stream_new(fd, NULL);
+    for (int i = 0; i < 3; i++) {
+        char msg[64];
+        int len = snprintf(msg, sizeof msg, "client %d says %d\n", I(arg), i);
+        CHECK_ERR(aioc_stream_write(s, msg, (size_t)len), 0);
+        const char *line;
+        CHECK_EQ(aioc_stream_readline(s, &line), len);
+        CHECK(memcmp(line, msg, (size_t)len) == 0);
+    }
+    CHECK_ERR(aioc_stream_close(s), 0);
+    return NULL;
+}
+
+static void *many_clients(void *arg) {
+    (void)arg;
+    int err;
+    aioc_server *srv = aioc_tcp_serve("127.0.0.1", "0", echo, NULL, NULL, &err);
+    CHECK(srv);
+    snprintf(port, sizeof port, "%d", aioc_server_port(srv));
+    enum { N = 300 };
+    aioc_task t[N];
+    for (int i = 0; i < N; i++)
+        t[i] = aioc_spawn(client, P(i));
+    CHECK_ERR(aioc_gather(t, N, NULL), 0);
+    aioc_sleep(0.05);
+    CHECK_EQ(aioc_server_connections(srv), 0); /* handlers saw the ends */
+    CHECK_ERR(aioc_server_close(srv, 1), 0);
+    return NULL;
+}
+
+TEST(server_echoes_for_many_clients) { CHECK_ERR(aioc_run(many_clients, NULL, NULL), 0); }
+
+static int handled, cancelled;
+
+static void slow_handler(aioc_stream *s, void *arg) {
+    (void)s;
+    int err = aioc_sleep(I(arg) ? 0.2 : 60);
+    if (err == -ECANCELED)
+        cancelled++;
+    else
+        handled++;
+}
+
+static void *connects_and_waits(void *arg) {
+    (void)arg;
+    int fd = aioc_tcp_connect("127.0.0.1", port);
+    CHECK(fd >= 0);
+    char c;
+    aioc_read(fd, &c, 1); /* until the server closes it */
+    aioc_close(fd);
+    return NULL;
+}
+
+static void *graceful(void *arg) {
+    int quick = I(arg);
+    handled = cancelled = 0;
+    int err;
+    aioc_server *srv = aioc_tcp_serve("127.0.0.1", "0", slow_handler, P(quick), NULL, &err);
+    CHECK(srv);
+    snprintf(port, sizeof port, "%d", aioc_server_port(srv));
+    aioc_task c[4];
+    for (int i = 0; i < 4; i++)
+        c[i] = aioc_spawn(connects_and_waits, NULL);
+    while (aioc_server_connections(srv) < 4)
+        aioc_sleep(0.01);
+    CHECK_ERR(aioc_server_close(srv, 1), quick ? 0 : -ETIMEDOUT);
+    CHECK_EQ(handled, quick ? 4 : 0);     /* quick handlers were waited for */
+    CHECK_EQ(cancelled, quick ? 0 : 4);   /* slow ones cancelled after 1 s */
+    CHECK_ERR(aioc_gather(c, 4, NULL), 0);
+    CHECK(aioc_tcp_connect("127.0.0.1", port) < 0); /* no longer listening */
+    return NULL;
+}
+
+TEST(server_close_waits_then_cancels) {
+    CHECK_ERR(aioc_run(graceful, P(1), NULL), 0);
+    CHECK_ERR(aioc_run(graceful, P(0), NULL), 0);
+}
+
+/* With descriptors exhausted, accept backs off without spinning, existing
+ * connections keep working, and new ones are taken once some are freed. */
+static void *fd_exhaustion(void *arg) {
+    (void)arg;
+    int err;
+    aioc_server *srv = aioc_tcp_serve("127.0.0.1", "0", echo, NULL, NULL, &err);
+    CHECK(srv);
+    snprintf(port, sizeof port, "%d", aioc_server_port(srv));
+    int first = aioc_tcp_connect("127.0.0.1", port);
+    CHECK(first >= 0);
+    aioc_stream *s = aioc_stream_new(first, NULL);
+    /* use up every descriptor left */
+    int hogs[256], nh = 0;
+    while (nh < 256 && (hogs[nh] = dup(0)) >= 0)
+        nh++;
+    CHECK(nh < 256);
+    /* free one: the client's socket takes it, so the server's accept of
+     * that client fails with EMFILE and must back off */
+    close(hogs[--nh]);
+    struct rusage r0, r1;
+    getrusage(RUSAGE_SELF, &r0);
+    aioc_task lt = aioc_spawn(client, P(99));
+    /* the existing connection is still served meanwhile */
+    CHECK_ERR(aioc_stream_write(s, "still here\n", 11), 0);
+    const char *line;
+    CHECK_EQ(aioc_stream_readline(s, &line), 11);
+    aioc_sleep(0.3);
+    getrusage(RUSAGE_SELF, &r1);
+    double cpu = (double)(r1.ru_utime.tv_sec - r0.ru_utime.tv_sec) +
+                 (double)(r1.ru_utime.tv_usec - r0.ru_utime.tv_usec) / 1e6 +
+                 (double)(r1.ru_stime.tv_sec - r0.ru_stime.tv_sec) +
+                 (double)(r1.ru_stime.tv_usec - r0.ru_stime.tv_usec) / 1e6;
+    CHECK(cpu < 0.2); /* backing off, not spinning */
+    while (nh > 0)
+        close(hogs[--nh]);
+    CHECK_ERR(aioc_await(lt, NULL), 0); /* served once descriptors are free */
+    CHECK_ERR(aioc_stream_close(s), 0);
+    CHECK_ERR(aioc_server_close(srv, 1), 0);
+    return NULL;
+}
+
+TEST(server_backs_off_when_descriptors_run_out) {
+    pid_t pid = fork();
+    if (pid == 0) {
+        struct rlimit rl = {64, 64};
+        setrlimit(RLIMIT_NOFILE, &rl);
+        _exit(aioc_run(fd_exhaustion, NULL, NULL) == 0 ? 0 : 1);
+    }
+    int ws;
+    CHECK(waitpid(pid, &ws, 0) == pid);
+    CHECK(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+}
+
+static void *port_in_use(void *arg) {
+    (void)arg;
+    int err;
+    aioc_server *a = aioc_tcp_serve("127.0.0.1", "0", echo, NULL, NULL, &err);
+    CHECK(a);
+    char p[16];
+    snprintf(p, sizeof p, "%d", aioc_server_port(a));
+    aioc_server *b = aioc_tcp_serve("127.0.0.1", p, echo, NULL, NULL, &err);
+    CHECK(b == NULL);
+    CHECK_ERR(err, -EADDRINUSE);
+    CHECK_ERR(aioc_server_close(a, 0), 0);
+    return NULL;
+}
+
+TEST(server_refuses_a_port_in_use) { CHECK_ERR(aioc_run(port_in_use, NULL, NULL), 0); }
