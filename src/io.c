@@ -136,71 +136,48 @@ static int wait_fd(aioc__loop *loop, aioc__task *t, int fd, bool write) {
             return e_;                                          \
     }
 
+/* A whole operation: the prologue, then RETRY. */
+#define FD_OP(fd, write, call)                                  \
+    aioc__loop *loop;                                           \
+    int err;                                                    \
+    aioc__task *t = prepare(&loop, (fd), &err);                 \
+    if (!t)                                                     \
+        return err;                                             \
+    RETRY(loop, t, (fd), (write), call)
+
 long aioc_read(int fd, void *buf, size_t n) {
-    aioc__loop *loop;
-    int err;
-    aioc__task *t = prepare(&loop, fd, &err);
-    if (!t)
-        return err;
-    RETRY(loop, t, fd, false, read(fd, buf, n));
+    FD_OP(fd, false, read(fd, buf, n));
 }
 
 long aioc_write_some(int fd, const void *buf, size_t n) {
-    aioc__loop *loop;
-    int err;
-    aioc__task *t = prepare(&loop, fd, &err);
-    if (!t)
-        return err;
-    RETRY(loop, t, fd, true, write(fd, buf, n));
+    FD_OP(fd, true, write(fd, buf, n));
 }
 
 long aioc_write(int fd, const void *buf, size_t n) {
     size_t done = 0;
-    while (done < n || n == 0) {
+    do {
         long r = aioc_write_some(fd, (const char *)buf + done, n - done);
         if (r < 0)
             return r;
         done += (size_t)r;
-        if (n == 0)
-            break;
-    }
+    } while (done < n);
     return (long)done;
 }
 
 long aioc_readv(int fd, const struct iovec *iov, int cnt) {
-    aioc__loop *loop;
-    int err;
-    aioc__task *t = prepare(&loop, fd, &err);
-    if (!t)
-        return err;
-    RETRY(loop, t, fd, false, readv(fd, iov, cnt));
+    FD_OP(fd, false, readv(fd, iov, cnt));
 }
 
 long aioc_writev(int fd, const struct iovec *iov, int cnt) {
-    aioc__loop *loop;
-    int err;
-    aioc__task *t = prepare(&loop, fd, &err);
-    if (!t)
-        return err;
-    RETRY(loop, t, fd, true, writev(fd, iov, cnt));
+    FD_OP(fd, true, writev(fd, iov, cnt));
 }
 
 long aioc_recv(int fd, void *buf, size_t n, int flags) {
-    aioc__loop *loop;
-    int err;
-    aioc__task *t = prepare(&loop, fd, &err);
-    if (!t)
-        return err;
-    RETRY(loop, t, fd, false, recv(fd, buf, n, flags));
+    FD_OP(fd, false, recv(fd, buf, n, flags));
 }
 
 static long send_some(int fd, const void *buf, size_t n, int flags) {
-    aioc__loop *loop;
-    int err;
-    aioc__task *t = prepare(&loop, fd, &err);
-    if (!t)
-        return err;
-    RETRY(loop, t, fd, true, send(fd, buf, n, flags | MSG_NOSIGNAL));
+    FD_OP(fd, true, send(fd, buf, n, flags | MSG_NOSIGNAL));
 }
 
 long aioc_send(int fd, const void *buf, size_t n, int flags) {
@@ -216,22 +193,12 @@ long aioc_send(int fd, const void *buf, size_t n, int flags) {
 
 long aioc_recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *addr,
                    unsigned *addrlen) {
-    aioc__loop *loop;
-    int err;
-    aioc__task *t = prepare(&loop, fd, &err);
-    if (!t)
-        return err;
-    RETRY(loop, t, fd, false, recvfrom(fd, buf, n, flags, addr, (socklen_t *)addrlen));
+    FD_OP(fd, false, recvfrom(fd, buf, n, flags, addr, (socklen_t *)addrlen));
 }
 
 long aioc_sendto(int fd, const void *buf, size_t n, int flags, const struct sockaddr *addr,
                  unsigned addrlen) {
-    aioc__loop *loop;
-    int err;
-    aioc__task *t = prepare(&loop, fd, &err);
-    if (!t)
-        return err;
-    RETRY(loop, t, fd, true, sendto(fd, buf, n, flags | MSG_NOSIGNAL, addr, addrlen));
+    FD_OP(fd, true, sendto(fd, buf, n, flags | MSG_NOSIGNAL, addr, addrlen));
 }
 
 int aioc_accept(int fd, struct sockaddr *addr, unsigned *addrlen) {
