@@ -6,7 +6,7 @@
 set -eu
 
 need_build="cmake:cmake gcc:gcc make:make"
-need_test="valgrind:valgrind gdb:gdb aarch64-linux-gnu-gcc:gcc-aarch64-linux-gnu qemu-aarch64:qemu-user pkg-config:pkg-config"
+need_test="valgrind:valgrind gdb:gdb socat:socat aarch64-linux-gnu-gcc:gcc-aarch64-linux-gnu qemu-aarch64:qemu-user pkg-config:pkg-config"
 need_bench="go:golang-go /usr/bin/python3:python3 hyperfine:hyperfine"
 
 case "${1:-build}" in
