@@ -338,10 +338,6 @@ typedef struct aioc__backend {
     int (*poll)(aioc__loop *loop, int64_t timeout_ns);
     /* Makes a poll in progress (or the next one) return; any thread. */
     void (*wakeup)(aioc__loop *loop);
-    /* Watches `fd` once for `events` (EPOLLIN/EPOLLOUT bits) on behalf of
-     * parked task `t`, which the poll then wakes; unwatch undoes it. */
-    int (*watch)(aioc__loop *loop, int fd, uint32_t events, aioc__task *t);
-    void (*unwatch)(aioc__loop *loop, int fd);
     /* Registers `fd` for its lifetime, both directions, edge-triggered;
      * its events go to aioc__fd_ready. del undoes it. */
     int (*add)(aioc__loop *loop, int fd);
@@ -352,11 +348,6 @@ typedef struct aioc__backend {
 typedef struct aioc__fd aioc__fd;
 void aioc__fd_ready(aioc__loop *loop, int fd, uint32_t events);
 void aioc__fds_free(aioc__loop *loop);
-
-/* Parks `t` until `fd` is ready for `events` (one-shot; the I/O layer of
- * a later stage keeps descriptors registered for their lifetime instead).
- * Returns 0, an interruption's error, or a registration errno. */
-int aioc__fd_wait(aioc__loop *loop, aioc__task *t, int fd, uint32_t events);
 
 extern const aioc__backend aioc__backend_epoll;
 

@@ -17,7 +17,6 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -95,8 +94,7 @@ void aioc__signals_stop(aioc__loop *loop, bool interrupted) {
 int aioc_signal_wait(const int *signals, size_t n) {
     aioc__loop *loop;
     int err;
-    aioc__task *t = aioc__running(&loop, &err);
-    if (!t)
+    if (!aioc__suspension_point(&loop, &err))
         return err;
     if (!signals || n == 0)
         return -EINVAL;
@@ -105,27 +103,14 @@ int aioc_signal_wait(const int *signals, size_t n) {
     for (size_t i = 0; i < n; i++)
         if (sigaddset(&set, signals[i]) != 0)
             return -EINVAL;
-    if ((err = aioc__interruption(t)))
-        return err;
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     int fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
     if (fd < 0)
         return -errno;
     struct signalfd_siginfo info;
-    int result;
-    for (;;) {
-        ssize_t r = read(fd, &info, sizeof info);
-        if (r == (ssize_t)sizeof info) {
-            result = (int)info.ssi_signo;
-            break;
-        }
-        if (r < 0 && errno != EAGAIN) {
-            result = -errno;
-            break;
-        }
-        if ((result = aioc__fd_wait(loop, t, fd, EPOLLIN)))
-            break;
-    }
-    close(fd);
-    return result;
+    long r = aioc_read(fd, &info, sizeof info); /* waits like any descriptor */
+    aioc_close(fd);
+    if (r < 0)
+        return (int)r;
+    return r == (long)sizeof info ? (int)info.ssi_signo : -EIO;
 }

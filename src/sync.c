@@ -44,12 +44,10 @@ int aioc_event_is_set(const aioc_event *ev) { return ((const event *)ev)->set !=
 int aioc_event_wait(aioc_event *ev) {
     aioc__loop *loop;
     int err;
-    aioc__task *t = aioc__running(&loop, &err);
+    aioc__task *t = aioc__suspension_point(&loop, &err);
     if (!t)
         return err;
     event *e = (event *)ev;
-    if ((err = aioc__interruption(t)))
-        return err;
     if (e->set)
         return 0;
     return aioc__wait_on(loop, t, aioc__lazy_list(&e->waiters), ev);

@@ -18,7 +18,6 @@
 
 static void task_entry(void);
 static void finish_without_running(aioc__loop *loop, aioc__task *t, int status);
-static int interrupted(const aioc__task *t);
 
 /* Gives `t` a stack and a first frame if it has none. False if it ended
  * instead (cancelled before it started, or no stack to be had). */
@@ -129,20 +128,6 @@ void aioc__task_resume(aioc__loop *loop, aioc__task *t) {
 
 /* ------------------------------------------------- park and wake -- */
 
-int aioc__fd_wait(aioc__loop *loop, aioc__task *t, int fd, uint32_t events) {
-    int err = aioc__interruption(t);
-    if (err)
-        return err;
-    if ((err = loop->backend->watch(loop, fd, events, t)))
-        return err;
-    loop->fd_waiters++;
-    t->wait_data = (uintptr_t)fd; /* for dumps */
-    int wake = aioc__park(loop, AIOC__WAIT_FD, NULL);
-    loop->fd_waiters--;
-    loop->backend->unwatch(loop, fd);
-    return wake == AIOC__INTERRUPTED ? interrupted(t) : 0;
-}
-
 void aioc__interrupt(aioc__loop *loop, aioc__task *t) {
     if (t->state != AIOC__PARKED || !aioc__interruption(t))
         return;
@@ -157,7 +142,6 @@ int aioc__interrupted_error(const aioc__task *t) {
     return err ? err : -ECANCELED;
 }
 
-static int interrupted(const aioc__task *t) { return aioc__interrupted_error(t); }
 
 aioc__task *aioc__running(aioc__loop **loopp, int *err) {
     aioc__loop *loop = aioc__loop_get();
@@ -373,7 +357,7 @@ int aioc_await(aioc_task h, void **result) {
         t->watch_kind = AIOC__WATCH_NONE;
         t->watcher = NULL;
         if (wake == AIOC__INTERRUPTED)
-            return interrupted(self);
+            return aioc__interrupted_error(self);
     }
     int status = t->status;
     if (result)
@@ -522,7 +506,7 @@ static int sleep_until_ns(aioc__loop *loop, aioc__task *t, uint64_t ns) {
         return err;
     if (aioc__park(loop, AIOC__WAIT_SLEEP, NULL) == AIOC__INTERRUPTED) {
         aioc__timer_disarm(&loop->timers, &t->timer);
-        return interrupted(t);
+        return aioc__interrupted_error(t);
     }
     return 0;
 }

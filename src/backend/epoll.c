@@ -1,8 +1,7 @@
-/* The epoll backend. Three kinds of registration, told apart by the event
- * data: NULL for the loop's eventfd (other threads' wake-ups), a task
- * pointer with its low bit set for a one-shot watch (signalfd), and
- * fd << 2 | 2 for a descriptor of the I/O layer, registered once,
- * edge-triggered, for its lifetime. */
+/* The epoll backend. Two kinds of registration, told apart by the event
+ * data: NULL for the loop's eventfd (other threads' wake-ups), and
+ * fd << 2 | 2 for a descriptor of the I/O layer (src/io.c), registered
+ * once, edge-triggered, for its lifetime. */
 #define _GNU_SOURCE
 #include <stdatomic.h>
 #include <sys/epoll.h>
@@ -69,8 +68,6 @@ static int epoll_poll(aioc__loop *loop, int64_t timeout_ns) {
             uint64_t v;
             ssize_t r = read(loop->wakefd, &v, sizeof v);
             (void)r; /* EAGAIN: another read drained it; nothing is lost */
-        } else if (events[i].data.u64 & 1) { /* a parked task (epoll_watch) */
-            aioc__wake(loop, (aioc__task *)((uintptr_t)tag & ~(uintptr_t)1), AIOC__WOKEN);
         } else { /* a registered descriptor (epoll_add): fd << 2 | 2 */
             aioc__fd_ready(loop, (int)(events[i].data.u64 >> 2), events[i].events);
         }
@@ -82,22 +79,6 @@ static void epoll_wakeup(aioc__loop *loop) {
     uint64_t one = 1;
     ssize_t r = write(loop->wakefd, &one, sizeof one);
     (void)r; /* EAGAIN: the counter is saturated, so a wake-up is pending */
-}
-
-/* The task pointer is tagged with its low bit (tasks are 16-byte aligned)
- * to tell it from the eventfd's NULL and from later I/O watchers. */
-static int epoll_watch(aioc__loop *loop, int fd, uint32_t events, aioc__task *t) {
-    struct epoll_event ev = {.events = events | EPOLLONESHOT,
-                             .data.ptr = (void *)((uintptr_t)t | 1)};
-    if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, fd, &ev) == 0)
-        return 0;
-    if (errno == EEXIST && epoll_ctl(loop->epfd, EPOLL_CTL_MOD, fd, &ev) == 0)
-        return 0;
-    return -errno;
-}
-
-static void epoll_unwatch(aioc__loop *loop, int fd) {
-    epoll_ctl(loop->epfd, EPOLL_CTL_DEL, fd, NULL);
 }
 
 static int epoll_add(aioc__loop *loop, int fd) {
@@ -116,8 +97,6 @@ const aioc__backend aioc__backend_epoll = {
     .close = epoll_close,
     .poll = epoll_poll,
     .wakeup = epoll_wakeup,
-    .watch = epoll_watch,
-    .unwatch = epoll_unwatch,
     .add = epoll_add,
     .del = epoll_del,
 };
