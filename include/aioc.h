@@ -757,6 +757,29 @@ AIOC_EXTERN int aioc_getaddrinfo(const char *host, const char *service,
 /// -ENETUNREACH, ...), a resolver error, -ECANCELED, -ETIMEDOUT.
 AIOC_EXTERN int aioc_tcp_connect(const char *host, const char *port);
 
+/// Connects to the Unix stream socket at `path` ("@name": Linux's abstract
+/// namespace, no file). Suspends. Returns a connected socket (non-blocking,
+/// close-on-exec), or a negative error: -ENOENT (no such file),
+/// -ECONNREFUSED (nobody listens), -EACCES, -EINVAL (empty path),
+/// -ENAMETOOLONG (over 107 bytes), -ECANCELED, -ETIMEDOUT. While the
+/// server's backlog is full it retries, backing off up to 100 ms.
+AIOC_EXTERN int aioc_unix_connect(const char *path);
+
+/// A UDP socket bound to local `host` (NULL: every address) and `port`
+/// ("0": any free one; getsockname tells which), for aioc_recvfrom /
+/// aioc_sendto. The first resolved address that binds is used. Suspends
+/// only to resolve a name. Returns the socket (non-blocking, close-on-exec;
+/// close it with aioc_close) or a negative error: a resolver error,
+/// -EADDRINUSE, -EACCES, AIOC_ENOTASK, ...
+AIOC_EXTERN int aioc_udp_bind(const char *host, const char *port);
+
+/// A UDP socket connected to `host` and `port` (no packet is sent:
+/// connecting a datagram socket only fixes its peer and filters what it
+/// receives), for aioc_send / aioc_recv. aioc_recv may then fail with
+/// -ECONNREFUSED when the peer's port is closed (an ICMP error came back).
+/// Returns the socket or a negative error, as aioc_udp_bind.
+AIOC_EXTERN int aioc_udp_connect(const char *host, const char *port);
+
 /* ============================================================ streams == */
 
 /// A buffered byte stream over a transport (asyncio's StreamReader and
@@ -854,8 +877,8 @@ AIOC_EXTERN void aioc_stream_abort(aioc_stream *s);
 
 /* ============================================================ servers == */
 
-/// A TCP server: a task accepts connections and runs a handler task for
-/// each (asyncio.start_server).
+/// A stream server (TCP or Unix): a task accepts connections and runs a
+/// handler task for each (asyncio.start_server, start_unix_server).
 typedef struct aioc_server aioc_server;
 
 /// Serves one connection; runs in a task of its own. The server owns the
@@ -880,7 +903,18 @@ AIOC_EXTERN aioc_server *aioc_tcp_serve(const char *host, const char *port,
                                         aioc_stream_handler fn, void *arg,
                                         const aioc_server_opts *opts, int *err);
 
-/// The port the server listens on (useful after port "0").
+/// A server on the Unix stream socket at `path` ("@name": the abstract
+/// namespace), otherwise as aioc_tcp_serve (opts->reuse_port is ignored).
+/// A socket file nobody listens on any more (left by a process that died)
+/// is replaced; one a live server listens on is -EADDRINUSE. The file is
+/// removed when the server closes. Does not suspend. Returns the server,
+/// or NULL with `*err` set: -EADDRINUSE, -EACCES, -ENOENT (no such
+/// directory), -EINVAL, -ENAMETOOLONG, -ENOMEM, AIOC_ENOTASK.
+AIOC_EXTERN aioc_server *aioc_unix_serve(const char *path, aioc_stream_handler fn, void *arg,
+                                         const aioc_server_opts *opts, int *err);
+
+/// The port the server listens on (useful after port "0"; 0 for a Unix
+/// socket).
 AIOC_EXTERN int aioc_server_port(const aioc_server *srv);
 
 /// Connections being served now.
@@ -889,7 +923,9 @@ AIOC_EXTERN size_t aioc_server_connections(const aioc_server *srv);
 /// Stops accepting and closes the listening sockets, then gives the
 /// handlers up to `grace` seconds to finish, cancels those still running,
 /// waits for them, and frees the server. Suspends. Returns 0, or
-/// -ETIMEDOUT if handlers had to be cancelled.
+/// -ETIMEDOUT if handlers had to be cancelled. A server still open when
+/// aioc_run ends is closed then (its handlers were cancelled with every
+/// other task).
 AIOC_EXTERN int aioc_server_close(aioc_server *srv, double grace);
 
 /* ============================================ threads and loops == */

@@ -411,6 +411,7 @@ struct aioc__loop {
     aioc_loop *handle;         /* what other threads see: src/remote.c */
     size_t external_waits;     /* tasks waiting on other threads (futures) */
     bool sigint;               /* this loop handles SIGINT (src/signal.c) */
+    aioc__list leftovers;      /* aioc__leftover records, released at the end */
 };
 
 /* initial-exec: a plain %fs-relative load, not a __tls_get_addr call, on
@@ -441,8 +442,24 @@ void aioc__pool_configure(const aioc_run_opts *opts);
 /* src/net.c: Happy Eyeballs over a resolved list (tests use it directly) */
 struct addrinfo;
 int aioc__connect_any(struct addrinfo *res);
+/* A Unix socket address from a path, or "@name" in the abstract namespace:
+ * 0, -EINVAL or -ENAMETOOLONG (src/net.c) */
+struct sockaddr_un;
+int aioc__unix_address(const char *path, struct sockaddr_un *addr, unsigned *len);
 /* aioc_to_thread_with on the resolver pool (src/net.c) */
 int aioc__resolve_on_pool(aioc_fn fn, void *arg, void **result, aioc_cleanup cleanup);
+
+/* Something a program may leave open when its main task returns (a server,
+ * a child process): once every task has ended, aioc_run calls release() on
+ * each still registered, so nothing leaks. Embedded in the resource;
+ * unregister it when the resource is closed normally. */
+typedef struct aioc__leftover {
+    aioc__list link;
+    void (*release)(struct aioc__leftover *self);
+} aioc__leftover;
+
+void aioc__leftover_add(aioc__loop *loop, aioc__leftover *l, void (*release)(aioc__leftover *));
+static inline void aioc__leftover_remove(aioc__leftover *l) { aioc__list_remove(&l->link); }
 
 void aioc__ready_push_shuffled(aioc__loop *loop, aioc__list *link);
 

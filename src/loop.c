@@ -192,8 +192,19 @@ static void release_tasks(aioc__loop *loop) {
     }
 }
 
-/* Callbacks that never ran, and groups whose owner never waited. */
+void aioc__leftover_add(aioc__loop *loop, aioc__leftover *l,
+                        void (*release)(aioc__leftover *)) {
+    l->release = release;
+    aioc__list_push_back(&loop->leftovers, &l->link);
+}
+
+/* Resources the program left open, callbacks that never ran, and groups
+ * whose owner never waited. No task runs any more: nothing may suspend. */
 static void release_leftovers(aioc__loop *loop) {
+    for (aioc__list *n; (n = aioc__list_pop_front(&loop->leftovers));) {
+        aioc__leftover *l = aioc__container_of(n, aioc__leftover, link);
+        l->release(l);
+    }
     for (uint32_t i = 0; i < loop->handles.used; i++) {
         aioc__slot *s = aioc__handle_slot(&loop->handles, i);
         if (s->type == AIOC__H_CALL) {
@@ -219,6 +230,7 @@ static uint32_t default_stack_size(const aioc_run_opts *opts) {
 static int loop_init(aioc__loop *loop, const aioc_run_opts *opts) {
     memset(loop, 0, sizeof *loop);
     aioc__list_init(&loop->ready);
+    aioc__list_init(&loop->leftovers);
     aioc__timers_init(&loop->timers);
     loop->tasks.size = (sizeof(aioc__task) + 15) & ~(size_t)15;
     loop->scopes.size = (sizeof(aioc__scope_rec) + 15) & ~(size_t)15;

@@ -1,4 +1,5 @@
-/* Name resolution and TCP connect with Happy Eyeballs (RFC 8305).
+/* Name resolution, TCP connect with Happy Eyeballs (RFC 8305), and Unix
+ * socket addresses and connect.
  *
  * getaddrinfo blocks, so names are looked up on the resolver pool; a
  * caller that gives up returns at once and the late answer is freed by the
@@ -11,9 +12,11 @@
  * reaped, closing any socket that connected too late. */
 #define _GNU_SOURCE
 #include <netdb.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -199,4 +202,44 @@ int aioc__connect_any(struct addrinfo *res) {
     free(order);
     free(running);
     return fd >= 0 ? fd : err ? err : last;
+}
+
+int aioc__unix_address(const char *path, struct sockaddr_un *addr, socklen_t *len) {
+    if (!path || !path[0] || (path[0] == '@' && !path[1]))
+        return -EINVAL;
+    size_t n = strlen(path);
+    if (n >= sizeof addr->sun_path)
+        return -ENAMETOOLONG;
+    memset(addr, 0, sizeof *addr);
+    addr->sun_family = AF_UNIX;
+    memcpy(addr->sun_path, path, n);
+    if (path[0] == '@') { /* the abstract namespace: no file, no NUL at the end */
+        addr->sun_path[0] = '\0';
+        *len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n);
+    } else {
+        *len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
+    }
+    return 0;
+}
+
+int aioc_unix_connect(const char *path) {
+    struct sockaddr_un addr;
+    socklen_t len;
+    int err = aioc__unix_address(path, &addr, &len);
+    if (err)
+        return err;
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    /* A full backlog refuses a non-blocking Unix connect with EAGAIN and
+     * nothing signals when it has room: try again, backing off. */
+    for (double pause = 0.001; (err = aioc_connect(fd, (struct sockaddr *)&addr, len)) == -EAGAIN;
+         pause = pause < 0.05 ? pause * 2 : 0.1)
+        if ((err = aioc_sleep(pause)))
+            break;
+    if (err) {
+        aioc_close(fd);
+        return err;
+    }
+    return fd;
 }

@@ -1,17 +1,20 @@
-/* TCP servers (asyncio.start_server): listening sockets, an accepting task
- * per socket, and a handler task per connection.
+/* Stream servers (asyncio.start_server, start_unix_server): listening
+ * sockets (TCP, or one Unix socket), an accepting task per socket, and a
+ * handler task per connection.
  *
  * The server record lives on the heap and keeps every connection on a list,
  * so that closing can stop accepting first, then wait for the handlers
  * (with a grace period), then cancel the rest. When accept runs out of
  * descriptors (EMFILE, ENFILE) the accepting task sleeps, backing off, and
  * tries again: the connections already open keep being served, and nothing
- * spins. */
+ * spins. A server the program never closed is closed when aioc_run ends. */
 #define _GNU_SOURCE
 #include <netdb.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -42,6 +45,10 @@ struct aioc_server {
     size_t nconns;
     aioc_event idle; /* set while no connection is open */
     bool closing;
+    aioc__leftover leftover; /* closed by aioc_run if the program did not */
+    char *unix_path;         /* a Unix socket's file, removed on close */
+    dev_t unix_dev;          /* ... if it is still the file we bound */
+    ino_t unix_ino;
 };
 
 static void *serve_conn(void *arg) {
@@ -103,18 +110,20 @@ static void *accept_loop(void *arg) {
     return NULL;
 }
 
-static int listen_on(const struct addrinfo *ai, const aioc_server_opts *opts) {
-    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+static int listen_on(int family, const struct sockaddr *addr, socklen_t len,
+                     const aioc_server_opts *opts) {
+    int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -errno;
     int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (opts && opts->reuse_port)
+    if (family != AF_UNIX)
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (family != AF_UNIX && opts && opts->reuse_port)
         setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
-    if (ai->ai_family == AF_INET6) /* one socket per family */
+    if (family == AF_INET6) /* one socket per family */
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
     int backlog = opts && opts->backlog > 0 ? opts->backlog : 511;
-    if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, backlog) < 0) {
+    if (bind(fd, addr, len) < 0 || listen(fd, backlog) < 0) {
         int err = -errno;
         close(fd);
         return err;
@@ -137,6 +146,60 @@ static void close_listeners(aioc_server *srv) {
     srv->nfds = 0;
 }
 
+/* Frees the record once no task uses it: listeners closed, acceptors and
+ * connection tasks gone. */
+static void server_free(aioc_server *srv) {
+    close_listeners(srv);
+    if (srv->unix_path) {
+        struct stat st; /* remove the socket file unless someone replaced it */
+        if (stat(srv->unix_path, &st) == 0 && st.st_dev == srv->unix_dev &&
+            st.st_ino == srv->unix_ino)
+            unlink(srv->unix_path);
+        free(srv->unix_path);
+    }
+    aioc__leftover_remove(&srv->leftover);
+    free(srv);
+}
+
+/* aioc_run ends with the server still open: every task is gone already. */
+static void release_server(aioc__leftover *l) {
+    server_free(aioc__container_of(l, aioc_server, leftover));
+}
+
+static aioc_server *server_new(aioc_stream_handler fn, void *arg, const aioc_server_opts *opts) {
+    aioc_server *srv = calloc(1, sizeof *srv);
+    if (!srv)
+        return NULL;
+    srv->fn = fn;
+    srv->arg = arg;
+    srv->stack_size = opts ? opts->stack_size : 0;
+    aioc__list_init(&srv->conns);
+    aioc__list_init(&srv->leftover.link);
+    aioc_event_init(&srv->idle);
+    aioc_event_set(&srv->idle);
+    return srv;
+}
+
+/* Starts an accepting task per listening socket; on failure, stops those
+ * started and returns the error (the caller frees the server). */
+static int server_start(aioc_server *srv) {
+    for (int i = 0; i < srv->nfds; i++) {
+        srv->listeners[i] = (listener){srv, srv->fds[i]};
+        aioc_spawn_opts o = {.name = "accept"};
+        srv->acceptors[i] = aioc_spawn_with(accept_loop, &srv->listeners[i], &o);
+        int err = aioc_task_error(srv->acceptors[i]);
+        if (err) {
+            while (i-- > 0) {
+                aioc_cancel(srv->acceptors[i]);
+                aioc_await(srv->acceptors[i], NULL);
+            }
+            return err;
+        }
+    }
+    aioc__leftover_add(aioc__loop_get(), &srv->leftover, release_server);
+    return 0;
+}
+
 aioc_server *aioc_tcp_serve(const char *host, const char *port, aioc_stream_handler fn,
                             void *arg, const aioc_server_opts *opts, int *errp) {
     int err = 0;
@@ -147,18 +210,12 @@ aioc_server *aioc_tcp_serve(const char *host, const char *port, aioc_stream_hand
         err = -EINVAL;
     else
         err = aioc_getaddrinfo(host, port, &hints, &res);
-    if (!err && !(srv = calloc(1, sizeof *srv)))
+    if (!err && !(srv = server_new(fn, arg, opts)))
         err = -ENOMEM;
     if (err)
         goto out;
-    srv->fn = fn;
-    srv->arg = arg;
-    srv->stack_size = opts ? opts->stack_size : 0;
-    aioc__list_init(&srv->conns);
-    aioc_event_init(&srv->idle);
-    aioc_event_set(&srv->idle);
     for (struct addrinfo *a = res; a && srv->nfds < MAX_LISTENERS; a = a->ai_next) {
-        int fd = listen_on(a, opts);
+        int fd = listen_on(a->ai_family, a->ai_addr, a->ai_addrlen, opts);
         if (fd < 0) {
             err = fd;
             continue; /* e.g. no IPv6 here: serve on what works */
@@ -174,27 +231,67 @@ aioc_server *aioc_tcp_serve(const char *host, const char *port, aioc_stream_hand
             }
         }
     }
-    if (srv->nfds == 0)
-        goto out;
-    err = 0;
-    for (int i = 0; i < srv->nfds; i++) {
-        srv->listeners[i] = (listener){srv, srv->fds[i]};
-        aioc_spawn_opts o = {.name = "accept"};
-        srv->acceptors[i] = aioc_spawn_with(accept_loop, &srv->listeners[i], &o);
-        if ((err = aioc_task_error(srv->acceptors[i])))
-            break;
-    }
+    if (srv->nfds > 0)
+        err = server_start(srv);
 out:
     if (res)
         freeaddrinfo(res);
     if (err && srv) {
-        for (int i = 0; i < srv->nfds; i++)
-            if (aioc_task_error(srv->acceptors[i]) == 0 && srv->acceptors[i].id) {
-                aioc_cancel(srv->acceptors[i]);
-                aioc_await(srv->acceptors[i], NULL);
-            }
-        close_listeners(srv);
-        free(srv);
+        server_free(srv);
+        srv = NULL;
+    }
+    if (errp)
+        *errp = err;
+    return srv;
+}
+
+/* Is a server listening at this Unix address? A socket file nobody
+ * listens on is left over from a process that died: refused. */
+static bool unix_in_use(const struct sockaddr_un *addr, socklen_t len) {
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return true;
+    bool in_use = connect(fd, (const struct sockaddr *)addr, len) == 0 ||
+                  (errno != ECONNREFUSED && errno != ENOENT);
+    close(fd);
+    return in_use;
+}
+
+aioc_server *aioc_unix_serve(const char *path, aioc_stream_handler fn, void *arg,
+                             const aioc_server_opts *opts, int *errp) {
+    struct sockaddr_un addr;
+    socklen_t len;
+    int err = aioc__unix_address(path, &addr, &len);
+    aioc_server *srv = NULL;
+    if (!err && !fn)
+        err = -EINVAL;
+    if (!err && aioc_current().id == 0)
+        err = AIOC_ENOTASK;
+    if (!err && !(srv = server_new(fn, arg, opts)))
+        err = -ENOMEM;
+    if (err)
+        goto out;
+    bool file = path[0] != '@';
+    if (file && !unix_in_use(&addr, len))
+        unlink(path); /* stale: its server is gone */
+    int fd = listen_on(AF_UNIX, (struct sockaddr *)&addr, len, opts);
+    if (fd < 0) {
+        err = fd;
+        goto out;
+    }
+    srv->fds[srv->nfds++] = fd;
+    struct stat st;
+    if (file && fstat(fd, &st) == 0 && stat(path, &st) == 0) {
+        srv->unix_dev = st.st_dev;
+        srv->unix_ino = st.st_ino;
+        if (!(srv->unix_path = strdup(path)))
+            err = -ENOMEM;
+    }
+    if (!err)
+        err = server_start(srv);
+out:
+    if (err && srv) {
+        server_free(srv);
         srv = NULL;
     }
     if (errp)
@@ -229,6 +326,6 @@ int aioc_server_close(aioc_server *srv, double grace) {
     }
     if (shielded)
         aioc_scope_exit(&shield);
-    free(srv);
+    server_free(srv);
     return result;
 }

@@ -159,3 +159,41 @@ static void *fallback_list(void *arg) {
 }
 
 TEST(happy_eyeballs_moves_on_after_a_refusal) { CHECK_ERR(aioc_run(fallback_list, NULL, NULL), 0); }
+
+/* UDP helpers: a bound socket and a connected one talk; a connected
+ * socket learns that nobody listens at its peer. */
+static void *udp_helpers(void *arg) {
+    (void)arg;
+    int server = aioc_udp_bind("127.0.0.1", "0");
+    CHECK(server >= 0);
+    struct sockaddr_in addr;
+    socklen_t len = sizeof addr;
+    CHECK(getsockname(server, (struct sockaddr *)&addr, &len) == 0);
+    char port[16];
+    snprintf(port, sizeof port, "%d", ntohs(addr.sin_port));
+    int client = aioc_udp_connect("localhost", port);
+    CHECK(client >= 0);
+    CHECK_EQ(aioc_send(client, "ping", 4, 0), 4);
+    char buf[16];
+    struct sockaddr_storage from;
+    unsigned flen = sizeof from;
+    CHECK_EQ(aioc_recvfrom(server, buf, sizeof buf, 0, (struct sockaddr *)&from, &flen), 4);
+    CHECK(memcmp(buf, "ping", 4) == 0);
+    CHECK_EQ(aioc_sendto(server, "pong", 4, 0, (struct sockaddr *)&from, flen), 4);
+    CHECK_EQ(aioc_recv(client, buf, sizeof buf, 0), 4);
+    CHECK(memcmp(buf, "pong", 4) == 0);
+    CHECK_ERR(aioc_udp_bind("127.0.0.1", port), -EADDRINUSE);
+    /* the server goes away: the next exchange reports it */
+    aioc_close(server);
+    CHECK_EQ(aioc_send(client, "ping", 4, 0), 4);
+    aioc_scope bound; /* an ICMP error on loopback comes at once; bound the wait anyway */
+    CHECK_ERR(aioc_scope_enter(&bound, 10), 0);
+    CHECK_ERR(aioc_recv(client, buf, sizeof buf, 0), -ECONNREFUSED);
+    CHECK_ERR(aioc_scope_exit(&bound), 0);
+    aioc_close(client);
+    int err = aioc_udp_bind("no-such-host.invalid", "0");
+    CHECK(err <= AIOC_EAI_BASE && err > AIOC_EAI_BASE - 1000); /* a resolver error */
+    return NULL;
+}
+
+TEST(udp_bind_and_connect_helpers) { CHECK_ERR(aioc_run(udp_helpers, NULL, NULL), 0); }

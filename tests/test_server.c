@@ -1,7 +1,10 @@
-/* TCP servers: many clients, graceful close, close that cancels, and
- * accept backing off when descriptors run out. */
+/* Stream servers: many clients, graceful close, close that cancels,
+ * accept backing off when descriptors run out, Unix sockets, and servers
+ * the program forgot to close. */
+#include <netinet/in.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -170,3 +173,130 @@ static void *port_in_use(void *arg) {
 }
 
 TEST(server_refuses_a_port_in_use) { CHECK_ERR(aioc_run(port_in_use, NULL, NULL), 0); }
+
+/* ------------------------------------------------------- Unix sockets -- */
+
+static char sock_path[64];
+
+static void *unix_client(void *arg) {
+    int fd = aioc_unix_connect(sock_path);
+    CHECK(fd >= 0);
+    aioc_stream *s = aioc_stream_new(fd, NULL);
+    char msg[64];
+    int len = snprintf(msg, sizeof msg, "unix client %d\n", I(arg));
+    CHECK_ERR(aioc_stream_write(s, msg, (size_t)len), 0);
+    const char *line;
+    CHECK_EQ(aioc_stream_readline(s, &line), len);
+    CHECK(memcmp(line, msg, (size_t)len) == 0);
+    CHECK_ERR(aioc_stream_close(s), 0);
+    return NULL;
+}
+
+static void *unix_echo(void *arg) {
+    (void)arg;
+    snprintf(sock_path, sizeof sock_path, "/tmp/aioc-test-%d.sock", (int)getpid());
+    int err;
+    aioc_server *srv = aioc_unix_serve(sock_path, echo, NULL, NULL, &err);
+    CHECK(srv);
+    CHECK_EQ(aioc_server_port(srv), 0);
+    CHECK(access(sock_path, F_OK) == 0);
+    enum { N = 50 };
+    aioc_task t[N];
+    for (int i = 0; i < N; i++)
+        t[i] = aioc_spawn(unix_client, P(i));
+    CHECK_ERR(aioc_gather(t, N, NULL), 0);
+    CHECK_ERR(aioc_server_close(srv, 1), 0);
+    CHECK(access(sock_path, F_OK) < 0); /* the file went with the server */
+    CHECK_ERR(aioc_unix_connect(sock_path), -ENOENT);
+    /* the abstract namespace: no file at all */
+    snprintf(sock_path, sizeof sock_path, "@aioc-test-%d", (int)getpid());
+    CHECK(srv = aioc_unix_serve(sock_path, echo, NULL, NULL, &err));
+    aioc_task one = aioc_spawn(unix_client, P(1));
+    CHECK_ERR(aioc_await(one, NULL), 0);
+    CHECK_ERR(aioc_server_close(srv, 1), 0);
+    CHECK_ERR(aioc_unix_connect(sock_path), -ECONNREFUSED);
+    return NULL;
+}
+
+TEST(unix_server_and_connect) { CHECK_ERR(aioc_run(unix_echo, NULL, NULL), 0); }
+
+static void *unix_addresses(void *arg) {
+    (void)arg;
+    int err;
+    snprintf(sock_path, sizeof sock_path, "/tmp/aioc-stale-%d.sock", (int)getpid());
+    /* a socket file whose server died: bound, never listening */
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    strcpy(a.sun_path, sock_path);
+    int dead = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    CHECK(bind(dead, (struct sockaddr *)&a, sizeof a) == 0);
+    CHECK_ERR(aioc_unix_connect(sock_path), -ECONNREFUSED);
+    aioc_server *srv = aioc_unix_serve(sock_path, echo, NULL, NULL, &err);
+    CHECK(srv); /* replaced the stale file */
+    close(dead);
+    /* a live one is not taken over */
+    CHECK(aioc_unix_serve(sock_path, echo, NULL, NULL, &err) == NULL);
+    CHECK_ERR(err, -EADDRINUSE);
+    aioc_task one = aioc_spawn(unix_client, P(2));
+    CHECK_ERR(aioc_await(one, NULL), 0);
+    CHECK_ERR(aioc_server_close(srv, 1), 0);
+    /* bad addresses */
+    CHECK(aioc_unix_serve("", echo, NULL, NULL, &err) == NULL);
+    CHECK_ERR(err, -EINVAL);
+    CHECK(aioc_unix_serve("/nonexistent-dir/x.sock", echo, NULL, NULL, &err) == NULL);
+    CHECK_ERR(err, -ENOENT);
+    char longpath[200];
+    memset(longpath, 'x', sizeof longpath - 1);
+    longpath[0] = '/';
+    longpath[sizeof longpath - 1] = '\0';
+    CHECK(aioc_unix_serve(longpath, echo, NULL, NULL, &err) == NULL);
+    CHECK_ERR(err, -ENAMETOOLONG);
+    CHECK_ERR(aioc_unix_connect(longpath), -ENAMETOOLONG);
+    CHECK_ERR(aioc_unix_connect("@"), -EINVAL);
+    return NULL;
+}
+
+TEST(unix_server_replaces_stale_file_not_live_one) {
+    CHECK_ERR(aioc_run(unix_addresses, NULL, NULL), 0);
+}
+
+/* A program that returns from main with its servers still open: aioc_run
+ * closes them (sockets and memory: ASan and Valgrind check the rest). */
+static int waiting_handlers, cancelled_handlers;
+
+static void waits_forever(aioc_stream *s, void *arg) {
+    (void)s, (void)arg;
+    waiting_handlers++;
+    aioc_event never = AIOC_EVENT_INIT;
+    if (aioc_event_wait(&never) == -ECANCELED)
+        cancelled_handlers++;
+}
+
+static void *leaves_servers_open(void *arg) {
+    int *tcp_port = arg;
+    int err;
+    aioc_server *tcp = aioc_tcp_serve("127.0.0.1", "0", waits_forever, NULL, NULL, &err);
+    CHECK(tcp);
+    *tcp_port = aioc_server_port(tcp);
+    snprintf(sock_path, sizeof sock_path, "/tmp/aioc-left-%d.sock", (int)getpid());
+    CHECK(aioc_unix_serve(sock_path, waits_forever, NULL, NULL, &err));
+    snprintf(port, sizeof port, "%d", *tcp_port);
+    int a = aioc_tcp_connect("127.0.0.1", port), b = aioc_unix_connect(sock_path);
+    CHECK(a >= 0 && b >= 0);
+    while (waiting_handlers < 2)
+        aioc_sleep(0.001);
+    aioc_close(a);
+    aioc_close(b);
+    return NULL; /* both servers, and two handlers, still running */
+}
+
+TEST(servers_left_open_are_closed_when_run_ends) {
+    int tcp_port = 0;
+    CHECK_ERR(aioc_run(leaves_servers_open, &tcp_port, NULL), 0);
+    CHECK_EQ(cancelled_handlers, 2); /* cancelled with every other task */
+    CHECK(access(sock_path, F_OK) < 0);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in in = {.sin_family = AF_INET, .sin_port = htons((uint16_t)tcp_port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    CHECK(connect(fd, (struct sockaddr *)&in, sizeof in) < 0 && errno == ECONNREFUSED);
+    close(fd);
+}
