@@ -788,11 +788,12 @@ AIOC_EXTERN int aioc_udp_connect(const char *host, const char *port);
 /// refills. A write sends at once what the transport takes without
 /// waiting and buffers the rest (as asyncio's transports do); once the
 /// buffer holds `high_water` bytes a write waits, flushing it down to
-/// `low_water`, instead of buffering without limit. Whatever is still
-/// buffered is flushed by the next write, drain, close, or read on the
-/// stream (a request is out before its reply is awaited). Tasks that read
-/// at the same time are served one after the other, and likewise writers.
-/// A stream belongs to one loop.
+/// `low_water`, instead of buffering without limit. What stays buffered is
+/// sent in the background by a small task of the stream's (the writer may
+/// go on to wait for something else), and a read flushes first (a request
+/// is out before its reply is awaited). Tasks that read at the same time
+/// are served one after the other, and likewise writers. A stream belongs
+/// to one loop.
 typedef struct aioc_stream aioc_stream;
 
 /// How a stream moves bytes: each call may suspend the task.
@@ -805,7 +806,8 @@ typedef struct aioc_transport {
     long (*try_write)(void *ctx, const void *buf, size_t n);
     /// Ends the writing direction (shutdown(SHUT_WR)); 0 or an error.
     int (*write_eof)(void *ctx);
-    /// Releases the transport (closes the descriptor); 0 or an error.
+    /// Releases the transport (closes the descriptor) without suspending;
+    /// 0 or an error.
     int (*close)(void *ctx);
 } aioc_transport;
 
@@ -872,7 +874,10 @@ AIOC_EXTERN size_t aioc_stream_write_buffered(const aioc_stream *s);
 /// every case). Must not race other calls on the stream.
 AIOC_EXTERN int aioc_stream_close(aioc_stream *s);
 
-/// Closes at once, dropping what is buffered, and frees the stream.
+/// Closes at once, dropping what is buffered, and frees the stream. Does
+/// not suspend. (If the background flush is inside a transport write just
+/// then, that write is cancelled and the transport closed as it returns,
+/// at the loop's next turn.)
 AIOC_EXTERN void aioc_stream_abort(aioc_stream *s);
 
 /* ============================================================ servers == */

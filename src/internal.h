@@ -492,6 +492,10 @@ void aioc__task_switch_out(aioc__loop *loop, aioc__task *t);
 void aioc__task_resume(aioc__loop *loop, aioc__task *t);
 
 aioc__task *aioc__task_from_handle(aioc__loop *loop, aioc_task h);
+/* aioc_local_set for another task of this loop: its destructor runs when
+ * that task ends, even if it never got to run (cancelled before starting).
+ * 0, AIOC_ESTALE or -ENOMEM. */
+int aioc__local_set_for(aioc_task task, aioc_local_key *key, void *value);
 aioc__task *aioc__task_spawn(aioc__loop *loop, aioc_fn fn, void *arg,
                              const aioc_spawn_opts *opts, int *err);
 void aioc__task_release(aioc__loop *loop, aioc__task *t);

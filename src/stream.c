@@ -10,7 +10,14 @@
  * out before its reply is awaited. A lock per direction serialises
  * tasks that read (or write) the same stream at once: a transport call may
  * suspend, and two tasks must not interleave halves of a refill or a flush.
- * The first write error sticks: later writes and drains return it. */
+ * The first write error sticks: later writes and drains return it.
+ *
+ * What a write leaves buffered is sent in the background too, as asyncio's
+ * loop does: a small flusher task starts when bytes stay behind, so they go
+ * out although the writer goes on to wait for something else. Being a task
+ * it may outlive its stream's owner by a moment: if the stream is closed or
+ * aborted meanwhile, the flusher frees it when it ends (a task-local
+ * destructor, which runs even for a flusher cancelled before it started). */
 #define _GNU_SOURCE
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +44,10 @@ struct aioc_stream {
     size_t consumed;     /* bytes handed out by the last readuntil */
     aioc_lock reading, writing;
     int fd;              /* for the descriptor transport */
+    aioc_task flusher;   /* id 0 when none runs */
+    bool flushing;       /* the flusher is inside a transport write */
+    bool abandoned;      /* closed while the flusher lives: it frees */
+    bool close_pending;  /* ... and it closes the transport first */
 };
 
 /* ---------------------------------------------- the descriptor transport -- */
@@ -280,6 +291,53 @@ static int flush_to(aioc_stream *s, size_t target) {
     return 0;
 }
 
+/* --------------------------------------------- flushing in the background -- */
+
+static void stream_free(aioc_stream *s);
+
+static void *flush_in_background(void *arg) {
+    aioc_stream *s = arg;
+    if (!s->abandoned && aioc_lock_acquire(&s->writing) == 0) {
+        s->flushing = true;
+        flush_to(s, 0); /* an error sticks for the next write to report */
+        s->flushing = false;
+        aioc_lock_release(&s->writing);
+    }
+    return NULL;
+}
+
+/* Runs when the flusher ends, however it ends. */
+static void flusher_ended(void *arg) {
+    aioc_stream *s = arg;
+    s->flusher.id = 0;
+    if (!s->abandoned)
+        return;
+    if (s->close_pending)
+        s->ops->close(s->ctx);
+    stream_free(s);
+}
+
+static aioc_local_key flusher_key = {flusher_ended};
+
+/* Bytes stayed behind: have them sent without waiting for the next call.
+ * Without memory for a flusher they go with the next write, drain, close
+ * or read, as before. */
+static void start_flusher(aioc_stream *s) {
+    if (s->flusher.id)
+        return;
+    aioc_spawn_opts o = {.name = "stream-flush", .stack_size = 64 * 1024};
+    aioc_task t = aioc_spawn_with(flush_in_background, s, &o);
+    if (aioc_task_error(t))
+        return;
+    if (aioc__local_set_for(t, &flusher_key, s)) {
+        aioc_cancel(t); /* not started: it ends without running */
+        aioc_detach(t);
+        return;
+    }
+    aioc_detach(t);
+    s->flusher = t;
+}
+
 int aioc_stream_write(aioc_stream *s, const void *buf, size_t n) {
     if (s->write_error)
         return s->write_error;
@@ -310,6 +368,7 @@ int aioc_stream_write(aioc_stream *s, const void *buf, size_t n) {
         return err;
     memcpy(s->out.data + s->out.end, buf, n);
     s->out.end += n;
+    start_flusher(s);
     return 0;
 }
 
@@ -350,14 +409,28 @@ static void stream_free(aioc_stream *s) {
     free(s);
 }
 
+/* The owner lets go: closes the transport and frees the stream, or, if
+ * the flusher is inside a transport write, stops it and leaves both to it
+ * (never closing the transport under its feet). */
+static int release(aioc_stream *s) {
+    int closed = 0;
+    if (s->flushing) {
+        s->close_pending = true;
+        aioc_cancel(s->flusher);
+    } else {
+        closed = s->ops->close(s->ctx);
+    }
+    if (s->flusher.id)
+        s->abandoned = true;
+    else
+        stream_free(s);
+    return closed;
+}
+
 int aioc_stream_close(aioc_stream *s) {
     int err = used(&s->out) ? aioc_stream_drain(s) : 0;
-    int closed = s->ops->close(s->ctx);
-    stream_free(s);
+    int closed = release(s);
     return err ? err : closed;
 }
 
-void aioc_stream_abort(aioc_stream *s) {
-    s->ops->close(s->ctx);
-    stream_free(s);
-}
+void aioc_stream_abort(aioc_stream *s) { release(s); }

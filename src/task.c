@@ -458,12 +458,7 @@ int aioc_set_failure_handler(aioc_failure_handler fn, void *data) {
 
 /* ------------------------------------------------------ task-local -- */
 
-int aioc_local_set(aioc_local_key *key, void *value) {
-    aioc__loop *loop;
-    int err;
-    aioc__task *t = aioc__running(&loop, &err);
-    if (!t)
-        return err;
+static int local_set(aioc__task *t, aioc_local_key *key, void *value) {
     for (aioc__local *l = t->locals; l; l = l->next) {
         if (l->key == key) {
             l->value = value;
@@ -476,6 +471,19 @@ int aioc_local_set(aioc_local_key *key, void *value) {
     *l = (aioc__local){.next = t->locals, .key = key, .value = value};
     t->locals = l;
     return 0;
+}
+
+int aioc_local_set(aioc_local_key *key, void *value) {
+    aioc__loop *loop;
+    int err;
+    aioc__task *t = aioc__running(&loop, &err);
+    return t ? local_set(t, key, value) : err;
+}
+
+int aioc__local_set_for(aioc_task task, aioc_local_key *key, void *value) {
+    aioc__loop *loop = aioc__loop_get();
+    aioc__task *t = loop ? aioc__task_from_handle(loop, task) : NULL;
+    return t ? local_set(t, key, value) : AIOC_ESTALE;
 }
 
 void *aioc_local_get(const aioc_local_key *key) {
