@@ -275,6 +275,26 @@ static void *interruptible(void *arg) {
     return NULL;
 }
 
+/* Waits (up to 10 s) until signal `sig` is no longer pending in `pid`. */
+static void wait_until_taken(pid_t pid, int sig) {
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    for (int tries = 0; tries < 10000; tries++) {
+        FILE *f = fopen(path, "r");
+        if (!f)
+            return; /* gone already */
+        unsigned long long mask = 0, m;
+        while (fgets(line, sizeof line, f))
+            if (sscanf(line, "SigPnd: %llx", &m) == 1 || sscanf(line, "ShdPnd: %llx", &m) == 1)
+                mask |= m;
+        fclose(f);
+        if (!(mask & (1ull << (sig - 1))))
+            return;
+        usleep(1000);
+    }
+    CHECK(!"the signal was never taken");
+}
+
 static int run_and_interrupt(int stubborn, int signals, char *out, size_t cap) {
     int ready[2], output[2];
     CHECK(pipe(ready) == 0 && pipe(output) == 0);
@@ -290,10 +310,12 @@ static int run_and_interrupt(int stubborn, int signals, char *out, size_t cap) {
     close(output[1]);
     char c;
     CHECK(read(ready[0], &c, 1) == 1);
-    usleep(50000);
     for (int i = 0; i < signals; i++) {
         kill(pid, SIGINT);
-        usleep(50000);
+        /* two SIGINTs pending at once would merge into one: send the next
+         * only once the handler has taken this one */
+        if (i + 1 < signals)
+            wait_until_taken(pid, SIGINT);
     }
     int ws;
     CHECK(waitpid(pid, &ws, 0) == pid);
