@@ -298,9 +298,11 @@ static void stream_free(aioc_stream *s);
 static void *flush_in_background(void *arg) {
     aioc_stream *s = arg;
     if (!s->abandoned && aioc_lock_acquire(&s->writing) == 0) {
-        s->flushing = true;
-        flush_to(s, 0); /* an error sticks for the next write to report */
-        s->flushing = false;
+        if (!s->abandoned) { /* the owner may have let go while we waited */
+            s->flushing = true;
+            flush_to(s, 0); /* an error sticks for the next write to report */
+            s->flushing = false;
+        }
         aioc_lock_release(&s->writing);
     }
     return NULL;
@@ -414,16 +416,16 @@ static void stream_free(aioc_stream *s) {
  * (never closing the transport under its feet). */
 static int release(aioc_stream *s) {
     int closed = 0;
-    if (s->flushing) {
+    if (s->flushing)
         s->close_pending = true;
-        aioc_cancel(s->flusher);
-    } else {
-        closed = s->ops->close(s->ctx);
-    }
-    if (s->flusher.id)
-        s->abandoned = true;
     else
+        closed = s->ops->close(s->ctx);
+    if (s->flusher.id) {
+        s->abandoned = true;
+        aioc_cancel(s->flusher); /* whatever it is waiting for */
+    } else {
         stream_free(s);
+    }
     return closed;
 }
 

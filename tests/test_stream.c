@@ -298,3 +298,46 @@ TEST(stream_closed_while_flushing) {
     CHECK_ERR(aioc_run(stuck_flusher, P(0), NULL), 0);
     CHECK_ERR(aioc_run(stuck_flusher, P(1), NULL), 0);
 }
+
+/* A writer waiting at the high-water mark holds the write lock while the
+ * flusher waits for it; the writer is cancelled, handing the lock to the
+ * flusher, and the stream is aborted before the flusher runs. The flusher
+ * must then leave the transport alone: its descriptor number, closed by
+ * the abort, is reused at once by a new socket, which must get nothing. */
+static void *writes_past_high_water(void *arg) {
+    aioc_stream *w = arg;
+    static char chunk[16 * 1024];
+    while (aioc_stream_write(w, chunk, sizeof chunk) == 0) {
+    }
+    return NULL;
+}
+
+static void *cancel_then_abort(void *arg) {
+    (void)arg;
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sp) == 0);
+    int small = 4096;
+    setsockopt(sp[1], SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+    aioc_stream_opts o = {.high_water = 8192};
+    aioc_stream *w = aioc_stream_new(sp[1], &o);
+    aioc_task writer = aioc_spawn(writes_past_high_water, w);
+    CHECK_ERR(aioc_sleep(0.005), 0); /* the writer now waits for room */
+    aioc_cancel(writer);
+    aioc_yield(); /* the writer gives up, and the lock passes to the flusher */
+    aioc_stream_abort(w);
+    int q[2]; /* takes the number the abort freed */
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, q) == 0);
+    CHECK_EQ(q[0], sp[1]);
+    CHECK_ERR(aioc_await(writer, NULL), -ECANCELED);
+    for (int i = 0; i < 10; i++)
+        aioc_yield(); /* the flusher runs, and ends */
+    char c;
+    CHECK(read(q[1], &c, 1) < 0 && errno == EAGAIN); /* nothing came through */
+    close(q[0]);
+    close(q[1]);
+    aioc_close(sp[0]);
+    return NULL;
+}
+
+TEST(stream_abort_after_a_cancelled_writer) {
+    CHECK_ERR(aioc_run(cancel_then_abort, NULL, NULL), 0);
+}
