@@ -933,6 +933,126 @@ AIOC_EXTERN size_t aioc_server_connections(const aioc_server *srv);
 /// other task).
 AIOC_EXTERN int aioc_server_close(aioc_server *srv, double grace);
 
+/* ========================================================= subprocesses == */
+
+/// A child process (asyncio.create_subprocess_exec): spawned with each of
+/// its stdin, stdout and stderr inherited, connected to a pipe (an
+/// aioc_stream owned by the process object), or sent to /dev/null. Tracked
+/// through a pidfd: waiting for it is waiting on a descriptor, signals
+/// cannot reach a recycled pid, and no SIGCHLD handler is installed (where
+/// the kernel has no pidfds, before Linux 5.3, waits poll instead). The
+/// program must not reap children behind the library's back (ignore
+/// SIGCHLD, SA_NOCLDWAIT, waitpid(-1)). A process belongs to one loop;
+/// do not free it while another task still uses it.
+typedef struct aioc_process aioc_process;
+
+/// Where a standard descriptor of the child goes.
+enum aioc_stdio_mode {
+    AIOC_STDIO_INHERIT = 0, /* the caller's own descriptor (the default) */
+    AIOC_STDIO_PIPE,        /* a pipe to a stream of the process object */
+    AIOC_STDIO_DEVNULL,     /* /dev/null */
+    AIOC_STDIO_STDOUT,      /* stderr only: wherever stdout goes */
+};
+
+typedef struct aioc_process_opts {
+    /// The child's environment, NULL-terminated "NAME=value" strings; NULL:
+    /// the caller's. The program is looked up in the caller's PATH either
+    /// way (as execvp does) unless argv[0] contains a '/'.
+    const char *const *envp;
+    /// The child's working directory; NULL: the caller's.
+    const char *cwd;
+    /// enum aioc_stdio_mode for each; zeroed options inherit all three.
+    int stdin_mode, stdout_mode, stderr_mode;
+} aioc_process_opts;
+
+/// Starts the program argv[0] (searched in PATH unless it contains a '/')
+/// with the arguments `argv` (NULL-terminated); `opts` may be NULL. The
+/// child gets no other descriptor of the caller's than its stdio (every
+/// descriptor the library makes is close-on-exec), an empty signal mask,
+/// and SIGPIPE at its default action (aioc_run ignores it in the caller);
+/// signals the caller ignores stay ignored. Does not suspend: the thread
+/// waits only until the child has called exec, as with posix_spawn.
+/// Everything is copied or done by then; `argv` and `opts` are only read
+/// during the call. Returns the process (free it with aioc_process_free),
+/// or NULL with `*err` (may be NULL) set: the exec's error when the
+/// program cannot be run (-ENOENT, -EACCES, -ENOEXEC, ...), chdir's
+/// error for a bad `cwd` (-ENOENT, -ENOTDIR, ...), -EINVAL (no argv[0],
+/// a bad mode, or AIOC_STDIO_STDOUT for stdin or stdout), -EMFILE,
+/// -ENFILE, -EAGAIN (no more processes), -ENOMEM.
+AIOC_EXTERN aioc_process *aioc_process_spawn(const char *const *argv,
+                                             const aioc_process_opts *opts, int *err);
+
+/// The child's process id.
+AIOC_EXTERN int aioc_process_pid(const aioc_process *p);
+
+/// The stream writing to the child's stdin, or NULL if it is not a pipe.
+/// Owned by the process: do not close it; aioc_stream_write_eof closes
+/// the pipe, so the child sees the end of its input (later writes give
+/// -EPIPE).
+AIOC_EXTERN aioc_stream *aioc_process_stdin(aioc_process *p);
+
+/// The stream reading the child's stdout, or NULL if it is not a pipe.
+/// Owned by the process.
+AIOC_EXTERN aioc_stream *aioc_process_stdout(aioc_process *p);
+
+/// The stream reading the child's stderr, or NULL if it is not a pipe.
+/// Owned by the process.
+AIOC_EXTERN aioc_stream *aioc_process_stderr(aioc_process *p);
+
+/// Waits for the child to end and reaps it (once; later calls return the
+/// same status at once). `*status` (if not NULL) receives its exit code
+/// (0-255) if it exited, or minus the signal number if a signal killed it
+/// (-9 after SIGKILL), as asyncio's returncode. Suspends unless the child
+/// has ended already: an ended child's status is returned even to a
+/// cancelled task. Returns 0, -ECANCELED or -ETIMEDOUT (the child goes on
+/// running and can be waited for again), -ECHILD if somebody else reaped
+/// it, AIOC_ENOTASK outside a task while the child runs.
+AIOC_EXTERN int aioc_process_wait(aioc_process *p, int *status);
+
+/// aioc_process_wait without waiting: reaps the child if it has ended.
+/// Does not suspend. Returns 0 and `*status` (as aioc_process_wait),
+/// -EAGAIN while the child runs, or -ECHILD.
+AIOC_EXTERN int aioc_process_poll(aioc_process *p, int *status);
+
+/// Sends signal `sig` to the child (through its pidfd, so never to another
+/// process that got the same pid). Does not suspend. Returns 0; -ESRCH
+/// once the child has been reaped (by wait or poll); -EINVAL for a bad
+/// signal; -EPERM.
+AIOC_EXTERN int aioc_process_kill(aioc_process *p, int sig);
+
+/// asyncio's communicate: writes the `n` bytes of `input` to the child's
+/// stdin and closes it, while reading its stdout and stderr to their ends
+/// (in tasks of its own, so a child that fills one pipe while we write
+/// the other cannot deadlock), then waits for the child to end (its
+/// status: aioc_process_wait, which then returns at once). A descriptor
+/// that is not a pipe is skipped; stdin, if a pipe, is closed even when
+/// `n` is 0, and a child that stops reading its input early is not an
+/// error. On success `*out` and `*errout` receive the bytes read (malloc'd,
+/// NUL-terminated for convenience, owned by the caller; NULL for a
+/// descriptor that is not a pipe) and `*out_len` / `*errout_len` their
+/// lengths; any of the four may be NULL (`out` or `errout` NULL: those
+/// bytes are read and dropped). Suspends. Returns 0, or with nothing
+/// handed out (NULL and 0 in all four): -ECANCELED / -ETIMEDOUT (its
+/// tasks are cancelled and waited for; what was read is dropped; the
+/// child is left running, as in asyncio: kill it, or free the process),
+/// -EINVAL (`n` > 0 and stdin is not a pipe), -EPIPE (`n` > 0 and stdin
+/// was closed), a stream's read or write error, -ENOMEM, -ECHILD,
+/// AIOC_ENOTASK. Must not race other reads or writes of the process's
+/// streams.
+AIOC_EXTERN int aioc_process_communicate(aioc_process *p, const void *input,
+                                         size_t n, char **out, size_t *out_len,
+                                         char **errout, size_t *errout_len);
+
+/// Closes the pipes (dropping what is buffered) and the pidfd, and frees
+/// `p`. A child that has not been reaped is killed with SIGKILL and reaped
+/// at once, blocking the thread while the kernel tears it down (normally
+/// well under a millisecond; longer only for a child stuck in an
+/// uninterruptible wait, such as on a dead network file system): no
+/// zombie is left. Wait for the child first to let it end on its own.
+/// Does not suspend. NULL does nothing. A process spawned in a loop and
+/// not freed when aioc_run ends is freed then, in the same way.
+AIOC_EXTERN void aioc_process_free(aioc_process *p);
+
 /* ============================================ threads and loops == */
 
 /// A loop, as seen from other threads. Obtain it in the loop's thread with
