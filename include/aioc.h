@@ -661,7 +661,9 @@ AIOC_EXTERN void aioc_queue_shutdown(aioc_queue *q, int immediate,
  * wakes the tasks waiting on them and forgets the registration (a plain
  * close(2) would leave a stale one behind for the next descriptor that gets
  * the same number). Every call is a suspension point (-ECANCELED,
- * -ETIMEDOUT); other errors are the system call's, negated: -EPIPE,
+ * -ETIMEDOUT), and a task whose calls keep completing without waiting (its
+ * socket always has data or room) yields every 64 calls, so it cannot
+ * starve the others; other errors are the system call's, negated: -EPIPE,
  * -ECONNRESET, ... (SIGPIPE never fires: aioc_run ignores it and sends use
  * MSG_NOSIGNAL). Outside a task they return AIOC_ENOTASK. */
 
@@ -853,8 +855,9 @@ AIOC_EXTERN long aioc_stream_readuntil(aioc_stream *s, const void *sep, size_t s
 AIOC_EXTERN long aioc_stream_readline(aioc_stream *s, const char **out);
 
 /// Writes `n` bytes: sends what the transport takes at once and buffers
-/// the rest. Suspends only while the buffer is at its high-water mark,
-/// flushing it down to the low-water mark first. Returns 0 once the bytes
+/// the rest. Suspends while the buffer is at its high-water mark,
+/// flushing it down to the low-water mark first (and, like the descriptor
+/// calls, yields every 64 writes that did not wait). Returns 0 once the bytes
 /// are sent or buffered; a negative error (an earlier write failed, or
 /// -ECANCELED / -ETIMEDOUT while waiting) means they were not taken.
 AIOC_EXTERN int aioc_stream_write(aioc_stream *s, const void *buf, size_t n);

@@ -259,6 +259,7 @@ struct aioc__task {
     void *watcher;          /* aioc__task (AWAIT) or aioc__taskset (SET) */
     uint32_t watch_index;   /* this task's index in the watching set */
     uint8_t watch_kind;     /* enum aioc__watch_kind */
+    uint8_t io_streak;      /* I/O calls done in a row without waiting */
     aioc__scope_rec *scope; /* innermost open scope */
     aioc__group_rec *group; /* owning group, if AIOC__F_GROUPED */
     aioc__list group_link;  /* in the group's children */
@@ -513,6 +514,26 @@ static inline aioc__task *aioc__suspension_point(aioc__loop **loopp, int *err) {
     if (t && (*err = aioc__interruption(t)))
         return NULL;
     return t;
+}
+
+/* Yields the running task `t` (aioc_yield without the checks). */
+int aioc__yield(aioc__loop *loop, aioc__task *t);
+
+/* I/O calls a task may complete in a row without waiting before it yields
+ * anyway: a reader whose socket always has data (or a writer whose socket
+ * always has room) must not keep the loop from other tasks, timers and
+ * polling. Tokio budgets the same way (128). */
+#define AIOC__IO_BUDGET 64
+
+/* Counts one I/O call that may complete at once; past the budget, yields
+ * first, with a poll due (so timers and other descriptors get their turn,
+ * not just the tasks already ready). Returns 0, or the interruption that
+ * came while yielding. */
+static inline int aioc__io_budget(aioc__loop *loop, aioc__task *t) {
+    if (++t->io_streak <= AIOC__IO_BUDGET)
+        return 0;
+    loop->since_poll = AIOC__POLL_EVERY;
+    return aioc__yield(loop, t);
 }
 
 /* The park/wake helpers below are inline on purpose: after a switch, every

@@ -17,6 +17,10 @@
  * Datagram and seqpacket sockets, pipes and terminals don't get it: a
  * short read there says nothing about what is left.
  *
+ * A task whose calls keep completing at once (its socket always has data,
+ * or room) yields every AIOC__IO_BUDGET calls, so it cannot starve the
+ * other tasks, the timers, or the poll.
+ *
  * Per-descriptor state lives in a table of fixed chunks indexed by the
  * descriptor number; chunks never move, because waiting tasks are linked
  * into the lists inside them. */
@@ -114,6 +118,8 @@ static aioc__task *prepare_state(aioc__loop **loopp, int fd, int *err, aioc__fd 
     }
     if (stp)
         *stp = st;
+    if ((*err = aioc__io_budget(*loopp, t)))
+        return NULL;
     return t;
 }
 
@@ -136,6 +142,7 @@ static int wait_fd(aioc__loop *loop, aioc__task *t, int fd, bool write) {
         loop->fd_registrations++;
     }
     t->wait_data = (uintptr_t)fd; /* for dumps */
+    t->io_streak = 0;
     aioc__list_push_back(write ? &st->writers : &st->readers, &t->link);
     loop->fd_waiters++;
     int wake = aioc__park(loop, AIOC__WAIT_FD, write ? "write" : "read");

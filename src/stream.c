@@ -352,8 +352,13 @@ int aioc_stream_write(aioc_stream *s, const void *buf, size_t n) {
         if (err)
             return err;
     }
-    /* with nothing queued ahead, send what the transport takes right now */
+    /* with nothing queued ahead, send what the transport takes right now
+     * (an I/O call that does not wait: it counts against the budget) */
     if (used(&s->out) == 0 && s->ops->try_write && !aioc_lock_locked(&s->writing)) {
+        aioc__loop *loop;
+        aioc__task *t = aioc__running(&loop, &err);
+        if (t && (err = aioc__io_budget(loop, t)))
+            return err;
         while (n > 0) {
             long sent = s->ops->try_write(s->ctx, buf, n);
             if (sent == -EAGAIN)

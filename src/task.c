@@ -194,6 +194,7 @@ aioc__task *aioc__task_spawn(aioc__loop *loop, aioc_fn fn, void *arg,
     t->wait_obj = NULL;
     t->watcher = NULL;
     t->watch_kind = AIOC__WATCH_NONE;
+    t->io_streak = 0;
     t->scope = NULL;
     t->group = NULL;
     t->locals = NULL;
@@ -542,8 +543,11 @@ int aioc_yield(void) {
     aioc__loop *loop;
     int err;
     aioc__task *t = aioc__suspension_point(&loop, &err);
-    if (!t)
-        return err;
+    return t ? aioc__yield(loop, t) : err;
+}
+
+int aioc__yield(aioc__loop *loop, aioc__task *t) {
+    t->io_streak = 0;
     t->state = AIOC__READY;
     t->wait_reason = AIOC__WAIT_YIELD;
     aioc__ready_push(loop, &t->link);

@@ -366,3 +366,52 @@ static void *sends_a_file(void *arg) {
 }
 
 TEST(sendfile_waits_for_room) { CHECK_ERR(aioc_run(sends_a_file, NULL, NULL), 0); }
+
+/* A reader whose socket has plenty of data must not keep the loop to
+ * itself while it reads it: a task that yields in a loop, and a task
+ * waiting for a byte on another socket (which needs the loop to poll),
+ * both get their turn before the reader is through. */
+static int yields;
+static bool got_byte;
+
+static void *keeps_yielding(void *arg) {
+    (void)arg;
+    for (yields = 0; yields < 10; yields++)
+        CHECK_ERR(aioc_yield(), 0);
+    return NULL;
+}
+
+static void *waits_for_a_byte(void *arg) {
+    int fd = I(arg);
+    char c;
+    CHECK_EQ(aioc_read(fd, &c, 1), 1);
+    got_byte = true;
+    return NULL;
+}
+
+static void *reads_a_lot(void *arg) {
+    (void)arg;
+    int a[2], b[2];
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, a) == 0);
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, b) == 0);
+    static char data[128 * 1024];
+    long loaded = write(a[1], data, sizeof data); /* what the socket holds */
+    CHECK(loaded >= 64 * 1024);
+    aioc_task y = aioc_spawn(keeps_yielding, NULL), w = aioc_spawn(waits_for_a_byte, P(b[0]));
+    CHECK_ERR(aioc_yield(), 0); /* both start; the second waits */
+    CHECK_EQ(write(b[1], "!", 1), 1);
+    char buf[64]; /* 1,000 reads or more, every one served at once */
+    for (long total = 0; total < loaded;) {
+        long n = aioc_read(a[0], buf, sizeof buf);
+        CHECK(n > 0);
+        total += n;
+    }
+    CHECK_EQ(yields, 10); /* they ran meanwhile */
+    CHECK(got_byte);
+    CHECK_ERR(aioc_await(y, NULL), 0);
+    CHECK_ERR(aioc_await(w, NULL), 0);
+    aioc_close(a[0]), aioc_close(a[1]), aioc_close(b[0]), aioc_close(b[1]);
+    return NULL;
+}
+
+TEST(busy_reader_does_not_starve_the_loop) { CHECK_ERR(aioc_run(reads_a_lot, NULL, NULL), 0); }
