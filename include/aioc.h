@@ -890,14 +890,17 @@ AIOC_EXTERN void aioc_stream_abort(aioc_stream *s);
 typedef struct aioc_server aioc_server;
 
 /// Serves one connection; runs in a task of its own. The server owns the
-/// stream: it closes it (flushing what is buffered) when the handler
-/// returns.
+/// stream: when the handler returns it closes it, flushing what is
+/// buffered, or, if the handler's task was cancelled (by aioc_server_close
+/// after its grace period, or by the handler itself to drop a peer that
+/// stopped reading), aborts it without waiting for the peer.
 typedef void (*aioc_stream_handler)(aioc_stream *conn, void *arg);
 
 typedef struct aioc_server_opts {
     int backlog;       /// listen(2) backlog; 0: 511
     int reuse_port;    /// non-zero: SO_REUSEPORT, for one loop per core
     size_t stack_size; /// handler tasks' stack size; 0: the loop's default
+    aioc_stream_opts stream; /// each connection's stream (line limit, water marks)
 } aioc_server_opts;
 
 /// Listens on `host` (NULL: every address, IPv6 and IPv4) and `port` (a

@@ -37,6 +37,7 @@ struct aioc_server {
     aioc_stream_handler fn;
     void *arg;
     size_t stack_size;
+    aioc_stream_opts stream_opts;
     int fds[MAX_LISTENERS];
     listener listeners[MAX_LISTENERS]; /* what each accepting task serves */
     aioc_task acceptors[MAX_LISTENERS];
@@ -87,7 +88,7 @@ static void *accept_loop(void *arg) {
             break; /* cancelled (closing), or the socket is gone */
         backoff = 0.01;
         conn *c = calloc(1, sizeof *c);
-        aioc_stream *st = c ? aioc_stream_new(s, NULL) : NULL;
+        aioc_stream *st = c ? aioc_stream_new(s, &srv->stream_opts) : NULL;
         if (!st) {
             free(c);
             aioc_close(s);
@@ -173,6 +174,8 @@ static aioc_server *server_new(aioc_stream_handler fn, void *arg, const aioc_ser
     srv->fn = fn;
     srv->arg = arg;
     srv->stack_size = opts ? opts->stack_size : 0;
+    if (opts)
+        srv->stream_opts = opts->stream;
     aioc__list_init(&srv->conns);
     aioc__list_init(&srv->leftover.link);
     aioc_event_init(&srv->idle);

@@ -300,3 +300,32 @@ TEST(servers_left_open_are_closed_when_run_ends) {
     CHECK(connect(fd, (struct sockaddr *)&in, sizeof in) < 0 && errno == ECONNREFUSED);
     close(fd);
 }
+
+/* Stream options reach every connection's stream: here, the line limit. */
+static long limited_result;
+
+static void reads_one_line(aioc_stream *s, void *arg) {
+    (void)arg;
+    const char *line;
+    limited_result = aioc_stream_readline(s, &line);
+}
+
+static void *server_stream_options(void *arg) {
+    (void)arg;
+    int err;
+    aioc_server_opts opts = {.stream = {.limit = 16}};
+    aioc_server *srv = aioc_tcp_serve("127.0.0.1", "0", reads_one_line, NULL, &opts, &err);
+    CHECK(srv);
+    snprintf(port, sizeof port, "%d", aioc_server_port(srv));
+    int fd = aioc_tcp_connect("127.0.0.1", port);
+    CHECK(fd >= 0);
+    CHECK_EQ(aioc_write(fd, "a line longer than sixteen bytes\n", 33), 33);
+    char c;
+    CHECK(aioc_read(fd, &c, 1) <= 0); /* the handler returned: closed */
+    aioc_close(fd);
+    CHECK_ERR(limited_result, AIOC_ELIMIT);
+    CHECK_ERR(aioc_server_close(srv, 1), 0);
+    return NULL;
+}
+
+TEST(server_passes_stream_options) { CHECK_ERR(aioc_run(server_stream_options, NULL, NULL), 0); }
