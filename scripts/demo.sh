@@ -1,6 +1,6 @@
 #!/bin/sh
-# `make demo`: the tour. Runs the user's two programs, the deadline one and
-# the data pipeline.
+# `make demo`: the tour. Runs the user's two programs, the deadline one, the
+# data pipeline and the chat server.
 set -eu
 tree=${1:-build/release}
 show() { # program, what it shows, arguments...
@@ -18,3 +18,40 @@ show orders "three orders gathered: about 2 s in all, not 3"
 show deadline "a deadline scope, wait_for, and cancelling a task"
 show pipeline "reader -> parsers -> transformers (thread pool) -> writer; Ctrl-C stops it cleanly" \
     --records 100000 --out /dev/null
+
+# The chat server, with three scripted clients (the example's own client
+# mode): they join, talk and leave; then Ctrl-C stops the server.
+echo
+echo "\$ chat server 0 &  and  3 x chat client 127.0.0.1 PORT    # a chat room: three people join, talk, leave; then Ctrl-C"
+start=$(date +%s%N)
+chat=$tree/examples/chat
+tmp=$(mktemp -d)
+# a shell starts background jobs with SIGINT ignored; give it back
+env --default-signal=INT "$chat" server 0 >"$tmp/server" 2>&1 &
+server=$!
+port=
+for _ in $(seq 1 100); do # up to 5 s for the "listening" line
+    port=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$tmp/server")
+    [ -n "$port" ] && break
+    sleep 0.05
+done
+[ -n "$port" ] || { cat "$tmp/server"; kill "$server"; exit 1; }
+client() { # name: what the client types, line by line, with pauses, on stdin
+    "$chat" client 127.0.0.1 "$port" >"$tmp/$1" 2>&1
+}
+{ echo alice; sleep 0.6; echo "hi bob"; sleep 1.4; echo "bye, carol"; } | client alice &
+{ sleep 0.3; echo alice; echo bob; sleep 0.6; echo "hello alice"; sleep 0.9; echo /quit; } | client bob &
+{ sleep 1.2; echo carol; sleep 0.3; echo /who; echo "hi both"; sleep 1.6; } | client carol &
+sleep 2.6
+kill -INT "$server"
+status=0
+wait "$server" || status=$?
+wait
+for name in alice bob carol; do
+    echo "--- $name's screen"
+    cat "$tmp/$name"
+done
+echo "--- the server's: $(cat "$tmp/server"), then Ctrl-C: exit status $status"
+rm -rf "$tmp"
+end=$(date +%s%N)
+echo "(took $(( (end - start) / 1000000 )) ms)"

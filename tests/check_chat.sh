@@ -1,0 +1,388 @@
+#!/bin/sh
+# Checks examples/chat.c with socat clients (Debian's socat).
+#   check_chat.sh basic|crowd|slow|vanish|sigint BINARY
+# basic:  three clients join, talk and leave, one step at a time, and their
+#         transcripts are compared exactly: notices, broadcasts, nickname
+#         checks, /who, /quit, control characters, over-long lines.
+# crowd:  1,000 clients connected at once; once all have joined, each sends
+#         MESSAGES numbered lines, and every other client gets every one of
+#         them, in order per sender.
+# slow:   a client that never reads is disconnected ("was too slow") while
+#         two others exchange 30,000 lines each, all of which arrive.
+# vanish: clients that close mid-line, before or after their nickname, or
+#         die (a reset): the others see them leave, never the partial line.
+# sigint: Ctrl-C with a client connected: it is told, and the server exits
+#         by SIGINT (status 130) in bounded time.
+# Every mode ends with Ctrl-C (status 130) and fails on a sanitizer's or
+# Valgrind's report. AIOC_TEST_EMULATOR: a command prefix for the server
+# (qemu-aarch64 -L DIR, valgrind ...), split on spaces. KEEP=1 keeps the
+# scratch directory (transcripts, server output) for a look afterwards.
+set -u
+mode=$1 bin=$2
+dir=$(mktemp -d)
+pid=
+cleanup() {
+    # only the server this script started, if it still runs; the clients
+    # end when it does (and when the fifos they wait on lose their writers)
+    [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null
+    [ -n "${KEEP:-}" ] && echo "kept $dir" || rm -rf "$dir"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM HUP
+
+fail() {
+    echo "FAIL ($mode): $*"
+    sed 's/^/  server: /' "$dir/server.out" "$dir/server.err" 2>/dev/null | head -40
+    sed 's/^/  clients: /' "$dir/errors" 2>/dev/null | head -10
+    exit 1
+}
+
+start_server() {
+    # a shell starts background jobs with SIGINT ignored; give it back
+    env --default-signal=INT ${AIOC_TEST_EMULATOR:-} "$bin" server 0 \
+        >"$dir/server.out" 2>"$dir/server.err" &
+    pid=$!
+    port=
+    for _ in $(seq 1 200); do # up to 20 s for the "listening" line (Valgrind)
+        port=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' "$dir/server.out")
+        [ -n "$port" ] && return
+        sleep 0.1
+    done
+    fail "the server did not start"
+}
+
+# Ctrl-C: the server must die of SIGINT (130) within 20 s, quietly.
+stop_server() {
+    kill -INT "$pid"
+    (
+        tries=0
+        while [ ! -e "$dir/stopped" ] && [ "$tries" -lt 400 ]; do
+            sleep 0.05
+            tries=$((tries + 1))
+        done
+        [ -e "$dir/stopped" ] || kill -KILL "$pid" 2>/dev/null
+    ) >/dev/null 2>&1 &
+    watchdog=$!
+    status=0
+    wait "$pid" || status=$?
+    pid=
+    : >"$dir/stopped"
+    wait "$watchdog"
+    [ "$status" -eq 130 ] || fail "Ctrl-C: exit status $status, expected 130"
+    if grep -Eq '^==[0-9]+==|runtime error:|ERROR|aioc:' "$dir/server.err"; then
+        fail "the server reported errors"
+    fi
+}
+
+# Waits (up to $2 seconds, default 20) until command $1 succeeds (it is
+# evaluated here: it sees globals, not its caller's arguments).
+until_true() {
+    deadline=$(($(date +%s) + ${2:-20}))
+    while ! eval "$1"; do
+        [ "$(date +%s)" -lt "$deadline" ] || return 1
+        sleep 0.05
+    done
+}
+
+# Waits until FILE has the exact line LINE.
+wait_line() { # file, line
+    file=$1 line=$2
+    until_true 'grep -qxF -- "$line" "$file"' || fail "$(basename "$file") never got '$line'"
+}
+
+# Ends a client's input and waits for its socat, which ends once the server
+# has closed the connection too (socat's -T bounds the wait).
+end_client() { # name, fd
+    eval "exec $2>&-; client_pid=\$${1}_pid"
+    wait "$client_pid" || fail "$1's socat failed"
+}
+
+# A client named NAME reading the fifo NAME.in, which the script writes to
+# on file descriptor FD (3 to 6); output in NAME.out. Each client gets the
+# script's descriptors closed, so that only the script holds the fifos.
+client() { # name, fd
+    mkfifo "$dir/$1.in"
+    socat -T 60 -t 10 - "TCP:127.0.0.1:$port" <"$dir/$1.in" >"$dir/$1.out" \
+        2>>"$dir/errors" 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- &
+    eval "${1}_pid=\$!; exec $2>\"\$dir/$1.in\""
+}
+
+# Compares a transcript with what stdin says it should be.
+expect() { # name
+    cat >"$dir/$1.want"
+    diff -u "$dir/$1.want" "$dir/$1.out" || fail "$1's transcript differs"
+}
+
+case $mode in
+basic)
+    start_server
+    client alice 3
+    echo alice >&3
+    wait_line "$dir/alice.out" "* welcome, alice: 1 online (/who, /quit)"
+    client bob 4
+    echo bob >&4
+    wait_line "$dir/alice.out" "* bob joined"
+    # carol: an empty nickname, a space, 17 characters, a taken one
+    client carol 5
+    printf '\nbad nick\nabcdefghijklmnopq\nalice\ncarol\n' >&5
+    wait_line "$dir/carol.out" "* welcome, carol: 3 online (/who, /quit)"
+    wait_line "$dir/bob.out" "* carol joined"
+    wait_line "$dir/alice.out" "* carol joined"
+    echo "hi alice" >&4
+    wait_line "$dir/alice.out" "bob: hi alice"
+    wait_line "$dir/carol.out" "bob: hi alice"
+    printf 'hello both\r\n/who\n/nope\ntab\there\n' >&5
+    wait_line "$dir/carol.out" "* unknown command; try /who or /quit"
+    wait_line "$dir/alice.out" "carol: tab?here"
+    wait_line "$dir/bob.out" "carol: tab?here"
+    printf '\nx\n' >&3 # the empty line is not sent
+    wait_line "$dir/bob.out" "alice: x"
+    wait_line "$dir/carol.out" "alice: x"
+    echo /quit >&4
+    wait_line "$dir/alice.out" "* bob left"
+    wait_line "$dir/carol.out" "* bob left"
+    end_client bob 4
+    # 1,025 bytes with the newline: one too many
+    { head -c 1024 /dev/zero | tr '\0' y; echo; } >&5
+    wait_line "$dir/alice.out" "* carol left"
+    end_client carol 5
+    # 100,000 bytes without a newline: past the stream's 64 KiB limit
+    client eve 6
+    echo eve >&6
+    wait_line "$dir/alice.out" "* eve joined"
+    head -c 100000 /dev/zero | tr '\0' z >&6
+    wait_line "$dir/alice.out" "* eve left"
+    exec 6>&-
+    wait "$eve_pid" # the server closed with her bytes unread: a reset, maybe
+    end_client alice 3 # she leaves; the server closes
+    expect alice <<'EOF'
+* nickname?
+* welcome, alice: 1 online (/who, /quit)
+* bob joined
+* carol joined
+bob: hi alice
+carol: hello both
+carol: tab?here
+* bob left
+* carol left
+* eve joined
+* eve left
+EOF
+    expect bob <<'EOF'
+* nickname?
+* welcome, bob: 2 online (/who, /quit)
+* carol joined
+carol: hello both
+carol: tab?here
+alice: x
+* bye
+EOF
+    expect carol <<'EOF'
+* nickname?
+* a nickname is 1 to 16 letters, digits, - or _; nickname?
+* a nickname is 1 to 16 letters, digits, - or _; nickname?
+* a nickname is 1 to 16 letters, digits, - or _; nickname?
+* alice is taken; nickname?
+* welcome, carol: 3 online (/who, /quit)
+bob: hi alice
+* online: alice bob carol
+* unknown command; try /who or /quit
+alice: x
+* bob left
+* lines are at most 1024 bytes: bye
+EOF
+    stop_server
+    ;;
+crowd)
+    n=1000 messages=${MESSAGES:-3}
+    start_server
+    # Two barriers, as fifos the script holds open read-write (so opening
+    # them never blocks): a client reads "go" before it sends and "done"
+    # before it ends its input; both reads return when the script closes
+    # its end. Each client opens them first, before sending its nickname.
+    mkfifo "$dir/go" "$dir/done"
+    exec 7<>"$dir/go" 8<>"$dir/done"
+    seq 1 "$messages" >"$dir/messages"
+    pids=
+    for i in $(seq 1 $n); do
+        nick=c$(printf %04d "$i")
+        (
+            {
+                echo "$nick"
+                read -r _ <&7 || :
+                cat "$dir/messages"
+                read -r _ <&8 || :
+            } 7<"$dir/go" 8<"$dir/done" |
+                socat -T 60 -t 10 - "TCP:127.0.0.1:$port" >"$dir/out.$nick"
+        ) 7>&- 8>&- >/dev/null 2>>"$dir/errors" &
+        pids="$pids $!"
+        # the first one counts the others in
+        [ "$i" -eq 1 ] && wait_line "$dir/out.c0001" "* welcome, c0001: 1 online (/who, /quit)"
+    done
+    until_true '[ "$(grep -c "^\* c[0-9]* joined$" "$dir/out.c0001")" -eq $((n - 1)) ]' 45 ||
+        fail "not everyone joined within 45 s"
+    start=$(date +%s%N)
+    exec 7>&- # go
+    total=$((n * (n - 1) * messages))
+    until_true '[ "$(cat "$dir"/out.* | grep -c "^c[0-9]*: ")" -ge $total ] ||
+                grep -q "was too slow" "$dir/out.c0001"' 45 ||
+        fail "not every message arrived within 45 s"
+    end=$(date +%s%N)
+    ! grep -q "was too slow" "$dir/out.c0001" || fail "clients were kicked out as too slow"
+    exec 8>&- # done: everyone leaves
+    for p in $pids; do
+        wait "$p" || fail "a client's socat failed"
+    done
+    echo "$n clients: $total lines delivered in $(( (end - start) / 1000000 )) ms"
+    # Each receiver sees, from every other client, 1..MESSAGES in order,
+    # and nothing of its own.
+    awk -v n=$n -v m="$messages" '
+        FNR == 1 { me = FILENAME; sub(/.*out\./, "", me) }
+        /^c[0-9]+: / {
+            split($0, f, ": ")
+            key = me SUBSEP f[1]
+            if (!(key in seen)) {
+                seen[key] = 0
+                pairs++
+            }
+            if (f[1] == me || f[2] != seen[key] + 1) {
+                if (++bad <= 5) print "  " me " got \"" $0 "\" after " seen[key]
+                next
+            }
+            seen[key] = f[2]
+            if (f[2] == m) complete++
+        }
+        END {
+            if (bad || pairs != n * (n - 1) || complete != pairs) {
+                print "  " bad + 0 " out of order; " pairs + 0 " sender-receiver pairs, " \
+                    complete + 0 " complete; want " n * (n - 1)
+                exit 1
+            }
+        }' "$dir"/out.* || fail "messages missing or out of order"
+    stop_server
+    ;;
+slow)
+    lines=30000
+    start_server
+    mkfifo "$dir/go" "$dir/done"
+    exec 7<>"$dir/go" 8<>"$dir/done"
+    # 200-byte lines, numbered
+    for f in fast1 fast2; do
+        awk -v f=$f 'BEGIN { pad = sprintf("%180s", ""); gsub(/ /, ".", pad)
+            for (i = 1; i <= '$lines'; i++) printf "%s %06d %s\n", f, i, pad }' >"$dir/$f.lines"
+    done
+    fast() { # name
+        (
+            {
+                echo "$1"
+                read -r _ <&7 || :
+                cat "$dir/$1.lines"
+                read -r _ <&8 || :
+            } 7<"$dir/go" 8<"$dir/done" |
+                socat -T 60 -t 10 - "TCP:127.0.0.1:$port" >"$dir/$1.out"
+        ) 7>&- 8>&- >/dev/null 2>>"$dir/errors" &
+    }
+    fast fast1
+    fast1=$!
+    wait_line "$dir/fast1.out" "* welcome, fast1: 1 online (/who, /quit)"
+    # -u: socat never reads the connection, and a small receive buffer
+    # keeps the kernel from holding much for it
+    (
+        { echo slow; read -r _ <&8 || :; } 8<"$dir/done" |
+            socat -T 60 -u - "TCP:127.0.0.1:$port,rcvbuf=4096" 2>/dev/null # cut off
+    ) 7>&- 8>&- >/dev/null 2>>"$dir/errors" &
+    slow=$!
+    wait_line "$dir/fast1.out" "* slow joined"
+    fast fast2
+    fast2=$!
+    wait_line "$dir/fast1.out" "* fast2 joined"
+    start=$(date +%s%N)
+    exec 7>&- # go
+    until_true '[ "$(grep -c "^fast2: " "$dir/fast1.out")" -ge $lines ] &&
+                [ "$(grep -c "^fast1: " "$dir/fast2.out")" -ge $lines ]' 60 ||
+        fail "the fast clients did not get all the lines within 60 s"
+    end=$(date +%s%N)
+    echo "2 x $lines lines exchanged in $(( (end - start) / 1000000 )) ms"
+    kill -0 "$slow" 2>/dev/null || fail "the slow client ended on its own"
+    exec 8>&- # done
+    for p in $fast1 $fast2; do
+        wait "$p" || fail "a fast client's socat failed"
+    done
+    wait "$slow" # its connection was cut: whatever its status
+    for f in fast1 fast2; do
+        other=fast$((3 - ${f#fast}))
+        sed -n "s/^$other: //p" "$dir/$f.out" | cmp -s - "$dir/$other.lines" ||
+            fail "$f did not get $other's lines exactly"
+        [ "$(grep -cxF '* slow was too slow' "$dir/$f.out")" -eq 1 ] ||
+            fail "$f was not told once that slow was too slow"
+    done
+    stop_server
+    ;;
+vanish)
+    start_server
+    client alice 3
+    echo alice >&3
+    wait_line "$dir/alice.out" "* welcome, alice: 1 online (/who, /quit)"
+    printf 'ghost\npartial' | timeout 20 socat -t 10 - "TCP:127.0.0.1:$port" >"$dir/ghost.out" ||
+        fail "ghost's socat failed"
+    wait_line "$dir/alice.out" "* ghost left"
+    printf 'nameless' | timeout 20 socat -t 10 - "TCP:127.0.0.1:$port" >/dev/null ||
+        fail "nameless' socat failed"
+    # ghost's name is free again; a new client still gets in
+    printf 'ghost\nback\n' | timeout 20 socat -t 10 - "TCP:127.0.0.1:$port" >/dev/null ||
+        fail "the last socat failed"
+    until_true '[ "$(grep -cxF "* ghost left" "$dir/alice.out")" -eq 2 ]' ||
+        fail "alice did not see ghost leave twice"
+    # one that dies mid-line: -u never reads, so the kernel resets the
+    # connection (the server's lines are unread) when socat is killed
+    mkfifo "$dir/crash.in"
+    socat -u - "TCP:127.0.0.1:$port" <"$dir/crash.in" 2>/dev/null 3>&- &
+    crash=$!
+    exec 4>"$dir/crash.in"
+    printf 'crash\npart' >&4
+    wait_line "$dir/alice.out" "* crash joined"
+    kill -KILL "$crash"
+    wait "$crash" 2>/dev/null # "Killed"
+    exec 4>&-
+    wait_line "$dir/alice.out" "* crash left"
+    end_client alice 3
+    expect alice <<'EOF'
+* nickname?
+* welcome, alice: 1 online (/who, /quit)
+* ghost joined
+* ghost left
+* ghost joined
+ghost: back
+* ghost left
+* crash joined
+* crash left
+EOF
+    expect ghost <<'EOF'
+* nickname?
+* welcome, ghost: 2 online (/who, /quit)
+EOF
+    stop_server
+    ;;
+sigint)
+    start_server
+    client alice 3
+    echo alice >&3
+    wait_line "$dir/alice.out" "* welcome, alice: 1 online (/who, /quit)"
+    start=$(date +%s%N)
+    stop_server
+    end=$(date +%s%N)
+    ms=$(( (end - start) / 1000000 ))
+    echo "stopped in $ms ms with a client connected"
+    [ "$ms" -lt 10000 ] || fail "Ctrl-C took $ms ms"
+    end_client alice 3
+    expect alice <<'EOF'
+* nickname?
+* welcome, alice: 1 online (/who, /quit)
+* the server is shutting down
+EOF
+    ;;
+*)
+    fail "unknown mode"
+    ;;
+esac
+echo "ok: chat $mode"
