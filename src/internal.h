@@ -349,6 +349,12 @@ typedef struct aioc__backend {
 typedef struct aioc__fd aioc__fd;
 void aioc__fd_ready(aioc__loop *loop, int fd, uint32_t events);
 void aioc__fds_free(aioc__loop *loop);
+/* Whether a read on `fd` would wait for an event (a short read emptied it;
+ * see io.c), and that wait alone: 0 once an event came, or an error. */
+bool aioc__fd_drained(int fd);
+int aioc__fd_wait_input(int fd);
+/* src/stream.c: frees the loop's spare stream buffers */
+void aioc__stream_chunks_free(aioc__loop *loop);
 
 extern const aioc__backend aioc__backend_epoll;
 
@@ -413,6 +419,8 @@ struct aioc__loop {
     size_t external_waits;     /* tasks waiting on other threads (futures) */
     bool sigint;               /* this loop handles SIGINT (src/signal.c) */
     aioc__list leftovers;      /* aioc__leftover records, released at the end */
+    void *chunks;              /* spare stream buffers (src/stream.c) */
+    unsigned nchunks;
 };
 
 /* initial-exec: a plain %fs-relative load, not a __tls_get_addr call, on

@@ -127,6 +127,18 @@ static aioc__task *prepare(aioc__loop **loopp, int fd, int *err) {
     return prepare_state(loopp, fd, err, NULL);
 }
 
+/* Registers `fd` with the backend for its lifetime, the first time. */
+static int ensure_registered(aioc__loop *loop, aioc__fd *st, int fd) {
+    if (st->registered)
+        return 0;
+    int err = loop->backend->add(loop, fd);
+    if (err)
+        return err;
+    st->registered = 1;
+    loop->fd_registrations++;
+    return 0;
+}
+
 /* Parks `t` until `fd` may be ready for reading (or writing). Returns 0 to
  * retry, -EBADF if the descriptor was closed through aioc_close, or an
  * interruption's error. */
@@ -134,13 +146,9 @@ static int wait_fd(aioc__loop *loop, aioc__task *t, int fd, bool write) {
     aioc__fd *st = fd_state(loop, fd);
     if (!st)
         return -ENOMEM;
-    if (!st->registered) {
-        int err = loop->backend->add(loop, fd);
-        if (err)
-            return err;
-        st->registered = 1;
-        loop->fd_registrations++;
-    }
+    int err = ensure_registered(loop, st, fd);
+    if (err)
+        return err;
     t->wait_data = (uintptr_t)fd; /* for dumps */
     t->io_streak = 0;
     aioc__list_push_back(write ? &st->writers : &st->readers, &t->link);
@@ -178,6 +186,14 @@ static int wait_fd(aioc__loop *loop, aioc__task *t, int fd, bool write) {
         return err;                                             \
     RETRY(loop, t, (fd), (write), call)
 
+/* Marks a stream socket drained. The mark needs the edge that new data
+ * raises, so the socket is registered now if it is not yet: the one
+ * epoll_ctl that the EAGAIN it saves would have cost anyway. */
+static void mark_drained(aioc__loop *loop, aioc__fd *st, int fd) {
+    if (ensure_registered(loop, st, fd) == 0)
+        st->drained = 1;
+}
+
 /* read(2) or recv(2) with the readiness mark (see the top of the file). */
 static long read_marked(int fd, void *buf, size_t n, int flags, bool use_recv) {
     aioc__loop *loop;
@@ -191,8 +207,8 @@ static long read_marked(int fd, void *buf, size_t n, int flags, bool use_recv) {
     for (;;) {
         ssize_t r = use_recv ? recv(fd, buf, n, flags) : read(fd, buf, n);
         if (r >= 0) {
-            if (r > 0 && (size_t)r < n && st->stream_socket && st->registered && !st->read_end)
-                st->drained = 1;
+            if (r > 0 && (size_t)r < n && st->stream_socket && !st->read_end)
+                mark_drained(loop, st, fd);
             return r;
         }
         if (errno == EINTR)
@@ -205,6 +221,19 @@ static long read_marked(int fd, void *buf, size_t n, int flags, bool use_recv) {
 }
 
 long aioc_read(int fd, void *buf, size_t n) { return read_marked(fd, buf, n, 0, false); }
+
+bool aioc__fd_drained(int fd) {
+    aioc__loop *loop = aioc__loop_get();
+    aioc__fd *st = loop ? fd_state(loop, fd) : NULL;
+    return st && st->drained;
+}
+
+int aioc__fd_wait_input(int fd) {
+    aioc__loop *loop;
+    int err;
+    aioc__task *t = prepare(&loop, fd, &err);
+    return t ? wait_fd(loop, t, fd, false) : err;
+}
 
 long aioc_write_some(int fd, const void *buf, size_t n) {
     FD_OP(fd, true, write(fd, buf, n));

@@ -268,6 +268,7 @@ static void loop_free(aioc__loop *loop) {
         loop->backend->close(loop);
     aioc__timers_free(&loop->timers);
     aioc__fds_free(loop);
+    aioc__stream_chunks_free(loop);
     aioc__stacks_free(loop);
     aioc__slab_destroy(&loop->tasks);
     aioc__slab_destroy(&loop->scopes);

@@ -28,6 +28,8 @@
 
 #define DEFAULT_LIMIT (64u * 1024u)
 #define DEFAULT_HIGH (64u * 1024u)
+#define CHUNK 4096u        /* a buffer's first size */
+#define SPARE_CHUNKS 64u   /* first-size buffers a loop keeps for reuse */
 
 typedef struct buffer {
     char *data;
@@ -77,6 +79,47 @@ static const aioc_transport fd_ops = {fd_read, fd_write, fd_try_write, fd_write_
 
 static size_t used(const buffer *b) { return b->end - b->start; }
 
+/* First-size buffers come from, and go back to, a small spare list of the
+ * loop's: an idle stream gives its read buffer back while it waits (see
+ * refill), and takes one again when data comes, without a malloc. */
+static char *chunk_get(void) {
+    aioc__loop *loop = aioc__loop_get();
+    if (!loop || !loop->chunks)
+        return malloc(CHUNK);
+    char *c = loop->chunks;
+    loop->chunks = *(void **)c;
+    loop->nchunks--;
+    return c;
+}
+
+static void chunk_put(char *c) {
+    aioc__loop *loop = aioc__loop_get();
+    if (!loop || loop->nchunks >= SPARE_CHUNKS) {
+        free(c);
+        return;
+    }
+    *(void **)c = loop->chunks;
+    loop->chunks = c;
+    loop->nchunks++;
+}
+
+void aioc__stream_chunks_free(aioc__loop *loop) {
+    while (loop->chunks) {
+        void *c = loop->chunks;
+        loop->chunks = *(void **)c;
+        free(c);
+    }
+    loop->nchunks = 0;
+}
+
+static void buffer_release(buffer *b) {
+    if (b->cap == CHUNK)
+        chunk_put(b->data);
+    else
+        free(b->data);
+    *b = (buffer){0};
+}
+
 /* Makes room for `n` more bytes at the end. */
 static int reserve(buffer *b, size_t n) {
     if (b->cap - b->end >= n)
@@ -88,7 +131,13 @@ static int reserve(buffer *b, size_t n) {
         if (b->cap - b->end >= n)
             return 0;
     }
-    size_t cap = b->cap ? b->cap : 4096;
+    if (b->cap == 0 && n <= CHUNK) {
+        if (!(b->data = chunk_get()))
+            return -ENOMEM;
+        b->cap = CHUNK;
+        return 0;
+    }
+    size_t cap = b->cap ? b->cap : CHUNK;
     while (cap - b->end < n)
         cap *= 2;
     char *data = realloc(b->data, cap);
@@ -150,7 +199,15 @@ static void settle(aioc_stream *s) {
 static long refill(aioc_stream *s) {
     if (s->eof)
         return 0;
-    int err = reserve(&s->in, 4096);
+    if (used(&s->in) == 0 && s->fd >= 0 && aioc__fd_drained(s->fd)) {
+        /* Nothing buffered and nothing to read until the next event: wait
+         * without a buffer, so an idle connection holds none. */
+        buffer_release(&s->in);
+        int err = aioc__fd_wait_input(s->fd);
+        if (err)
+            return err;
+    }
+    int err = reserve(&s->in, CHUNK);
     if (err)
         return err;
     long n = s->ops->read(s->ctx, s->in.data + s->in.end, s->in.cap - s->in.end);
@@ -287,7 +344,7 @@ static int flush_to(aioc_stream *s, size_t target) {
         s->out.start += (size_t)n;
     }
     if (s->out.start == s->out.end)
-        s->out.start = s->out.end = 0;
+        buffer_release(&s->out); /* most writes need none: hold none */
     return 0;
 }
 
@@ -411,8 +468,8 @@ int aioc_stream_write_eof(aioc_stream *s) {
 }
 
 static void stream_free(aioc_stream *s) {
-    free(s->in.data);
-    free(s->out.data);
+    buffer_release(&s->in);
+    buffer_release(&s->out);
     free(s);
 }
 
