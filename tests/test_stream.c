@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "internal.h"
 #include "test.h"
 
 static int sp[2];
@@ -341,3 +342,40 @@ static void *cancel_then_abort(void *arg) {
 TEST(stream_abort_after_a_cancelled_writer) {
     CHECK_ERR(aioc_run(cancel_then_abort, NULL, NULL), 0);
 }
+
+/* Idle streams hold no read buffer: ten connections, each has read a line
+ * and waits for the next; between them they hold none, and one spare
+ * buffer has served them all in turn. The next lines still arrive. */
+static int idle_pairs[10][2];
+
+static void *reads_two_lines(void *arg) {
+    int i = I(arg);
+    aioc_stream *s = aioc_stream_new(idle_pairs[i][0], NULL);
+    const char *line;
+    CHECK_EQ(aioc_stream_readline(s, &line), 6);
+    CHECK_EQ(aioc_stream_readline(s, &line), 6); /* waits here, idle */
+    CHECK(memcmp(line, "again\n", 6) == 0);
+    aioc_stream_close(s);
+    return NULL;
+}
+
+static void *idle_streams(void *arg) {
+    (void)arg;
+    aioc_task t[10];
+    for (int i = 0; i < 10; i++) {
+        CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, idle_pairs[i]) == 0);
+        CHECK_EQ(write(idle_pairs[i][1], "hello\n", 6), 6);
+        t[i] = aioc_spawn(reads_two_lines, P(i));
+    }
+    for (int i = 0; i < 3; i++) /* each reader runs until it waits: one turn */
+        CHECK_ERR(aioc_yield(), 0);
+    CHECK_EQ(aioc__loop_get()->nchunks, 1);
+    for (int i = 0; i < 10; i++)
+        CHECK_EQ(write(idle_pairs[i][1], "again\n", 6), 6);
+    CHECK_ERR(aioc_gather(t, 10, NULL), 0);
+    for (int i = 0; i < 10; i++)
+        close(idle_pairs[i][1]);
+    return NULL;
+}
+
+TEST(idle_streams_hold_no_buffer) { CHECK_ERR(aioc_run(idle_streams, NULL, NULL), 0); }
