@@ -245,6 +245,17 @@ AIOC_EXTERN int aioc_local_set(aioc_local_key *key, void *value);
 /// The current task's value for `key`; NULL if unset or outside a task.
 AIOC_EXTERN void *aioc_local_get(const aioc_local_key *key);
 
+/// Loop-local storage, for state one loop shares between its tasks (an
+/// adapter's per-loop handle, such as libcurl's multi handle): sets the
+/// running loop's value for `key`, replacing without destroying the old
+/// one. The key's destructor runs on the value when aioc_run ends, after
+/// every task has ended. Does not suspend. Returns 0, AIOC_ENOLOOP, or
+/// -ENOMEM.
+AIOC_EXTERN int aioc_loop_local_set(aioc_local_key *key, void *value);
+
+/// The running loop's value for `key`, or NULL (none, or no loop).
+AIOC_EXTERN void *aioc_loop_local_get(const aioc_local_key *key);
+
 /* ============================================================ waiting == */
 
 /// Suspends the current task for `seconds` (≤ 0: like aioc_yield).

@@ -419,6 +419,7 @@ struct aioc__loop {
     size_t external_waits;     /* tasks waiting on other threads (futures) */
     bool sigint;               /* this loop handles SIGINT (src/signal.c) */
     aioc__list leftovers;      /* aioc__leftover records, released at the end */
+    struct aioc__local *loop_locals; /* aioc_loop_local_set's values */
     void *chunks;              /* spare stream buffers (src/stream.c) */
     unsigned nchunks;
 };

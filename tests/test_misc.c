@@ -109,3 +109,41 @@ TEST(default_failure_handler_prints_name_and_error) {
         CHECK(!"no failure report");
     }
 }
+
+/* Loop-local storage: shared by the loop's tasks, destroyed when aioc_run
+ * ends (after the tasks), absent outside a loop. */
+static int loop_values_destroyed;
+static void destroy_loop_value(void *v) {
+    CHECK_EQ(*(int *)v, 42);
+    loop_values_destroyed++;
+    free(v);
+}
+static aioc_local_key loop_key = {destroy_loop_value};
+
+static void *reads_loop_local(void *arg) {
+    (void)arg;
+    CHECK(aioc_loop_local_get(&loop_key) != NULL);
+    return aioc_loop_local_get(&loop_key);
+}
+
+static void *sets_loop_local(void *arg) {
+    (void)arg;
+    int *v = malloc(sizeof *v);
+    *v = 42;
+    CHECK(aioc_loop_local_get(&loop_key) == NULL);
+    CHECK_ERR(aioc_loop_local_set(&loop_key, v), 0);
+    void *seen;
+    CHECK_ERR(aioc_await(aioc_spawn(reads_loop_local, NULL), &seen), 0);
+    CHECK(seen == v);
+    CHECK_EQ(loop_values_destroyed, I(arg)); /* not while the loop runs */
+    return NULL;
+}
+
+TEST(loop_local_storage) {
+    CHECK(aioc_loop_local_get(&loop_key) == NULL);
+    CHECK_ERR(aioc_loop_local_set(&loop_key, NULL), AIOC_ENOLOOP);
+    CHECK_ERR(aioc_run(sets_loop_local, P(0), NULL), 0);
+    CHECK_EQ(loop_values_destroyed, 1);
+    CHECK_ERR(aioc_run(sets_loop_local, P(1), NULL), 0); /* a new loop starts empty */
+    CHECK_EQ(loop_values_destroyed, 2);
+}
