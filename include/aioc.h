@@ -851,7 +851,8 @@ AIOC_EXTERN long aioc_stream_read(aioc_stream *s, void *buf, size_t n);
 AIOC_EXTERN long aioc_stream_readexactly(aioc_stream *s, void *buf, size_t n, size_t *got);
 
 /// Reads up to and including the separator `sep` (`seplen` bytes) and sets
-/// `*out` to the bytes, which stay valid until the next call on the stream.
+/// `*out` to the bytes, which stay valid until the next read on the stream
+/// (writes leave them alone: `*out` may be written back as it is).
 /// Suspends. Returns their length; AIOC_ELIMIT if no separator came within
 /// the stream's limit (the bytes stay buffered: read them with
 /// aioc_stream_read, or give up); AIOC_EINCOMPLETE if the stream ended
@@ -893,6 +894,18 @@ AIOC_EXTERN int aioc_stream_close(aioc_stream *s);
 /// then, that write is cancelled and the transport closed as it returns,
 /// at the loop's next turn.)
 AIOC_EXTERN void aioc_stream_abort(aioc_stream *s);
+
+/// Takes the descriptor back from a stream made by aioc_stream_new (or a
+/// server), e.g. to start TLS on it (STARTTLS). The stream stays the
+/// owner's to close or abort as before, but has no descriptor any more:
+/// closing it closes nothing, and reads and writes return -EBADF. Only
+/// possible when no byte is buffered either way (a line read ahead of the
+/// upgrade would be lost) and no other call is in progress on the stream:
+/// drain writes first. Does not suspend. Returns the descriptor (now the
+/// caller's, still registered with the loop: close it with aioc_close), or
+/// -EINVAL (not a descriptor stream, or released already), -EBUSY
+/// (buffered bytes or a call in progress; nothing changes).
+AIOC_EXTERN int aioc_stream_release_fd(aioc_stream *s);
 
 /* ============================================================ servers == */
 

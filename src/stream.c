@@ -224,11 +224,22 @@ long aioc_stream_read(aioc_stream *s, void *buf, size_t n) {
         return err;
     settle(s);
     long r = 0;
+    if (used(&s->in) == 0 && n >= CHUNK && !s->eof) {
+        /* a large read with nothing buffered: straight into the caller's
+         * buffer, without a copy (and without a buffer of our own) */
+        buffer_release(&s->in);
+        r = s->ops->read(s->ctx, buf, n);
+        if (r == 0)
+            s->eof = true;
+        aioc_lock_release(&s->reading);
+        return r;
+    }
     if (used(&s->in) == 0 && n > 0)
         r = refill(s);
     if (r >= 0) {
         size_t take = used(&s->in) < n ? used(&s->in) : n;
-        memcpy(buf, s->in.data + s->in.start, take);
+        if (take) /* no buffer at all at the end of the stream */
+            memcpy(buf, s->in.data + s->in.start, take);
         s->in.start += take;
         r = (long)take;
     }
@@ -498,3 +509,42 @@ int aioc_stream_close(aioc_stream *s) {
 }
 
 void aioc_stream_abort(aioc_stream *s) { release(s); }
+
+/* ------------------------------------------------- giving up the descriptor -- */
+
+/* What a stream does once its descriptor is released: nothing, cleanly. */
+static long released_read(void *ctx, void *buf, size_t n) {
+    (void)ctx, (void)buf, (void)n;
+    return -EBADF;
+}
+static long released_write(void *ctx, const void *buf, size_t n) {
+    (void)ctx, (void)buf, (void)n;
+    return -EBADF;
+}
+static int released_write_eof(void *ctx) {
+    (void)ctx;
+    return -EBADF;
+}
+static int released_close(void *ctx) {
+    (void)ctx;
+    return 0;
+}
+
+static const aioc_transport released_ops = {released_read, released_write, NULL,
+                                            released_write_eof, released_close};
+
+int aioc_stream_release_fd(aioc_stream *s) {
+    if (!s || s->fd < 0)
+        return -EINVAL; /* not a descriptor stream, or released already */
+    if (aioc_lock_locked(&s->reading) || aioc_lock_locked(&s->writing) || s->flushing)
+        return -EBUSY;
+    settle(s);
+    if (used(&s->in) || used(&s->out))
+        return -EBUSY; /* bytes would be lost, or read by the wrong layer */
+    buffer_release(&s->in);
+    buffer_release(&s->out);
+    int fd = s->fd;
+    s->fd = -1;
+    s->ops = &released_ops;
+    return fd;
+}

@@ -379,3 +379,40 @@ static void *idle_streams(void *arg) {
 }
 
 TEST(idle_streams_hold_no_buffer) { CHECK_ERR(aioc_run(idle_streams, NULL, NULL), 0); }
+
+static void *writes_and_closes(void *arg) {
+    CHECK_EQ(aioc_write(sp[1], arg, 100000), 100000);
+    aioc_close(sp[1]);
+    return NULL;
+}
+
+/* Large reads with nothing buffered go straight into the caller's buffer;
+ * what is buffered still comes first, and the end is seen by every kind
+ * of read afterwards. */
+static void *large_reads(void *arg) {
+    (void)arg;
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sp) == 0);
+    static char data[100000], got[100000];
+    for (size_t i = 0; i < sizeof data; i++)
+        data[i] = (char)(i * 13);
+    memcpy(data, "line\n", 5);
+    aioc_stream *s = aioc_stream_new(sp[0], NULL);
+    aioc_task f = aioc_spawn(writes_and_closes, data);
+    const char *line;
+    CHECK_EQ(aioc_stream_readline(s, &line), 5);
+    size_t total = 5;
+    long n;
+    while ((n = aioc_stream_read(s, got + total, sizeof got - total)) > 0)
+        total += (size_t)n;
+    CHECK_EQ(n, 0);
+    CHECK_EQ(total, sizeof data);
+    CHECK(memcmp(got + 5, data + 5, sizeof data - 5) == 0);
+    char small[8];
+    CHECK_EQ(aioc_stream_read(s, small, sizeof small), 0);
+    CHECK_EQ(aioc_stream_readline(s, &line), 0);
+    CHECK_ERR(aioc_await(f, NULL), 0);
+    aioc_stream_close(s);
+    return NULL;
+}
+
+TEST(stream_large_reads_skip_the_buffer) { CHECK_ERR(aioc_run(large_reads, NULL, NULL), 0); }
