@@ -2,7 +2,8 @@
 #   make          release build of the library, examples and benchmarks
 #   make demo     build and run the examples
 #   make test     every test: release, ASan+UBSan, Valgrind, ucontext, aarch64
-#   make bench    benchmarks side by side with asyncio, uvloop, Go and libuv
+#   make bench    benchmarks side by side with asyncio, uvloop, Go and libuv,
+#                 then the network ones (bench/net/run.sh)
 #   make install  install into PREFIX (default /usr/local)
 #   make clean    remove build trees
 
@@ -30,6 +31,7 @@ test: deps
 bench: all
 	@scripts/deps.sh bench
 	@bench/run.sh $(REL)
+	@bench/net/run.sh $(REL)
 
 install: all
 	$(CMAKE) --install $(REL)

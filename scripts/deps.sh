@@ -1,13 +1,17 @@
 #!/bin/sh
 # Installs the Debian packages a step needs, when they are missing.
 #   scripts/deps.sh build   compiler, CMake
-#   scripts/deps.sh test    + Valgrind, gdb, aarch64 cross compiler, qemu-user
-#   scripts/deps.sh bench   + Go, Python's uvloop, libuv, hyperfine
+#   scripts/deps.sh test    + Valgrind, gdb, aarch64 cross compiler, qemu-user,
+#                           and what the adapters build on and are tested with
+#   scripts/deps.sh bench   + Go, Python's uvloop, libuv, hyperfine, iperf3
 set -eu
 
 need_build="cmake:cmake gcc:gcc make:make"
 need_test="valgrind:valgrind gdb:gdb socat:socat aarch64-linux-gnu-gcc:gcc-aarch64-linux-gnu qemu-aarch64:qemu-user pkg-config:pkg-config"
-need_bench="go:golang-go /usr/bin/python3:python3 hyperfine:hyperfine"
+# the adapters: OpenSSL (tls), libcurl (curl), llhttp's sources (http), and
+# the outside peers their tests start: openssl, curl, nginx
+need_test="$need_test openssl:openssl curl:curl /usr/sbin/nginx:nginx-light"
+need_bench="go:golang-go /usr/bin/python3:python3 hyperfine:hyperfine iperf3:iperf3"
 
 case "${1:-build}" in
 build) want="$need_build" ;;
@@ -25,7 +29,11 @@ done
 case "${1:-build}" in
 test)
     [ -f /usr/aarch64-linux-gnu/include/stdio.h ] || missing="$missing libc6-dev-arm64-cross"
-    [ -f /usr/include/valgrind/valgrind.h ] || missing="$missing valgrind" ;;
+    [ -f /usr/include/valgrind/valgrind.h ] || missing="$missing valgrind"
+    [ -f /usr/include/openssl/ssl.h ] || missing="$missing libssl-dev"
+    [ -f /usr/include/x86_64-linux-gnu/curl/curl.h ] || [ -f /usr/include/curl/curl.h ] ||
+        missing="$missing libcurl4-openssl-dev"
+    [ -f /usr/share/llhttp/llhttp.c ] || missing="$missing node-llhttp" ;;
 bench)
     /usr/bin/python3 -c 'import uvloop' 2>/dev/null || missing="$missing python3-uvloop"
     [ -f /usr/include/uv.h ] || missing="$missing libuv1-dev" ;;
