@@ -1,0 +1,178 @@
+/* Starting and stopping the test's own nginx: see nginx.h. Runs before
+ * the loop starts and after it ends, so it blocks freely. */
+#include "nginx.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define NGINX "/usr/sbin/nginx"
+
+int free_port(void) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    int port = -1;
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+        port = ntohs(a.sin_port);
+    if (fd >= 0)
+        close(fd);
+    return port;
+}
+
+static int write_file(const char *dir, const char *name, size_t size,
+                      const char *text) {
+    char path[128];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return -1;
+    if (text)
+        fputs(text, f);
+    for (size_t i = 0; !text && i < size; i++)
+        putc(pattern_byte(i), f);
+    return fclose(f);
+}
+
+static void sleep_ms(int ms) {
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
+    nanosleep(&ts, NULL);
+}
+
+static int listening(int port) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    int ok = fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
+    if (fd >= 0)
+        close(fd);
+    return ok;
+}
+
+static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *f) {
+    (void)st;
+    (void)flag;
+    (void)f;
+    return remove(path);
+}
+
+static void remove_dir(nginx *n) {
+    nftw(n->dir, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+int nginx_start(nginx *n) {
+    memset(n, 0, sizeof *n);
+    if (access(NGINX, X_OK) != 0) {
+        fprintf(stderr, "%s is missing\n", NGINX);
+        return -1;
+    }
+    strcpy(n->dir, "/tmp/aioc-curl-XXXXXX");
+    if (!mkdtemp(n->dir))
+        return -1;
+    char www[96], conf[96];
+    snprintf(www, sizeof www, "%s/www", n->dir);
+    snprintf(conf, sizeof conf, "%s/nginx.conf", n->dir);
+    if (mkdir(www, 0755) || write_file(www, "small.txt", 0, SMALL_BODY) ||
+        write_file(www, "medium.bin", MEDIUM_SIZE, NULL) ||
+        write_file(www, "large.bin", LARGE_SIZE, NULL)) {
+        remove_dir(n);
+        return -1;
+    }
+    for (int attempt = 0; attempt < 5; attempt++) {
+        n->port = free_port();
+        FILE *f = fopen(conf, "w");
+        if (!f)
+            break;
+        fprintf(f,
+                "daemon off;\nmaster_process off;\nworker_processes 1;\n"
+                "pid %1$s/nginx.pid;\nerror_log %1$s/error.log warn;\n"
+                "events { worker_connections 1024; }\n"
+                "http {\n"
+                "  access_log off;\n"
+                "  client_body_temp_path %1$s/body;\n"
+                "  proxy_temp_path %1$s/proxy;\n"
+                "  fastcgi_temp_path %1$s/fastcgi;\n"
+                "  uwsgi_temp_path %1$s/uwsgi;\n"
+                "  scgi_temp_path %1$s/scgi;\n"
+                "  keepalive_requests 100000;\n"
+                "  keepalive_timeout 60s;\n"
+                "  server {\n"
+                "    listen 127.0.0.1:%2$d;\n"
+                "    root %1$s/www;\n"
+                "    location = /redirect { return 301 /small.txt; }\n"
+                "  }\n"
+                "}\n",
+                n->dir, n->port);
+        fclose(f);
+        pid_t parent = getpid();
+        pid_t pid = fork();
+        if (pid == 0) { /* its output goes to its log, not our pipes */
+            prctl(PR_SET_PDEATHSIG, SIGKILL); /* even if we are killed */
+            if (getppid() != parent)
+                _exit(127);
+            char log[96];
+            snprintf(log, sizeof log, "%s/error.log", n->dir);
+            int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+            if (fd >= 0) {
+                dup2(fd, 1);
+                dup2(fd, 2);
+            }
+            execl(NGINX, NGINX, "-p", n->dir, "-c", conf, "-e", log, (char *)NULL);
+            _exit(127);
+        }
+        if (pid < 0)
+            break;
+        n->pid = pid;
+        for (int i = 0; i < 1000; i++) { /* up to 10 s */
+            if (listening(n->port))
+                return 0;
+            if (waitpid(pid, NULL, WNOHANG) == pid) { /* died: port taken? */
+                n->pid = 0;
+                break;
+            }
+            sleep_ms(10);
+        }
+        if (n->pid) {
+            nginx_stop(n);
+            return -1;
+        }
+    }
+    fprintf(stderr, "nginx did not start\n");
+    remove_dir(n);
+    return -1;
+}
+
+void nginx_stop(nginx *n) {
+    if (n->pid > 0) {
+        kill(n->pid, SIGTERM);
+        int done = 0;
+        for (int i = 0; i < 500 && !done; i++) { /* up to 5 s */
+            if (waitpid(n->pid, NULL, WNOHANG) == n->pid)
+                done = 1;
+            else
+                sleep_ms(10);
+        }
+        if (!done) {
+            kill(n->pid, SIGKILL);
+            waitpid(n->pid, NULL, 0);
+        }
+        n->pid = 0;
+    }
+    if (n->dir[0])
+        remove_dir(n);
+    n->dir[0] = '\0';
+}
