@@ -901,10 +901,12 @@ AIOC_EXTERN void aioc_stream_abort(aioc_stream *s);
 /// closing it closes nothing, and reads and writes return -EBADF. Only
 /// possible when no byte is buffered either way (a line read ahead of the
 /// upgrade would be lost) and no other call is in progress on the stream:
-/// drain writes first. Does not suspend. Returns the descriptor (now the
-/// caller's, still registered with the loop: close it with aioc_close), or
-/// -EINVAL (not a descriptor stream, or released already), -EBUSY
-/// (buffered bytes or a call in progress; nothing changes).
+/// drain writes first. The bytes a readuntil or readline handed out are
+/// no longer valid afterwards. Does not suspend. Returns the descriptor
+/// (now the caller's, still registered with the loop: close it with
+/// aioc_close), or -EINVAL (not a descriptor stream, or released
+/// already), -EBUSY (buffered bytes or a call in progress; nothing
+/// changes).
 AIOC_EXTERN int aioc_stream_release_fd(aioc_stream *s);
 
 /* ============================================================ servers == */

@@ -530,7 +530,7 @@ static int released_close(void *ctx) {
     return 0;
 }
 
-static const aioc_transport released_ops = {released_read, released_write, NULL,
+static const aioc_transport released_ops = {released_read, released_write, released_write,
                                             released_write_eof, released_close};
 
 int aioc_stream_release_fd(aioc_stream *s) {

@@ -1,12 +1,17 @@
-/* The test runner: see test.h. */
+/* The test runner: see test.h. It runs the tests listed in test-list.h,
+ * or in the header an adapter names with -DAIOC_TEST_LIST="its-list.h". */
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "test.h"
 
+#ifndef AIOC_TEST_LIST
+#define AIOC_TEST_LIST "test-list.h"
+#endif
+
 #define X(name) void test_##name(void);
-#include "test-list.h"
+#include AIOC_TEST_LIST
 #undef X
 
 static const struct {
@@ -14,7 +19,7 @@ static const struct {
     void (*fn)(void);
 } tests[] = {
 #define X(name) {#name, test_##name},
-#include "test-list.h"
+#include AIOC_TEST_LIST
 #undef X
 };
 

@@ -416,3 +416,30 @@ static void *large_reads(void *arg) {
 }
 
 TEST(stream_large_reads_skip_the_buffer) { CHECK_ERR(aioc_run(large_reads, NULL, NULL), 0); }
+
+/* Releasing a stream's descriptor (for STARTTLS): refused while bytes are
+ * buffered; afterwards the descriptor is the caller's, and the stream an
+ * empty shell that closes nothing. */
+static void *release_fd(void *arg) {
+    (void)arg;
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sp) == 0);
+    aioc_stream *s = aioc_stream_new(sp[0], NULL);
+    CHECK_EQ(write(sp[1], "one\ntwo", 7), 7);
+    const char *line;
+    CHECK_EQ(aioc_stream_readline(s, &line), 4);
+    CHECK_ERR(aioc_stream_release_fd(s), -EBUSY); /* "two" is buffered */
+    char rest[3];
+    CHECK_EQ(aioc_stream_read(s, rest, 3), 3);
+    CHECK_EQ(aioc_stream_release_fd(s), sp[0]);
+    CHECK_ERR(aioc_stream_release_fd(s), -EINVAL);
+    CHECK_ERR(aioc_stream_read(s, rest, 3), -EBADF);
+    CHECK_ERR(aioc_stream_write(s, "x", 1), -EBADF);
+    CHECK_ERR(aioc_stream_close(s), 0); /* closes nothing */
+    CHECK_EQ(aioc_write(sp[0], "ok", 2), 2); /* still open, the caller's */
+    CHECK_EQ(aioc_read(sp[1], rest, 2), 2);
+    aioc_close(sp[0]);
+    aioc_close(sp[1]);
+    return NULL;
+}
+
+TEST(stream_release_fd) { CHECK_ERR(aioc_run(release_fd, NULL, NULL), 0); }
