@@ -1,0 +1,236 @@
+/*
+ * aioc_http — an HTTP/1.1 server for aioc (aiohttp's web server), parsing
+ * with llhttp.
+ *
+ * Each connection is served by one task: it reads a request, runs the
+ * handler in that same task (so the handler may suspend: sleep, await other
+ * tasks, call aioc_to_thread), writes the response, and goes on with the
+ * next request of the connection. Pipelined requests are answered in order.
+ * The server enforces limits (head bytes, header count, body bytes) and
+ * deadlines (the whole request head, each body read, idle keep-alive), and
+ * closes gracefully. The connection code takes any aioc_stream, so another
+ * transport (TLS) can hand its streams to aioc_http_serve_stream.
+ *
+ * Conventions are aioc.h's: errors are negative errno values or AIOC_E*
+ * codes, "suspends" marks calls that may park the task, and everything runs
+ * on the loop's thread.
+ *
+ *     static int user(aioc_http_request *req, aioc_http_response *res, void *arg) {
+ *         char json[64];
+ *         snprintf(json, sizeof json, "{\"id\":\"%s\"}", aioc_http_request_param(req, "id"));
+ *         return aioc_http_response_json(res, 200, json);
+ *     }
+ *     ...in a task:
+ *     aioc_http_router *r = aioc_http_router_new();
+ *     aioc_http_route(r, "GET", "/users/:id", user, NULL);
+ *     aioc_http_server *srv = aioc_http_serve("127.0.0.1", "8080",
+ *                                             aioc_http_router_handle, r, NULL, &err);
+ *     ...until it is time to stop:
+ *     aioc_http_server_close(srv, 5.0);
+ *     aioc_http_router_free(r);
+ */
+#ifndef AIOC_HTTP_H
+#define AIOC_HTTP_H
+
+#include <aioc.h>
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct aioc_http_server aioc_http_server;
+typedef struct aioc_http_request aioc_http_request;
+typedef struct aioc_http_response aioc_http_response;
+
+/// Handles one request: reads `req`, fills in `res`. Runs in the
+/// connection's task and may suspend. `req` and `res` are valid only during
+/// the call. Return 0, or a negative error: if nothing of the response was
+/// sent yet, the client gets a 500 instead; if it was (a streamed response),
+/// the connection is closed. A handler that sets nothing sends an empty 200.
+typedef int (*aioc_http_handler)(aioc_http_request *req, aioc_http_response *res, void *arg);
+
+/* ============================================================ server == */
+
+typedef struct aioc_http_opts {
+    size_t max_head_bytes; /// request line + headers; 0: 16 KiB (at most 16 MiB); over: 431
+    size_t max_headers;    /// header lines per request; 0: 100 (at most 65536); over: 431
+    size_t max_body_bytes; /// a request body, buffered; 0: 1 MiB; over: 413
+    /// The whole request head must arrive within this many seconds of its
+    /// first byte (of the connection's start, for the first request);
+    /// 0: 10 s. Over: 408 and the connection closes (slowloris).
+    double head_timeout;
+    /// Each read of a request body must bring bytes within this; 0: 30 s.
+    double body_timeout;
+    /// A keep-alive connection waiting for its next request is closed this
+    /// many seconds after its last response; 0: 15 s. No response is sent.
+    double idle_timeout;
+    /// A write of a response (or its final flush) that finds no room for
+    /// this many seconds ends the connection (a peer that stopped reading);
+    /// 0: 30 s. The handler's write returns -ETIMEDOUT.
+    double write_timeout;
+    /// TCP listening: backlog, handler stack size, stream options.
+    aioc_server_opts server;
+} aioc_http_opts;
+
+/// Creates a server that runs `fn(req, res, arg)` for each request, with no
+/// listener yet: add one with aioc_http_listen, or hand it connections with
+/// aioc_http_serve_stream. `opts` may be NULL and is copied; `arg` is
+/// borrowed. Does not suspend. Returns NULL with errno EINVAL (no `fn`) or
+/// ENOMEM. Free it with aioc_http_server_close.
+aioc_http_server *aioc_http_server_new(aioc_http_handler fn, void *arg, const aioc_http_opts *opts);
+
+/// Listens on TCP `host` (NULL: every address) and `port` ("0": any free
+/// one), a task per connection (aioc_tcp_serve). One listener per server.
+/// Suspends only to resolve `host`. Returns 0, -EBUSY (already listening,
+/// or closing), or aioc_tcp_serve's errors (-EADDRINUSE, a resolver error,
+/// -ENOMEM, AIOC_ENOTASK).
+int aioc_http_listen(aioc_http_server *h, const char *host, const char *port);
+
+/// Creates a server and listens: aioc_http_server_new + aioc_http_listen.
+/// Returns the server, or NULL with `*err` (may be NULL) set.
+aioc_http_server *aioc_http_serve(const char *host, const char *port, aioc_http_handler fn,
+                                  void *arg, const aioc_http_opts *opts, int *err);
+
+/// The TCP port listened on (useful after "0"); 0 without a listener.
+int aioc_http_server_port(const aioc_http_server *h);
+
+/// Connections being served now (TCP and aioc_http_serve_stream ones).
+size_t aioc_http_server_connections(const aioc_http_server *h);
+
+/// Serves HTTP on `s`, a connection from any transport, in the calling
+/// task, until the peer closes, a request asks to close, an error or
+/// deadline ends it, or the server closes. The stream stays the caller's:
+/// close it after, or abort it (aioc_stream_abort) after an error, since
+/// bytes may be left that the peer does not read.
+/// Suspends. Returns 0 when the connection ended normally (the peer
+/// closed, a response closed it, a malformed or oversize request was
+/// answered with 400, 413 or 431, or the server closed it while idle);
+/// -ETIMEDOUT when one of the server's deadlines ended it (idle, head:
+/// after a 408, body, write); -ECANCELED; a stream error (-EPIPE, -ECONNRESET,
+/// ...); -EBUSY if the server is closing; -ENOMEM; AIOC_ENOTASK.
+int aioc_http_serve_stream(aioc_http_server *h, aioc_stream *s);
+
+/// Closes gracefully and frees the server: stops accepting, closes the
+/// connections that wait for a request, lets requests in progress finish
+/// (their responses say "Connection: close") for up to `grace` seconds,
+/// then cancels the tasks still serving (aioc_http_serve_stream callers'
+/// tasks included) and waits for them. Suspends, shielded: it finishes
+/// the same way for a caller that is cancelled or past a deadline.
+/// Returns 0, or -ETIMEDOUT if some had to be cancelled. NULL does
+/// nothing. Must be called before aioc_run ends, and not from a handler
+/// (it would wait for its own connection).
+int aioc_http_server_close(aioc_http_server *h, double grace);
+
+/* =========================================================== request == */
+
+/// The method as sent ("GET", "POST", ...).
+const char *aioc_http_request_method(const aioc_http_request *req);
+
+/// The request target's path, before any '?', as sent (not percent-decoded).
+const char *aioc_http_request_path(const aioc_http_request *req);
+
+/// The query string after '?' (without it); "" if none.
+const char *aioc_http_request_query(const aioc_http_request *req);
+
+/// The HTTP minor version: 1 for HTTP/1.1, 0 for HTTP/1.0.
+int aioc_http_request_minor(const aioc_http_request *req);
+
+/// The value of the first header named `name` (case-insensitive), or NULL.
+const char *aioc_http_request_header(const aioc_http_request *req, const char *name);
+
+/// The number of header lines.
+size_t aioc_http_request_header_count(const aioc_http_request *req);
+
+/// Header line `i` (< the count): its name and value. Returns 0 or -ERANGE.
+int aioc_http_request_header_at(const aioc_http_request *req, size_t i, const char **name,
+                                const char **value);
+
+/// The request body, read whole before the handler runs (at most
+/// max_body_bytes); `*len` (may be NULL) receives its length. Always
+/// NUL-terminated for convenience; "" when there is none. Owned by the
+/// server, valid during the handler.
+const char *aioc_http_request_body(const aioc_http_request *req, size_t *len);
+
+/// The value of path parameter `name` (":name" in a route), or NULL.
+const char *aioc_http_request_param(const aioc_http_request *req, const char *name);
+
+/* ========================================================== response == */
+
+/* A response is either buffered (status, headers, then one body: sent when
+ * the handler returns, with Content-Length) or streamed (the first
+ * aioc_http_response_write sends the head with Transfer-Encoding: chunked,
+ * or the handler's own Content-Length; each write is sent as it comes).
+ * HEAD requests get the head alone in both cases. */
+
+/// Sets the status (200-999; default 200; 204 and 304 are sent without a
+/// body). Returns 0, -EINVAL, or -EALREADY once the head was sent.
+int aioc_http_response_status(aioc_http_response *res, int status);
+
+/// Adds a header line (both strings copied; no CR or LF allowed; a name
+/// has no ':' or space). The server adds Date, the framing header and
+/// Connection itself: do not set Transfer-Encoding. Setting Content-Length
+/// replaces the server's (the handler must then send exactly that many
+/// bytes: a body of that length, or writes of a streamed response, which
+/// then go out raw, not as chunks); a "Connection: close" header closes
+/// the connection after the response.
+/// Returns 0, -EINVAL, -EALREADY (head sent), -ENOMEM.
+int aioc_http_response_header(aioc_http_response *res, const char *name, const char *value);
+
+/// Sets the body to a copy of `n` bytes of `data`. Returns 0, -EALREADY
+/// (streaming started), -ENOMEM.
+int aioc_http_response_body(aioc_http_response *res, const void *data, size_t n);
+
+/// Sets the body to `n` bytes of `data` without copying: `data` must stay
+/// valid until the handler returns. Returns 0 or -EALREADY.
+int aioc_http_response_body_borrowed(aioc_http_response *res, const void *data, size_t n);
+
+/// A JSON response: the status, "Content-Type: application/json" and a
+/// copy of `json` (a NUL-terminated string, not checked). Returns as
+/// aioc_http_response_body, or -EINVAL for a bad status.
+int aioc_http_response_json(aioc_http_response *res, int status, const char *json);
+
+/// Streams `n` bytes of the body: sends the head first if it was not sent,
+/// then the bytes (one chunk, unless the handler set Content-Length).
+/// n == 0 sends nothing but the head. Suspends while the connection's
+/// write buffer is full. Returns 0, -EALREADY (a buffered body was set, or
+/// the response ended), -EPIPE / a stream error (the peer went away: the
+/// connection will close), -ECANCELED, -ETIMEDOUT.
+int aioc_http_response_write(aioc_http_response *res, const void *data, size_t n);
+
+/// Ends a streamed response (the last chunk); done for the handler when it
+/// returns. Suspends. Returns 0 or a stream error; 0 if already ended.
+int aioc_http_response_end(aioc_http_response *res);
+
+/* ============================================================ router == */
+
+/// Routes requests by method and path to handlers; it is itself a handler
+/// (aioc_http_router_handle), so pass it as the server's `arg`.
+typedef struct aioc_http_router aioc_http_router;
+
+/// An empty router. Returns NULL when out of memory.
+aioc_http_router *aioc_http_router_new(void);
+
+/// Frees the router (after the server using it is closed). NULL is fine.
+void aioc_http_router_free(aioc_http_router *r);
+
+/// Adds a route: `method` ("GET", ...; NULL or "*": any; GET routes also
+/// answer HEAD) and `pattern`, a path matched segment by segment: a
+/// literal segment matches itself, ":name" matches any one segment (read
+/// it with aioc_http_request_param), and a last segment "*" matches the
+/// rest of the path, however long (a prefix route: "/static/*"). Routes are
+/// tried in the order they were added. A path no route matches gets 404; a
+/// path some route matches with other methods only gets 405 with an Allow
+/// header. Copies both strings. Returns 0, -EINVAL (a pattern not starting
+/// with '/', "*" not last, over 8 parameters), -ENOMEM.
+int aioc_http_route(aioc_http_router *r, const char *method, const char *pattern,
+                    aioc_http_handler fn, void *arg);
+
+/// The router as a handler: `arg` is the aioc_http_router. Returns what
+/// the chosen handler returns (0 for 404/405).
+int aioc_http_router_handle(aioc_http_request *req, aioc_http_response *res, void *arg);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* AIOC_HTTP_H */

@@ -1,0 +1,585 @@
+/* The server and its connections: one task per connection reads bytes,
+ * feeds them to llhttp, and answers each request before parsing the next.
+ *
+ * llhttp is paused twice per request, by returning HPE_PAUSED from a
+ * callback: when the head is complete (so the head's exact size is known,
+ * the limits and Expect: 100-continue are dealt with, and the request
+ * object is built), and when the message is complete (so the handler runs
+ * with the whole body, and pipelined requests behind it wait in the read
+ * buffer until the response is out). While a head is being parsed, llhttp
+ * is never fed more than the head limit allows, so an endless head costs
+ * at most the limit.
+ *
+ * Deadlines are scopes around each read: until a request's first byte,
+ * the idle deadline (the head deadline for a new connection); then the
+ * head deadline, fixed when the head began; then a per-read body deadline.
+ * A connection waiting for a request keeps its scope where the server can
+ * cancel it, which is how a graceful close ends idle connections at once.
+ * Writes have a deadline of their own (response.c): a peer that stops
+ * reading loses the connection. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <llhttp.h>
+
+#include "http_internal.h"
+
+#define READ_SIZE 16384
+#define MAX_HEAD_LIMIT (16u << 20) /* what the options may ask for at most */
+#define MAX_HEADERS_LIMIT 65536
+
+typedef struct conn conn;
+
+struct aioc_http_server {
+    aioc_http_handler fn;
+    void *arg;
+    aioc_http_opts o;
+    aioc_server *tcp;
+    conn *conns; /* every connection being served, a doubly linked list */
+    size_t nconns;
+    aioc_event idle; /* set while no connection is served */
+    bool closing;
+};
+
+struct conn {
+    conn *prev, *next;
+    aioc_http_server *h;
+    aioc_stream *s;
+    aioc_task task;
+    aioc_scope scope; /* the scope of the read in progress */
+    bool idle;        /* waiting for a request: the server may cancel `scope` */
+    llhttp_t p;
+    char *rbuf;
+    size_t rpos, rlen;
+    /* the head being parsed: strings, NUL-terminated, in a fixed arena */
+    char *arena;
+    size_t alen, acap;
+    size_t url_off, *name_off, *value_off, nheaders;
+    size_t head_bytes;
+    bool in_message, in_head, head_done, complete, keep_alive;
+    int fail_status; /* 413, 431 or 500, from a callback */
+    char *body;
+    size_t body_len, body_cap;
+    aioc_http_request req;
+};
+
+/* ------------------------------------------------------ llhttp callbacks -- */
+
+static conn *of(llhttp_t *p) {
+    return p->data;
+}
+
+static int append(conn *c, const char *at, size_t n) {
+    if (c->alen + n + 1 > c->acap) {
+        c->fail_status = 431;
+        return -1;
+    }
+    memcpy(c->arena + c->alen, at, n);
+    c->alen += n;
+    return 0;
+}
+
+static int on_message_begin(llhttp_t *p) {
+    conn *c = of(p);
+    c->in_message = c->in_head = true;
+    c->alen = c->nheaders = c->body_len = 0;
+    c->url_off = 0;
+    c->name_off[0] = SIZE_MAX;
+    return 0;
+}
+
+static int on_url(llhttp_t *p, const char *at, size_t n) {
+    return append(of(p), at, n);
+}
+
+static int end_string(llhttp_t *p) {
+    return append(of(p), "", 1);
+}
+
+static int on_header_field(llhttp_t *p, const char *at, size_t n) {
+    conn *c = of(p);
+    if (c->nheaders == c->h->o.max_headers) {
+        c->fail_status = 431;
+        return -1;
+    }
+    if (c->name_off[c->nheaders] == SIZE_MAX)
+        c->name_off[c->nheaders] = c->alen;
+    return append(c, at, n);
+}
+
+static int on_header_field_complete(llhttp_t *p) {
+    conn *c = of(p);
+    if (c->name_off[c->nheaders] == SIZE_MAX)
+        c->name_off[c->nheaders] = c->alen;
+    int err = append(c, "", 1);
+    c->value_off[c->nheaders] = c->alen;
+    return err;
+}
+
+static int on_header_value(llhttp_t *p, const char *at, size_t n) {
+    return append(of(p), at, n);
+}
+
+static int on_header_value_complete(llhttp_t *p) {
+    conn *c = of(p);
+    while (c->alen > c->value_off[c->nheaders] &&
+           (c->arena[c->alen - 1] == ' ' || c->arena[c->alen - 1] == '\t'))
+        c->alen--;
+    int err = append(c, "", 1);
+    c->nheaders++;
+    if (c->nheaders <= c->h->o.max_headers)
+        c->name_off[c->nheaders] = SIZE_MAX;
+    return err;
+}
+
+static int on_headers_complete(llhttp_t *p) {
+    conn *c = of(p);
+    c->in_head = false;
+    c->head_done = true;
+    return HPE_PAUSED;
+}
+
+static int on_body(llhttp_t *p, const char *at, size_t n) {
+    conn *c = of(p);
+    if (n > c->h->o.max_body_bytes - c->body_len) {
+        c->fail_status = 413;
+        return -1;
+    }
+    if (c->body_len + n + 1 > c->body_cap) {
+        size_t cap = c->body_cap ? c->body_cap : 4096;
+        while (cap < c->body_len + n + 1)
+            cap *= 2;
+        char *b = realloc(c->body, cap);
+        if (!b) {
+            c->fail_status = 500; /* out of memory */
+            return -1;
+        }
+        c->body = b;
+        c->body_cap = cap;
+    }
+    memcpy(c->body + c->body_len, at, n);
+    c->body_len += n;
+    return 0;
+}
+
+static int on_message_complete(llhttp_t *p) {
+    conn *c = of(p);
+    c->complete = true;
+    c->keep_alive = llhttp_should_keep_alive(p) && !llhttp_get_upgrade(p);
+    return HPE_PAUSED;
+}
+
+static const llhttp_settings_t settings = {
+    .on_message_begin = on_message_begin,
+    .on_url = on_url,
+    .on_url_complete = end_string,
+    .on_header_field = on_header_field,
+    .on_header_field_complete = on_header_field_complete,
+    .on_header_value = on_header_value,
+    .on_header_value_complete = on_header_value_complete,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+};
+
+/* ------------------------------------------------------------ requests -- */
+
+const char *aioc_http_request_method(const aioc_http_request *req) {
+    return req->method;
+}
+const char *aioc_http_request_path(const aioc_http_request *req) {
+    return req->path;
+}
+const char *aioc_http_request_query(const aioc_http_request *req) {
+    return req->query;
+}
+int aioc_http_request_minor(const aioc_http_request *req) {
+    return req->minor;
+}
+size_t aioc_http_request_header_count(const aioc_http_request *req) {
+    return req->nheaders;
+}
+
+const char *aioc_http_request_header(const aioc_http_request *req, const char *name) {
+    for (size_t i = 0; i < req->nheaders; i++)
+        if (!strcasecmp(req->names[i], name))
+            return req->values[i];
+    return NULL;
+}
+
+int aioc_http_request_header_at(const aioc_http_request *req, size_t i, const char **name,
+                                const char **value) {
+    if (i >= req->nheaders)
+        return -ERANGE;
+    if (name)
+        *name = req->names[i];
+    if (value)
+        *value = req->values[i];
+    return 0;
+}
+
+const char *aioc_http_request_body(const aioc_http_request *req, size_t *len) {
+    if (len)
+        *len = req->body_len;
+    return req->body;
+}
+
+const char *aioc_http_request_param(const aioc_http_request *req, const char *name) {
+    for (size_t i = 0; i < req->nparams; i++)
+        if (!strcmp(req->param_names[i], name))
+            return req->param_values[i];
+    return NULL;
+}
+
+/* Makes the request object from the parsed head: the URL is split in the
+ * arena at '?' into path and query. */
+static void build_request(conn *c) {
+    aioc_http_request *r = &c->req;
+    free(r->param_buf);
+    *r = (aioc_http_request){.names = r->names, .values = r->values};
+    r->method = llhttp_method_name(llhttp_get_method(&c->p));
+    r->head = llhttp_get_method(&c->p) == HTTP_HEAD;
+    r->minor = llhttp_get_http_minor(&c->p);
+    char *url = c->arena + c->url_off;
+    char *q = strchr(url, '?');
+    if (q)
+        *q++ = '\0';
+    r->path = url;
+    r->query = q ? q : "";
+    for (size_t i = 0; i < c->nheaders; i++) {
+        r->names[i] = c->arena + c->name_off[i];
+        r->values[i] = c->arena + c->value_off[i];
+    }
+    r->nheaders = c->nheaders;
+}
+
+/* ---------------------------------------------------------- connection -- */
+
+/* After an error response: stop writing, then read and drop what the peer
+ * still sends for a moment, so that closing with unread bytes does not
+ * reset the connection before the peer has read the response. */
+static void linger(conn *c) {
+    aioc_scope sc;
+    if (aioc_scope_enter(&sc, 1.0))
+        return;
+    if (aioc_stream_write_eof(c->s)) {
+        aioc_scope_exit(&sc);
+        return;
+    }
+    size_t dropped = 0;
+    long n;
+    while (dropped < 256 * 1024 && (n = aioc_stream_read(c->s, c->rbuf, READ_SIZE)) > 0)
+        dropped += (size_t)n;
+    aioc_scope_exit(&sc);
+}
+
+static int fail(conn *c, int status) {
+    int err = aioc__http_send_error(c->s, status, c->h->o.write_timeout);
+    if (!err)
+        linger(c);
+    return err;
+}
+
+/* Reads into the empty buffer under the deadline `when`. */
+static long read_some(conn *c, double when, bool idle) {
+    if (c->h->closing && idle)
+        return 0;
+    if (aioc_scope_enter_at(&c->scope, when))
+        return -ENOMEM;
+    c->idle = idle;
+    long n = aioc_stream_read(c->s, c->rbuf, READ_SIZE);
+    c->idle = false;
+    int serr = aioc_scope_exit(&c->scope);
+    if (n < 0 && serr == -ECANCELED && c->h->closing)
+        return 0; /* the server closes: the connection was idle, end it */
+    return n;
+}
+
+/* Runs the handler on a complete request and sends its response. Returns
+ * 1 to go on with the next request, 0 to end the connection, or an error. */
+static int respond(conn *c) {
+    aioc_http_request *r = &c->req;
+    if (c->body) /* NUL-terminated for the handler's convenience */
+        c->body[c->body_len] = '\0';
+    r->body = c->body ? c->body : "";
+    r->body_len = c->body_len;
+    aioc_http_response res;
+    bool keep = c->keep_alive && !c->h->closing;
+    aioc__http_response_init(&res, c->s, &c->h->closing, c->h->o.write_timeout, r->head,
+                             r->minor == 0, keep);
+    int err = c->h->fn(r, &res, c->h->arg);
+    if (aioc_cancelling())
+        err = -ECANCELED; /* cancelled (the grace ran out): send nothing more */
+    else
+        err = aioc__http_response_finish(&res, err < 0 ? err : 0);
+    keep = res.keep_alive && !c->h->closing;
+    aioc__http_response_free(&res);
+    free(r->param_buf);
+    r->param_buf = NULL;
+    c->complete = c->in_message = false;
+    if (err)
+        return err;
+    if (!keep) {
+        aioc_scope sc;
+        if (aioc_scope_enter(&sc, c->h->o.write_timeout))
+            return aioc_stream_drain(c->s);
+        err = aioc_stream_drain(c->s);
+        int serr = aioc_scope_exit(&sc);
+        return err ? err : serr;
+    }
+    llhttp_resume(&c->p);
+    return 1;
+}
+
+/* The head is complete: check its size and announced body, answer
+ * Expect: 100-continue, build the request. Returns 0 or an HTTP status to
+ * fail with. */
+static int head_complete(conn *c) {
+    c->head_done = false;
+    if (c->head_bytes > c->h->o.max_head_bytes)
+        return 431;
+    if (llhttp_get_http_major(&c->p) != 1)
+        return 400;
+    if ((c->p.flags & F_CONTENT_LENGTH) && c->p.content_length > c->h->o.max_body_bytes)
+        return 413;
+    build_request(c);
+    const char *expect = aioc_http_request_header(&c->req, "Expect");
+    if (expect && c->req.minor >= 1) {
+        if (strcasecmp(expect, "100-continue"))
+            return 417;
+        if (aioc_stream_write(c->s, "HTTP/1.1 100 Continue\r\n\r\n", 25))
+            return -1;
+    }
+    llhttp_resume(&c->p);
+    return 0;
+}
+
+static int serve(conn *c) {
+    const aioc_http_opts *o = &c->h->o;
+    double head_deadline = aioc_now() + o->head_timeout;
+    double idle_deadline = head_deadline; /* bytes that begin no request do not extend it */
+    bool first = true, resumed = false;
+    for (;;) {
+        /* after a pause llhttp may have steps left that need no bytes (a
+         * request without a body completes right after its head) */
+        if (c->rpos == c->rlen && !resumed) {
+            bool idle = !c->in_message;
+            double when = !idle   ? (c->in_head ? head_deadline : aioc_now() + o->body_timeout)
+                          : first ? head_deadline
+                                  : idle_deadline;
+            long n = read_some(c, when, idle);
+            if (n == -ETIMEDOUT && c->in_message && c->in_head) {
+                fail(c, 408);
+                return -ETIMEDOUT;
+            }
+            if (n <= 0)
+                return n == AIOC_EOF ? 0 : (int)n; /* 0: the peer is done */
+            c->rpos = 0;
+            c->rlen = (size_t)n;
+            if (idle && !first)
+                head_deadline = aioc_now() + o->head_timeout;
+        }
+        if (!c->in_message)
+            c->head_bytes = 0;
+        size_t avail = c->rlen - c->rpos;
+        if (!c->in_message || c->in_head) {
+            size_t room = o->max_head_bytes + 1 - c->head_bytes;
+            if (avail > room)
+                avail = room;
+        }
+        const char *start = c->rbuf + c->rpos;
+        bool counting = !c->in_message || c->in_head;
+        llhttp_errno_t e = llhttp_execute(&c->p, start, avail);
+        resumed = false;
+        size_t used = e == HPE_OK ? avail : (size_t)(llhttp_get_error_pos(&c->p) - start);
+        if (e != HPE_OK && e != HPE_PAUSED)
+            used = avail;
+        if (counting)
+            c->head_bytes += used;
+        c->rpos += used;
+        if (e == HPE_OK) {
+            if (c->in_head && c->head_bytes > o->max_head_bytes)
+                return fail(c, 431);
+            continue;
+        }
+        if (e == HPE_PAUSED && c->head_done) {
+            first = false;
+            int status = head_complete(c);
+            if (status)
+                return status < 0 ? -EPIPE : fail(c, status);
+            resumed = true;
+            continue;
+        }
+        if (e == HPE_PAUSED && c->complete) {
+            int r = respond(c);
+            if (r <= 0)
+                return r;
+            head_deadline = aioc_now() + o->head_timeout;
+            idle_deadline = aioc_now() + o->idle_timeout;
+            resumed = true;
+            continue;
+        }
+        if (e == HPE_PAUSED_UPGRADE)
+            return 0; /* nothing after an upgrade request is HTTP any more */
+        return fail(c, c->fail_status ? c->fail_status : 400);
+    }
+}
+
+static void conn_free(conn *c) {
+    free(c->rbuf);
+    free(c->arena);
+    free(c->name_off);
+    free(c->value_off);
+    free(c->body);
+    free(c->req.names);
+    free(c->req.values);
+    free(c->req.param_buf);
+}
+
+int aioc_http_serve_stream(aioc_http_server *h, aioc_stream *s) {
+    if (!aioc_current().id)
+        return AIOC_ENOTASK;
+    if (h->closing)
+        return -EBUSY;
+    conn c = {.h = h, .s = s, .task = aioc_current()};
+    size_t nh = h->o.max_headers + 1;
+    c.acap = h->o.max_head_bytes + 2 * nh + 64;
+    c.rbuf = malloc(READ_SIZE);
+    c.arena = malloc(c.acap);
+    c.name_off = malloc(nh * sizeof *c.name_off);
+    c.value_off = malloc(nh * sizeof *c.value_off);
+    c.req.names = malloc(nh * sizeof *c.req.names);
+    c.req.values = malloc(nh * sizeof *c.req.values);
+    if (!c.rbuf || !c.arena || !c.name_off || !c.value_off || !c.req.names || !c.req.values) {
+        conn_free(&c);
+        return -ENOMEM;
+    }
+    c.name_off[0] = SIZE_MAX;
+    llhttp_init(&c.p, HTTP_REQUEST, &settings);
+    c.p.data = &c;
+    c.next = h->conns;
+    if (h->conns)
+        h->conns->prev = &c;
+    h->conns = &c;
+    if (h->nconns++ == 0)
+        aioc_event_clear(&h->idle);
+    int err = serve(&c);
+    if (c.prev)
+        c.prev->next = c.next;
+    else
+        h->conns = c.next;
+    if (c.next)
+        c.next->prev = c.prev;
+    if (--h->nconns == 0)
+        aioc_event_set(&h->idle);
+    conn_free(&c);
+    return err;
+}
+
+/* -------------------------------------------------------------- server -- */
+
+aioc_http_server *aioc_http_server_new(aioc_http_handler fn, void *arg,
+                                       const aioc_http_opts *opts) {
+    if (!fn) {
+        errno = EINVAL;
+        return NULL;
+    }
+    aioc_http_server *h = calloc(1, sizeof *h);
+    if (!h) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    h->fn = fn;
+    h->arg = arg;
+    if (opts)
+        h->o = *opts;
+    aioc_http_opts *o = &h->o;
+    o->max_head_bytes = o->max_head_bytes ? o->max_head_bytes : 16384;
+    if (o->max_head_bytes > MAX_HEAD_LIMIT)
+        o->max_head_bytes = MAX_HEAD_LIMIT;
+    o->max_headers = o->max_headers ? o->max_headers : 100;
+    if (o->max_headers > MAX_HEADERS_LIMIT)
+        o->max_headers = MAX_HEADERS_LIMIT;
+    o->max_body_bytes = o->max_body_bytes ? o->max_body_bytes : 1 << 20;
+    o->head_timeout = o->head_timeout > 0 ? o->head_timeout : 10;
+    o->body_timeout = o->body_timeout > 0 ? o->body_timeout : 30;
+    o->idle_timeout = o->idle_timeout > 0 ? o->idle_timeout : 15;
+    o->write_timeout = o->write_timeout > 0 ? o->write_timeout : 30;
+    aioc_event_init(&h->idle);
+    aioc_event_set(&h->idle);
+    return h;
+}
+
+static void on_tcp(aioc_stream *s, void *arg) {
+    /* a connection that broke with bytes still buffered (a peer that
+     * stopped reading): cancelling its own task makes the server drop the
+     * stream instead of flushing it */
+    if (aioc_http_serve_stream(arg, s) < 0 && aioc_stream_write_buffered(s))
+        aioc_cancel(aioc_current());
+}
+
+int aioc_http_listen(aioc_http_server *h, const char *host, const char *port) {
+    if (h->tcp || h->closing)
+        return -EBUSY;
+    int err;
+    h->tcp = aioc_tcp_serve(host, port, on_tcp, h, &h->o.server, &err);
+    return h->tcp ? 0 : err;
+}
+
+aioc_http_server *aioc_http_serve(const char *host, const char *port, aioc_http_handler fn,
+                                  void *arg, const aioc_http_opts *opts, int *errp) {
+    aioc_http_server *h = aioc_http_server_new(fn, arg, opts);
+    int err = h ? aioc_http_listen(h, host, port) : -errno;
+    if (err && h) {
+        aioc_http_server_close(h, 0);
+        h = NULL;
+    }
+    if (errp)
+        *errp = err;
+    return h;
+}
+
+int aioc_http_server_port(const aioc_http_server *h) {
+    return h->tcp ? aioc_server_port(h->tcp) : 0;
+}
+
+size_t aioc_http_server_connections(const aioc_http_server *h) {
+    return h->nconns;
+}
+
+int aioc_http_server_close(aioc_http_server *h, double grace) {
+    if (!h)
+        return 0;
+    h->closing = true;
+    for (conn *c = h->conns; c; c = c->next)
+        if (c->idle)
+            aioc_scope_cancel(c->scope);
+    aioc_scope shield; /* closing must finish, even for a cancelled caller */
+    int shielded = aioc_shield_enter(&shield) == 0;
+    double end = aioc_now() + (grace > 0 ? grace : 0);
+    int ret = 0;
+    if (h->tcp) {
+        ret = aioc_server_close(h->tcp, grace);
+        h->tcp = NULL;
+    }
+    /* connections served on other streams, in their callers' tasks */
+    aioc_scope wait;
+    if (h->nconns && aioc_scope_enter_at(&wait, end) == 0) {
+        aioc_event_wait(&h->idle);
+        aioc_scope_exit(&wait);
+    }
+    if (h->nconns) { /* out of grace: cancel the rest and wait for them */
+        ret = -ETIMEDOUT;
+        for (conn *c = h->conns; c; c = c->next)
+            aioc_cancel(c->task);
+        aioc_event_wait(&h->idle);
+    }
+    if (shielded)
+        aioc_scope_exit(&shield);
+    aioc_event_destroy(&h->idle);
+    free(h);
+    return ret;
+}
