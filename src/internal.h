@@ -506,6 +506,10 @@ aioc__task *aioc__task_from_handle(aioc__loop *loop, aioc_task h);
  * that task ends, even if it never got to run (cancelled before starting).
  * 0, AIOC_ESTALE or -ENOMEM. */
 int aioc__local_set_for(aioc_task task, aioc_local_key *key, void *value);
+/* (key, value) lists, for task and loop locals (src/task.c) */
+int aioc__locals_set(aioc__local **list, aioc_local_key *key, void *value);
+void *aioc__locals_get(aioc__local *list, const aioc_local_key *key);
+void aioc__locals_destroy(aioc__local **list);
 aioc__task *aioc__task_spawn(aioc__loop *loop, aioc_fn fn, void *arg,
                              const aioc_spawn_opts *opts, int *err);
 void aioc__task_release(aioc__loop *loop, aioc__task *t);

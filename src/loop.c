@@ -194,28 +194,12 @@ static void release_tasks(aioc__loop *loop) {
 
 int aioc_loop_local_set(aioc_local_key *key, void *value) {
     aioc__loop *loop = aioc__loop_get();
-    if (!loop)
-        return AIOC_ENOLOOP;
-    for (aioc__local *l = loop->loop_locals; l; l = l->next) {
-        if (l->key == key) {
-            l->value = value;
-            return 0;
-        }
-    }
-    aioc__local *l = malloc(sizeof *l);
-    if (!l)
-        return -ENOMEM;
-    *l = (aioc__local){.next = loop->loop_locals, .key = key, .value = value};
-    loop->loop_locals = l;
-    return 0;
+    return loop ? aioc__locals_set(&loop->loop_locals, key, value) : AIOC_ENOLOOP;
 }
 
 void *aioc_loop_local_get(const aioc_local_key *key) {
     aioc__loop *loop = aioc__loop_get();
-    for (aioc__local *l = loop ? loop->loop_locals : NULL; l; l = l->next)
-        if (l->key == key)
-            return l->value;
-    return NULL;
+    return loop ? aioc__locals_get(loop->loop_locals, key) : NULL;
 }
 
 void aioc__leftover_add(aioc__loop *loop, aioc__leftover *l,
@@ -231,13 +215,7 @@ static void release_leftovers(aioc__loop *loop) {
         aioc__leftover *l = aioc__container_of(n, aioc__leftover, link);
         l->release(l);
     }
-    while (loop->loop_locals) {
-        aioc__local *l = loop->loop_locals;
-        loop->loop_locals = l->next;
-        if (l->key->destructor && l->value)
-            l->key->destructor(l->value);
-        free(l);
-    }
+    aioc__locals_destroy(&loop->loop_locals);
     for (uint32_t i = 0; i < loop->handles.used; i++) {
         aioc__slot *s = aioc__handle_slot(&loop->handles, i);
         if (s->type == AIOC__H_CALL) {

@@ -261,13 +261,7 @@ void aioc__task_report_failure(aioc__loop *loop, aioc__task *t) {
 static void task_done(aioc__loop *loop, aioc__task *t, void *result) {
     if (t->scope)
         aioc__scopes_unwind(loop, t);
-    while (t->locals) {
-        aioc__local *l = t->locals;
-        t->locals = l->next;
-        if (l->key->destructor && l->value)
-            l->key->destructor(l->value);
-        free(l);
-    }
+    aioc__locals_destroy(&t->locals);
     if (!(t->flags & AIOC__F_FAILED))
         t->status = t->cancels ? -ECANCELED : 0;
     t->result = t->status == 0 ? result : NULL;
@@ -459,8 +453,9 @@ int aioc_set_failure_handler(aioc_failure_handler fn, void *data) {
 
 /* ------------------------------------------------------ task-local -- */
 
-static int local_set(aioc__task *t, aioc_local_key *key, void *value) {
-    for (aioc__local *l = t->locals; l; l = l->next) {
+/* A list of (key, value) pairs: a task's locals, or a loop's. */
+int aioc__locals_set(aioc__local **list, aioc_local_key *key, void *value) {
+    for (aioc__local *l = *list; l; l = l->next) {
         if (l->key == key) {
             l->value = value;
             return 0;
@@ -469,32 +464,45 @@ static int local_set(aioc__task *t, aioc_local_key *key, void *value) {
     aioc__local *l = malloc(sizeof *l);
     if (!l)
         return -ENOMEM;
-    *l = (aioc__local){.next = t->locals, .key = key, .value = value};
-    t->locals = l;
+    *l = (aioc__local){.next = *list, .key = key, .value = value};
+    *list = l;
     return 0;
+}
+
+void *aioc__locals_get(aioc__local *list, const aioc_local_key *key) {
+    for (aioc__local *l = list; l; l = l->next)
+        if (l->key == key)
+            return l->value;
+    return NULL;
+}
+
+/* Runs the destructors and frees the list. */
+void aioc__locals_destroy(aioc__local **list) {
+    while (*list) {
+        aioc__local *l = *list;
+        *list = l->next;
+        if (l->key->destructor && l->value)
+            l->key->destructor(l->value);
+        free(l);
+    }
 }
 
 int aioc_local_set(aioc_local_key *key, void *value) {
     aioc__loop *loop;
     int err;
     aioc__task *t = aioc__running(&loop, &err);
-    return t ? local_set(t, key, value) : err;
+    return t ? aioc__locals_set(&t->locals, key, value) : err;
 }
 
 int aioc__local_set_for(aioc_task task, aioc_local_key *key, void *value) {
     aioc__loop *loop = aioc__loop_get();
     aioc__task *t = loop ? aioc__task_from_handle(loop, task) : NULL;
-    return t ? local_set(t, key, value) : AIOC_ESTALE;
+    return t ? aioc__locals_set(&t->locals, key, value) : AIOC_ESTALE;
 }
 
 void *aioc_local_get(const aioc_local_key *key) {
     aioc__loop *loop = aioc__loop_get();
-    if (!loop || !loop->current)
-        return NULL;
-    for (aioc__local *l = loop->current->locals; l; l = l->next)
-        if (l->key == key)
-            return l->value;
-    return NULL;
+    return loop && loop->current ? aioc__locals_get(loop->current->locals, key) : NULL;
 }
 
 /* --------------------------------------------------- sleep, yield -- */
