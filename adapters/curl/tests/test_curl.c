@@ -17,25 +17,9 @@
 
 #include "nginx.h"
 
-#define CHECK(cond)                                                          \
-    do {                                                                     \
-        if (!(cond)) {                                                       \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, \
-                    #cond);                                                  \
-            exit(1);                                                         \
-        }                                                                    \
-    } while (0)
-
-#define CHECK_ERR(a, b)                                                      \
-    do {                                                                     \
-        int ea_ = (int)(a), eb_ = (int)(b);                                  \
-        if (ea_ != eb_) {                                                    \
-            fprintf(stderr, "%s:%d: %s == %s failed: %d (%s) != %d (%s)\n",  \
-                    __FILE__, __LINE__, #a, #b, ea_, aioc_curl_strerror(ea_), \
-                    eb_, aioc_curl_strerror(eb_));                           \
-            exit(1);                                                         \
-        }                                                                    \
-    } while (0)
+/* the core's checks, naming libcurl's codes too */
+#define AIOC_TEST_ERR_NAME aioc_curl_strerror
+#include "test.h"
 
 static nginx server;
 
