@@ -118,8 +118,9 @@ int aioc_http_serve_stream(aioc_http_server *h, aioc_stream *s);
 /// tasks included) and waits for them. Suspends, shielded: it finishes
 /// the same way for a caller that is cancelled or past a deadline.
 /// Returns 0, or -ETIMEDOUT if some had to be cancelled. NULL does
-/// nothing. Must be called before aioc_run ends, and not from a handler
-/// (it would wait for its own connection).
+/// nothing. Not from a handler (it would wait for its own connection). A
+/// server still open when aioc_run ends is closed then, its connections
+/// cancelled with every other task.
 int aioc_http_server_close(aioc_http_server *h, double grace);
 
 /* =========================================================== request == */

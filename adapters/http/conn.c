@@ -42,6 +42,7 @@ struct aioc_http_server {
     size_t nconns;
     aioc_event idle; /* set while no connection is served */
     bool closing;
+    aioc_http_server *prev_open, *next_open; /* the loop's open servers */
 };
 
 struct conn {
@@ -481,6 +482,37 @@ int aioc_http_serve_stream(aioc_http_server *h, aioc_stream *s) {
 
 /* -------------------------------------------------------------- server -- */
 
+/* The loop's servers not closed yet, so that aioc_run frees those the
+ * program leaves open: by then every task has ended and the TCP server was
+ * closed by aioc_run itself, so only the records are left. */
+static void free_open_servers(void *first) {
+    for (aioc_http_server *h = first, *next; h; h = next) {
+        next = h->next_open;
+        aioc_event_destroy(&h->idle);
+        free(h);
+    }
+}
+
+static aioc_local_key open_servers = {free_open_servers};
+
+static void remember_open(aioc_http_server *h) {
+    aioc_http_server *first = aioc_loop_local_get(&open_servers);
+    if (aioc_loop_local_set(&open_servers, h) != 0)
+        return; /* no loop, or no memory: not remembered */
+    h->next_open = first;
+    if (first)
+        first->prev_open = h;
+}
+
+static void forget_open(aioc_http_server *h) {
+    if (h->prev_open)
+        h->prev_open->next_open = h->next_open;
+    else if (aioc_loop_local_get(&open_servers) == h)
+        aioc_loop_local_set(&open_servers, h->next_open);
+    if (h->next_open)
+        h->next_open->prev_open = h->prev_open;
+}
+
 aioc_http_server *aioc_http_server_new(aioc_http_handler fn, void *arg,
                                        const aioc_http_opts *opts) {
     if (!fn) {
@@ -510,6 +542,7 @@ aioc_http_server *aioc_http_server_new(aioc_http_handler fn, void *arg,
     o->write_timeout = o->write_timeout > 0 ? o->write_timeout : 30;
     aioc_event_init(&h->idle);
     aioc_event_set(&h->idle);
+    remember_open(h);
     return h;
 }
 
@@ -580,6 +613,7 @@ int aioc_http_server_close(aioc_http_server *h, double grace) {
     if (shielded)
         aioc_scope_exit(&shield);
     aioc_event_destroy(&h->idle);
+    forget_open(h);
     free(h);
     return ret;
 }

@@ -724,6 +724,25 @@ TEST(http_serve_any_stream) {
     run(given_stream);
 }
 
+/* A program that returns with its servers open: aioc_run closes them, and
+ * frees them (ASan and Valgrind check), with a connection still open. */
+static void *leaves_servers_open(void *arg) {
+    (void)arg;
+    fixture f, g;
+    start(&f, NULL);
+    start(&g, NULL);
+    int fd = dial(&f);
+    put(fd, "GET /hello HTTP/1.1\r\n\r\n");
+    read_until(fd, "hello");
+    aioc_close(fd);
+    aioc_http_router_free(f.router);
+    aioc_http_router_free(g.router);
+    return NULL;
+}
+TEST(http_servers_left_open_are_freed) {
+    run(leaves_servers_open);
+}
+
 /* ---------------------------------------------------- outside clients -- */
 
 /* Runs argv under a 20 s deadline; returns its stdout (malloc'd) and
@@ -847,6 +866,7 @@ static const struct {
     ENTRY(http_graceful_shutdown_finishes_in_flight)
     ENTRY(http_graceful_shutdown_cancels_after_grace)
     ENTRY(http_serve_any_stream)
+    ENTRY(http_servers_left_open_are_freed)
     ENTRY(http_curl_client)
     ENTRY(http_python_client)
     // clang-format on
