@@ -766,7 +766,8 @@ AIOC_EXTERN int aioc_getaddrinfo(const char *host, const char *service,
 /// wins and the others are cancelled. Suspends; honours cancellation and
 /// deadline scopes. Returns a connected socket (non-blocking,
 /// close-on-exec: use it with the aioc_* descriptor calls or wrap it in an
-/// aioc_stream), or a negative error: the last attempt's (-ECONNREFUSED,
+/// aioc_stream; TCP_NODELAY set, as asyncio and Go do, so a small write
+/// goes out at once), or a negative error: the last attempt's (-ECONNREFUSED,
 /// -ENETUNREACH, ...), a resolver error, -ECANCELED, -ETIMEDOUT.
 AIOC_EXTERN int aioc_tcp_connect(const char *host, const char *port);
 
@@ -934,7 +935,8 @@ typedef struct aioc_server_opts {
 /// a stream and a handler task: fn(stream, arg). Accepting never spins when
 /// descriptors run out: on EMFILE / ENFILE it backs off (10 ms, doubling up
 /// to 1 s) while the connections it has go on being served. Suspends only
-/// to resolve `host`. Returns the server, or NULL with `*err` set (a
+/// to resolve `host`. Connections get TCP_NODELAY, as with
+/// aioc_tcp_connect. Returns the server, or NULL with `*err` set (a
 /// resolver error, -EADDRINUSE, -EACCES, -ENOMEM, AIOC_ENOTASK).
 AIOC_EXTERN aioc_server *aioc_tcp_serve(const char *host, const char *port,
                                         aioc_stream_handler fn, void *arg,

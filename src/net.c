@@ -12,6 +12,8 @@
  * reaped, closing any socket that connected too late. */
 #define _GNU_SOURCE
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -150,9 +152,13 @@ int aioc_tcp_connect(const char *host, const char *port) {
     int err = aioc_getaddrinfo(host, port, &hints, &res);
     if (err)
         return err;
-    err = aioc__connect_any(res);
+    int fd = aioc__connect_any(res);
     freeaddrinfo(res);
-    return err;
+    if (fd >= 0) { /* as asyncio and Go: small writes go out at once */
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    }
+    return fd;
 }
 
 int aioc__connect_any(struct addrinfo *res) {

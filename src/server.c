@@ -10,6 +10,8 @@
  * spins. A server the program never closed is closed when aioc_run ends. */
 #define _GNU_SOURCE
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -46,6 +48,7 @@ struct aioc_server {
     size_t nconns;
     aioc_event idle; /* set while no connection is open */
     bool closing;
+    bool tcp;                /* TCP_NODELAY for its connections */
     aioc__leftover leftover; /* closed by aioc_run if the program did not */
     char *unix_path;         /* a Unix socket's file, removed on close */
     dev_t unix_dev;          /* ... if it is still the file we bound */
@@ -87,6 +90,10 @@ static void *accept_loop(void *arg) {
         if (s < 0)
             break; /* cancelled (closing), or the socket is gone */
         backoff = 0.01;
+        if (srv->tcp) { /* as asyncio and Go: small writes go out at once */
+            int one = 1;
+            setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        }
         conn *c = calloc(1, sizeof *c);
         aioc_stream *st = c ? aioc_stream_new(s, &srv->stream_opts) : NULL;
         if (!st) {
@@ -217,6 +224,7 @@ aioc_server *aioc_tcp_serve(const char *host, const char *port, aioc_stream_hand
         err = -ENOMEM;
     if (err)
         goto out;
+    srv->tcp = true;
     for (struct addrinfo *a = res; a && srv->nfds < MAX_LISTENERS; a = a->ai_next) {
         int fd = listen_on(a->ai_family, a->ai_addr, a->ai_addrlen, opts);
         if (fd < 0) {

@@ -171,11 +171,28 @@ int aioc_http_response_json(aioc_http_response *res, int status, const char *jso
 /* Writes the status line, the handler's headers, the framing header
  * (`length` >= 0: Content-Length; -1: chunked, or nothing for HTTP/1.0;
  * -2: nothing) and Date, in one write. */
-static int send_head(aioc_http_response *res, long long length) {
-    char date[64], framing[64] = "";
+/* The Date header's value, formatted once a second (per thread). */
+static const char *http_date(void) {
+    static _Thread_local time_t cached_at = -1;
+    static _Thread_local char date[64];
     time_t now = time(NULL);
-    struct tm tm;
-    strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", gmtime_r(&now, &tm));
+    if (now != cached_at) {
+        struct tm tm;
+        strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", gmtime_r(&now, &tm));
+        cached_at = now;
+    }
+    return date;
+}
+
+/* A body up to this size goes out in the same write as the head: one
+ * system call and one segment, and no wait for a delayed ACK between the
+ * two when Nagle's algorithm holds the second back. */
+#define BODY_WITH_HEAD 16384
+
+/* Sends the head and, if given, `body` right after it. */
+static int send_head(aioc_http_response *res, long long length, const void *body,
+                     size_t body_len) {
+    char framing[64] = "";
     if (length >= 0)
         snprintf(framing, sizeof framing, "Content-Length: %lld\r\n", length);
     else if (length == -1 && !res->http10)
@@ -184,16 +201,21 @@ static int send_head(aioc_http_response *res, long long length) {
         res->keep_alive = false;
     const char *conn = res->keep_alive ? (res->http10 ? "Connection: keep-alive\r\n" : "")
                                        : "Connection: close\r\n";
-    size_t cap = res->headers_len + 256;
+    size_t with = body_len <= BODY_WITH_HEAD ? body_len : 0;
+    size_t cap = res->headers_len + 256 + with;
     char *head = malloc(cap);
     if (!head)
         return -ENOMEM;
-    int n = snprintf(head, cap, "HTTP/1.1 %d %s\r\n%.*sDate: %s\r\n%s%s\r\n", res->status,
-                     aioc__http_reason(res->status), (int)res->headers_len,
-                     res->headers ? res->headers : "", date, framing, conn);
+    int n = snprintf(head, cap - with, "HTTP/1.1 %d %s\r\n%.*sDate: %s\r\n%s%s\r\n",
+                     res->status, aioc__http_reason(res->status), (int)res->headers_len,
+                     res->headers ? res->headers : "", http_date(), framing, conn);
+    if (with)
+        memcpy(head + n, body, with);
     res->head_sent = true;
-    int err = aioc__http_write(res, head, (size_t)n);
+    int err = aioc__http_write(res, head, (size_t)n + with);
     free(head);
+    if (!err && body_len > with)
+        err = aioc__http_write(res, body, body_len);
     if (err)
         res->broken = true;
     return err;
@@ -209,7 +231,7 @@ int aioc_http_response_write(aioc_http_response *res, const void *data, size_t n
         if (res->http10 && !res->has_length)
             res->keep_alive = false;
         res->chunked = !res->http10 && !res->has_length && !bodiless(res->status);
-        err = send_head(res, res->has_length || bodiless(res->status) ? -2 : -1);
+        err = send_head(res, res->has_length || bodiless(res->status) ? -2 : -1, NULL, 0);
     }
     if (err || n == 0 || res->head_only || bodiless(res->status))
         return err;
@@ -267,9 +289,8 @@ int aioc__http_response_finish(aioc_http_response *res, int err) {
         res->body_len = strlen(res->body);
     }
     long long length = bodiless(res->status) || res->has_length ? -2 : (long long)res->body_len;
-    err = send_head(res, length);
-    if (!err && res->body_len && !res->head_only && !bodiless(res->status))
-        err = aioc__http_write(res, res->body, res->body_len);
+    bool with_body = res->body_len && !res->head_only && !bodiless(res->status);
+    err = send_head(res, length, with_body ? res->body : NULL, with_body ? res->body_len : 0);
     res->ended = true;
     return err;
 }
