@@ -3,7 +3,7 @@
 #   make demo     build and run the examples
 #   make test     every test: release, ASan+UBSan, Valgrind, ucontext, aarch64
 #   make bench    benchmarks side by side with asyncio, uvloop, Go and libuv,
-#                 then the network ones (bench/net/run.sh)
+#                 then the network and HTTP ones (bench/net, bench/http)
 #   make install  install into PREFIX (default /usr/local)
 #   make clean    remove build trees
 
@@ -32,6 +32,7 @@ bench: all
 	@scripts/deps.sh bench
 	@bench/run.sh $(REL)
 	@bench/net/run.sh $(REL)
+	@bench/http/run.sh $(REL)
 
 install: all
 	$(CMAKE) --install $(REL)

@@ -3,7 +3,8 @@
 #   scripts/deps.sh build   compiler, CMake
 #   scripts/deps.sh test    + Valgrind, gdb, aarch64 cross compiler, qemu-user,
 #                           and what the adapters build on and are tested with
-#   scripts/deps.sh bench   + Go, Python's uvloop, libuv, hyperfine, iperf3
+#   scripts/deps.sh bench   + Go, Python's uvloop, libuv, hyperfine, iperf3, and
+#                           for bench/http: wrk, nginx, Node, aiohttp, libcurl, llhttp
 set -eu
 
 need_build="cmake:cmake gcc:gcc make:make"
@@ -11,7 +12,7 @@ need_test="valgrind:valgrind gdb:gdb socat:socat aarch64-linux-gnu-gcc:gcc-aarch
 # the adapters: OpenSSL (tls), libcurl (curl), llhttp's sources (http), and
 # the outside peers their tests start: openssl, curl, nginx
 need_test="$need_test openssl:openssl curl:curl /usr/sbin/nginx:nginx-light"
-need_bench="go:golang-go /usr/bin/python3:python3 hyperfine:hyperfine iperf3:iperf3"
+need_bench="go:golang-go /usr/bin/python3:python3 hyperfine:hyperfine iperf3:iperf3 wrk:wrk curl:curl /usr/sbin/nginx:nginx-light node:nodejs"
 
 case "${1:-build}" in
 build) want="$need_build" ;;
@@ -36,7 +37,11 @@ test)
     [ -f /usr/share/llhttp/llhttp.c ] || missing="$missing node-llhttp" ;;
 bench)
     /usr/bin/python3 -c 'import uvloop' 2>/dev/null || missing="$missing python3-uvloop"
-    [ -f /usr/include/uv.h ] || missing="$missing libuv1-dev" ;;
+    [ -f /usr/include/uv.h ] || missing="$missing libuv1-dev"
+    /usr/bin/python3 -c 'import aiohttp' 2>/dev/null || missing="$missing python3-aiohttp"
+    [ -f /usr/include/x86_64-linux-gnu/curl/curl.h ] || [ -f /usr/include/curl/curl.h ] ||
+        missing="$missing libcurl4-openssl-dev"
+    [ -f /usr/share/llhttp/llhttp.c ] || missing="$missing node-llhttp" ;;
 esac
 [ -z "$missing" ] && exit 0
 
