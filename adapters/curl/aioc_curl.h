@@ -95,7 +95,11 @@ int aioc_curl_perform(CURL *easy);
 
 /// The loop's multi handle, created if needed (for curl_multi_setopt, e.g.
 /// CURLMOPT_MAX_HOST_CONNECTIONS). Owned by the loop: never clean it up or
-/// change its SOCKETFUNCTION / TIMERFUNCTION. Does not suspend. Returns
+/// change its SOCKETFUNCTION / TIMERFUNCTION. Its CURLMOPT_MAXCONNECTS is
+/// kept at 4 per transfer of the most run at once so far (libcurl sizes
+/// its cache by the handles added at the moment, and every transfer adds
+/// and removes its own), so that a burst's connections stay for the next.
+/// Does not suspend. Returns
 /// NULL outside a loop or when out of memory.
 CURLM *aioc_curl_multi(void);
 

@@ -87,6 +87,7 @@ struct state {
     int closing;           /* the loop is ending: watch nothing new */
     unsigned char *ours;   /* ours[fd]: opened by open_socket */
     size_t nours;
+    long in_flight, most;  /* transfers now, and the most at once */
 };
 
 static void state_free(void *p);
@@ -418,6 +419,15 @@ int aioc_curl_perform(CURL *easy) {
     if (mc != CURLM_OK)
         return mc == CURLM_ADDED_ALREADY ? -EBUSY
              : mc == CURLM_OUT_OF_MEMORY ? -ENOMEM : -EINVAL;
+    /* libcurl sizes its connection cache at 4 connections per handle added
+     * at the moment, and each transfer here adds and removes its own: size
+     * it by the most transfers run at once instead, or a burst's
+     * connections are closed and made again for the next (10x the connects
+     * measured with 100 in flight). */
+    if (++st->in_flight > st->most) {
+        st->most = st->in_flight;
+        curl_multi_setopt(st->multi, CURLMOPT_MAXCONNECTS, 4 * st->most);
+    }
     /* Set once it is ours (not while another transfer runs it), before
      * the loop's next turn starts it: a connection takes them when made. */
     curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, open_socket);
@@ -429,6 +439,7 @@ int aioc_curl_perform(CURL *easy) {
     st->xfers = &x;
     /* Adding armed a 0 ms timer: the loop starts the transfer. */
     err = aioc_event_wait(&x.ev);
+    st->in_flight--;
     if (!x.done) {
         xfer **pp = &st->xfers;
         while (*pp != &x)
