@@ -47,57 +47,8 @@ ONLY=${NET_ONLY:-echo idle bulk}
 QUIET_PCT=10 # the machine counts as idle below this % of all its CPUs
 NOISE_PCT=15 # an echo run is disturbed above this % of a CPU used by others
 # scratch files in the build tree: a shared /tmp may be swept by others
-TMP=$(mktemp -d "$BUILD/bench-net.XXXXXX")
-
-# ------------------------------------------------------- processes --
-PIDS="" # every process started here and not yet waited for
-forget() { PIDS=" $PIDS "; PIDS=${PIDS// $1 / }; }
-cleanup() {
-    local p
-    for p in $PIDS; do kill -TERM "$p" 2>/dev/null; done
-    for p in $PIDS; do wait "$p" 2>/dev/null; done
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM HUP PIPE
-
-# The first two CPUs this script may use: the server's and the client's.
-CPUS=$(taskset -pc $$ 2>/dev/null | sed 's/.*: *//')
-CPU_LIST=$(echo "$CPUS" | tr ',' '\n' | awk -F- '{ for (i = $1; i <= ($2 == "" ? $1 : $2); i++) print i }')
-SERVER_CPU=$(echo "$CPU_LIST" | sed -n 1p)
-CLIENT_CPU=$(echo "$CPU_LIST" | sed -n 2p)
-SERVER_CPU=${SERVER_CPU:-0}
-if [ -z "$CLIENT_CPU" ]; then
-    echo "bench/net: one CPU only: server and client share it" >&2
-    CLIENT_CPU=$SERVER_CPU
-fi
-
-: >>"$OUT"
-echo "# aioc network benchmarks, $(date -u '+%Y-%m-%d %H:%M UTC'), $(uname -srm)," \
-     "$(nproc) CPUs, server on CPU $SERVER_CPU, client on CPU $CLIENT_CPU" >>"$OUT"
-
-# field LINE KEY: the value of KEY=value in a line.
-field() { echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p" | head -n 1; }
-
-# busy_pct: how busy all CPUs together were over half a second, in %.
-busy_pct() {
-    local a b
-    a=$(head -n 1 /proc/stat)
-    sleep 0.5
-    b=$(head -n 1 /proc/stat)
-    awk -v a="$a" -v b="$b" 'BEGIN {
-        split(a, x); split(b, y)
-        busy = y[2] - x[2] + y[3] - x[3] + y[4] - x[4] + y[7] - x[7] + y[8] - x[8] + y[9] - x[9]
-        all = busy + y[5] - x[5] + y[6] - x[6]
-        printf "%d\n", (all > 0 ? 100 * busy / all : 0) }'
-}
-
-# wait_quiet: waits until the machine is idle, at most QUIET_WAIT seconds.
-wait_quiet() {
-    local end=$((SECONDS + QUIET_WAIT)) b
-    while b=$(busy_pct) && [ "$b" -ge $QUIET_PCT ] && [ $SECONDS -lt $end ]; do :; done
-    [ "$b" -lt $QUIET_PCT ] || echo "    (machine still ${b}% busy; running anyway)" >&2
-}
+BENCH_NAME=net BENCH_TITLE=network
+. "$SRC/../lib.sh"
 
 # start_server SECONDS CMD...: runs CMD on the server CPU (killed after
 # SECONDS at the latest) and waits for its "READY port=P pid=N ..." line.
