@@ -65,15 +65,27 @@ static void *serve_conn(void *arg) {
         aioc_stream_abort(c->stream);
     else
         aioc_stream_close(c->stream);
+    c->stream = NULL;
     if (shielded)
         aioc_scope_exit(&shield);
+    return NULL; /* conn_ended does the rest */
+}
+
+/* Runs when a connection's task ends, however it ends: also for a task
+ * cancelled before it started (the loop shutting down), whose stream is
+ * still open. */
+static void conn_ended(void *arg) {
+    conn *c = arg;
+    if (c->stream)
+        aioc_stream_abort(c->stream);
     aioc_server *srv = c->srv;
     aioc__list_remove(&c->link);
     free(c);
     if (--srv->nconns == 0)
         aioc_event_set(&srv->idle);
-    return NULL;
 }
+
+static aioc_local_key conn_key = {conn_ended};
 
 static void *accept_loop(void *arg) {
     aioc_server *srv = ((listener *)arg)->srv;
@@ -105,7 +117,11 @@ static void *accept_loop(void *arg) {
         c->stream = st;
         aioc_spawn_opts o = {.name = "conn", .stack_size = srv->stack_size};
         c->task = aioc_spawn_with(serve_conn, c, &o);
-        if (aioc_task_error(c->task)) {
+        if (aioc_task_error(c->task) || aioc__local_set_for(c->task, &conn_key, c)) {
+            if (aioc_task_error(c->task) == 0) {
+                aioc_cancel(c->task); /* not started: it ends without running */
+                aioc_detach(c->task);
+            }
             aioc_stream_abort(st);
             free(c);
             continue;
