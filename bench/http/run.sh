@@ -318,52 +318,7 @@ run_client() {
 }
 
 # -------------------------------------------------------------- tables --
-# table NAME TITLE REF COLS RATIOS: as bench/net/run.sh's.
-table() {
-    local name=$1 title=$2 ref=$3 cols=$4 ratios=$5
-    [ -s "$TMP/$name" ] || return
-    echo
-    echo "== $name: $title =="
-    awk -v cols="$cols" -v ratios="$ratios" -v ref="$ref" '
-    function num(v) { return v + 0 }
-    function fmt(r) { return sprintf(r < 10 ? "%.2fx" : "%.1fx", r) }
-    function ratio(kind, a, o,   r) {
-        if (a == "" || o == "" || num(a) <= 0 || num(o) <= 0) return "n/a"
-        if (kind == "rate") { r = num(a) / num(o); return r >= 1 ? fmt(r) " faster" : fmt(1 / r) " slower" }
-        r = num(o) / num(a); return r >= 1 ? fmt(r) " less" : fmt(1 / r) " more"
-    }
-    BEGIN { nc = split(cols, c, ","); nr = split(ratios, rt, ","); w = 10 }
-    {
-        delete v
-        for (i = 1; i <= NF; i++) { eq = index($i, "="); if (eq) v[substr($i, 1, eq - 1)] = substr($i, eq + 1) }
-        impl = v["impl"]
-        order[++n] = impl; na[impl] = ($1 == "NA") ? v["reason"] : ""
-        for (k in v) val[impl, k] = v[k]
-        if (length(impl) > w) w = length(impl)
-    }
-    END {
-        iw = "%-" w "s"
-        printf iw, "impl"
-        for (i = 1; i <= nc; i++) { split(c[i], p, ":"); printf " %12s", p[2] }
-        for (i = 1; i <= nr; i++) { split(rt[i], p, ":"); printf "  %-14s", p[3] }
-        printf "\n"
-        for (j = 1; j <= n; j++) {
-            impl = order[j]
-            printf iw, impl
-            if (na[impl] != "") { gsub("_", " ", na[impl]); printf " n/a (%s)\n", na[impl]; continue }
-            for (i = 1; i <= nc; i++) {
-                split(c[i], p, ":"); x = val[impl, p[1]]
-                printf " %12s", x == "" ? "-" : sprintf("%." p[4] "f", num(x) * p[3])
-            }
-            for (i = 1; i <= nr; i++) {
-                split(rt[i], p, ":")
-                if (impl == ref) { printf "  %-14s", "-"; continue }
-                printf "  %-14s", (na[ref] != "" ? "n/a" : ratio(p[2], val[ref, p[1]], val[impl, p[1]]))
-            }
-            printf "\n"
-        }
-    }' "$TMP/$name"
-}
+TABLE_WIDTH=10 # column width of the tables (table, in bench/lib.sh)
 
 # ---------------------------------------------------------------- runs --
 for what in $ONLY; do
