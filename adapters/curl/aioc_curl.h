@@ -124,6 +124,12 @@ typedef struct aioc_curl_fetch_opts {
     /// Refuse bodies over this many bytes (AIOC_CURL_EBASE -
     /// CURLE_WRITE_ERROR); 0: 1 GiB.
     size_t max_body;
+    /// HTTPS: trust the CA certificates in this PEM file instead of the
+    /// system's store (CURLOPT_CAINFO); NULL: the system's. Certificates
+    /// and host names are always verified here (a failure is
+    /// AIOC_CURL_EBASE - CURLE_PEER_FAILED_VERIFICATION); anything else,
+    /// client certificates included, is aioc_curl_perform's.
+    const char *ca_file;
 } aioc_curl_fetch_opts;
 
 /// What a fetch returns. Owned by the caller: free it with

@@ -68,6 +68,8 @@ static int configure(CURL *e, const char *url, const aioc_curl_fetch_opts *o,
         SET(CURLOPT_HTTPHEADER, *headers);
     if (o->timeout > 0)
         SET(CURLOPT_TIMEOUT_MS, (long)(o->timeout * 1000.0 + 0.5));
+    if (o->ca_file)
+        SET(CURLOPT_CAINFO, o->ca_file);
     if (o->follow_redirects) {
         SET(CURLOPT_FOLLOWLOCATION, 1L);
         SET(CURLOPT_MAXREDIRS, 10L);

@@ -9,7 +9,8 @@
  * The server enforces limits (head bytes, header count, body bytes) and
  * deadlines (the whole request head, each body read, idle keep-alive), and
  * closes gracefully. The connection code takes any aioc_stream, so another
- * transport (TLS) can hand its streams to aioc_http_serve_stream.
+ * transport's listener serves HTTP too: HTTPS is the TLS adapter's
+ * aioc_tls_serve running aioc_http_stream_handler (see there).
  *
  * Conventions are aioc.h's: errors are negative errno values or AIOC_E*
  * codes, "suspends" marks calls that may park the task, and everything runs
@@ -92,7 +93,7 @@ int aioc_http_listen(aioc_http_server *h, const char *host, const char *port);
 aioc_http_server *aioc_http_serve(const char *host, const char *port, aioc_http_handler fn,
                                   void *arg, const aioc_http_opts *opts, int *err);
 
-/// The TCP port listened on (useful after "0"); 0 without a listener.
+/// The port listened on (useful after "0"); 0 without a listener.
 int aioc_http_server_port(const aioc_http_server *h);
 
 /// Connections being served now (TCP and aioc_http_serve_stream ones).
@@ -110,6 +111,30 @@ size_t aioc_http_server_connections(const aioc_http_server *h);
 /// after a 408, body, write); -ECANCELED; a stream error (-EPIPE, -ECONNRESET,
 /// ...); -EBUSY if the server is closing; -ENOMEM; AIOC_ENOTASK.
 int aioc_http_serve_stream(aioc_http_server *h, aioc_stream *s);
+
+/// The stream handler aioc_http_listen gives aioc_tcp_serve, for listeners
+/// of other transports: pass it, with the aioc_http_server as its argument,
+/// to their serve function, and hand the listener to aioc_http_server_adopt.
+/// HTTPS is the TLS adapter's listener (aioc_tls.h):
+///
+///     aioc_http_server *h = aioc_http_server_new(fn, arg, &opts);
+///     aioc_server *l = aioc_tls_serve(NULL, "8443", tls_ctx, aioc_http_stream_handler,
+///                                     h, &opts.server, NULL, &err);
+///     if (l) aioc_http_server_adopt(h, l);
+///
+/// It runs aioc_http_serve_stream on `s` and, when the connection broke
+/// with response bytes still buffered, cancels its own task so that the
+/// listener aborts the stream instead of flushing it to a peer that stopped
+/// reading. Suspends (it is the connection's task).
+void aioc_http_stream_handler(aioc_stream *s, void *server);
+
+/// Makes `listener` (a server running aioc_http_stream_handler for `h`)
+/// the server's own, as aioc_http_listen's would be: its port is
+/// aioc_http_server_port's, and aioc_http_server_close closes it with the
+/// same grace. Does not suspend. Returns 0, -EINVAL (NULL listener), or
+/// -EBUSY (the server already has one, or is closing: `listener` stays the
+/// caller's).
+int aioc_http_server_adopt(aioc_http_server *h, aioc_server *listener);
 
 /// Closes gracefully and frees the server: stops accepting, closes the
 /// connections that wait for a request, lets requests in progress finish

@@ -37,7 +37,7 @@ struct aioc_http_server {
     aioc_http_handler fn;
     void *arg;
     aioc_http_opts o;
-    aioc_server *tcp;
+    aioc_server *listener; /* aioc_http_listen's, or adopted; NULL: none */
     conn *conns; /* every connection being served, a doubly linked list */
     size_t nconns;
     aioc_event idle; /* set while no connection is served */
@@ -546,20 +546,29 @@ aioc_http_server *aioc_http_server_new(aioc_http_handler fn, void *arg,
     return h;
 }
 
-static void on_tcp(aioc_stream *s, void *arg) {
+void aioc_http_stream_handler(aioc_stream *s, void *server) {
     /* a connection that broke with bytes still buffered (a peer that
-     * stopped reading): cancelling its own task makes the server drop the
-     * stream instead of flushing it */
-    if (aioc_http_serve_stream(arg, s) < 0 && aioc_stream_write_buffered(s))
+     * stopped reading): cancelling its own task makes the listener drop
+     * the stream (abort) instead of flushing it */
+    if (aioc_http_serve_stream(server, s) < 0 && aioc_stream_write_buffered(s))
         aioc_cancel(aioc_current());
 }
 
+int aioc_http_server_adopt(aioc_http_server *h, aioc_server *listener) {
+    if (!listener)
+        return -EINVAL;
+    if (h->listener || h->closing)
+        return -EBUSY;
+    h->listener = listener;
+    return 0;
+}
+
 int aioc_http_listen(aioc_http_server *h, const char *host, const char *port) {
-    if (h->tcp || h->closing)
+    if (h->listener || h->closing)
         return -EBUSY;
     int err;
-    h->tcp = aioc_tcp_serve(host, port, on_tcp, h, &h->o.server, &err);
-    return h->tcp ? 0 : err;
+    aioc_server *l = aioc_tcp_serve(host, port, aioc_http_stream_handler, h, &h->o.server, &err);
+    return l ? aioc_http_server_adopt(h, l) : err;
 }
 
 aioc_http_server *aioc_http_serve(const char *host, const char *port, aioc_http_handler fn,
@@ -576,7 +585,7 @@ aioc_http_server *aioc_http_serve(const char *host, const char *port, aioc_http_
 }
 
 int aioc_http_server_port(const aioc_http_server *h) {
-    return h->tcp ? aioc_server_port(h->tcp) : 0;
+    return h->listener ? aioc_server_port(h->listener) : 0;
 }
 
 size_t aioc_http_server_connections(const aioc_http_server *h) {
@@ -594,9 +603,9 @@ int aioc_http_server_close(aioc_http_server *h, double grace) {
     int shielded = aioc_shield_enter(&shield) == 0;
     double end = aioc_now() + (grace > 0 ? grace : 0);
     int ret = 0;
-    if (h->tcp) {
-        ret = aioc_server_close(h->tcp, grace);
-        h->tcp = NULL;
+    if (h->listener) {
+        ret = aioc_server_close(h->listener, grace);
+        h->listener = NULL;
     }
     /* connections served on other streams, in their callers' tasks */
     aioc_scope wait;

@@ -74,7 +74,7 @@ static void remove_dir(nginx *n) {
     nftw(n->dir, remove_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-int nginx_start(nginx *n) {
+static int start(nginx *n, const char *cert, const char *key) {
     memset(n, 0, sizeof *n);
     if (access(NGINX, X_OK) != 0) {
         fprintf(stderr, "%s is missing\n", NGINX);
@@ -92,6 +92,10 @@ int nginx_start(nginx *n) {
         remove_dir(n);
         return -1;
     }
+    char tls[320] = "";
+    if (cert)
+        snprintf(tls, sizeof tls, "    ssl_certificate %s;\n    ssl_certificate_key %s;\n", cert,
+                 key);
     for (int attempt = 0; attempt < 5; attempt++) {
         n->port = free_port();
         FILE *f = fopen(conf, "w");
@@ -111,12 +115,13 @@ int nginx_start(nginx *n) {
                 "  keepalive_requests 100000;\n"
                 "  keepalive_timeout 60s;\n"
                 "  server {\n"
-                "    listen 127.0.0.1:%2$d;\n"
+                "    listen 127.0.0.1:%2$d%3$s;\n"
+                "%4$s"
                 "    root %1$s/www;\n"
                 "    location = /redirect { return 301 /small.txt; }\n"
                 "  }\n"
                 "}\n",
-                n->dir, n->port);
+                n->dir, n->port, cert ? " ssl" : "", tls);
         fclose(f);
         pid_t parent = getpid();
         pid_t pid = fork();
@@ -155,6 +160,10 @@ int nginx_start(nginx *n) {
     remove_dir(n);
     return -1;
 }
+
+int nginx_start(nginx *n) { return start(n, NULL, NULL); }
+
+int nginx_start_tls(nginx *n, const char *cert, const char *key) { return start(n, cert, key); }
 
 void nginx_stop(nginx *n) {
     if (n->pid > 0) {

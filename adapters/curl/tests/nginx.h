@@ -28,6 +28,10 @@ static inline unsigned char pattern_byte(size_t offset) {
  * message) if nginx is missing or did not come up in 10 s. */
 int nginx_start(nginx *n);
 
+/* nginx_start, serving HTTPS instead with certificate `cert` and its key
+ * `key` (PEM files, read when nginx starts). */
+int nginx_start_tls(nginx *n, const char *cert, const char *key);
+
 /* Stops the server by its pid (SIGTERM, then SIGKILL after 5 s), reaps it
  * and removes the directory. */
 void nginx_stop(nginx *n);
