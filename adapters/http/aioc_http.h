@@ -34,6 +34,7 @@
 #define AIOC_HTTP_H
 
 #include <aioc.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #ifdef __cplusplus
@@ -156,7 +157,8 @@ const char *aioc_http_request_method(const aioc_http_request *req);
 /// The request target's path, before any '?', as sent (not percent-decoded).
 const char *aioc_http_request_path(const aioc_http_request *req);
 
-/// The query string after '?' (without it); "" if none.
+/// The query string after '?' (without it), as sent; "" if none. See
+/// aioc_http_request_query_get for its pairs.
 const char *aioc_http_request_query(const aioc_http_request *req);
 
 /// The HTTP minor version: 1 for HTTP/1.1, 0 for HTTP/1.0.
@@ -178,8 +180,28 @@ int aioc_http_request_header_at(const aioc_http_request *req, size_t i, const ch
 /// server, valid during the handler.
 const char *aioc_http_request_body(const aioc_http_request *req, size_t *len);
 
-/// The value of path parameter `name` (":name" in a route), or NULL.
+/// The value of path parameter `name` (":name" in a route), or NULL. As
+/// sent: percent-decode it with aioc_http_percent_decode where it may hold
+/// escapes.
 const char *aioc_http_request_param(const aioc_http_request *req, const char *name);
+
+/// Finds `name` among the query string's pairs ("a=1&b=x%20y&flag") and
+/// percent-decodes its value into `buf` (`cap` bytes, NUL-terminated;
+/// '+' is a space, as HTML forms send it). Names are compared decoded; the
+/// first pair with the name wins; a name without '=' has the value "".
+/// Does not suspend. Returns the value's length, or -ENOENT (no such
+/// name), -ENOSPC (`buf` too small: nothing useful in it), -EINVAL (a
+/// malformed escape in the value, or one that decodes to a NUL byte).
+long aioc_http_request_query_get(const aioc_http_request *req, const char *name, char *buf,
+                                 size_t cap);
+
+/// Percent-decodes the `n` bytes at `in` into `out` (`cap` bytes,
+/// NUL-terminated; `n` + 1 always suffices): "%2F" becomes '/', and '+'
+/// becomes a space if `plus_is_space` (query strings and forms; not in
+/// paths). Does not suspend. Returns the decoded length, -EINVAL (a '%'
+/// not followed by two hex digits, or "%00"), -ENOSPC (`out` too small).
+long aioc_http_percent_decode(const char *in, size_t n, char *out, size_t cap,
+                              bool plus_is_space);
 
 /* ========================================================== response == */
 

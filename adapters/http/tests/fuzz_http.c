@@ -26,7 +26,15 @@ static int echo(aioc_http_request *req, aioc_http_response *res, void *arg) {
 static int chunks(aioc_http_request *req, aioc_http_response *res, void *arg) {
     (void)arg;
     const char *id = aioc_http_request_param(req, "id");
+    char decoded[64], value[16];
+    long n = aioc_http_percent_decode(id, strlen(id), decoded, sizeof decoded, false);
     int err = aioc_http_response_write(res, id, strlen(id));
+    if (!err && n >= 0)
+        err = aioc_http_response_write(res, decoded, (size_t)n);
+    /* the query's pairs, decoded into a small buffer */
+    n = aioc_http_request_query_get(req, "q", value, sizeof value);
+    if (!err && n >= 0)
+        err = aioc_http_response_write(res, value, (size_t)n);
     return err ? err
                : aioc_http_response_write(res, aioc_http_request_query(req),
                                           strlen(aioc_http_request_query(req)));

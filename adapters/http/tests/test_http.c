@@ -102,6 +102,20 @@ static int query(aioc_http_request *req, aioc_http_response *res, void *arg) {
     return aioc_http_response_body(res, text, strlen(text));
 }
 
+/* The query's pairs q, flag, n and missing, decoded, or their errors. */
+static int search(aioc_http_request *req, aioc_http_response *res, void *arg) {
+    (void)arg;
+    const char *names[] = {"q", "flag", "n", "missing", "a b"};
+    char text[512] = "", value[8];
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        long n = aioc_http_request_query_get(req, names[i], value, sizeof value);
+        size_t used = strlen(text);
+        snprintf(text + used, sizeof text - used, "%s%s=%s", i ? " " : "", names[i],
+                 n >= 0 ? value : aioc_err_name((int)n));
+    }
+    return aioc_http_response_body(res, text, strlen(text));
+}
+
 static int failing(aioc_http_request *req, aioc_http_response *res, void *arg) {
     (void)req, (void)res, (void)arg;
     return -EIO;
@@ -119,6 +133,7 @@ static aioc_http_router *app(void) {
     CHECK_ERR(aioc_http_route(r, "GET", "/thread", thread, NULL), 0);
     CHECK_ERR(aioc_http_route(r, "GET", "/stream", stream, NULL), 0);
     CHECK_ERR(aioc_http_route(r, "*", "/query", query, NULL), 0);
+    CHECK_ERR(aioc_http_route(r, "GET", "/search", search, NULL), 0);
     CHECK_ERR(aioc_http_route(r, "GET", "/fail", failing, NULL), 0);
     CHECK_ERR(aioc_http_route(r, "GET", "/big", big, NULL), 0);
     CHECK_ERR(aioc_http_route(r, "GET", "/a/*/b", hello, NULL), -EINVAL);
@@ -555,6 +570,39 @@ TEST(http_router_404_405_params_prefix) {
     run(routing);
 }
 
+static void *querying(void *arg) {
+    (void)arg;
+    fixture f;
+    start(&f, NULL);
+    char *out = talk(&f, "GET /search?q=a%20b%2Bc&flag&n=too+long+a+value&a+b=%41 HTTP/1.1\r\n\r\n"
+                         "GET /search?n=%zz&q=%00&q=second HTTP/1.1\r\n\r\n"
+                         "GET /search HTTP/1.1\r\nConnection: close\r\n\r\n");
+    CHECK_STR(out, "HTTP/1.1 200 OK\r\nContent-Length: 43\r\n\r\n"
+                   "q=a b+c flag= n=ENOSPC missing=ENOENT a b=A"
+                   "HTTP/1.1 200 OK\r\nContent-Length: 55\r\n\r\n"
+                   "q=EINVAL flag=ENOENT n=EINVAL missing=ENOENT a b=ENOENT"
+                   "HTTP/1.1 200 OK\r\nContent-Length: 55\r\nConnection: close\r\n\r\n"
+                   "q=ENOENT flag=ENOENT n=ENOENT missing=ENOENT a b=ENOENT");
+    free(out);
+    stop(&f);
+    return NULL;
+}
+TEST(http_query_pairs_and_percent_decoding) {
+    char out[16];
+    CHECK_EQ(aioc_http_percent_decode("a%2Fb+c%7e", 10, out, sizeof out, false), 6);
+    CHECK_STR(out, "a/b+c~");
+    CHECK_EQ(aioc_http_percent_decode("a+b", 3, out, sizeof out, true), 3);
+    CHECK_STR(out, "a b");
+    CHECK_EQ(aioc_http_percent_decode("%4", 2, out, sizeof out, true), -EINVAL);
+    CHECK_EQ(aioc_http_percent_decode("%g0", 3, out, sizeof out, true), -EINVAL);
+    CHECK_EQ(aioc_http_percent_decode("%00", 3, out, sizeof out, true), -EINVAL);
+    CHECK_EQ(aioc_http_percent_decode("abc", 3, out, 3, true), -ENOSPC);
+    CHECK_EQ(aioc_http_percent_decode("%41bc", 5, out, 4, true), 3); /* "Abc" fits */
+    CHECK_STR(out, "Abc");
+    CHECK_EQ(aioc_http_percent_decode("", 0, out, 1, true), 0);
+    run(querying);
+}
+
 static void *one_client(void *arg) {
     fixture *f = arg;
     char *out =
@@ -861,6 +909,7 @@ static const struct {
     ENTRY(http_peer_that_stops_reading_is_dropped)
     ENTRY(http_head_and_streamed_responses)
     ENTRY(http_router_404_405_params_prefix)
+    ENTRY(http_query_pairs_and_percent_decoding)
     ENTRY(http_handlers_suspend)
     ENTRY(http_expect_100_continue)
     ENTRY(http_graceful_shutdown_finishes_in_flight)
