@@ -740,6 +740,18 @@ AIOC_EXTERN int aioc_wait_readable(int fd);
 /// error.
 AIOC_EXTERN int aioc_wait_writable(int fd);
 
+/// aioc_wait_readable / aioc_wait_writable for a caller that has just seen
+/// an operation on `fd` fail with EAGAIN (its own non-blocking read or
+/// write, or a library's: OpenSSL's SSL_ERROR_WANT_READ after the socket
+/// said EAGAIN). The descriptor is then known not to be ready, so these
+/// skip the poll(2) the others make first and wait for the next readiness
+/// edge: one system call less per wait. Called when the descriptor may be
+/// ready already, they can wait for an edge that never comes. Suspends.
+/// Return as aioc_wait_readable (0, -EBADF if it is closed meanwhile,
+/// -ECANCELED, -ETIMEDOUT, AIOC_ENOTASK, ...).
+AIOC_EXTERN int aioc_wait_readable_after_eagain(int fd);
+AIOC_EXTERN int aioc_wait_writable_after_eagain(int fd);
+
 /// Closes `fd`: tasks waiting on it return -EBADF, the loop forgets it, and
 /// close(2) runs. Does not suspend. Returns 0 or close's negated errno.
 /// Outside a loop it is a plain close.

@@ -350,9 +350,8 @@ typedef struct aioc__fd aioc__fd;
 void aioc__fd_ready(aioc__loop *loop, int fd, uint32_t events);
 void aioc__fds_free(aioc__loop *loop);
 /* Whether a read on `fd` would wait for an event (a short read emptied it;
- * see io.c), and that wait alone: 0 once an event came, or an error. */
+ * see io.c): aioc_wait_readable_after_eagain is then the wait. */
 bool aioc__fd_drained(int fd);
-int aioc__fd_wait_input(int fd);
 /* src/stream.c: frees the loop's spare stream buffers */
 void aioc__stream_chunks_free(aioc__loop *loop);
 

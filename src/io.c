@@ -228,12 +228,16 @@ bool aioc__fd_drained(int fd) {
     return st && st->drained;
 }
 
-int aioc__fd_wait_input(int fd) {
+static int wait_edge(int fd, bool write) {
     aioc__loop *loop;
     int err;
     aioc__task *t = prepare(&loop, fd, &err);
-    return t ? wait_fd(loop, t, fd, false) : err;
+    return t ? wait_fd(loop, t, fd, write) : err;
 }
+
+int aioc_wait_readable_after_eagain(int fd) { return wait_edge(fd, false); }
+
+int aioc_wait_writable_after_eagain(int fd) { return wait_edge(fd, true); }
 
 long aioc_write_some(int fd, const void *buf, size_t n) {
     FD_OP(fd, true, write(fd, buf, n));
@@ -362,23 +366,23 @@ long aioc_sendfile(int out_fd, int in_fd, long *offset, size_t n) {
 }
 
 /* Waits for readiness without an operation: since edges are only reported
- * on change, ask poll(2) first whether the descriptor is ready already. */
+ * on change, ask poll(2) first whether the descriptor is ready already;
+ * if not, the next edge is the readiness waited for. */
 static int wait_ready(int fd, short what, bool write) {
     aioc__loop *loop;
     int err;
     aioc__task *t = prepare(&loop, fd, &err);
     if (!t)
         return err;
-    for (;;) {
-        struct pollfd p = {.fd = fd, .events = what};
-        int n = poll(&p, 1, 0);
-        if (n < 0 && errno != EINTR)
-            return -errno;
-        if (n > 0)
-            return p.revents & POLLNVAL ? -EBADF : 0;
-        if ((err = wait_fd(loop, t, fd, write)))
-            return err;
+    struct pollfd p = {.fd = fd, .events = what};
+    int n;
+    while ((n = poll(&p, 1, 0)) < 0 && errno == EINTR) {
     }
+    if (n < 0)
+        return -errno;
+    if (n > 0)
+        return p.revents & POLLNVAL ? -EBADF : 0;
+    return wait_fd(loop, t, fd, write);
 }
 
 int aioc_wait_readable(int fd) { return wait_ready(fd, POLLIN, false); }

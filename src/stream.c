@@ -203,7 +203,7 @@ static long refill(aioc_stream *s) {
         /* Nothing buffered and nothing to read until the next event: wait
          * without a buffer, so an idle connection holds none. */
         buffer_release(&s->in);
-        int err = aioc__fd_wait_input(s->fd);
+        int err = aioc_wait_readable_after_eagain(s->fd);
         if (err)
             return err;
     }

@@ -235,6 +235,53 @@ static void *deadlines_and_cancel(void *arg) {
 
 TEST(fd_waits_honour_deadlines_and_cancel) { CHECK_ERR(aioc_run(deadlines_and_cancel, NULL, NULL), 0); }
 
+/* Reads sp[0] until it has `n` bytes, after a pause. */
+static void *slow_drainer(void *arg) {
+    aioc_sleep(0.05);
+    static char sink[1 << 16];
+    for (long got = 0, want = I(arg); got < want;) {
+        long r = aioc_read(sp[0], sink, sizeof sink);
+        CHECK(r > 0);
+        got += r;
+    }
+    return NULL;
+}
+
+/* A caller that saw EAGAIN itself (a library's non-blocking I/O) waits for
+ * the next edge without aioc's readiness check first. */
+static void *waits_after_eagain(void *arg) {
+    (void)arg;
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sp) == 0);
+    char c;
+    CHECK(read(sp[0], &c, 1) < 0 && errno == EAGAIN);
+    aioc_task w = aioc_spawn(slow_writer, "e");
+    CHECK_ERR(aioc_wait_readable_after_eagain(sp[0]), 0);
+    CHECK_EQ(read(sp[0], &c, 1), 1);
+    CHECK_EQ(c, 'e');
+    CHECK_ERR(aioc_await(w, NULL), 0);
+    /* nothing more comes: the deadline ends the wait */
+    CHECK(read(sp[0], &c, 1) < 0 && errno == EAGAIN);
+    aioc_scope s;
+    aioc_scope_enter(&s, 0.05);
+    CHECK_ERR(aioc_wait_readable_after_eagain(sp[0]), -ETIMEDOUT);
+    aioc_scope_exit(&s);
+    /* writing until the socket is full, then waiting for room */
+    static char block[4096];
+    long sent = 0, r;
+    while ((r = write(sp[1], block, sizeof block)) > 0)
+        sent += r;
+    CHECK(errno == EAGAIN && sent > 0);
+    aioc_task d = aioc_spawn(slow_drainer, P(sent));
+    CHECK_ERR(aioc_wait_writable_after_eagain(sp[1]), 0);
+    CHECK(write(sp[1], block, 1) == 1);
+    aioc_close(sp[1]); /* the drainer's last read then sees the byte */
+    CHECK_ERR(aioc_await(d, NULL), 0);
+    aioc_close(sp[0]);
+    return NULL;
+}
+
+TEST(waits_after_eagain_take_the_next_edge) { CHECK_ERR(aioc_run(waits_after_eagain, NULL, NULL), 0); }
+
 static void *udp(void *arg) {
     (void)arg;
     int a = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
