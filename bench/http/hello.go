@@ -2,7 +2,9 @@
 // bench/http/run.sh. Every request gets 200 "Hello, World!\n" as
 // text/plain (net/http adds Date, Content-Length, keep-alive).
 //
-//	go build -o hello_go hello.go && taskset -c 0 ./hello_go [PORT]
+//	go build -o hello_go hello.go && taskset -c 0 ./hello_go [PORT [CERT KEY]]
+//
+// With CERT and KEY (PEM files) it serves HTTPS (crypto/tls).
 //
 // Prints "READY port=P pid=N gomaxprocs=G" once it listens on 127.0.0.1
 // (PORT 0, the default: any free one) and serves until killed. GOMAXPROCS
@@ -35,6 +37,11 @@ func main() {
 		w.Header().Set("Content-Type", "text/plain")
 		w.Write(hello)
 	})
-	fmt.Fprintln(os.Stderr, http.Serve(ln, nil))
+	if len(os.Args) > 3 {
+		err = http.ServeTLS(ln, nil, os.Args[2], os.Args[3])
+	} else {
+		err = http.Serve(ln, nil)
+	}
+	fmt.Fprintln(os.Stderr, err)
 	os.Exit(1)
 }

@@ -8,6 +8,10 @@
 #           per request (/proc/PID/stat). aioc_http (hello_aioc), nginx with
 #           one worker, Go's net/http, Node's http, aiohttp, and a minimal
 #           asyncio server. The server runs on one CPU, wrk on another.
+#   tls     the same over HTTPS (TLS 1.3, a P-256 certificate made for the
+#           run with the openssl program; wrk keeps its connections, so
+#           this is record encryption, not handshakes): aioc_http on the
+#           TLS adapter, nginx, Go's crypto/tls, Node's https.
 #   client  HTTP_CLIENT_REQS (10000) GET requests to nginx (one worker, on
 #           the server's CPU), HTTP_CLIENT_CONC (100) in flight, the client
 #           on the other CPU: requests/s and the client's CPU time per
@@ -29,7 +33,7 @@
 # HTTP_QUIET_WAIT, 20 s) until the CPUs are idle; a server run during which
 # other processes used more than 15 % of a CPU is made again, up to
 # HTTP_RETRIES (2) times, keeping the least disturbed. HTTP_ONLY="server
-# client" runs a subset. Every command runs under timeout; a missing tool
+# tls client" runs a subset. Every command runs under timeout; a missing tool
 # or a failed run shows as n/a and never stops the others; the script kills
 # only the processes it started, also when interrupted.
 set -u
@@ -51,7 +55,9 @@ CLIENT_CONC=${HTTP_CLIENT_CONC:-100}
 CLIENT_RUNS=${HTTP_CLIENT_RUNS:-3}
 QUIET_WAIT=${HTTP_QUIET_WAIT:-20}
 RETRIES=${HTTP_RETRIES:-2}
-ONLY=${HTTP_ONLY:-server client}
+ONLY=${HTTP_ONLY:-server tls client}
+SECTION=server # the table a server run goes to: server or tls
+SCHEME=http
 QUIET_PCT=10 # the machine counts as idle below this % of all its CPUs
 NOISE_PCT=15 # a run is disturbed above this % of a CPU used by others
 HELLO='Hello, World!'
@@ -93,7 +99,7 @@ start_server() {
         if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
             SRV_PID=$(pgrep -P "$SRV_WRAP" | head -n 1)
             if [ -n "$SRV_PID" ] &&
-                [ "$(timeout 5 curl -s "http://127.0.0.1:$port/")" = "$HELLO" ]; then
+                [ "$(timeout 5 curl -s -k "$SCHEME://127.0.0.1:$port/")" = "$HELLO" ]; then
                 PIDS="$PIDS $SRV_PID"
                 return 0
             fi
@@ -139,10 +145,15 @@ timed() {
 }
 
 # nginx_conf PORT: writes a one-worker nginx configuration into $TMP/nginx
-# answering every request with 200 "Hello, World!\n" (text/plain).
+# answering every request with 200 "Hello, World!\n" (text/plain); HTTPS
+# with $TMP/cert.pem when SCHEME is https.
 nginx_conf() {
-    local d=$TMP/nginx
+    local d=$TMP/nginx ssl="" certs=""
     mkdir -p "$d/tmp"
+    if [ "$SCHEME" = https ]; then
+        ssl=" ssl"
+        certs="ssl_certificate $TMP/cert.pem; ssl_certificate_key $TMP/key.pem;"
+    fi
     cat >"$d/nginx.conf" <<EOF
 worker_processes 1;
 daemon off;
@@ -159,7 +170,8 @@ http {
     uwsgi_temp_path $d/tmp/uwsgi;
     scgi_temp_path $d/tmp/scgi;
     server {
-        listen 127.0.0.1:$1 backlog=511;
+        listen 127.0.0.1:$1$ssl backlog=511;
+        $certs
         location / {
             default_type text/plain;
             return 200 "$HELLO\n";
@@ -191,6 +203,11 @@ go|$BIN/go/hello_go PORT
 node|$NODE $SRC/hello.js PORT
 aiohttp|$PY -B $SRC/hello.py aiohttp PORT
 asyncio|$PY -B $SRC/hello.py asyncio PORT"
+# TLS_SERVERS: the same over HTTPS, CERT and KEY standing for the files.
+TLS_SERVERS="aioc|$BIN/hello_aioc PORT CERT KEY
+nginx|NGINX
+go|$BIN/go/hello_go PORT CERT KEY
+node|$NODE $SRC/hello.js PORT CERT KEY"
 # CLIENTS: "name|command", URL standing for nginx's address.
 CLIENTS="aioc|$BIN/client_aioc URL $CLIENT_REQS $CLIENT_CONC perform
 aioc-fetch|$BIN/client_aioc URL $CLIENT_REQS $CLIENT_CONC fetch
@@ -215,12 +232,14 @@ server_once() {
     shift
     port=$(free_port)
     local argv=("${@//PORT/$port}")
+    argv=("${argv[@]//CERT/$TMP/cert.pem}")
+    argv=("${argv[@]//KEY/$TMP/key.pem}")
     [ "$1" = NGINX ] && argv=("$NGINX" -p "$TMP/nginx" -c "$(nginx_conf "$port")/nginx.conf" -e "$TMP/nginx/error.log")
     if ! start_server $((WARMUP + MEASURE + 60)) "$port" "${argv[@]}"; then
-        LINE="NA name=server impl=$impl reason=server_did_not_start"
+        LINE="NA name=$SECTION impl=$impl reason=server_did_not_start"
         return
     fi
-    local url="http://127.0.0.1:$port/"
+    local url="$SCHEME://127.0.0.1:$port/"
     timeout $((WARMUP + 30)) taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNS" -d"${WARMUP}s" "$url" \
         >/dev/null 2>>"$TMP/err"
     srv0=$(proc_cpu_s "$SRV_PID") busy0=$(busy_s) t0=$(now_s)
@@ -236,17 +255,18 @@ server_once() {
     wrk_cpu=$(cat "$TMP/wrk.cpu" 2>/dev/null)
     if [ -z "$reqs" ] || [ -z "$rps" ] || [ -z "$srv1" ] || [ -z "$srv0" ]; then
         tail -n 3 "$TMP/err" | sed 's/^/    /' >&2
-        LINE="NA name=server impl=$impl reason=wrk_failed"
+        LINE="NA name=$SECTION impl=$impl reason=wrk_failed"
         return
     fi
     LINE=$(awk -v impl="$impl" -v reqs="$reqs" -v rps="$rps" -v s0="$srv0" -v s1="$srv1" \
         -v b0="$busy0" -v b1="$busy1" -v t0="$t0" -v t1="$t1" -v w="${wrk_cpu:-0}" \
-        -v lat="$lat" -v errs="${errs:-0}" -v non2xx="${non2xx:-0}" -v conns="$CONNS" 'BEGIN {
+        -v lat="$lat" -v errs="${errs:-0}" -v non2xx="${non2xx:-0}" -v conns="$CONNS" \
+        -v section="$SECTION" 'BEGIN {
         secs = t1 - t0; srv = s1 - s0
-        printf "RESULT name=server impl=%s conns=%s req_per_s=%.0f server_ns_per_req=%.0f", impl, conns, rps, srv * 1e9 / reqs
+        printf "RESULT name=%s impl=%s conns=%s req_per_s=%.0f server_ns_per_req=%.0f", section, impl, conns, rps, srv * 1e9 / reqs
         printf " server_cpu_pct=%.1f wrk_cpu_pct=%.1f other_cpu_pct=%.1f", 100 * srv / secs, 100 * w / secs, 100 * (b1 - b0 - srv - w) / secs
         printf " latency=%s requests=%d socket_errors=%d non_2xx=%d\n", lat, reqs, errs, non2xx }')
-    [ "$(field "$LINE" non_2xx)" = 0 ] || LINE="NA name=server impl=$impl reason=non_2xx_responses"
+    [ "$(field "$LINE" non_2xx)" = 0 ] || LINE="NA name=$SECTION impl=$impl reason=non_2xx_responses"
 }
 
 # run_server IMPL CMD...: one run, again if something disturbed it.
@@ -269,7 +289,7 @@ run_server() {
         echo "    (others used ${other}% of a CPU during the run; again)" >&2
     done
     [ "${best#RESULT}" != "$best" ] && best="$best runs=$runs"
-    record server "$best"
+    record "$SECTION" "$best"
 }
 
 # ------------------------------------------------------------- client --
@@ -323,21 +343,32 @@ TABLE_WIDTH=10 # column width of the tables (table, in bench/lib.sh)
 # ---------------------------------------------------------------- runs --
 for what in $ONLY; do
     case $what in
-    server)
-        echo "running server: wrk -t1 -c$CONNS -d${MEASURE}s ..." >&2
+    server | tls)
+        SECTION=$what SCHEME=http list=$SERVERS
+        echo "running $what: wrk -t1 -c$CONNS -d${MEASURE}s ..." >&2
         if ! command -v wrk >/dev/null 2>&1; then
-            record server "NA name=server impl=all reason=wrk_not_installed"
+            record "$what" "NA name=$what impl=all reason=wrk_not_installed"
             continue
+        fi
+        if [ "$what" = tls ]; then
+            SCHEME=https list=$TLS_SERVERS
+            if ! openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+                -subj /CN=localhost -addext subjectAltName=IP:127.0.0.1 -days 2 \
+                -keyout "$TMP/key.pem" -out "$TMP/cert.pem" 2>>"$TMP/err"; then
+                record tls "NA name=tls impl=all reason=openssl_failed"
+                continue
+            fi
         fi
         while IFS='|' read -r impl cmd; do
             read -r -a argv <<<"$cmd"
             why=$(missing "$impl" "${argv[0]:-}")
             if [ -n "$why" ]; then
-                record server "NA name=server impl=$impl reason=${why// /_}"
+                record "$what" "NA name=$what impl=$impl reason=${why// /_}"
             else
                 run_server "$impl" "${argv[@]}"
             fi
-        done <<<"$SERVERS" ;;
+        done <<<"$list"
+        SECTION=server SCHEME=http ;;
     client)
         echo "running client: $CLIENT_REQS requests, $CLIENT_CONC in flight, against nginx ..." >&2
         if [ $NGINX_OK = 0 ]; then
@@ -364,6 +395,9 @@ for what in $ONLY; do
 done
 
 table server "hello world, wrk -t1 -c$CONNS -d${MEASURE}s (server CPU $SERVER_CPU, wrk CPU $CLIENT_CPU)" aioc \
+    "req_per_s:req/s:1:0,server_ns_per_req:srv us/req:0.001:2,server_cpu_pct:srv CPU %:1:1,wrk_cpu_pct:wrk CPU %:1:1,other_cpu_pct:other CPU %:1:1" \
+    "req_per_s:rate:aioc is,server_ns_per_req:cost:aioc uses"
+table tls "hello world over HTTPS, wrk -t1 -c$CONNS -d${MEASURE}s (server CPU $SERVER_CPU, wrk CPU $CLIENT_CPU)" aioc \
     "req_per_s:req/s:1:0,server_ns_per_req:srv us/req:0.001:2,server_cpu_pct:srv CPU %:1:1,wrk_cpu_pct:wrk CPU %:1:1,other_cpu_pct:other CPU %:1:1" \
     "req_per_s:rate:aioc is,server_ns_per_req:cost:aioc uses"
 table client "$CLIENT_REQS requests to nginx, $CLIENT_CONC in flight (nginx CPU $SERVER_CPU, client CPU $CLIENT_CPU), median of $CLIENT_RUNS" aioc \
