@@ -22,14 +22,18 @@ all: deps
 deps:
 	@scripts/deps.sh build
 
-demo: all
+# the web examples' libraries first, so that the build finds them
+demo:
+	@scripts/deps.sh demo
+	@$(MAKE) --no-print-directory all
 	@scripts/demo.sh $(REL)
 
 test: deps
 	@scripts/test.sh
 
-bench: all
+bench:
 	@scripts/deps.sh bench
+	@$(MAKE) --no-print-directory all
 	@bench/run.sh $(REL)
 	@bench/net/run.sh $(REL)
 	@bench/http/run.sh $(REL)

@@ -1,6 +1,8 @@
 #!/bin/sh
 # Installs the Debian packages a step needs, when they are missing.
 #   scripts/deps.sh build   compiler, CMake
+#   scripts/deps.sh demo    + what the web examples build on (libcurl, llhttp,
+#                           jansson, SQLite)
 #   scripts/deps.sh test    + Valgrind, gdb, aarch64 cross compiler, qemu-user,
 #                           and what the adapters build on and are tested with
 #   scripts/deps.sh bench   + Go, Python's uvloop, libuv, hyperfine, iperf3, and
@@ -12,13 +14,15 @@ need_test="valgrind:valgrind gdb:gdb socat:socat aarch64-linux-gnu-gcc:gcc-aarch
 # the adapters: OpenSSL (tls), libcurl (curl), llhttp's sources (http), and
 # the outside peers their tests start: openssl, curl, nginx
 need_test="$need_test openssl:openssl curl:curl /usr/sbin/nginx:nginx-light"
+need_test="$need_test sqlite3:sqlite3 python3:python3"
 need_bench="go:golang-go /usr/bin/python3:python3 hyperfine:hyperfine iperf3:iperf3 wrk:wrk curl:curl /usr/sbin/nginx:nginx-light node:nodejs"
 
 case "${1:-build}" in
 build) want="$need_build" ;;
+demo) want="$need_build pkg-config:pkg-config" ;;
 test) want="$need_build $need_test" ;;
 bench) want="$need_build $need_bench" ;;
-*) echo "usage: $0 build|test|bench" >&2; exit 2 ;;
+*) echo "usage: $0 build|demo|test|bench" >&2; exit 2 ;;
 esac
 
 missing=""
@@ -27,21 +31,26 @@ for pair in $want; do
     pkg=${pair#*:}
     command -v "$cmd" >/dev/null 2>&1 || missing="$missing $pkg"
 done
+# the libraries the web examples (crawler, api_client, backend) build on
+need_web_libs() {
+    [ -f /usr/include/x86_64-linux-gnu/curl/curl.h ] || [ -f /usr/include/curl/curl.h ] ||
+        missing="$missing libcurl4-openssl-dev"
+    [ -f /usr/share/llhttp/llhttp.c ] || missing="$missing node-llhttp"
+    [ -f /usr/include/jansson.h ] || missing="$missing libjansson-dev"
+    [ -f /usr/include/sqlite3.h ] || missing="$missing libsqlite3-dev"
+}
 case "${1:-build}" in
+demo) need_web_libs ;;
 test)
     [ -f /usr/aarch64-linux-gnu/include/stdio.h ] || missing="$missing libc6-dev-arm64-cross"
     [ -f /usr/include/valgrind/valgrind.h ] || missing="$missing valgrind"
     [ -f /usr/include/openssl/ssl.h ] || missing="$missing libssl-dev"
-    [ -f /usr/include/x86_64-linux-gnu/curl/curl.h ] || [ -f /usr/include/curl/curl.h ] ||
-        missing="$missing libcurl4-openssl-dev"
-    [ -f /usr/share/llhttp/llhttp.c ] || missing="$missing node-llhttp" ;;
+    need_web_libs ;;
 bench)
     /usr/bin/python3 -c 'import uvloop' 2>/dev/null || missing="$missing python3-uvloop"
     [ -f /usr/include/uv.h ] || missing="$missing libuv1-dev"
     /usr/bin/python3 -c 'import aiohttp' 2>/dev/null || missing="$missing python3-aiohttp"
-    [ -f /usr/include/x86_64-linux-gnu/curl/curl.h ] || [ -f /usr/include/curl/curl.h ] ||
-        missing="$missing libcurl4-openssl-dev"
-    [ -f /usr/share/llhttp/llhttp.c ] || missing="$missing node-llhttp" ;;
+    need_web_libs ;;
 esac
 [ -z "$missing" ] && exit 0
 
