@@ -853,6 +853,12 @@ AIOC_EXTERN aioc_stream *aioc_stream_new(int fd, const aioc_stream_opts *opts);
 AIOC_EXTERN aioc_stream *aioc_stream_new_transport(const aioc_transport *ops, void *ctx,
                                                    const aioc_stream_opts *opts);
 
+/// The `ctx` a stream was made with, if its transport is `ops` (the same
+/// table passed to aioc_stream_new_transport), else NULL: how a transport
+/// answers questions about its own streams (the TLS adapter's peer
+/// certificate, say). Does not suspend.
+AIOC_EXTERN void *aioc_stream_transport_ctx(const aioc_stream *s, const aioc_transport *ops);
+
 /// Reads up to `n` bytes: what is buffered, or else one read of the
 /// transport. Suspends while nothing is there. Returns the count, 0 at the
 /// end of the stream, or a negative error.
@@ -899,13 +905,13 @@ AIOC_EXTERN size_t aioc_stream_write_buffered(const aioc_stream *s);
 
 /// Flushes what is buffered (waiting, as drain), closes the transport and
 /// frees the stream. Returns 0 or the first error (the stream is freed in
-/// every case). Must not race other calls on the stream.
+/// every case). Must not race other calls on the stream. NULL does nothing.
 AIOC_EXTERN int aioc_stream_close(aioc_stream *s);
 
 /// Closes at once, dropping what is buffered, and frees the stream. Does
 /// not suspend. (If the background flush is inside a transport write just
 /// then, that write is cancelled and the transport closed as it returns,
-/// at the loop's next turn.)
+/// at the loop's next turn.) NULL does nothing.
 AIOC_EXTERN void aioc_stream_abort(aioc_stream *s);
 
 /// Takes the descriptor back from a stream made by aioc_stream_new (or a

@@ -187,6 +187,10 @@ aioc_stream *aioc_stream_new(int fd, const aioc_stream_opts *opts) {
 
 static int flush_before_read(aioc_stream *s);
 
+void *aioc_stream_transport_ctx(const aioc_stream *s, const aioc_transport *ops) {
+    return s && ops && s->ops == ops ? s->ctx : NULL;
+}
+
 /* Drops what the last readuntil handed out. */
 static void settle(aioc_stream *s) {
     s->in.start += s->consumed;
@@ -503,12 +507,17 @@ static int release(aioc_stream *s) {
 }
 
 int aioc_stream_close(aioc_stream *s) {
+    if (!s)
+        return 0;
     int err = used(&s->out) ? aioc_stream_drain(s) : 0;
     int closed = release(s);
     return err ? err : closed;
 }
 
-void aioc_stream_abort(aioc_stream *s) { release(s); }
+void aioc_stream_abort(aioc_stream *s) {
+    if (s)
+        release(s);
+}
 
 /* ------------------------------------------------- giving up the descriptor -- */
 
