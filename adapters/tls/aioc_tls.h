@@ -76,6 +76,11 @@ typedef struct aioc_tls_client_opts {
     /// Non-zero: accept any certificate for any name (no verification at
     /// all). Only for tests and private networks you control.
     int insecure_no_verify;
+    /// Mutual TLS: the certificate chain (PEM, the client's certificate
+    /// first) and its private key that the client shows a server asking
+    /// for one (aioc_tls_ctx_require_client_cert). Both or neither.
+    const char *cert_file;
+    const char *key_file;
 } aioc_tls_client_opts;
 
 /// A client context: by default every connection verifies the server's
@@ -83,8 +88,9 @@ typedef struct aioc_tls_client_opts {
 /// names the host connected to. `opts` may be NULL and is only read during
 /// the call. Does not suspend. Returns the context (free it with
 /// aioc_tls_ctx_free), or NULL with `*err` (may be NULL) set to
-/// AIOC_TLS_ECONFIG (the CA file cannot be read or holds no certificate)
-/// or -ENOMEM.
+/// AIOC_TLS_ECONFIG (the CA file cannot be read or holds no certificate;
+/// a client certificate or key cannot be read, does not match, or comes
+/// without the other) or -ENOMEM.
 AIOC_TLS_EXTERN aioc_tls_ctx *aioc_tls_client_new(const aioc_tls_client_opts *opts, int *err);
 
 /// A server context presenting the certificate chain in PEM file
@@ -95,6 +101,30 @@ AIOC_TLS_EXTERN aioc_tls_ctx *aioc_tls_client_new(const aioc_tls_client_opts *op
 /// read or parsed, or the key does not match the certificate), -ENOMEM.
 AIOC_TLS_EXTERN aioc_tls_ctx *aioc_tls_server_new(const char *cert_file, const char *key_file,
                                                   int *err);
+
+/// Mutual TLS for server context `ctx`: every client must show a
+/// certificate that verifies against the CA certificates in PEM file
+/// `ca_file` (the server names those CAs in its request). A client that
+/// shows none, or one that does not verify, fails its handshake: on the
+/// server, aioc_tls_accept (and so aioc_tls_serve, which drops it) fails
+/// with AIOC_TLS_EHANDSHAKE or AIOC_TLS_EVERIFY; the client sees
+/// AIOC_TLS_EHANDSHAKE (with TLS 1.3 on its first read, as its own
+/// handshake ends before the server has checked). aioc_tls_peer_common_name
+/// then tells who the client is. Applies to connections accepted after the
+/// call. Does not suspend. Returns 0, -EINVAL (NULL argument),
+/// AIOC_TLS_EROLE (a client context), AIOC_TLS_ECONFIG (the file cannot
+/// be read or holds no certificate).
+AIOC_TLS_EXTERN int aioc_tls_ctx_require_client_cert(aioc_tls_ctx *ctx, const char *ca_file);
+
+/// ALPN (RFC 7301): the application protocols, NULL-terminated ("h2",
+/// "http/1.1", ...; 1 to 255 bytes each), in order of preference. A client
+/// context offers them; a server context picks its first one that the
+/// client offers too, and refuses the handshake (AIOC_TLS_EHANDSHAKE on
+/// both sides) of a client that offers only others; a client that offers
+/// none is served without. aioc_tls_alpn_selected reads the outcome.
+/// Replaces an earlier list; copied. Does not suspend. Returns 0, -EINVAL
+/// (NULL, empty, or a protocol name of a bad length), -ENOMEM.
+AIOC_TLS_EXTERN int aioc_tls_ctx_set_alpn(aioc_tls_ctx *ctx, const char *const *protocols);
 
 /// Drops the caller's reference to `ctx`; it is freed once no server made
 /// by aioc_tls_serve uses it. Connections already made are not affected.
@@ -186,6 +216,20 @@ AIOC_TLS_EXTERN aioc_stream *aioc_tls_accept(int fd, aioc_tls_ctx *ctx, const ai
 /// aioc_tls_accept's errors (the descriptor is closed then).
 AIOC_TLS_EXTERN aioc_stream *aioc_tls_start(aioc_stream *plain, aioc_tls_ctx *ctx,
                                             const aioc_tls_opts *opts, int *err);
+
+/// The common name (CN) in the subject of the peer's certificate, as UTF-8,
+/// into `buf` (`cap` bytes, NUL-terminated): on a server with
+/// aioc_tls_ctx_require_client_cert, the client it verified. Does not
+/// suspend. Returns the name's length, or -ENOENT (the peer showed no
+/// certificate, or it has no CN), -EINVAL (not a TLS stream, or a CN with
+/// a NUL byte in it), -ENOSPC (`buf` too small), -ENOMEM.
+AIOC_TLS_EXTERN int aioc_tls_peer_common_name(const aioc_stream *s, char *buf, size_t cap);
+
+/// The application protocol ALPN settled on (aioc_tls_ctx_set_alpn), into
+/// `buf` (`cap` bytes, NUL-terminated). Does not suspend. Returns its
+/// length, or -ENOENT (none: one side did not use ALPN), -EINVAL (not a
+/// TLS stream), -ENOSPC.
+AIOC_TLS_EXTERN int aioc_tls_alpn_selected(const aioc_stream *s, char *buf, size_t cap);
 
 /// aioc_stream_abort for a TLS stream, without close_notify: the peer
 /// reads AIOC_TLS_ETRUNCATED, never a clean end, so it cannot take what

@@ -42,6 +42,8 @@ struct aioc_tls_ctx {
     bool server;
     bool verify;
     int refs;
+    unsigned char *alpn; /* a server's protocols, in ALPN's wire format */
+    unsigned alpn_len;
 };
 
 typedef struct conn {
@@ -116,6 +118,11 @@ static int failure(conn *c, int ret, int sys) {
                   : AIOC_TLS_EVERIFY;
     } else if (ERR_GET_REASON(e) == SSL_R_UNEXPECTED_EOF_WHILE_READING)
         err = AIOC_TLS_ETRUNCATED;
+    else if (ERR_GET_REASON(e) > SSL_AD_REASON_OFFSET &&
+             ERR_GET_REASON(e) < SSL_AD_REASON_OFFSET + 256)
+        err = AIOC_TLS_EHANDSHAKE; /* the peer's alert: in TLS 1.3 a client
+                                      learns only after its handshake that
+                                      the server refused its certificate */
     else if (not_tls(ERR_GET_REASON(e)))
         err = AIOC_TLS_EPROTOCOL;
     else
@@ -275,6 +282,49 @@ void aioc_tls_abort(aioc_stream *s) {
 static const aioc_transport tls_ops = {tls_read, tls_write, tls_try_write, tls_write_eof,
                                        tls_close};
 
+/* ------------------------------------------------ what a stream knows -- */
+
+/* Copies `n` bytes and a NUL into `buf` (`cap` bytes); the length or
+ * -ENOSPC. */
+static int copy_out(char *buf, size_t cap, const void *data, size_t n) {
+    if (!buf || cap < n + 1)
+        return -ENOSPC;
+    memcpy(buf, data, n);
+    buf[n] = '\0';
+    return (int)n;
+}
+
+int aioc_tls_peer_common_name(const aioc_stream *s, char *buf, size_t cap) {
+    conn *c = aioc_stream_transport_ctx(s, &tls_ops);
+    if (!c)
+        return -EINVAL;
+    X509 *cert = SSL_get0_peer_certificate(c->ssl);
+    X509_NAME *name = cert ? X509_get_subject_name(cert) : NULL;
+    int i = name ? X509_NAME_get_index_by_NID(name, NID_commonName, -1) : -1;
+    if (i < 0)
+        return -ENOENT;
+    unsigned char *utf8;
+    int n = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, i)));
+    if (n < 0) {
+        ERR_clear_error();
+        return -ENOMEM;
+    }
+    /* a NUL inside would make the name read as another, shorter one */
+    int ret = memchr(utf8, '\0', (size_t)n) ? -EINVAL : copy_out(buf, cap, utf8, (size_t)n);
+    OPENSSL_free(utf8);
+    return ret;
+}
+
+int aioc_tls_alpn_selected(const aioc_stream *s, char *buf, size_t cap) {
+    conn *c = aioc_stream_transport_ctx(s, &tls_ops);
+    if (!c)
+        return -EINVAL;
+    const unsigned char *proto;
+    unsigned n;
+    SSL_get0_alpn_selected(c->ssl, &proto, &n);
+    return n ? copy_out(buf, cap, proto, n) : -ENOENT;
+}
+
 /* ------------------------------------------------------------ contexts -- */
 
 static aioc_tls_ctx *ctx_new(bool server, int *err) {
@@ -293,6 +343,9 @@ static aioc_tls_ctx *ctx_new(bool server, int *err) {
     SSL_CTX_set_mode(ctx->ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                                    SSL_MODE_RELEASE_BUFFERS);
     SSL_CTX_set_read_ahead(ctx->ssl, 1);
+    /* TLS 1.2 renegotiation: nothing here needs it, and it would run the
+     * context's callbacks after the handshake, when `ctx` may be gone */
+    SSL_CTX_set_options(ctx->ssl, SSL_OP_NO_RENEGOTIATION);
     return ctx;
 }
 
@@ -310,16 +363,20 @@ aioc_tls_ctx *aioc_tls_client_new(const aioc_tls_client_opts *opts, int *errp) {
     }
     ctx->verify = !(opts && opts->insecure_no_verify);
     SSL_CTX_set_verify(ctx->ssl, ctx->verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
-    if (ctx->verify) {
-        int ok = opts && opts->ca_file
-                     ? SSL_CTX_load_verify_locations(ctx->ssl, opts->ca_file, NULL)
-                     : SSL_CTX_set_default_verify_paths(ctx->ssl);
-        if (ok != 1) {
-            ERR_clear_error();
-            aioc_tls_ctx_free(ctx);
-            set_err(errp, AIOC_TLS_ECONFIG);
-            return NULL;
-        }
+    int ok = 1;
+    if (ctx->verify)
+        ok = opts && opts->ca_file ? SSL_CTX_load_verify_locations(ctx->ssl, opts->ca_file, NULL)
+                                   : SSL_CTX_set_default_verify_paths(ctx->ssl);
+    if (ok == 1 && opts && (opts->cert_file || opts->key_file)) /* mutual TLS */
+        ok = opts->cert_file && opts->key_file &&
+             SSL_CTX_use_certificate_chain_file(ctx->ssl, opts->cert_file) == 1 &&
+             SSL_CTX_use_PrivateKey_file(ctx->ssl, opts->key_file, SSL_FILETYPE_PEM) == 1 &&
+             SSL_CTX_check_private_key(ctx->ssl) == 1;
+    if (ok != 1) {
+        ERR_clear_error();
+        aioc_tls_ctx_free(ctx);
+        set_err(errp, AIOC_TLS_ECONFIG);
+        return NULL;
     }
     set_err(errp, 0);
     return ctx;
@@ -356,10 +413,75 @@ bool aioc__tls_ctx_is_server(const aioc_tls_ctx *ctx) {
     return ctx->server;
 }
 
+int aioc_tls_ctx_require_client_cert(aioc_tls_ctx *ctx, const char *ca_file) {
+    if (!ctx || !ca_file)
+        return -EINVAL;
+    if (!ctx->server)
+        return AIOC_TLS_EROLE;
+    STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(ca_file);
+    if (!names || SSL_CTX_load_verify_locations(ctx->ssl, ca_file, NULL) != 1) {
+        sk_X509_NAME_pop_free(names, X509_NAME_free);
+        ERR_clear_error();
+        return AIOC_TLS_ECONFIG;
+    }
+    SSL_CTX_set_client_CA_list(ctx->ssl, names); /* the CAs it asks for; takes `names` */
+    SSL_CTX_set_verify(ctx->ssl, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+    return 0;
+}
+
+/* The server's choice: its first protocol the client offers too; none in
+ * common ends the handshake (RFC 7301's no_application_protocol). */
+static int select_alpn(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+                       const unsigned char *in, unsigned inlen, void *arg) {
+    (void)ssl;
+    aioc_tls_ctx *ctx = arg; /* alive: a handshake runs under its caller's reference */
+    unsigned char *chosen;
+    if (SSL_select_next_proto(&chosen, outlen, ctx->alpn, ctx->alpn_len, in, inlen) !=
+        OPENSSL_NPN_NEGOTIATED)
+        return SSL_TLSEXT_ERR_ALERT_FATAL;
+    *out = chosen;
+    return SSL_TLSEXT_ERR_OK;
+}
+
+int aioc_tls_ctx_set_alpn(aioc_tls_ctx *ctx, const char *const *protocols) {
+    if (!ctx || !protocols || !protocols[0])
+        return -EINVAL;
+    size_t len = 0;
+    for (size_t i = 0; protocols[i]; i++) {
+        size_t n = strlen(protocols[i]);
+        if (n == 0 || n > 255)
+            return -EINVAL;
+        len += 1 + n;
+    }
+    if (len > 65535)
+        return -EINVAL;
+    unsigned char *wire = malloc(len), *p = wire;
+    if (!wire)
+        return -ENOMEM;
+    for (size_t i = 0; protocols[i]; i++) { /* each: its length, then its bytes */
+        size_t n = strlen(protocols[i]);
+        *p++ = (unsigned char)n;
+        memcpy(p, protocols[i], n);
+        p += n;
+    }
+    if (!ctx->server) { /* a client offers them (0 is success here) */
+        int failed = SSL_CTX_set_alpn_protos(ctx->ssl, wire, (unsigned)len);
+        free(wire);
+        ERR_clear_error();
+        return failed ? -ENOMEM : 0;
+    }
+    free(ctx->alpn);
+    ctx->alpn = wire;
+    ctx->alpn_len = (unsigned)len;
+    SSL_CTX_set_alpn_select_cb(ctx->ssl, select_alpn, ctx);
+    return 0;
+}
+
 void aioc_tls_ctx_free(aioc_tls_ctx *ctx) {
     if (!ctx || --ctx->refs > 0)
         return;
     SSL_CTX_free(ctx->ssl); /* connections hold their own references */
+    free(ctx->alpn);
     free(ctx);
 }
 

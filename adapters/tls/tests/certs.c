@@ -76,6 +76,10 @@ void certs_make(certs *c) {
     snprintf(c->expired_key, sizeof c->expired_key, "%s/expired-key.pem", c->dir);
     snprintf(c->self, sizeof c->self, "%s/self.pem", c->dir);
     snprintf(c->self_key, sizeof c->self_key, "%s/self-key.pem", c->dir);
+    snprintf(c->client, sizeof c->client, "%s/client.pem", c->dir);
+    snprintf(c->client_key, sizeof c->client_key, "%s/client-key.pem", c->dir);
+    snprintf(c->stranger, sizeof c->stranger, "%s/stranger.pem", c->dir);
+    snprintf(c->stranger_key, sizeof c->stranger_key, "%s/stranger-key.pem", c->dir);
 
     EVP_PKEY *ca_key = EVP_EC_gen("P-256"), *key = EVP_EC_gen("P-256");
     if (!ca_key || !key)
@@ -84,6 +88,8 @@ void certs_make(certs *c) {
     X509 *leaf = make_cert("localhost", key, ca, ca_key, 0, -DAY, 30 * DAY, 2);
     X509 *old = make_cert("localhost", key, ca, ca_key, 0, -3 * DAY, -DAY, 3);
     X509 *self = make_cert("localhost", key, NULL, NULL, 0, -DAY, 30 * DAY, 4);
+    X509 *client = make_cert("aioc test client", key, ca, ca_key, 0, -DAY, 30 * DAY, 5);
+    X509 *stranger = make_cert("stranger", key, NULL, NULL, 0, -DAY, 30 * DAY, 6);
     save(c->ca, ca, NULL);
     save(c->cert, leaf, NULL);
     save(c->key, NULL, key);
@@ -91,17 +97,24 @@ void certs_make(certs *c) {
     save(c->expired_key, NULL, key);
     save(c->self, self, NULL);
     save(c->self_key, NULL, key);
+    save(c->client, client, NULL);
+    save(c->client_key, NULL, key);
+    save(c->stranger, stranger, NULL);
+    save(c->stranger_key, NULL, key);
     X509_free(ca);
     X509_free(leaf);
     X509_free(old);
     X509_free(self);
+    X509_free(client);
+    X509_free(stranger);
     EVP_PKEY_free(ca_key);
     EVP_PKEY_free(key);
 }
 
 void certs_remove(certs *c) {
-    const char *files[] = {c->ca,          c->cert, c->key,     c->expired,
-                           c->expired_key, c->self, c->self_key};
+    const char *files[] = {c->ca,       c->cert,         c->key,    c->expired,
+                           c->expired_key, c->self, c->self_key,    c->client,
+                           c->client_key,  c->stranger, c->stranger_key};
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++)
         unlink(files[i]);
     rmdir(c->dir);

@@ -195,6 +195,154 @@ static void *refused_main(void *arg) {
 
 TEST(server_sees_the_client_refuse_its_certificate) { run(refused_main); }
 
+/* ---------------------------------------------------- mutual TLS, ALPN -- */
+
+/* The server's side of the next two tests: the TLS handshake, then one
+ * line naming the client's certificate and the protocol ALPN chose. */
+static void greet_by_name(aioc_stream *plain) {
+    aioc_stream *s = aioc_tls_start(plain, accept_ctx, NULL, &accept_err);
+    if (!s)
+        return;
+    char who[64] = "nobody", proto[32] = "none", line[128];
+    aioc_tls_peer_common_name(s, who, sizeof who);
+    aioc_tls_alpn_selected(s, proto, sizeof proto);
+    int n = snprintf(line, sizeof line, "hello %s over %s\n", who, proto);
+    aioc_stream_write(s, line, (size_t)n);
+    aioc_stream_close(s);
+}
+
+/* Connects with client context `ctx` and reads the greeting into `line`;
+ * returns 0 or the error of the handshake or the read. */
+static int greeting(aioc_tls_ctx *ctx, char *line, size_t cap) {
+    aioc_tls_opts o = {.server_name = "localhost", .handshake_timeout = 10};
+    int err;
+    aioc_stream *s = aioc_tls_connect_host("127.0.0.1", port, ctx, &o, &err);
+    if (!s)
+        return err;
+    const char *got;
+    long n = aioc_stream_readline(s, &got);
+    if (n > 0) {
+        snprintf(line, cap, "%.*s", (int)n, got);
+        char name[64];
+        CHECK_EQ(aioc_tls_peer_common_name(s, name, sizeof name), 9);
+        CHECK(strcmp(name, "localhost") == 0);
+        CHECK_EQ(aioc_tls_peer_common_name(s, name, 9), -ENOSPC);
+    }
+    aioc_stream_close(s);
+    return n > 0 ? 0 : (int)n;
+}
+
+static aioc_tls_ctx *client_with(const char *cert, const char *key) {
+    aioc_tls_client_opts o = {.ca_file = cs.ca, .cert_file = cert, .key_file = key};
+    int err;
+    aioc_tls_ctx *ctx = aioc_tls_client_new(&o, &err);
+    CHECK_ERR(err, 0);
+    return ctx;
+}
+
+static void *mutual_main(void *arg) {
+    (void)arg;
+    accept_ctx = server_ctx(cs.cert, cs.key);
+    CHECK_ERR(aioc_tls_ctx_require_client_cert(accept_ctx, "/nonexistent.pem"), AIOC_TLS_ECONFIG);
+    CHECK_ERR(aioc_tls_ctx_require_client_cert(accept_ctx, cs.ca), 0);
+    aioc_server *srv = plain_server(greet_by_name);
+    char line[128] = "";
+
+    /* a certificate the CA signed: welcome, by name */
+    aioc_tls_ctx *ctx = client_with(cs.client, cs.client_key);
+    CHECK_ERR(aioc_tls_ctx_require_client_cert(ctx, cs.ca), AIOC_TLS_EROLE);
+    accept_err = 1;
+    CHECK_ERR(greeting(ctx, line, sizeof line), 0);
+    CHECK(strcmp(line, "hello aioc test client over none\n") == 0);
+    CHECK_ERR(accept_err, 0);
+    aioc_tls_ctx_free(ctx);
+
+    /* no certificate: refused (the client learns on its first read) */
+    ctx = client_ctx(0);
+    accept_err = 1;
+    CHECK_ERR(greeting(ctx, line, sizeof line), AIOC_TLS_EHANDSHAKE);
+    CHECK_ERR(aioc_server_close(srv, 5), 0); /* the server's side has ended */
+    CHECK_ERR(accept_err, AIOC_TLS_EHANDSHAKE);
+    srv = plain_server(greet_by_name);
+    aioc_tls_ctx_free(ctx);
+
+    /* a certificate nobody the server trusts signed */
+    ctx = client_with(cs.stranger, cs.stranger_key);
+    accept_err = 1;
+    CHECK_ERR(greeting(ctx, line, sizeof line), AIOC_TLS_EHANDSHAKE);
+    CHECK_ERR(aioc_server_close(srv, 5), 0);
+    CHECK_ERR(accept_err, AIOC_TLS_EVERIFY);
+    aioc_tls_ctx_free(ctx);
+
+    /* a certificate without its key, or the wrong key */
+    aioc_tls_client_opts half = {.ca_file = cs.ca, .cert_file = cs.client};
+    int err;
+    CHECK(!aioc_tls_client_new(&half, &err));
+    CHECK_ERR(err, AIOC_TLS_ECONFIG);
+    CHECK(!aioc_tls_client_new(&(aioc_tls_client_opts){.cert_file = cs.client, .key_file = cs.ca},
+                               &err));
+    CHECK_ERR(err, AIOC_TLS_ECONFIG);
+    /* not a TLS stream */
+    int sp[2];
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sp) == 0);
+    aioc_stream *plain = aioc_stream_new(sp[0], NULL);
+    CHECK(plain);
+    char name[8];
+    CHECK_EQ(aioc_tls_peer_common_name(plain, name, sizeof name), -EINVAL);
+    CHECK_EQ(aioc_tls_alpn_selected(plain, name, sizeof name), -EINVAL);
+    CHECK_EQ(aioc_tls_peer_common_name(NULL, name, sizeof name), -EINVAL);
+    aioc_stream_abort(plain);
+    aioc_close(sp[1]);
+    aioc_tls_ctx_free(accept_ctx);
+    return NULL;
+}
+
+TEST(mutual_tls_verifies_the_client) { run(mutual_main); }
+
+static aioc_tls_ctx *client_offering(const char *const *protocols) {
+    aioc_tls_ctx *ctx = client_ctx(0);
+    if (protocols)
+        CHECK_ERR(aioc_tls_ctx_set_alpn(ctx, protocols), 0);
+    return ctx;
+}
+
+static void *alpn_main(void *arg) {
+    (void)arg;
+    accept_ctx = server_ctx(cs.cert, cs.key);
+    const char *bad[] = {"", NULL}, *none[] = {NULL};
+    CHECK_ERR(aioc_tls_ctx_set_alpn(accept_ctx, bad), -EINVAL);
+    CHECK_ERR(aioc_tls_ctx_set_alpn(accept_ctx, none), -EINVAL);
+    CHECK_ERR(aioc_tls_ctx_set_alpn(accept_ctx, (const char *[]){"h2", "http/1.1", NULL}), 0);
+    aioc_server *srv = plain_server(greet_by_name);
+    struct {
+        const char *const *offer;
+        const char *want;
+    } cases[] = {
+        {(const char *[]){"http/1.1", "h2", NULL}, "hello nobody over h2\n"}, /* server's pick */
+        {(const char *[]){"http/1.1", NULL}, "hello nobody over http/1.1\n"},
+        {NULL, "hello nobody over none\n"}, /* a client without ALPN */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        aioc_tls_ctx *ctx = client_offering(cases[i].offer);
+        char line[128] = "";
+        CHECK_ERR(greeting(ctx, line, sizeof line), 0);
+        CHECK(strcmp(line, cases[i].want) == 0);
+        aioc_tls_ctx_free(ctx);
+    }
+    /* nothing in common: no connection */
+    aioc_tls_ctx *ctx = client_offering((const char *[]){"spdy/1", NULL});
+    accept_err = 1;
+    char line[128];
+    CHECK_ERR(greeting(ctx, line, sizeof line), AIOC_TLS_EHANDSHAKE);
+    CHECK_ERR(aioc_server_close(srv, 5), 0);
+    CHECK_ERR(accept_err, AIOC_TLS_EHANDSHAKE);
+    aioc_tls_ctx_free(ctx);
+    aioc_tls_ctx_free(accept_ctx);
+    return NULL;
+}
+
+TEST(alpn_picks_a_common_protocol) { run(alpn_main); }
+
 static void *no_verify(void *arg) {
     (void)arg;
     aioc_server *srv = tls_echo_server(cs.self, cs.self_key);
