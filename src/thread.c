@@ -11,6 +11,7 @@
  * to a limit and kept for reuse. aioc_to_thread is a job whose completion
  * is a future. */
 #define _GNU_SOURCE
+#include <signal.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -261,7 +262,18 @@ static int pool_submit(pool *p, job *j) {
         pthread_attr_t attr;
         pthread_attr_init(&attr);
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        /* Pool threads take no asynchronous signals: a Ctrl-C is for the
+         * loop's thread (its handler, or a signalfd), and a signal taken
+         * here would cut a job's blocking call short with EINTR. The
+         * thread inherits the mask it is created with. */
+        sigset_t all, old;
+        sigfillset(&all);
+        int faults[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGABRT, SIGSYS};
+        for (size_t i = 0; i < sizeof faults / sizeof faults[0]; i++)
+            sigdelset(&all, faults[i]); /* a job's own faults stay deliverable */
+        pthread_sigmask(SIG_SETMASK, &all, &old);
         int failed = pthread_create(&th, &attr, worker, p);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
         pthread_attr_destroy(&attr);
         if (!failed)
             p->threads++;

@@ -355,6 +355,56 @@ static void *writes_to_closed_pipe(void *arg) {
 
 TEST(sigpipe_never_kills) { CHECK_ERR(aioc_run(writes_to_closed_pipe, NULL, NULL), 0); }
 
+static volatile sig_atomic_t usr1_taken;
+static void on_usr1(int sig) {
+    (void)sig;
+    usr1_taken++;
+}
+
+/* Sleeps 0.3 s on a pool thread; returns 1 if a signal cut the sleep short. */
+static void *sleeps_on_a_pool_thread(void *arg) {
+    (void)arg;
+    struct timespec ts = {0, 300 * 1000 * 1000};
+    return P(nanosleep(&ts, NULL) != 0 && errno == EINTR);
+}
+
+/* A task that runs that job and returns what it did. */
+static void *sleep_job(void *arg) {
+    (void)arg;
+    void *interrupted = P(-1);
+    CHECK_ERR(aioc_to_thread(sleeps_on_a_pool_thread, NULL, &interrupted), 0);
+    return interrupted;
+}
+
+static void *signals_skip_pool_threads(void *arg) {
+    (void)arg;
+    aioc_task t = aioc_spawn(sleep_job, NULL);
+    aioc_sleep(0.05); /* the job is asleep on a pool thread */
+    /* Now the loop's thread blocks SIGUSR1 for a while: a signal sent to
+     * the process can only go to a thread that does not, and pool threads
+     * must not take it (it would cut a job's blocking call short). */
+    sigset_t usr1, old;
+    sigemptyset(&usr1);
+    sigaddset(&usr1, SIGUSR1);
+    pthread_sigmask(SIG_BLOCK, &usr1, &old);
+    for (int i = 0; i < 5; i++)
+        kill(getpid(), SIGUSR1);
+    void *interrupted;
+    CHECK_ERR(aioc_await(t, &interrupted), 0);
+    CHECK_EQ(I(interrupted), 0);
+    CHECK_EQ(usr1_taken, 0);
+    pthread_sigmask(SIG_SETMASK, &old, NULL); /* now the loop's thread takes it */
+    CHECK_EQ(usr1_taken, 1);
+    return NULL;
+}
+
+TEST(pool_threads_take_no_signals) {
+    struct sigaction sa = {.sa_handler = on_usr1};
+    sigemptyset(&sa.sa_mask);
+    CHECK(sigaction(SIGUSR1, &sa, NULL) == 0);
+    CHECK_ERR(aioc_run(signals_skip_pool_threads, NULL, NULL), 0);
+}
+
 static void *waits_on_thread(void *arg) {
     (void)arg;
     void *r;
