@@ -1153,6 +1153,14 @@ AIOC_EXTERN int aioc_to_thread(aioc_fn fn, void *arg, void **result);
 /// fn never started (cancelled first, out of memory), or on the pool thread
 /// with fn's result once a job the caller gave up on finishes. On success
 /// it is not called: `*result` and `arg` are the caller's.
+/// The cleanup runs on a pool thread, where it must not touch the loop's
+/// objects: to give something back to the loop (a connection to a pool, a
+/// permit), queue a call there with aioc_loop_call. A task that waits for
+/// what such a cleanup gives back waits on something the loop cannot see,
+/// so the deadlock report would count it stuck: hold a loop reference
+/// (aioc_loop_ref) while jobs may be out. And release there what a loop
+/// callback can release (a semaphore), not a lock, which only its owning
+/// task may release.
 AIOC_EXTERN int aioc_to_thread_with(aioc_fn fn, void *arg, void **result,
                                     aioc_cleanup cleanup);
 
