@@ -1,6 +1,7 @@
 #!/bin/sh
 # `make demo`: the tour. Runs the user's two programs, the deadline one, the
-# data pipeline and the chat server.
+# data pipeline, the chat server, and the web examples: the crawler, the API
+# client and the back end, each against a server of its own on loopback.
 set -eu
 tree=${1:-build/release}
 show() { # program, what it shows, arguments...
@@ -62,4 +63,16 @@ echo "(took $(( (end - start) / 1000000 )) ms)"
 # (built only when the libcurl and HTTP adapters are)
 if [ -x "$tree/examples/crawler" ]; then
     show crawler "a task per URL, gated by semaphores; libcurl fetches, aioc_http serves"
+fi
+
+# The API client, against a demo JSON API of its own that fails some
+# requests on purpose (503, 429, answers too slow for the 2 s deadline).
+if [ -x "$tree/examples/api_client" ]; then
+    show api_client "1,000 JSON items, 50 in flight, retries and deadlines; jansson reads them"
+fi
+
+# The back end: a notes service (HTTP JSON on aioc_http, SQLite through the
+# thread pool), driven by a scripted client in the same loop.
+if [ -x "$tree/examples/backend" ]; then
+    show backend "create, list, update, delete notes; SQLite on the thread pool" --demo
 fi

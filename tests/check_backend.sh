@@ -1,0 +1,459 @@
+#!/bin/sh
+# The back end example (see examples/backend.c) driven from outside, by
+# Python's http.client and json (standard library only).
+#   check_backend.sh MODE BACKEND_BINARY
+#     crud        create, list, get, update, delete: exact JSON, ids, statuses,
+#                 Location; and --demo, which must print the same tour twice
+#     errors      400s with their reasons, 404s, 405s with Allow, 413, a
+#                 locked database's 500: the server goes on serving
+#     concurrent  200 creates from 20 threads at once while others list: all
+#                 201, ids distinct, the list shows exactly those 200
+#     restart     notes and ids survive a Ctrl-C and a restart on the same file
+#     unblocked   slow queries (--db-delay 3) in flight: /health answers at
+#                 once, reads run side by side, writes one after the other
+#     sigint      Ctrl-C with slow queries in flight: within the grace period
+#                 they are answered; past it they are cut off but the server
+#                 waits for them; exit 130 and an intact, closed database
+# Every run of the server must leave stderr empty (sanitizer and Valgrind
+# reports included). AIOC_TEST_EMULATOR: a command prefix for the backend
+# (valgrind ..., qemu-aarch64 -L DIR), split on spaces.
+set -u
+mode=$1
+bin=$2
+dir=$(mktemp -d)
+server=
+cleanup() {
+    [ -n "$server" ] && kill -KILL "$server" 2>/dev/null
+    rm -rf "$dir"
+}
+trap cleanup EXIT
+fail() {
+    echo "FAIL ($mode): $*"
+    for f in "$dir"/*.out "$dir"/*.err; do [ -f "$f" ] && { echo "--- $f"; cat "$f"; }; done
+    exit 1
+}
+
+start_server() { # database file, more options
+    db=$1
+    shift
+    : >"$dir/server.out" # before the server opens it: the loop below reads it
+    # a shell starts background jobs with SIGINT ignored; give it back
+    env --default-signal=INT ${AIOC_TEST_EMULATOR:-} "$bin" --db "$db" --port 0 "$@" \
+        >"$dir/server.out" 2>"$dir/server.err" &
+    server=$!
+    url=
+    for _ in $(seq 1 100); do # up to 10 s for the "listening" line
+        url=$(sed -n 's/^listening on \(http:[^ ]*\)$/\1/p' "$dir/server.out")
+        [ -n "$url" ] && break
+        kill -0 "$server" 2>/dev/null || fail "the server ended before listening"
+        sleep 0.1
+    done
+    [ -n "$url" ] || fail "the server did not start"
+}
+
+quiet() { # file: empty, but for Valgrind's notes on system calls it does not know
+    ! grep -qv '^--[0-9]*-- ' "$1"
+}
+
+# Waits up to $1 seconds for the server to end after a Ctrl-C (sent here,
+# unless $2 is "sent"), then checks that it ended as it should: status 130,
+# the database closed cleanly (SQLite removes the WAL file when the last
+# connection closes), not a word on stderr, and an intact file.
+stop_server() { # seconds, ["sent"]
+    [ "${2:-}" = sent ] || kill -INT "$server"
+    i=0
+    while kill -0 "$server" 2>/dev/null; do
+        i=$((i + 1))
+        [ "$i" -le $(($1 * 10)) ] || fail "still running $1 s after Ctrl-C"
+        sleep 0.1
+    done
+    status=0
+    wait "$server" || status=$?
+    server=
+    [ "$status" -eq 130 ] || fail "exit status $status after Ctrl-C, expected 130"
+    quiet "$dir/server.err" || fail "the server wrote to stderr"
+    [ "$(sed -n '$p' "$dir/server.out")" = "backend: interrupted; the database is closed" ] &&
+        [ "$(wc -l <"$dir/server.out")" -eq 2 ] || fail "unexpected output"
+    [ ! -e "$db-wal" ] || fail "$db-wal is left: the database was not closed"
+    check=$(sqlite3 "$db" 'PRAGMA integrity_check') || fail "sqlite3 cannot read $db"
+    [ "$check" = ok ] || fail "integrity check of $db: $check"
+}
+
+rows() { # the number of notes in database $1
+    sqlite3 "$1" 'SELECT count(*) FROM notes'
+}
+
+# The client: python3 client.py SCENARIO URL [DATABASE | SERVER_PID]
+cat >"$dir/client.py" <<'EOF'
+import http.client, json, os, re, signal, sqlite3, sys, threading, time, urllib.parse
+
+scenario, url = sys.argv[1], urllib.parse.urlsplit(sys.argv[2])
+arg = sys.argv[3] if len(sys.argv) > 3 else None
+ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+
+def fail(msg):
+    print("client:", msg)
+    sys.stdout.flush()
+    os._exit(1)  # from any thread
+
+class Reply:
+    def __init__(self, r):
+        self.status, self.body = r.status, r.read()
+        self.header = r.getheader
+        try:
+            self.json = json.loads(self.body) if self.body else None
+        except ValueError:
+            self.json = None
+    def __repr__(self):
+        return f"{self.status} {self.body[:200]!r}"
+
+class Client:  # one keep-alive connection
+    def __init__(self):
+        self.c = http.client.HTTPConnection(url.hostname, url.port, timeout=60)
+    def req(self, method, path, body=None, raw=None):
+        data = raw if raw is not None else None if body is None else json.dumps(body)
+        headers = {"Content-Type": "application/json"} if data is not None else {}
+        self.c.request(method, path, body=data, headers=headers)
+        return Reply(self.c.getresponse())
+
+def expect(r, status, what):
+    if r.status != status:
+        fail(f"{what}: {r!r}, expected status {status}")
+    if status != 204 and r.header("Content-Type") != "application/json":
+        fail(f"{what}: Content-Type {r.header('Content-Type')}")
+    if status == 204 and r.body:
+        fail(f"{what}: a 204 with a body: {r!r}")
+    return r.json
+
+def expect_error(r, status, what, reason=""):
+    j = expect(r, status, what)
+    if not (isinstance(j, dict) and list(j) == ["error"] and isinstance(j["error"], str)
+            and reason in j["error"]):
+        fail(f"{what}: {r!r}, expected {{\"error\": \"...{reason}...\"}}")
+
+def expect_note(r, status, what, id, title, body, created=None):
+    n = expect(r, status, what)
+    if not isinstance(n, dict) or sorted(n) != ["body", "created_at", "id", "title", "updated_at"]:
+        fail(f"{what}: {r!r}: not a note")
+    if (n["id"], n["title"], n["body"]) != (id, title, body):
+        fail(f"{what}: {r!r}, expected id {id}, title {title!r}, body {body!r}")
+    if not ISO.match(n["created_at"]) or not ISO.match(n["updated_at"]):
+        fail(f"{what}: {r!r}: timestamps")
+    if created is None and n["created_at"] != n["updated_at"]:
+        fail(f"{what}: {r!r}: a new note was updated")
+    if created is not None and (n["created_at"] != created or n["updated_at"] < created):
+        fail(f"{what}: {r!r}: created_at changed or updated_at went back")
+    return n
+
+def expect_list(r, notes, what):
+    if expect(r, 200, what) != {"notes": notes}:
+        fail(f"{what}: {r!r}, expected {notes}")
+
+def crud():
+    c = Client()
+    if expect(c.req("GET", "/health"), 200, "health") != {"status": "ok", "queries": 0}:
+        fail("health")
+    expect_list(c.req("GET", "/notes"), [], "an empty list")
+    made = [("milk", "two litres"), ("café ☕", 'ünïcode, "quotes",\nlines'), ("no body", "")]
+    notes = []
+    for i, (title, body) in enumerate(made, 1):
+        r = c.req("POST", "/notes", {"title": title, "body": body})
+        notes.append(expect_note(r, 201, f"create {i}", i, title, body))
+        if r.header("Location") != f"/notes/{i}":
+            fail(f"create {i}: Location {r.header('Location')}")
+    expect_list(c.req("GET", "/notes"), notes, "the list")
+    if expect(c.req("GET", "/notes/2"), 200, "get 2") != notes[1]:
+        fail("get 2: not what was created")
+    expect_list(c.req("GET", "/notes?limit=1&offset=1"), notes[1:2], "limit 1, offset 1")
+    expect_list(c.req("GET", "/notes?limit=2"), notes[:2], "limit 2")
+    expect_list(c.req("GET", "/notes?offset=3&limit=10"), [], "offset 3")
+    created = notes[1]["created_at"]
+    expect_note(c.req("PUT", "/notes/2", {"title": "bread", "body": "rye"}), 200, "put 2",
+                2, "bread", "rye", created)
+    n = expect_note(c.req("PATCH", "/notes/2", {"body": "sourdough"}), 200, "patch 2",
+                    2, "bread", "sourdough", created)
+    if expect(c.req("GET", "/notes/2"), 200, "get 2 again") != n:
+        fail("get 2 again: not what was stored")
+    expect(c.req("DELETE", "/notes/1"), 204, "delete 1")
+    expect_error(c.req("GET", "/notes/1"), 404, "get 1 deleted", "no such note")
+    expect_list(c.req("GET", "/notes"), [n, notes[2]], "the list after delete")
+    expect_note(c.req("POST", "/notes", {"title": "four", "body": ""}), 201, "create 4",
+                4, "four", "")
+    expect(c.req("DELETE", "/notes/4"), 204, "delete 4")
+    # AUTOINCREMENT: the id of a deleted note is not given out again
+    expect_note(c.req("POST", "/notes", {"title": "five", "body": ""}), 201, "create 5",
+                5, "five", "")
+
+def errors():
+    c = Client()
+    keep = expect_note(c.req("POST", "/notes", {"title": "keep", "body": "me"}), 201, "create",
+                       1, "keep", "me")
+    for raw, reason in [("{not json", "malformed JSON"), ("", "malformed JSON"),
+                        ('{"title":"a","title":"b","body":"c"}', "malformed JSON"),
+                        ("[1, 2]", "expected a JSON object"), ('"text"', "malformed JSON")]:
+        expect_error(c.req("POST", "/notes", raw=raw), 400, f"POST {raw!r}", reason)
+    for body, reason in [({"title": 5, "body": "x"}, '"title" must be a string'),
+                         ({"title": "x", "body": None}, '"body" must be a string'),
+                         ({"title": "x", "body": ["a"]}, '"body" must be a string'),
+                         ({"title": "x"}, "are required"), ({"body": "x"}, "are required"),
+                         ({}, "are required"), ({"title": "", "body": "x"}, "must not be empty"),
+                         ({"title": "x", "body": "y", "tags": []}, 'unknown field "tags"')]:
+        expect_error(c.req("POST", "/notes", body), 400, f"POST {body}", reason)
+    expect_error(c.req("PUT", "/notes/1", {"title": "x"}), 400, "PUT without body", "required")
+    expect_error(c.req("PATCH", "/notes/1", {}), 400, "PATCH {}", "nothing to change")
+    expect_error(c.req("PATCH", "/notes/1", {"title": 3}), 400, "PATCH a number", "string")
+    expect_error(c.req("PUT", "/notes/1", raw="{"), 400, "PUT bad JSON", "malformed JSON")
+    if expect(c.req("GET", "/notes/1"), 200, "get 1") != keep:
+        fail("a bad request changed the note")
+    for path in ["/notes/999", "/notes/abc", "/notes/0", "/notes/-1", "/notes/1x",
+                 "/notes/1.5", "/notes/99999999999999999999"]:
+        expect_error(c.req("GET", path), 404, f"GET {path}", "no such note")
+    expect_error(c.req("PUT", "/notes/999", {"title": "x", "body": "y"}), 404, "PUT 999")
+    expect_error(c.req("PATCH", "/notes/999", {"body": "y"}), 404, "PATCH 999")
+    expect_error(c.req("DELETE", "/notes/999"), 404, "DELETE 999")
+    expect_error(c.req("DELETE", "/notes/abc"), 404, "DELETE abc")
+    for path in ["/nope", "/notes/1/more", "/"]:
+        expect_error(c.req("GET", path), 404, f"GET {path}", "not found")
+    for query in ["limit=abc", "limit=0", "limit=1001", "limit=", "offset=-1", "offset=x",
+                  "limit=5&offset=1e3"]:
+        expect_error(c.req("GET", "/notes?" + query), 400, f"GET /notes?{query}")
+    expect(c.req("DELETE", "/notes/1"), 204, "delete 1")
+    expect_error(c.req("DELETE", "/notes/1"), 404, "delete 1 again", "no such note")
+    for method, path, allow in [("DELETE", "/notes", "GET, POST"), ("PUT", "/notes", "GET, POST"),
+                                ("POST", "/notes/1", "GET, PUT, PATCH, DELETE"),
+                                ("POST", "/health", "GET")]:
+        r = c.req(method, path)
+        expect_error(r, 405, f"{method} {path}", "method not allowed")
+        if r.header("Allow") != allow:
+            fail(f"{method} {path}: Allow {r.header('Allow')}, expected {allow}")
+    # over the 64 KiB limit: the server's 413 (plain text), and it closes
+    big = Client()
+    r = big.req("POST", "/notes", {"title": "big", "body": "x" * 100000})
+    if r.status != 413:
+        fail(f"a 100 kB body: {r!r}, expected 413")
+    # A database failure: another process holds SQLite's write lock longer
+    # than the server's busy timeout (5 s). Reads go on (WAL).
+    lock = sqlite3.connect(arg, isolation_level=None)
+    lock.execute("BEGIN EXCLUSIVE")
+    expect_list(c.req("GET", "/notes"), [], "a read while the database is locked")
+    expect_error(c.req("POST", "/notes", {"title": "t", "body": "b"}), 500,
+                 "a write while the database is locked", "database is locked")
+    lock.execute("ROLLBACK")
+    lock.close()
+    # and after all that, it serves as before
+    n = expect_note(c.req("POST", "/notes", {"title": "still", "body": "here"}), 201,
+                    "create after the errors", 2, "still", "here")
+    expect_list(c.req("GET", "/notes"), [n], "the list after the errors")
+    expect(c.req("GET", "/health"), 200, "health")
+
+def concurrent():
+    writers, each = 20, 10
+    made, problems, done = [None] * writers, [], threading.Event()
+    start = threading.Barrier(writers + 5)
+    def write(k):
+        try:
+            c = Client()
+            start.wait(30)
+            made[k] = [c.req("POST", "/notes", {"title": f"t{k}-{i}", "body": "x" * k})
+                       for i in range(each)]
+        except Exception as e:
+            problems.append(f"writer {k}: {e!r}")
+    def read(k):  # lists while the writes go on: complete notes, in order, growing
+        try:
+            c, seen = Client(), 0
+            start.wait(30)
+            while not done.is_set():
+                r = c.req("GET", "/notes?limit=1000")
+                ids = [n["id"] for n in r.json["notes"]] if r.status == 200 else None
+                if ids is None or ids != sorted(ids) or len(ids) < seen:
+                    problems.append(f"reader {k}: {r!r} after {seen} notes")
+                    return
+                seen = len(ids)
+        except Exception as e:
+            problems.append(f"reader {k}: {e!r}")
+    threads = [threading.Thread(target=write, args=(k,)) for k in range(writers)]
+    readers = [threading.Thread(target=read, args=(k,)) for k in range(5)]
+    for t in threads + readers:
+        t.start()
+    for t in threads:
+        t.join()
+    done.set()
+    for t in readers:
+        t.join()
+    if problems:
+        fail("; ".join(problems))
+    notes = {}
+    for k in range(writers):
+        for i, r in enumerate(made[k]):
+            n = expect_note(r, 201, f"create t{k}-{i}", r.json and r.json.get("id"), f"t{k}-{i}",
+                            "x" * k)
+            if n["id"] in notes:
+                fail(f"id {n['id']} given twice")
+            notes[n["id"]] = n
+    if sorted(notes) != list(range(1, writers * each + 1)):
+        fail(f"ids {sorted(notes)}, expected 1 to {writers * each}")
+    expect_list(Client().req("GET", "/notes?limit=1000"), [notes[i] for i in sorted(notes)],
+                "the list of all 200")
+
+def restart():
+    c = Client()
+    if arg == "before":
+        for i in range(1, 4):
+            expect_note(c.req("POST", "/notes", {"title": f"n{i}", "body": "b"}), 201,
+                        f"create {i}", i, f"n{i}", "b")
+        expect(c.req("DELETE", "/notes/3"), 204, "delete 3")
+        print(json.dumps(expect(c.req("GET", "/notes"), 200, "the list")))
+    else:  # after the restart: the same list (on stdin), and ids go on from 4
+        before = json.load(sys.stdin)
+        if expect(c.req("GET", "/notes"), 200, "the list after the restart") != before:
+            fail("the notes changed across the restart")
+        expect_note(c.req("POST", "/notes", {"title": "n4", "body": "b"}), 201, "create 4",
+                    4, "n4", "b")
+
+# Slow requests, each in a thread of its own; returns them once the server
+# has taken them all in (its /health counts the requests waiting for the
+# database), polling /health, which must answer within a second every time.
+def slow_requests(kinds, health):
+    out = {}
+    def one(i, kind):
+        t = time.monotonic()
+        try:
+            r = Client().req(*kind)
+            out[i] = (kind[0], r.status, time.monotonic() - t)
+        except (http.client.HTTPException, OSError) as e:
+            out[i] = (kind[0], repr(e), time.monotonic() - t)
+    threads = [threading.Thread(target=one, args=(i, k)) for i, k in enumerate(kinds)]
+    for t in threads:
+        t.start()
+    give_up = time.monotonic() + 20
+    while health_check(health)["queries"] < len(kinds):
+        if time.monotonic() > give_up:
+            fail("the slow requests never all reached the server")
+        time.sleep(0.02)
+    return threads, out
+
+def health_check(c):
+    t = time.monotonic()
+    h = expect(c.req("GET", "/health"), 200, "health")
+    if time.monotonic() - t > 1:
+        fail(f"/health took {time.monotonic() - t:.2f} s: the loop is blocked")
+    return h
+
+def unblocked():  # the server runs with --db-delay 3
+    delay = 3.0
+    health = Client()
+    kinds = [("GET", "/notes")] * 4 + [("POST", "/notes", {"title": "t", "body": "b"})] * 2
+    threads, out = slow_requests(kinds, health)
+    answered = 0  # /health while all six are in the server
+    while len(out) == 0:
+        answered += health_check(health)["queries"] == 6
+        time.sleep(0.01)
+    for t in threads:
+        t.join()
+    if answered < 10:
+        fail(f"only {answered} answers from /health while six queries were in flight")
+    got = sorted(out.values())
+    if [(m, s) for m, s, _ in got] != [("GET", 200)] * 4 + [("POST", 201)] * 2:
+        fail(f"slow requests: {got}")
+    reads, writes = [t for m, _, t in got if m == "GET"], [t for m, _, t in got if m == "POST"]
+    if min(reads + writes) < delay - 0.1:
+        fail(f"a query was quicker than --db-delay: {got}")
+    if max(reads) > 2 * delay - 0.5:  # four readers: side by side
+        fail(f"the reads did not run side by side: {got}")
+    if max(writes) < 2 * delay - 0.5:  # one writer: one after the other
+        fail(f"the writes did not run one after the other: {got}")
+    print(f"{answered} answers from /health while the queries ran")
+
+def sigint():  # arg: the server's pid; --db-delay 1.5 ("graceful") or 6 ("cut")
+    graceful = scenario == "graceful"
+    kinds = [("GET", "/notes")] * (3 if graceful else 1) + \
+            [("POST", "/notes", {"title": "t", "body": "b"})]
+    threads, out = slow_requests(kinds, Client())
+    os.kill(int(arg), signal.SIGINT)
+    for t in threads:
+        t.join()
+    got = sorted(out.values())
+    if graceful and [(m, s) for m, s, _ in got] != [("GET", 200)] * 3 + [("POST", 201)]:
+        fail(f"requests in progress at Ctrl-C, within the grace period: {got}")
+    if not graceful and any(isinstance(s, int) for _, s, _ in got):
+        fail(f"requests in progress past the grace period were answered: {got}")
+
+{"crud": crud, "errors": errors, "concurrent": concurrent, "restart": restart,
+ "unblocked": unblocked, "graceful": sigint, "cut": sigint}[scenario]()
+EOF
+client() { # scenario [argument]
+    python3 "$dir/client.py" "$1" "$url" ${2:+"$2"} >"$dir/client.out" 2>&1 ||
+        fail "the client failed"
+}
+
+case $mode in
+crud)
+    start_server "$dir/notes.db"
+    client crud
+    stop_server 10
+    # the tour, twice: the same lines each time, its temporary files removed
+    mkdir "$dir/tmp"
+    for run in 1 2; do
+        TMPDIR=$dir/tmp timeout 60 ${AIOC_TEST_EMULATOR:-} "$bin" --demo >"$dir/demo$run.out" \
+            2>"$dir/demo$run.err" || fail "--demo: exit status $?"
+        quiet "$dir/demo$run.err" || fail "--demo wrote to stderr"
+    done
+    cmp -s "$dir/demo1.out" "$dir/demo2.out" || fail "--demo printed something else the second time"
+    for line in 'GET /notes -> 200 3 notes, ids 1 2 3' \
+        'PUT /notes/2 {"title":"shopping","body":"milk, bread"} -> 200 {"id":2,"title":"shopping","body":"milk, bread"}' \
+        'DELETE /notes/3 -> 204' 'GET /notes/3 -> 404 {"error":"no such note"}' \
+        'DELETE /notes -> 405 {"error":"method not allowed"}' \
+        'GET /notes?limit=10 -> 200 2 notes, ids 1 2' '14 requests, all as expected'; do
+        grep -qxF "$line" "$dir/demo1.out" || fail "--demo did not print: $line"
+    done
+    [ "$(grep -c '^POST /notes {"title":"[^"]*","body":"[^"]*"} -> 201 {"title"' "$dir/demo1.out")" \
+        -eq 3 ] || fail "--demo did not print three creates"
+    [ -z "$(ls -A "$dir/tmp")" ] || fail "--demo left files: $(ls -A "$dir/tmp")"
+    ;;
+errors)
+    start_server "$dir/notes.db"
+    client errors "$dir/notes.db"
+    stop_server 10
+    ;;
+concurrent)
+    start_server "$dir/notes.db"
+    client concurrent
+    stop_server 10
+    [ "$(rows "$dir/notes.db")" -eq 200 ] || fail "$(rows "$dir/notes.db") notes in the file"
+    ;;
+restart)
+    start_server "$dir/notes.db"
+    client restart before
+    cp "$dir/client.out" "$dir/list.json"
+    stop_server 10
+    [ "$(rows "$dir/notes.db")" -eq 2 ] || fail "$(rows "$dir/notes.db") notes in the file"
+    start_server "$dir/notes.db"
+    python3 "$dir/client.py" restart "$url" <"$dir/list.json" >"$dir/client.out" 2>&1 ||
+        fail "the client failed after the restart"
+    stop_server 10
+    [ "$(rows "$dir/notes.db")" -eq 3 ] || fail "$(rows "$dir/notes.db") notes in the file"
+    ;;
+unblocked)
+    start_server "$dir/notes.db" --db-delay 3
+    client unblocked
+    stop_server 10
+    ;;
+sigint)
+    # within the grace period (3 s): the requests get their answers
+    start_server "$dir/graceful.db" --db-delay 1.5
+    client graceful "$server"
+    stop_server 15 sent
+    [ "$(rows "$db")" -eq 1 ] || fail "the note created during Ctrl-C is not in the file"
+    # past it: the requests are cut off, but the queries cannot be, so the
+    # server waits for them before it closes the database: the insert that
+    # was running when Ctrl-C came is in the file
+    start_server "$dir/cut.db" --db-delay 6
+    client cut "$server"
+    stop_server 20 sent
+    [ "$(rows "$db")" -eq 1 ] || fail "the insert that was running at Ctrl-C is not in the file"
+    ;;
+*)
+    fail "unknown mode"
+    ;;
+esac
+echo "ok: backend $mode"
