@@ -94,7 +94,12 @@ void aioc__fd_ready(aioc__loop *loop, int fd, uint32_t events) {
 
 /* The running task and its loop, with `fd` made non-blocking on first
  * use (and its kind noted); `*stp` (if not NULL) gets its state. */
-static aioc__task *prepare_state(aioc__loop **loopp, int fd, int *err, aioc__fd **stp) {
+/* The prologue of every operation: the task, the descriptor's state (made
+ * non-blocking), and, with `budget`, the I/O budget's yield (which polls).
+ * A wait for the next edge after the caller's own EAGAIN must not poll
+ * before it parks: an edge that poll consumed would be waited for in vain. */
+static aioc__task *prepare_state(aioc__loop **loopp, int fd, int *err, aioc__fd **stp,
+                                 bool budget) {
     aioc__task *t = aioc__suspension_point(loopp, err);
     if (!t)
         return NULL;
@@ -118,13 +123,13 @@ static aioc__task *prepare_state(aioc__loop **loopp, int fd, int *err, aioc__fd 
     }
     if (stp)
         *stp = st;
-    if ((*err = aioc__io_budget(*loopp, t)))
+    if (budget && (*err = aioc__io_budget(*loopp, t)))
         return NULL;
     return t;
 }
 
 static aioc__task *prepare(aioc__loop **loopp, int fd, int *err) {
-    return prepare_state(loopp, fd, err, NULL);
+    return prepare_state(loopp, fd, err, NULL, true);
 }
 
 /* Registers `fd` with the backend for its lifetime, the first time. */
@@ -199,7 +204,7 @@ static long read_marked(int fd, void *buf, size_t n, int flags, bool use_recv) {
     aioc__loop *loop;
     aioc__fd *st;
     int err;
-    aioc__task *t = prepare_state(&loop, fd, &err, &st);
+    aioc__task *t = prepare_state(&loop, fd, &err, &st, true);
     if (!t)
         return err;
     if (st->drained && (err = wait_fd(loop, t, fd, false)))
@@ -231,7 +236,7 @@ bool aioc__fd_drained(int fd) {
 static int wait_edge(int fd, bool write) {
     aioc__loop *loop;
     int err;
-    aioc__task *t = prepare(&loop, fd, &err);
+    aioc__task *t = prepare_state(&loop, fd, &err, NULL, false); /* it parks anyway */
     return t ? wait_fd(loop, t, fd, write) : err;
 }
 
