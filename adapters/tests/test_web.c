@@ -291,6 +291,55 @@ static void *refusals_main(void *arg) {
 
 TEST(https_server_refusals_and_errors) { run(refusals_main, NULL); }
 
+/* Mutual TLS: libcurl with a client certificate, against the HTTPS server
+ * requiring one. Each request on a new connection, so that the later ones
+ * resume the first one's TLS session (libcurl caches sessions), which a
+ * server verifying clients must allow too. */
+static void *mutual_main(void *arg) {
+    (void)arg;
+    aioc_http_router *r = router();
+    int err;
+    aioc_tls_ctx *ctx = aioc_tls_server_new(cs.cert, cs.key, &err);
+    CHECK_ERR(err, 0);
+    CHECK_ERR(aioc_tls_ctx_require_client_cert(ctx, cs.ca), 0);
+    aioc_http_server *h = aioc_http_server_new(aioc_http_router_handle, r, NULL);
+    CHECK(h);
+    aioc_server *l = aioc_tls_serve("127.0.0.1", "0", ctx, aioc_http_stream_handler, h, NULL,
+                                    NULL, &err);
+    CHECK_ERR(err, 0);
+    aioc_tls_ctx_free(ctx);
+    CHECK_ERR(aioc_http_server_adopt(h, l), 0);
+    char url[96];
+    snprintf(url, sizeof url, "https://127.0.0.1:%d/hello", aioc_http_server_port(h));
+    /* one easy handle keeps the TLS session; a new connection each time */
+    CURL *e = curl_easy_init();
+    CHECK(e);
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT, 20L);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard);
+    curl_easy_setopt(e, CURLOPT_CAINFO, cs.ca);
+    curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
+    curl_easy_setopt(e, CURLOPT_SSLCERT, cs.client);
+    curl_easy_setopt(e, CURLOPT_SSLKEY, cs.client_key);
+    for (int i = 0; i < 3; i++) {
+        long status = 0, connects = 0;
+        CHECK_ERR(aioc_curl_perform(e), 0);
+        curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+        curl_easy_getinfo(e, CURLINFO_NUM_CONNECTS, &connects);
+        CHECK_EQ(status, 200);
+        CHECK_EQ(connects, 1);
+    }
+    curl_easy_cleanup(e);
+    /* without a certificate: refused */
+    CHECK(perform(url, cs.ca, NULL, NULL) != 0);
+    CHECK_ERR(aioc_http_server_close(h, 5), 0);
+    aioc_http_router_free(r);
+    return NULL;
+}
+
+TEST(https_server_requiring_client_certificates) { run(mutual_main, NULL); }
+
 /* Runs `argv` and returns its exit status, its output in `*out`. */
 static int run_tool(const char *const *argv, char **out) {
     aioc_process_opts po = {.stdout_mode = AIOC_STDIO_PIPE, .stderr_mode = AIOC_STDIO_STDOUT};
@@ -315,10 +364,11 @@ static const char python_client[] =
     "c = http.client.HTTPSConnection('localhost', int(sys.argv[2]), context=ctx)\n"
     "c.request('GET', '/hello')\n"
     "r = c.getresponse(); print(r.status, r.read().decode().strip())\n"
+    "first = c.sock\n"
     "c.request('POST', '/echo', body=b'x' * 100000, headers={'Content-Type': 'a/b'})\n"
     "r = c.getresponse(); b = r.read()\n"
     "print(r.status, len(b), b == b'x' * 100000, r.getheader('Content-Type'))\n"
-    "print('reused', c.sock is not None)\n";
+    "print('reused', first is not None and c.sock is first)\n";
 
 static void *outside_clients_main(void *arg) {
     (void)arg;

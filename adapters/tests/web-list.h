@@ -3,5 +3,6 @@
 X(curl_client_against_aioc_http)
 X(curl_client_against_aioc_https)
 X(https_server_refusals_and_errors)
+X(https_server_requiring_client_certificates)
 X(https_server_with_curl_and_python_clients)
 X(curl_client_against_nginx_https)

@@ -220,9 +220,10 @@ AIOC_TLS_EXTERN aioc_stream *aioc_tls_start(aioc_stream *plain, aioc_tls_ctx *ct
 /// The common name (CN) in the subject of the peer's certificate, as UTF-8,
 /// into `buf` (`cap` bytes, NUL-terminated): on a server with
 /// aioc_tls_ctx_require_client_cert, the client it verified. Does not
-/// suspend. Returns the name's length, or -ENOENT (the peer showed no
-/// certificate, or it has no CN), -EINVAL (not a TLS stream, or a CN with
-/// a NUL byte in it), -ENOSPC (`buf` too small), -ENOMEM.
+/// suspend. Returns the name's length (of the last CN, if the subject has
+/// several), or -ENOENT (the peer showed no certificate, or it has no CN),
+/// -EINVAL (not a TLS stream, or a CN that is not a string or holds a NUL
+/// byte), -ENOSPC (`buf` too small).
 AIOC_TLS_EXTERN int aioc_tls_peer_common_name(const aioc_stream *s, char *buf, size_t cap);
 
 /// The application protocol ALPN settled on (aioc_tls_ctx_set_alpn), into

@@ -101,6 +101,31 @@ static bool not_tls(int reason) {
     }
 }
 
+/* Whether `reason` is an alert from the peer that refuses the handshake:
+ * any alert before ours ended, and after it those about certificates or
+ * the handshake's terms (in TLS 1.3 a client learns only after its own
+ * handshake that the server refused its certificate). Other alerts on an
+ * established connection are protocol errors. */
+static bool refusal_alert(int reason, bool established) {
+    if (reason <= SSL_AD_REASON_OFFSET || reason >= SSL_AD_REASON_OFFSET + 256)
+        return false;
+    switch (reason - SSL_AD_REASON_OFFSET) {
+    case SSL_AD_HANDSHAKE_FAILURE:
+    case SSL_AD_BAD_CERTIFICATE:
+    case SSL_AD_UNSUPPORTED_CERTIFICATE:
+    case SSL_AD_CERTIFICATE_REVOKED:
+    case SSL_AD_CERTIFICATE_EXPIRED:
+    case SSL_AD_CERTIFICATE_UNKNOWN:
+    case SSL_AD_UNKNOWN_CA:
+    case SSL_AD_ACCESS_DENIED:
+    case SSL_AD_CERTIFICATE_REQUIRED:
+    case SSL_AD_NO_APPLICATION_PROTOCOL:
+        return true;
+    default:
+        return !established;
+    }
+}
+
 /* The code for a failed SSL call (`ret`, errno as it left it in `sys`),
  * with the error queue emptied. */
 static int failure(conn *c, int ret, int sys) {
@@ -118,11 +143,8 @@ static int failure(conn *c, int ret, int sys) {
                   : AIOC_TLS_EVERIFY;
     } else if (ERR_GET_REASON(e) == SSL_R_UNEXPECTED_EOF_WHILE_READING)
         err = AIOC_TLS_ETRUNCATED;
-    else if (ERR_GET_REASON(e) > SSL_AD_REASON_OFFSET &&
-             ERR_GET_REASON(e) < SSL_AD_REASON_OFFSET + 256)
-        err = AIOC_TLS_EHANDSHAKE; /* the peer's alert: in TLS 1.3 a client
-                                      learns only after its handshake that
-                                      the server refused its certificate */
+    else if (refusal_alert(ERR_GET_REASON(e), c->established))
+        err = AIOC_TLS_EHANDSHAKE;
     else if (not_tls(ERR_GET_REASON(e)))
         err = AIOC_TLS_EPROTOCOL;
     else
@@ -300,14 +322,16 @@ int aioc_tls_peer_common_name(const aioc_stream *s, char *buf, size_t cap) {
         return -EINVAL;
     X509 *cert = SSL_get0_peer_certificate(c->ssl);
     X509_NAME *name = cert ? X509_get_subject_name(cert) : NULL;
-    int i = name ? X509_NAME_get_index_by_NID(name, NID_commonName, -1) : -1;
+    int i = -1; /* the last CN: the most specific, if there are several */
+    for (int at = -1; name && (at = X509_NAME_get_index_by_NID(name, NID_commonName, at)) >= 0;)
+        i = at;
     if (i < 0)
         return -ENOENT;
     unsigned char *utf8;
     int n = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, i)));
     if (n < 0) {
         ERR_clear_error();
-        return -ENOMEM;
+        return -EINVAL; /* not a string it can convert */
     }
     /* a NUL inside would make the name read as another, shorter one */
     int ret = memchr(utf8, '\0', (size_t)n) ? -EINVAL : copy_out(buf, cap, utf8, (size_t)n);
@@ -346,6 +370,11 @@ static aioc_tls_ctx *ctx_new(bool server, int *err) {
     /* TLS 1.2 renegotiation: nothing here needs it, and it would run the
      * context's callbacks after the handshake, when `ctx` may be gone */
     SSL_CTX_set_options(ctx->ssl, SSL_OP_NO_RENEGOTIATION);
+    /* A server that verifies clients must name its sessions' context, or
+     * OpenSSL fails every resumed handshake (an internal_error alert to a
+     * client resuming a session, as libcurl, browsers and Python do). */
+    if (server)
+        SSL_CTX_set_session_id_context(ctx->ssl, (const unsigned char *)"aioc", 4);
     return ctx;
 }
 

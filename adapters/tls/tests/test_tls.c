@@ -274,7 +274,7 @@ static void *mutual_main(void *arg) {
     CHECK_ERR(accept_err, AIOC_TLS_EVERIFY);
     aioc_tls_ctx_free(ctx);
 
-    /* a certificate without its key, or the wrong key */
+    /* a certificate without its key, or with a file that holds no key */
     aioc_tls_client_opts half = {.ca_file = cs.ca, .cert_file = cs.client};
     int err;
     CHECK(!aioc_tls_client_new(&half, &err));
