@@ -187,8 +187,9 @@ const char *aioc_http_request_param(const aioc_http_request *req, const char *na
 
 /// Finds `name` among the query string's pairs ("a=1&b=x%20y&flag") and
 /// percent-decodes its value into `buf` (`cap` bytes, NUL-terminated;
-/// '+' is a space, as HTML forms send it). Names are compared decoded; the
-/// first pair with the name wins; a name without '=' has the value "".
+/// '+' is a space, as HTML forms send it). Names are compared decoded (a
+/// name of 256 bytes or more, decoded, never matches); the first pair with
+/// the name wins; a name without '=' has the value "".
 /// Does not suspend. Returns the value's length, or -ENOENT (no such
 /// name), -ENOSPC (`buf` too small: nothing useful in it), -EINVAL (a
 /// malformed escape in the value, or one that decodes to a NUL byte).

@@ -568,7 +568,13 @@ int aioc_http_listen(aioc_http_server *h, const char *host, const char *port) {
         return -EBUSY;
     int err;
     aioc_server *l = aioc_tcp_serve(host, port, aioc_http_stream_handler, h, &h->o.server, &err);
-    return l ? aioc_http_server_adopt(h, l) : err;
+    if (!l)
+        return err;
+    /* resolving `host` may have suspended: another listen or a close may
+     * have come meanwhile */
+    if ((err = aioc_http_server_adopt(h, l)))
+        aioc_server_close(l, 0);
+    return err;
 }
 
 aioc_http_server *aioc_http_serve(const char *host, const char *port, aioc_http_handler fn,
