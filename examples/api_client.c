@@ -182,6 +182,25 @@ static double retry_after(CURL *easy) {
  * another try. Returns 0 with `*doc` (a new reference: the caller's), 1
  * with the reason in `why` when it failed for good, or -ECANCELED /
  * -ETIMEDOUT when the run is stopping (Ctrl-C, the overall deadline). */
+/* Whether a failed transfer may succeed when tried again: the connection
+ * could not be made or broke. Not a bad URL, a certificate that does not
+ * verify, too many redirects: asking again gets the same answer. */
+static bool transient(int err) {
+    if (err == -ECONNREFUSED || err == -ECONNRESET || err == -ETIMEDOUT)
+        return true;
+    switch (aioc_curl_code(err)) {
+    case CURLE_COULDNT_RESOLVE_HOST: /* a resolver that hiccuped */
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_PARTIAL_FILE:
+        return true;
+    default:
+        return false;
+    }
+}
+
 static int call(struct client *c, struct conn *k, const char *url, size_t limit, json_t **doc,
                 char *why, size_t n) {
     curl_easy_setopt(k->easy, CURLOPT_URL, url);
@@ -200,8 +219,10 @@ static int call(struct client *c, struct conn *k, const char *url, size_t limit,
         c->in_flight--;
         bool expired = aioc_scope_exit(&request) == -ETIMEDOUT;
         /* -ETIMEDOUT from an enclosing scope (only the main task, which
-         * lists the items, has one) is the overall deadline */
-        if (err == -ECANCELED || (err == -ETIMEDOUT && !expired))
+         * lists the items, has one) is the overall deadline; libcurl's own
+         * connect timeout (300 s) counts as this request's */
+        bool overall = aioc_now() >= c->start + c->deadline;
+        if (err == -ECANCELED || (err == -ETIMEDOUT && !expired && overall))
             return err;
 
         bool again;       /* worth another try */
@@ -212,7 +233,7 @@ static int call(struct client *c, struct conn *k, const char *url, size_t limit,
             again = true;
         } else if (err) { /* refused, reset, closed mid-answer, ... */
             snprintf(why, n, "%s", k->refused ? k->refused : aioc_curl_strerror(err));
-            again = !k->refused && err != -ENOMEM;
+            again = !k->refused && transient(err);
         } else {
             curl_easy_getinfo(k->easy, CURLINFO_RESPONSE_CODE, &status);
             if (status >= 200 && status < 300) {
