@@ -35,6 +35,8 @@ static aioc_http_server *serve_tls(const char *port, const char *cert, const cha
                                    int *err) {
     aioc_tls_ctx *ctx = aioc_tls_server_new(cert, key, err);
     aioc_http_server *srv = ctx ? aioc_http_server_new(handle, NULL, NULL) : NULL;
+    if (ctx && !srv)
+        *err = -ENOMEM;
     aioc_server *l = srv ? aioc_tls_serve("127.0.0.1", port, ctx, aioc_http_stream_handler, srv,
                                           NULL, NULL, err)
                          : NULL;
@@ -65,6 +67,10 @@ static void *serve(void *argv) {
 }
 
 int main(int argc, char **argv) {
+    if (argc == 3 || argc > 4) {
+        fprintf(stderr, "usage: hello_aioc [PORT [CERT KEY]]\n");
+        return 2;
+    }
     char *args[3] = {argc > 1 ? argv[1] : "0", argc > 3 ? argv[2] : NULL,
                      argc > 3 ? argv[3] : NULL};
     return aioc_run(serve, args, NULL) ? 1 : 0;
