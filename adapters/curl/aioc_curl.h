@@ -139,6 +139,12 @@ typedef struct aioc_curl_response {
     char *body;         /// malloc'd, NUL-terminated (for convenience)
     size_t body_len;    /// bytes in `body`, not counting the NUL
     char *effective_url; /// malloc'd: the last URL after redirects
+    /// malloc'd, NUL-terminated: the header lines of the last response
+    /// ("Name: value\r\n" each; without the status line, and only the
+    /// final response's after redirects or a 100 Continue); at most 1 MiB,
+    /// more fails the fetch. Read one with aioc_curl_response_header.
+    char *headers;
+    size_t headers_len; /// bytes in `headers`, not counting the NUL
 } aioc_curl_response;
 
 /// Makes one HTTP request with a fresh easy handle through
@@ -153,6 +159,13 @@ int aioc_curl_fetch(const char *url, const aioc_curl_fetch_opts *opts,
 
 /// Frees what a fetch put in `resp` and zeroes it. NULL does nothing.
 void aioc_curl_response_free(aioc_curl_response *resp);
+
+/// The value of the first response header named `name` (case-insensitive),
+/// without surrounding blanks, copied into `buf` (`cap` bytes,
+/// NUL-terminated). Does not suspend. Returns its length, -ENOENT (no such
+/// header), -ENOSPC (`buf` too small).
+long aioc_curl_response_header(const aioc_curl_response *resp, const char *name, char *buf,
+                               size_t cap);
 
 #ifdef __cplusplus
 }

@@ -258,11 +258,22 @@ static void *redirect_and_404(void *arg) {
     aioc_curl_response r;
     CHECK_ERR(aioc_curl_fetch(u, NULL, &r), 0);
     CHECK(r.status == 301);
+    /* the response's headers: the Location to follow */
+    char value[256], tiny[4];
+    CHECK(aioc_curl_response_header(&r, "location", value, sizeof value) > 0);
+    CHECK(strstr(value, "/small.txt") && !strchr(value, '\r') && value[0] != ' ');
+    CHECK_EQ(aioc_curl_response_header(&r, "Location", tiny, sizeof tiny), -ENOSPC);
+    CHECK_EQ(aioc_curl_response_header(&r, "X-Nowhere", value, sizeof value), -ENOENT);
+    CHECK(r.headers_len == strlen(r.headers) && !strstr(r.headers, "HTTP/1.1 301"));
     aioc_curl_response_free(&r);
     aioc_curl_fetch_opts follow = {.follow_redirects = 1};
     CHECK_ERR(aioc_curl_fetch(u, &follow, &r), 0);
     CHECK(r.status == 200 && !strcmp(r.body, SMALL_BODY));
     CHECK(strstr(r.effective_url, "/small.txt"));
+    /* only the final response's headers */
+    CHECK_EQ(aioc_curl_response_header(&r, "Location", value, sizeof value), -ENOENT);
+    CHECK_EQ(aioc_curl_response_header(&r, "Content-Length", value, sizeof value), 2);
+    CHECK_EQ(atoi(value), (int)strlen(SMALL_BODY));
     aioc_curl_response_free(&r);
     url(u, sizeof u, "/no/such/file");
     CHECK_ERR(aioc_curl_fetch(u, NULL, &r), 0);
