@@ -269,6 +269,18 @@ static void conn_free(conn *c) {
  * tell an abort from a close (both are ops->close). */
 static _Thread_local bool aborting;
 
+/* Discards input the kernel holds for `fd` (up to CLOSE_DRAIN_MAX), so
+ * that closing it sends a FIN, not a reset that could destroy what we sent
+ * last (close_notify, an alert) before the peer reads it. */
+static void drain_input(int fd) {
+    char sink[4096];
+    for (size_t n = 0; n < CLOSE_DRAIN_MAX; n += sizeof sink) {
+        ssize_t r = recv(fd, sink, sizeof sink, MSG_DONTWAIT);
+        if (r <= 0)
+            break;
+    }
+}
+
 /* Must not suspend: one attempt at close_notify, whatever the socket
  * takes. None after an abort, or while a write is cut short (a flusher
  * cancelled inside SSL_write): the peer must not take lost data for a
@@ -282,12 +294,7 @@ static int tls_close(void *ctx) {
         SSL_shutdown(c->ssl); /* WANT_WRITE: the peer sees no close_notify */
         ERR_clear_error();
     }
-    char sink[4096];
-    for (size_t n = 0; n < CLOSE_DRAIN_MAX; n += sizeof sink) {
-        ssize_t r = recv(c->fd, sink, sizeof sink, MSG_DONTWAIT);
-        if (r <= 0)
-            break;
-    }
+    drain_input(c->fd);
     int err = aioc_close(c->fd);
     conn_free(c);
     return err;
@@ -612,8 +619,11 @@ fail:
     if (c && c->ssl)
         SSL_free(c->ssl);
     free(c);
-    if (fd >= 0)
+    if (fd >= 0) {
+        if (c) /* after a handshake: our alert must reach the peer */
+            drain_input(fd);
         aioc_close(fd);
+    }
     set_err(errp, err);
     return NULL;
 }
