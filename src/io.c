@@ -92,12 +92,11 @@ void aioc__fd_ready(aioc__loop *loop, int fd, uint32_t events) {
         loop->fd_waiters -= (size_t)aioc__wake_all(loop, &st->writers, AIOC__WOKEN);
 }
 
-/* The running task and its loop, with `fd` made non-blocking on first
- * use (and its kind noted); `*stp` (if not NULL) gets its state. */
-/* The prologue of every operation: the task, the descriptor's state (made
- * non-blocking), and, with `budget`, the I/O budget's yield (which polls).
- * A wait for the next edge after the caller's own EAGAIN must not poll
- * before it parks: an edge that poll consumed would be waited for in vain. */
+/* The prologue of every operation: the running task and its loop, with
+ * `fd` made non-blocking on first use (and its kind noted; `*stp`, if not
+ * NULL, gets its state), and, with `budget`, the I/O budget's yield (which
+ * polls). A wait for the next edge after the caller's own EAGAIN must not
+ * poll before it parks: an edge that poll took would be waited for in vain. */
 static aioc__task *prepare_state(aioc__loop **loopp, int fd, int *err, aioc__fd **stp,
                                  bool budget) {
     aioc__task *t = aioc__suspension_point(loopp, err);
