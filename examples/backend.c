@@ -499,31 +499,29 @@ static int health(aioc_http_request *req, aioc_http_response *res, void *arg) {
     return aioc_http_response_json(res, 200, json);
 }
 
-/* Known paths with a method they do not take (`arg`: the Allow list), and
- * unknown paths (NULL), so that every error is JSON. */
+/* What no route takes: the router has set 404, or 405 and the Allow
+ * header; the body is JSON like every other error. */
 static int no_route(aioc_http_request *req, aioc_http_response *res, void *arg) {
     (void)req;
-    int err = arg ? aioc_http_response_header(res, "Allow", arg) : 0;
-    return err ? err : reply_error(res, arg ? 405 : 404, arg ? "method not allowed" : "not found");
+    (void)arg;
+    int status = aioc_http_response_get_status(res);
+    return reply_error(res, status, status == 405 ? "method not allowed" : "not found");
 }
 
 static aioc_http_router *routes(struct store *st) {
     aioc_http_router *r = aioc_http_router_new();
-    int err = r ? 0 : -ENOMEM; /* tried in order: the catch-alls come last */
+    int err = r ? 0 : -ENOMEM;
     err = err ? err : aioc_http_route(r, "GET", "/health", health, st);
-    err = err ? err : aioc_http_route(r, "*", "/health", no_route, "GET");
     err = err ? err : aioc_http_route(r, "GET", "/notes", notes_list, st);
     err = err ? err : aioc_http_route(r, "POST", "/notes", note_create, st);
-    err = err ? err : aioc_http_route(r, "*", "/notes", no_route, "GET, POST");
     const char *const by_id[] = {"GET", "PUT", "PATCH", "DELETE"};
     for (int i = 0; i < 4; i++)
         err = err ? err : aioc_http_route(r, by_id[i], "/notes/:id", note_by_id, st);
-    err = err ? err : aioc_http_route(r, "*", "/notes/:id", no_route, "GET, PUT, PATCH, DELETE");
-    err = err ? err : aioc_http_route(r, "*", "/*", no_route, NULL);
     if (err) {
         aioc_http_router_free(r);
         return NULL;
     }
+    aioc_http_router_fallback(r, no_route, NULL);
     return r;
 }
 

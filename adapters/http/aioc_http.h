@@ -216,6 +216,10 @@ long aioc_http_percent_decode(const char *in, size_t n, char *out, size_t cap,
 /// body). Returns 0, -EINVAL, or -EALREADY once the head was sent.
 int aioc_http_response_status(aioc_http_response *res, int status);
 
+/// The status set so far (200 unless a handler or the router set another;
+/// a router fallback reads 404 or 405 here).
+int aioc_http_response_get_status(const aioc_http_response *res);
+
 /// Adds a header line (both strings copied; no CR or LF allowed; a name
 /// has no ':' or space). The server adds Date, the framing header and
 /// Connection itself: do not set Transfer-Encoding. Setting Content-Length
@@ -275,8 +279,15 @@ void aioc_http_router_free(aioc_http_router *r);
 int aioc_http_route(aioc_http_router *r, const char *method, const char *pattern,
                     aioc_http_handler fn, void *arg);
 
+/// Sets the handler for requests no route takes (NULL: the default, a
+/// plain-text "Not Found" or "Method Not Allowed"). When it runs, the
+/// response already has its status, 404 or 405, and for 405 the Allow
+/// header; the handler sets the body (a JSON error, say) and may change
+/// the rest. Does not suspend.
+void aioc_http_router_fallback(aioc_http_router *r, aioc_http_handler fn, void *arg);
+
 /// The router as a handler: `arg` is the aioc_http_router. Returns what
-/// the chosen handler returns (0 for 404/405).
+/// the chosen handler returns (0 for 404/405, or the fallback's result).
 int aioc_http_router_handle(aioc_http_request *req, aioc_http_response *res, void *arg);
 
 #ifdef __cplusplus

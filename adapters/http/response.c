@@ -101,6 +101,10 @@ int aioc_http_response_status(aioc_http_response *res, int status) {
     return 0;
 }
 
+int aioc_http_response_get_status(const aioc_http_response *res) {
+    return res->status;
+}
+
 static bool clean(const char *s, bool name) {
     if (name && !*s)
         return false;

@@ -20,10 +20,17 @@ typedef struct route {
 struct aioc_http_router {
     route *routes;
     size_t n, cap;
+    aioc_http_handler fallback; /* for 404 and 405; NULL: plain text */
+    void *fallback_arg;
 };
 
 aioc_http_router *aioc_http_router_new(void) {
     return calloc(1, sizeof(aioc_http_router));
+}
+
+void aioc_http_router_fallback(aioc_http_router *r, aioc_http_handler fn, void *arg) {
+    r->fallback = fn;
+    r->fallback_arg = arg;
 }
 
 void aioc_http_router_free(aioc_http_router *r) {
@@ -162,6 +169,8 @@ int aioc_http_router_handle(aioc_http_request *req, aioc_http_response *res, voi
     int err = aioc_http_response_status(res, status);
     if (!err && allow_len)
         err = aioc_http_response_header(res, "Allow", allow);
+    if (!err && r->fallback)
+        return r->fallback(req, res, r->fallback_arg);
     if (!err)
         err = aioc_http_response_header(res, "Content-Type", "text/plain");
     const char *text = aioc__http_reason(status);

@@ -570,6 +570,37 @@ TEST(http_router_404_405_params_prefix) {
     run(routing);
 }
 
+/* A JSON API's fallback: the router's status, an error body of its own. */
+static int json_fallback(aioc_http_request *req, aioc_http_response *res, void *arg) {
+    (void)req;
+    (void)arg;
+    const char *json = aioc_http_response_get_status(res) == 405 ? "{\"error\":\"not this way\"}"
+                                                                   : "{\"error\":\"no such route\"}";
+    return aioc_http_response_body(res, json, strlen(json));
+}
+
+static void *falling_back(void *arg) {
+    (void)arg;
+    fixture f;
+    start(&f, NULL);
+    aioc_http_router_fallback(f.router, json_fallback, NULL);
+    char *out = talk(&f, "GET /nowhere HTTP/1.1\r\n\r\n"
+                         "DELETE /echo HTTP/1.1\r\n\r\n"
+                         "GET /hello HTTP/1.1\r\nConnection: close\r\n\r\n");
+    CHECK_STR(out, "HTTP/1.1 404 Not Found\r\nContent-Length: 25\r\n\r\n"
+                   "{\"error\":\"no such route\"}"
+                   "HTTP/1.1 405 Method Not Allowed\r\nAllow: POST, PUT\r\n"
+                   "Content-Length: 24\r\n\r\n{\"error\":\"not this way\"}"
+                   "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n"
+                   "Connection: close\r\n\r\nhello");
+    free(out);
+    stop(&f);
+    return NULL;
+}
+TEST(http_router_fallback_answers_404_and_405) {
+    run(falling_back);
+}
+
 static void *querying(void *arg) {
     (void)arg;
     fixture f;
@@ -910,6 +941,7 @@ static const struct {
     ENTRY(http_head_and_streamed_responses)
     ENTRY(http_router_404_405_params_prefix)
     ENTRY(http_query_pairs_and_percent_decoding)
+    ENTRY(http_router_fallback_answers_404_and_405)
     ENTRY(http_handlers_suspend)
     ENTRY(http_expect_100_continue)
     ENTRY(http_graceful_shutdown_finishes_in_flight)
