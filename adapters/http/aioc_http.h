@@ -251,6 +251,21 @@ int aioc_http_response_json(aioc_http_response *res, int status, const char *jso
 /// connection will close), -ECANCELED, -ETIMEDOUT.
 int aioc_http_response_write(aioc_http_response *res, const void *data, size_t n);
 
+/// Sends the regular file at `path` as the body (aiohttp's FileResponse):
+/// opens it and reads it on aioc's thread pool (a slow disk never stalls
+/// the loop), adds Content-Length and, unless the handler set one, a
+/// Content-Type from the name's extension (html, css, js, json, txt, svg,
+/// png, jpg, wasm, ...; else application/octet-stream), then streams the
+/// file 64 KiB at a time through the connection (TLS included). A HEAD
+/// request gets the head alone. `path` is opened as given: a handler that
+/// builds it from the request must refuse ".." segments itself. Suspends.
+/// Returns 0; before anything is sent (answer the client yourself, e.g.
+/// 404): -ENOENT, -EACCES, -EISDIR, -EINVAL (NULL, or not a regular file),
+/// -EALREADY (a body or head was set or sent), -ENOMEM, -ECANCELED; once
+/// sending started, a stream error or -EIO (the file shrank while it was
+/// sent): the connection then closes.
+int aioc_http_response_file(aioc_http_response *res, const char *path);
+
 /// Ends a streamed response (the last chunk); done for the handler when it
 /// returns. Suspends. Returns 0 or a stream error; 0 if already ended.
 int aioc_http_response_end(aioc_http_response *res);
