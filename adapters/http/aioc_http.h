@@ -217,7 +217,7 @@ long aioc_http_percent_decode(const char *in, size_t n, char *out, size_t cap,
 int aioc_http_response_status(aioc_http_response *res, int status);
 
 /// The status set so far (200 unless a handler or the router set another;
-/// a router fallback reads 404 or 405 here).
+/// a router fallback reads 404 or 405 here). Does not suspend.
 int aioc_http_response_get_status(const aioc_http_response *res);
 
 /// Adds a header line (both strings copied; no CR or LF allowed; a name
