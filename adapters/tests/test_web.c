@@ -70,6 +70,13 @@ static int stream(aioc_http_request *req, aioc_http_response *res, void *arg) {
     return 0;
 }
 
+/* The test CA's certificate file, as a file response. */
+static int ca_file(aioc_http_request *req, aioc_http_response *res, void *arg) {
+    (void)req;
+    (void)arg;
+    return aioc_http_response_file(res, cs.ca);
+}
+
 static int in_flight, most_in_flight; /* item handlers running at once */
 
 /* Waits a little before answering, so that concurrent requests overlap,
@@ -92,6 +99,7 @@ static aioc_http_router *router(void) {
     CHECK_ERR(aioc_http_route(r, "POST", "/echo", echo, NULL), 0);
     CHECK_ERR(aioc_http_route(r, "GET", "/stream", stream, NULL), 0);
     CHECK_ERR(aioc_http_route(r, "GET", "/items/:id", item, NULL), 0);
+    CHECK_ERR(aioc_http_route(r, "GET", "/ca.pem", ca_file, NULL), 0);
     return r;
 }
 
@@ -172,6 +180,21 @@ static void exchange(void) {
     aioc_curl_response_free(&r);
 
     r = get("/nowhere", 404);
+    aioc_curl_response_free(&r);
+
+    /* a file response, read on the thread pool, sent through the stream */
+    FILE *f = fopen(cs.ca, "r");
+    CHECK(f);
+    char want[8192];
+    size_t n = fread(want, 1, sizeof want, f);
+    fclose(f);
+    CHECK(n > 0 && n < sizeof want);
+    r = get("/ca.pem", 200);
+    CHECK_EQ(r.body_len, n);
+    CHECK(memcmp(r.body, want, n) == 0);
+    char type[64];
+    CHECK(aioc_curl_response_header(&r, "Content-Type", type, sizeof type) > 0);
+    CHECK(strcmp(type, "application/octet-stream") == 0);
     aioc_curl_response_free(&r);
     post.body = NULL;
     post.body_len = 0;
