@@ -809,17 +809,19 @@ AIOC_EXTERN int aioc_udp_connect(const char *host, const char *port);
 /* ============================================================ streams == */
 
 /// A buffered byte stream over a transport (asyncio's StreamReader and
-/// StreamWriter in one): a socket or pipe descriptor now, TLS later through
-/// the same transport interface. Reads are served from a buffer the stream
-/// refills. A write sends at once what the transport takes without
-/// waiting and buffers the rest (as asyncio's transports do); once the
-/// buffer holds `high_water` bytes a write waits, flushing it down to
-/// `low_water`, instead of buffering without limit. What stays buffered is
-/// sent in the background by a small task of the stream's (the writer may
-/// go on to wait for something else), and a read flushes first (a request
-/// is out before its reply is awaited). Tasks that read at the same time
-/// are served one after the other, and likewise writers. A stream belongs
-/// to one loop.
+/// StreamWriter in one): a socket or pipe descriptor, or TLS through the
+/// same transport interface. Reads are served from a buffer the stream
+/// refills. Writes are coalesced per loop turn: a small write is buffered,
+/// and once the loop has run the tasks that are ready it sends everything
+/// written to the stream meanwhile, by any task, in one transport write
+/// (what the transport does not take then is sent in the background by a
+/// small task of the stream's). A read flushes first, so a request is out
+/// before its reply is awaited, at the cost of one call as before; a write
+/// of 16 KiB or more with nothing buffered is sent at once, without a
+/// copy. Once the buffer holds `high_water` bytes a write waits, flushing
+/// it down to `low_water`, instead of buffering without limit. Tasks that
+/// read at the same time are served one after the other, and likewise
+/// writers. A stream belongs to one loop.
 typedef struct aioc_stream aioc_stream;
 
 /// How a stream moves bytes: each call may suspend the task.
@@ -885,12 +887,18 @@ AIOC_EXTERN long aioc_stream_readuntil(aioc_stream *s, const void *sep, size_t s
 /// readline does), and 0 means nothing is left.
 AIOC_EXTERN long aioc_stream_readline(aioc_stream *s, const char **out);
 
-/// Writes `n` bytes: sends what the transport takes at once and buffers
-/// the rest. Suspends while the buffer is at its high-water mark,
-/// flushing it down to the low-water mark first (and, like the descriptor
-/// calls, yields every 64 writes that did not wait). Returns 0 once the bytes
-/// are sent or buffered; a negative error (an earlier write failed, or
-/// -ECANCELED / -ETIMEDOUT while waiting) means they were not taken.
+/// Writes `n` bytes, in order with the stream's other writes. Small writes
+/// are buffered until the end of the loop's turn (see above); a large one
+/// with nothing buffered ahead sends what the transport takes at once.
+/// Suspends only while the buffer is at its high-water mark, flushing it
+/// down to the low-water mark first (and, like the descriptor calls, a
+/// large write yields every 64 writes that did not wait). Returns 0 once
+/// the bytes are sent or buffered: a failure to send them shows at the
+/// next write, drain or close (as with asyncio's write and drain).
+/// Otherwise a negative error, and the bytes were not taken: an earlier
+/// send's error (sticky), -EPIPE after aioc_stream_write_eof, -EBADF after
+/// aioc_stream_release_fd, -ENOMEM, or -ECANCELED / -ETIMEDOUT while
+/// waiting.
 AIOC_EXTERN int aioc_stream_write(aioc_stream *s, const void *buf, size_t n);
 
 /// Waits until everything buffered has been written to the transport. Any
@@ -900,7 +908,8 @@ AIOC_EXTERN int aioc_stream_drain(aioc_stream *s);
 /// Flushes, then ends the writing direction (half-close); reading goes on.
 AIOC_EXTERN int aioc_stream_write_eof(aioc_stream *s);
 
-/// Bytes buffered for writing and not yet written.
+/// Bytes buffered for writing and not yet written (this turn's small writes
+/// among them). Does not suspend.
 AIOC_EXTERN size_t aioc_stream_write_buffered(const aioc_stream *s);
 
 /// Flushes what is buffered (waiting, as drain), closes the transport and
@@ -908,8 +917,9 @@ AIOC_EXTERN size_t aioc_stream_write_buffered(const aioc_stream *s);
 /// every case). Must not race other calls on the stream. NULL does nothing.
 AIOC_EXTERN int aioc_stream_close(aioc_stream *s);
 
-/// Closes at once, dropping what is buffered, and frees the stream. Does
-/// not suspend. (If the background flush is inside a transport write just
+/// Closes at once and frees the stream: of what is buffered, the transport
+/// gets what it takes without waiting, the rest is dropped. Does not
+/// suspend. (If the background flush is inside a transport write just
 /// then, that write is cancelled and the transport closed as it returns,
 /// at the loop's next turn.) NULL does nothing.
 AIOC_EXTERN void aioc_stream_abort(aioc_stream *s);
@@ -925,7 +935,8 @@ AIOC_EXTERN void aioc_stream_abort(aioc_stream *s);
 /// (now the caller's, still registered with the loop: close it with
 /// aioc_close), or -EINVAL (not a descriptor stream, or released
 /// already), -EBUSY (buffered bytes or a call in progress; nothing
-/// changes).
+/// changes). This turn's writes are sent first if the descriptor takes
+/// them at once.
 AIOC_EXTERN int aioc_stream_release_fd(aioc_stream *s);
 
 /* ============================================================ servers == */

@@ -421,6 +421,7 @@ struct aioc__loop {
     struct aioc__local *loop_locals; /* aioc_loop_local_set's values */
     void *chunks;              /* spare stream buffers (src/stream.c) */
     unsigned nchunks;
+    aioc__list before_poll;    /* aioc__deferred records due this turn */
 };
 
 /* initial-exec: a plain %fs-relative load, not a __tls_get_addr call, on
@@ -469,6 +470,25 @@ typedef struct aioc__leftover {
 
 void aioc__leftover_add(aioc__loop *loop, aioc__leftover *l, void (*release)(aioc__leftover *));
 static inline void aioc__leftover_remove(aioc__leftover *l) { aioc__list_remove(&l->link); }
+
+/* Work that waits until the loop has run its ready tasks and is about to
+ * poll: a stream's writes of this turn, sent together (src/stream.c).
+ * Embedded in its owner; queued at most once per turn. `run` is called in
+ * the scheduler, not in a task: it must not suspend. Initialise the link
+ * with aioc__list_init; aioc__deferred_cancel before the owner is freed. */
+typedef struct aioc__deferred {
+    aioc__list link; /* points at itself while not queued */
+    void (*run)(struct aioc__deferred *self);
+} aioc__deferred;
+
+static inline bool aioc__deferred_queued(const aioc__deferred *d) {
+    return d->link.next != &d->link;
+}
+static inline void aioc__defer(aioc__loop *loop, aioc__deferred *d) {
+    if (!aioc__deferred_queued(d))
+        aioc__list_push_back(&loop->before_poll, &d->link);
+}
+static inline void aioc__deferred_cancel(aioc__deferred *d) { aioc__list_remove(&d->link); }
 
 void aioc__ready_push_shuffled(aioc__loop *loop, aioc__list *link);
 

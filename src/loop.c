@@ -104,6 +104,16 @@ static void run_ready(aioc__loop *loop, bool (*done)(aioc__loop *)) {
     }
 }
 
+/* Runs the work deferred to the end of this turn (each record once; one
+ * queued again meanwhile waits for the next turn). */
+static void run_deferred(aioc__loop *loop) {
+    aioc__list due;
+    aioc__list_init(&due);
+    aioc__list_splice(&due, &loop->before_poll);
+    for (aioc__list *n; (n = aioc__list_pop_front(&due));)
+        aioc__container_of(n, aioc__deferred, link)->run(aioc__container_of(n, aioc__deferred, link));
+}
+
 /* Nothing ready, no timer, no descriptor, no thread working for a task, no
  * call queued or possible from another thread: no task can ever be woken
  * again. */
@@ -118,6 +128,7 @@ static bool stuck(aioc__loop *loop) {
 static int run_until(aioc__loop *loop, bool (*done)(aioc__loop *)) {
     while (!done(loop)) {
         run_ready(loop, done);
+        run_deferred(loop);
         if (done(loop))
             break;
         bool busy = !aioc__list_empty(&loop->ready);
@@ -242,6 +253,7 @@ static int loop_init(aioc__loop *loop, const aioc_run_opts *opts) {
     memset(loop, 0, sizeof *loop);
     aioc__list_init(&loop->ready);
     aioc__list_init(&loop->leftovers);
+    aioc__list_init(&loop->before_poll);
     aioc__timers_init(&loop->timers);
     loop->tasks.size = (sizeof(aioc__task) + 15) & ~(size_t)15;
     loop->scopes.size = (sizeof(aioc__scope_rec) + 15) & ~(size_t)15;
@@ -331,6 +343,11 @@ int aioc_run_with(aioc_fn main, void *arg, void **result,
             fprintf(stderr, "aioc: tasks still waiting at shutdown, abandoned:\n");
             aioc_dump_tasks(stderr);
         }
+        /* streams the program never closed: what they buffer goes out if
+         * it can at once, and none stays linked to this loop */
+        run_deferred(loop);
+        while (aioc__list_pop_front(&loop->before_poll))
+            ;
         /* calls other threads queued: run them while the tasks are still
          * there; later calls fail with -ESHUTDOWN */
         aioc__remote_close(loop->handle);

@@ -1,21 +1,27 @@
 /* Buffered streams over a transport (asyncio's StreamReader/StreamWriter).
  *
  * The read buffer is refilled by transport reads; readuntil searches it and
- * hands out a pointer into it, valid until the next call. The write buffer
- * is flushed by whichever task needs room; writers wait (parked on the
- * stream's write lock) once it reaches the high-water mark, so memory stays
- * bounded without asking callers to drain. A write first sends what the
- * transport takes without waiting (try_write), as asyncio's transports
- * do, and a read flushes what is still buffered, so a request is always
- * out before its reply is awaited. A lock per direction serialises
- * tasks that read (or write) the same stream at once: a transport call may
- * suspend, and two tasks must not interleave halves of a refill or a flush.
- * The first write error sticks: later writes and drains return it.
+ * hands out a pointer into it, valid until the next call. A lock per
+ * direction serialises tasks that read (or write) the same stream at once:
+ * a transport call may suspend, and two tasks must not interleave halves
+ * of a refill or a flush. The first write error sticks: later writes and
+ * drains return it.
  *
- * What a write leaves buffered is sent in the background too, as asyncio's
- * loop does: a small flusher task starts when bytes stay behind, so they go
- * out although the writer goes on to wait for something else. Being a task
- * it may outlive its stream's owner by a moment: if the stream is closed or
+ * Writes are coalesced per loop turn. A small write only appends to the
+ * write buffer and asks the loop to flush the stream once the turn's ready
+ * tasks have run (an aioc__deferred record): everything any task wrote to
+ * the stream in the meantime leaves in one transport write, in order. A
+ * read flushes first, so a request is out before its reply is awaited and
+ * a request/response exchange costs no more calls than before; a write of
+ * WRITE_DIRECT bytes or more with nothing queued goes straight to the
+ * transport, without a copy. Writers wait (parked on the write lock) once
+ * the buffer reaches the high-water mark, so memory stays bounded without
+ * asking callers to drain.
+ *
+ * What the end-of-turn flush cannot send at once is sent by a small flusher
+ * task, as asyncio's loop sends a transport's buffer, so the bytes go out
+ * although the writer went on to wait for something else. Being a task it
+ * may outlive its stream's owner by a moment: if the stream is closed or
  * aborted meanwhile, the flusher frees it when it ends (a task-local
  * destructor, which runs even for a flusher cancelled before it started). */
 #define _GNU_SOURCE
@@ -30,6 +36,7 @@
 #define DEFAULT_HIGH (64u * 1024u)
 #define CHUNK 4096u        /* a buffer's first size */
 #define SPARE_CHUNKS 64u   /* first-size buffers a loop keeps for reuse */
+#define WRITE_DIRECT (16u * 1024u) /* writes this large skip the buffer when it is empty */
 
 typedef struct buffer {
     char *data;
@@ -43,6 +50,7 @@ struct aioc_stream {
     buffer in, out;
     bool eof;            /* the transport said end of stream */
     int write_error;     /* sticky */
+    bool write_closed;   /* write_eof done: writes fail with -EPIPE */
     size_t consumed;     /* bytes handed out by the last readuntil */
     aioc_lock reading, writing;
     int fd;              /* for the descriptor transport */
@@ -50,6 +58,7 @@ struct aioc_stream {
     bool flushing;       /* the flusher is inside a transport write */
     bool abandoned;      /* closed while the flusher lives: it frees */
     bool close_pending;  /* ... and it closes the transport first */
+    aioc__deferred flush_soon; /* queued while small writes wait for the turn's end */
 };
 
 /* ---------------------------------------------- the descriptor transport -- */
@@ -150,6 +159,8 @@ static int reserve(buffer *b, size_t n) {
 
 /* ------------------------------------------------------------ creation -- */
 
+static void flush_at_turn_end(aioc__deferred *d);
+
 aioc_stream *aioc_stream_new_transport(const aioc_transport *ops, void *ctx,
                                        const aioc_stream_opts *opts) {
     aioc_stream *s = calloc(1, sizeof *s);
@@ -167,6 +178,8 @@ aioc_stream *aioc_stream_new_transport(const aioc_transport *ops, void *ctx,
         s->low = s->high;
     aioc_lock_init(&s->reading);
     aioc_lock_init(&s->writing);
+    aioc__list_init(&s->flush_soon.link);
+    s->flush_soon.run = flush_at_turn_end;
     return s;
 }
 
@@ -412,9 +425,36 @@ static void start_flusher(aioc_stream *s) {
     s->flusher = t;
 }
 
+/* Sends what the transport takes without waiting: 0 (some bytes may stay
+ * buffered) or the write error, which sticks. Caller holds no lock, and no
+ * one else is inside a transport write. */
+static int try_flush(aioc_stream *s) {
+    while (used(&s->out)) {
+        long sent = s->ops->try_write(s->ctx, s->out.data + s->out.start, used(&s->out));
+        if (sent == -EAGAIN)
+            return 0;
+        if (sent < 0)
+            return s->write_error = (int)sent;
+        s->out.start += (size_t)sent;
+    }
+    buffer_release(&s->out);
+    return 0;
+}
+
+/* The end of a loop turn: what was written during it leaves together. */
+static void flush_at_turn_end(aioc__deferred *d) {
+    aioc_stream *s = aioc__container_of(d, aioc_stream, flush_soon);
+    if (aioc_lock_locked(&s->writing) || s->flusher.id || s->write_error)
+        return; /* a flush in progress takes these bytes too */
+    if (s->ops->try_write)
+        try_flush(s);
+    if (used(&s->out) && !s->write_error)
+        start_flusher(s);
+}
+
 int aioc_stream_write(aioc_stream *s, const void *buf, size_t n) {
-    if (s->write_error)
-        return s->write_error;
+    if (s->write_error || s->write_closed)
+        return s->write_error ? s->write_error : -EPIPE;
     int err = 0;
     if (used(&s->out) >= s->high) { /* at the mark: make room first */
         if ((err = aioc_lock_acquire(&s->writing)))
@@ -424,11 +464,14 @@ int aioc_stream_write(aioc_stream *s, const void *buf, size_t n) {
         if (err)
             return err;
     }
-    /* with nothing queued ahead, send what the transport takes right now
-     * (an I/O call that does not wait: it counts against the budget) */
-    if (used(&s->out) == 0 && s->ops->try_write && !aioc_lock_locked(&s->writing)) {
-        aioc__loop *loop;
-        aioc__task *t = aioc__running(&loop, &err);
+    aioc__loop *loop;
+    aioc__task *t = aioc__running(&loop, &err);
+    /* A large write with nothing queued ahead: send what the transport
+     * takes right now, without copying it (an I/O call that does not wait:
+     * it counts against the budget). Outside a task there is no turn to
+     * wait for: small writes go at once too. */
+    if (used(&s->out) == 0 && s->ops->try_write && !aioc_lock_locked(&s->writing) &&
+        (n >= WRITE_DIRECT || !t)) {
         if (t && (err = aioc__io_budget(loop, t)))
             return err;
         while (n > 0) {
@@ -447,7 +490,10 @@ int aioc_stream_write(aioc_stream *s, const void *buf, size_t n) {
         return err;
     memcpy(s->out.data + s->out.end, buf, n);
     s->out.end += n;
-    start_flusher(s);
+    if (t && n < WRITE_DIRECT)
+        aioc__defer(loop, &s->flush_soon);
+    else
+        start_flusher(s);
     return 0;
 }
 
@@ -479,10 +525,13 @@ size_t aioc_stream_write_buffered(const aioc_stream *s) { return used(&s->out); 
 
 int aioc_stream_write_eof(aioc_stream *s) {
     int err = aioc_stream_drain(s);
-    return err ? err : s->ops->write_eof(s->ctx);
+    if (!err && !(err = s->ops->write_eof(s->ctx)))
+        s->write_closed = true;
+    return err;
 }
 
 static void stream_free(aioc_stream *s) {
+    aioc__deferred_cancel(&s->flush_soon);
     buffer_release(&s->in);
     buffer_release(&s->out);
     free(s);
@@ -493,6 +542,10 @@ static void stream_free(aioc_stream *s) {
  * (never closing the transport under its feet). */
 static int release(aioc_stream *s) {
     int closed = 0;
+    if (!s->flushing && !aioc_lock_locked(&s->writing) && s->ops->try_write &&
+        !s->write_error)
+        try_flush(s); /* an abort sends what goes without waiting, as before */
+    aioc__deferred_cancel(&s->flush_soon);
     if (s->flushing)
         s->close_pending = true;
     else
@@ -547,6 +600,8 @@ int aioc_stream_release_fd(aioc_stream *s) {
         return -EINVAL; /* not a descriptor stream, or released already */
     if (aioc_lock_locked(&s->reading) || aioc_lock_locked(&s->writing) || s->flushing)
         return -EBUSY;
+    if (s->ops->try_write && !s->write_error)
+        try_flush(s); /* this turn's writes, if the socket takes them now */
     settle(s);
     if (used(&s->in) || used(&s->out))
         return -EBUSY; /* bytes would be lost, or read by the wrong layer */
@@ -555,5 +610,6 @@ int aioc_stream_release_fd(aioc_stream *s) {
     int fd = s->fd;
     s->fd = -1;
     s->ops = &released_ops;
+    s->write_error = -EBADF;
     return fd;
 }

@@ -192,8 +192,8 @@ static void *write_error_sticks(void *arg) {
     CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sp) == 0);
     aioc_stream *w = aioc_stream_new(sp[1], NULL);
     aioc_close(sp[0]);
-    CHECK_ERR(aioc_stream_write(w, "hi", 2), -EPIPE); /* sent at once: fails at once */
-    CHECK_ERR(aioc_stream_drain(w), -EPIPE);
+    CHECK_ERR(aioc_stream_write(w, "hi", 2), 0); /* buffered for the turn's end */
+    CHECK_ERR(aioc_stream_drain(w), -EPIPE);       /* the send fails */
     CHECK_ERR(aioc_stream_write(w, "again", 5), -EPIPE); /* sticky */
     aioc_stream_abort(w);
     return NULL;
@@ -443,3 +443,153 @@ static void *release_fd(void *arg) {
 }
 
 TEST(stream_release_fd) { CHECK_ERR(aioc_run(release_fd, NULL, NULL), 0); }
+
+/* ------------------------------------------------- writes of one turn -- */
+
+/* A transport over a socket that counts the calls that send. */
+static int counted_fd;
+static int sends; /* write and try_write calls */
+
+static long counted_read(void *ctx, void *buf, size_t n) {
+    (void)ctx;
+    return aioc_read(counted_fd, buf, n);
+}
+static long counted_write(void *ctx, const void *buf, size_t n) {
+    (void)ctx;
+    sends++;
+    return aioc_write_some(counted_fd, buf, n);
+}
+static long counted_try_write(void *ctx, const void *buf, size_t n) {
+    (void)ctx;
+    sends++;
+    ssize_t r = write(counted_fd, buf, n);
+    return r >= 0 ? r : errno == EAGAIN ? -EAGAIN : -errno;
+}
+static int counted_write_eof(void *ctx) {
+    (void)ctx;
+    return shutdown(counted_fd, SHUT_WR) == 0 ? 0 : -errno;
+}
+static int counted_close(void *ctx) {
+    (void)ctx;
+    return aioc_close(counted_fd);
+}
+static const aioc_transport counted_ops = {counted_read, counted_write, counted_try_write,
+                                           counted_write_eof, counted_close};
+
+static aioc_stream *counted_stream(void) {
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sp) == 0);
+    counted_fd = sp[0];
+    sends = 0;
+    aioc_stream *s = aioc_stream_new_transport(&counted_ops, NULL, NULL);
+    CHECK(s);
+    return s;
+}
+
+/* Reads exactly `n` bytes from the peer's end into buf. */
+static void peer_reads(char *buf, size_t n) {
+    size_t got = 0;
+    while (got < n) {
+        long r = aioc_read(sp[1], buf + got, n - got);
+        CHECK(r > 0);
+        got += (size_t)r;
+    }
+}
+
+static void *turn_writes(void *arg) {
+    (void)arg;
+    aioc_stream *s = counted_stream();
+    for (int i = 0; i < 100; i++)
+        CHECK_ERR(aioc_stream_write(s, "0123456789", 10), 0);
+    CHECK_EQ(sends, 0); /* nothing leaves before the turn ends */
+    CHECK_EQ(aioc_stream_write_buffered(s), 1000);
+    char buf[1000];
+    peer_reads(buf, sizeof buf); /* waiting ends the turn */
+    CHECK_EQ(sends, 1);
+    CHECK(memcmp(buf + 990, "0123456789", 10) == 0);
+    CHECK_EQ(aioc_stream_write_buffered(s), 0);
+    aioc_stream_close(s);
+    aioc_close(sp[1]);
+    return NULL;
+}
+
+TEST(stream_writes_of_a_turn_leave_in_one_call) {
+    CHECK_ERR(aioc_run(turn_writes, NULL, NULL), 0);
+}
+
+static void *writes_lines(void *arg) {
+    aioc_stream *s = arg;
+    char line[4] = "?1\n";
+    line[0] = (char)('a' + (int)aioc_current().id % 26);
+    for (int i = 0; i < 3; i++, line[1]++)
+        CHECK_ERR(aioc_stream_write(s, line, 3), 0);
+    return NULL;
+}
+
+static void *tasks_share_a_turn(void *arg) {
+    (void)arg;
+    aioc_stream *s = counted_stream();
+    aioc_task t[3];
+    for (int i = 0; i < 3; i++)
+        t[i] = aioc_spawn(writes_lines, s);
+    char buf[27];
+    peer_reads(buf, sizeof buf);
+    CHECK_EQ(sends, 1); /* three tasks' writes, one call */
+    for (int i = 0; i < 3; i++) { /* each task's lines in order, tasks in run order */
+        char who = (char)('a' + (int)t[i].id % 26);
+        for (int j = 0; j < 3; j++)
+            CHECK(buf[9 * i + 3 * j] == who && buf[9 * i + 3 * j + 1] == '1' + j);
+    }
+    CHECK_ERR(aioc_gather(t, 3, NULL), 0);
+    aioc_stream_close(s);
+    aioc_close(sp[1]);
+    return NULL;
+}
+
+TEST(stream_writes_of_several_tasks_share_a_call) {
+    CHECK_ERR(aioc_run(tasks_share_a_turn, NULL, NULL), 0);
+}
+
+/* A request is out before its reply is awaited, in one call; a large
+ * write goes at once, without waiting for the turn. */
+static void *read_and_large_write(void *arg) {
+    (void)arg;
+    aioc_stream *s = counted_stream();
+    CHECK_ERR(aioc_stream_write(s, "GET ", 4), 0);
+    CHECK_ERR(aioc_stream_write(s, "/\n", 2), 0);
+    CHECK_EQ(write(sp[1], "ok\n", 3), 3); /* the reply is already there */
+    const char *line;
+    CHECK_EQ(aioc_stream_readline(s, &line), 3);
+    CHECK_EQ(sends, 1);
+    char buf[6];
+    peer_reads(buf, sizeof buf);
+    CHECK(memcmp(buf, "GET /\n", 6) == 0);
+    static char big[32 * 1024];
+    memset(big, 'x', sizeof big);
+    CHECK_ERR(aioc_stream_write(s, big, sizeof big), 0);
+    CHECK_EQ(sends, 2); /* sent (the socket takes some) before write returned */
+    aioc_stream_close(s);
+    aioc_close(sp[1]);
+    return NULL;
+}
+
+TEST(stream_read_flushes_and_large_writes_go_at_once) {
+    CHECK_ERR(aioc_run(read_and_large_write, NULL, NULL), 0);
+}
+
+/* An abort right after a write still sends what the socket takes at once
+ * (the write had returned 0: the bytes were the stream's to send). */
+static void *abort_after_write(void *arg) {
+    (void)arg;
+    aioc_stream *s = counted_stream();
+    CHECK_ERR(aioc_stream_write(s, "bye\n", 4), 0);
+    aioc_stream_abort(s);
+    char buf[8];
+    CHECK_EQ(aioc_read(sp[1], buf, sizeof buf), 4);
+    CHECK_EQ(aioc_read(sp[1], buf, sizeof buf), 0);
+    aioc_close(sp[1]);
+    return NULL;
+}
+
+TEST(stream_abort_sends_what_goes_at_once) {
+    CHECK_ERR(aioc_run(abort_after_write, NULL, NULL), 0);
+}
