@@ -17,10 +17,19 @@
  *
  * Each client has two tasks: the server's handler task reads its lines,
  * and a writer task of its own sends it what other clients said, taken
- * from a bounded queue. A broadcast never waits: it puts the line in every
- * queue without waiting (aioc_queue_try_put). A client whose queue is full
- * has stopped reading; it is disconnected ("* NICK was too slow"), so it
- * can never stall the others.
+ * from its queue. The writer takes everything queued at once, and the
+ * stream sends what it is given within a loop turn in one system call;
+ * after a send the writer lets lines gather for GATHER seconds (a lone
+ * line goes out at once, a busy room's in batches), so a busy room costs
+ * a send per client every 25 ms, not one per line.
+ *
+ * A client that reads slowly slows the room down instead of losing lines:
+ * before a line is broadcast, its sender waits until every queue has room
+ * (QUEUE_LINES), so a flooding sender is itself read more slowly (TCP's
+ * own back-pressure). A client whose queue is full, whose writer has taken
+ * nothing from it and whose stream has sent nothing for STUCK seconds has
+ * stopped reading: it is disconnected ("* NICK was too slow"), and the
+ * room goes on.
  *
  * The server prints "listening on 127.0.0.1:PORT" once it is ready and
  * stops on Ctrl-C: the main task is cancelled, everyone is told, and the
@@ -29,17 +38,22 @@
 #include <aioc.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #define MAX_NICK 16
-#define MAX_LINE 1024     /* bytes of a line from a client, newline included */
-#define QUEUE_LINES 4096  /* lines waiting for a client before it is too slow:
-                             room for a line from each of thousands at once */
-#define LINGER 2.0        /* seconds a leaving client has to take what is queued */
+#define MAX_LINE 1024 /* bytes of a line from a client, newline included */
+#define QUEUE_LINES                                                                                \
+    4096             /* lines waiting for a client before senders wait:                            \
+                        room for a line from each of thousands at once */
+#define STUCK 2.0    /* seconds a full queue may go untaken: too slow */
+#define GATHER 0.025 /* seconds a writer lets lines gather after a send */
+#define LINGER 2.0   /* seconds a leaving client has to take what is queued */
 
 /* ------------------------------------------------------------ messages -- */
 
@@ -86,29 +100,105 @@ typedef struct client {
     struct client *prev, *next; /* in the room, once it has a nickname */
     char nick[MAX_NICK + 1];
     aioc_stream *conn;
-    aioc_queue *out;            /* messages for this client */
+    aioc_queue *out; /* messages for this client */
     aioc_task reader, writer;
-    int kicked;                 /* its queue overflowed */
+    double last_moved; /* when its writer last took from the queue,
+                          or bytes were last seen leaving its stream */
+    size_t buffered;   /* the stream's write buffer when last looked at */
+    int full;          /* QUEUE_LINES or more lines wait in its queue */
+    int kicked;        /* it stopped reading: dropped */
 } client;
 
 /* Everyone who has a nickname, in a circular list. */
 static client room = {.prev = &room, .next = &room};
 static size_t online;
 
-/* Queues `m` for `c`, without waiting. A full queue means that `c` does
- * not read what it is sent: it is kicked out. Its reader task is cancelled
- * (the read it waits in returns -ECANCELED), and it leaves the room itself;
- * from now on it is sent nothing more. */
+/* Clients whose queue is full, and an event set whenever one of them
+ * takes from it: senders waiting for room look again then. */
+static size_t nfull;
+static aioc_event room_freed = AIOC_EVENT_INIT;
+
+static void set_full(client *c, int full) {
+    if (c->full == full)
+        return;
+    c->full = full;
+    if (full) {
+        nfull++;
+    } else {
+        nfull--;
+        aioc_event_set(&room_freed);
+    }
+}
+
+/* `c` does not read what it is sent: it is dropped. Its reader task is
+ * cancelled (the read it waits in returns -ECANCELED), and it leaves the
+ * room itself; from now on it is sent nothing more. */
+static void kick(client *c) {
+    c->kicked = 1;
+    set_full(c, 0);
+    aioc_queue_shutdown(c->out, 1, msg_drop, NULL); /* free its backlog now */
+    aioc_cancel(c->reader);
+}
+
+/* Whether `c` has stopped reading: its queue is full, its stream holds
+ * bytes the connection does not take, and neither did its writer take a
+ * line nor did a byte leave the stream for STUCK seconds. (A slow reader
+ * still drains the stream while its writer waits; a stream with nothing
+ * buffered means the server, not the client, is behind.) */
+static int stuck(client *c) {
+    size_t buffered = aioc_stream_write_buffered(c->conn);
+    if (buffered != c->buffered) {
+        c->buffered = buffered;
+        c->last_moved = aioc_now();
+    }
+    return c->full && buffered > 0 && aioc_now() - c->last_moved >= STUCK;
+}
+
+/* Queues `m` for `c`, without waiting (the queue has no bound of its own:
+ * senders keep it near QUEUE_LINES, see wait_for_room). */
 static void send_to(client *c, msg *m) {
     if (c->kicked)
         return;
-    m->refs++;
-    if (aioc_queue_try_put(c->out, m) == 0)
+    if (c->full && stuck(c)) { /* never a stream call for the others */
+        kick(c);
         return;
-    m->refs--;
-    c->kicked = 1;
-    aioc_queue_shutdown(c->out, 1, msg_drop, NULL); /* free its backlog now */
-    aioc_cancel(c->reader);
+    }
+    m->refs++;
+    if (aioc_queue_try_put(c->out, m) != 0)
+        m->refs--; /* out of memory: this line is lost for `c` */
+    else if (aioc_queue_size(c->out) >= QUEUE_LINES)
+        set_full(c, 1);
+}
+
+/* Waits until every client in the room but `from` has room in its queue,
+ * dropping those whose full queue has not moved for STUCK seconds.
+ * Returns 0, or -ECANCELED if the sender is cancelled meanwhile. */
+static int wait_for_room(const client *from) {
+    while (nfull > (from->full ? 1u : 0u)) {
+        int waiting = 0;
+        double deadline = INFINITY; /* when the first full queue could count as stuck */
+        for (client *c = room.next; c != &room; c = c->next) {
+            if (c == from || !c->full)
+                continue;
+            if (stuck(c)) {
+                kick(c); /* it stays in the room until its reader leaves */
+                continue;
+            }
+            waiting = 1;
+            if (c->buffered > 0 && c->last_moved + STUCK < deadline)
+                deadline = c->last_moved + STUCK; /* else its writer has yet to run */
+        }
+        if (!waiting)
+            break;
+        aioc_scope scope;
+        aioc_event_clear(&room_freed);
+        aioc_scope_enter_at(&scope, deadline);
+        int err = aioc_event_wait(&room_freed);
+        aioc_scope_exit(&scope);
+        if (err && err != -ETIMEDOUT)
+            return err;
+    }
+    return 0;
 }
 
 /* Sends `m` to everyone in the room except `from`, and drops the caller's
@@ -148,6 +238,7 @@ static void join(client *c) {
 }
 
 static void leave(client *c, const char *why) {
+    set_full(c, 0); /* no one waits for it any more */
     c->prev->next = c->next;
     c->next->prev = c->prev;
     online--;
@@ -174,20 +265,28 @@ static void who(client *c) {
 /* ------------------------------------------------------------ sessions -- */
 
 /* The writer task of a client: sends what its queue holds, in order. It
- * ends when the queue is shut down and empty (the client leaves), or when
- * the connection fails. */
+ * takes everything queued at once (the stream sends all it is given
+ * within a loop turn in one system call), so a busy room costs a send per
+ * client per turn, not one per line. It ends when the queue is shut down
+ * and empty (the client leaves), or when the connection fails. */
 static void *writer(void *arg) {
     client *c = arg;
     void *item;
     int err;
     while ((err = aioc_queue_get(c->out, &item)) == 0) {
-        msg *m = item;
-        err = aioc_stream_write(c->conn, m->text, m->len);
-        msg_unref(m);
+        c->last_moved = aioc_now();
+        set_full(c, 0); /* senders waiting for room may go on */
+        do {
+            msg *m = item;
+            err = aioc_stream_write(c->conn, m->text, m->len);
+            msg_unref(m);
+        } while (!err && aioc_queue_try_get(c->out, &item) == 0);
         if (err) {
             aioc_cancel(c->reader); /* the peer is gone: stop reading it too */
             return NULL;
         }
+        if ((err = aioc_sleep(GATHER)))
+            return NULL; /* cancelled: the server drops the connection */
     }
     if (err == -ESHUTDOWN)
         aioc_stream_drain(c->conn); /* what the stream still buffers */
@@ -233,7 +332,8 @@ static int choose_nick(client *c, char *text) {
             return (int)n;
         if (!valid_nick(text))
             tell(c, msg_printf("* a nickname is 1 to %d letters, digits, - or _; "
-                               "nickname?\n", MAX_NICK));
+                               "nickname?\n",
+                               MAX_NICK));
         else if (find(text))
             tell(c, msg_printf("* %s is taken; nickname?\n", text));
         else
@@ -259,7 +359,7 @@ static const char *talk(client *c, char *text) {
             who(c);
         else if (text[0] == '/')
             tell(c, msg_printf("* unknown command; try /who or /quit\n"));
-        else
+        else if (wait_for_room(c) == 0)
             broadcast(msg_printf("%s: %s\n", c->nick, text), c);
         /* Let the writers run before the next line: one read brings many
          * lines, and a client that floods us would otherwise fill the
@@ -273,8 +373,8 @@ static const char *talk(client *c, char *text) {
 static void session(aioc_stream *conn, void *arg) {
     (void)arg;
     char text[MAX_LINE + 1];
-    client c = {.conn = conn, .reader = aioc_current()};
-    if (!(c.out = aioc_queue_new(AIOC_QUEUE_FIFO, QUEUE_LINES, NULL)))
+    client c = {.conn = conn, .reader = aioc_current(), .last_moved = aioc_now()};
+    if (!(c.out = aioc_queue_new(AIOC_QUEUE_FIFO, 0, NULL)))
         return;
     c.writer = aioc_spawn(writer, &c);
     if (aioc_task_error(c.writer) == 0 && choose_nick(&c, text) == 0) {
@@ -370,8 +470,20 @@ static void *client_main(void *arg) {
     return n < 0 ? aioc_fail((int)n) : NULL;
 }
 
+/* A connection is a descriptor: allow as many as the system lets us (as
+ * Go's runtime does at start), not the shell's default soft limit of
+ * 1,024. */
+static void raise_descriptor_limit(void) {
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
 int main(int argc, char **argv) {
     if (argc >= 2 && argc <= 3 && strcmp(argv[1], "server") == 0) {
+        raise_descriptor_limit();
         int status = aioc_run(server, argc > 2 ? argv[2] : "0", NULL);
         return status ? 1 : 0;
     }
