@@ -488,7 +488,7 @@ static int head_complete(conn *c) {
     if (c->head_bytes > c->h->o.max_head_bytes)
         return 431;
     if (llhttp_get_http_major(&c->p) != 1)
-        return 505; /* RFC 9110 §6.2: the major version is refused */
+        return 505; /* RFC 9110 §2.5: the major version is refused */
     if (llhttp_get_method(&c->p) == HTTP_CONNECT)
         return 501; /* no tunnels here (RFC 9110 §9.3.6) */
     int status = build_request(c);

@@ -150,7 +150,7 @@ static const conf_case cases[] = {
     /* RFC 9110 §9.1: an unknown method SHOULD get 501; 405 if known but
      * not allowed here; a server may also implement any method it likes */
     {"method_unknown", RAW("FOO / HTTP/1.1\r\nHost: a\r\n\r\n"), .ok = {501, 405, 200}},
-    /* RFC 9110 §6.2, §15.6.6: a major version the server refuses: 505 */
+    /* RFC 9110 §2.5, §15.6.6: a major version the server refuses: 505 */
     {"version_2", RAW("GET / HTTP/2.0\r\nHost: a\r\n\r\n"), .ok = {505}},
     {"version_9", RAW("GET / HTTP/9.9\r\nHost: a\r\n\r\n"), .ok = {505}},
     /* RFC 9110 §2.5: a higher minor version SHOULD be served as the
@@ -255,7 +255,7 @@ static const conf_case cases[] = {
      RAW("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n"
          "Transfer-Encoding: identity\r\n\r\n3\r\nabc\r\n0\r\n\r\n"),
      .ok = {400}, .close = CLOSE},
-    /* §7: a sender MUST NOT apply chunked twice: the body cannot be
+    /* §6.1: a sender MUST NOT apply chunked twice: the body cannot be
      * framed (400), or the inner coding is one the server lacks (501) */
     {"te_chunked_twice",
      RAW("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, chunked\r\n\r\n"
