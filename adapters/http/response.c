@@ -343,11 +343,13 @@ int aioc__http_response_finish(aioc_http_response *res, int err) {
 }
 
 int aioc__http_send_error(aioc_stream *s, int status, double timeout) {
-    char buf[256];
+    char buf[320];
     const char *reason = aioc__http_reason(status);
+    /* Date too: an origin server with a clock must send it with every
+     * 4xx (RFC 9110 §6.6.1) */
     int n = snprintf(buf, sizeof buf,
-                     "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n"
-                     "Connection: close\r\n\r\n%s",
-                     status, reason, strlen(reason), reason);
+                     "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nDate: %s\r\n"
+                     "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
+                     status, reason, http_date(), strlen(reason), reason);
     return deadline_write(s, buf, (size_t)n, timeout);
 }

@@ -308,6 +308,24 @@ static const conf_case cases[] = {
      * it unread, as nginx's `return` does, need not */
     {"chunked_body_too_large", .make = large_chunked_body, .ok = {413, 200}},
 
+    /* --- connections and responses */
+    /* RFC 9112 §9.6: after a request with "Connection: close" the server
+     * MUST close once it has answered, and MUST NOT process a request
+     * that came after it */
+    {"connection_close",
+     RAW("GET /a HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+         "GET /second HTTP/1.1\r\nHost: a\r\n\r\n"),
+     .ok = {200}, .close = CLOSE, .body = "/a|a|\n"},
+    /* RFC 9110 §9.3.2: no content in a response to HEAD (bytes after the
+     * head would show up as more than one response) */
+    {"head_has_no_content", RAW("HEAD /a HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"),
+     .ok = {200}, .close = CLOSE},
+    /* RFC 9110 §15.2: a server MUST NOT send a 1xx response to an
+     * HTTP/1.0 client (here a 100 Continue) */
+    {"no_100_continue_for_http10",
+     RAW("POST /a HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\nabc"), .ok = {200},
+     .close = CLOSE},
+
     /* --- the rest */
     /* RFC 9110 §7.8: a server MAY ignore Upgrade */
     {"upgrade_ignored",
@@ -328,6 +346,7 @@ typedef struct reply {
     int status;       /* 0: no response at all */
     const char *body; /* in `buf` */
     size_t body_len;
+    bool dated;  /* it has a Date field */
     bool closed; /* the server closed after the response */
     bool extra;  /* bytes came after the response: a second answer */
     char buf[65536];
@@ -358,6 +377,7 @@ static long more(int fd, reply *r) {
 /* Sends `req`, reads one response and, if `wait_close`, what follows it
  * (the end of the stream, or more bytes). */
 static void exchange(const char *port, const char *req, size_t len, bool wait_close, reply *r) {
+    bool head_only = len > 5 && !memcmp(req, "HEAD ", 5); /* no content in the response */
     memset(r, 0, offsetof(reply, buf));
     r->len = 0;
     r->buf[0] = '\0';
@@ -375,7 +395,8 @@ static void exchange(const char *port, const char *req, size_t len, bool wait_cl
     if (end && sscanf(r->buf, "HTTP/1.%*d %d", &r->status) == 1) {
         const char *cl = head_value(r->buf, end, "Content-Length");
         size_t head = (size_t)(end + 4 - r->buf);
-        size_t want = cl ? head + strtoul(cl, NULL, 10) : sizeof r->buf - 1;
+        size_t want = head_only ? head : cl ? head + strtoul(cl, NULL, 10) : sizeof r->buf - 1;
+        r->dated = head_value(r->buf, end, "Date") != NULL;
         while (r->len < want && more(fd, r) > 0)
             ;
         r->body = r->buf + head;
@@ -420,6 +441,12 @@ static const char *run_case(const conf_case *k, const char *port) {
         return "no response";
     if (!allowed(k, r.status)) {
         snprintf(why, sizeof why, "answered %d", r.status);
+        return why;
+    }
+    /* RFC 9110 §6.6.1: an origin server with a clock MUST send Date in
+     * every 2xx, 3xx and 4xx response */
+    if (r.status < 500 && !r.dated) {
+        snprintf(why, sizeof why, "answered %d without Date", r.status);
         return why;
     }
     if (k->body && r.status / 100 == 2 &&
