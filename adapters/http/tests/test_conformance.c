@@ -12,10 +12,13 @@
  * limits match the aioc run's). The few cases where nginx itself deviates
  * from the RFC carry a note saying how, and are skipped against it.
  *
- * Every case runs on a new connection; after it, another new connection
- * must still get a 200, so a case that breaks the server fails there. Both
- * servers answer any accepted request with "<path>|<host>|<field X>\n"
- * (nginx: `return 200 "$uri|$host|$http_x\n"`), which some cases check. */
+ * Every case runs on a new connection. Whatever the case, an answer below
+ * 500 must carry Date (RFC 9110 §6.6.1), one that says "Connection: close"
+ * must be followed by the close (RFC 9112 §9.6), and after it another new
+ * connection must still get a 200, so a case that breaks the server fails
+ * there. Both servers answer any accepted request with
+ * "<path>|<host>|<field X>\n" (nginx: `return 200 "$uri|$host|$http_x\n"`),
+ * which some cases check. */
 #define _GNU_SOURCE
 #include <aioc_http.h>
 #include <arpa/inet.h>
@@ -346,9 +349,10 @@ typedef struct reply {
     int status;       /* 0: no response at all */
     const char *body; /* in `buf` */
     size_t body_len;
-    bool dated;  /* it has a Date field */
-    bool closed; /* the server closed after the response */
-    bool extra;  /* bytes came after the response: a second answer */
+    bool dated;      /* it has a Date field */
+    bool says_close; /* it has "Connection: close" */
+    bool closed;     /* the server closed after the response */
+    bool extra;      /* bytes came after the response: a second answer */
     char buf[65536];
     size_t len;
 } reply;
@@ -374,8 +378,9 @@ static long more(int fd, reply *r) {
     return n;
 }
 
-/* Sends `req`, reads one response and, if `wait_close`, what follows it
- * (the end of the stream, or more bytes). */
+/* Sends `req`, reads one response and, if `wait_close` or the response
+ * says "Connection: close", what follows it (the end of the stream, or
+ * more bytes). */
 static void exchange(const char *port, const char *req, size_t len, bool wait_close, reply *r) {
     bool head_only = len > 5 && !memcmp(req, "HEAD ", 5); /* no content in the response */
     memset(r, 0, offsetof(reply, buf));
@@ -397,6 +402,8 @@ static void exchange(const char *port, const char *req, size_t len, bool wait_cl
         size_t head = (size_t)(end + 4 - r->buf);
         size_t want = head_only ? head : cl ? head + strtoul(cl, NULL, 10) : sizeof r->buf - 1;
         r->dated = head_value(r->buf, end, "Date") != NULL;
+        const char *conn = head_value(r->buf, end, "Connection");
+        r->says_close = conn && !strncasecmp(conn + strspn(conn, " \t"), "close", 5);
         while (r->len < want && more(fd, r) > 0)
             ;
         r->body = r->buf + head;
@@ -405,7 +412,7 @@ static void exchange(const char *port, const char *req, size_t len, bool wait_cl
             r->extra = true;
         else if (r->len < want)
             r->closed = true; /* ended by closing */
-        while (wait_close && !r->closed && !r->extra) {
+        while ((wait_close || r->says_close) && !r->closed && !r->extra) {
             n = more(fd, r);
             if (n == 0 || n == -ECONNRESET)
                 r->closed = true;
@@ -436,7 +443,9 @@ static const char *run_case(const conf_case *k, const char *port) {
     bool wait_close = k->close != ANY;
     exchange(port, made ? made : k->req, len, wait_close, &r);
     free(made);
-    bool must_close = k->close == CLOSE || (k->close == CLOSE_IF_400 && r.status == 400);
+    /* RFC 9112 §9.6: a server that sends "close" MUST close after */
+    bool must_close =
+        k->close == CLOSE || (k->close == CLOSE_IF_400 && r.status == 400) || r.says_close;
     if (!r.status)
         return "no response";
     if (!allowed(k, r.status)) {
