@@ -56,6 +56,7 @@ typedef int (*aioc_http_handler)(aioc_http_request *req, aioc_http_response *res
 
 typedef struct aioc_http_opts {
     size_t max_head_bytes; /// request line + headers; 0: 16 KiB (at most 16 MiB); over: 431
+                           /// (414 when the request target alone is over)
     size_t max_headers;    /// header lines per request; 0: 100 (at most 65536); over: 431
     size_t max_body_bytes; /// a request body, buffered; 0: 1 MiB; over: 413
     /// The whole request head must arrive within this many seconds of its
@@ -74,6 +75,41 @@ typedef struct aioc_http_opts {
     /// TCP listening: backlog, handler stack size, stream options.
     aioc_server_opts server;
 } aioc_http_opts;
+
+/* What the server refuses itself, before any handler runs (RFC 9112 and
+ * RFC 9110; the request parser is llhttp in strict mode, its lenient
+ * flags off). Each gets a short text/plain response with "Connection:
+ * close", then the server stops reading requests, lingers a moment and
+ * closes:
+ *
+ *   400  a request line, field line or chunk that does not parse: a
+ *        method or field name that is not a token, an empty field name,
+ *        whitespace between a field name and its colon, a bare CR or a
+ *        NUL, obsolete line folding, whitespace before the first field
+ *        line, a chunk size that is not hex; an HTTP/1.1 request without
+ *        Host, any request with two Host lines, a Host that is not
+ *        uri-host[:port]; a Content-Length that is not digits, or two
+ *        that differ (or agree); Content-Length and Transfer-Encoding
+ *        together; Transfer-Encoding whose last coding is not chunked,
+ *        that has chunked twice, or in an HTTP/1.0 request; a target that
+ *        is not "/path", "*", or an absolute http(s) URI with a host
+ *   408  a head that did not arrive within head_timeout
+ *   413  a body over max_body_bytes (an announced one before any
+ *        100 Continue)
+ *   414  a request target that alone passes max_head_bytes
+ *   417  an Expect other than 100-continue
+ *   431  a head over max_head_bytes, or with over max_headers lines
+ *   501  a method that is a token but not one llhttp knows, CONNECT
+ *        (no tunnels), a transfer coding other than chunked ("gzip,
+ *        chunked")
+ *   505  an HTTP major version other than 1 (llhttp also refuses minor
+ *        versions above 1, with 400)
+ *
+ * A target in absolute-form ("GET http://example.com/p HTTP/1.1") is
+ * accepted: the handler sees "/p" as its path and the target's authority
+ * as the Host header's value (an origin server must ignore the Host sent
+ * with it). adapters/http/tests/test_conformance.c holds these cases and
+ * more, run against this server and against nginx. */
 
 /// Creates a server that runs `fn(req, res, arg)` for each request, with no
 /// listener yet: add one with aioc_http_listen, or hand it connections with
@@ -106,8 +142,9 @@ size_t aioc_http_server_connections(const aioc_http_server *h);
 /// close it after, or abort it (aioc_stream_abort) after an error, since
 /// bytes may be left that the peer does not read.
 /// Suspends. Returns 0 when the connection ended normally (the peer
-/// closed, a response closed it, a malformed or oversize request was
-/// answered with 400, 413 or 431, or the server closed it while idle);
+/// closed, a response closed it, a request the server refuses was
+/// answered with its 4xx or 5xx (see above), or the server closed it
+/// while idle);
 /// -ETIMEDOUT when one of the server's deadlines ended it (idle, head:
 /// after a 408, body, write); -ECANCELED; a stream error (-EPIPE, -ECONNRESET,
 /// ...); -EBUSY if the server is closing; -ENOMEM; AIOC_ENOTASK.
@@ -165,6 +202,8 @@ const char *aioc_http_request_query(const aioc_http_request *req);
 int aioc_http_request_minor(const aioc_http_request *req);
 
 /// The value of the first header named `name` (case-insensitive), or NULL.
+/// For a request with an absolute-form target, "Host" gives the target's
+/// authority (RFC 9112 §3.2.2).
 const char *aioc_http_request_header(const aioc_http_request *req, const char *name);
 
 /// The number of header lines.

@@ -18,6 +18,7 @@
  * Writes have a deadline of their own (response.c): a peer that stops
  * reading loses the connection. */
 #define _GNU_SOURCE
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,7 +39,7 @@ struct aioc_http_server {
     void *arg;
     aioc_http_opts o;
     aioc_server *listener; /* aioc_http_listen's, or adopted; NULL: none */
-    conn *conns; /* every connection being served, a doubly linked list */
+    conn *conns;           /* every connection being served, a doubly linked list */
     size_t nconns;
     aioc_event idle; /* set while no connection is served */
     bool closing;
@@ -61,6 +62,7 @@ struct conn {
     size_t url_off, *name_off, *value_off, nheaders;
     size_t head_bytes;
     bool in_message, in_head, head_done, complete, keep_alive;
+    bool url_done;   /* the request target was parsed whole */
     int fail_status; /* 413, 431 or 500, from a callback */
     char *body;
     size_t body_len, body_cap;
@@ -86,6 +88,7 @@ static int append(conn *c, const char *at, size_t n) {
 static int on_message_begin(llhttp_t *p) {
     conn *c = of(p);
     c->in_message = c->in_head = true;
+    c->url_done = false;
     c->alen = c->nheaders = c->body_len = 0;
     c->url_off = 0;
     c->name_off[0] = SIZE_MAX;
@@ -96,7 +99,8 @@ static int on_url(llhttp_t *p, const char *at, size_t n) {
     return append(of(p), at, n);
 }
 
-static int end_string(llhttp_t *p) {
+static int on_url_complete(llhttp_t *p) {
+    of(p)->url_done = true;
     return append(of(p), "", 1);
 }
 
@@ -176,7 +180,7 @@ static int on_message_complete(llhttp_t *p) {
 static const llhttp_settings_t settings = {
     .on_message_begin = on_message_begin,
     .on_url = on_url,
-    .on_url_complete = end_string,
+    .on_url_complete = on_url_complete,
     .on_header_field = on_header_field,
     .on_header_field_complete = on_header_field_complete,
     .on_header_value = on_header_value,
@@ -235,26 +239,167 @@ const char *aioc_http_request_param(const aioc_http_request *req, const char *na
     return NULL;
 }
 
-/* Makes the request object from the parsed head: the URL is split in the
- * arena at '?' into path and query. */
-static void build_request(conn *c) {
+/* ------------------------------------------------ checks on the head -- */
+
+static bool is_digit(char ch) {
+    return ch >= '0' && ch <= '9';
+}
+
+static bool is_hex(char ch) {
+    return is_digit(ch) || (ch >= 'a' && ch <= 'f') || (ch >= 'A' && ch <= 'F');
+}
+
+/* RFC 3986's unreserved and sub-delims characters. */
+static bool is_host_char(char ch) {
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || is_digit(ch) ||
+           (ch && strchr("-._~!$&'()*+,;=", ch));
+}
+
+/* An IP literal's inside (between the brackets): an IPv6 address, or
+ * "v" 1*HEXDIG "." 1*(unreserved / sub-delims / ":") (IPvFuture). */
+static bool valid_ip_literal(const char *s, size_t n) {
+    if (n && (s[0] == 'v' || s[0] == 'V')) {
+        size_t i = 1;
+        while (i < n && is_hex(s[i]))
+            i++;
+        if (i == 1 || i + 1 >= n || s[i] != '.')
+            return false;
+        for (i++; i < n; i++)
+            if (!is_host_char(s[i]) && s[i] != ':')
+                return false;
+        return true;
+    }
+    char addr[64];
+    struct in6_addr a;
+    if (n == 0 || n >= sizeof addr)
+        return false;
+    memcpy(addr, s, n);
+    addr[n] = '\0';
+    return inet_pton(AF_INET6, addr, &a) == 1;
+}
+
+/* RFC 9112 §3.2: Host = uri-host [ ":" port ], RFC 3986's: an IP literal
+ * in brackets or a reg-name (unreserved, sub-delims and %XX; IPv4
+ * addresses are reg-names too), then digits after a colon. Empty is valid
+ * (what a client sends for a target without an authority). */
+static bool valid_host(const char *s) {
+    if (*s == '[') {
+        const char *end = strchr(s, ']');
+        if (!end || !valid_ip_literal(s + 1, (size_t)(end - s - 1)))
+            return false;
+        s = end + 1;
+    } else {
+        for (; *s && *s != ':'; s++) {
+            if (*s == '%' && is_hex(s[1]) && is_hex(s[2]))
+                s += 2;
+            else if (!is_host_char(*s))
+                return false;
+        }
+    }
+    if (*s == ':')
+        for (s++; is_digit(*s); s++)
+            ;
+    return *s == '\0';
+}
+
+/* RFC 9112 §6.1 and §6.3: the request's transfer codings, in order over
+ * its Transfer-Encoding lines (one list, RFC 9110 §5.3), must end with
+ * chunked, once: anything else leaves the body without a reliable length
+ * (400, and the connection closes). A coding before chunked is one this
+ * server does not implement (501). Empty list elements are skipped (RFC
+ * 9110 §5.6.1). Returns 0 or the status. */
+static int check_transfer_codings(const aioc_http_request *r) {
+    bool present = false, chunked_last = false;
+    int status = 0;
+    for (size_t i = 0; i < r->nheaders; i++) {
+        if (strcasecmp(r->names[i], "Transfer-Encoding"))
+            continue;
+        present = true;
+        for (const char *e = r->values[i]; *e;) {
+            e += strspn(e, " \t,");
+            size_t n = strcspn(e, " \t,;");
+            if (!n && *e) /* a parameter or stray byte with no coding */
+                return 400;
+            if (!n)
+                break;
+            if (chunked_last)
+                return 400; /* something after chunked, chunked included */
+            if (n == 7 && !strncasecmp(e, "chunked", 7))
+                chunked_last = true;
+            else
+                status = 501;
+            e += n;
+            e += strcspn(e, ","); /* the coding's parameters */
+        }
+    }
+    if (present && !chunked_last)
+        return 400;
+    return status;
+}
+
+/* Makes the request object from the parsed head, and checks what llhttp
+ * leaves to its user: the Host rules and the request target's form (RFC
+ * 9112 §3.2). The URL is split in the arena at '?' into path and query.
+ * Returns 0 or the status to fail with. */
+static int build_request(conn *c) {
     aioc_http_request *r = &c->req;
     free(r->param_buf);
     *r = (aioc_http_request){.names = r->names, .values = r->values};
     r->method = llhttp_method_name(llhttp_get_method(&c->p));
     r->head = llhttp_get_method(&c->p) == HTTP_HEAD;
     r->minor = llhttp_get_http_minor(&c->p);
+    for (size_t i = 0; i < c->nheaders; i++) {
+        r->names[i] = c->arena + c->name_off[i];
+        r->values[i] = c->arena + c->value_off[i];
+        if (!*r->names[i])
+            return 400; /* ": value" */
+    }
+    r->nheaders = c->nheaders;
+    /* an HTTP/1.1 request without Host, any request with two, or an
+     * invalid one: 400 */
+    size_t hosts = 0, host = 0;
+    for (size_t i = 0; i < r->nheaders; i++)
+        if (!strcasecmp(r->names[i], "Host"))
+            hosts++, host = i;
+    if ((hosts == 0 && r->minor >= 1) || hosts > 1 || (hosts && !valid_host(r->values[host])))
+        return 400;
+    int status = check_transfer_codings(r);
+    if (status)
+        return status;
+    if (r->minor == 0 && (c->p.flags & F_TRANSFER_ENCODING))
+        return 400; /* §6.1: HTTP/1.0 has no transfer codings: faulty framing */
     char *url = c->arena + c->url_off;
+    if (*url != '/' && strcmp(url, "*")) {
+        /* the absolute-form, "http://authority/path?query" (§3.2.2),
+         * which a server must accept: the origin server uses the
+         * target's authority, not Host. The authority moves two bytes
+         * left (over "//") to end with its own NUL, and the path is what
+         * follows it, or "/" written into the byte freed. */
+        size_t scheme = !strncasecmp(url, "http://", 7)    ? 7
+                        : !strncasecmp(url, "https://", 8) ? 8
+                                                           : 0;
+        if (!scheme)
+            return 400;
+        char *auth = url + scheme;
+        size_t n = strcspn(auth, "/?");
+        if (!n)
+            return 400; /* RFC 9110 §4.2.1: an http URI needs a host */
+        memmove(auth - 2, auth, n);
+        auth[n - 2] = '\0';
+        if (!valid_host(auth - 2))
+            return 400;
+        url = auth + n;
+        if (*url != '/')
+            *--url = '/';
+        if (hosts)
+            r->values[host] = auth - 2;
+    }
     char *q = strchr(url, '?');
     if (q)
         *q++ = '\0';
     r->path = url;
     r->query = q ? q : "";
-    for (size_t i = 0; i < c->nheaders; i++) {
-        r->names[i] = c->arena + c->name_off[i];
-        r->values[i] = c->arena + c->value_off[i];
-    }
-    r->nheaders = c->nheaders;
+    return 0;
 }
 
 /* ---------------------------------------------------------- connection -- */
@@ -335,18 +480,22 @@ static int respond(conn *c) {
     return 1;
 }
 
-/* The head is complete: check its size and announced body, answer
- * Expect: 100-continue, build the request. Returns 0 or an HTTP status to
- * fail with. */
+/* The head is complete: check its size, version, method, fields and
+ * announced body, answer Expect: 100-continue, build the request. Returns
+ * 0 or an HTTP status to fail with. */
 static int head_complete(conn *c) {
     c->head_done = false;
     if (c->head_bytes > c->h->o.max_head_bytes)
         return 431;
     if (llhttp_get_http_major(&c->p) != 1)
-        return 400;
+        return 505; /* RFC 9110 §2.5: the major version is refused */
+    if (llhttp_get_method(&c->p) == HTTP_CONNECT)
+        return 501; /* no tunnels here (RFC 9110 §9.3.6) */
+    int status = build_request(c);
+    if (status)
+        return status;
     if ((c->p.flags & F_CONTENT_LENGTH) && c->p.content_length > c->h->o.max_body_bytes)
         return 413;
-    build_request(c);
     const char *expect = aioc_http_request_header(&c->req, "Expect");
     if (expect && c->req.minor >= 1) {
         if (strcasecmp(expect, "100-continue"))
@@ -356,6 +505,33 @@ static int head_complete(conn *c) {
     }
     llhttp_resume(&c->p);
     return 0;
+}
+
+/* tchar, RFC 9110 §5.6.2: what a method or field name is made of. */
+static bool is_tchar(char ch) {
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+           (ch && strchr("!#$%&'*+-.^_`|~", ch));
+}
+
+/* The status for a request llhttp refused with `e`, ending at `end`: 505
+ * for a well-formed version with a major number other than 1 (llhttp
+ * stored both digits before refusing it); 501 for a method that is a
+ * token llhttp does not know (the bytes from where it stopped matching
+ * are token characters up to a space; those before matched a known
+ * method's start); else 400. */
+static int refused_status(conn *c, llhttp_errno_t e, const char *end) {
+    if (e == HPE_INVALID_VERSION &&
+        !strcmp(llhttp_get_error_reason(&c->p), "Invalid HTTP version") &&
+        llhttp_get_http_major(&c->p) != 1)
+        return 505;
+    if (e == HPE_INVALID_METHOD) {
+        const char *at = llhttp_get_error_pos(&c->p);
+        while (at && at < end && is_tchar(*at))
+            at++;
+        if (at && at < end && *at == ' ')
+            return 501;
+    }
+    return 400;
 }
 
 static int serve(conn *c) {
@@ -402,8 +578,9 @@ static int serve(conn *c) {
             c->head_bytes += used;
         c->rpos += used;
         if (e == HPE_OK) {
+            /* RFC 9112 §3: a target longer than the limit is 414 */
             if (c->in_head && c->head_bytes > o->max_head_bytes)
-                return fail(c, 431);
+                return fail(c, c->url_done ? 431 : 414);
             continue;
         }
         if (e == HPE_PAUSED && c->head_done) {
@@ -425,7 +602,9 @@ static int serve(conn *c) {
         }
         if (e == HPE_PAUSED_UPGRADE)
             return 0; /* nothing after an upgrade request is HTTP any more */
-        return fail(c, c->fail_status ? c->fail_status : 400);
+        if (!c->fail_status)
+            c->fail_status = refused_status(c, e, start + avail);
+        return fail(c, c->fail_status);
     }
 }
 

@@ -51,7 +51,7 @@ int aioc__http_write(aioc_http_response *res, const void *buf, size_t n);
 int aioc__http_response_finish(aioc_http_response *res, int err);
 void aioc__http_response_free(aioc_http_response *res);
 /* A complete short response with "Connection: close", for the server's own
- * errors (400, 408, 413, 431). */
+ * errors (400, 408, 413, 414, 417, 431, 501, 505). */
 int aioc__http_send_error(aioc_stream *s, int status, double timeout);
 const char *aioc__http_reason(int status);
 

@@ -36,6 +36,7 @@ static const struct {
     {408, "Request Timeout"},
     {409, "Conflict"},
     {413, "Content Too Large"},
+    {414, "URI Too Long"},
     {415, "Unsupported Media Type"},
     {417, "Expectation Failed"},
     {422, "Unprocessable Content"},
@@ -46,6 +47,7 @@ static const struct {
     {502, "Bad Gateway"},
     {503, "Service Unavailable"},
     {504, "Gateway Timeout"},
+    {505, "HTTP Version Not Supported"},
 };
 
 const char *aioc__http_reason(int status) {
@@ -203,7 +205,9 @@ static char *put(char *p, const void *s, size_t n) {
     return p + n;
 }
 
-static char *put_str(char *p, const char *s) { return put(p, s, strlen(s)); }
+static char *put_str(char *p, const char *s) {
+    return put(p, s, strlen(s));
+}
 
 static char *put_num(char *p, unsigned long long v) {
     char digits[24];
@@ -218,8 +222,7 @@ static char *put_num(char *p, unsigned long long v) {
  * framing header (`length` >= 0: Content-Length; -1: chunked, or nothing
  * for HTTP/1.0; -2: nothing) and Connection — and, if given, `body` right
  * after it: in one write when the body is small. */
-static int send_head(aioc_http_response *res, long long length, const void *body,
-                     size_t body_len) {
+static int send_head(aioc_http_response *res, long long length, const void *body, size_t body_len) {
     if (res->closing && *res->closing)
         res->keep_alive = false;
     const char *conn = res->keep_alive ? (res->http10 ? "Connection: keep-alive\r\n" : "")
@@ -340,11 +343,13 @@ int aioc__http_response_finish(aioc_http_response *res, int err) {
 }
 
 int aioc__http_send_error(aioc_stream *s, int status, double timeout) {
-    char buf[256];
+    char buf[320];
     const char *reason = aioc__http_reason(status);
+    /* Date too: an origin server with a clock must send it with every
+     * 4xx (RFC 9110 §6.6.1) */
     int n = snprintf(buf, sizeof buf,
-                     "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n"
-                     "Connection: close\r\n\r\n%s",
-                     status, reason, strlen(reason), reason);
+                     "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nDate: %s\r\n"
+                     "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
+                     status, reason, http_date(), strlen(reason), reason);
     return deadline_write(s, buf, (size_t)n, timeout);
 }

@@ -252,17 +252,18 @@ static void *pipelined(void *arg) {
     (void)arg;
     fixture f;
     start(&f, NULL);
-    char *out = talk(&f, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n"
-                         "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc"
-                         "GET /users/42?x=1 HTTP/1.1\r\nHost: x\r\n\r\n"
-                         "GET /query?a=b HTTP/1.1\r\nX-Test: yes\r\nConnection: close\r\n\r\n"
-                         "GET /hello HTTP/1.1\r\n\r\n");
+    char *out =
+        talk(&f, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n"
+                 "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc"
+                 "GET /users/42?x=1 HTTP/1.1\r\nHost: x\r\n\r\n"
+                 "GET /query?a=b HTTP/1.1\r\nHost: x\r\nX-Test: yes\r\nConnection: close\r\n\r\n"
+                 "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
     CHECK_STR(out, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello"
                    "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc"
                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n"
                    "{\"id\":\"42\"}"
                    "HTTP/1.1 200 OK\r\nContent-Length: 15\r\nConnection: close\r\n\r\n"
-                   "q=a=b h=yes n=2");
+                   "q=a=b h=yes n=3");
     free(out);
     stop(&f);
     return NULL;
@@ -275,9 +276,10 @@ static void *chunked_body(void *arg) {
     (void)arg;
     fixture f;
     start(&f, NULL);
-    char *out = talk(&f, "POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
-                         "4\r\nWiki\r\n5;ext=1\r\npedia\r\n0\r\nTrailer: x\r\n\r\n"
-                         "PUT /echo HTTP/1.1\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
+    char *out =
+        talk(&f, "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                 "4\r\nWiki\r\n5;ext=1\r\npedia\r\n0\r\nTrailer: x\r\n\r\n"
+                 "PUT /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
     CHECK_STR(out, "HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nWikipedia"
                    "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
     free(out);
@@ -299,10 +301,9 @@ static void *malformed(void *arg) {
     const char *bad[] = {
         "GARBAGE\r\n\r\n",
         "GET / HTTP/1.1\r\nHost : x\r\n\r\n",
-        "GET / HTTP/9.9\r\n\r\n",
-        "GET / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd",
-        "POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
-        "GET /\x01 HTTP/1.1\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd",
+        "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+        "GET /\x01 HTTP/1.1\r\nHost: x\r\n\r\n",
         "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
@@ -310,12 +311,21 @@ static void *malformed(void *arg) {
         CHECK_STR(out, bad_400);
         free(out);
     }
+    /* a major version other than 1: 505 */
+    char *out = talk(&f, "GET / HTTP/9.9\r\nHost: x\r\n\r\n");
+    CHECK(starts(out, "HTTP/1.1 505 HTTP Version Not Supported\r\n"));
+    CHECK(strstr(out, "Connection: close\r\n"));
+    free(out);
     /* a good request first, then garbage: the first is answered */
-    char *out = talk(&f, "GET /hello HTTP/1.1\r\n\r\nBAD REQUEST LINE\r\n\r\n");
+    out = talk(&f, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\nBAD\tREQUEST LINE\r\n\r\n");
     CHECK(strstr(out, "hello") && strstr(out, "400 Bad Request"));
     free(out);
+    /* a method that is a token but unknown: 501 */
+    out = talk(&f, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\nBREW /pot HTTP/1.1\r\nHost: x\r\n\r\n");
+    CHECK(strstr(out, "hello") && strstr(out, "501 Not Implemented"));
+    free(out);
     /* a handler's error is a 500 */
-    out = talk(&f, "GET /fail HTTP/1.1\r\nConnection: close\r\n\r\n");
+    out = talk(&f, "GET /fail HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     CHECK(starts(out, "HTTP/1.1 500 Internal Server Error\r\n"));
     free(out);
     stop(&f);
@@ -334,18 +344,18 @@ static void *too_large(void *arg) {
     char big[2048];
     memset(big, 'a', sizeof big - 1);
     big[sizeof big - 1] = '\0';
-    snprintf(req, sizeof req, "GET /hello HTTP/1.1\r\nX-Big: %s\r\n\r\n", big);
+    snprintf(req, sizeof req, "GET /hello HTTP/1.1\r\nHost: x\r\nX-Big: %s\r\n\r\n", big);
     char *out = talk(&f, req);
     CHECK(starts(out, "HTTP/1.1 431 Request Header Fields Too Large\r\n"));
     CHECK(strstr(out, "Connection: close\r\n"));
     free(out);
-    /* a long URL counts too */
-    snprintf(req, sizeof req, "GET /%s HTTP/1.1\r\n\r\n", big);
+    /* a request target alone over the limit is 414 */
+    snprintf(req, sizeof req, "GET /%s HTTP/1.1\r\nHost: x\r\n\r\n", big);
     out = talk(&f, req);
-    CHECK(starts(out, "HTTP/1.1 431 "));
+    CHECK(starts(out, "HTTP/1.1 414 URI Too Long\r\n"));
     free(out);
     /* eleven headers */
-    strcpy(req, "GET /hello HTTP/1.1\r\n");
+    strcpy(req, "GET /hello HTTP/1.1\r\nHost: x\r\n");
     for (int i = 0; i < 11; i++)
         sprintf(req + strlen(req), "H%d: v\r\n", i);
     strcat(req, "\r\n");
@@ -353,19 +363,19 @@ static void *too_large(void *arg) {
     CHECK(starts(out, "HTTP/1.1 431 "));
     free(out);
     /* ten are fine */
-    strcpy(req, "GET /query HTTP/1.1\r\nConnection: close\r\n");
-    for (int i = 0; i < 9; i++)
+    strcpy(req, "GET /query HTTP/1.1\r\nHost: x\r\nConnection: close\r\n");
+    for (int i = 0; i < 8; i++)
         sprintf(req + strlen(req), "H%d: v\r\n", i);
     strcat(req, "\r\n");
     out = talk(&f, req);
     CHECK(strstr(out, "200 OK") && strstr(out, "n=10"));
     free(out);
     /* a body over the limit, announced or chunked */
-    out = talk(&f, "POST /echo HTTP/1.1\r\nContent-Length: 5000\r\n\r\nabc");
+    out = talk(&f, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\nabc");
     CHECK(starts(out, "HTTP/1.1 413 Content Too Large\r\n"));
     free(out);
     int fd = dial(&f);
-    put(fd, "POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n");
+    put(fd, "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n");
     for (int i = 0; i < 3; i++) {
         char chunk[600];
         memset(chunk, 'b', sizeof chunk);
@@ -382,8 +392,10 @@ static void *too_large(void *arg) {
     /* exactly at the limit is fine */
     memset(big, 'c', 1000);
     big[1000] = '\0';
-    snprintf(req, sizeof req,
-             "POST /echo HTTP/1.1\r\nConnection: close\r\nContent-Length: 1000\r\n\r\n%s", big);
+    snprintf(
+        req, sizeof req,
+        "POST /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 1000\r\n\r\n%s",
+        big);
     out = talk(&f, req);
     CHECK(strstr(out, "200 OK") && strstr(out, big));
     free(out);
@@ -440,7 +452,7 @@ static void *slow_body(void *arg) {
     start(&f, &o);
     /* a body that stops coming: closed a body deadline later */
     int fd = dial(&f);
-    put(fd, "POST /echo HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc");
+    put(fd, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc");
     double t0 = aioc_now();
     char *out = read_all(fd);
     double took = aioc_now() - t0;
@@ -450,7 +462,7 @@ static void *slow_body(void *arg) {
     aioc_close(fd);
     /* blank lines between requests do not keep an idle connection open */
     fd = dial(&f);
-    put(fd, "GET /hello HTTP/1.1\r\n\r\n");
+    put(fd, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
     read_until(fd, "hello");
     t0 = aioc_now();
     for (int i = 0; i < 10 && aioc_now() - t0 < S * 1; i++) {
@@ -479,7 +491,7 @@ static void *stalled_reader(void *arg) {
     int fd = dial(&f);
     int small = 4096;
     setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
-    put(fd, "GET /big HTTP/1.1\r\n\r\n");
+    put(fd, "GET /big HTTP/1.1\r\nHost: x\r\n\r\n");
     double t0 = aioc_now();
     while (aioc_http_server_connections(f.srv) == 0 && aioc_now() - t0 < S * 5)
         aioc_sleep(0.01);
@@ -502,10 +514,10 @@ static void *idle_close(void *arg) {
     aioc_http_opts o = {.idle_timeout = S * 0.3};
     start(&f, &o);
     int fd = dial(&f);
-    put(fd, "GET /hello HTTP/1.1\r\n\r\n");
+    put(fd, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
     read_until(fd, "hello");
     double t0 = aioc_now();
-    put(fd, "GET /hello HTTP/1.1\r\n\r\n"); /* keep-alive works */
+    put(fd, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n"); /* keep-alive works */
     read_until(fd, "hello");
     char *out = read_all(fd);
     double took = aioc_now() - t0;
@@ -524,9 +536,9 @@ static void *head_request(void *arg) {
     (void)arg;
     fixture f;
     start(&f, NULL);
-    char *out = talk(&f, "HEAD /hello HTTP/1.1\r\n\r\n"
-                         "HEAD /stream HTTP/1.1\r\n\r\n"
-                         "GET /stream HTTP/1.1\r\n\r\n"
+    char *out = talk(&f, "HEAD /hello HTTP/1.1\r\nHost: x\r\n\r\n"
+                         "HEAD /stream HTTP/1.1\r\nHost: x\r\n\r\n"
+                         "GET /stream HTTP/1.1\r\nHost: x\r\n\r\n"
                          "GET /users/7 HTTP/1.0\r\n\r\n");
     CHECK_STR(out,
               "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\n"
@@ -552,13 +564,13 @@ static void *routing(void *arg) {
     (void)arg;
     fixture f;
     start(&f, NULL);
-    char *out = talk(&f, "GET /nowhere HTTP/1.1\r\n\r\n"
-                         "DELETE /echo HTTP/1.1\r\n\r\n"
-                         "GET /static/css/site.css HTTP/1.1\r\n\r\n"
-                         "GET /static HTTP/1.1\r\n\r\n"
-                         "GET /users/ HTTP/1.1\r\n\r\n"
-                         "GET /users/9/x HTTP/1.1\r\n\r\n"
-                         "OPTIONS /query HTTP/1.1\r\nConnection: close\r\n\r\n");
+    char *out = talk(&f, "GET /nowhere HTTP/1.1\r\nHost: x\r\n\r\n"
+                         "DELETE /echo HTTP/1.1\r\nHost: x\r\n\r\n"
+                         "GET /static/css/site.css HTTP/1.1\r\nHost: x\r\n\r\n"
+                         "GET /static HTTP/1.1\r\nHost: x\r\n\r\n"
+                         "GET /users/ HTTP/1.1\r\nHost: x\r\n\r\n"
+                         "GET /users/9/x HTTP/1.1\r\nHost: x\r\n\r\n"
+                         "OPTIONS /query HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     CHECK_STR(
         out,
         "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: 9\r\n\r\nNot Found"
@@ -568,7 +580,7 @@ static void *routing(void *arg) {
         "HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\nfile /static"
         "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: 9\r\n\r\nNot Found"
         "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: 9\r\n\r\nNot Found"
-        "HTTP/1.1 200 OK\r\nContent-Length: 10\r\nConnection: close\r\n\r\nq= h=- n=1");
+        "HTTP/1.1 200 OK\r\nContent-Length: 10\r\nConnection: close\r\n\r\nq= h=- n=2");
     free(out);
     stop(&f);
     return NULL;
@@ -582,7 +594,7 @@ static int json_fallback(aioc_http_request *req, aioc_http_response *res, void *
     (void)req;
     (void)arg;
     const char *json = aioc_http_response_get_status(res) == 405 ? "{\"error\":\"not this way\"}"
-                                                                   : "{\"error\":\"no such route\"}";
+                                                                 : "{\"error\":\"no such route\"}";
     return aioc_http_response_body(res, json, strlen(json));
 }
 
@@ -591,9 +603,9 @@ static void *falling_back(void *arg) {
     fixture f;
     start(&f, NULL);
     aioc_http_router_fallback(f.router, json_fallback, NULL);
-    char *out = talk(&f, "GET /nowhere HTTP/1.1\r\n\r\n"
-                         "DELETE /echo HTTP/1.1\r\n\r\n"
-                         "GET /hello HTTP/1.1\r\nConnection: close\r\n\r\n");
+    char *out = talk(&f, "GET /nowhere HTTP/1.1\r\nHost: x\r\n\r\n"
+                         "DELETE /echo HTTP/1.1\r\nHost: x\r\n\r\n"
+                         "GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     CHECK_STR(out, "HTTP/1.1 404 Not Found\r\nContent-Length: 25\r\n\r\n"
                    "{\"error\":\"no such route\"}"
                    "HTTP/1.1 405 Method Not Allowed\r\nAllow: POST, PUT\r\n"
@@ -652,11 +664,11 @@ static void *serving_files(void *arg) {
     snprintf(sub, sizeof sub, "%s/sub", file_dir);
     CHECK(mkdir(sub, 0700) == 0);
 
-    char *out = talk(&f, "GET /files/page.html HTTP/1.1\r\n\r\n"
-                         "HEAD /files/big.bin HTTP/1.1\r\n\r\n"
-                         "GET /files/missing.txt HTTP/1.1\r\n\r\n"
-                         "GET /files/sub HTTP/1.1\r\n\r\n"
-                         "GET /files/../secret HTTP/1.1\r\nConnection: close\r\n\r\n");
+    char *out = talk(&f, "GET /files/page.html HTTP/1.1\r\nHost: x\r\n\r\n"
+                         "HEAD /files/big.bin HTTP/1.1\r\nHost: x\r\n\r\n"
+                         "GET /files/missing.txt HTTP/1.1\r\nHost: x\r\n\r\n"
+                         "GET /files/sub HTTP/1.1\r\nHost: x\r\n\r\n"
+                         "GET /files/../secret HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     CHECK_STR(out, "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n"
                    "Content-Length: 10\r\n\r\n<p>hi</p>\n"
                    "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
@@ -666,8 +678,8 @@ static void *serving_files(void *arg) {
                    "HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
     free(out);
     /* the big one, whole, then the connection goes on */
-    out = talk(&f, "GET /files/big.bin HTTP/1.1\r\n\r\n"
-                   "GET /files/page.html HTTP/1.1\r\nConnection: close\r\n\r\n");
+    out = talk(&f, "GET /files/big.bin HTTP/1.1\r\nHost: x\r\n\r\n"
+                   "GET /files/page.html HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     const char *body = strstr(out, "\r\n\r\n");
     CHECK(starts(out, "HTTP/1.1 200 OK\r\n") && body);
     CHECK(memcmp(body + 4, big, BIG_FILE) == 0);
@@ -690,9 +702,10 @@ static void *querying(void *arg) {
     (void)arg;
     fixture f;
     start(&f, NULL);
-    char *out = talk(&f, "GET /search?q=a%20b%2Bc&flag&n=too+long+a+value&a+b=%41 HTTP/1.1\r\n\r\n"
-                         "GET /search?n=%zz&q=%00&q=second HTTP/1.1\r\n\r\n"
-                         "GET /search HTTP/1.1\r\nConnection: close\r\n\r\n");
+    char *out = talk(
+        &f, "GET /search?q=a%20b%2Bc&flag&n=too+long+a+value&a+b=%41 HTTP/1.1\r\nHost: x\r\n\r\n"
+            "GET /search?n=%zz&q=%00&q=second HTTP/1.1\r\nHost: x\r\n\r\n"
+            "GET /search HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     CHECK_STR(out, "HTTP/1.1 200 OK\r\nContent-Length: 43\r\n\r\n"
                    "q=a b+c flag= n=ENOSPC missing=ENOENT a b=A"
                    "HTTP/1.1 200 OK\r\nContent-Length: 55\r\n\r\n"
@@ -721,8 +734,8 @@ TEST(http_query_pairs_and_percent_decoding) {
 
 static void *one_client(void *arg) {
     fixture *f = arg;
-    char *out =
-        talk(f, "GET /slow HTTP/1.1\r\n\r\nGET /thread HTTP/1.1\r\nConnection: close\r\n\r\n");
+    char *out = talk(f, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\nGET /thread HTTP/1.1\r\nHost: "
+                        "x\r\nConnection: close\r\n\r\n");
     CHECK(strstr(out, "\r\n\r\nslow") && strstr(out, "\r\n\r\nthread 42"));
     free(out);
     return NULL;
@@ -751,7 +764,7 @@ static void *expect_continue(void *arg) {
     fixture f;
     start(&f, NULL);
     int fd = dial(&f);
-    put(fd, "POST /echo HTTP/1.1\r\nContent-Length: 4\r\nExpect: 100-continue\r\n"
+    put(fd, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n"
             "Connection: close\r\n\r\n");
     read_until(fd, "HTTP/1.1 100 Continue\r\n\r\n");
     put(fd, "data");
@@ -760,8 +773,8 @@ static void *expect_continue(void *arg) {
     free(out);
     aioc_close(fd);
     /* too big: 413 at once, no 100 */
-    out =
-        talk(&f, "POST /echo HTTP/1.1\r\nContent-Length: 99999999\r\nExpect: 100-continue\r\n\r\n");
+    out = talk(&f, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999\r\nExpect: "
+                   "100-continue\r\n\r\n");
     CHECK(starts(out, "HTTP/1.1 413 "));
     free(out);
     stop(&f);
@@ -778,7 +791,7 @@ typedef struct inflight {
 static void *slow_client(void *arg) {
     inflight *in = arg;
     int fd = dial(in->f);
-    put(fd, "GET /slow HTTP/1.1\r\n\r\n");
+    put(fd, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n");
     char *out = read_all(fd);
     aioc_close(fd);
     CHECK_STR(out, "HTTP/1.1 200 OK\r\nContent-Length: 4\r\nConnection: close\r\n\r\nslow");
@@ -793,7 +806,7 @@ static void *graceful(void *arg) {
     start(&f, NULL);
     /* an idle keep-alive connection */
     int idle = dial(&f);
-    put(idle, "GET /hello HTTP/1.1\r\n\r\n");
+    put(idle, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
     read_until(idle, "hello");
     /* a request in flight */
     inflight in = {&f};
@@ -823,7 +836,7 @@ static void *grace_runs_out(void *arg) {
     fixture f;
     start(&f, NULL);
     int fd = dial(&f);
-    put(fd, "GET /slow HTTP/1.1\r\n\r\n");
+    put(fd, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n");
     while (!slow_started)
         aioc_sleep(0.01);
     CHECK_ERR(aioc_http_server_close(f.srv, 0.05), -ETIMEDOUT);
@@ -862,7 +875,8 @@ static void *given_stream(void *arg) {
     CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) == 0);
     pair_srv p = {h, aioc_stream_new(sv[0], NULL), 1};
     aioc_task t = aioc_spawn(serve_pair, &p);
-    put(sv[1], "GET /users/5 HTTP/1.1\r\n\r\nGET /hello HTTP/1.1\r\nConnection: close\r\n\r\n");
+    put(sv[1], "GET /users/5 HTTP/1.1\r\nHost: x\r\n\r\nGET /hello HTTP/1.1\r\nHost: "
+               "x\r\nConnection: close\r\n\r\n");
     char *out = read_all(sv[1]);
     CHECK(strstr(out, "{\"id\":\"5\"}") && strstr(out, "\r\n\r\nhello"));
     free(out);
@@ -874,7 +888,7 @@ static void *given_stream(void *arg) {
     CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv2) == 0);
     p = (pair_srv){h, aioc_stream_new(sv2[0], NULL), 1};
     t = aioc_spawn(serve_pair, &p);
-    put(sv2[1], "GET /hello HTTP/1.1\r\n\r\n");
+    put(sv2[1], "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
     read_until(sv2[1], "hello");
     CHECK_EQ(aioc_http_server_connections(h), 1);
     CHECK_ERR(aioc_http_server_close(h, 1), 0);
@@ -896,7 +910,7 @@ static void *leaves_servers_open(void *arg) {
     start(&f, NULL);
     start(&g, NULL);
     int fd = dial(&f);
-    put(fd, "GET /hello HTTP/1.1\r\n\r\n");
+    put(fd, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
     read_until(fd, "hello");
     aioc_close(fd);
     aioc_http_router_free(f.router);
