@@ -78,18 +78,23 @@ bounds)
         expect_summary "$dir/crawl" 200 20 20
         stop_site
         bound=${limits#*:}
-        [ "$served" -eq 220 ] && [ "$distinct" -eq 220 ] && [ "$others" -eq 0 ] ||
+        # 200 pages, 20 missing ones and robots.txt
+        [ "$served" -eq 221 ] && [ "$distinct" -eq 221 ] && [ "$others" -eq 0 ] ||
             fail "$limits: the site served $served requests for $distinct paths" \
-                "($others outside the site), expected 220 distinct paths once each"
+                "($others outside the site), expected 221 distinct paths once each"
         [ "$most" -le "$bound" ] || fail "$limits: $most requests at once, over $bound"
         [ "$most" -ge 2 ] || fail "$limits: never more than one request at once"
     done
     ;;
 sigint)
-    start_site 0.05 # 220 requests two at a time: about 6 s in all
-    env --default-signal=INT "$bin" --quiet --concurrency 2 "$url" >"$dir/crawl" 2>&1 &
+    start_site 0.05 # 221 requests two at a time: about 6 s in all
+    env --default-signal=INT "$bin" --quiet --list --concurrency 2 "$url" >"$dir/crawl" 2>&1 &
     crawler=$!
-    sleep 1
+    # Ctrl-C once 10 URLs are listed (each line is written as it comes)
+    while [ "$(grep -c '^[0-9]* http' "$dir/crawl")" -lt 10 ]; do
+        kill -0 "$crawler" 2>/dev/null || fail "the crawler ended before Ctrl-C"
+        sleep 0.05
+    done
     kill -INT "$crawler"
     status=0
     wait "$crawler" || status=$?
