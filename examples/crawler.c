@@ -104,7 +104,7 @@ struct crawl {
     struct origin *origins;
     char **seen; /* an open-addressing set of every URL seen */
     size_t nseen, cap;
-    const char **next; /* the next level's URLs (owned by the set) */
+    char **next; /* links found in this level, not in the set when found */
     size_t nnext, capnext;
     /* for the progress line and the summary */
     int level;
@@ -127,6 +127,18 @@ static size_t hash(const char *s) { /* FNV-1a */
     return h;
 }
 
+/* The slot of `url` in the seen set, or of the NULL where it would go. */
+static size_t slot(const struct crawl *c, const char *url) {
+    size_t i = hash(url) & (c->cap - 1);
+    while (c->seen[i] && strcmp(c->seen[i], url))
+        i = (i + 1) & (c->cap - 1);
+    return i;
+}
+
+static bool seen(const struct crawl *c, const char *url) {
+    return c->cap && c->seen[slot(c, url)];
+}
+
 /* Adds `url` to the seen set and sets `*kept` to the set's copy. Returns 1
  * if it is new, 0 if it was there, -ENOMEM. */
 static int see(struct crawl *c, const char *url, const char **kept) {
@@ -146,12 +158,11 @@ static int see(struct crawl *c, const char *url, const char **kept) {
         c->seen = grown;
         c->cap = cap;
     }
-    size_t i = hash(url) & (c->cap - 1);
-    for (; c->seen[i]; i = (i + 1) & (c->cap - 1))
-        if (!strcmp(c->seen[i], url)) {
-            *kept = c->seen[i];
-            return 0;
-        }
+    size_t i = slot(c, url);
+    if (c->seen[i]) {
+        *kept = c->seen[i];
+        return 0;
+    }
     if (!(c->seen[i] = strdup(url)))
         return -ENOMEM;
     c->nseen++;
@@ -217,33 +228,41 @@ static int normalise(CURLU *u, char **url, char **origin) {
     return err;
 }
 
-/* Resolves `href` against `base` and adds it to the seen set if the crawl
- * may request it (http(s), and the start origin unless --all-hosts).
- * Returns 1 and the set's copy in `*kept` if it is new; 0 if it was seen
- * before or is not to be crawled; -ENOMEM. */
-static int discover(struct crawl *c, const char *base, const char *href, const char **kept) {
+/* Resolves `href` against `base` (if not NULL). Returns 1 and the URL
+ * normalised in `*url` (to be freed) if the crawl may request it: http(s),
+ * and the start origin unless --all-hosts. Else 0 (or -ENOMEM). */
+static int resolve(struct crawl *c, const char *base, const char *href, char **url) {
     CURLU *u = curl_url();
-    char *url = NULL, *origin = NULL;
-    int err = !u ? -ENOMEM : 0;
-    if (!err && (base ? curl_url_set(u, CURLUPART_URL, base, 0) : CURLUE_OK) == CURLUE_OK &&
-        curl_url_set(u, CURLUPART_URL, href, 0) == CURLUE_OK) {
-        err = normalise(u, &url, &origin);
-        if (!err && (c->all_hosts || !strcmp(origin, c->start_origin)))
-            err = see(c, url, kept);
-    }
-    free(url);
+    char *origin = NULL;
+    int err = !u ? -ENOMEM : -EINVAL;
+    *url = NULL;
+    if (u && (base ? curl_url_set(u, CURLUPART_URL, base, 0) : CURLUE_OK) == CURLUE_OK &&
+        curl_url_set(u, CURLUPART_URL, href, 0) == CURLUE_OK &&
+        !(err = normalise(u, url, &origin)) && !c->all_hosts && strcmp(origin, c->start_origin))
+        err = -EINVAL; /* another origin */
     free(origin);
     curl_url_cleanup(u);
-    return err == -EINVAL ? 0 : err;
+    if (err) {
+        free(*url);
+        *url = NULL;
+    }
+    return err == -EINVAL ? 0 : err ? err : 1;
 }
 
-/* Puts a URL into the next level. Returns 0 or -ENOMEM. */
-static int enqueue(struct crawl *c, const char *url) {
+/* Puts `url` (taking it) into the next level, unless it is in the seen set
+ * already. Returns 0 or -ENOMEM. */
+static int enqueue(struct crawl *c, char *url) {
+    if (seen(c, url)) {
+        free(url);
+        return 0;
+    }
     if (c->nnext == c->capnext) {
         size_t cap = c->capnext ? 2 * c->capnext : 256;
-        const char **grown = realloc(c->next, cap * sizeof *grown);
-        if (!grown)
+        char **grown = realloc(c->next, cap * sizeof *grown);
+        if (!grown) {
+            free(url);
             return -ENOMEM;
+        }
         c->next = grown;
         c->capnext = cap;
     }
@@ -304,8 +323,8 @@ static int scan_links(struct crawl *c, const char *base, const char *html) {
                     v += 4;
             }
             *o = '\0';
-            const char *url;
-            int err = discover(c, base, link, &url);
+            char *url;
+            int err = resolve(c, base, link, &url);
             free(link);
             if (err == 1)
                 err = enqueue(c, url);
@@ -590,7 +609,7 @@ static int visit(struct crawl *c, const char *url) {
             return err;
         }
         struct response *r;
-        char *location;
+        char *location, *next = NULL;
         long status;
         err = request(c, o, url, false, &r, &status, &location);
         if (err != -ECANCELED && err != -ENOMEM) {
@@ -608,12 +627,18 @@ static int visit(struct crawl *c, const char *url) {
             } else if (status < 300 || status >= 400 || !location) {
                 c->errors++;
                 c->not_found += status == 404;
-            } else if (c->redirects++, hop == MAX_HOPS) {
+            } else if (hop == MAX_HOPS) {
+                c->redirects++;
                 c->errors++;
                 if (!c->progress)
                     fprintf(stderr, "crawler: %s: over %d redirects in a row\n", url, MAX_HOPS);
-            } else if ((err = discover(c, NULL, location, &url)) == 1) {
-                err = -EAGAIN; /* a URL not seen before: the next hop */
+            } else {
+                c->redirects++;
+                /* its target is the next hop, if it is a URL not seen yet */
+                if ((err = resolve(c, NULL, location, &next)) == 1 &&
+                    (err = see(c, next, &url)) == 1)
+                    err = -EAGAIN;
+                free(next);
             }
         }
         free(location);
@@ -660,36 +685,37 @@ static void *progress(void *arg) {
     return NULL;
 }
 
-/* Fetches the URLs of the level now in c->next, each in a task of its own
- * in one group, and waits for them all; their links form the next level.
- * Returns 0 or an error (-ECANCELED after Ctrl-C). */
+/* Runs a level: the links in c->next not seen yet (a redirect of the
+ * level before may have taken one) enter the seen set, each gets a task in
+ * one group, and the group is waited for; the links its pages hold form
+ * the next level. Returns 0 or an error (-ECANCELED after Ctrl-C). */
 static int crawl_level(struct crawl *c) {
-    const char **level = c->next;
+    char **links = c->next;
     size_t n = c->nnext;
     c->next = NULL;
     c->nnext = c->capnext = 0;
     aioc_group group;
-    int err = aioc_group_init(&group);
-    if (err) {
-        free(level);
-        return err;
-    }
-    for (size_t i = 0; i < n && !err; i++) {
-        struct task *t = malloc(sizeof *t);
-        if (t)
-            *t = (struct task){c, level[i]};
-        if (!t || (err = aioc_task_error(aioc_group_spawn(group, crawl_url, t, NULL)))) {
-            err = t ? err : -ENOMEM;
-            free(t);
-            aioc_group_cancel(group);
-        } else {
-            c->queued++;
+    int init = aioc_group_init(&group), err = init;
+    for (size_t i = 0; i < n; i++) {
+        const char *url;
+        struct task *t = NULL;
+        if (!err && (err = see(c, links[i], &url)) == 1) {
+            err = !(t = malloc(sizeof *t)) ? -ENOMEM : 0;
+            if (t)
+                *t = (struct task){c, url};
+            if (t && (err = aioc_task_error(aioc_group_spawn(group, crawl_url, t, NULL))))
+                free(t);
+            else if (t)
+                c->queued++;
+            if (err)
+                aioc_group_cancel(group);
         }
+        free(links[i]);
     }
+    free(links);
     /* Returns when every task of the level has ended, or Ctrl-C cancelled
      * us and with us the group. */
-    int status = aioc_group_wait(group);
-    free(level);
+    int status = init ? init : aioc_group_wait(group);
     return err ? err : status;
 }
 
@@ -704,10 +730,8 @@ static int crawl(struct crawl *c, const char *url) {
         err = -EINVAL;
     }
     curl_url_cleanup(u);
-    const char *first;
-    if (!err && (err = discover(c, NULL, start, &first)) == 1)
-        err = enqueue(c, first); /* level 0: the start URL */
-    free(start);
+    if (!err)
+        err = enqueue(c, start); /* level 0: the start URL */
     if (err)
         return err;
     c->start = aioc_now();
