@@ -340,6 +340,8 @@ static int scan_links(struct crawl *c, const char *base, const char *html) {
 struct response {
     CURL *e;
     bool any_type;            /* keep whatever comes (robots.txt), not only HTML */
+    bool checked;             /* the status and type were looked at */
+    bool keep;                /* the body is kept */
     bool cut;                 /* the transfer was stopped on purpose */
     size_t len;               /* bytes kept in data */
     unsigned long long bytes; /* bytes received */
@@ -347,24 +349,31 @@ struct response {
 };
 
 /* libcurl's write callback. Keeps the first MAX_BODY bytes of a 2xx HTML
- * page (or of anything, with any_type), then stops the transfer: a short
- * count makes libcurl fail it with CURLE_WRITE_ERROR. Anything else is
- * stopped at its first bytes: it has no links to follow. It runs inside
- * libcurl, so it must not suspend. */
+ * page (of any 2xx answer, with any_type), then stops the transfer: a
+ * short count makes libcurl fail it with CURLE_WRITE_ERROR. Any other 2xx
+ * answer (a file, not a page: no links) is stopped at its first bytes; the
+ * short text of a redirect or an error is read and dropped (stopping it
+ * would cost the connection, and libcurl's record of the redirect). It
+ * runs inside libcurl, so it must not suspend. */
 static size_t on_data(char *p, size_t size, size_t n, void *arg) {
     struct response *r = arg;
     size_t add = size * n;
     r->bytes += add;
-    if (r->bytes == add && !r->any_type) { /* the first bytes: the headers are in */
+    if (!r->checked) { /* the first bytes: the headers are in */
         long status = 0;
         char *type = NULL;
         curl_easy_getinfo(r->e, CURLINFO_RESPONSE_CODE, &status);
         curl_easy_getinfo(r->e, CURLINFO_CONTENT_TYPE, &type);
-        if (status < 200 || status > 299 || !type || strncasecmp(type, "text/html", 9)) {
+        bool ok = status >= 200 && status <= 299;
+        r->checked = true;
+        r->keep = ok && (r->any_type || (type && !strncasecmp(type, "text/html", 9)));
+        if (ok && !r->keep) {
             r->cut = true;
             return 0;
         }
     }
+    if (!r->keep)
+        return add;
     size_t take = add < MAX_BODY - r->len ? add : MAX_BODY - r->len;
     memcpy(r->data + r->len, p, take);
     r->len += take;
@@ -398,7 +407,7 @@ static int request(struct crawl *c, struct origin *o, const char *url, bool any_
     } else {
         CURL *e = r->e;
         r->any_type = any_type;
-        r->cut = false;
+        r->checked = r->keep = r->cut = false;
         r->len = 0;
         r->bytes = 0;
         curl_easy_setopt(e, CURLOPT_URL, url);
