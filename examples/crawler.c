@@ -471,7 +471,8 @@ static int robots_parse(struct origin *o, char *text) {
     struct rule *rules = NULL; /* ours and star's together, tagged */
     bool *mine = NULL;
     size_t n = 0;
-    for (char *line = strtok(text, "\r\n"); line; line = strtok(NULL, "\r\n")) {
+    char *rest;
+    for (char *line = strtok_r(text, "\r\n", &rest); line; line = strtok_r(NULL, "\r\n", &rest)) {
         line[strcspn(line, "#")] = '\0';
         char *colon = strchr(line, ':');
         if (!colon)
