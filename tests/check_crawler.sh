@@ -220,9 +220,11 @@ bounds)
     ;;
 sigint)
     start_site 0.05 # 221 requests two at a time: about 6 s in all
+    : >"$dir/crawl"
     env --default-signal=INT "$bin" --quiet --list --concurrency 2 "$url" >"$dir/crawl" 2>&1 &
     crawler=$!
-    # Ctrl-C once 10 URLs are listed (each line is written as it comes)
+    # Ctrl-C once 10 URLs are listed (each line is written as it comes):
+    # by then the crawler runs, with its SIGINT handler in place
     while [ "$(grep -c '^[0-9]* http' "$dir/crawl")" -lt 10 ]; do
         kill -0 "$crawler" 2>/dev/null || fail "the crawler ended before Ctrl-C"
         sleep 0.05
@@ -230,6 +232,7 @@ sigint)
     kill -INT "$crawler"
     status=0
     wait "$crawler" || status=$?
+    crawler=
     [ "$status" -eq 130 ] || fail "exit status $status after Ctrl-C, expected 130"
     grep -q '^crawler: interrupted$' "$dir/crawl" || fail "no 'interrupted' line"
     line=$(grep '^crawler: [0-9]* pages, ' "$dir/crawl") || fail "no summary after Ctrl-C"
