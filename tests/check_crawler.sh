@@ -139,7 +139,16 @@ crawl() {
     summary=$(cat "$dir/www/expected/$name.summary")
     grep -q "^crawler: $summary, " "$dir/$name.out" ||
         fail "$name: expected the summary 'crawler: $summary, ...'"
-    # the access log: "PORT STATUS URI" as "STATUS URL", robots.txt apart
+    # the access log: "PORT STATUS URI" as "STATUS URL", robots.txt apart.
+    # nginx writes a line once it is done with a request, which may be just
+    # after the crawler is (a file cut short: once nginx finds the
+    # connection closed): wait until the lines are all there.
+    want=$(($(wc -l <"$dir/$name.list") + robots))
+    for _ in $(seq 1 600); do
+        [ $(($(wc -l <"$dir/www/access.log") - logged)) -ge "$want" ] && break
+        kill -0 "$nginx" 2>/dev/null || fail "nginx died"
+        sleep 0.1
+    done
     tail -n +$((logged + 1)) "$dir/www/access.log" |
         awk '{ print $2 " http://127.0.0.1:" $1 $3 }' | sort >"$dir/$name.log"
     grep -c ' http://[^/]*/robots\.txt$' "$dir/$name.log" >"$dir/$name.robots"
