@@ -66,6 +66,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -443,24 +444,30 @@ static int request(struct crawl *c, struct origin *o, const char *url, bool any_
 
 /* ------------------------------------------------------------ robots -- */
 
-/* Does a robots.txt `pattern` match `path` (a prefix match; '*' matches
- * any characters, a final '$' the end)? */
+/* Does a robots.txt `pattern` match `path`? A pattern matches the start
+ * of a path; '*' matches any characters, a final '$' the end. On a
+ * mismatch it goes back to the last '*' only, to let it take one more
+ * character: time at most the product of the lengths, never exponential. */
 static bool robots_match(const char *pattern, const char *path) {
-    for (; *pattern; pattern++, path++) {
-        if (*pattern == '*') {
-            for (;; path++) {
-                if (robots_match(pattern + 1, path))
-                    return true;
-                if (!*path)
-                    return false;
-            }
-        }
-        if (*pattern == '$' && !pattern[1])
-            return !*path;
-        if (*pattern != *path)
+    size_t n = strlen(pattern), p = 0, s = 0, star = SIZE_MAX, from = 0;
+    bool anchored = n && pattern[n - 1] == '$';
+    n -= anchored;
+    for (;;) {
+        if (p == n && (!anchored || !path[s]))
+            return true;
+        if (p < n && pattern[p] == '*') {
+            star = p++;
+            from = s;
+        } else if (p < n && path[s] && pattern[p] == path[s]) {
+            p++;
+            s++;
+        } else if (star != SIZE_MAX && path[from]) {
+            p = star + 1;
+            s = ++from;
+        } else {
             return false;
+        }
     }
-    return true;
 }
 
 /* Reads robots.txt `text` into `o`'s rules: those of the groups naming
