@@ -25,10 +25,12 @@
  * target is a URL like any other, requested by the same task (same level:
  * a redirect is not a link) only if the set does not hold it yet. So a
  * chain is requested hop by hop, once, a loop stops where it closes, and
- * after 10 hops in a row the task gives up. Only links and redirects to
- * the start URL's origin (same scheme, host and port) are followed, unless
- * --all-hosts. Only HTML pages are read for links (their first MiB): any
- * other answer is cut off once its headers are in.
+ * after 10 redirects in a row the task gives up. The links a level finds
+ * enter the set only when the level ends, so that a redirect in the level
+ * takes its target first, whichever answer comes first. Only links and
+ * redirects to the start URL's origin (same scheme, host and port) are
+ * followed, unless --all-hosts. Only HTML pages are read for links (their
+ * first MiB); any other 2xx answer is cut off once its headers are in.
  *
  * Before the first page of an origin, its /robots.txt is fetched, once (it
  * is not a page: it is not counted or listed), and the rules of its group
