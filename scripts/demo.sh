@@ -59,10 +59,10 @@ echo "(took $(( (end - start) / 1000000 )) ms)"
 
 # The web crawler, on a site of its own: with no URL it serves 200 pages
 # (with broken links and a slow page) on a free loopback port and crawls
-# them, 4 requests at a time per host, 16 in all.
+# them breadth-first, 4 requests at a time per origin, 16 in all.
 # (built only when the libcurl and HTTP adapters are)
 if [ -x "$tree/examples/crawler" ]; then
-    show crawler "a task per URL, gated by semaphores; libcurl fetches, aioc_http serves"
+    show crawler "a task per URL, a task group per level, gated by semaphores; libcurl fetches, aioc_http serves"
 fi
 
 # The API client, against a demo JSON API of its own that fails some
