@@ -1,27 +1,75 @@
 /* An echo server and client (asyncio's start_server / open_connection).
  *
- *     echo server [PORT]        serve on 127.0.0.1 (PORT 0: any free port)
- *     echo client HOST PORT     send stdin's lines, print what comes back
+ *     echo server [--lines] [PORT]   serve on 127.0.0.1 (PORT 0: any free port)
+ *     echo client HOST PORT          send stdin, print what comes back
  *
- * The server prints "listening on 127.0.0.1:PORT" once it is ready, gives
- * each connection a task of its own, and stops cleanly on Ctrl-C: the main
- * task is cancelled, the server stops accepting and its open connections
- * are cancelled after a second's grace. */
+ * The server echoes whatever bytes arrive, as they arrive (RFC 862): any
+ * size, binary or text. When the client half-closes its side (shutdown
+ * SHUT_WR, socat's shut-down), the server sends back what is left, then
+ * closes its own side: the client reads the full echo, then the end of
+ * the stream. With --lines it echoes whole lines only (a last line without
+ * its newline is echoed too, lines are at most 64 KiB), the way a line
+ * protocol's server reads.
+ *
+ * It prints "listening on 127.0.0.1:PORT" once it is ready and a line per
+ * connection when it ends (the peer's address and how many bytes came
+ * back: asyncio's get_extra_info('peername')), gives each connection a task
+ * of its own, and stops cleanly on Ctrl-C: the main task is cancelled, the
+ * server stops accepting and its open connections are cancelled after a
+ * second's grace.
+ *
+ * The client sends stdin in one task while the main task prints what comes
+ * back, so a large input never waits for its own echo; at the end of stdin
+ * it half-closes and prints the rest until the server closes. */
+#define _POSIX_C_SOURCE 200809L
 #include <aioc.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
-/* One connection: every line that comes in goes straight back. */
-static void echo(aioc_stream *conn, void *arg) {
-    (void)arg;
+static int lines_mode;
+
+/* Echoes bytes until the peer's end of stream; returns how many. */
+static long long echo_bytes(aioc_stream *conn) {
+    char buf[16384];
+    long long total = 0;
+    long n;
+    while ((n = aioc_stream_read(conn, buf, sizeof buf)) > 0) {
+        if (aioc_stream_write(conn, buf, (size_t)n))
+            break;
+        total += n;
+    }
+    return total;
+}
+
+/* Echoes whole lines until the peer's end of stream; returns how many bytes. */
+static long long echo_lines(aioc_stream *conn) {
     const char *line;
+    long long total = 0;
     long n;
     /* `line` points into the stream's buffer, valid until the next read:
      * it can be written back as it is */
-    while ((n = aioc_stream_readline(conn, &line)) > 0)
+    while ((n = aioc_stream_readline(conn, &line)) > 0) {
         if (aioc_stream_write(conn, line, (size_t)n))
             break;
+        total += n;
+    }
+    return total;
+}
+
+/* One connection. The server closes the stream when this returns, after
+ * sending what is still buffered. */
+static void echo(aioc_stream *conn, void *arg) {
+    (void)arg;
+    char peer[AIOC_ADDRSTRLEN];
+    if (aioc_stream_peer_address(conn, peer, sizeof peer) < 0)
+        strcpy(peer, "?");
+    long long n = lines_mode ? echo_lines(conn) : echo_bytes(conn);
+    printf("%s: %lld bytes echoed\n", peer, n);
+    fflush(stdout);
 }
 
 static void *server(void *arg) {
@@ -43,6 +91,24 @@ static void *server(void *arg) {
     return NULL;
 }
 
+/* Sends stdin to the server, then half-closes the connection. */
+static void *send_stdin(void *arg) {
+    aioc_stream *conn = arg;
+    int flags = fcntl(STDIN_FILENO, F_GETFL);
+    char buf[16384];
+    long n;
+    int err = 0;
+    while (!err && (n = aioc_read(STDIN_FILENO, buf, sizeof buf)) > 0)
+        err = aioc_stream_write(conn, buf, (size_t)n);
+    if (flags >= 0) /* aioc made stdin non-blocking; the shell shares it */
+        fcntl(STDIN_FILENO, F_SETFL, flags);
+    if (!err && n < 0)
+        err = (int)n;
+    if (!err)
+        err = aioc_stream_write_eof(conn);
+    return err ? aioc_fail(err) : NULL;
+}
+
 struct target {
     const char *host, *port;
 };
@@ -55,29 +121,32 @@ static void *client(void *arg) {
         return aioc_fail(fd);
     }
     aioc_stream *conn = aioc_stream_new(fd, NULL);
-    char line[4096];
-    int err = 0;
-    /* stdin is read with plain fgets: fine for an example on a terminal or
-     * a pipe; a real program would read it with aioc_read too */
-    while (!err && fgets(line, sizeof line, stdin)) {
-        size_t len = strlen(line);
-        if ((err = aioc_stream_write(conn, line, len)))
-            break;
-        const char *back;
-        long n = aioc_stream_readline(conn, &back);
-        if (n <= 0) {
-            err = n ? (int)n : AIOC_EOF;
-            break;
-        }
-        fwrite(back, 1, (size_t)n, stdout);
+    if (!conn) {
+        aioc_close(fd);
+        return aioc_fail(-ENOMEM);
     }
-    aioc_stream_close(conn);
-    return err ? aioc_fail(err) : NULL;
+    aioc_task sender = aioc_spawn(send_stdin, conn);
+    char buf[16384];
+    long n;
+    while ((n = aioc_stream_read(conn, buf, sizeof buf)) > 0)
+        fwrite(buf, 1, (size_t)n, stdout);
+    fflush(stdout);
+    aioc_cancel(sender); /* if the server ended first, stdin no longer matters */
+    int err = aioc_await(sender, NULL);
+    aioc_stream_abort(conn);
+    if (n < 0)
+        return aioc_fail((int)n);
+    return err && err != -ECANCELED ? aioc_fail(err) : NULL;
 }
 
 int main(int argc, char **argv) {
     if (argc >= 2 && strcmp(argv[1], "server") == 0) {
-        int status = aioc_run(server, argc > 2 ? argv[2] : "0", NULL);
+        int arg = 2;
+        if (argc > arg && strcmp(argv[arg], "--lines") == 0) {
+            lines_mode = 1;
+            arg++;
+        }
+        int status = aioc_run(server, argc > arg ? argv[arg] : "0", NULL);
         return status ? 1 : 0;
     }
     if (argc == 4 && strcmp(argv[1], "client") == 0) {
@@ -87,6 +156,6 @@ int main(int argc, char **argv) {
             fprintf(stderr, "echo: %s\n", aioc_strerror(status));
         return status ? 1 : 0;
     }
-    fprintf(stderr, "usage: echo server [PORT] | echo client HOST PORT\n");
+    fprintf(stderr, "usage: echo server [--lines] [PORT] | echo client HOST PORT\n");
     return 2;
 }

@@ -837,6 +837,9 @@ typedef struct aioc_transport {
     /// Releases the transport (closes the descriptor) without suspending;
     /// 0 or an error.
     int (*close)(void *ctx);
+    /// Optional: the socket underneath, for its addresses (see
+    /// aioc_stream_peername); a negative error if there is none.
+    int (*socket)(void *ctx);
 } aioc_transport;
 
 typedef struct aioc_stream_opts {
@@ -938,6 +941,39 @@ AIOC_EXTERN void aioc_stream_abort(aioc_stream *s);
 /// changes). This turn's writes are sent first if the descriptor takes
 /// them at once.
 AIOC_EXTERN int aioc_stream_release_fd(aioc_stream *s);
+
+struct sockaddr_storage;
+
+/// The address of the stream's peer (getpeername(2), asyncio's
+/// get_extra_info('peername')) into `addr`, `*len` set to its size. Works
+/// for streams over sockets, TLS ones included. Does not suspend. Returns
+/// 0, -ENOTSOCK (not over a socket: a pipe, or a transport that does not
+/// say), -ENOTCONN, -EBADF (the descriptor was released).
+AIOC_EXTERN int aioc_stream_peername(const aioc_stream *s, struct sockaddr_storage *addr,
+                                     unsigned *len);
+
+/// The stream's own address (getsockname(2), get_extra_info('sockname')),
+/// as aioc_stream_peername.
+AIOC_EXTERN int aioc_stream_sockname(const aioc_stream *s, struct sockaddr_storage *addr,
+                                     unsigned *len);
+
+/// Room for any address aioc_address_format writes, with its NUL.
+#define AIOC_ADDRSTRLEN 128
+
+/// Writes `addr` as text into `buf` (`n` bytes): "127.0.0.1:8080",
+/// "[::1]:8080", "unix:/run/x.sock", "unix:@name" (abstract), "unix:"
+/// (unnamed). Does not suspend. Returns the text's length, or
+/// -EAFNOSUPPORT (another family), -ENOSPC (`n` too small: use
+/// AIOC_ADDRSTRLEN).
+AIOC_EXTERN int aioc_address_format(const struct sockaddr *addr, unsigned len, char *buf,
+                                    size_t n);
+
+/// The peer's address as text (aioc_stream_peername, then
+/// aioc_address_format): its length, or one of their errors.
+AIOC_EXTERN int aioc_stream_peer_address(const aioc_stream *s, char *buf, size_t n);
+
+/// The stream's own address as text: its length, or an error.
+AIOC_EXTERN int aioc_stream_local_address(const aioc_stream *s, char *buf, size_t n);
 
 /* ============================================================ servers == */
 

@@ -185,8 +185,8 @@ static int pipe_close(void *ctx) {
     return err;
 }
 
-static const aioc_transport pipe_ops = {pipe_read, pipe_write, pipe_try_write, pipe_write_eof,
-                                        pipe_close};
+static const aioc_transport pipe_ops = {pipe_read,      pipe_write, pipe_try_write,
+                                        pipe_write_eof, pipe_close, NULL}; /* no socket */
 
 /* ------------------------------------------------------ the process object -- */
 

@@ -81,8 +81,10 @@ static int fd_write_eof(void *ctx) {
     return shutdown(((aioc_stream *)ctx)->fd, SHUT_WR) == 0 ? 0 : -errno;
 }
 static int fd_close(void *ctx) { return aioc_close(((aioc_stream *)ctx)->fd); }
+static int fd_socket(void *ctx) { return ((aioc_stream *)ctx)->fd; }
 
-static const aioc_transport fd_ops = {fd_read, fd_write, fd_try_write, fd_write_eof, fd_close};
+static const aioc_transport fd_ops = {fd_read,      fd_write, fd_try_write,
+                                      fd_write_eof, fd_close, fd_socket};
 
 /* ------------------------------------------------------------- buffers -- */
 
@@ -591,9 +593,13 @@ static int released_close(void *ctx) {
     (void)ctx;
     return 0;
 }
+static int released_socket(void *ctx) {
+    (void)ctx;
+    return -EBADF;
+}
 
-static const aioc_transport released_ops = {released_read, released_write, released_write,
-                                            released_write_eof, released_close};
+static const aioc_transport released_ops = {released_read,      released_write, released_write,
+                                            released_write_eof, released_close, released_socket};
 
 int aioc_stream_release_fd(aioc_stream *s) {
     if (!s || s->fd < 0)
@@ -612,4 +618,28 @@ int aioc_stream_release_fd(aioc_stream *s) {
     s->ops = &released_ops;
     s->write_error = -EBADF;
     return fd;
+}
+
+/* ---------------------------------------------------------- addresses -- */
+
+typedef int (*name_fn)(int, struct sockaddr *, socklen_t *);
+
+static int socket_name(const aioc_stream *s, name_fn fn, struct sockaddr_storage *addr,
+                       unsigned *len) {
+    int fd = s->ops->socket ? s->ops->socket(s->ctx) : -ENOTSOCK;
+    if (fd < 0)
+        return fd;
+    socklen_t l = sizeof *addr;
+    if (fn(fd, (struct sockaddr *)addr, &l) != 0)
+        return -errno;
+    *len = (unsigned)l;
+    return 0;
+}
+
+int aioc_stream_peername(const aioc_stream *s, struct sockaddr_storage *addr, unsigned *len) {
+    return socket_name(s, getpeername, addr, len);
+}
+
+int aioc_stream_sockname(const aioc_stream *s, struct sockaddr_storage *addr, unsigned *len) {
+    return socket_name(s, getsockname, addr, len);
 }

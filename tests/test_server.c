@@ -329,3 +329,85 @@ static void *server_stream_options(void *arg) {
 }
 
 TEST(server_passes_stream_options) { CHECK_ERR(aioc_run(server_stream_options, NULL, NULL), 0); }
+
+/* A handler learns its peer's address and its own (asyncio's
+ * get_extra_info('peername'/'sockname')): they are the client socket's
+ * own and peer addresses, seen from the other side. */
+static char seen_peer[AIOC_ADDRSTRLEN], seen_local[AIOC_ADDRSTRLEN];
+
+static void tells_addresses(aioc_stream *s, void *arg) {
+    (void)arg;
+    CHECK(aioc_stream_peer_address(s, seen_peer, sizeof seen_peer) > 0);
+    CHECK(aioc_stream_local_address(s, seen_local, sizeof seen_local) > 0);
+    aioc_stream_write(s, "x", 1);
+}
+
+static void *addresses(void *arg) {
+    const char *host = arg;
+    int err;
+    aioc_server *srv = aioc_tcp_serve(host, "0", tells_addresses, NULL, NULL, &err);
+    CHECK(srv);
+    char p[16];
+    snprintf(p, sizeof p, "%d", aioc_server_port(srv));
+    int fd = aioc_tcp_connect(host, p);
+    CHECK(fd >= 0);
+    char c;
+    CHECK_EQ(aioc_read(fd, &c, 1), 1); /* the handler has looked */
+    struct sockaddr_storage mine, theirs;
+    socklen_t ml = sizeof mine, tl = sizeof theirs;
+    CHECK(getsockname(fd, (struct sockaddr *)&mine, &ml) == 0);
+    CHECK(getpeername(fd, (struct sockaddr *)&theirs, &tl) == 0);
+    char want_peer[AIOC_ADDRSTRLEN], want_local[AIOC_ADDRSTRLEN];
+    CHECK(aioc_address_format((struct sockaddr *)&mine, ml, want_peer, sizeof want_peer) > 0);
+    CHECK(aioc_address_format((struct sockaddr *)&theirs, tl, want_local, sizeof want_local) > 0);
+    CHECK(strcmp(seen_peer, want_peer) == 0);
+    CHECK(strcmp(seen_local, want_local) == 0);
+    char expect[32];
+    snprintf(expect, sizeof expect, strchr(host, ':') ? "[%s]:%s" : "%s:%s", host, p);
+    CHECK(strcmp(seen_local, expect) == 0); /* e.g. "127.0.0.1:PORT", "[::1]:PORT" */
+    aioc_close(fd);
+    aioc_server_close(srv, 1.0);
+    return NULL;
+}
+
+TEST(stream_peer_and_local_addresses) {
+    CHECK_ERR(aioc_run(addresses, "127.0.0.1", NULL), 0);
+    CHECK_ERR(aioc_run(addresses, "::1", NULL), 0);
+}
+
+static void *address_errors(void *arg) {
+    (void)arg;
+    char buf[AIOC_ADDRSTRLEN];
+    int p[2];
+    CHECK(pipe(p) == 0);
+    aioc_stream *s = aioc_stream_new(p[0], NULL);
+    CHECK_ERR(aioc_stream_peer_address(s, buf, sizeof buf), -ENOTSOCK);
+    aioc_stream_close(s);
+    aioc_close(p[1]);
+    int sp[2];
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sp) == 0);
+    s = aioc_stream_new(sp[0], NULL);
+    CHECK_EQ(aioc_stream_peer_address(s, buf, sizeof buf), 5); /* unnamed */
+    CHECK(strcmp(buf, "unix:") == 0);
+    CHECK_EQ(aioc_stream_release_fd(s), sp[0]);
+    CHECK_ERR(aioc_stream_peer_address(s, buf, sizeof buf), -EBADF);
+    aioc_stream_close(s);
+    aioc_close(sp[0]);
+    aioc_close(sp[1]);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(8080),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    CHECK_ERR(aioc_address_format((struct sockaddr *)&a, sizeof a, buf, 10), -ENOSPC);
+    CHECK_EQ(aioc_address_format((struct sockaddr *)&a, sizeof a, buf, sizeof buf), 14);
+    CHECK(strcmp(buf, "127.0.0.1:8080") == 0);
+    struct sockaddr_un u = {.sun_family = AF_UNIX, .sun_path = "\0name"};
+    CHECK_EQ(aioc_address_format((struct sockaddr *)&u,
+                                 (unsigned)(offsetof(struct sockaddr_un, sun_path) + 5), buf,
+                                 sizeof buf),
+             10);
+    CHECK(strcmp(buf, "unix:@name") == 0);
+    struct sockaddr other = {.sa_family = AF_PACKET};
+    CHECK_ERR(aioc_address_format(&other, sizeof other, buf, sizeof buf), -EAFNOSUPPORT);
+    return NULL;
+}
+
+TEST(address_errors_and_formats) { CHECK_ERR(aioc_run(address_errors, NULL, NULL), 0); }

@@ -308,8 +308,10 @@ void aioc_tls_abort(aioc_stream *s) {
     aborting = false;
 }
 
-static const aioc_transport tls_ops = {tls_read, tls_write, tls_try_write, tls_write_eof,
-                                       tls_close};
+static int tls_socket(void *ctx) { return ((conn *)ctx)->fd; }
+
+static const aioc_transport tls_ops = {tls_read,      tls_write, tls_try_write,
+                                       tls_write_eof, tls_close, tls_socket};
 
 /* ------------------------------------------------ what a stream knows -- */
 
