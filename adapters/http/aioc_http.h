@@ -213,6 +213,13 @@ size_t aioc_http_request_header_count(const aioc_http_request *req);
 int aioc_http_request_header_at(const aioc_http_request *req, size_t i, const char **name,
                                 const char **value);
 
+/// The client's address as text ("127.0.0.1:54321", "[::1]:54321"; see
+/// aioc_address_format): the connection's peer, not what a proxy's
+/// X-Forwarded-For says. Does not suspend. Returns its length, or
+/// -ENOTSOCK (a stream not over a socket), -ENOTCONN, -ENOSPC (use
+/// AIOC_ADDRSTRLEN bytes).
+int aioc_http_request_peer_address(const aioc_http_request *req, char *buf, size_t n);
+
 /// The request body, read whole before the handler runs (at most
 /// max_body_bytes); `*len` (may be NULL) receives its length. Always
 /// NUL-terminated for convenience; "" when there is none. Owned by the

@@ -232,6 +232,10 @@ const char *aioc_http_request_body(const aioc_http_request *req, size_t *len) {
     return req->body;
 }
 
+int aioc_http_request_peer_address(const aioc_http_request *req, char *buf, size_t n) {
+    return aioc_stream_peer_address(req->stream, buf, n);
+}
+
 const char *aioc_http_request_param(const aioc_http_request *req, const char *name) {
     for (size_t i = 0; i < req->nparams; i++)
         if (!strcmp(req->param_names[i], name))
@@ -344,7 +348,7 @@ static int check_transfer_codings(const aioc_http_request *r) {
 static int build_request(conn *c) {
     aioc_http_request *r = &c->req;
     free(r->param_buf);
-    *r = (aioc_http_request){.names = r->names, .values = r->values};
+    *r = (aioc_http_request){.stream = r->stream, .names = r->names, .values = r->values};
     r->method = llhttp_method_name(llhttp_get_method(&c->p));
     r->head = llhttp_get_method(&c->p) == HTTP_HEAD;
     r->minor = llhttp_get_http_minor(&c->p);
@@ -624,7 +628,7 @@ int aioc_http_serve_stream(aioc_http_server *h, aioc_stream *s) {
         return AIOC_ENOTASK;
     if (h->closing)
         return -EBUSY;
-    conn c = {.h = h, .s = s, .task = aioc_current()};
+    conn c = {.h = h, .s = s, .task = aioc_current(), .req.stream = s};
     size_t nh = h->o.max_headers + 1;
     c.acap = h->o.max_head_bytes + 2 * nh + 64;
     c.rbuf = malloc(READ_SIZE);

@@ -9,6 +9,7 @@
 #define HTTP_MAX_PARAMS 8
 
 struct aioc_http_request {
+    aioc_stream *stream; /* the connection's */
     const char *method, *path, *query;
     int minor;
     bool head;          /* a HEAD request: the response has no body */

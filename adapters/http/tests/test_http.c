@@ -117,6 +117,15 @@ static int search(aioc_http_request *req, aioc_http_response *res, void *arg) {
     return aioc_http_response_body(res, text, strlen(text));
 }
 
+static int whoami(aioc_http_request *req, aioc_http_response *res, void *arg) {
+    (void)arg;
+    char peer[AIOC_ADDRSTRLEN];
+    int n = aioc_http_request_peer_address(req, peer, sizeof peer);
+    CHECK(n > 0);
+    aioc_http_response_header(res, "Content-Type", "text/plain");
+    return aioc_http_response_body(res, peer, (size_t)n);
+}
+
 static int failing(aioc_http_request *req, aioc_http_response *res, void *arg) {
     (void)req, (void)res, (void)arg;
     return -EIO;
@@ -136,6 +145,7 @@ static aioc_http_router *app(void) {
     CHECK_ERR(aioc_http_route(r, "*", "/query", query, NULL), 0);
     CHECK_ERR(aioc_http_route(r, "GET", "/search", search, NULL), 0);
     CHECK_ERR(aioc_http_route(r, "GET", "/fail", failing, NULL), 0);
+    CHECK_ERR(aioc_http_route(r, "GET", "/whoami", whoami, NULL), 0);
     CHECK_ERR(aioc_http_route(r, "GET", "/big", big, NULL), 0);
     CHECK_ERR(aioc_http_route(r, "GET", "/a/*/b", hello, NULL), -EINVAL);
     CHECK_ERR(aioc_http_route(r, "GET", "nope", hello, NULL), -EINVAL);
@@ -286,6 +296,34 @@ static void *chunked_body(void *arg) {
     stop(&f);
     return NULL;
 }
+/* A handler learns the client's address: the one the client's socket has. */
+static void *peer_address(void *arg) {
+    (void)arg;
+    fixture f;
+    start(&f, NULL);
+    int fd = dial(&f);
+    struct sockaddr_storage mine;
+    socklen_t len = sizeof mine;
+    CHECK(getsockname(fd, (struct sockaddr *)&mine, &len) == 0);
+    char want[AIOC_ADDRSTRLEN];
+    int n = aioc_address_format((struct sockaddr *)&mine, len, want, sizeof want);
+    CHECK(n > 0);
+    put(fd, "GET /whoami HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    char *out = read_all(fd);
+    aioc_close(fd);
+    char expect[256];
+    snprintf(expect, sizeof expect,
+             "Content-Type: text/plain\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s", n,
+             want);
+    CHECK(strstr(out, expect));
+    free(out);
+    stop(&f);
+    return NULL;
+}
+TEST(http_handler_learns_the_peer_address) {
+    run(peer_address);
+}
+
 TEST(http_chunked_request_body) {
     run(chunked_body);
 }
@@ -1031,6 +1069,7 @@ static const struct {
     // clang-format off
     ENTRY(http_pipelined_requests_answered_in_order)
     ENTRY(http_chunked_request_body)
+    ENTRY(http_handler_learns_the_peer_address)
     ENTRY(http_malformed_requests_get_400_and_close)
     ENTRY(http_limits_give_431_and_413)
     ENTRY(http_slow_head_is_cut_off)
