@@ -445,6 +445,7 @@ static map_job *map_new(size_t n, unsigned helpers) {
     m->results = m->items + n;
     m->status = (int *)(m->results + n);
     m->delivered = (unsigned char *)(m->status + n);
+    memset(m->delivered, 0, n);
     return m;
 }
 
