@@ -15,6 +15,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -281,40 +282,31 @@ static int start_worker(pool *p) {
     return failed;
 }
 
-/* Queues the first jobs of the chain `jobs` (linked through next): as
- * many of the `want` as threads can take at once (idle ones, and ones the
- * limit lets it start), and at least one; starts the threads needed.
- * Returns how many it queued; -EAGAIN (nothing queued) if no thread runs
- * and none can be started. */
-static int pool_submit(pool *p, job *jobs, unsigned want) {
+/* Queues `j`, starting a thread first if none is idle and the limit
+ * allows. Returns 1; -EAGAIN if no thread runs and none can be started.
+ * A job that may be left out (`optional`, a map's extra helper) is queued
+ * only if a thread can take it at once; else the call returns 0. */
+static int pool_submit(pool *p, job *j, bool optional) {
     pthread_once(&pools_once, pools_init);
     pthread_mutex_lock(&p->lock);
-    unsigned free_now = p->idle > p->queued ? p->idle - p->queued : 0;
-    unsigned room = p->max > p->threads ? p->max - p->threads : 0;
-    unsigned n = want < free_now + room ? want : free_now + room;
-    if (n == 0)
-        n = 1; /* every thread is busy: it waits its turn */
-    for (unsigned started = free_now; started < n && p->threads < p->max; started++)
-        if (start_worker(p) != 0)
-            break;
-    if (p->threads == 0) {
-        pthread_mutex_unlock(&p->lock);
-        return -EAGAIN; /* nobody would ever run it */
+    if (p->idle <= p->queued) { /* every idle thread is spoken for */
+        if (p->threads >= p->max || start_worker(p) != 0) {
+            if (optional || p->threads == 0) {
+                pthread_mutex_unlock(&p->lock);
+                return optional ? 0 : -EAGAIN; /* -EAGAIN: nobody would run it */
+            }
+        }
     }
-    job *last = jobs;
-    for (unsigned i = 1; i < n; i++)
-        last = last->next;
-    last->next = NULL;
+    j->next = NULL;
     if (p->tail)
-        p->tail->next = jobs;
+        p->tail->next = j;
     else
-        p->head = jobs;
-    p->tail = last;
-    p->queued += n;
-    for (unsigned i = 0; i < n; i++)
-        pthread_cond_signal(&p->wake);
+        p->head = j;
+    p->tail = j;
+    p->queued++;
+    pthread_cond_signal(&p->wake);
     pthread_mutex_unlock(&p->lock);
-    return (int)n;
+    return 1;
 }
 
 /* ---------------------------------------------------------- to_thread -- */
@@ -359,7 +351,7 @@ static int run_on(pool *p, aioc_fn fn, void *arg, void **result, aioc_cleanup cl
     }
     if (!err) {
         *j = (call_job){.base.run = run_call, .fn = fn, .arg = arg, .future = f};
-        err = pool_submit(p, &j->base, 1);
+        err = pool_submit(p, &j->base, false);
         if (err > 0)
             return aioc_future_wait(f, result);
     }
@@ -388,14 +380,21 @@ int aioc__resolve_on_pool(aioc_fn fn, void *arg, void **result, aioc_cleanup cle
 /* ---------------------------------------------------------------- map -- */
 
 /* aioc_to_thread_map: one job holds a copy of the items and room for their
- * results and statuses. Up to one ticket per pool thread that can take
- * part at once is queued (pool_submit decides how many), and each
- * ticket's thread claims runs of items until none are left: guided
- * self-scheduling, each claim a share of what is left, so claims are few
- * and large at first and small towards the end, where they even out the
+ * results and statuses. The caller queues one ticket; the thread that runs
+ * a ticket claims runs of items until none are left. While items are
+ * still unclaimed, it queues one more ticket, if an idle thread can take
+ * it at once (or one can be started): the first ticket before its first
+ * item, so that two threads work from the start; then every thread each
+ * time it has worked on the job for another HELP_AFTER_NS (about what
+ * waking a sleeping thread costs). Long items spread over every free
+ * thread in a few steps, while short ones are done by one or two threads
+ * before waking more would have paid off. Claims are guided self-scheduling: each takes a
+ * share of what is left (1 / (2 x the most helpers)), so they are few and
+ * large at first and small towards the end, where they even out the
  * threads' finishing times. A thread reports a run under the job's lock;
  * the one that reports the last item completes the future the caller
- * waits on. One hand-off out, one wake-up back, whatever n is.
+ * waits on. One hand-off out, one wake-up back, whatever n is; helpers
+ * are woken by pool threads, off the loop's thread.
  *
  * A caller that gives up (cancelled, deadline) marks the job abandoned
  * under its lock and returns at once. It hands to the cleanup what it can
@@ -404,6 +403,8 @@ int aioc__resolve_on_pool(aioc_fn fn, void *arg, void **result, aioc_cleanup cle
  * what it had not started and hands the run to the cleanup itself. The
  * job is freed with the last reference, the caller's or a ticket's, so no
  * thread touches the caller's arrays once the call has returned. */
+
+#define HELP_AFTER_NS 20000
 
 typedef struct map_job map_job;
 
@@ -415,7 +416,8 @@ typedef struct ticket {
 struct map_job {
     pthread_mutex_t lock; /* guards abandoned's writes, done, completed */
     unsigned refs;        /* atomic: the caller's, and one per ticket */
-    unsigned helpers;     /* atomic: tickets queued (sizes the claims) */
+    unsigned helpers;     /* atomic: tickets queued so far */
+    unsigned max_helpers; /* the pool's limit when the call was made */
     size_t next;          /* atomic: the first item not yet claimed */
     bool abandoned;       /* the caller gave up (read without the lock) */
     bool completed;       /* the future was completed */
@@ -426,13 +428,13 @@ struct map_job {
     void **items, **results;
     int *status;
     unsigned char *delivered; /* item i was reported: results[i] is valid */
-    ticket tickets[];
+    ticket first;             /* the caller's ticket; helpers' are allocated */
 };
 
-/* A job for n items and up to `helpers` tickets, in one allocation; NULL
- * if it cannot be had (or its size would overflow). */
-static map_job *map_new(size_t n, unsigned helpers) {
-    size_t head = sizeof(map_job) + helpers * sizeof(ticket);
+/* A job for n items, in one allocation; NULL if it cannot be had (or its
+ * size would overflow). */
+static map_job *map_new(size_t n) {
+    size_t head = (sizeof(map_job) + 15) / 16 * 16;
     size_t per_item = 2 * sizeof(void *) + sizeof(int) + 1;
     if (n > (SIZE_MAX - head) / per_item)
         return NULL;
@@ -464,8 +466,7 @@ static bool map_claim(map_job *m, size_t *from, size_t *to) {
     do {
         if (cur >= m->n)
             return false;
-        size_t share = 2 * (size_t)__atomic_load_n(&m->helpers, __ATOMIC_RELAXED);
-        size_t take = (m->n - cur) / share;
+        size_t take = (m->n - cur) / (2 * (size_t)m->max_helpers);
         end = cur + (take ? take : 1);
     } while (!__atomic_compare_exchange_n(&m->next, &cur, end, true, __ATOMIC_RELAXED,
                                           __ATOMIC_RELAXED));
@@ -474,13 +475,54 @@ static bool map_claim(map_job *m, size_t *from, size_t *to) {
     return true;
 }
 
+static void run_ticket(job *base, pool *p);
+
+/* Queues one more ticket if the limit allows and a thread can take it at
+ * once. */
+static void map_add_helper(map_job *m, pool *p) {
+    unsigned h = __atomic_load_n(&m->helpers, __ATOMIC_RELAXED);
+    do {
+        if (h >= m->max_helpers)
+            return;
+    } while (!__atomic_compare_exchange_n(&m->helpers, &h, h + 1, true, __ATOMIC_RELAXED,
+                                          __ATOMIC_RELAXED));
+    ticket *t = malloc(sizeof *t);
+    if (t) {
+        *t = (ticket){.base.run = run_ticket, .m = m};
+        __atomic_add_fetch(&m->refs, 1, __ATOMIC_RELAXED); /* we hold one: not 0 */
+        if (pool_submit(p, &t->base, true) > 0)
+            return;
+        __atomic_sub_fetch(&m->refs, 1, __ATOMIC_RELAXED);
+        free(t);
+    }
+    __atomic_sub_fetch(&m->helpers, 1, __ATOMIC_RELAXED);
+}
+
+static uint64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 static void run_ticket(job *base, pool *p) {
-    map_job *m = ((ticket *)base)->m;
+    ticket *t = (ticket *)base;
+    map_job *m = t->m;
     bool last = false;
+    /* The first ticket calls for help at once, so that two threads work
+     * from the start (as items that block would want); the others once
+     * they have worked for a while. */
+    uint64_t help_at = t == &m->first ? 0 : now_ns() + HELP_AFTER_NS;
+    unsigned ran = 0;
     size_t from, to;
     while (map_claim(m, &from, &to)) {
         size_t i = from; /* items before i have run */
-        for (; i < to && !__atomic_load_n(&m->abandoned, __ATOMIC_RELAXED); i++) {
+        for (; i < to && !__atomic_load_n(&m->abandoned, __ATOMIC_RELAXED); i++, ran++) {
+            /* the clock before each of the first items, then every 8th */
+            if ((ran < 8 || ran % 8 == 0) && (!help_at || now_ns() >= help_at)) {
+                if (__atomic_load_n(&m->next, __ATOMIC_RELAXED) < m->n)
+                    map_add_helper(m, p);
+                help_at = now_ns() + HELP_AFTER_NS;
+            }
             m->results[i] = NULL;
             m->status[i] = m->fn(m->items[i], &m->results[i]);
         }
@@ -496,6 +538,8 @@ static void run_ticket(job *base, pool *p) {
             for (size_t k = from; k < to; k++)
                 m->cleanup(k < i ? m->results[k] : NULL, m->items[k]);
     }
+    if (t != &m->first)
+        free(t);
     pool_job_done(p);
     if (last)
         aioc_future_complete(m->future, NULL, 0);
@@ -537,12 +581,8 @@ int aioc_to_thread_map_with(aioc_map_fn fn, void *const *items, size_t n, void *
         return -EINVAL;
     map_job *m = NULL;
     aioc_future *f = NULL;
-    unsigned helpers = 0;
     if (!(err = aioc__interruption(t)) && n) {
-        helpers = pool_limit(&workers);
-        if (helpers > n)
-            helpers = (unsigned)n;
-        m = map_new(n, helpers);
+        m = map_new(n);
         f = aioc_future_new(NULL, NULL);
         err = m && f ? 0 : -ENOMEM;
     }
@@ -551,17 +591,13 @@ int aioc_to_thread_map_with(aioc_map_fn fn, void *const *items, size_t n, void *
         m->fn = fn;
         m->cleanup = cleanup;
         m->future = f;
-        m->refs = 1 + helpers;
-        m->helpers = helpers;
-        for (unsigned i = 0; i < helpers; i++) {
-            m->tickets[i] = (ticket){.base.run = run_ticket, .m = m};
-            m->tickets[i].base.next = i + 1 < helpers ? &m->tickets[i + 1].base : NULL;
-        }
-        int queued = pool_submit(&workers, &m->tickets[0].base, helpers);
-        if (queued > 0) {
-            __atomic_store_n(&m->helpers, (unsigned)queued, __ATOMIC_RELAXED);
-            if ((unsigned)queued < helpers) /* those tickets never went out */
-                __atomic_sub_fetch(&m->refs, helpers - (unsigned)queued, __ATOMIC_ACQ_REL);
+        m->refs = 2; /* the caller's and the first ticket's */
+        m->helpers = 1;
+        unsigned limit = pool_limit(&workers);
+        m->max_helpers = n < limit ? (unsigned)n : limit;
+        m->first = (ticket){.base.run = run_ticket, .m = m};
+        err = pool_submit(&workers, &m->first.base, false);
+        if (err > 0) {
             err = aioc_future_wait(f, NULL);
             if (err) {
                 map_abandon(m);
@@ -577,7 +613,6 @@ int aioc_to_thread_map_with(aioc_map_fn fn, void *const *items, size_t n, void *
             map_unref(m);
             return err;
         }
-        err = queued;
     }
     /* Nothing was handed out: every item goes back to the cleanup now. */
     if (m) {
