@@ -1174,9 +1174,13 @@ typedef int (*aioc_map_fn)(void *item, void **result);
 /// jobs (Python's Executor.map, awaited; Go's errgroup over a slice). The
 /// items go to the pool in one hand-off and the caller is woken once, when
 /// the last is done, instead of one cross-thread wake-up each way per
-/// item; as many pool threads as can take part at once (idle ones, and
-/// ones the pool's limit lets it start) claim runs of items until none
-/// are left, so the items run in parallel and in no set order.
+/// item. Pool threads claim runs of items until none are left; while some
+/// are left, more threads join in (idle ones, or new ones within the
+/// pool's limit): two at once, more as the work proves long enough to pay
+/// for waking them. So the items run in parallel and in no set order.
+/// The call allocates about 2 pointers and 5 bytes per item (its copy of
+/// the items, and room for results and statuses), freed by the time the
+/// last item is done with.
 /// Suspends. `items` is read (copied) before the call suspends and is
 /// never written; fn must not keep an item past its return. `results` and
 /// `errors` (each may be NULL) are written only when the call returns 0
