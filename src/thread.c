@@ -388,13 +388,14 @@ int aioc__resolve_on_pool(aioc_fn fn, void *arg, void **result, aioc_cleanup cle
  * time it has worked on the job for another HELP_AFTER_NS (about what
  * waking a sleeping thread costs). Long items spread over every free
  * thread in a few steps, while short ones are done by one or two threads
- * before waking more would have paid off. Claims are guided self-scheduling: each takes a
- * share of what is left (1 / (2 x the most helpers)), so they are few and
- * large at first and small towards the end, where they even out the
- * threads' finishing times. A thread reports a run under the job's lock;
- * the one that reports the last item completes the future the caller
- * waits on. One hand-off out, one wake-up back, whatever n is; helpers
- * are woken by pool threads, off the loop's thread.
+ * before waking more would have paid off. Claims are guided
+ * self-scheduling: each takes a share of what is left (1 / (2 x the most
+ * helpers)), so they are few and large at first and small towards the
+ * end, where they even out the threads' finishing times. A thread reports
+ * a run under the job's lock; the one that reports the last item
+ * completes the future the caller waits on. One hand-off out, one wake-up
+ * back, whatever n is; helpers are woken by pool threads, off the loop's
+ * thread.
  *
  * A caller that gives up (cancelled, deadline) marks the job abandoned
  * under its lock and returns at once. It hands to the cleanup what it can
@@ -417,7 +418,7 @@ struct map_job {
     pthread_mutex_t lock; /* guards abandoned's writes, done, completed */
     unsigned refs;        /* atomic: the caller's, and one per ticket */
     unsigned helpers;     /* atomic: tickets queued so far */
-    unsigned max_helpers; /* the pool's limit when the call was made */
+    unsigned max_helpers; /* min(n, the pool's limit at the call) */
     size_t next;          /* atomic: the first item not yet claimed */
     bool abandoned;       /* the caller gave up (read without the lock) */
     bool completed;       /* the future was completed */
@@ -518,10 +519,11 @@ static void run_ticket(job *base, pool *p) {
         size_t i = from; /* items before i have run */
         for (; i < to && !__atomic_load_n(&m->abandoned, __ATOMIC_RELAXED); i++, ran++) {
             /* the clock before each of the first items, then every 8th */
-            if ((ran < 8 || ran % 8 == 0) && (!help_at || now_ns() >= help_at)) {
+            uint64_t now;
+            if ((ran < 8 || ran % 8 == 0) && (now = now_ns()) >= help_at) {
                 if (__atomic_load_n(&m->next, __ATOMIC_RELAXED) < m->n)
                     map_add_helper(m, p);
-                help_at = now_ns() + HELP_AFTER_NS;
+                help_at = now + HELP_AFTER_NS;
             }
             m->results[i] = NULL;
             m->status[i] = m->fn(m->items[i], &m->results[i]);
