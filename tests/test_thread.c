@@ -515,6 +515,8 @@ static void *map_in_order(void *arg) {
 }
 
 TEST(to_thread_map_results_in_order) {
+    aioc_run_opts one = {.threads = 1}; /* a single thread: no helpers */
+    CHECK_ERR(aioc_run_with(map_in_order, P(1000), NULL, &one), 0);
     aioc_run_opts o = {.threads = 4};
     CHECK_ERR(aioc_run_with(map_in_order, P(1000), NULL, &o), 0);
     CHECK_ERR(aioc_run_with(map_in_order, P(1), NULL, &o), 0);
