@@ -1176,8 +1176,9 @@ typedef int (*aioc_map_fn)(void *item, void **result);
 /// the last is done, instead of one cross-thread wake-up each way per
 /// item. Pool threads claim runs of items until none are left; while some
 /// are left, more threads join in (idle ones, or new ones within the
-/// pool's limit): two at once, more as the work proves long enough to pay
-/// for waking them. So the items run in parallel and in no set order.
+/// pool's limit) as the work proves long enough to pay for waking them
+/// (after 20 µs of it, then doubling at each item). So the items run in
+/// parallel and in no set order.
 /// The call allocates about 2 pointers and 5 bytes per item (its copy of
 /// the items, and room for results and statuses), freed by the time the
 /// last item is done with.

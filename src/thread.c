@@ -381,14 +381,13 @@ int aioc__resolve_on_pool(aioc_fn fn, void *arg, void **result, aioc_cleanup cle
 
 /* aioc_to_thread_map: one job holds a copy of the items and room for their
  * results and statuses. The caller queues one ticket; the thread that runs
- * a ticket claims runs of items until none are left. While items are
- * still unclaimed, it queues one more ticket, if an idle thread can take
- * it at once (or one can be started): the first ticket before its first
- * item, so that two threads work from the start; then every thread each
- * time it has worked on the job for another HELP_AFTER_NS (about what
- * waking a sleeping thread costs). Long items spread over every free
- * thread in a few steps, while short ones are done by one or two threads
- * before waking more would have paid off. Claims are guided
+ * a ticket claims runs of items until none are left. Each time a thread
+ * has worked on the job for another HELP_AFTER_NS (about what waking a
+ * sleeping thread costs, checked between items) while items are still
+ * unclaimed, it queues one more ticket, if an idle thread can take it at
+ * once (or one can be started). Long items spread over every free thread
+ * in a few steps, doubling the helpers at each item; short ones are done
+ * by one thread before waking another would have paid off. Claims are guided
  * self-scheduling: each takes a share of what is left (1 / (2 x the most
  * helpers)), so they are few and large at first and small towards the
  * end, where they even out the threads' finishing times. A thread reports
@@ -509,10 +508,7 @@ static void run_ticket(job *base, pool *p) {
     ticket *t = (ticket *)base;
     map_job *m = t->m;
     bool last = false;
-    /* The first ticket calls for help at once, so that two threads work
-     * from the start (as items that block would want); the others once
-     * they have worked for a while. */
-    uint64_t help_at = t == &m->first ? 0 : now_ns() + HELP_AFTER_NS;
+    uint64_t help_at = now_ns() + HELP_AFTER_NS;
     unsigned ran = 0;
     size_t from, to;
     while (map_claim(m, &from, &to)) {
