@@ -540,6 +540,13 @@ TEST(to_thread_map_large_n) {
     CHECK_ERR(aioc_run_with(map_concurrently, P(60000), NULL, &o), 0);
 }
 
+static int map_cleanups;
+static void count_map_cleanup(void *result, void *item) {
+    (void)result;
+    (void)item;
+    map_cleanups++;
+}
+
 static void *map_errors(void *arg) {
     (void)arg;
     enum { N = 100 };
@@ -563,19 +570,18 @@ static void *map_errors(void *arg) {
     }
     fail_from = 14; /* the first failure is item 14's */
     CHECK_ERR(aioc_to_thread_map(square_item, items, N, NULL, NULL), -EPERM);
+    /* an item's error is not the call's: no cleanup, results delivered */
+    map_cleanups = 0;
+    CHECK_ERR(aioc_to_thread_map_with(square_item, items, N, results, NULL, count_map_cleanup),
+              -EPERM);
+    CHECK_EQ(map_cleanups, 0);
+    CHECK_EQ(I(results[12]), 144);
     fail_from = INTPTR_MAX;
     return NULL;
 }
 
 TEST(to_thread_map_errors_per_item) {
     CHECK_ERR(aioc_run(map_errors, NULL, NULL), 0);
-}
-
-static int map_cleanups;
-static void count_map_cleanup(void *result, void *item) {
-    (void)result;
-    (void)item;
-    map_cleanups++;
 }
 
 static void *map_empty(void *arg) {
