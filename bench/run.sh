@@ -8,11 +8,12 @@
 # the aioc and libuv programs are in BUILD_DIR/bench. The Go programs are
 # built here, into BUILD_DIR/bench/go. N (default 1000000) is the task /
 # hand-off / timer / queue item / lock acquisition count; to_thread makes
-# N / 10 round trips (each costs microseconds, not nanoseconds). Raw RESULT
-# lines go to BUILD_DIR/bench-results.txt.
+# N / 10 round trips (each costs microseconds, not nanoseconds);
+# to_thread_map runs N items, 100 per batch. Raw RESULT lines go to
+# BUILD_DIR/bench-results.txt.
 #
-# spawn_gather, pingpong, queue_throughput, lock_contention and to_thread
-# are repeated (best of BENCH_REPEAT, default 3) when a run takes under 2 s;
+# spawn_gather, pingpong, queue_throughput, lock_contention, to_thread and
+# to_thread_map are repeated (best of BENCH_REPEAT, default 3) when a run takes under 2 s;
 # the others run once: they take seconds and their figures are dominated by
 # the 1 s sleeps, not by noise.
 #
@@ -37,7 +38,7 @@ TIMEOUT=${BENCH_TIMEOUT:-120}
 REPEAT=${BENCH_REPEAT:-3}
 QUICK_S=2      # a first run shorter than this is repeated REPEAT times
 PY=/usr/bin/python3  # Debian's, which has uvloop; not a pyenv shim
-ALL="spawn_gather pingpong idle_tasks timers timers_cb queue_throughput lock_contention to_thread"
+ALL="spawn_gather pingpong idle_tasks timers timers_cb queue_throughput lock_contention to_thread to_thread_map"
 # queue_throughput's cases, PxC_maxM: P producers, C consumers, maxsize M;
 # each is a table of its own, named queue_PxC_maxM
 QUEUE_CASES="1x1_max1 1x1_max1024 8x8_max1 8x8_max1024"
@@ -57,7 +58,7 @@ if command -v go >/dev/null 2>&1; then
     export GOCACHE="$BUILD/go-cache" GOPATH="$BUILD/go-path" GOFLAGS=
     GO_OK=1
     for b in $ALL; do
-        [ -f "$SRC/$b.go" ] || continue # to_thread has no Go program
+        [ -f "$SRC/$b.go" ] || continue # to_thread(_map) has no Go program
         # each program is main plus the helpers they all share
         (cd "$SRC" && go build -o "$BIN/go/${b}_go" benchlib.go "$b.go") ||
             { echo "bench: go build $b.go failed" >&2; rm -f "$BIN/go/${b}_go"; }
@@ -150,6 +151,13 @@ run_bench() {
             run_impl "$b" pthread-condvar "$primary" "${wrap[@]}" "$BIN/to_thread_condvar" "${args[@]}"
         else
             na "$b" pthread-condvar "not built ($BIN/to_thread_condvar)"
+        fi
+    elif [ "$prog" = to_thread_map ]; then
+        # the same batches over a bare pthread pool (a worker per CPU)
+        if [ -x "$BIN/to_thread_map_pthread" ]; then
+            run_impl "$b" pthread-pool "$primary" "${wrap[@]}" "$BIN/to_thread_map_pthread" "${args[@]}"
+        else
+            na "$b" pthread-pool "not built ($BIN/to_thread_map_pthread)"
         fi
     elif [ $GO_OK -eq 1 ] && [ -x "$BIN/go/${prog}_go" ]; then
         run_impl "$b" go "$primary" "$BIN/go/${prog}_go" "${args[@]}"
@@ -250,6 +258,13 @@ for b in $ONLY; do
         else
             na to_thread_1cpu aioc "taskset not found"
         fi ;;
+    to_thread_map)
+        run_bench "$b" ns_per_item 1
+        if command -v taskset >/dev/null 2>&1; then
+            run_bench to_thread_map_1cpu ns_per_item 1 to_thread_map "$N" "taskset -c $PIN_CPU"
+        else
+            na to_thread_map_1cpu aioc "taskset not found"
+        fi ;;
     *) run_bench "$b" wall_s 0 ;;
     esac
 done
@@ -292,6 +307,13 @@ for b in $ONLY; do
             "ns_per_op:ns/round trip:1,wall_s:wall s:1" "ns_per_op:time:aioc is"
         table to_thread_1cpu "the same, every thread pinned to CPU $PIN_CPU" \
             "ns_per_op:ns/round trip:1,wall_s:wall s:1" "ns_per_op:time:aioc is" ;;
+    to_thread_map)
+        table "$b" "$N items of a trivial function through a thread pool, 100 per hand-off" \
+            "ns_per_item:ns/item:1,ns_per_batch:ns/batch:1,wall_s:wall s:1" \
+            "ns_per_item:time:aioc is"
+        table to_thread_map_1cpu "the same, every thread pinned to CPU $PIN_CPU" \
+            "ns_per_item:ns/item:1,ns_per_batch:ns/batch:1,wall_s:wall s:1" \
+            "ns_per_item:time:aioc is" ;;
     esac
 done
 echo

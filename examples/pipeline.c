@@ -9,7 +9,10 @@
  * down the pipe as a graceful queue shutdown (Python 3.13's Queue.shutdown):
  * each stage drains its input, and the last of its workers shuts down the
  * next queue. Disk reads and writes and the CPU-bound transform run on the
- * thread pool (asyncio.to_thread), so the loop itself never blocks.
+ * thread pool (asyncio.to_thread), so the loop itself never blocks; the
+ * transformers hand records to the pool in batches (aioc_to_thread_map,
+ * a batch closed when full or after a short delay, as the writer's are),
+ * so that handing work to other threads costs next to nothing per record.
  *
  *   pipeline [--quiet] [--parsers N] [--transformers M] [--records K]
  *            [--out FILE] [--unwritten FILE] [INPUT]
@@ -31,13 +34,15 @@
 #include <unistd.h>
 
 #define QUEUE_SIZE 256
-#define CHUNK_SIZE 65536 /* bytes per read */
-#define BATCH 256        /* records per write */
-#define MAX_DELAY 0.1    /* seconds a record may wait for its batch */
+#define CHUNK_SIZE 65536      /* bytes per read */
+#define BATCH 256             /* records per write */
+#define MAX_DELAY 0.1         /* seconds a record may wait for its batch */
+#define TRANSFORM_BATCH 64    /* records per hand-off to the pool */
+#define TRANSFORM_DELAY 0.005 /* seconds a record may wait for its batch */
 #define MAX_NAME 64
 #define OUT_LINE_MAX (20 + 1 + MAX_NAME + 1 + 20 + 1)
 #define MODULUS 1000000007 /* the transform's hash, see tests/check_pipeline.sh */
-#define ROUNDS 600         /* about 30 us of work per record */
+#define ROUNDS 600         /* about 24 us of work per record */
 
 struct line { /* as read */
     size_t seq, len;
@@ -88,8 +93,9 @@ static int offload(aioc_fn fn, void *job, void **result, aioc_cleanup late, bool
     return err;
 }
 
-/* The cleanup of a job given away: on the pool thread after fn ran, or at
- * once (result NULL) if it never did. The job is the argument. */
+/* The cleanup of a job given away (a chunk, a record): on the pool thread
+ * after fn ran, or at once (result NULL) if it never did. The job is the
+ * argument. */
 static void free_late(void *result, void *job) {
     (void)result;
     free(job);
@@ -274,8 +280,10 @@ static void *parser(void *arg) {
 
 /* Stands for real CPU-bound work: a polynomial hash of the fields, ROUNDS
  * times over. Kept below 2^53 so that the test can redo it in awk. */
-static void *transform(void *arg) { /* on a pool thread */
-    struct record *r = arg;
+static int transform(void *item, void **result) { /* on a pool thread */
+    /* the record is transformed in place: no result */
+    struct record *r = item;
+    (void)result;
     const int64_t m = MODULUS;
     int64_t h = 0, id = (int64_t)(r->id % MODULUS), value = (r->value % m + m) % m;
     for (int round = 0; round < ROUNDS; round++) {
@@ -285,22 +293,49 @@ static void *transform(void *arg) { /* on a pool thread */
         h = (h * 31 + value) % m;
     }
     r->result = (uint64_t)h;
-    return r;
+    return 0;
+}
+
+/* Takes up to TRANSFORM_BATCH records into `batch`: waits for the first,
+ * then for more until the batch is full or the first has waited
+ * TRANSFORM_DELAY. Returns how many (*err 0), or 0 with *err set
+ * (-ESHUTDOWN: no more records; -ECANCELED). */
+static size_t take_batch(struct pipeline *p, void **batch, int *err) {
+    size_t n = 0;
+    if ((*err = aioc_queue_get(p->records, &batch[0])))
+        return 0;
+    n = 1;
+    aioc_scope deadline;
+    if (aioc_scope_enter(&deadline, TRANSFORM_DELAY) != 0)
+        return n; /* (cancelled) the map call will tell */
+    while (n < TRANSFORM_BATCH && !aioc_queue_get(p->records, &batch[n]))
+        n++;
+    aioc_scope_exit(&deadline);
+    /* An error here (due time, end of input, a cancel) ends the batch; a
+     * cancel shows again at the next suspending call. */
+    return n;
 }
 
 static void *transformer(void *arg) {
     struct pipeline *p = arg;
-    void *item;
+    void *batch[TRANSFORM_BATCH];
+    size_t n;
     int err;
-    while (!(err = aioc_queue_get(p->records, &item))) {
-        bool gone;
-        if ((err = offload(transform, item, NULL, free_late, &gone))) {
-            if (!gone)
-                free(item);
+    while ((n = take_batch(p, batch, &err)) > 0) {
+        /* The batch goes to the pool in one hand-off and comes back in
+         * one wake-up (aioc_to_thread_map); one at a time, the hand-offs
+         * would cost as much as the work. A failed call has handed every
+         * record to free_late. */
+        atomic_fetch_add(&jobs_in_pool, (long)n);
+        if ((err = aioc_to_thread_map_with(transform, batch, n, NULL, NULL, free_late)))
             break;
-        }
-        if ((err = aioc_queue_put(p->results, item))) {
-            free(item);
+        atomic_fetch_sub(&jobs_in_pool, (long)n);
+        size_t i = 0;
+        while (i < n && !(err = aioc_queue_put(p->results, batch[i])))
+            i++;
+        if (err) {
+            for (; i < n; i++)
+                free(batch[i]);
             break;
         }
     }
@@ -514,9 +549,9 @@ static int usage(void) {
 }
 
 int main(int argc, char **argv) {
-    /* Four transformers per CPU: each waits for its pool thread most of the
-     * time (a hand-off to another CPU costs tens of microseconds on a
-     * virtual machine), so more of them in flight keep the CPUs busy. */
+    /* Four transformers per CPU: while one waits for its batch on the pool,
+     * others fill theirs, so the pool always has a few milliseconds of work
+     * queued and never idles while the loop's thread waits for a CPU. */
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     struct pipeline p = {.parsers = 2,
                          .transformers = 4 * (cpus > 0 ? (int)cpus : 2),
@@ -570,11 +605,12 @@ int main(int argc, char **argv) {
         fprintf(stderr, "pipeline: out of memory\n");
         return 1;
     }
-    /* Threads enough for every transformer, the reader and the writer at
-     * once, so that reads and writes never queue behind transforms. With
-     * the default options, the first Ctrl-C cancels run(), and once it has
-     * cleaned up the process dies of SIGINT (status 130). */
-    aioc_run_opts opts = {.main_name = "pipeline", .threads = (unsigned)p.transformers + 2};
+    /* A pool thread per CPU for the transforms, and two more for the
+     * reader's and the writer's calls, which at worst wait behind a batch
+     * (a millisecond or two: more threads than CPUs would not run it any
+     * sooner). With the default options, the first Ctrl-C cancels run(), and once it
+     * has cleaned up the process dies of SIGINT (status 130). */
+    aioc_run_opts opts = {.main_name = "pipeline", .threads = (unsigned)(cpus > 0 ? cpus : 2) + 2};
     int status = aioc_run_with(run, &p, NULL, &opts);
     if (p.in_fd >= 0)
         close(p.in_fd);

@@ -9,10 +9,13 @@
  *
  * The pool is process-wide: a FIFO of jobs, threads started on demand up
  * to a limit and kept for reuse. aioc_to_thread is a job whose completion
- * is a future. */
+ * is a future; aioc_to_thread_map hands many items to the pool at once
+ * and is woken once, when the last is done. */
 #define _GNU_SOURCE
 #include <signal.h>
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -22,8 +25,8 @@
 struct aioc_future {
     pthread_mutex_t lock;
     unsigned refs;
-    bool done;        /* completed: result and err are set */
-    bool abandoned;   /* the waiter gave up */
+    bool done;      /* completed: result and err are set */
+    bool abandoned; /* the waiter gave up */
     void *result;
     int err;
     aioc_cleanup cleanup;
@@ -117,7 +120,7 @@ int aioc_future_wait(aioc_future *f, void **result) {
     }
     void *value = NULL;
     bool cleanup_now = false;
-    if (err) {             /* gave up (now, or interrupted before waiting) */
+    if (err) { /* gave up (now, or interrupted before waiting) */
         f->abandoned = true;
         cleanup_now = f->done; /* it came meanwhile: ours to clean up */
         value = f->result;
@@ -147,26 +150,30 @@ void aioc_future_cancel(aioc_future *f) {
 
 /* --------------------------------------------------------------- pool -- */
 
+typedef struct pool pool;
+
+/* A unit of work on a pool. A worker calls run(j, p) and gives it `j`:
+ * run frees it or hands it on, and calls pool_job_done(p) once, before it
+ * wakes anybody (see worker). */
 typedef struct job {
     struct job *next;
-    aioc_fn fn;
-    void *arg;
-    aioc_future *future;
+    void (*run)(struct job *j, pool *p);
 } job;
 
 /* A pool of threads: jobs in FIFO order, threads started on demand up to
  * `max` and kept. Two exist: one for aioc_to_thread, and a smaller one for
  * name resolution, so that slow lookups never starve file or CPU work (and
  * the reverse), as they do in libuv's single pool. */
-typedef struct pool {
+struct pool {
     pthread_mutex_t lock;
     pthread_cond_t wake;
     job *head, *tail;
     unsigned threads, idle, queued, max;
-} pool;
+};
 
 static pool workers = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, NULL, 0, 0, 0, 0};
-static pool resolvers = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, NULL, 0, 0, 0, 0};
+static pool resolvers = {
+    PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, NULL, 0, 0, 0, 0};
 static pthread_once_t pools_once = PTHREAD_ONCE_INIT;
 
 static void reset(pool *p) {
@@ -217,11 +224,20 @@ void aioc__pool_configure(const aioc_run_opts *opts) {
         aioc_thread_pool_size(opts->threads);
 }
 
+/* A job's run function calls this once its work is done and before it
+ * wakes the task that waits for it: the worker counts as idle from then
+ * on, so a task that submits again as soon as it is woken finds it
+ * available instead of starting another thread (as Python's
+ * ThreadPoolExecutor counts them). */
+static void pool_job_done(pool *p) {
+    pthread_mutex_lock(&p->lock);
+    p->idle++;
+    pthread_mutex_unlock(&p->lock);
+}
+
 /* `idle` counts workers not running a job, including one that has just
- * finished and is about to look for the next: it becomes idle before it
- * completes the future, so a task that submits again as soon as it is
- * woken finds it available instead of starting another thread (as
- * Python's ThreadPoolExecutor counts them). `queued` jobs are spoken for. */
+ * finished and is about to look for the next. `queued` jobs are spoken
+ * for. */
 static void *worker(void *arg) {
     pool *p = arg;
     pthread_mutex_lock(&p->lock);
@@ -236,50 +252,49 @@ static void *worker(void *arg) {
         p->queued--;
         p->idle--;
         pthread_mutex_unlock(&p->lock);
-        aioc_future *f = j->future;
-        /* a job whose caller gave up before it started is not run */
-        pthread_mutex_lock(&f->lock);
-        bool wanted = !f->abandoned;
-        pthread_mutex_unlock(&f->lock);
-        void *result = wanted ? j->fn(j->arg) : NULL;
-        free(j);
-        pthread_mutex_lock(&p->lock);
-        p->idle++;
-        pthread_mutex_unlock(&p->lock);
-        aioc_future_complete(f, result, 0); /* gave up: cleanup(result, arg) */
+        j->run(j, p); /* calls pool_job_done */
         pthread_mutex_lock(&p->lock);
     }
     return NULL;
 }
 
-/* Queues a job; starts a thread first if none is idle and the limit
- * allows. Fails only if no thread runs at all and none can be started. */
-static int pool_submit(pool *p, job *j) {
+/* Starts one more worker; p->lock is held. Returns 0 or the error. */
+static int start_worker(pool *p) {
+    pthread_t th;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    /* Pool threads take no asynchronous signals: a Ctrl-C is for the
+     * loop's thread (its handler, or a signalfd), and a signal taken
+     * here would cut a job's blocking call short with EINTR. The
+     * thread inherits the mask it is created with. */
+    sigset_t all, old;
+    sigfillset(&all);
+    int faults[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGABRT, SIGSYS};
+    for (size_t i = 0; i < sizeof faults / sizeof faults[0]; i++)
+        sigdelset(&all, faults[i]); /* a job's own faults stay deliverable */
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int failed = pthread_create(&th, &attr, worker, p);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_attr_destroy(&attr);
+    if (!failed)
+        p->threads++;
+    return failed;
+}
+
+/* Queues `j`, starting a thread first if none is idle and the limit
+ * allows. Returns 1; -EAGAIN if no thread runs and none can be started.
+ * A job that may be left out (`optional`, a map's extra helper) is queued
+ * only if a thread can take it at once; else the call returns 0. */
+static int pool_submit(pool *p, job *j, bool optional) {
     pthread_once(&pools_once, pools_init);
     pthread_mutex_lock(&p->lock);
-    if (p->idle <= p->queued && p->threads < p->max) {
-        pthread_t th;
-        pthread_attr_t attr;
-        pthread_attr_init(&attr);
-        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        /* Pool threads take no asynchronous signals: a Ctrl-C is for the
-         * loop's thread (its handler, or a signalfd), and a signal taken
-         * here would cut a job's blocking call short with EINTR. The
-         * thread inherits the mask it is created with. */
-        sigset_t all, old;
-        sigfillset(&all);
-        int faults[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGABRT, SIGSYS};
-        for (size_t i = 0; i < sizeof faults / sizeof faults[0]; i++)
-            sigdelset(&all, faults[i]); /* a job's own faults stay deliverable */
-        pthread_sigmask(SIG_SETMASK, &all, &old);
-        int failed = pthread_create(&th, &attr, worker, p);
-        pthread_sigmask(SIG_SETMASK, &old, NULL);
-        pthread_attr_destroy(&attr);
-        if (!failed)
-            p->threads++;
-        else if (p->threads == 0) {
-            pthread_mutex_unlock(&p->lock);
-            return -EAGAIN; /* nobody would ever run it */
+    if (p->idle <= p->queued) { /* every idle thread is spoken for */
+        if (p->threads >= p->max || start_worker(p) != 0) {
+            if (optional || p->threads == 0) {
+                pthread_mutex_unlock(&p->lock);
+                return optional ? 0 : -EAGAIN; /* -EAGAIN: nobody would run it */
+            }
         }
     }
     j->next = NULL;
@@ -291,7 +306,29 @@ static int pool_submit(pool *p, job *j) {
     p->queued++;
     pthread_cond_signal(&p->wake);
     pthread_mutex_unlock(&p->lock);
-    return 0;
+    return 1;
+}
+
+/* ---------------------------------------------------------- to_thread -- */
+
+typedef struct call_job {
+    job base;
+    aioc_fn fn;
+    void *arg;
+    aioc_future *future;
+} call_job;
+
+static void run_call(job *base, pool *p) {
+    call_job *j = (call_job *)base;
+    aioc_future *f = j->future;
+    /* a job whose caller gave up before it started is not run */
+    pthread_mutex_lock(&f->lock);
+    bool wanted = !f->abandoned;
+    pthread_mutex_unlock(&f->lock);
+    void *result = wanted ? j->fn(j->arg) : NULL;
+    free(j);
+    pool_job_done(p);
+    aioc_future_complete(f, result, 0); /* gave up: cleanup(result, arg) */
 }
 
 /* Runs fn(arg) on pool `p` and waits; see aioc_to_thread_with. */
@@ -305,7 +342,7 @@ static int run_on(pool *p, aioc_fn fn, void *arg, void **result, aioc_cleanup cl
         return -EINVAL;
     /* On every failure, cleanup gets `arg` back exactly once: here if fn
      * will not run, from the pool once it has run or been skipped. */
-    job *j = NULL;
+    call_job *j = NULL;
     aioc_future *f = NULL;
     if (!(err = aioc__interruption(t))) {
         j = malloc(sizeof *j);
@@ -313,9 +350,9 @@ static int run_on(pool *p, aioc_fn fn, void *arg, void **result, aioc_cleanup cl
         err = j && f ? 0 : -ENOMEM;
     }
     if (!err) {
-        *j = (job){.fn = fn, .arg = arg, .future = f};
-        err = pool_submit(p, j);
-        if (!err)
+        *j = (call_job){.base.run = run_call, .fn = fn, .arg = arg, .future = f};
+        err = pool_submit(p, &j->base, false);
+        if (err > 0)
             return aioc_future_wait(f, result);
     }
     free(j);
@@ -338,4 +375,257 @@ int aioc_to_thread(aioc_fn fn, void *arg, void **result) {
 
 int aioc__resolve_on_pool(aioc_fn fn, void *arg, void **result, aioc_cleanup cleanup) {
     return run_on(&resolvers, fn, arg, result, cleanup);
+}
+
+/* ---------------------------------------------------------------- map -- */
+
+/* aioc_to_thread_map: one job holds a copy of the items and room for their
+ * results and statuses. The caller queues one ticket; the thread that runs
+ * a ticket claims runs of items until none are left. Each time a thread
+ * has worked on the job for another HELP_AFTER_NS (about what waking a
+ * sleeping thread costs, checked between items) while items are still
+ * unclaimed, it queues one more ticket, if an idle thread can take it at
+ * once (or one can be started). Long items spread over every free thread
+ * in a few steps, doubling the helpers at each item; short ones are done
+ * by one thread before waking another would have paid off. Claims are guided
+ * self-scheduling: each takes a share of what is left (1 / (2 x the most
+ * helpers)), so they are few and large at first and small towards the
+ * end, where they even out the threads' finishing times. A thread reports
+ * a run under the job's lock; the one that reports the last item
+ * completes the future the caller waits on. One hand-off out, one wake-up
+ * back, whatever n is; helpers are woken by pool threads, off the loop's
+ * thread.
+ *
+ * A caller that gives up (cancelled, deadline) marks the job abandoned
+ * under its lock and returns at once. It hands to the cleanup what it can
+ * account for: items reported before (with their results) and items no
+ * thread claimed (never run). A thread reporting a run after that skips
+ * what it had not started and hands the run to the cleanup itself. The
+ * job is freed with the last reference, the caller's or a ticket's, so no
+ * thread touches the caller's arrays once the call has returned. */
+
+#define HELP_AFTER_NS 20000
+
+typedef struct map_job map_job;
+
+typedef struct ticket {
+    job base;
+    map_job *m;
+} ticket;
+
+struct map_job {
+    pthread_mutex_t lock; /* guards abandoned's writes, done, completed */
+    unsigned refs;        /* atomic: the caller's, and one per ticket */
+    unsigned helpers;     /* atomic: tickets queued so far */
+    unsigned max_helpers; /* min(n, the pool's limit at the call) */
+    size_t next;          /* atomic: the first item not yet claimed */
+    bool abandoned;       /* the caller gave up (read without the lock) */
+    bool completed;       /* the future was completed */
+    size_t n, done;       /* items; items reported */
+    aioc_map_fn fn;
+    aioc_cleanup cleanup;
+    aioc_future *future;
+    void **items, **results;
+    int *status;
+    unsigned char *delivered; /* item i was reported: results[i] is valid */
+    ticket first;             /* the caller's ticket; helpers' are allocated */
+};
+
+/* A job for n items, in one allocation; NULL if it cannot be had (or its
+ * size would overflow). */
+static map_job *map_new(size_t n) {
+    size_t head = (sizeof(map_job) + 15) / 16 * 16;
+    size_t per_item = 2 * sizeof(void *) + sizeof(int) + 1;
+    if (n > (SIZE_MAX - head) / per_item)
+        return NULL;
+    map_job *m = malloc(head + n * per_item);
+    if (!m)
+        return NULL;
+    *m = (map_job){.n = n};
+    pthread_mutex_init(&m->lock, NULL);
+    m->items = (void **)((char *)m + head);
+    m->results = m->items + n;
+    m->status = (int *)(m->results + n);
+    m->delivered = (unsigned char *)(m->status + n);
+    memset(m->delivered, 0, n);
+    return m;
+}
+
+static void map_unref(map_job *m) {
+    if (__atomic_sub_fetch(&m->refs, 1, __ATOMIC_ACQ_REL) != 0)
+        return;
+    if (!m->completed) /* given up on: drop the producer's reference */
+        aioc_future_complete(m->future, NULL, 0);
+    pthread_mutex_destroy(&m->lock);
+    free(m);
+}
+
+/* Claims the next run of items, [*from, *to); false when none are left. */
+static bool map_claim(map_job *m, size_t *from, size_t *to) {
+    size_t cur = __atomic_load_n(&m->next, __ATOMIC_RELAXED), end;
+    do {
+        if (cur >= m->n)
+            return false;
+        size_t take = (m->n - cur) / (2 * (size_t)m->max_helpers);
+        end = cur + (take ? take : 1);
+    } while (!__atomic_compare_exchange_n(&m->next, &cur, end, true, __ATOMIC_RELAXED,
+                                          __ATOMIC_RELAXED));
+    *from = cur;
+    *to = end;
+    return true;
+}
+
+static void run_ticket(job *base, pool *p);
+
+/* Queues one more ticket if the limit allows and a thread can take it at
+ * once. */
+static void map_add_helper(map_job *m, pool *p) {
+    unsigned h = __atomic_load_n(&m->helpers, __ATOMIC_RELAXED);
+    do {
+        if (h >= m->max_helpers)
+            return;
+    } while (!__atomic_compare_exchange_n(&m->helpers, &h, h + 1, true, __ATOMIC_RELAXED,
+                                          __ATOMIC_RELAXED));
+    ticket *t = malloc(sizeof *t);
+    if (t) {
+        *t = (ticket){.base.run = run_ticket, .m = m};
+        __atomic_add_fetch(&m->refs, 1, __ATOMIC_RELAXED); /* we hold one: not 0 */
+        if (pool_submit(p, &t->base, true) > 0)
+            return;
+        __atomic_sub_fetch(&m->refs, 1, __ATOMIC_RELAXED);
+        free(t);
+    }
+    __atomic_sub_fetch(&m->helpers, 1, __ATOMIC_RELAXED);
+}
+
+static uint64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void run_ticket(job *base, pool *p) {
+    ticket *t = (ticket *)base;
+    map_job *m = t->m;
+    bool last = false;
+    uint64_t help_at = now_ns() + HELP_AFTER_NS;
+    unsigned ran = 0;
+    size_t from, to;
+    while (map_claim(m, &from, &to)) {
+        size_t i = from; /* items before i have run */
+        for (; i < to && !__atomic_load_n(&m->abandoned, __ATOMIC_RELAXED); i++, ran++) {
+            /* the clock before each of the first items, then every 8th */
+            uint64_t now;
+            if ((ran < 8 || ran % 8 == 0) && (now = now_ns()) >= help_at) {
+                if (__atomic_load_n(&m->next, __ATOMIC_RELAXED) < m->n)
+                    map_add_helper(m, p);
+                help_at = now + HELP_AFTER_NS;
+            }
+            m->results[i] = NULL;
+            m->status[i] = m->fn(m->items[i], &m->results[i]);
+        }
+        pthread_mutex_lock(&m->lock);
+        bool gone = m->abandoned;
+        if (!gone) {
+            memset(m->delivered + from, 1, to - from);
+            m->done += to - from;
+            last = m->completed = m->done == m->n;
+        }
+        pthread_mutex_unlock(&m->lock);
+        if (gone && m->cleanup) /* the caller has returned: ours to hand over */
+            for (size_t k = from; k < to; k++)
+                m->cleanup(k < i ? m->results[k] : NULL, m->items[k]);
+    }
+    if (t != &m->first)
+        free(t);
+    pool_job_done(p);
+    if (last)
+        aioc_future_complete(m->future, NULL, 0);
+    map_unref(m);
+}
+
+/* The caller gives up: see the comment at the top of this section. */
+static void map_abandon(map_job *m) {
+    pthread_mutex_lock(&m->lock);
+    __atomic_store_n(&m->abandoned, true, __ATOMIC_RELAXED);
+    pthread_mutex_unlock(&m->lock);
+    /* From here on no thread reports a run: delivered[] is final. */
+    size_t unclaimed = __atomic_exchange_n(&m->next, m->n, __ATOMIC_RELAXED);
+    if (!m->cleanup)
+        return;
+    for (size_t i = 0; i < unclaimed; i++)
+        if (m->delivered[i])
+            m->cleanup(m->results[i], m->items[i]);
+    for (size_t i = unclaimed; i < m->n; i++)
+        m->cleanup(NULL, m->items[i]);
+}
+
+static unsigned pool_limit(pool *p) {
+    pthread_once(&pools_once, pools_init);
+    pthread_mutex_lock(&p->lock);
+    unsigned max = p->max;
+    pthread_mutex_unlock(&p->lock);
+    return max;
+}
+
+int aioc_to_thread_map_with(aioc_map_fn fn, void *const *items, size_t n, void **results,
+                            int *errors, aioc_cleanup cleanup) {
+    aioc__loop *loop;
+    int err;
+    aioc__task *t = aioc__running(&loop, &err);
+    if (!t)
+        return err;
+    if (!fn || (n && !items))
+        return -EINVAL;
+    map_job *m = NULL;
+    aioc_future *f = NULL;
+    if (!(err = aioc__interruption(t)) && n) {
+        m = map_new(n);
+        f = aioc_future_new(NULL, NULL);
+        err = m && f ? 0 : -ENOMEM;
+    }
+    if (!err && n) {
+        memcpy(m->items, items, n * sizeof *items);
+        m->fn = fn;
+        m->cleanup = cleanup;
+        m->future = f;
+        m->refs = 2; /* the caller's and the first ticket's */
+        m->helpers = 1;
+        unsigned limit = pool_limit(&workers);
+        m->max_helpers = n < limit ? (unsigned)n : limit;
+        m->first = (ticket){.base.run = run_ticket, .m = m};
+        err = pool_submit(&workers, &m->first.base, false);
+        if (err > 0) {
+            err = aioc_future_wait(f, NULL);
+            if (err) {
+                map_abandon(m);
+            } else {
+                for (size_t i = 0; i < n; i++)
+                    if (m->status[i] && !err)
+                        err = m->status[i];
+                if (results)
+                    memcpy(results, m->results, n * sizeof *results);
+                if (errors)
+                    memcpy(errors, m->status, n * sizeof *errors);
+            }
+            map_unref(m);
+            return err;
+        }
+    }
+    /* Nothing was handed out: every item goes back to the cleanup now. */
+    if (m) {
+        pthread_mutex_destroy(&m->lock);
+        free(m);
+    }
+    if (f) {
+        pthread_mutex_destroy(&f->lock);
+        free(f);
+    }
+    for (size_t i = 0; err && cleanup && i < n; i++)
+        cleanup(NULL, items[i]);
+    return err;
+}
+
+int aioc_to_thread_map(aioc_map_fn fn, void *const *items, size_t n, void **results, int *errors) {
+    return aioc_to_thread_map_with(fn, items, n, results, errors, NULL);
 }

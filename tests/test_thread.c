@@ -1,13 +1,16 @@
-/* Threads: to_thread, futures, calls between loops, signals. */
+/* Threads: to_thread, to_thread_map, futures, calls between loops, signals. */
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "test.h"
 
-static void *square(void *arg) { return P(I(arg) * I(arg)); }
+static void *square(void *arg) {
+    return P(I(arg) * I(arg));
+}
 
 static void *slow_square(void *arg) {
     usleep(50000);
@@ -23,7 +26,9 @@ static void *to_thread_basic(void *arg) {
     return NULL;
 }
 
-TEST(to_thread_returns_result) { CHECK_ERR(aioc_run(to_thread_basic, NULL, NULL), 0); }
+TEST(to_thread_returns_result) {
+    CHECK_ERR(aioc_run(to_thread_basic, NULL, NULL), 0);
+}
 
 static void *one_job(void *arg) {
     void *r;
@@ -124,7 +129,9 @@ static void *future_from_thread(void *arg) {
     return NULL;
 }
 
-TEST(future_completed_by_a_plain_thread) { CHECK_ERR(aioc_run(future_from_thread, NULL, NULL), 0); }
+TEST(future_completed_by_a_plain_thread) {
+    CHECK_ERR(aioc_run(future_from_thread, NULL, NULL), 0);
+}
 
 static void *future_abandoned(void *arg) {
     (void)arg;
@@ -139,7 +146,9 @@ static void *future_abandoned(void *arg) {
     return NULL;
 }
 
-TEST(future_abandoned_by_its_waiter) { CHECK_ERR(aioc_run(future_abandoned, NULL, NULL), 0); }
+TEST(future_abandoned_by_its_waiter) {
+    CHECK_ERR(aioc_run(future_abandoned, NULL, NULL), 0);
+}
 
 TEST(future_complete_twice_is_ealready) {
     aioc_future *f = aioc_future_new(NULL, NULL);
@@ -188,7 +197,9 @@ static void *hop(void *arg) {
     return NULL;
 }
 
-static void pass_token(void *arg) { aioc_detach(aioc_spawn(hop, arg)); }
+static void pass_token(void *arg) {
+    aioc_detach(aioc_spawn(hop, arg));
+}
 
 static void *ring_main(void *arg) {
     int i = I(arg);
@@ -253,7 +264,9 @@ static void *signal_wait(void *arg) {
     return NULL;
 }
 
-TEST(signal_wait_receives_signals) { CHECK_ERR(aioc_run(signal_wait, NULL, NULL), 0); }
+TEST(signal_wait_receives_signals) {
+    CHECK_ERR(aioc_run(signal_wait, NULL, NULL), 0);
+}
 
 /* Ctrl-C: the child's main task is cancelled, cleans up, and the process
  * then dies of SIGINT; a second Ctrl-C kills at once. */
@@ -353,7 +366,9 @@ static void *writes_to_closed_pipe(void *arg) {
     return NULL;
 }
 
-TEST(sigpipe_never_kills) { CHECK_ERR(aioc_run(writes_to_closed_pipe, NULL, NULL), 0); }
+TEST(sigpipe_never_kills) {
+    CHECK_ERR(aioc_run(writes_to_closed_pipe, NULL, NULL), 0);
+}
 
 static volatile sig_atomic_t usr1_taken;
 static void on_usr1(int sig) {
@@ -414,7 +429,9 @@ static void *waits_on_thread(void *arg) {
     return NULL;
 }
 
-TEST(waiting_on_a_thread_is_not_a_deadlock) { CHECK_ERR(aioc_run(waits_on_thread, NULL, NULL), 0); }
+TEST(waiting_on_a_thread_is_not_a_deadlock) {
+    CHECK_ERR(aioc_run(waits_on_thread, NULL, NULL), 0);
+}
 
 static int cleanup_calls;
 static void *cleanup_arg_seen, *cleanup_result_seen;
@@ -454,4 +471,265 @@ TEST(thread_pool_size_from_environment) {
     CHECK_EQ(aioc_thread_pool_size(5), 3);
     CHECK_EQ(aioc_thread_pool_size(0), 5);
     unsetenv("AIOC_THREADS");
+}
+
+/* ------------------------------------------------- aioc_to_thread_map -- */
+
+/* item -> item * item; odd items above `fail_from` fail with -EIO, items
+ * that are multiples of 7 above it with -EPERM */
+static intptr_t fail_from = INTPTR_MAX;
+
+static int square_item(void *item, void **result) {
+    intptr_t x = (intptr_t)item;
+    if (x >= fail_from && x % 7 == 0)
+        return -EPERM;
+    if (x >= fail_from && x % 2 == 1)
+        return -EIO;
+    *result = P(x * x);
+    return 0;
+}
+
+static void *map_in_order(void *arg) {
+    size_t n = (size_t)(uintptr_t)arg;
+    void **items = calloc(n, sizeof *items), **results = calloc(n, sizeof *results);
+    int *errors = calloc(n, sizeof *errors);
+    CHECK(items && results && errors);
+    for (size_t i = 0; i < n; i++) {
+        items[i] = P(i % 30000);
+        results[i] = P(-1);
+        errors[i] = 1;
+    }
+    CHECK_ERR(aioc_to_thread_map(square_item, items, n, results, errors), 0);
+    for (size_t i = 0; i < n; i++) {
+        CHECK_EQ((intptr_t)results[i], (intptr_t)(i % 30000) * (intptr_t)(i % 30000));
+        CHECK_EQ(errors[i], 0);
+    }
+    /* results in place of the items, no statuses */
+    CHECK_ERR(aioc_to_thread_map(square_item, items, n, items, NULL), 0);
+    for (size_t i = 0; i < n; i++)
+        CHECK_EQ((intptr_t)items[i], (intptr_t)(i % 30000) * (intptr_t)(i % 30000));
+    free(items);
+    free(results);
+    free(errors);
+    return NULL;
+}
+
+TEST(to_thread_map_results_in_order) {
+    aioc_run_opts one = {.threads = 1}; /* a single thread: no helpers */
+    CHECK_ERR(aioc_run_with(map_in_order, P(1000), NULL, &one), 0);
+    aioc_run_opts o = {.threads = 4};
+    CHECK_ERR(aioc_run_with(map_in_order, P(1000), NULL, &o), 0);
+    CHECK_ERR(aioc_run_with(map_in_order, P(1), NULL, &o), 0);
+    CHECK_ERR(aioc_run_with(map_in_order, P(3), NULL, &o), 0);
+}
+
+/* Several tasks map at once on a pool smaller than their number. */
+static void *map_concurrently(void *arg) {
+    size_t n = (size_t)(uintptr_t)arg;
+    enum { CALLERS = 6 };
+    aioc_task t[CALLERS];
+    for (int i = 0; i < CALLERS; i++)
+        t[i] = aioc_spawn(map_in_order, P(n / CALLERS + (size_t)i));
+    CHECK_ERR(aioc_gather(t, CALLERS, NULL), 0);
+    return NULL;
+}
+
+TEST(to_thread_map_large_n) {
+    aioc_run_opts o = {.threads = 3};
+    CHECK_ERR(aioc_run_with(map_in_order, P(200000), NULL, &o), 0);
+    CHECK_ERR(aioc_run_with(map_concurrently, P(60000), NULL, &o), 0);
+}
+
+static int map_cleanups;
+static void count_map_cleanup(void *result, void *item) {
+    (void)result;
+    (void)item;
+    map_cleanups++;
+}
+
+static void *map_errors(void *arg) {
+    (void)arg;
+    enum { N = 100 };
+    void *items[N], *results[N];
+    int errors[N];
+    for (int i = 0; i < N; i++)
+        items[i] = P(i);
+    fail_from = 10; /* 11 fails with -EIO first, 14 with -EPERM, ... */
+    CHECK_ERR(aioc_to_thread_map(square_item, items, N, results, errors), -EIO);
+    for (int i = 0; i < N; i++) {
+        if (i >= 10 && i % 7 == 0) {
+            CHECK_ERR(errors[i], -EPERM);
+            CHECK(results[i] == NULL);
+        } else if (i >= 10 && i % 2 == 1) {
+            CHECK_ERR(errors[i], -EIO);
+            CHECK(results[i] == NULL);
+        } else { /* the others ran all the same */
+            CHECK_ERR(errors[i], 0);
+            CHECK_EQ(I(results[i]), i * i);
+        }
+    }
+    fail_from = 14; /* the first failure is item 14's */
+    CHECK_ERR(aioc_to_thread_map(square_item, items, N, NULL, NULL), -EPERM);
+    /* an item's error is not the call's: no cleanup, results delivered */
+    map_cleanups = 0;
+    CHECK_ERR(aioc_to_thread_map_with(square_item, items, N, results, NULL, count_map_cleanup),
+              -EPERM);
+    CHECK_EQ(map_cleanups, 0);
+    CHECK_EQ(I(results[12]), 144);
+    fail_from = INTPTR_MAX;
+    return NULL;
+}
+
+TEST(to_thread_map_errors_per_item) {
+    CHECK_ERR(aioc_run(map_errors, NULL, NULL), 0);
+}
+
+static void *map_empty(void *arg) {
+    (void)arg;
+    void *results[1] = {P(5)};
+    int errors[1] = {5};
+    CHECK_ERR(aioc_to_thread_map(square_item, NULL, 0, results, errors), 0);
+    CHECK(results[0] == P(5) && errors[0] == 5); /* untouched */
+    void *items[1] = {P(2)};
+    CHECK_ERR(aioc_to_thread_map(NULL, items, 1, results, NULL), -EINVAL);
+    CHECK_ERR(aioc_to_thread_map(square_item, NULL, 1, results, NULL), -EINVAL);
+    map_cleanups = 0;
+    CHECK_ERR(aioc_to_thread_map_with(NULL, items, 1, NULL, NULL, count_map_cleanup), -EINVAL);
+    CHECK_EQ(map_cleanups, 0); /* the items are still the caller's */
+    /* a cancellation point even with nothing to do */
+    aioc_scope s;
+    aioc_scope_enter(&s, 0);
+    CHECK_ERR(aioc_to_thread_map(square_item, NULL, 0, NULL, NULL), -ETIMEDOUT);
+    aioc_scope_exit(&s);
+    return NULL;
+}
+
+TEST(to_thread_map_empty_input_and_bad_arguments) {
+    CHECK_ERR(aioc_to_thread_map(square_item, NULL, 0, NULL, NULL), AIOC_ENOTASK);
+    CHECK_ERR(aioc_run(map_empty, NULL, NULL), 0);
+}
+
+/* Cancellation while items run. Each item is a struct of its own; the
+ * second half of them block on a gate, so that when the caller is
+ * cancelled some items are done (and reported), one or more are running,
+ * some claimed and not started, some never claimed. The caller's arrays
+ * are freed as soon as the call returns (ASan and Valgrind see any late
+ * write); every item must then reach the cleanup exactly once: the ones
+ * that ran with their result, the others with NULL, and none of those may
+ * ever run. */
+enum { GATED = 64 };
+struct gated {
+    int ran, cleaned;
+    bool cleaned_with_result;
+};
+static struct gated gated[GATED];
+static pthread_mutex_t gate_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gate_cond = PTHREAD_COND_INITIALIZER;
+static bool gate_open;
+static int gated_started, gated_cleaned, gated_cleaned_with_result;
+
+static int gated_item(void *item, void **result) {
+    struct gated *g = item;
+    pthread_mutex_lock(&gate_lock);
+    g->ran++;
+    gated_started++;
+    while (!gate_open && g - gated >= GATED / 2)
+        pthread_cond_wait(&gate_cond, &gate_lock);
+    pthread_mutex_unlock(&gate_lock);
+    *result = malloc(16); /* the cleanup frees it: a leak otherwise */
+    return 0;
+}
+
+static void gated_cleanup(void *result, void *item) {
+    struct gated *g = item;
+    pthread_mutex_lock(&gate_lock);
+    g->cleaned++;
+    g->cleaned_with_result = result != NULL;
+    gated_cleaned++;
+    gated_cleaned_with_result += result != NULL;
+    pthread_mutex_unlock(&gate_lock);
+    free(result);
+}
+
+static int gated_count(int *counter) {
+    pthread_mutex_lock(&gate_lock);
+    int n = *counter;
+    pthread_mutex_unlock(&gate_lock);
+    return n;
+}
+
+static void *gated_caller(void *arg) {
+    (void)arg;
+    void **items = calloc(GATED, sizeof *items), **results = calloc(GATED, sizeof *results);
+    int *errors = calloc(GATED, sizeof *errors);
+    CHECK(items && results && errors);
+    for (int i = 0; i < GATED; i++)
+        items[i] = &gated[i];
+    int err = aioc_to_thread_map_with(gated_item, items, GATED, results, errors, gated_cleanup);
+    free(items); /* a pool thread touching them now is a use after free */
+    free(results);
+    free(errors);
+    return aioc_fail(err);
+}
+
+static void *cancel_while_items_run(void *arg) {
+    (void)arg;
+    aioc_task t = aioc_spawn(gated_caller, NULL);
+    /* The first half has run, the first gated item is running: the runs
+     * before it are reported (a run is at most half of what is left). */
+    while (gated_count(&gated_started) <= GATED / 2)
+        CHECK_ERR(aioc_sleep(0.001), 0);
+    aioc_cancel(t);
+    CHECK_ERR(aioc_await(t, NULL), -ECANCELED);
+    /* What the caller could account for went to the cleanup before it
+     * returned: items reported (with their results) and items unclaimed,
+     * not the running item nor the rest of its run. */
+    int at_once = gated_count(&gated_cleaned);
+    CHECK(at_once <= GATED - 1);
+    CHECK(gated_count(&gated_cleaned_with_result) >= 1);
+    pthread_mutex_lock(&gate_lock);
+    gate_open = true;
+    pthread_cond_broadcast(&gate_cond);
+    pthread_mutex_unlock(&gate_lock);
+    /* The rest come from the pool threads: no timing assumed, but this is
+     * a test, so give up after a minute. */
+    for (int tries = 0; gated_count(&gated_cleaned) < GATED && tries < 60000; tries++)
+        CHECK_ERR(aioc_sleep(0.001), 0);
+    CHECK_EQ(gated_count(&gated_cleaned), GATED);
+    int ran = 0;
+    for (int i = 0; i < GATED; i++) {
+        CHECK_EQ(gated[i].cleaned, 1);
+        CHECK(gated[i].ran <= 1);
+        CHECK_EQ(gated[i].cleaned_with_result, gated[i].ran == 1); /* none ran late */
+        ran += gated[i].ran;
+    }
+    CHECK(ran > GATED / 2 && ran == gated_started);
+    return NULL;
+}
+
+TEST(to_thread_map_cancelled_while_items_run) {
+    aioc_run_opts o = {.threads = 2};
+    CHECK_ERR(aioc_run_with(cancel_while_items_run, NULL, NULL, &o), 0);
+    usleep(10000); /* nothing more comes (Valgrind and ASan would see it) */
+    for (int i = 0; i < GATED; i++)
+        CHECK_EQ(gated[i].cleaned, 1);
+}
+
+static void *map_already_cancelled(void *arg) {
+    (void)arg;
+    aioc_cancel(aioc_current());
+    for (int i = 0; i < GATED; i++)
+        gated[i] = (struct gated){0};
+    void *items[GATED];
+    for (int i = 0; i < GATED; i++)
+        items[i] = &gated[i];
+    CHECK_ERR(aioc_to_thread_map_with(gated_item, items, GATED, NULL, NULL, gated_cleanup),
+              -ECANCELED);
+    for (int i = 0; i < GATED; i++) /* at once, and none ran */
+        CHECK(gated[i].cleaned == 1 && !gated[i].ran && !gated[i].cleaned_with_result);
+    return NULL;
+}
+
+TEST(to_thread_map_when_already_cancelled_hands_items_to_cleanup) {
+    CHECK_ERR(aioc_run(map_already_cancelled, NULL, NULL), -ECANCELED);
 }
