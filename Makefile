@@ -3,7 +3,8 @@
 #   make demo     build and run the examples
 #   make test     every test: release, ASan+UBSan, Valgrind, ucontext, aarch64
 #   make bench    benchmarks side by side with asyncio, uvloop, Go and libuv,
-#                 then the network and HTTP ones (bench/net, bench/http)
+#                 then the network, HTTP and chat ones (bench/net, bench/http,
+#                 bench/chat)
 #   make install  install into PREFIX (default /usr/local)
 #   make clean    remove build trees
 
@@ -37,6 +38,7 @@ bench:
 	@bench/run.sh $(REL)
 	@bench/net/run.sh $(REL)
 	@bench/http/run.sh $(REL)
+	@bench/chat/run.sh $(REL)
 
 install: all
 	$(CMAKE) --install $(REL)
