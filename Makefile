@@ -2,6 +2,7 @@
 #   make          release build of the library, examples and benchmarks
 #   make demo     build and run the examples
 #   make test     every test: release, ASan+UBSan, Valgrind, ucontext, aarch64
+#   make check    the quick loop: every test once, release build (~1.5 min)
 #   make bench    benchmarks side by side with asyncio, uvloop, Go and libuv,
 #                 then the network, HTTP and chat ones (bench/net, bench/http,
 #                 bench/chat)
@@ -13,7 +14,7 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE ?= cmake
 REL := build/release
 
-.PHONY: all demo test test-release test-asan test-valgrind test-ucontext \
+.PHONY: all demo test check test-release test-asan test-valgrind test-ucontext \
         test-aarch64 test-install bench install clean deps
 
 all: deps
@@ -31,6 +32,13 @@ demo:
 
 test: deps
 	@scripts/test.sh
+
+check: deps
+	@scripts/deps.sh test
+	@$(CMAKE) -S . -B build/test-release -DAIOC_WERROR=ON -DAIOC_BENCH=OFF \
+		-DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@$(CMAKE) --build build/test-release -j$(JOBS) >/dev/null
+	@cd build/test-release && ctest -j$(JOBS) --output-on-failure
 
 bench:
 	@scripts/deps.sh bench
