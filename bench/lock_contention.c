@@ -43,6 +43,4 @@ static void *run(void *arg) {
     return NULL;
 }
 
-int main(int argc, char **argv) {
-    return bench_aioc_main(argc, argv, 1000000, run);
-}
+int main(int argc, char **argv) { return bench_aioc_main(argc, argv, 1000000, run); }

@@ -3,9 +3,7 @@
  * spawn, first switch in, return, release, and the gather bookkeeping. */
 #include "bench_aioc.h" /* first: it sets _GNU_SOURCE */
 
-static void *trivial(void *arg) {
-    return arg;
-}
+static void *trivial(void *arg) { return arg; }
 
 /* One round: spawn n, gather, check the sum. Returns the elapsed ns. */
 static uint64_t round_ns(size_t n, aioc_task *ts, void **results) {
@@ -38,6 +36,4 @@ static void *run(void *arg) {
     return NULL;
 }
 
-int main(int argc, char **argv) {
-    return bench_aioc_main(argc, argv, 1000000, run);
-}
+int main(int argc, char **argv) { return bench_aioc_main(argc, argv, 1000000, run); }

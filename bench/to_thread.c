@@ -10,9 +10,7 @@
  * call reuses, as the bare program's worker exists before its clock starts. */
 #include "bench_aioc.h" /* first: it sets _GNU_SOURCE */
 
-static void *bump(void *arg) {
-    return (void *)((uintptr_t)arg + 1);
-}
+static void *bump(void *arg) { return (void *)((uintptr_t)arg + 1); }
 
 static void *run(void *arg) {
     size_t n = (size_t)arg;
@@ -33,6 +31,4 @@ static void *run(void *arg) {
     return NULL;
 }
 
-int main(int argc, char **argv) {
-    return bench_aioc_main(argc, argv, 100000, run);
-}
+int main(int argc, char **argv) { return bench_aioc_main(argc, argv, 100000, run); }

@@ -64,9 +64,7 @@ static void *to_thread(job_fn fn, void *arg) {
     return result;
 }
 
-static void *bump(void *arg) {
-    return (void *)((uintptr_t)arg + 1);
-}
+static void *bump(void *arg) { return (void *)((uintptr_t)arg + 1); }
 
 int main(int argc, char **argv) {
     size_t n = (size_t)bench_count(argc, argv, 100000);

@@ -90,9 +90,7 @@ static void map(item_fn fn, void **items, void **results, size_t n) {
     pthread_mutex_unlock(&pool.mu);
 }
 
-static void *bump(void *arg) {
-    return (void *)((uintptr_t)arg + 1);
-}
+static void *bump(void *arg) { return (void *)((uintptr_t)arg + 1); }
 
 int main(int argc, char **argv) {
     size_t n = (size_t)bench_count(argc, argv, 1000000), b = 100;

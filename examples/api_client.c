@@ -475,9 +475,7 @@ struct api {
     unsigned char tries[MAX_ITEMS + 1]; /* requests per item, up to 255 */
 };
 
-static long price_cents(long id) {
-    return 100 + (37 * id) % 9973;
-}
+static long price_cents(long id) { return 100 + (37 * id) % 9973; }
 
 static void arrive(struct api *a) {
     if (++a->requests % 100 == 0 && a->log) {

@@ -138,9 +138,7 @@ static size_t slot(const struct crawl *c, const char *url) {
     return i;
 }
 
-static bool seen(const struct crawl *c, const char *url) {
-    return c->cap && c->seen[slot(c, url)];
-}
+static bool seen(const struct crawl *c, const char *url) { return c->cap && c->seen[slot(c, url)]; }
 
 /* Adds `url` to the seen set and sets `*kept` to the set's copy. Returns 1
  * if it is new, 0 if it was there, -ENOMEM. */

@@ -53,13 +53,13 @@ AIOC_EXTERN const char *aioc_switch_method(void);
 
 /* Library codes sit far from errno values (errno stays below 4096 in
  * magnitude on Linux but never comes near these). */
-#define AIOC_EOF      (-10001) /* end of stream */
-#define AIOC_ESTALE   (-10002) /* handle is invalid or its object is gone */
-#define AIOC_ENOTASK  (-10003) /* the call must be made from inside a task */
-#define AIOC_ENOLOOP  (-10004) /* no loop is running in this thread */
-#define AIOC_EAWAITED (-10005) /* the task is already being awaited */
-#define AIOC_EBROKEN  (-10006) /* the barrier was aborted or reset */
-#define AIOC_ELIMIT   (-10007) /* no separator within the stream's limit */
+#define AIOC_EOF (-10001)         /* end of stream */
+#define AIOC_ESTALE (-10002)      /* handle is invalid or its object is gone */
+#define AIOC_ENOTASK (-10003)     /* the call must be made from inside a task */
+#define AIOC_ENOLOOP (-10004)     /* no loop is running in this thread */
+#define AIOC_EAWAITED (-10005)    /* the task is already being awaited */
+#define AIOC_EBROKEN (-10006)     /* the barrier was aborted or reset */
+#define AIOC_ELIMIT (-10007)      /* no separator within the stream's limit */
 #define AIOC_EINCOMPLETE (-10008) /* the stream ended before what was asked */
 /* Name resolution failures: AIOC_EAI_BASE + getaddrinfo's EAI_* code (its
  * codes are small negative numbers that would collide with -errno). */
@@ -133,8 +133,7 @@ typedef struct aioc_run_opts {
 AIOC_EXTERN int aioc_run(aioc_fn main, void *arg, void **result);
 
 /// aioc_run with options; `opts` may be NULL and is only read during the call.
-AIOC_EXTERN int aioc_run_with(aioc_fn main, void *arg, void **result,
-                              const aioc_run_opts *opts);
+AIOC_EXTERN int aioc_run_with(aioc_fn main, void *arg, void **result, const aioc_run_opts *opts);
 
 /* ============================================================== tasks == */
 
@@ -162,8 +161,7 @@ AIOC_EXTERN aioc_task aioc_spawn(aioc_fn fn, void *arg);
 
 /// aioc_spawn with options; `opts` may be NULL. Also fails with -EINVAL for
 /// a stack size below 16 KiB or above 1 GiB.
-AIOC_EXTERN aioc_task aioc_spawn_with(aioc_fn fn, void *arg,
-                                      const aioc_spawn_opts *opts);
+AIOC_EXTERN aioc_task aioc_spawn_with(aioc_fn fn, void *arg, const aioc_spawn_opts *opts);
 
 /// 0 if `t` came from a successful spawn, else the spawn's error.
 AIOC_EXTERN int aioc_task_error(aioc_task t);
@@ -285,8 +283,7 @@ typedef void (*aioc_callback)(void *arg);
 AIOC_EXTERN aioc_call aioc_call_soon(aioc_callback fn, void *arg);
 
 /// Runs `fn(arg)` once, `seconds` from now.
-AIOC_EXTERN aioc_call aioc_call_later(double seconds, aioc_callback fn,
-                                      void *arg);
+AIOC_EXTERN aioc_call aioc_call_later(double seconds, aioc_callback fn, void *arg);
 
 /// Runs `fn(arg)` once, when the loop clock reaches `when`.
 AIOC_EXTERN aioc_call aioc_call_at(double when, aioc_callback fn, void *arg);
@@ -309,8 +306,7 @@ AIOC_EXTERN int aioc_gather(const aioc_task *tasks, size_t n, void **results);
 /// runs to its end, `statuses[i]` receives task i's own status, and the
 /// call returns 0 (or -ECANCELED / -ETIMEDOUT if the caller was cancelled,
 /// after cancelling and awaiting every task). Either array may be NULL.
-AIOC_EXTERN int aioc_gather_all(const aioc_task *tasks, size_t n,
-                                void **results, int *statuses);
+AIOC_EXTERN int aioc_gather_all(const aioc_task *tasks, size_t n, void **results, int *statuses);
 
 enum aioc_wait_mode {
     AIOC_WAIT_ANY = 1,           /* one task has ended */
@@ -331,8 +327,7 @@ typedef struct aioc_completion aioc_completion;
 
 /// Starts watching `n` tasks (the array is copied; handles are not
 /// consumed). Returns NULL with errno set (ENOMEM, EINVAL) on failure.
-AIOC_EXTERN aioc_completion *aioc_completion_new(const aioc_task *tasks,
-                                                 size_t n);
+AIOC_EXTERN aioc_completion *aioc_completion_new(const aioc_task *tasks, size_t n);
 
 /// Waits for the next task to end and returns its index in the original
 /// array; each index is returned once. Suspends. Returns AIOC_EOF when all
@@ -437,7 +432,9 @@ typedef struct aioc_event {
     uintptr_t opaque[3];
 } aioc_event;
 
+// clang-format off
 #define AIOC_EVENT_INIT {{0, 0, 0}}
+// clang-format on
 
 /// Initialises `ev` as not set.
 AIOC_EXTERN void aioc_event_init(aioc_event *ev);
@@ -466,7 +463,9 @@ typedef struct aioc_lock {
     uintptr_t opaque[4];
 } aioc_lock;
 
+// clang-format off
 #define AIOC_LOCK_INIT {{0, 0, 0, 0}}
+// clang-format on
 
 /// Initialises `l` as unlocked.
 AIOC_EXTERN void aioc_lock_init(aioc_lock *l);
@@ -498,7 +497,9 @@ typedef struct aioc_cond {
     uintptr_t opaque[3];
 } aioc_cond;
 
+// clang-format off
 #define AIOC_COND_INIT {{0, 0, 0}}
+// clang-format on
 
 /// Initialises `c` with no waiters.
 AIOC_EXTERN void aioc_cond_init(aioc_cond *c);
@@ -530,8 +531,10 @@ typedef struct aioc_sem {
     uintptr_t opaque[4];
 } aioc_sem;
 
+// clang-format off
 #define AIOC_SEM_INIT(value) {{0, 0, (uintptr_t)(value), 0}}
 #define AIOC_BOUNDED_SEM_INIT(value) {{0, 0, (uintptr_t)(value), (uintptr_t)(value) + 1}}
+// clang-format on
 
 /// Initialises `s` with `value` permits, unbounded.
 AIOC_EXTERN void aioc_sem_init(aioc_sem *s, unsigned value);
@@ -565,7 +568,9 @@ typedef struct aioc_barrier {
     uintptr_t opaque[5];
 } aioc_barrier;
 
+// clang-format off
 #define AIOC_BARRIER_INIT(parties) {{0, 0, (uintptr_t)(parties), 0, 0}}
+// clang-format on
 
 /// Initialises `b` for `parties` (at least 1) tasks.
 AIOC_EXTERN void aioc_barrier_init(aioc_barrier *b, unsigned parties);
@@ -658,8 +663,8 @@ AIOC_EXTERN int aioc_queue_join(aioc_queue *q);
 /// is left, then get -ESHUTDOWN. Immediate: the items left are passed to
 /// `drop` (may be NULL) and marked done, and every waiting getter gets
 /// -ESHUTDOWN at once. Does not suspend.
-AIOC_EXTERN void aioc_queue_shutdown(aioc_queue *q, int immediate,
-                                     aioc_queue_drop drop, void *data);
+AIOC_EXTERN void aioc_queue_shutdown(aioc_queue *q, int immediate, aioc_queue_drop drop,
+                                     void *data);
 
 /* =================================================== file descriptors == */
 
@@ -708,8 +713,8 @@ AIOC_EXTERN long aioc_recv(int fd, void *buf, size_t n, int flags);
 AIOC_EXTERN long aioc_send(int fd, const void *buf, size_t n, int flags);
 
 /// recvfrom(2) that waits for a datagram; `addr`/`addrlen` as recvfrom.
-AIOC_EXTERN long aioc_recvfrom(int fd, void *buf, size_t n, int flags,
-                               struct sockaddr *addr, unsigned *addrlen);
+AIOC_EXTERN long aioc_recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *addr,
+                               unsigned *addrlen);
 
 /// sendto(2) that waits for room (one datagram; MSG_NOSIGNAL added).
 AIOC_EXTERN long aioc_sendto(int fd, const void *buf, size_t n, int flags,
@@ -965,8 +970,7 @@ AIOC_EXTERN int aioc_stream_sockname(const aioc_stream *s, struct sockaddr_stora
 /// (unnamed). Does not suspend. Returns the text's length, or
 /// -EAFNOSUPPORT (another family), -ENOSPC (`n` too small: use
 /// AIOC_ADDRSTRLEN).
-AIOC_EXTERN int aioc_address_format(const struct sockaddr *addr, unsigned len, char *buf,
-                                    size_t n);
+AIOC_EXTERN int aioc_address_format(const struct sockaddr *addr, unsigned len, char *buf, size_t n);
 
 /// The peer's address as text (aioc_stream_peername, then
 /// aioc_address_format): its length, or one of their errors.
@@ -989,9 +993,9 @@ typedef struct aioc_server aioc_server;
 typedef void (*aioc_stream_handler)(aioc_stream *conn, void *arg);
 
 typedef struct aioc_server_opts {
-    int backlog;       /// listen(2) backlog; 0: 511
-    int reuse_port;    /// non-zero: SO_REUSEPORT, for one loop per core
-    size_t stack_size; /// handler tasks' stack size; 0: the loop's default
+    int backlog;             /// listen(2) backlog; 0: 511
+    int reuse_port;          /// non-zero: SO_REUSEPORT, for one loop per core
+    size_t stack_size;       /// handler tasks' stack size; 0: the loop's default
     aioc_stream_opts stream; /// each connection's stream (line limit, water marks)
 } aioc_server_opts;
 
@@ -1003,9 +1007,8 @@ typedef struct aioc_server_opts {
 /// to resolve `host`. Connections get TCP_NODELAY, as with
 /// aioc_tcp_connect. Returns the server, or NULL with `*err` set (a
 /// resolver error, -EADDRINUSE, -EACCES, -ENOMEM, AIOC_ENOTASK).
-AIOC_EXTERN aioc_server *aioc_tcp_serve(const char *host, const char *port,
-                                        aioc_stream_handler fn, void *arg,
-                                        const aioc_server_opts *opts, int *err);
+AIOC_EXTERN aioc_server *aioc_tcp_serve(const char *host, const char *port, aioc_stream_handler fn,
+                                        void *arg, const aioc_server_opts *opts, int *err);
 
 /// A server on the Unix stream socket at `path` ("@name": the abstract
 /// namespace), otherwise as aioc_tcp_serve (opts->reuse_port is ignored).
@@ -1078,8 +1081,8 @@ typedef struct aioc_process_opts {
 /// error for a bad `cwd` (-ENOENT, -ENOTDIR, ...), -EINVAL (no argv[0],
 /// a bad mode, or AIOC_STDIO_STDOUT for stdin or stdout), -EMFILE,
 /// -ENFILE, -EAGAIN (no more processes), -ENOMEM.
-AIOC_EXTERN aioc_process *aioc_process_spawn(const char *const *argv,
-                                             const aioc_process_opts *opts, int *err);
+AIOC_EXTERN aioc_process *aioc_process_spawn(const char *const *argv, const aioc_process_opts *opts,
+                                             int *err);
 
 /// The child's process id.
 AIOC_EXTERN int aioc_process_pid(const aioc_process *p);
@@ -1138,9 +1141,8 @@ AIOC_EXTERN int aioc_process_kill(aioc_process *p, int sig);
 /// was closed), a stream's read or write error, -ENOMEM, -ECHILD,
 /// AIOC_ENOTASK. Must not race other reads or writes of the process's
 /// streams.
-AIOC_EXTERN int aioc_process_communicate(aioc_process *p, const void *input,
-                                         size_t n, char **out, size_t *out_len,
-                                         char **errout, size_t *errout_len);
+AIOC_EXTERN int aioc_process_communicate(aioc_process *p, const void *input, size_t n, char **out,
+                                         size_t *out_len, char **errout, size_t *errout_len);
 
 /// Closes the pipes (dropping what is buffered) and the pidfd, and frees
 /// `p`. A child that has not been reaped is killed with SIGKILL and reaped
@@ -1208,8 +1210,7 @@ AIOC_EXTERN int aioc_to_thread(aioc_fn fn, void *arg, void **result);
 /// (aioc_loop_ref) while jobs may be out. And release there what a loop
 /// callback can release (a semaphore), not a lock, which only its owning
 /// task may release.
-AIOC_EXTERN int aioc_to_thread_with(aioc_fn fn, void *arg, void **result,
-                                    aioc_cleanup cleanup);
+AIOC_EXTERN int aioc_to_thread_with(aioc_fn fn, void *arg, void **result, aioc_cleanup cleanup);
 
 /// The work aioc_to_thread_map does for one item, on a pool thread: it
 /// reads `item`, may store what it makes in `*result` (NULL unless set),
@@ -1246,8 +1247,8 @@ typedef int (*aioc_map_fn)(void *item, void **result);
 /// their threads, and their results are discarded (use
 /// aioc_to_thread_map_with to free them). Nothing touches `items`,
 /// `results` or `errors` after the call has returned.
-AIOC_EXTERN int aioc_to_thread_map(aioc_map_fn fn, void *const *items, size_t n,
-                                   void **results, int *errors);
+AIOC_EXTERN int aioc_to_thread_map(aioc_map_fn fn, void *const *items, size_t n, void **results,
+                                   int *errors);
 
 /// aioc_to_thread_map with ownership made exact, as aioc_to_thread_with:
 /// whenever the call returns an error of its own (-ECANCELED, -ETIMEDOUT,
@@ -1265,8 +1266,7 @@ AIOC_EXTERN int aioc_to_thread_map(aioc_map_fn fn, void *const *items, size_t n,
 /// On 0 or an item's error it is not called: `results` and every item are
 /// the caller's.
 AIOC_EXTERN int aioc_to_thread_map_with(aioc_map_fn fn, void *const *items, size_t n,
-                                        void **results, int *errors,
-                                        aioc_cleanup cleanup);
+                                        void **results, int *errors, aioc_cleanup cleanup);
 
 /// Sets the most threads the process-wide pool may run (default: the
 /// environment variable AIOC_THREADS, else the number of CPUs + 4, at most

@@ -5,6 +5,7 @@
 #                           jansson, SQLite)
 #   scripts/deps.sh test    + Valgrind, gdb, aarch64 cross compiler, qemu-user,
 #                           and what the adapters build on and are tested with
+#   scripts/deps.sh format  clang-format (the CI's format check)
 #   scripts/deps.sh bench   + Go, Python's uvloop, libuv, hyperfine, iperf3, and
 #                           for bench/http: wrk, nginx, Node, aiohttp, libcurl, llhttp
 set -eu
@@ -22,7 +23,8 @@ build) want="$need_build" ;;
 demo) want="$need_build pkg-config:pkg-config" ;;
 test) want="$need_build $need_test" ;;
 bench) want="$need_build $need_bench" ;;
-*) echo "usage: $0 build|demo|test|bench" >&2; exit 2 ;;
+format) want="clang-format:clang-format" ;;
+*) echo "usage: $0 build|demo|test|bench|format" >&2; exit 2 ;;
 esac
 
 missing=""

@@ -58,9 +58,7 @@ static aioc_call schedule(aioc_callback fn, void *arg, uint64_t when, bool timed
     return (aioc_call){c->id};
 }
 
-aioc_call aioc_call_soon(aioc_callback fn, void *arg) {
-    return schedule(fn, arg, 0, false);
-}
+aioc_call aioc_call_soon(aioc_callback fn, void *arg) { return schedule(fn, arg, 0, false); }
 
 aioc_call aioc_call_later(double seconds, aioc_callback fn, void *arg) {
     aioc__loop *loop = aioc__loop_get();

@@ -39,8 +39,7 @@ int aioc_group_init(aioc_group *h) {
     return 0;
 }
 
-aioc_task aioc_group_spawn(aioc_group h, aioc_fn fn, void *arg,
-                           const aioc_spawn_opts *opts) {
+aioc_task aioc_group_spawn(aioc_group h, aioc_fn fn, void *arg, const aioc_spawn_opts *opts) {
     aioc__loop *loop = aioc__loop_get();
     aioc__group_rec *g = group_get(loop, h);
     int err = !loop ? AIOC_ENOLOOP : !g ? AIOC_ESTALE : g->error ? -ECANCELED : 0;

@@ -65,9 +65,9 @@ static inline aioc__timer *aioc__timers_first(const aioc__timer_heap *h) {
 /* --------------------------------------------------------------- slab -- */
 
 typedef struct aioc__slab {
-    size_t size;      /* object size, a multiple of 16 */
-    char *cur, *end;  /* unused part of the newest chunk */
-    void *free;       /* freed objects, linked through their first word */
+    size_t size;     /* object size, a multiple of 16 */
+    char *cur, *end; /* unused part of the newest chunk */
+    void *free;      /* freed objects, linked through their first word */
     void *chunks;
     size_t next_len;
 } aioc__slab;
@@ -109,7 +109,7 @@ enum aioc__handle_type {
 };
 
 typedef struct aioc__slot {
-    void *obj;         /* the object, or the next free index when free */
+    void *obj; /* the object, or the next free index when free */
     uint32_t gen;
     uint32_t type;
 } aioc__slot;
@@ -167,8 +167,8 @@ _Noreturn void aioc__stack_overflow_abort(const aioc__task *t);
 /* -------------------------------------------------------------- tasks -- */
 
 enum aioc__task_state {
-    AIOC__NEW,     /* spawned, queued, never run */
-    AIOC__READY,   /* queued to run */
+    AIOC__NEW,   /* spawned, queued, never run */
+    AIOC__READY, /* queued to run */
     AIOC__RUNNING,
     AIOC__PARKED,
     AIOC__DONE,
@@ -190,15 +190,15 @@ enum aioc__wait_reason {
 
 /* How a parked task was woken. */
 enum aioc__wake {
-    AIOC__WOKEN = 0,        /* what it waited for happened */
-    AIOC__INTERRUPTED = 1,  /* a cancel or a scope expiry: recheck */
+    AIOC__WOKEN = 0,       /* what it waited for happened */
+    AIOC__INTERRUPTED = 1, /* a cancel or a scope expiry: recheck */
 };
 
 enum aioc__task_flags {
     AIOC__F_DETACHED = 1u << 0,
-    AIOC__F_AWAITED = 1u << 1,   /* an aioc_await is in progress */
-    AIOC__F_FAILED = 1u << 2,    /* aioc_fail was called */
-    AIOC__F_GROUPED = 1u << 3,   /* owned by a group */
+    AIOC__F_AWAITED = 1u << 1, /* an aioc_await is in progress */
+    AIOC__F_FAILED = 1u << 2,  /* aioc_fail was called */
+    AIOC__F_GROUPED = 1u << 3, /* owned by a group */
     AIOC__F_NAME_OWNED = 1u << 4,
 };
 
@@ -219,7 +219,7 @@ enum aioc__watch_kind { AIOC__WATCH_NONE, AIOC__WATCH_AWAIT, AIOC__WATCH_SET };
 /* Several tasks watched together. Lives on the heap, not on the waiting
  * task's stack, since ending tasks update it while the owner is parked. */
 typedef struct aioc__taskset {
-    aioc__task *owner;   /* woken when a watched task ends */
+    aioc__task *owner;        /* woken when a watched task ends */
     const aioc_task *handles; /* the caller's array (read only by the owner,
                                  so it may live on the owner's stack), or
                                  `copy` for an iterator that outlives the call */
@@ -233,28 +233,27 @@ typedef struct aioc__taskset {
     size_t ring_head, ring_tail;
 } aioc__taskset;
 
-void aioc__taskset_note(aioc__loop *loop, aioc__taskset *set, size_t index,
-                        int status);
+void aioc__taskset_note(aioc__loop *loop, aioc__taskset *set, size_t index, int status);
 
 struct aioc__task {
-    aioc__ctx ctx;          /* saved context while not running */
-    aioc__list link;        /* ready queue or one wait list, never both */
-    uint8_t kind;           /* AIOC__RUN_TASK: see aioc__runnable_kind */
+    aioc__ctx ctx;   /* saved context while not running */
+    aioc__list link; /* ready queue or one wait list, never both */
+    uint8_t kind;    /* AIOC__RUN_TASK: see aioc__runnable_kind */
     uint8_t state;
     uint8_t wait_reason;
     uint8_t flags;
-    int32_t status;         /* final status once DONE; aioc_fail's error before */
-    int32_t wake;           /* enum aioc__wake, set by whoever queued it */
-    uint32_t cancels;       /* pending cancel requests */
-    uint64_t id;            /* this task's handle */
+    int32_t status;   /* final status once DONE; aioc_fail's error before */
+    int32_t wake;     /* enum aioc__wake, set by whoever queued it */
+    uint32_t cancels; /* pending cancel requests */
+    uint64_t id;      /* this task's handle */
     union {
-        aioc_fn fn;         /* before it runs */
-        uintptr_t wait_data;/* while parked: what a waker hands over (an
-                               item, a barrier index) */
-        void *result;       /* once DONE */
+        aioc_fn fn;          /* before it runs */
+        uintptr_t wait_data; /* while parked: what a waker hands over (an
+                                item, a barrier index) */
+        void *result;        /* once DONE */
     };
     void *arg;
-    const void *wait_obj;   /* what it waits on, for dumps */
+    const void *wait_obj; /* what it waits on, for dumps */
     uint64_t parked_at;
     void *watcher;          /* aioc__task (AWAIT) or aioc__taskset (SET) */
     uint32_t watch_index;   /* this task's index in the watching set */
@@ -265,9 +264,9 @@ struct aioc__task {
     aioc__list group_link;  /* in the group's children */
     aioc__local *locals;
     char *name;
-    aioc__stack stack;      /* lo == NULL until it first runs */
+    aioc__stack stack; /* lo == NULL until it first runs */
     uint32_t stack_size;
-    aioc__timer timer;      /* aioc_sleep */
+    aioc__timer timer; /* aioc_sleep */
 #ifdef AIOC__ASAN
     void *asan_fake_stack; /* ASan's fake stack while switched out */
 #endif
@@ -304,9 +303,9 @@ struct aioc__group_rec {
     aioc__list children;
     aioc__task *owner;
     uint64_t id;
-    uint32_t live;       /* children not yet ended */
-    int32_t error;       /* first failure, or -ECANCELED once cancelled */
-    uint8_t waiting;     /* owner is parked in aioc_group_wait */
+    uint32_t live;   /* children not yet ended */
+    int32_t error;   /* first failure, or -ECANCELED once cancelled */
+    uint8_t waiting; /* owner is parked in aioc_group_wait */
 };
 
 void aioc__group_child_done(aioc__loop *loop, aioc__task *t);
@@ -314,8 +313,8 @@ void aioc__group_child_done(aioc__loop *loop, aioc__task *t);
 /* ---------------------------------------------------------- callbacks -- */
 
 typedef struct aioc__call_rec {
-    aioc__list link;   /* ready queue while queued */
-    uint8_t kind;      /* AIOC__RUN_CALL */
+    aioc__list link; /* ready queue while queued */
+    uint8_t kind;    /* AIOC__RUN_CALL */
     uint8_t queued;
     aioc_callback fn;
     void *arg;
@@ -370,23 +369,23 @@ typedef struct aioc__remote_call {
 #define AIOC__POLL_EVERY 128
 
 struct aioc__loop {
-    aioc__list ready;          /* runnable tasks and callbacks, FIFO */
-    unsigned since_poll;       /* runnables started since the last poll */
-    aioc__task *current;       /* running task; NULL in the scheduler */
-    aioc__ctx sched_ctx;       /* the scheduler's own context */
-    const void *sched_stack_lo;/* scheduler's stack, for ASan's fiber API */
+    aioc__list ready;           /* runnable tasks and callbacks, FIFO */
+    unsigned since_poll;        /* runnables started since the last poll */
+    aioc__task *current;        /* running task; NULL in the scheduler */
+    aioc__ctx sched_ctx;        /* the scheduler's own context */
+    const void *sched_stack_lo; /* scheduler's stack, for ASan's fiber API */
     size_t sched_stack_size;
-    aioc__task *finished;      /* ended task whose stack awaits release */
-    aioc__task *overflowed;    /* task whose stack canary was found broken */
+    aioc__task *finished;   /* ended task whose stack awaits release */
+    aioc__task *overflowed; /* task whose stack canary was found broken */
 
-    uint64_t now;              /* cached clock, ns */
-    uint64_t clock_offset;     /* virtual time: jumps added so far */
+    uint64_t now;          /* cached clock, ns */
+    uint64_t clock_offset; /* virtual time: jumps added so far */
     bool virtual_time;
-    bool shuffle;              /* seeded run: perturb the ready order */
-    uint64_t rng;              /* its xorshift64 state */
+    bool shuffle; /* seeded run: perturb the ready order */
+    uint64_t rng; /* its xorshift64 state */
     bool shutting_down;
     bool deadlocked;
-    bool interrupted;          /* main was cancelled by Ctrl-C */
+    bool interrupted; /* main was cancelled by Ctrl-C */
 
     aioc__timer_heap timers;
     aioc__handles handles;
@@ -395,9 +394,9 @@ struct aioc__loop {
     aioc__stack_pool *last_pool; /* the pool used last: the common case */
     uint32_t default_stack;
     size_t live_tasks;
-    uint64_t spawned;          /* counter for default names */
-    size_t fd_waiters;         /* tasks parked on file descriptors */
-    aioc__fd **fdchunks;       /* src/io.c's table, by descriptor number */
+    uint64_t spawned;    /* counter for default names */
+    size_t fd_waiters;   /* tasks parked on file descriptors */
+    aioc__fd **fdchunks; /* src/io.c's table, by descriptor number */
     size_t nfdchunks;
     uint64_t fd_registrations; /* backend adds so far (tests check reuse) */
 
@@ -414,14 +413,14 @@ struct aioc__loop {
     int epfd;
     int wakefd;
 
-    aioc_loop *handle;         /* what other threads see: src/remote.c */
-    size_t external_waits;     /* tasks waiting on other threads (futures) */
-    bool sigint;               /* this loop handles SIGINT (src/signal.c) */
-    aioc__list leftovers;      /* aioc__leftover records, released at the end */
+    aioc_loop *handle;               /* what other threads see: src/remote.c */
+    size_t external_waits;           /* tasks waiting on other threads (futures) */
+    bool sigint;                     /* this loop handles SIGINT (src/signal.c) */
+    aioc__list leftovers;            /* aioc__leftover records, released at the end */
     struct aioc__local *loop_locals; /* aioc_loop_local_set's values */
-    void *chunks;              /* spare stream buffers (src/stream.c) */
+    void *chunks;                    /* spare stream buffers (src/stream.c) */
     unsigned nchunks;
-    aioc__list before_poll;    /* aioc__deferred records due this turn */
+    aioc__list before_poll; /* aioc__deferred records due this turn */
 };
 
 /* initial-exec: a plain %fs-relative load, not a __tls_get_addr call, on
@@ -501,8 +500,6 @@ static inline void aioc__ready_push(aioc__loop *loop, aioc__list *link) {
         aioc__list_push_back(&loop->ready, link);
 }
 
-
-
 /* A zeroed list head (from an AIOC_*_INIT macro) is an empty list. */
 static inline aioc__list *aioc__lazy_list(aioc__list *l) {
     if (!l->next)
@@ -529,8 +526,8 @@ int aioc__local_set_for(aioc_task task, aioc_local_key *key, void *value);
 int aioc__locals_set(aioc__local **list, aioc_local_key *key, void *value);
 void *aioc__locals_get(aioc__local *list, const aioc_local_key *key);
 void aioc__locals_destroy(aioc__local **list);
-aioc__task *aioc__task_spawn(aioc__loop *loop, aioc_fn fn, void *arg,
-                             const aioc_spawn_opts *opts, int *err);
+aioc__task *aioc__task_spawn(aioc__loop *loop, aioc_fn fn, void *arg, const aioc_spawn_opts *opts,
+                             int *err);
 void aioc__task_release(aioc__loop *loop, aioc__task *t);
 void aioc__task_report_failure(aioc__loop *loop, aioc__task *t);
 const char *aioc__task_display_name(const aioc__task *t, char *buf, size_t n);

@@ -61,8 +61,7 @@ static aioc__fd *fd_state(aioc__loop *loop, int fd) {
         loop->fdchunks = chunks;
         loop->nfdchunks = n;
     }
-    if (!loop->fdchunks[c] &&
-        !(loop->fdchunks[c] = calloc(FDS_PER_CHUNK, sizeof(aioc__fd))))
+    if (!loop->fdchunks[c] && !(loop->fdchunks[c] = calloc(FDS_PER_CHUNK, sizeof(aioc__fd))))
         return NULL;
     aioc__fd *st = &loop->fdchunks[c][fd % FDS_PER_CHUNK];
     aioc__lazy_list(&st->readers);
@@ -115,8 +114,8 @@ static aioc__task *prepare_state(aioc__loop **loopp, int fd, int *err, aioc__fd 
         }
         int type = 0;
         socklen_t len = sizeof type;
-        st->stream_socket = getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 &&
-                            type == SOCK_STREAM;
+        st->stream_socket =
+            getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_STREAM;
         st->drained = st->read_end = 0;
         st->nonblocking = 1;
     }
@@ -167,27 +166,27 @@ static int wait_fd(aioc__loop *loop, aioc__task *t, int fd, bool write) {
 
 /* The retry loop every operation shares: `op` is tried until it does not
  * say EAGAIN, waiting for readiness in between. */
-#define RETRY(loop, t, fd, write, call)                         \
-    for (;;) {                                                  \
-        long r_ = (long)(call);                                 \
-        if (r_ >= 0)                                            \
-            return r_;                                          \
-        if (errno == EINTR)                                     \
-            continue;                                           \
-        if (errno != EAGAIN && errno != EWOULDBLOCK)            \
-            return -errno;                                      \
-        int e_ = wait_fd((loop), (t), (fd), (write));           \
-        if (e_)                                                 \
-            return e_;                                          \
+#define RETRY(loop, t, fd, write, call)                                                            \
+    for (;;) {                                                                                     \
+        long r_ = (long)(call);                                                                    \
+        if (r_ >= 0)                                                                               \
+            return r_;                                                                             \
+        if (errno == EINTR)                                                                        \
+            continue;                                                                              \
+        if (errno != EAGAIN && errno != EWOULDBLOCK)                                               \
+            return -errno;                                                                         \
+        int e_ = wait_fd((loop), (t), (fd), (write));                                              \
+        if (e_)                                                                                    \
+            return e_;                                                                             \
     }
 
 /* A whole operation: the prologue, then RETRY. */
-#define FD_OP(fd, write, call)                                  \
-    aioc__loop *loop;                                           \
-    int err;                                                    \
-    aioc__task *t = prepare(&loop, (fd), &err);                 \
-    if (!t)                                                     \
-        return err;                                             \
+#define FD_OP(fd, write, call)                                                                     \
+    aioc__loop *loop;                                                                              \
+    int err;                                                                                       \
+    aioc__task *t = prepare(&loop, (fd), &err);                                                    \
+    if (!t)                                                                                        \
+        return err;                                                                                \
     RETRY(loop, t, (fd), (write), call)
 
 /* Marks a stream socket drained. The mark needs the edge that new data
@@ -243,9 +242,7 @@ int aioc_wait_readable_after_eagain(int fd) { return wait_edge(fd, false); }
 
 int aioc_wait_writable_after_eagain(int fd) { return wait_edge(fd, true); }
 
-long aioc_write_some(int fd, const void *buf, size_t n) {
-    FD_OP(fd, true, write(fd, buf, n));
-}
+long aioc_write_some(int fd, const void *buf, size_t n) { FD_OP(fd, true, write(fd, buf, n)); }
 
 long aioc_write(int fd, const void *buf, size_t n) {
     size_t done = 0;
@@ -258,9 +255,7 @@ long aioc_write(int fd, const void *buf, size_t n) {
     return (long)done;
 }
 
-long aioc_readv(int fd, const struct iovec *iov, int cnt) {
-    FD_OP(fd, false, readv(fd, iov, cnt));
-}
+long aioc_readv(int fd, const struct iovec *iov, int cnt) { FD_OP(fd, false, readv(fd, iov, cnt)); }
 
 long aioc_writev(int fd, const struct iovec *iov, int cnt) {
     FD_OP(fd, true, writev(fd, iov, cnt));

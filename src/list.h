@@ -9,8 +9,7 @@ typedef struct aioc__list {
     struct aioc__list *next, *prev;
 } aioc__list;
 
-#define aioc__container_of(ptr, type, member) \
-    ((type *)((char *)(ptr) - offsetof(type, member)))
+#define aioc__container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
 static inline void aioc__list_init(aioc__list *l) { l->next = l->prev = l; }
 

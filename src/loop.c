@@ -111,16 +111,17 @@ static void run_deferred(aioc__loop *loop) {
     aioc__list_init(&due);
     aioc__list_splice(&due, &loop->before_poll);
     for (aioc__list *n; (n = aioc__list_pop_front(&due));)
-        aioc__container_of(n, aioc__deferred, link)->run(aioc__container_of(n, aioc__deferred, link));
+        aioc__container_of(n, aioc__deferred, link)
+            ->run(aioc__container_of(n, aioc__deferred, link));
 }
 
 /* Nothing ready, no timer, no descriptor, no thread working for a task, no
  * call queued or possible from another thread: no task can ever be woken
  * again. */
 static bool stuck(aioc__loop *loop) {
-    return aioc__list_empty(&loop->ready) && loop->timers.len == 0 &&
-           loop->fd_waiters == 0 && loop->external_waits == 0 &&
-           !aioc__remote_pending(loop->handle) && !aioc__remote_referenced(loop->handle);
+    return aioc__list_empty(&loop->ready) && loop->timers.len == 0 && loop->fd_waiters == 0 &&
+           loop->external_waits == 0 && !aioc__remote_pending(loop->handle) &&
+           !aioc__remote_referenced(loop->handle);
 }
 
 /* Runs turns until `done(loop)`; returns -EDEADLK if the loop got stuck
@@ -195,8 +196,7 @@ static void release_tasks(aioc__loop *loop) {
         if (s->type != AIOC__H_TASK)
             continue;
         aioc__task *t = s->obj;
-        if (t->state == AIOC__DONE && t != loop->main &&
-            !(t->flags & AIOC__F_GROUPED))
+        if (t->state == AIOC__DONE && t != loop->main && !(t->flags & AIOC__F_GROUPED))
             aioc__task_report_failure(loop, t);
         if (t != loop->main)
             aioc__task_release(loop, t);
@@ -213,8 +213,7 @@ void *aioc_loop_local_get(const aioc_local_key *key) {
     return loop ? aioc__locals_get(loop->loop_locals, key) : NULL;
 }
 
-void aioc__leftover_add(aioc__loop *loop, aioc__leftover *l,
-                        void (*release)(aioc__leftover *)) {
+void aioc__leftover_add(aioc__loop *loop, aioc__leftover *l, void (*release)(aioc__leftover *)) {
     l->release = release;
     aioc__list_push_back(&loop->leftovers, &l->link);
 }
@@ -303,8 +302,7 @@ int aioc_run(aioc_fn main, void *arg, void **result) {
     return aioc_run_with(main, arg, result, NULL);
 }
 
-int aioc_run_with(aioc_fn main, void *arg, void **result,
-                  const aioc_run_opts *opts) {
+int aioc_run_with(aioc_fn main, void *arg, void **result, const aioc_run_opts *opts) {
     if (result)
         *result = NULL;
     if (!main)

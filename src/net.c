@@ -146,8 +146,8 @@ static void reap(aioc_task *running, size_t n) {
 }
 
 int aioc_tcp_connect(const char *host, const char *port) {
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_ADDRCONFIG};
+    struct addrinfo hints = {
+        .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_ADDRCONFIG};
     struct addrinfo *res = NULL;
     int err = aioc_getaddrinfo(host, port, &hints, &res);
     if (err)
@@ -202,7 +202,7 @@ int aioc__connect_any(struct addrinfo *res) {
                 last = status;
         } else if (!(idx == -ETIMEDOUT && expired == -ETIMEDOUT)) {
             err = (int)idx; /* our own cancellation or deadline */
-        } /* else: 250 ms passed; start the next attempt alongside */
+        }                   /* else: 250 ms passed; start the next attempt alongside */
     }
     reap(running, nrun);
     free(order);

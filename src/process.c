@@ -53,8 +53,8 @@
 #endif
 #define ID_PIDFD ((idtype_t)3) /* P_PIDFD (Linux 5.4), missing from older headers */
 
-#define CHILD_STACK (64u * 1024u)  /* the child's stack until execve */
-#define POLL_MIN 0.001             /* without a pidfd: first and last poll delay */
+#define CHILD_STACK (64u * 1024u) /* the child's stack until execve */
+#define POLL_MIN 0.001            /* without a pidfd: first and last poll delay */
 #define POLL_MAX 0.05
 
 extern char **environ;
@@ -192,9 +192,9 @@ static const aioc_transport pipe_ops = {pipe_read,      pipe_write, pipe_try_wri
 
 struct aioc_process {
     child child;
-    aioc_stream *streams[3];   /* stdin, stdout, stderr; NULL where not a pipe */
-    pipe_end *ends[3];         /* the streams' transports */
-    aioc__leftover leftover;   /* freed by aioc_run if the program did not */
+    aioc_stream *streams[3]; /* stdin, stdout, stderr; NULL where not a pipe */
+    pipe_end *ends[3];       /* the streams' transports */
+    aioc__leftover leftover; /* freed by aioc_run if the program did not */
 };
 
 /* aioc_run ends with the process object never freed: kill and reap. */
@@ -215,9 +215,9 @@ typedef struct plan {
     char *const *argv;
     char *const *envp;
     const char *cwd;
-    char **paths;        /* candidate paths of the program, NULL-terminated */
-    int stdio[3];        /* descriptor to install as 0, 1, 2; -1: leave it */
-    int err_pipe;        /* write end: the child's errno if the exec fails */
+    char **paths; /* candidate paths of the program, NULL-terminated */
+    int stdio[3]; /* descriptor to install as 0, 1, 2; -1: leave it */
+    int err_pipe; /* write end: the child's errno if the exec fails */
     sigset_t empty;
 } plan;
 
@@ -370,8 +370,8 @@ static int start_child(aioc_process *p, plan *pl) {
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
-    pid_t pid = clone(child_main, stack + CHILD_STACK + (size_t)page,
-                      CLONE_VM | CLONE_VFORK | SIGCHLD, pl);
+    pid_t pid =
+        clone(child_main, stack + CHILD_STACK + (size_t)page, CLONE_VM | CLONE_VFORK | SIGCHLD, pl);
     int err = pid < 0 ? -errno : 0;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     munmap(stack, CHILD_STACK + (size_t)page);
@@ -398,8 +398,8 @@ static int start_child(aioc_process *p, plan *pl) {
 }
 
 static bool valid_mode(int mode, bool is_stderr) {
-    return mode == AIOC_STDIO_INHERIT || mode == AIOC_STDIO_PIPE ||
-           mode == AIOC_STDIO_DEVNULL || (is_stderr && mode == AIOC_STDIO_STDOUT);
+    return mode == AIOC_STDIO_INHERIT || mode == AIOC_STDIO_PIPE || mode == AIOC_STDIO_DEVNULL ||
+           (is_stderr && mode == AIOC_STDIO_STDOUT);
 }
 
 aioc_process *aioc_process_spawn(const char *const *argv, const aioc_process_opts *opts,

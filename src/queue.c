@@ -24,12 +24,12 @@ typedef struct entry {
 
 struct aioc_queue {
     int kind;
-    size_t maxsize;       /* 0: no bound */
+    size_t maxsize; /* 0: no bound */
     aioc_queue_cmp cmp;
     entry *buf;
     size_t cap, head, len; /* ring: [head, head + len) mod cap */
     uint64_t seq;
-    size_t unfinished;    /* put and not yet marked done */
+    size_t unfinished; /* put and not yet marked done */
     int shutdown;
     aioc__list getters, putters, joiners;
 };
@@ -171,13 +171,9 @@ static inline int get_now(aioc__loop *loop, aioc_queue *q, void **item) {
     return q->shutdown ? -ESHUTDOWN : -EAGAIN;
 }
 
-int aioc_queue_try_put(aioc_queue *q, void *item) {
-    return put_now(aioc__loop_get(), q, item);
-}
+int aioc_queue_try_put(aioc_queue *q, void *item) { return put_now(aioc__loop_get(), q, item); }
 
-int aioc_queue_try_get(aioc_queue *q, void **item) {
-    return get_now(aioc__loop_get(), q, item);
-}
+int aioc_queue_try_get(aioc_queue *q, void **item) { return get_now(aioc__loop_get(), q, item); }
 
 int aioc_queue_put(aioc_queue *q, void *item) {
     aioc__loop *loop;

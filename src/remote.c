@@ -12,11 +12,11 @@
 #include "internal.h"
 
 struct aioc_loop {
-    pthread_mutex_t lock;   /* guards everything below but refs */
-    unsigned refs;          /* atomic */
+    pthread_mutex_t lock;     /* guards everything below but refs */
+    unsigned refs;            /* atomic */
     aioc__remote_call *calls; /* newest first; peeked at without the lock */
-    aioc__loop *loop;       /* NULL once closed */
-    bool sleeping;          /* the loop blocks in its poll: wake it */
+    aioc__loop *loop;         /* NULL once closed */
+    bool sleeping;            /* the loop blocks in its poll: wake it */
 };
 
 aioc_loop *aioc__remote_open(aioc__loop *loop) {

@@ -16,14 +16,12 @@
 #endif
 
 #ifdef AIOC__ASAN
-void __sanitizer_start_switch_fiber(void **fake_stack_save, const void *bottom,
-                                    size_t size);
-void __sanitizer_finish_switch_fiber(void *fake_stack_save,
-                                     const void **bottom_old, size_t *size_old);
+void __sanitizer_start_switch_fiber(void **fake_stack_save, const void *bottom, size_t size);
+void __sanitizer_finish_switch_fiber(void *fake_stack_save, const void **bottom_old,
+                                     size_t *size_old);
 void __asan_unpoison_memory_region(void const volatile *addr, size_t size);
-#define aioc__asan_start_switch(save, lo, size) \
-    __sanitizer_start_switch_fiber((save), (lo), (size))
-#define aioc__asan_finish_switch(save, lo_old, size_old) \
+#define aioc__asan_start_switch(save, lo, size) __sanitizer_start_switch_fiber((save), (lo), (size))
+#define aioc__asan_finish_switch(save, lo_old, size_old)                                           \
     __sanitizer_finish_switch_fiber((save), (lo_old), (size_old))
 #define aioc__asan_unpoison(addr, size) __asan_unpoison_memory_region((addr), (size))
 #else

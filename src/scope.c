@@ -96,8 +96,7 @@ int aioc_scope_enter(aioc_scope *s, double seconds) {
 }
 
 int aioc_scope_enter_at(aioc_scope *s, double deadline) {
-    uint64_t ns = isinf(deadline) || isnan(deadline) ? UINT64_MAX
-                                                      : aioc__seconds_to_ns(deadline);
+    uint64_t ns = isinf(deadline) || isnan(deadline) ? UINT64_MAX : aioc__seconds_to_ns(deadline);
     return enter(s, ns, false);
 }
 

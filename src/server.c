@@ -226,12 +226,14 @@ static int server_start(aioc_server *srv) {
     return 0;
 }
 
-aioc_server *aioc_tcp_serve(const char *host, const char *port, aioc_stream_handler fn,
-                            void *arg, const aioc_server_opts *opts, int *errp) {
+aioc_server *aioc_tcp_serve(const char *host, const char *port, aioc_stream_handler fn, void *arg,
+                            const aioc_server_opts *opts, int *errp) {
     int err = 0;
     aioc_server *srv = NULL;
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_PASSIVE}, *res = NULL;
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE},
+                    *res = NULL;
     if (!fn)
         err = -EINVAL;
     else

@@ -23,9 +23,9 @@
 #include "internal.h"
 
 static pthread_mutex_t owner_lock = PTHREAD_MUTEX_INITIALIZER;
-static aioc__loop *sigint_owner;    /* guarded by owner_lock */
+static aioc__loop *sigint_owner; /* guarded by owner_lock */
 static struct sigaction previous_sigint;
-static atomic_int sigint_fd = -1;   /* the owner's eventfd, for the handler */
+static atomic_int sigint_fd = -1; /* the owner's eventfd, for the handler */
 static atomic_int sigint_count;
 
 static void on_sigint(int sig) {

@@ -59,12 +59,12 @@ typedef struct chunk {
 } chunk;
 
 struct aioc__stack_pool {
-    uint32_t size;   /* usable bytes per stack */
-    size_t stride;   /* guard + stack */
+    uint32_t size; /* usable bytes per stack */
+    size_t stride; /* guard + stack */
     chunk *chunks;
-    uint32_t carved; /* slots of chunks->base handed out so far */
+    uint32_t carved;   /* slots of chunks->base handed out so far */
     uint32_t prepared; /* slots of chunks->base guarded ahead (prepare_batch) */
-    void *free;      /* LIFO of freed stacks, linked through their top word */
+    void *free;        /* LIFO of freed stacks, linked through their top word */
 };
 
 enum guard_method { GUARD_UNKNOWN, GUARD_INSTALL, GUARD_MPROTECT, GUARD_CANARY };
@@ -132,8 +132,8 @@ static int new_chunk(aioc__stack_pool *p) {
     if (nslots < 4)
         nslots = 4;
     size_t len = nslots * p->stride;
-    char *base = mmap(NULL, len, PROT_READ | PROT_WRITE,
-                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    char *base =
+        mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (base == MAP_FAILED)
         return -errno;
     chunk *c = malloc(sizeof *c);
@@ -217,7 +217,7 @@ int aioc__stack_get(aioc__loop *loop, size_t size, aioc__stack *out) {
         p->free = *link;
         out->lo = top - p->size;
         out->size = p->size;
-        out->canary = (uint64_t)*(uint64_t *)(top - 2 * sizeof(void *)) == CANARY;
+        out->canary = (uint64_t) * (uint64_t *)(top - 2 * sizeof(void *)) == CANARY;
         return 0;
     }
     if (!p->chunks || p->carved == p->chunks->nslots) {
@@ -348,8 +348,7 @@ int aioc__overflow_guard_start(void) {
     if (sigaltstack(NULL, &cur) == 0 && !(cur.ss_flags & SS_DISABLE))
         return 0; /* the thread already has one (ASan installs its own) */
     size_t size = 64 * 1024;
-    altstack = mmap(NULL, size, PROT_READ | PROT_WRITE,
-                    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    altstack = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (altstack == MAP_FAILED) {
         altstack = NULL;
         return -errno;

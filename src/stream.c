@@ -34,8 +34,8 @@
 
 #define DEFAULT_LIMIT (64u * 1024u)
 #define DEFAULT_HIGH (64u * 1024u)
-#define CHUNK 4096u        /* a buffer's first size */
-#define SPARE_CHUNKS 64u   /* first-size buffers a loop keeps for reuse */
+#define CHUNK 4096u                /* a buffer's first size */
+#define SPARE_CHUNKS 64u           /* first-size buffers a loop keeps for reuse */
 #define WRITE_DIRECT (16u * 1024u) /* writes this large skip the buffer when it is empty */
 
 typedef struct buffer {
@@ -48,16 +48,16 @@ struct aioc_stream {
     void *ctx;
     size_t limit, high, low;
     buffer in, out;
-    bool eof;            /* the transport said end of stream */
-    int write_error;     /* sticky */
-    bool write_closed;   /* write_eof done: writes fail with -EPIPE */
-    size_t consumed;     /* bytes handed out by the last readuntil */
+    bool eof;          /* the transport said end of stream */
+    int write_error;   /* sticky */
+    bool write_closed; /* write_eof done: writes fail with -EPIPE */
+    size_t consumed;   /* bytes handed out by the last readuntil */
     aioc_lock reading, writing;
-    int fd;              /* for the descriptor transport */
-    aioc_task flusher;   /* id 0 when none runs */
-    bool flushing;       /* the flusher is inside a transport write */
-    bool abandoned;      /* closed while the flusher lives: it frees */
-    bool close_pending;  /* ... and it closes the transport first */
+    int fd;                    /* for the descriptor transport */
+    aioc_task flusher;         /* id 0 when none runs */
+    bool flushing;             /* the flusher is inside a transport write */
+    bool abandoned;            /* closed while the flusher lives: it frees */
+    bool close_pending;        /* ... and it closes the transport first */
     aioc__deferred flush_soon; /* queued while small writes wait for the turn's end */
 };
 
@@ -353,9 +353,7 @@ long aioc_stream_readuntil(aioc_stream *s, const void *sep, size_t seplen, const
     return until(s, sep, seplen, out, false);
 }
 
-long aioc_stream_readline(aioc_stream *s, const char **out) {
-    return until(s, "\n", 1, out, true);
-}
+long aioc_stream_readline(aioc_stream *s, const char **out) { return until(s, "\n", 1, out, true); }
 
 /* -------------------------------------------------------------- writing -- */
 
@@ -544,8 +542,7 @@ static void stream_free(aioc_stream *s) {
  * (never closing the transport under its feet). */
 static int release(aioc_stream *s) {
     int closed = 0;
-    if (!s->flushing && !aioc_lock_locked(&s->writing) && s->ops->try_write &&
-        !s->write_error)
+    if (!s->flushing && !aioc_lock_locked(&s->writing) && s->ops->try_write && !s->write_error)
         try_flush(s); /* an abort sends what goes without waiting, as before */
     aioc__deferred_cancel(&s->flush_soon);
     if (s->flushing)

@@ -160,8 +160,7 @@ int aioc_cond_notify(aioc_cond *c, int n) {
 }
 
 int aioc_cond_notify_all(aioc_cond *c) {
-    return aioc__wake_all(aioc__loop_get(), aioc__lazy_list(&((cond *)c)->waiters),
-                          AIOC__WOKEN);
+    return aioc__wake_all(aioc__loop_get(), aioc__lazy_list(&((cond *)c)->waiters), AIOC__WOKEN);
 }
 
 /* --------------------------------------------------------- semaphore -- */
@@ -230,7 +229,7 @@ unsigned aioc_sem_value(const aioc_sem *s) { return (unsigned)((const sem *)s)->
 typedef struct barrier {
     aioc__list waiters;
     uintptr_t parties;
-    uintptr_t count;  /* waiting now */
+    uintptr_t count; /* waiting now */
     uintptr_t broken;
 } barrier;
 _Static_assert(sizeof(barrier) <= sizeof(aioc_barrier), "aioc_barrier too small");

@@ -142,7 +142,6 @@ int aioc__interrupted_error(const aioc__task *t) {
     return err ? err : -ECANCELED;
 }
 
-
 aioc__task *aioc__running(aioc__loop **loopp, int *err) {
     aioc__loop *loop = aioc__loop_get();
     *loopp = loop;
@@ -157,8 +156,8 @@ aioc__task *aioc__running(aioc__loop **loopp, int *err) {
 
 /* ----------------------------------------------------------- spawn -- */
 
-aioc__task *aioc__task_spawn(aioc__loop *loop, aioc_fn fn, void *arg,
-                             const aioc_spawn_opts *opts, int *err) {
+aioc__task *aioc__task_spawn(aioc__loop *loop, aioc_fn fn, void *arg, const aioc_spawn_opts *opts,
+                             int *err) {
     size_t stack = opts && opts->stack_size ? opts->stack_size : loop->default_stack;
     if (!fn || stack < AIOC__MIN_STACK || stack > AIOC__MAX_STACK) {
         *err = -EINVAL;
@@ -216,9 +215,7 @@ aioc__task *aioc__task_spawn(aioc__loop *loop, aioc_fn fn, void *arg,
     return t;
 }
 
-static aioc_task error_handle(int err) {
-    return (aioc_task){AIOC__ERROR_HANDLE | (uint32_t)-err};
-}
+static aioc_task error_handle(int err) { return (aioc_task){AIOC__ERROR_HANDLE | (uint32_t)-err}; }
 
 aioc_task aioc_spawn_with(aioc_fn fn, void *arg, const aioc_spawn_opts *opts) {
     aioc__loop *loop = aioc__loop_get();
@@ -231,9 +228,7 @@ aioc_task aioc_spawn_with(aioc_fn fn, void *arg, const aioc_spawn_opts *opts) {
 
 aioc_task aioc_spawn(aioc_fn fn, void *arg) { return aioc_spawn_with(fn, arg, NULL); }
 
-int aioc_task_error(aioc_task h) {
-    return (h.id & AIOC__ERROR_HANDLE) ? -(int)(uint32_t)h.id : 0;
-}
+int aioc_task_error(aioc_task h) { return (h.id & AIOC__ERROR_HANDLE) ? -(int)(uint32_t)h.id : 0; }
 
 aioc__task *aioc__task_from_handle(aioc__loop *loop, aioc_task h) {
     return loop ? aioc__handle_get(&loop->handles, h.id, AIOC__H_TASK) : NULL;
@@ -243,8 +238,8 @@ aioc__task *aioc__task_from_handle(aioc__loop *loop, aioc_task h) {
 
 static void default_failure_handler(const char *name, int err, void *data) {
     (void)data;
-    fprintf(stderr, "aioc: task '%s' failed: %s (%s)\n", name,
-            aioc_strerror(err), aioc_err_name(err));
+    fprintf(stderr, "aioc: task '%s' failed: %s (%s)\n", name, aioc_strerror(err),
+            aioc_err_name(err));
 }
 
 void aioc__task_report_failure(aioc__loop *loop, aioc__task *t) {

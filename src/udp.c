@@ -12,8 +12,7 @@
 /* A datagram socket on the first resolved address that `setup` accepts. */
 static int udp_socket(const char *host, const char *port, int flags,
                       int (*setup)(int, const struct sockaddr *, socklen_t)) {
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_DGRAM,
-                             .ai_flags = flags};
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_DGRAM, .ai_flags = flags};
     struct addrinfo *res = NULL;
     int err = aioc_getaddrinfo(host, port, &hints, &res);
     if (err)

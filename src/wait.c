@@ -6,8 +6,7 @@
 
 #include "internal.h"
 
-void aioc__taskset_note(aioc__loop *loop, aioc__taskset *set, size_t index,
-                        int status) {
+void aioc__taskset_note(aioc__loop *loop, aioc__taskset *set, size_t index, int status) {
     set->remaining--;
     if (index < set->first_done)
         set->first_done = index;
@@ -102,8 +101,7 @@ static void cancel_pending(aioc__loop *loop, aioc__taskset *set) {
     }
 }
 
-static int gather(const aioc_task *tasks, size_t n, void **results,
-                  int *statuses, bool fail_fast) {
+static int gather(const aioc_task *tasks, size_t n, void **results, int *statuses, bool fail_fast) {
     aioc__loop *loop;
     int err;
     aioc__task *self = aioc__running(&loop, &err);
@@ -157,8 +155,7 @@ int aioc_gather(const aioc_task *tasks, size_t n, void **results) {
     return gather(tasks, n, results, NULL, true);
 }
 
-int aioc_gather_all(const aioc_task *tasks, size_t n, void **results,
-                    int *statuses) {
+int aioc_gather_all(const aioc_task *tasks, size_t n, void **results, int *statuses) {
     return gather(tasks, n, results, statuses, false);
 }
 

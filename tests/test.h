@@ -17,23 +17,22 @@
 
 #define TEST(name) void test_##name(void)
 
-#define CHECK(cond)                                                          \
-    do {                                                                     \
-        if (!(cond)) {                                                       \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, \
-                    #cond);                                                  \
-            exit(1);                                                         \
-        }                                                                    \
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);               \
+            exit(1);                                                                               \
+        }                                                                                          \
     } while (0)
 
-#define CHECK_EQ(a, b)                                                       \
-    do {                                                                     \
-        long long va_ = (long long)(a), vb_ = (long long)(b);                \
-        if (va_ != vb_) {                                                    \
-            fprintf(stderr, "%s:%d: %s == %s failed: %lld != %lld\n",        \
-                    __FILE__, __LINE__, #a, #b, va_, vb_);                   \
-            exit(1);                                                         \
-        }                                                                    \
+#define CHECK_EQ(a, b)                                                                             \
+    do {                                                                                           \
+        long long va_ = (long long)(a), vb_ = (long long)(b);                                      \
+        if (va_ != vb_) {                                                                          \
+            fprintf(stderr, "%s:%d: %s == %s failed: %lld != %lld\n", __FILE__, __LINE__, #a, #b,  \
+                    va_, vb_);                                                                     \
+            exit(1);                                                                               \
+        }                                                                                          \
     } while (0)
 
 /* What names a code in CHECK_ERR's message: an adapter's tests may name
@@ -43,15 +42,14 @@
 #endif
 
 /* Checks an aioc status, naming both codes on failure. */
-#define CHECK_ERR(a, b)                                                      \
-    do {                                                                     \
-        int ea_ = (int)(a), eb_ = (int)(b);                                  \
-        if (ea_ != eb_) {                                                    \
-            fprintf(stderr, "%s:%d: %s == %s failed: %s != %s\n", __FILE__,  \
-                    __LINE__, #a, #b, AIOC_TEST_ERR_NAME(ea_),               \
-                    AIOC_TEST_ERR_NAME(eb_));                                \
-            exit(1);                                                         \
-        }                                                                    \
+#define CHECK_ERR(a, b)                                                                            \
+    do {                                                                                           \
+        int ea_ = (int)(a), eb_ = (int)(b);                                                        \
+        if (ea_ != eb_) {                                                                          \
+            fprintf(stderr, "%s:%d: %s == %s failed: %s != %s\n", __FILE__, __LINE__, #a, #b,      \
+                    AIOC_TEST_ERR_NAME(ea_), AIOC_TEST_ERR_NAME(eb_));                             \
+            exit(1);                                                                               \
+        }                                                                                          \
     } while (0)
 
 #define P(x) ((void *)(intptr_t)(x))

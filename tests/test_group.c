@@ -139,9 +139,7 @@ TEST(group_wait_under_deadline) {
     run_virtual(owner_times_out, NULL);
 }
 
-static void *not_the_owner(void *arg) {
-    return P(aioc_group_wait(*(aioc_group *)arg));
-}
+static void *not_the_owner(void *arg) { return P(aioc_group_wait(*(aioc_group *)arg)); }
 
 static void *group_misuse(void *arg) {
     (void)arg;

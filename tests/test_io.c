@@ -89,8 +89,7 @@ TEST(write_waits_for_room) { CHECK_ERR(aioc_run(write_fills_buffers, NULL, NULL)
 static int listener(struct sockaddr_in *addr) {
     int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     CHECK(l >= 0);
-    *addr = (struct sockaddr_in){.sin_family = AF_INET,
-                                 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    *addr = (struct sockaddr_in){.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     CHECK(bind(l, (struct sockaddr *)addr, sizeof *addr) == 0);
     socklen_t len = sizeof *addr;
     CHECK(getsockname(l, (struct sockaddr *)addr, &len) == 0);
@@ -143,8 +142,7 @@ static void *connect_refused(void *arg) {
     int l = listener(&server_addr);
     aioc_close(l); /* nobody listens there now */
     int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    CHECK_ERR(aioc_connect(c, (struct sockaddr *)&server_addr, sizeof server_addr),
-              -ECONNREFUSED);
+    CHECK_ERR(aioc_connect(c, (struct sockaddr *)&server_addr, sizeof server_addr), -ECONNREFUSED);
     aioc_close(c);
     return NULL;
 }
@@ -233,7 +231,9 @@ static void *deadlines_and_cancel(void *arg) {
     return NULL;
 }
 
-TEST(fd_waits_honour_deadlines_and_cancel) { CHECK_ERR(aioc_run(deadlines_and_cancel, NULL, NULL), 0); }
+TEST(fd_waits_honour_deadlines_and_cancel) {
+    CHECK_ERR(aioc_run(deadlines_and_cancel, NULL, NULL), 0);
+}
 
 /* Reads sp[0] until it has `n` bytes, after a pause. */
 static void *slow_drainer(void *arg) {
@@ -293,7 +293,9 @@ static void *waits_after_eagain(void *arg) {
     return NULL;
 }
 
-TEST(waits_after_eagain_take_the_next_edge) { CHECK_ERR(aioc_run(waits_after_eagain, NULL, NULL), 0); }
+TEST(waits_after_eagain_take_the_next_edge) {
+    CHECK_ERR(aioc_run(waits_after_eagain, NULL, NULL), 0);
+}
 
 static void *udp(void *arg) {
     (void)arg;

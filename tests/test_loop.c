@@ -109,7 +109,7 @@ static void *real_sleep(void *arg) {
     CHECK_ERR(aioc_sleep(0.05), 0);
     clock_gettime(CLOCK_MONOTONIC, &b);
     double real = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
-    CHECK(real >= 0.05);           /* never early */
+    CHECK(real >= 0.05); /* never early */
     CHECK(aioc_now() - t0 >= 0.05);
     return NULL;
 }

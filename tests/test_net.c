@@ -140,10 +140,14 @@ static void *fallback_list(void *arg) {
     inet_pton(AF_INET6, "::1", &v6.sin6_addr);
     struct sockaddr_in v4 = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(port))};
     inet_pton(AF_INET, "127.0.0.1", &v4.sin_addr);
-    struct addrinfo a4 = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM,
-                          .ai_addr = (struct sockaddr *)&v4, .ai_addrlen = sizeof v4};
-    struct addrinfo a6 = {.ai_family = AF_INET6, .ai_socktype = SOCK_STREAM,
-                          .ai_addr = (struct sockaddr *)&v6, .ai_addrlen = sizeof v6,
+    struct addrinfo a4 = {.ai_family = AF_INET,
+                          .ai_socktype = SOCK_STREAM,
+                          .ai_addr = (struct sockaddr *)&v4,
+                          .ai_addrlen = sizeof v4};
+    struct addrinfo a6 = {.ai_family = AF_INET6,
+                          .ai_socktype = SOCK_STREAM,
+                          .ai_addr = (struct sockaddr *)&v6,
+                          .ai_addrlen = sizeof v6,
                           .ai_next = &a4};
     double t0 = aioc_now();
     int c = aioc__connect_any(&a6);

@@ -75,7 +75,7 @@ static void *cat_echo(void *arg) {
     CHECK_ERR(aioc_process_poll(p, NULL), -EAGAIN); /* cat waits for more */
     CHECK_ERR(aioc_stream_write_eof(in), 0);        /* closes the pipe */
     char c;
-    CHECK_EQ(aioc_stream_read(out, &c, 1), 0);      /* so cat ends */
+    CHECK_EQ(aioc_stream_read(out, &c, 1), 0); /* so cat ends */
     int status = -1;
     CHECK_ERR(aioc_process_wait(p, &status), 0);
     CHECK_EQ(status, 0);
@@ -101,14 +101,13 @@ static void *statuses(void *arg) {
     return NULL;
 }
 
-TEST(process_exit_status_and_signalled_status) {
-    CHECK_ERR(aioc_run(statuses, NULL, NULL), 0);
-}
+TEST(process_exit_status_and_signalled_status) { CHECK_ERR(aioc_run(statuses, NULL, NULL), 0); }
 
 static void *spawn_errors(void *arg) {
     (void)arg;
     int before = count_fds();
-    aioc_process_opts pipes = {.stdin_mode = AIOC_STDIO_PIPE, .stdout_mode = AIOC_STDIO_PIPE,
+    aioc_process_opts pipes = {.stdin_mode = AIOC_STDIO_PIPE,
+                               .stdout_mode = AIOC_STDIO_PIPE,
                                .stderr_mode = AIOC_STDIO_PIPE};
     const char *missing[] = {"aioc-no-such-program", NULL};
     int err = 0;
@@ -243,9 +242,7 @@ static void *floods(void *arg) {
     return NULL;
 }
 
-TEST(process_communicate_floods_stdout_and_stderr) {
-    CHECK_ERR(aioc_run(floods, NULL, NULL), 0);
-}
+TEST(process_communicate_floods_stdout_and_stderr) { CHECK_ERR(aioc_run(floods, NULL, NULL), 0); }
 
 static void *merged(void *arg) {
     (void)arg;
@@ -296,9 +293,7 @@ static void *env_and_cwd(void *arg) {
     return NULL;
 }
 
-TEST(process_environment_and_working_directory) {
-    CHECK_ERR(aioc_run(env_and_cwd, NULL, NULL), 0);
-}
+TEST(process_environment_and_working_directory) { CHECK_ERR(aioc_run(env_and_cwd, NULL, NULL), 0); }
 
 /* ------------------------------------------ deadlines and cancellation -- */
 
@@ -468,16 +463,14 @@ static void *signal_state(void *arg) {
     CHECK_ERR(aioc_process_communicate(p, NULL, 0, &out, NULL, NULL, NULL), 0);
     unsigned long long blocked = 1, ignored = 1;
     CHECK(sscanf(out, "SigBlk: %llx\nSigIgn: %llx", &blocked, &ignored) == 2);
-    CHECK_EQ(blocked, 0);                        /* a fresh mask */
+    CHECK_EQ(blocked, 0);                           /* a fresh mask */
     CHECK_EQ(ignored & (1ull << (SIGPIPE - 1)), 0); /* SIGPIPE back to default */
     free(out);
     aioc_process_free(p);
     return NULL;
 }
 
-TEST(process_child_gets_default_signal_state) {
-    CHECK_ERR(aioc_run(signal_state, NULL, NULL), 0);
-}
+TEST(process_child_gets_default_signal_state) { CHECK_ERR(aioc_run(signal_state, NULL, NULL), 0); }
 
 /* ------------------------------------------------------------ many -- */
 

@@ -2,9 +2,7 @@
  * races, and many producers and consumers under seeded schedules. */
 #include "test.h"
 
-static int cmp_int(const void *a, const void *b) {
-    return (int)((intptr_t)a - (intptr_t)b);
-}
+static int cmp_int(const void *a, const void *b) { return (int)((intptr_t)a - (intptr_t)b); }
 
 static void *orders(void *arg) {
     (void)arg;
@@ -110,7 +108,7 @@ static void *get_races(void *arg) {
     aioc_task a = aioc_spawn(getter, NULL), b = aioc_spawn(getter, NULL),
               c = aioc_spawn(getter, NULL);
     aioc_yield();
-    aioc_cancel(a); /* waiting: leaves empty-handed */
+    aioc_cancel(a);                             /* waiting: leaves empty-handed */
     CHECK_ERR(aioc_queue_put(shared, P(7)), 0); /* handed to b */
     aioc_cancel(b);                             /* too late to lose it */
     CHECK_ERR(aioc_queue_put(shared, P(8)), 0); /* to c */

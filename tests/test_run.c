@@ -107,9 +107,7 @@ static void *main_returns_early(void *arg) {
     return NULL;
 }
 
-TEST(spawn_during_shutdown_is_eshutdown) {
-    CHECK_ERR(aioc_run(main_returns_early, NULL, NULL), 0);
-}
+TEST(spawn_during_shutdown_is_eshutdown) { CHECK_ERR(aioc_run(main_returns_early, NULL, NULL), 0); }
 
 TEST(spawn_outside_a_loop_is_enoloop) {
     aioc_task t = aioc_spawn(return_arg, NULL);
@@ -147,9 +145,7 @@ static void *deadlocks(void *arg) {
     return NULL;
 }
 
-TEST(run_reports_deadlock) {
-    CHECK_ERR(aioc_run(deadlocks, NULL, NULL), -EDEADLK);
-}
+TEST(run_reports_deadlock) { CHECK_ERR(aioc_run(deadlocks, NULL, NULL), -EDEADLK); }
 
 TEST(run_rejects_unknown_backend) {
     setenv("AIOC_BACKEND", "bogus", 1);

@@ -66,9 +66,9 @@ static void *cancelled_inside_scope(void *arg) {
     int *result = arg;
     aioc_scope s;
     aioc_scope_enter(&s, 5);
-    result[0] = aioc_sleep(10);          /* cancelled at 1 s */
-    result[1] = aioc_sleep(10);          /* deadline passes meanwhile? no: */
-    result[2] = aioc_scope_exit(&s);     /* cancelled, and 5 s not yet up */
+    result[0] = aioc_sleep(10);      /* cancelled at 1 s */
+    result[1] = aioc_sleep(10);      /* deadline passes meanwhile? no: */
+    result[2] = aioc_scope_exit(&s); /* cancelled, and 5 s not yet up */
     return NULL;
 }
 

@@ -93,8 +93,8 @@ static void *graceful(void *arg) {
     while (aioc_server_connections(srv) < 4)
         aioc_sleep(0.01);
     CHECK_ERR(aioc_server_close(srv, 1), quick ? 0 : -ETIMEDOUT);
-    CHECK_EQ(handled, quick ? 4 : 0);     /* quick handlers were waited for */
-    CHECK_EQ(cancelled, quick ? 0 : 4);   /* slow ones cancelled after 1 s */
+    CHECK_EQ(handled, quick ? 4 : 0);   /* quick handlers were waited for */
+    CHECK_EQ(cancelled, quick ? 0 : 4); /* slow ones cancelled after 1 s */
     CHECK_ERR(aioc_gather(c, 4, NULL), 0);
     CHECK(aioc_tcp_connect("127.0.0.1", port) < 0); /* no longer listening */
     return NULL;
@@ -295,7 +295,8 @@ TEST(servers_left_open_are_closed_when_run_ends) {
     CHECK_EQ(cancelled_handlers, 2); /* cancelled with every other task */
     CHECK(access(sock_path, F_OK) < 0);
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in in = {.sin_family = AF_INET, .sin_port = htons((uint16_t)tcp_port),
+    struct sockaddr_in in = {.sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)tcp_port),
                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     CHECK(connect(fd, (struct sockaddr *)&in, sizeof in) < 0 && errno == ECONNREFUSED);
     close(fd);
@@ -394,8 +395,8 @@ static void *address_errors(void *arg) {
     aioc_stream_close(s);
     aioc_close(sp[0]);
     aioc_close(sp[1]);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(8080),
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    struct sockaddr_in a = {
+        .sin_family = AF_INET, .sin_port = htons(8080), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     CHECK_ERR(aioc_address_format((struct sockaddr *)&a, sizeof a, buf, 10), -ENOSPC);
     CHECK_EQ(aioc_address_format((struct sockaddr *)&a, sizeof a, buf, sizeof buf), 14);
     CHECK(strcmp(buf, "127.0.0.1:8080") == 0);

@@ -192,8 +192,8 @@ static void *write_error_sticks(void *arg) {
     CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sp) == 0);
     aioc_stream *w = aioc_stream_new(sp[1], NULL);
     aioc_close(sp[0]);
-    CHECK_ERR(aioc_stream_write(w, "hi", 2), 0); /* buffered for the turn's end */
-    CHECK_ERR(aioc_stream_drain(w), -EPIPE);       /* the send fails */
+    CHECK_ERR(aioc_stream_write(w, "hi", 2), 0);         /* buffered for the turn's end */
+    CHECK_ERR(aioc_stream_drain(w), -EPIPE);             /* the send fails */
     CHECK_ERR(aioc_stream_write(w, "again", 5), -EPIPE); /* sticky */
     aioc_stream_abort(w);
     return NULL;
@@ -434,7 +434,7 @@ static void *release_fd(void *arg) {
     CHECK_ERR(aioc_stream_release_fd(s), -EINVAL);
     CHECK_ERR(aioc_stream_read(s, rest, 3), -EBADF);
     CHECK_ERR(aioc_stream_write(s, "x", 1), -EBADF);
-    CHECK_ERR(aioc_stream_close(s), 0); /* closes nothing */
+    CHECK_ERR(aioc_stream_close(s), 0);      /* closes nothing */
     CHECK_EQ(aioc_write(sp[0], "ok", 2), 2); /* still open, the caller's */
     CHECK_EQ(aioc_read(sp[1], rest, 2), 2);
     aioc_close(sp[0]);
@@ -512,9 +512,7 @@ static void *turn_writes(void *arg) {
     return NULL;
 }
 
-TEST(stream_writes_of_a_turn_leave_in_one_call) {
-    CHECK_ERR(aioc_run(turn_writes, NULL, NULL), 0);
-}
+TEST(stream_writes_of_a_turn_leave_in_one_call) { CHECK_ERR(aioc_run(turn_writes, NULL, NULL), 0); }
 
 static void *writes_lines(void *arg) {
     aioc_stream *s = arg;
@@ -533,7 +531,7 @@ static void *tasks_share_a_turn(void *arg) {
         t[i] = aioc_spawn(writes_lines, s);
     char buf[27];
     peer_reads(buf, sizeof buf);
-    CHECK_EQ(sends, 1); /* three tasks' writes, one call */
+    CHECK_EQ(sends, 1);           /* three tasks' writes, one call */
     for (int i = 0; i < 3; i++) { /* each task's lines in order, tasks in run order */
         char who = (char)('a' + (int)t[i].id % 26);
         for (int j = 0; j < 3; j++)

@@ -62,9 +62,9 @@ static void *lock_cancel_races(void *arg) {
     aioc_task b = aioc_spawn(lock_then_record, P('b'));
     aioc_task c = aioc_spawn(lock_then_record, P('c'));
     aioc_yield();
-    aioc_cancel(a);                  /* queued: leaves the queue */
+    aioc_cancel(a);                       /* queued: leaves the queue */
     CHECK_ERR(aioc_lock_release(&lk), 0); /* handed to b */
-    aioc_cancel(b);                  /* too late: b owns it now */
+    aioc_cancel(b);                       /* too late: b owns it now */
     void *r;
     CHECK_ERR(aioc_await(a, &r), -ECANCELED);
     CHECK_ERR(aioc_await(b, &r), -ECANCELED); /* its release ran; then its status */
@@ -192,8 +192,8 @@ static void *semaphore(void *arg) {
     CHECK_EQ(most_inside, 2);
     CHECK_EQ(order_len, 5);
     CHECK(memcmp(order, "abdef", 5) == 0); /* first come, first served */
-    CHECK_EQ(aioc_sem_value(&sm), 2); /* every permit came back */
-    CHECK_ERR(aioc_sem_release(&sm), 0); /* unbounded: may exceed */
+    CHECK_EQ(aioc_sem_value(&sm), 2);      /* every permit came back */
+    CHECK_ERR(aioc_sem_release(&sm), 0);   /* unbounded: may exceed */
     CHECK_EQ(aioc_sem_value(&sm), 3);
     CHECK_ERR(aioc_sem_destroy(&sm), 0);
     return NULL;
@@ -389,7 +389,7 @@ static void *notified_then_cancelled(void *arg) {
     void *r;
     CHECK_ERR(aioc_await(a, &r), -ECANCELED); /* status: cancelled... */
     CHECK_EQ(order_len, 1);
-    CHECK_EQ(order[0], 'a'); /* ...but it consumed the item first */
+    CHECK_EQ(order[0], 'a');   /* ...but it consumed the item first */
     CHECK(!aioc_task_done(b)); /* b was not woken for a's notify */
     aioc_cancel(b);
     CHECK_ERR(aioc_await(b, NULL), -ECANCELED);

@@ -8,9 +8,7 @@
 
 #include "test.h"
 
-static void *square(void *arg) {
-    return P(I(arg) * I(arg));
-}
+static void *square(void *arg) { return P(I(arg) * I(arg)); }
 
 static void *slow_square(void *arg) {
     usleep(50000);
@@ -26,9 +24,7 @@ static void *to_thread_basic(void *arg) {
     return NULL;
 }
 
-TEST(to_thread_returns_result) {
-    CHECK_ERR(aioc_run(to_thread_basic, NULL, NULL), 0);
-}
+TEST(to_thread_returns_result) { CHECK_ERR(aioc_run(to_thread_basic, NULL, NULL), 0); }
 
 static void *one_job(void *arg) {
     void *r;
@@ -129,9 +125,7 @@ static void *future_from_thread(void *arg) {
     return NULL;
 }
 
-TEST(future_completed_by_a_plain_thread) {
-    CHECK_ERR(aioc_run(future_from_thread, NULL, NULL), 0);
-}
+TEST(future_completed_by_a_plain_thread) { CHECK_ERR(aioc_run(future_from_thread, NULL, NULL), 0); }
 
 static void *future_abandoned(void *arg) {
     (void)arg;
@@ -146,9 +140,7 @@ static void *future_abandoned(void *arg) {
     return NULL;
 }
 
-TEST(future_abandoned_by_its_waiter) {
-    CHECK_ERR(aioc_run(future_abandoned, NULL, NULL), 0);
-}
+TEST(future_abandoned_by_its_waiter) { CHECK_ERR(aioc_run(future_abandoned, NULL, NULL), 0); }
 
 TEST(future_complete_twice_is_ealready) {
     aioc_future *f = aioc_future_new(NULL, NULL);
@@ -197,9 +189,7 @@ static void *hop(void *arg) {
     return NULL;
 }
 
-static void pass_token(void *arg) {
-    aioc_detach(aioc_spawn(hop, arg));
-}
+static void pass_token(void *arg) { aioc_detach(aioc_spawn(hop, arg)); }
 
 static void *ring_main(void *arg) {
     int i = I(arg);
@@ -264,9 +254,7 @@ static void *signal_wait(void *arg) {
     return NULL;
 }
 
-TEST(signal_wait_receives_signals) {
-    CHECK_ERR(aioc_run(signal_wait, NULL, NULL), 0);
-}
+TEST(signal_wait_receives_signals) { CHECK_ERR(aioc_run(signal_wait, NULL, NULL), 0); }
 
 /* Ctrl-C: the child's main task is cancelled, cleans up, and the process
  * then dies of SIGINT; a second Ctrl-C kills at once. */
@@ -366,9 +354,7 @@ static void *writes_to_closed_pipe(void *arg) {
     return NULL;
 }
 
-TEST(sigpipe_never_kills) {
-    CHECK_ERR(aioc_run(writes_to_closed_pipe, NULL, NULL), 0);
-}
+TEST(sigpipe_never_kills) { CHECK_ERR(aioc_run(writes_to_closed_pipe, NULL, NULL), 0); }
 
 static volatile sig_atomic_t usr1_taken;
 static void on_usr1(int sig) {
@@ -429,9 +415,7 @@ static void *waits_on_thread(void *arg) {
     return NULL;
 }
 
-TEST(waiting_on_a_thread_is_not_a_deadlock) {
-    CHECK_ERR(aioc_run(waits_on_thread, NULL, NULL), 0);
-}
+TEST(waiting_on_a_thread_is_not_a_deadlock) { CHECK_ERR(aioc_run(waits_on_thread, NULL, NULL), 0); }
 
 static int cleanup_calls;
 static void *cleanup_arg_seen, *cleanup_result_seen;
@@ -580,9 +564,7 @@ static void *map_errors(void *arg) {
     return NULL;
 }
 
-TEST(to_thread_map_errors_per_item) {
-    CHECK_ERR(aioc_run(map_errors, NULL, NULL), 0);
-}
+TEST(to_thread_map_errors_per_item) { CHECK_ERR(aioc_run(map_errors, NULL, NULL), 0); }
 
 static void *map_empty(void *arg) {
     (void)arg;

@@ -23,8 +23,8 @@ static void *long_runner(void *arg) {
 
 static void *gather_in_order(void *arg) {
     (void)arg;
-    aioc_task t[4] = {aioc_spawn(after, P(30)), aioc_spawn(after, P(10)),
-                      aioc_spawn(after, P(40)), aioc_spawn(after, P(20))};
+    aioc_task t[4] = {aioc_spawn(after, P(30)), aioc_spawn(after, P(10)), aioc_spawn(after, P(40)),
+                      aioc_spawn(after, P(20))};
     void *r[4];
     CHECK_ERR(aioc_gather(t, 4, r), 0);
     CHECK_EQ(I(r[0]), 30);
@@ -126,8 +126,8 @@ TEST(wait_any_all_first_failure) { run_virtual(wait_modes, NULL); }
 
 static void *as_completed(void *arg) {
     (void)arg;
-    aioc_task t[4] = {aioc_spawn(after, P(40)), aioc_spawn(after, P(10)),
-                      aioc_spawn(after, P(30)), aioc_spawn(after, P(20))};
+    aioc_task t[4] = {aioc_spawn(after, P(40)), aioc_spawn(after, P(10)), aioc_spawn(after, P(30)),
+                      aioc_spawn(after, P(20))};
     aioc_completion *c = aioc_completion_new(t, 4);
     CHECK(c);
     long expect[4] = {1, 3, 2, 0};

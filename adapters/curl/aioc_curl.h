@@ -135,9 +135,9 @@ typedef struct aioc_curl_fetch_opts {
 /// What a fetch returns. Owned by the caller: free it with
 /// aioc_curl_response_free.
 typedef struct aioc_curl_response {
-    long status;        /// HTTP status code (0 if none was received)
-    char *body;         /// malloc'd, NUL-terminated (for convenience)
-    size_t body_len;    /// bytes in `body`, not counting the NUL
+    long status;         /// HTTP status code (0 if none was received)
+    char *body;          /// malloc'd, NUL-terminated (for convenience)
+    size_t body_len;     /// bytes in `body`, not counting the NUL
     char *effective_url; /// malloc'd: the last URL after redirects
     /// malloc'd, NUL-terminated: the header lines of the last response
     /// ("Name: value\r\n" each; without the status line, and only the
@@ -154,8 +154,7 @@ typedef struct aioc_curl_response {
 /// as aioc_curl_perform, or -EINVAL (NULL url or resp), -ENOMEM, with
 /// `*resp` zeroed (nothing to free). `url` and `opts` are only read during
 /// the call.
-int aioc_curl_fetch(const char *url, const aioc_curl_fetch_opts *opts,
-                    aioc_curl_response *resp);
+int aioc_curl_fetch(const char *url, const aioc_curl_fetch_opts *opts, aioc_curl_response *resp);
 
 /// Frees what a fetch put in `resp` and zeroes it. NULL does nothing.
 void aioc_curl_response_free(aioc_curl_response *resp);

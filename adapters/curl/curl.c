@@ -53,9 +53,9 @@ typedef struct state state;
 /* One direction of a socket's watch. */
 typedef struct watch {
     sock *s;
-    int dir;        /* 0: readable, 1: writable */
-    int running;    /* the task exists (it may not have started yet) */
-    int in_scope;   /* it waits inside `scope`, which a change cancels */
+    int dir;      /* 0: readable, 1: writable */
+    int running;  /* the task exists (it may not have started yet) */
+    int in_scope; /* it waits inside `scope`, which a change cancels */
     aioc_scope scope;
     aioc_event never; /* waited on while the direction is not wanted */
 } watch;
@@ -84,10 +84,10 @@ struct state {
     sock *socks;
     xfer *xfers;
     aioc_call timer;
-    int closing;           /* the loop is ending: watch nothing new */
-    unsigned char *ours;   /* ours[fd]: opened by open_socket */
+    int closing;         /* the loop is ending: watch nothing new */
+    unsigned char *ours; /* ours[fd]: opened by open_socket */
     size_t nours;
-    long in_flight, most;  /* transfers now, and the most at once */
+    long in_flight, most; /* transfers now, and the most at once */
 };
 
 static void state_free(void *p);
@@ -144,14 +144,11 @@ static void mark_ours(state *st, int fd, int on) {
     st->ours[fd] = (unsigned char)on;
 }
 
-static int is_ours(state *st, int fd) {
-    return fd >= 0 && (size_t)fd < st->nours && st->ours[fd];
-}
+static int is_ours(state *st, int fd) { return fd >= 0 && (size_t)fd < st->nours && st->ours[fd]; }
 
 /* The state is looked up, not passed as clientp: the easy handle keeps
  * these callbacks after the loop has ended, and then they are plain. */
-static curl_socket_t open_socket(void *clientp, curlsocktype purpose,
-                                 struct curl_sockaddr *a) {
+static curl_socket_t open_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *a) {
     (void)clientp;
     (void)purpose;
     int fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
@@ -254,12 +251,11 @@ static void *watcher(void *arg) {
             break;
         if (!err) {
             if (s->want & bit)
-                drive(s->st, s->fd, w->dir ? CURL_CSELECT_OUT
-                                           : CURL_CSELECT_IN);
+                drive(s->st, s->fd, w->dir ? CURL_CSELECT_OUT : CURL_CSELECT_IN);
             continue;
         }
         if (err == -ECANCELED && serr == -ECANCELED)
-            continue; /* poked: the interest changed */
+            continue;          /* poked: the interest changed */
         if (err != -ECANCELED) /* the descriptor failed under us */
             drive(s->st, s->fd, CURL_CSELECT_ERR);
         break; /* or the task itself is cancelled: the loop is ending */
@@ -305,8 +301,7 @@ static void retire(sock *s) {
         sock_free(s);
 }
 
-static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp,
-                     void *socketp) {
+static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp) {
     (void)easy;
     state *st = userp;
     sock *s = socketp;
@@ -398,8 +393,7 @@ CURLM *aioc_curl_multi(void) {
 static int result_error(CURL *easy, CURLcode code) {
     if (code == CURLE_COULDNT_CONNECT) {
         long os = 0;
-        if (curl_easy_getinfo(easy, CURLINFO_OS_ERRNO, &os) == CURLE_OK &&
-            os > 0 && os < 4096)
+        if (curl_easy_getinfo(easy, CURLINFO_OS_ERRNO, &os) == CURLE_OK && os > 0 && os < 4096)
             return -(int)os;
     }
     return aioc_curl_error(code);
@@ -417,8 +411,7 @@ int aioc_curl_perform(CURL *easy) {
     xfer x = {.easy = easy};
     CURLMcode mc = curl_multi_add_handle(st->multi, easy);
     if (mc != CURLM_OK)
-        return mc == CURLM_ADDED_ALREADY ? -EBUSY
-             : mc == CURLM_OUT_OF_MEMORY ? -ENOMEM : -EINVAL;
+        return mc == CURLM_ADDED_ALREADY ? -EBUSY : mc == CURLM_OUT_OF_MEMORY ? -ENOMEM : -EINVAL;
     /* libcurl sizes its connection cache at 4 connections per handle added
      * at the moment, and each transfer here adds and removes its own: size
      * it by the most transfers run at once instead, or a burst's

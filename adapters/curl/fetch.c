@@ -98,8 +98,7 @@ static int configure(CURL *e, const char *url, const aioc_curl_fetch_opts *o,
 
 #undef SET
 
-int aioc_curl_fetch(const char *url, const aioc_curl_fetch_opts *opts,
-                    aioc_curl_response *resp) {
+int aioc_curl_fetch(const char *url, const aioc_curl_fetch_opts *opts, aioc_curl_response *resp) {
     if (resp)
         memset(resp, 0, sizeof *resp);
     if (!url || !resp)

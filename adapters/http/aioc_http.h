@@ -247,8 +247,7 @@ long aioc_http_request_query_get(const aioc_http_request *req, const char *name,
 /// becomes a space if `plus_is_space` (query strings and forms; not in
 /// paths). Does not suspend. Returns the decoded length, -EINVAL (a '%'
 /// not followed by two hex digits, or "%00"), -ENOSPC (`out` too small).
-long aioc_http_percent_decode(const char *in, size_t n, char *out, size_t cap,
-                              bool plus_is_space);
+long aioc_http_percent_decode(const char *in, size_t n, char *out, size_t cap, bool plus_is_space);
 
 /* ========================================================== response == */
 

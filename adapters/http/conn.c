@@ -71,9 +71,7 @@ struct conn {
 
 /* ------------------------------------------------------ llhttp callbacks -- */
 
-static conn *of(llhttp_t *p) {
-    return p->data;
-}
+static conn *of(llhttp_t *p) { return p->data; }
 
 static int append(conn *c, const char *at, size_t n) {
     if (c->alen + n + 1 > c->acap) {
@@ -95,9 +93,7 @@ static int on_message_begin(llhttp_t *p) {
     return 0;
 }
 
-static int on_url(llhttp_t *p, const char *at, size_t n) {
-    return append(of(p), at, n);
-}
+static int on_url(llhttp_t *p, const char *at, size_t n) { return append(of(p), at, n); }
 
 static int on_url_complete(llhttp_t *p) {
     of(p)->url_done = true;
@@ -124,9 +120,7 @@ static int on_header_field_complete(llhttp_t *p) {
     return err;
 }
 
-static int on_header_value(llhttp_t *p, const char *at, size_t n) {
-    return append(of(p), at, n);
-}
+static int on_header_value(llhttp_t *p, const char *at, size_t n) { return append(of(p), at, n); }
 
 static int on_header_value_complete(llhttp_t *p) {
     conn *c = of(p);
@@ -192,21 +186,11 @@ static const llhttp_settings_t settings = {
 
 /* ------------------------------------------------------------ requests -- */
 
-const char *aioc_http_request_method(const aioc_http_request *req) {
-    return req->method;
-}
-const char *aioc_http_request_path(const aioc_http_request *req) {
-    return req->path;
-}
-const char *aioc_http_request_query(const aioc_http_request *req) {
-    return req->query;
-}
-int aioc_http_request_minor(const aioc_http_request *req) {
-    return req->minor;
-}
-size_t aioc_http_request_header_count(const aioc_http_request *req) {
-    return req->nheaders;
-}
+const char *aioc_http_request_method(const aioc_http_request *req) { return req->method; }
+const char *aioc_http_request_path(const aioc_http_request *req) { return req->path; }
+const char *aioc_http_request_query(const aioc_http_request *req) { return req->query; }
+int aioc_http_request_minor(const aioc_http_request *req) { return req->minor; }
+size_t aioc_http_request_header_count(const aioc_http_request *req) { return req->nheaders; }
 
 const char *aioc_http_request_header(const aioc_http_request *req, const char *name) {
     for (size_t i = 0; i < req->nheaders; i++)
@@ -245,9 +229,7 @@ const char *aioc_http_request_param(const aioc_http_request *req, const char *na
 
 /* ------------------------------------------------ checks on the head -- */
 
-static bool is_digit(char ch) {
-    return ch >= '0' && ch <= '9';
-}
+static bool is_digit(char ch) { return ch >= '0' && ch <= '9'; }
 
 static bool is_hex(char ch) {
     return is_digit(ch) || (ch >= 'a' && ch <= 'f') || (ch >= 'A' && ch <= 'F');
@@ -777,9 +759,7 @@ int aioc_http_server_port(const aioc_http_server *h) {
     return h->listener ? aioc_server_port(h->listener) : 0;
 }
 
-size_t aioc_http_server_connections(const aioc_http_server *h) {
-    return h->nconns;
-}
+size_t aioc_http_server_connections(const aioc_http_server *h) { return h->nconns; }
 
 int aioc_http_server_close(aioc_http_server *h, double grace) {
     if (!h)

@@ -64,16 +64,26 @@ static const char *content_type(const char *path) {
     static const struct {
         const char *ext, *type;
     } types[] = {
-        {"html", "text/html; charset=utf-8"}, {"htm", "text/html; charset=utf-8"},
-        {"css", "text/css"},                  {"js", "text/javascript"},
-        {"mjs", "text/javascript"},           {"json", "application/json"},
-        {"txt", "text/plain; charset=utf-8"}, {"csv", "text/csv"},
-        {"xml", "application/xml"},           {"svg", "image/svg+xml"},
-        {"png", "image/png"},                 {"jpg", "image/jpeg"},
-        {"jpeg", "image/jpeg"},               {"gif", "image/gif"},
-        {"webp", "image/webp"},               {"ico", "image/vnd.microsoft.icon"},
-        {"wasm", "application/wasm"},         {"pdf", "application/pdf"},
-        {"woff2", "font/woff2"},              {"gz", "application/gzip"},
+        {"html", "text/html; charset=utf-8"},
+        {"htm", "text/html; charset=utf-8"},
+        {"css", "text/css"},
+        {"js", "text/javascript"},
+        {"mjs", "text/javascript"},
+        {"json", "application/json"},
+        {"txt", "text/plain; charset=utf-8"},
+        {"csv", "text/csv"},
+        {"xml", "application/xml"},
+        {"svg", "image/svg+xml"},
+        {"png", "image/png"},
+        {"jpg", "image/jpeg"},
+        {"jpeg", "image/jpeg"},
+        {"gif", "image/gif"},
+        {"webp", "image/webp"},
+        {"ico", "image/vnd.microsoft.icon"},
+        {"wasm", "application/wasm"},
+        {"pdf", "application/pdf"},
+        {"woff2", "font/woff2"},
+        {"gz", "application/gzip"},
     };
     const char *slash = strrchr(path, '/'), *dot = strrchr(path, '.');
     if (dot && (!slash || dot > slash))
@@ -119,10 +129,10 @@ int aioc_http_response_file(aioc_http_response *res, const char *path) {
     if (!err)
         err = aioc_http_response_header(res, "Content-Length", length);
     if (!err)
-        err = aioc_http_response_write(res, NULL, 0); /* the head */
+        err = aioc_http_response_write(res, NULL, 0);     /* the head */
     while (!err && !res->head_only && j->off < j->size) { /* HEAD: the head alone */
         if ((err = aioc_to_thread_with(read_chunk, j, NULL, job_free)))
-            return err; /* the cleanup has the job */
+            return err;            /* the cleanup has the job */
         if (j->err || j->got == 0) /* the file shrank: the length was a lie */
             err = j->err ? j->err : -EIO;
         else

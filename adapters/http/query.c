@@ -40,8 +40,7 @@ static long decode(const char *in, size_t n, char *out, bool plus_is_space) {
     return (long)o;
 }
 
-long aioc_http_percent_decode(const char *in, size_t n, char *out, size_t cap,
-                              bool plus_is_space) {
+long aioc_http_percent_decode(const char *in, size_t n, char *out, size_t cap, bool plus_is_space) {
     long len = decode(in, n, NULL, plus_is_space);
     if (len < 0)
         return len;

@@ -90,9 +90,7 @@ void aioc__http_response_free(aioc_http_response *res) {
 }
 
 /* 1xx, 204 and 304 responses never carry a body or its length. */
-static bool bodiless(int status) {
-    return status < 200 || status == 204 || status == 304;
-}
+static bool bodiless(int status) { return status < 200 || status == 204 || status == 304; }
 
 int aioc_http_response_status(aioc_http_response *res, int status) {
     if (res->head_sent)
@@ -103,9 +101,7 @@ int aioc_http_response_status(aioc_http_response *res, int status) {
     return 0;
 }
 
-int aioc_http_response_get_status(const aioc_http_response *res) {
-    return res->status;
-}
+int aioc_http_response_get_status(const aioc_http_response *res) { return res->status; }
 
 static bool clean(const char *s, bool name) {
     if (name && !*s)
@@ -205,9 +201,7 @@ static char *put(char *p, const void *s, size_t n) {
     return p + n;
 }
 
-static char *put_str(char *p, const char *s) {
-    return put(p, s, strlen(s));
-}
+static char *put_str(char *p, const char *s) { return put(p, s, strlen(s)); }
 
 static char *put_num(char *p, unsigned long long v) {
     char digits[24];

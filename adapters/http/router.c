@@ -24,9 +24,7 @@ struct aioc_http_router {
     void *fallback_arg;
 };
 
-aioc_http_router *aioc_http_router_new(void) {
-    return calloc(1, sizeof(aioc_http_router));
-}
+aioc_http_router *aioc_http_router_new(void) { return calloc(1, sizeof(aioc_http_router)); }
 
 void aioc_http_router_fallback(aioc_http_router *r, aioc_http_handler fn, void *arg) {
     r->fallback = fn;

@@ -119,8 +119,8 @@ static aioc_http_server *serve_tls(aioc_http_router *r) {
     CHECK_ERR(err, 0);
     aioc_http_server *h = aioc_http_server_new(aioc_http_router_handle, r, NULL);
     CHECK(h);
-    aioc_server *l = aioc_tls_serve("127.0.0.1", "0", ctx, aioc_http_stream_handler, h, NULL,
-                                    NULL, &err);
+    aioc_server *l =
+        aioc_tls_serve("127.0.0.1", "0", ctx, aioc_http_stream_handler, h, NULL, NULL, &err);
     CHECK_ERR(err, 0);
     aioc_tls_ctx_free(ctx); /* the listener keeps its reference */
     CHECK_ERR(aioc_http_server_adopt(h, l), 0);
@@ -166,8 +166,12 @@ static void exchange(void) {
     char url[128];
     snprintf(url, sizeof url, "%s/echo", base);
     const char *headers[] = {"Content-Type: application/octet-stream"};
-    aioc_curl_fetch_opts post = {.method = "POST", .headers = headers, .nheaders = 1,
-                                 .body = big, .body_len = ECHO_BYTES, .ca_file = cs.ca,
+    aioc_curl_fetch_opts post = {.method = "POST",
+                                 .headers = headers,
+                                 .nheaders = 1,
+                                 .body = big,
+                                 .body_len = ECHO_BYTES,
+                                 .ca_file = cs.ca,
                                  .timeout = 20};
     CHECK_ERR(aioc_curl_fetch(url, &post, &r), 0);
     CHECK_EQ(r.status, 200);
@@ -327,8 +331,8 @@ static void *mutual_main(void *arg) {
     CHECK_ERR(aioc_tls_ctx_require_client_cert(ctx, cs.ca), 0);
     aioc_http_server *h = aioc_http_server_new(aioc_http_router_handle, r, NULL);
     CHECK(h);
-    aioc_server *l = aioc_tls_serve("127.0.0.1", "0", ctx, aioc_http_stream_handler, h, NULL,
-                                    NULL, &err);
+    aioc_server *l =
+        aioc_tls_serve("127.0.0.1", "0", ctx, aioc_http_stream_handler, h, NULL, NULL, &err);
     CHECK_ERR(err, 0);
     aioc_tls_ctx_free(ctx);
     CHECK_ERR(aioc_http_server_adopt(h, l), 0);
@@ -401,8 +405,8 @@ static void *outside_clients_main(void *arg) {
     snprintf(port, sizeof port, "%d", aioc_http_server_port(h));
     snprintf(url, sizeof url, "https://localhost:%s/hello", port);
     snprintf(resolve, sizeof resolve, "localhost:%s:127.0.0.1", port);
-    const char *curl[] = {"curl", "-s", "-S", "--max-time", "20", "--cacert", cs.ca,
-                          "--resolve", resolve, url, url, NULL};
+    const char *curl[] = {"curl", "-s",        "-S",    "--max-time", "20", "--cacert",
+                          cs.ca,  "--resolve", resolve, url,          url,  NULL};
     char *out = NULL;
     CHECK_EQ(run_tool(curl, &out), 0);
     CHECK(strcmp(out, "hello\nhello\n") == 0);

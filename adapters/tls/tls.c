@@ -443,13 +443,9 @@ aioc_tls_ctx *aioc_tls_server_new(const char *cert_file, const char *key_file, i
     return ctx;
 }
 
-void aioc__tls_ctx_ref(aioc_tls_ctx *ctx) {
-    ctx->refs++;
-}
+void aioc__tls_ctx_ref(aioc_tls_ctx *ctx) { ctx->refs++; }
 
-bool aioc__tls_ctx_is_server(const aioc_tls_ctx *ctx) {
-    return ctx->server;
-}
+bool aioc__tls_ctx_is_server(const aioc_tls_ctx *ctx) { return ctx->server; }
 
 int aioc_tls_ctx_require_client_cert(aioc_tls_ctx *ctx, const char *ca_file) {
     if (!ctx || !ca_file)

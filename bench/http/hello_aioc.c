@@ -12,10 +12,10 @@
  *   taskset -c 0 build/release/bench/http/hello_aioc 8080 &
  *   taskset -c 1 wrk -t1 -c100 -d5s http://127.0.0.1:8080/ */
 #define _GNU_SOURCE
-#include <errno.h>
 #include <aioc.h>
 #include <aioc_http.h>
 #include <aioc_tls.h>
+#include <errno.h>
 #include <stdio.h>
 #include <unistd.h>
 
@@ -31,15 +31,14 @@ static int handle(aioc_http_request *req, aioc_http_response *res, void *arg) {
 }
 
 /* HTTPS: the TLS adapter's listener runs the HTTP server's handler. */
-static aioc_http_server *serve_tls(const char *port, const char *cert, const char *key,
-                                   int *err) {
+static aioc_http_server *serve_tls(const char *port, const char *cert, const char *key, int *err) {
     aioc_tls_ctx *ctx = aioc_tls_server_new(cert, key, err);
     aioc_http_server *srv = ctx ? aioc_http_server_new(handle, NULL, NULL) : NULL;
     if (ctx && !srv)
         *err = -ENOMEM;
-    aioc_server *l = srv ? aioc_tls_serve("127.0.0.1", port, ctx, aioc_http_stream_handler, srv,
-                                          NULL, NULL, err)
-                         : NULL;
+    aioc_server *l =
+        srv ? aioc_tls_serve("127.0.0.1", port, ctx, aioc_http_stream_handler, srv, NULL, NULL, err)
+            : NULL;
     aioc_tls_ctx_free(ctx); /* the listener keeps its reference */
     if (!l) {
         aioc_http_server_close(srv, 0);
@@ -52,8 +51,9 @@ static aioc_http_server *serve_tls(const char *port, const char *cert, const cha
 static void *serve(void *argv) {
     char **args = argv; /* PORT [CERT KEY] */
     int err = -ENOMEM;
-    aioc_http_server *srv = args[1] ? serve_tls(args[0], args[1], args[2], &err)
-                                    : aioc_http_serve("127.0.0.1", args[0], handle, NULL, NULL, &err);
+    aioc_http_server *srv = args[1]
+                                ? serve_tls(args[0], args[1], args[2], &err)
+                                : aioc_http_serve("127.0.0.1", args[0], handle, NULL, NULL, &err);
     if (!srv) {
         fprintf(stderr, "hello_aioc: %s\n", aioc_tls_strerror(err));
         return aioc_fail(err);

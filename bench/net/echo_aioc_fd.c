@@ -59,6 +59,4 @@ static void *serve(void *port) {
     }
 }
 
-int main(int argc, char **argv) {
-    return aioc_run(serve, argc > 1 ? argv[1] : "0", NULL) ? 1 : 0;
-}
+int main(int argc, char **argv) { return aioc_run(serve, argc > 1 ? argv[1] : "0", NULL) ? 1 : 0; }

@@ -29,9 +29,7 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
     *buf = uv_buf_init(shared, sizeof shared);
 }
 
-static void on_close(uv_handle_t *h) {
-    free(h);
-}
+static void on_close(uv_handle_t *h) { free(h); }
 
 static void on_written(uv_write_t *req, int status) {
     (void)status; /* a failed write shows up as a read error too */

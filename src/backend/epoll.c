@@ -51,9 +51,9 @@ static int wait_events(aioc__loop *loop, struct epoll_event *events, int64_t tim
             return n;
         no_pwait2 = 1;
     }
-    int ms = timeout_ns < 0 ? -1
+    int ms = timeout_ns < 0                               ? -1
              : timeout_ns >= (int64_t)INT32_MAX * 1000000 ? INT32_MAX
-                                                           : (int)((timeout_ns + 999999) / 1000000);
+                                                          : (int)((timeout_ns + 999999) / 1000000);
     return epoll_wait(loop->epfd, events, MAX_EVENTS, ms);
 }
 
@@ -68,7 +68,7 @@ static int epoll_poll(aioc__loop *loop, int64_t timeout_ns) {
             uint64_t v;
             ssize_t r = read(loop->wakefd, &v, sizeof v);
             (void)r; /* EAGAIN: another read drained it; nothing is lost */
-        } else { /* a registered descriptor (epoll_add): fd << 2 | 2 */
+        } else {     /* a registered descriptor (epoll_add): fd << 2 | 2 */
             aioc__fd_ready(loop, (int)(events[i].data.u64 >> 2), events[i].events);
         }
     }
@@ -87,9 +87,7 @@ static int epoll_add(aioc__loop *loop, int fd) {
     return epoll_ctl(loop->epfd, EPOLL_CTL_ADD, fd, &ev) == 0 ? 0 : -errno;
 }
 
-static void epoll_del(aioc__loop *loop, int fd) {
-    epoll_ctl(loop->epfd, EPOLL_CTL_DEL, fd, NULL);
-}
+static void epoll_del(aioc__loop *loop, int fd) { epoll_ctl(loop->epfd, EPOLL_CTL_DEL, fd, NULL); }
 
 const aioc__backend aioc__backend_epoll = {
     .name = "epoll",

@@ -22,8 +22,7 @@
 
 int free_port(void) {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET,
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t len = sizeof a;
     int port = -1;
     if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
@@ -34,8 +33,7 @@ int free_port(void) {
     return port;
 }
 
-static int write_file(const char *dir, const char *name, size_t size,
-                      const char *text) {
+static int write_file(const char *dir, const char *name, size_t size, const char *text) {
     char path[128];
     snprintf(path, sizeof path, "%s/%s", dir, name);
     FILE *f = fopen(path, "w");
@@ -55,7 +53,8 @@ static void sleep_ms(int ms) {
 
 static int listening(int port) {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port),
                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     int ok = fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
     if (fd >= 0)
@@ -70,9 +69,7 @@ static int remove_one(const char *path, const struct stat *st, int flag, struct 
     return remove(path);
 }
 
-static void remove_dir(nginx *n) {
-    nftw(n->dir, remove_one, 16, FTW_DEPTH | FTW_PHYS);
-}
+static void remove_dir(nginx *n) { nftw(n->dir, remove_one, 16, FTW_DEPTH | FTW_PHYS); }
 
 static int start(nginx *n, const char *cert, const char *key) {
     memset(n, 0, sizeof *n);
@@ -125,7 +122,7 @@ static int start(nginx *n, const char *cert, const char *key) {
         fclose(f);
         pid_t parent = getpid();
         pid_t pid = fork();
-        if (pid == 0) { /* its output goes to its log, not our pipes */
+        if (pid == 0) {                       /* its output goes to its log, not our pipes */
             prctl(PR_SET_PDEATHSIG, SIGKILL); /* even if we are killed */
             if (getppid() != parent)
                 _exit(127);

@@ -3,17 +3,17 @@
  * the connections it accepts) and one that accepts and never answers.
  * `aioc_curl_tests NAME` runs one test; ctest runs each as curl_NAME. */
 #include <aioc.h>
-#include <arpa/inet.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <unistd.h>
 #include <aioc_curl.h>
+#include <arpa/inet.h>
 #include <errno.h>
 #include <math.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "nginx.h"
 
@@ -94,13 +94,13 @@ static void chunked_handler(aioc_stream *s, void *arg) {
         int k = snprintf(out, sizeof out,
                          "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
                          "Content-Type: text/plain\r\n\r\n"
-                         "%zx\r\n%s %s\n\r\n", strlen(method) + strlen(xtest) + 2,
-                         method, xtest);
+                         "%zx\r\n%s %s\n\r\n",
+                         strlen(method) + strlen(xtest) + 2, method, xtest);
         if (h)
             k += snprintf(out + k, sizeof out - (size_t)k, "%x\r\n%.*s\r\n", h, h, body);
         if (len - (size_t)h)
-            k += snprintf(out + k, sizeof out - (size_t)k, "%zx\r\n%.*s\r\n",
-                          len - (size_t)h, (int)(len - (size_t)h), body + h);
+            k += snprintf(out + k, sizeof out - (size_t)k, "%zx\r\n%.*s\r\n", len - (size_t)h,
+                          (int)(len - (size_t)h), body + h);
         k += snprintf(out + k, sizeof out - (size_t)k, "0\r\n\r\n");
         if (aioc_stream_write(s, out, (size_t)k) || aioc_stream_drain(s))
             return;
@@ -232,8 +232,12 @@ static void *chunked_post(void *arg) {
     snprintf(u, sizeof u, "%s/echo", base);
     const char *headers[] = {"X-Test: forty-two", "Content-Type: text/plain"};
     const char *text = "the body of the request";
-    aioc_curl_fetch_opts o = {.method = "POST", .headers = headers, .nheaders = 2,
-                              .body = text, .body_len = strlen(text), .timeout = 10};
+    aioc_curl_fetch_opts o = {.method = "POST",
+                              .headers = headers,
+                              .nheaders = 2,
+                              .body = text,
+                              .body_len = strlen(text),
+                              .timeout = 10};
     aioc_curl_response r;
     CHECK_ERR(aioc_curl_fetch(u, &o, &r), 0);
     CHECK(r.status == 200);
@@ -420,8 +424,7 @@ static void *resolves_names(void *arg) {
      * for real, if it means 127.0.0.1 (as /etc/hosts usually says) */
     char host[256] = "localhost";
     struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM}, *ai;
-    if (gethostname(host, sizeof host) != 0 ||
-        aioc_getaddrinfo(host, NULL, &hints, &ai) != 0)
+    if (gethostname(host, sizeof host) != 0 || aioc_getaddrinfo(host, NULL, &hints, &ai) != 0)
         strcpy(host, "localhost");
     else {
         struct sockaddr_in *a = (struct sockaddr_in *)ai->ai_addr;
@@ -495,8 +498,8 @@ static void test_errors(void) {
 
 static const struct {
     const char *name;
-    aioc_fn fn;           /* run as main of a loop, with nginx up */
-    void (*plain)(void);  /* or a plain function */
+    aioc_fn fn;          /* run as main of a loop, with nginx up */
+    void (*plain)(void); /* or a plain function */
 } tests[] = {
     {"small_get", small_get, NULL},
     {"large_file", large_file, NULL},

@@ -54,9 +54,7 @@ static int slow(aioc_http_request *req, aioc_http_response *res, void *arg) {
     return err ? err : aioc_http_response_body(res, "slow", 4);
 }
 
-static void *work(void *arg) {
-    return P(I(arg) * 2);
-}
+static void *work(void *arg) { return P(I(arg) * 2); }
 
 static int thread(aioc_http_request *req, aioc_http_response *res, void *arg) {
     (void)req, (void)arg;
@@ -278,9 +276,7 @@ static void *pipelined(void *arg) {
     stop(&f);
     return NULL;
 }
-TEST(http_pipelined_requests_answered_in_order) {
-    run(pipelined);
-}
+TEST(http_pipelined_requests_answered_in_order) { run(pipelined); }
 
 static void *chunked_body(void *arg) {
     (void)arg;
@@ -320,13 +316,9 @@ static void *peer_address(void *arg) {
     stop(&f);
     return NULL;
 }
-TEST(http_handler_learns_the_peer_address) {
-    run(peer_address);
-}
+TEST(http_handler_learns_the_peer_address) { run(peer_address); }
 
-TEST(http_chunked_request_body) {
-    run(chunked_body);
-}
+TEST(http_chunked_request_body) { run(chunked_body); }
 
 static const char *bad_400 =
     "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: 11\r\n"
@@ -369,9 +361,7 @@ static void *malformed(void *arg) {
     stop(&f);
     return NULL;
 }
-TEST(http_malformed_requests_get_400_and_close) {
-    run(malformed);
-}
+TEST(http_malformed_requests_get_400_and_close) { run(malformed); }
 
 static void *too_large(void *arg) {
     (void)arg;
@@ -440,9 +430,7 @@ static void *too_large(void *arg) {
     stop(&f);
     return NULL;
 }
-TEST(http_limits_give_431_and_413) {
-    run(too_large);
-}
+TEST(http_limits_give_431_and_413) { run(too_large); }
 
 static void *slow_head(void *arg) {
     (void)arg;
@@ -479,9 +467,7 @@ static void *slow_head(void *arg) {
     stop(&f);
     return NULL;
 }
-TEST(http_slow_head_is_cut_off) {
-    run(slow_head);
-}
+TEST(http_slow_head_is_cut_off) { run(slow_head); }
 
 static void *slow_body(void *arg) {
     (void)arg;
@@ -517,9 +503,7 @@ static void *slow_body(void *arg) {
     stop(&f);
     return NULL;
 }
-TEST(http_slow_body_and_idle_blank_lines_are_cut_off) {
-    run(slow_body);
-}
+TEST(http_slow_body_and_idle_blank_lines_are_cut_off) { run(slow_body); }
 
 static void *stalled_reader(void *arg) {
     (void)arg;
@@ -542,9 +526,7 @@ static void *stalled_reader(void *arg) {
     stop(&f);
     return NULL;
 }
-TEST(http_peer_that_stops_reading_is_dropped) {
-    run(stalled_reader);
-}
+TEST(http_peer_that_stops_reading_is_dropped) { run(stalled_reader); }
 
 static void *idle_close(void *arg) {
     (void)arg;
@@ -566,9 +548,7 @@ static void *idle_close(void *arg) {
     stop(&f);
     return NULL;
 }
-TEST(http_idle_keep_alive_is_closed) {
-    run(idle_close);
-}
+TEST(http_idle_keep_alive_is_closed) { run(idle_close); }
 
 static void *head_request(void *arg) {
     (void)arg;
@@ -594,9 +574,7 @@ static void *head_request(void *arg) {
     stop(&f);
     return NULL;
 }
-TEST(http_head_and_streamed_responses) {
-    run(head_request);
-}
+TEST(http_head_and_streamed_responses) { run(head_request); }
 
 static void *routing(void *arg) {
     (void)arg;
@@ -623,9 +601,7 @@ static void *routing(void *arg) {
     stop(&f);
     return NULL;
 }
-TEST(http_router_404_405_params_prefix) {
-    run(routing);
-}
+TEST(http_router_404_405_params_prefix) { run(routing); }
 
 /* A JSON API's fallback: the router's status, an error body of its own. */
 static int json_fallback(aioc_http_request *req, aioc_http_response *res, void *arg) {
@@ -654,9 +630,7 @@ static void *falling_back(void *arg) {
     stop(&f);
     return NULL;
 }
-TEST(http_router_fallback_answers_404_and_405) {
-    run(falling_back);
-}
+TEST(http_router_fallback_answers_404_and_405) { run(falling_back); }
 
 /* ------------------------------------------------------- files -- */
 
@@ -793,9 +767,7 @@ static void *suspending(void *arg) {
     stop(&f);
     return NULL;
 }
-TEST(http_handlers_suspend) {
-    run(suspending);
-}
+TEST(http_handlers_suspend) { run(suspending); }
 
 static void *expect_continue(void *arg) {
     (void)arg;
@@ -818,9 +790,7 @@ static void *expect_continue(void *arg) {
     stop(&f);
     return NULL;
 }
-TEST(http_expect_100_continue) {
-    run(expect_continue);
-}
+TEST(http_expect_100_continue) { run(expect_continue); }
 
 typedef struct inflight {
     fixture *f;
@@ -864,9 +834,7 @@ static void *graceful(void *arg) {
     aioc_http_router_free(f.router);
     return NULL;
 }
-TEST(http_graceful_shutdown_finishes_in_flight) {
-    run(graceful);
-}
+TEST(http_graceful_shutdown_finishes_in_flight) { run(graceful); }
 
 static void *grace_runs_out(void *arg) {
     (void)arg;
@@ -885,9 +853,7 @@ static void *grace_runs_out(void *arg) {
     aioc_http_router_free(f.router);
     return NULL;
 }
-TEST(http_graceful_shutdown_cancels_after_grace) {
-    run(grace_runs_out);
-}
+TEST(http_graceful_shutdown_cancels_after_grace) { run(grace_runs_out); }
 
 /* The seam for other transports: a connection on any stream. */
 typedef struct pair_srv {
@@ -936,9 +902,7 @@ static void *given_stream(void *arg) {
     aioc_http_router_free(r);
     return NULL;
 }
-TEST(http_serve_any_stream) {
-    run(given_stream);
-}
+TEST(http_serve_any_stream) { run(given_stream); }
 
 /* A program that returns with its servers open: aioc_run closes them, and
  * frees them (ASan and Valgrind check), with a connection still open. */
@@ -955,9 +919,7 @@ static void *leaves_servers_open(void *arg) {
     aioc_http_router_free(g.router);
     return NULL;
 }
-TEST(http_servers_left_open_are_freed) {
-    run(leaves_servers_open);
-}
+TEST(http_servers_left_open_are_freed) { run(leaves_servers_open); }
 
 /* ---------------------------------------------------- outside clients -- */
 
@@ -1038,9 +1000,7 @@ static void *with_curl(void *arg) {
     stop(&f);
     return NULL;
 }
-TEST(http_curl_client) {
-    run(with_curl);
-}
+TEST(http_curl_client) { run(with_curl); }
 
 static void *with_python(void *arg) {
     (void)arg;
@@ -1054,9 +1014,7 @@ static void *with_python(void *arg) {
     stop(&f);
     return NULL;
 }
-TEST(http_python_client) {
-    run(with_python);
-}
+TEST(http_python_client) { run(with_python); }
 
 /* -------------------------------------------------------------- main -- */
 

@@ -112,8 +112,8 @@ void certs_make(certs *c) {
 }
 
 void certs_remove(certs *c) {
-    const char *files[] = {c->ca,       c->cert,         c->key,    c->expired,
-                           c->expired_key, c->self, c->self_key,    c->client,
+    const char *files[] = {c->ca,          c->cert,     c->key,         c->expired,
+                           c->expired_key, c->self,     c->self_key,    c->client,
                            c->client_key,  c->stranger, c->stranger_key};
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++)
         unlink(files[i]);

@@ -7,11 +7,11 @@
 
 typedef struct certs {
     char dir[64];
-    char ca[128];                        /* the CA's certificate */
-    char cert[128], key[128];            /* localhost, signed by the CA */
-    char expired[128], expired_key[128]; /* the same, expired yesterday */
-    char self[128], self_key[128];       /* localhost, self-signed */
-    char client[128], client_key[128];   /* "aioc test client", signed by the CA */
+    char ca[128];                          /* the CA's certificate */
+    char cert[128], key[128];              /* localhost, signed by the CA */
+    char expired[128], expired_key[128];   /* the same, expired yesterday */
+    char self[128], self_key[128];         /* localhost, self-signed */
+    char client[128], client_key[128];     /* "aioc test client", signed by the CA */
     char stranger[128], stranger_key[128]; /* "stranger", self-signed */
 } certs;
 

@@ -557,8 +557,8 @@ static void *starttls_main(void *arg) {
     CHECK_ERR(err, 0);
     char buf[4];
     CHECK_EQ(aioc_stream_read(plain, buf, sizeof buf), -EBADF); /* a shell now */
-    CHECK_ERR(aioc_stream_close(plain), 0);                      /* closes nothing */
-    CHECK_ERR(aioc_stream_release_fd(s), -EINVAL); /* not a descriptor stream */
+    CHECK_ERR(aioc_stream_close(plain), 0);                     /* closes nothing */
+    CHECK_ERR(aioc_stream_release_fd(s), -EINVAL);              /* not a descriptor stream */
     CHECK_ERR(aioc_stream_write(s, "secret\n", 7), 0);
     CHECK_EQ(aioc_stream_readline(s, &line), 7);
     CHECK(memcmp(line, "secret\n", 7) == 0);
@@ -728,8 +728,8 @@ static void *bad_input(void *arg) {
     aioc_tls_ctx_free(sctx);
     aioc_tls_ctx_free(cctx);
 
-    int codes[] = {AIOC_TLS_EVERIFY, AIOC_TLS_EHOSTNAME, AIOC_TLS_EHANDSHAKE,
-                   AIOC_TLS_EPROTOCOL, AIOC_TLS_ETRUNCATED, AIOC_TLS_ECONFIG, AIOC_TLS_EROLE};
+    int codes[] = {AIOC_TLS_EVERIFY,    AIOC_TLS_EHOSTNAME, AIOC_TLS_EHANDSHAKE, AIOC_TLS_EPROTOCOL,
+                   AIOC_TLS_ETRUNCATED, AIOC_TLS_ECONFIG,   AIOC_TLS_EROLE};
     for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++)
         CHECK(strstr(aioc_tls_strerror(codes[i]), "TLS"));
     CHECK(strcmp(aioc_tls_strerror(-ETIMEDOUT), aioc_strerror(-ETIMEDOUT)) == 0);
@@ -772,9 +772,10 @@ static void *s_server_main(void *arg) {
     pick_port();
     char accept[32];
     snprintf(accept, sizeof accept, "127.0.0.1:%s", port);
-    const char *argv[] = {"openssl", "s_server", "-accept", accept, "-cert", cs.cert,
-                          "-key", cs.key, "-rev", "-naccept", "1", NULL};
-    aioc_process_opts po = {.stdin_mode = AIOC_STDIO_DEVNULL, .stdout_mode = AIOC_STDIO_PIPE,
+    const char *argv[] = {"openssl", "s_server", "-accept", accept,     "-cert", cs.cert,
+                          "-key",    cs.key,     "-rev",    "-naccept", "1",     NULL};
+    aioc_process_opts po = {.stdin_mode = AIOC_STDIO_DEVNULL,
+                            .stdout_mode = AIOC_STDIO_PIPE,
                             .stderr_mode = AIOC_STDIO_DEVNULL};
     int err;
     aioc_process *p = aioc_process_spawn(argv, &po, &err);
@@ -827,7 +828,8 @@ static aioc_server *pong_server(aioc_stream_handler fn) {
 
 /* Runs `argv` with `input` and returns its status; its output in `*out`. */
 static int run_tool(const char *const *argv, const char *input, char **out) {
-    aioc_process_opts po = {.stdin_mode = AIOC_STDIO_PIPE, .stdout_mode = AIOC_STDIO_PIPE,
+    aioc_process_opts po = {.stdin_mode = AIOC_STDIO_PIPE,
+                            .stdout_mode = AIOC_STDIO_PIPE,
                             .stderr_mode = AIOC_STDIO_DEVNULL};
     int err, status = -1;
     aioc_process *p = aioc_process_spawn(argv, &po, &err);
@@ -848,9 +850,19 @@ static void *s_client_main(void *arg) {
     aioc_server *srv = pong_server(pong);
     char connect[32];
     snprintf(connect, sizeof connect, "127.0.0.1:%s", port);
-    const char *argv[] = {"openssl", "s_client", "-connect", connect, "-CAfile", cs.ca,
-                          "-servername", "localhost", "-verify_hostname", "localhost",
-                          "-verify_return_error", "-quiet", NULL};
+    const char *argv[] = {"openssl",
+                          "s_client",
+                          "-connect",
+                          connect,
+                          "-CAfile",
+                          cs.ca,
+                          "-servername",
+                          "localhost",
+                          "-verify_hostname",
+                          "localhost",
+                          "-verify_return_error",
+                          "-quiet",
+                          NULL};
     char *out = NULL;
     CHECK_EQ(run_tool(argv, "ping\n", &out), 0);
     CHECK(strstr(out, "pong:ping\n"));
@@ -879,8 +891,8 @@ static void *curl_main(void *arg) {
     snprintf(url, sizeof url, "https://localhost:%s/", port);
     char resolve[64];
     snprintf(resolve, sizeof resolve, "localhost:%s:127.0.0.1", port);
-    const char *argv[] = {"curl", "-s", "-S", "--max-time", "15", "--cacert", cs.ca,
-                          "--resolve", resolve, url, NULL};
+    const char *argv[] = {"curl", "-s",        "-S",    "--max-time", "15", "--cacert",
+                          cs.ca,  "--resolve", resolve, url,          NULL};
     char *out = NULL;
     CHECK_EQ(run_tool(argv, "", &out), 0);
     CHECK(strcmp(out, "hello\n") == 0);
