@@ -328,33 +328,16 @@ void aioc__call_drop(aioc__loop *loop, aioc__call_rec *c);
 
 /* ------------------------------------------------------------ backend -- */
 
-/* An I/O backend. One file each; the loop picks one when it starts. */
-typedef struct aioc__backend {
-    const char *name;
-    int (*init)(aioc__loop *loop);
-    void (*close)(aioc__loop *loop);
-    /* Waits up to timeout_ns (-1: forever) and handles what became ready.
-     * Returns the number of events handled, or a negative errno. */
-    int (*poll)(aioc__loop *loop, int64_t timeout_ns);
-    /* Makes a poll in progress (or the next one) return; any thread. */
-    void (*wakeup)(aioc__loop *loop);
-    /* Registers `fd` for its lifetime, both directions, edge-triggered;
-     * its events go to aioc__fd_ready. del undoes it. */
-    int (*add)(aioc__loop *loop, int fd);
-    void (*del)(aioc__loop *loop, int fd);
-} aioc__backend;
+typedef struct aioc__backend aioc__backend; /* src/backend/backend.h */
 
 /* src/io.c: per-descriptor waiters */
 typedef struct aioc__fd aioc__fd;
-void aioc__fd_ready(aioc__loop *loop, int fd, uint32_t events);
 void aioc__fds_free(aioc__loop *loop);
 /* Whether a read on `fd` would wait for an event (a short read emptied it;
  * see io.c): aioc_wait_readable_after_eagain is then the wait. */
 bool aioc__fd_drained(int fd);
 /* src/stream.c: frees the loop's spare stream buffers */
 void aioc__stream_chunks_free(aioc__loop *loop);
-
-extern const aioc__backend aioc__backend_epoll;
 
 /* --------------------------------------------------------------- loop -- */
 
@@ -409,9 +392,8 @@ struct aioc__loop {
     aioc__slab scopes;
     aioc__slab calls;
 
-    const aioc__backend *backend;
-    int epfd;
-    int wakefd;
+    const aioc__backend *backend; /* the poller: src/backend/backend.h */
+    void *backend_data;           /* its own state, opaque to the loop */
 
     aioc_loop *handle;               /* what other threads see: src/remote.c */
     size_t external_waits;           /* tasks waiting on other threads (futures) */

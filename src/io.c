@@ -28,12 +28,12 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <stdlib.h>
-#include <sys/epoll.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "backend/backend.h"
 #include "internal.h"
 
 #define FDS_PER_CHUNK 1024
@@ -78,16 +78,16 @@ void aioc__fds_free(aioc__loop *loop) {
 }
 
 /* Called by the backend for an event on a registered descriptor. */
-void aioc__fd_ready(aioc__loop *loop, int fd, uint32_t events) {
+void aioc__fd_ready(aioc__loop *loop, int fd, unsigned events) {
     if ((size_t)fd / FDS_PER_CHUNK >= loop->nfdchunks || !loop->fdchunks[fd / FDS_PER_CHUNK])
         return;
     aioc__fd *st = &loop->fdchunks[fd / FDS_PER_CHUNK][fd % FDS_PER_CHUNK];
     st->drained = 0;
-    if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+    if (events & AIOC__IO_END)
         st->read_end = 1;
-    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+    if (events & AIOC__IO_READ)
         loop->fd_waiters -= (size_t)aioc__wake_all(loop, &st->readers, AIOC__WOKEN);
-    if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
+    if (events & AIOC__IO_WRITE)
         loop->fd_waiters -= (size_t)aioc__wake_all(loop, &st->writers, AIOC__WOKEN);
 }
 

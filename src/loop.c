@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "backend/backend.h"
 #include "internal.h"
 
 _Thread_local aioc__loop *aioc__loop_tls __attribute__((tls_model("initial-exec")));
@@ -248,6 +249,25 @@ static uint32_t default_stack_size(const aioc_run_opts *opts) {
     return (uint32_t)size;
 }
 
+/* The I/O backends (src/backend/), first the default. */
+static const aioc__backend *const backends[] = {&aioc__backend_epoll};
+
+/* The backend AIOC_BACKEND names (the default if unset or empty), or NULL
+ * with a message. */
+static const aioc__backend *backend_named(const char *name) {
+    size_t n = sizeof backends / sizeof *backends;
+    if (!name || !*name)
+        return backends[0];
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(name, backends[i]->name) == 0)
+            return backends[i];
+    fprintf(stderr, "aioc: AIOC_BACKEND=%s: unknown backend (have:", name);
+    for (size_t i = 0; i < n; i++)
+        fprintf(stderr, " %s", backends[i]->name);
+    fprintf(stderr, ")\n");
+    return NULL;
+}
+
 static int loop_init(aioc__loop *loop, const aioc_run_opts *opts) {
     memset(loop, 0, sizeof *loop);
     aioc__list_init(&loop->ready);
@@ -266,17 +286,12 @@ static int loop_init(aioc__loop *loop, const aioc_run_opts *opts) {
     const char *vt = getenv("AIOC_VIRTUAL_TIME");
     loop->virtual_time = (opts && opts->virtual_time) || (vt && strcmp(vt, "1") == 0);
     loop->default_stack = default_stack_size(opts);
-    loop->epfd = loop->wakefd = -1;
     loop->handle = aioc__remote_open(loop);
     if (!loop->handle)
         return -ENOMEM;
-    /* AIOC_BACKEND picks the I/O backend; epoll is the only one so far */
-    const char *be = getenv("AIOC_BACKEND");
-    if (be && *be && strcmp(be, "epoll") != 0) {
-        fprintf(stderr, "aioc: AIOC_BACKEND=%s: unknown backend (have: epoll)\n", be);
+    loop->backend = backend_named(getenv("AIOC_BACKEND"));
+    if (!loop->backend)
         return -EINVAL;
-    }
-    loop->backend = &aioc__backend_epoll;
     clock_tick(loop);
     return loop->backend->init(loop);
 }

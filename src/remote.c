@@ -9,6 +9,7 @@
  * memory. */
 #include <stdlib.h>
 
+#include "backend/backend.h"
 #include "internal.h"
 
 struct aioc_loop {

@@ -2,8 +2,8 @@
  *
  * SIGINT: the first loop to start (unless it asks to keep SIGINT alone,
  * or the program already handles or ignores SIGINT) installs a handler.
- * The first Ctrl-C only counts and wakes the loop through its eventfd (both
- * async-signal-safe); the loop then cancels its main task, so every task
+ * The first Ctrl-C only counts and wakes the loop through its backend's
+ * wake-up (both async-signal-safe); the loop then cancels its main task, so every task
  * gets to clean up, and aioc_run finally dies of SIGINT as an unhandled
  * Ctrl-C would (status 130 in a shell). A second Ctrl-C kills at once.
  *
@@ -20,12 +20,13 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "backend/backend.h"
 #include "internal.h"
 
 static pthread_mutex_t owner_lock = PTHREAD_MUTEX_INITIALIZER;
 static aioc__loop *sigint_owner; /* guarded by owner_lock */
 static struct sigaction previous_sigint;
-static atomic_int sigint_fd = -1; /* the owner's eventfd, for the handler */
+static _Atomic(aioc__loop *) sigint_loop; /* the owner, for the handler */
 static atomic_int sigint_count;
 
 static void on_sigint(int sig) {
@@ -35,12 +36,9 @@ static void on_sigint(int sig) {
         signal(SIGINT, SIG_DFL); /* the second Ctrl-C: die now */
         raise(SIGINT);
     }
-    int fd = atomic_load(&sigint_fd);
-    if (fd >= 0) {
-        uint64_t one = 1;
-        ssize_t r = write(fd, &one, sizeof one);
-        (void)r;
-    }
+    aioc__loop *loop = atomic_load(&sigint_loop);
+    if (loop)
+        loop->backend->wakeup(loop); /* async-signal-safe (backend.h) */
     errno = saved;
 }
 
@@ -60,7 +58,7 @@ int aioc__signals_start(aioc__loop *loop, const aioc_run_opts *opts) {
         sigemptyset(&sa.sa_mask);
         sa.sa_flags = SA_RESTART;
         atomic_store(&sigint_count, 0);
-        atomic_store(&sigint_fd, loop->wakefd);
+        atomic_store(&sigint_loop, loop);
         if (sigaction(SIGINT, &sa, &previous_sigint) == 0) {
             sigint_owner = loop;
             loop->sigint = true;
@@ -84,7 +82,7 @@ void aioc__signals_stop(aioc__loop *loop, bool interrupted) {
     pthread_mutex_lock(&owner_lock);
     if (loop && sigint_owner == loop) {
         sigaction(SIGINT, &previous_sigint, NULL);
-        atomic_store(&sigint_fd, -1);
+        atomic_store(&sigint_loop, NULL);
         sigint_owner = NULL;
         loop->sigint = false;
     }
