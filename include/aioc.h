@@ -403,11 +403,11 @@ AIOC_EXTERN aioc_task aioc_group_spawn(aioc_group g, aioc_fn fn, void *arg,
 /// Waits for every child and frees the group. Returns 0, the first child
 /// failure (the siblings having been cancelled; a child that ended with
 /// -ECANCELED because someone cancelled it directly is not a failure, as
-/// in asyncio's TaskGroup), -ECANCELED if the group
-/// was cancelled, or — if the waiting task itself is cancelled or its
-/// deadline passes — cancels the children, waits for them, and returns
-/// -ECANCELED / -ETIMEDOUT. Must be called by the task that created the
-/// group, exactly once. Suspends.
+/// in asyncio's TaskGroup), -ECANCELED if the group was cancelled, or —
+/// if the waiting task itself is cancelled or its deadline passes —
+/// cancels the children, waits for them, and returns -ECANCELED /
+/// -ETIMEDOUT. Must be called by the task that created the group, exactly
+/// once. Suspends.
 AIOC_EXTERN int aioc_group_wait(aioc_group g);
 
 /// Cancels every child of `g`; later spawns into it fail. From any task or
@@ -628,9 +628,8 @@ AIOC_EXTERN int aioc_queue_free(aioc_queue *q, aioc_queue_drop drop, void *data)
 /// Puts `item`, waiting while the queue is full. Suspends only then.
 /// Returns 0; -ESHUTDOWN if the queue is (or, while waiting, was) shut
 /// down; -ECANCELED / -ETIMEDOUT; -ENOMEM if it could not grow. Unless 0
-/// is returned, the queue did not
-/// take the item: the caller still owns it. AIOC_ENOTASK outside a task
-/// (use aioc_queue_try_put there).
+/// is returned, the queue did not take the item: the caller still owns
+/// it. AIOC_ENOTASK outside a task (use aioc_queue_try_put there).
 AIOC_EXTERN int aioc_queue_put(aioc_queue *q, void *item);
 
 /// Takes the next item into `*item`, waiting while the queue is empty.
@@ -848,9 +847,9 @@ typedef struct aioc_transport {
 } aioc_transport;
 
 typedef struct aioc_stream_opts {
-    size_t limit;      /// longest line or separator search; 0: 64 KiB
-    size_t high_water; /// write buffer size at which writes wait; 0: 64 KiB
-    size_t low_water;  /// ... until it is down to this; 0: high_water / 4
+    size_t limit;      ///< longest line or separator search; 0: 64 KiB
+    size_t high_water; ///< write buffer size at which writes wait; 0: 64 KiB
+    size_t low_water;  ///< ... until it is down to this; 0: high_water / 4
 } aioc_stream_opts;
 
 /// A stream over descriptor `fd`, which it owns from now on (closed by
@@ -993,10 +992,10 @@ typedef struct aioc_server aioc_server;
 typedef void (*aioc_stream_handler)(aioc_stream *conn, void *arg);
 
 typedef struct aioc_server_opts {
-    int backlog;             /// listen(2) backlog; 0: 511
-    int reuse_port;          /// non-zero: SO_REUSEPORT, for one loop per core
-    size_t stack_size;       /// handler tasks' stack size; 0: the loop's default
-    aioc_stream_opts stream; /// each connection's stream (line limit, water marks)
+    int backlog;             ///< listen(2) backlog; 0: 511
+    int reuse_port;          ///< non-zero: SO_REUSEPORT, for one loop per core
+    size_t stack_size;       ///< handler tasks' stack size; 0: the loop's default
+    aioc_stream_opts stream; ///< each connection's stream (line limit, water marks)
 } aioc_server_opts;
 
 /// Listens on `host` (NULL: every address, IPv6 and IPv4) and `port` (a
@@ -1182,8 +1181,10 @@ AIOC_EXTERN void aioc_loop_unref(aioc_loop *loop);
 /// ended (fn will not run: `arg` is still the caller's), -ENOMEM.
 AIOC_EXTERN int aioc_loop_call(aioc_loop *loop, aioc_callback fn, void *arg);
 
-/// Called with a result that arrived after its waiter gave up, so that it
-/// is freed, not leaked; runs on whichever thread produced the result.
+/// Called with a result (or NULL) that its waiter gave up on, so that it
+/// and `arg` are freed, not leaked. It runs on the thread that produced the
+/// result if the waiter had given up by then, else on the waiter's thread
+/// as it gives up; aioc_to_thread_with says which happens when.
 typedef void (*aioc_cleanup)(void *result, void *arg);
 
 /// Runs fn(arg) on a thread of the pool and waits for its return value
@@ -1198,18 +1199,25 @@ AIOC_EXTERN int aioc_to_thread(aioc_fn fn, void *arg, void **result);
 
 /// aioc_to_thread with ownership made exact: whenever the call returns an
 /// error (other than AIOC_ENOTASK / -EINVAL), cleanup(result, arg) is
-/// called exactly once when fn no longer runs: at once with result NULL if
-/// fn never started (cancelled first, out of memory), or on the pool thread
-/// with fn's result once a job the caller gave up on finishes. On success
-/// it is not called: `*result` and `arg` are the caller's.
-/// The cleanup runs on a pool thread, where it must not touch the loop's
-/// objects: to give something back to the loop (a connection to a pool, a
-/// permit), queue a call there with aioc_loop_call. A task that waits for
-/// what such a cleanup gives back waits on something the loop cannot see,
-/// so the deadlock report would count it stuck: hold a loop reference
-/// (aioc_loop_ref) while jobs may be out. And release there what a loop
-/// callback can release (a semaphore), not a lock, which only its owning
-/// task may release.
+/// called exactly once, when fn no longer runs. On success it is not
+/// called: `*result` and `arg` are the caller's. Where and when it runs
+/// depends on how far the job got when the caller gave up:
+///   - not handed to the pool (cancelled before the call, out of memory,
+///     no thread could be started): with result NULL, on the loop's
+///     thread, before the call returns;
+///   - done already (its result had arrived but was not yet taken): with
+///     fn's result, on the loop's thread, before the call returns;
+///   - still queued or running: on the pool thread, when the job is
+///     over: with fn's result, or NULL if fn had not started (it is then
+///     skipped).
+/// Since it may run on a pool thread, the cleanup must not touch the
+/// loop's objects: to give something back to the loop (a connection to a
+/// pool, a permit), queue a call there with aioc_loop_call. A task that
+/// waits for what such a cleanup gives back waits on something the loop
+/// cannot see, so the deadlock report would count it stuck: hold a loop
+/// reference (aioc_loop_ref) while jobs may be out. And release there what
+/// a loop callback can release (a semaphore), not a lock, which only its
+/// owning task may release.
 AIOC_EXTERN int aioc_to_thread_with(aioc_fn fn, void *arg, void **result, aioc_cleanup cleanup);
 
 /// The work aioc_to_thread_map does for one item, on a pool thread: it

@@ -164,8 +164,11 @@ static int wait_fd(aioc__loop *loop, aioc__task *t, int fd, bool write) {
     return wake;
 }
 
-/* The retry loop every operation shares: `op` is tried until it does not
- * say EAGAIN, waiting for readiness in between. */
+/* The retry loop every operation shares; it ends the enclosing function.
+ * `call` (a system call: -1 and errno on failure) is made again after
+ * EINTR, and after EAGAIN once `fd` may be ready (wait_fd); the function
+ * returns its result, -errno for any other failure, or the wait's error
+ * (-EBADF, an interruption). */
 #define RETRY(loop, t, fd, write, call)                                                            \
     for (;;) {                                                                                     \
         long r_ = (long)(call);                                                                    \

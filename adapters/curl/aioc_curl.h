@@ -135,16 +135,16 @@ typedef struct aioc_curl_fetch_opts {
 /// What a fetch returns. Owned by the caller: free it with
 /// aioc_curl_response_free.
 typedef struct aioc_curl_response {
-    long status;         /// HTTP status code (0 if none was received)
-    char *body;          /// malloc'd, NUL-terminated (for convenience)
-    size_t body_len;     /// bytes in `body`, not counting the NUL
-    char *effective_url; /// malloc'd: the last URL after redirects
+    long status;         ///< HTTP status code (0 if none was received)
+    char *body;          ///< malloc'd, NUL-terminated (for convenience)
+    size_t body_len;     ///< bytes in `body`, not counting the NUL
+    char *effective_url; ///< malloc'd: the last URL after redirects
     /// malloc'd, NUL-terminated: the header lines of the last response
     /// ("Name: value\r\n" each; without the status line, and only the
     /// final response's after redirects or a 100 Continue); at most 1 MiB,
     /// more fails the fetch. Read one with aioc_curl_response_header.
     char *headers;
-    size_t headers_len; /// bytes in `headers`, not counting the NUL
+    size_t headers_len; ///< bytes in `headers`, not counting the NUL
 } aioc_curl_response;
 
 /// Makes one HTTP request with a fresh easy handle through

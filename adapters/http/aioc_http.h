@@ -55,10 +55,11 @@ typedef int (*aioc_http_handler)(aioc_http_request *req, aioc_http_response *res
 /* ============================================================ server == */
 
 typedef struct aioc_http_opts {
-    size_t max_head_bytes; /// request line + headers; 0: 16 KiB (at most 16 MiB); over: 431
-                           /// (414 when the request target alone is over)
-    size_t max_headers;    /// header lines per request; 0: 100 (at most 65536); over: 431
-    size_t max_body_bytes; /// a request body, buffered; 0: 1 MiB; over: 413
+    /// The request line and headers; 0: 16 KiB (at most 16 MiB). Over: 431
+    /// (414 when the request target alone is over).
+    size_t max_head_bytes;
+    size_t max_headers;    ///< header lines per request; 0: 100 (at most 65536); over: 431
+    size_t max_body_bytes; ///< a request body, buffered; 0: 1 MiB; over: 413
     /// The whole request head must arrive within this many seconds of its
     /// first byte (of the connection's start, for the first request);
     /// 0: 10 s. Over: 408 and the connection closes (slowloris).

@@ -174,7 +174,7 @@ typedef struct aioc_tls_opts {
 /// stream owns it, and it is closed if the call fails. `opts` may be NULL
 /// only with verification off (a verifying client needs
 /// opts->server_name); it is only read during the call. Suspends. Returns
-/// the stream (see "The TLS stream" below), or NULL with `*err` (may be
+/// the stream (see "The TLS stream" above), or NULL with `*err` (may be
 /// NULL) set to: AIOC_TLS_EVERIFY, AIOC_TLS_EHOSTNAME,
 /// AIOC_TLS_EHANDSHAKE, AIOC_TLS_EPROTOCOL, AIOC_TLS_ETRUNCATED,
 /// AIOC_TLS_EROLE (a server context), -EINVAL (no server name while

@@ -3,7 +3,9 @@
  * One implementation per ABI, picked at configure time: switch_x86_64.S,
  * switch_aarch64.S, or switch_ucontext.c (portable, slower: swapcontext
  * makes a sigprocmask system call on every switch). Sanitizer and Valgrind
- * annotations are the caller's business (see src/coro.c). */
+ * annotations are the caller's business: task.c brackets each switch with
+ * ASan's fiber calls (sanitizer.h), stack.c registers stacks with
+ * Valgrind. */
 #ifndef AIOC_SWITCH_H
 #define AIOC_SWITCH_H
 
