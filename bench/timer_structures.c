@@ -17,7 +17,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "internal.h"
+#include "list.h"
+#include "timer.h"
 
 #define N 1000000
 #define TICK_NS 1000000ull

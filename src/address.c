@@ -1,13 +1,14 @@
 /* Socket addresses as text: "127.0.0.1:8080", "[::1]:8080", "unix:PATH". */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 
-#include "internal.h"
+#include "aioc.h"
 
 int aioc_address_format(const struct sockaddr *addr, unsigned len, char *buf, size_t n) {
     char host[INET6_ADDRSTRLEN];

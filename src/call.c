@@ -4,7 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "call.h"
+#include "scheduler.h"
 
 static aioc__call_rec *call_new(aioc__loop *loop, aioc_callback fn, void *arg) {
     aioc__call_rec *c = aioc__slab_alloc(&loop->calls);

@@ -1,5 +1,5 @@
 /* aioc_dump_tasks: every task, its state, what it waits on, for how long. */
-#include "internal.h"
+#include "scheduler.h"
 
 static const char *state_name(int s) {
     static const char *names[] = {"new", "ready", "running", "parked", "done"};

@@ -1,10 +1,12 @@
 /* Error names and messages, from one table. errno values go to strerror;
  * library codes and the common errno names are listed here. */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <netdb.h>
 #include <string.h>
 
-#include "internal.h"
+#include "aioc.h"
+#include "arch/switch.h"
 
 #define AIOC_LIBRARY_ERRORS(X)                                                                     \
     X(AIOC_EOF, "end of stream")                                                                   \

@@ -4,7 +4,8 @@
  * they end, since nobody else holds their handles. */
 #include <stdlib.h>
 
-#include "internal.h"
+#include "group.h"
+#include "scheduler.h"
 
 static aioc__group_rec *group_get(aioc__loop *loop, aioc_group g) {
     return loop ? aioc__handle_get(&loop->handles, g.id, AIOC__H_GROUP) : NULL;

@@ -1,9 +1,10 @@
 /* The loop's handle table: generation-checked slots for every object a
  * public handle names. Slots live in fixed chunks (never moved, so a slot
  * pointer stays valid) and are reused LIFO through a free list. */
+#include <errno.h>
 #include <stdlib.h>
 
-#include "internal.h"
+#include "handle.h"
 
 static uint64_t make_id(uint32_t gen, uint32_t index) {
     return ((uint64_t)gen << 32) | (uint64_t)(index + 1);

@@ -34,18 +34,19 @@
 #include <unistd.h>
 
 #include "backend/backend.h"
-#include "internal.h"
+#include "io.h"
+#include "scheduler.h"
 
 #define FDS_PER_CHUNK 1024
 
-struct aioc__fd {
+typedef struct aioc__fd {
     aioc__list readers, writers; /* zeroed: empty (lazily initialised) */
     uint8_t registered;          /* in the backend's interest list */
     uint8_t nonblocking;         /* O_NONBLOCK has been set */
     uint8_t stream_socket;       /* SOCK_STREAM: a short read empties it */
     uint8_t drained;             /* nothing to read until the next event */
     uint8_t read_end;            /* the peer closed or failed: no more edges */
-};
+} aioc__fd;
 
 static aioc__fd *fd_state(aioc__loop *loop, int fd) {
     if (fd < 0)

@@ -11,7 +11,15 @@
 #include <time.h>
 
 #include "backend/backend.h"
-#include "internal.h"
+#include "call.h"
+#include "group.h"
+#include "io.h"
+#include "remote.h"
+#include "scheduler.h"
+#include "scope.h"
+#include "signals.h"
+#include "stream.h"
+#include "thread.h"
 
 _Thread_local aioc__loop *aioc__loop_tls __attribute__((tls_model("initial-exec")));
 
@@ -95,8 +103,7 @@ static void run_ready(aioc__loop *loop, bool (*done)(aioc__loop *)) {
     aioc__list *n;
     while (loop->since_poll < AIOC__POLL_EVERY && (n = aioc__list_pop_front(&loop->ready))) {
         loop->since_poll++;
-        uint8_t kind = *(uint8_t *)(n + 1);
-        if (kind == AIOC__RUN_TASK)
+        if (aioc__runnable_kind_of(n) == AIOC__RUN_TASK)
             aioc__task_resume(loop, aioc__container_of(n, aioc__task, link));
         else
             aioc__call_run(loop, aioc__container_of(n, aioc__call_rec, link));

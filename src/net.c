@@ -21,7 +21,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "net.h"
+#include "scheduler.h"
+#include "thread.h"
 
 #define ATTEMPT_DELAY 0.25 /* RFC 8305's recommended Connection Attempt Delay */
 

@@ -43,7 +43,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "scheduler.h"
 
 #ifndef SYS_pidfd_open
 #define SYS_pidfd_open 434

@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "scheduler.h"
 
 typedef struct entry {
     void *item;

@@ -10,7 +10,15 @@
 #include <stdlib.h>
 
 #include "backend/backend.h"
-#include "internal.h"
+#include "remote.h"
+#include "scheduler.h"
+
+/* A call queued by another thread. */
+typedef struct aioc__remote_call {
+    struct aioc__remote_call *next;
+    aioc_callback fn;
+    void *arg;
+} aioc__remote_call;
 
 struct aioc_loop {
     pthread_mutex_t lock;     /* guards everything below but refs */

@@ -11,7 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "scheduler.h"
+#include "scope.h"
 
 int aioc__interruption_slow(const aioc__task *t) {
     /* Walk outwards and let the outermost cause win, so that an outer

@@ -19,7 +19,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "net.h"
+#include "scheduler.h"
 
 #define MAX_LISTENERS 4
 

@@ -21,7 +21,8 @@
 #include <unistd.h>
 
 #include "backend/backend.h"
-#include "internal.h"
+#include "scheduler.h"
+#include "signals.h"
 
 static pthread_mutex_t owner_lock = PTHREAD_MUTEX_INITIALIZER;
 static aioc__loop *sigint_owner; /* guarded by owner_lock */

@@ -5,9 +5,11 @@
  * objects go on a LIFO free list and are reused while warm; chunks are
  * returned to the system only when the loop ends. */
 #define _GNU_SOURCE
+#include <errno.h>
+#include <stdint.h>
 #include <sys/mman.h>
 
-#include "internal.h"
+#include "slab.h"
 
 #define FIRST_CHUNK (64u << 10)
 #define LAST_CHUNK (2u << 20)

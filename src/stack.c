@@ -31,7 +31,8 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "scheduler.h"
+#include "stack.h"
 
 #if defined(__has_include)
 #if __has_include(<valgrind/valgrind.h>)

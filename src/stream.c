@@ -30,7 +30,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "io.h"
+#include "scheduler.h"
+#include "stream.h"
 
 #define DEFAULT_LIMIT (64u * 1024u)
 #define DEFAULT_HIGH (64u * 1024u)

@@ -10,7 +10,7 @@
  *
  * The public structs are opaque arrays; the layouts below are checked
  * against them. A zeroed list head (the AIOC_*_INIT macros) means empty. */
-#include "internal.h"
+#include "scheduler.h"
 
 /* ------------------------------------------------------------- event -- */
 

@@ -11,8 +11,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "group.h"
 #include "sanitizer.h"
+#include "scheduler.h"
+#include "scope.h"
+#include "wait.h"
 
 /* ------------------------------------------------------ switching -- */
 

@@ -18,7 +18,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "scheduler.h"
+#include "thread.h"
 
 /* ------------------------------------------------------------ futures -- */
 

@@ -7,9 +7,11 @@
  * the array is offset by ORIGIN slots so that they share one 64-byte cache
  * line. With a million timers this halves the time per expiry against a
  * heap of bare pointers (BENCHMARKS.md, timers_cb). */
+#include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 
-#include "internal.h"
+#include "timer.h"
 
 #define ARITY 4
 #define ORIGIN 3 /* slot of the root: children of k start at 4k + 4, a multiple of 4 */

@@ -3,11 +3,12 @@
  * aioc_recvfrom (or aioc_send / aioc_recv once connected). Names are
  * resolved on the resolver pool; the first address that works is used. */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <netdb.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "aioc.h"
 
 /* A datagram socket on the first resolved address that `setup` accepts. */
 static int udp_socket(const char *host, const char *port, int flags,

@@ -4,7 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "scheduler.h"
+#include "wait.h"
 
 void aioc__taskset_note(aioc__loop *loop, aioc__taskset *set, size_t index, int status) {
     set->remaining--;

@@ -7,7 +7,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "scheduler.h"
 #include "test.h"
 
 static int sp[2];

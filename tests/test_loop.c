@@ -2,7 +2,6 @@
 #include <pthread.h>
 #include <unistd.h>
 
-#include "internal.h"
 #include "test.h"
 
 static char trace[32];

@@ -5,7 +5,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "net.h"
 #include "test.h"
 
 static int listen_on(int family, const char *addr, char *port, size_t cap) {

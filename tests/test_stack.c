@@ -5,7 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "scheduler.h"
 #include "test.h"
 
 /* Runs fn in a forked child with stderr captured; returns the wait status

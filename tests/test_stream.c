@@ -3,7 +3,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "scheduler.h"
 #include "test.h"
 
 static int sp[2];

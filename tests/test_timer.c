@@ -1,7 +1,9 @@
 /* The timer heap against a brute-force model: random arms, re-arms and
  * disarms, then every timer must come out in (deadline, arming) order. */
-#include "internal.h"
+#include <stdbool.h>
+
 #include "test.h"
+#include "timer.h"
 
 #define N 20000
 

@@ -10,7 +10,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "../internal.h"
+#include "../scheduler.h"
 #include "backend.h"
 
 #define MAX_EVENTS 256

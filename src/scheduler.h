@@ -1,168 +1,33 @@
-/* Declarations shared inside src/. Nothing here is public API.
+/* The scheduler: the loop and task structs, the ready queue, and how a
+ * task parks and is woken (park / wake / wait_on). Every module that
+ * suspends includes it; each module's own declarations are in a header of
+ * its own (timer.h, scope.h, io.h, ...), or at the top of its .c file when
+ * no other file needs them. Nothing here is public API.
  *
  * Internal names shared between files start with aioc__ and have hidden
  * visibility (the library is built with -fvisibility=hidden). */
-#ifndef AIOC_INTERNAL_H
-#define AIOC_INTERNAL_H
+#ifndef AIOC_SCHEDULER_H
+#define AIOC_SCHEDULER_H
 
 #include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "aioc.h"
 #include "arch/switch.h"
+#include "handle.h"
 #include "list.h"
 #include "sanitizer.h"
+#include "slab.h"
+#include "stack.h"
+#include "timer.h"
 
 #define AIOC__NS 1000000000ULL
-#define AIOC__DEFAULT_STACK (256u * 1024u)
-#define AIOC__MIN_STACK (16u * 1024u)
-#define AIOC__MAX_STACK (1024u * 1024u * 1024u)
 
 typedef struct aioc__loop aioc__loop;
 typedef struct aioc__task aioc__task;
-
-/* ------------------------------------------------------------ timers -- */
-
-/* A timer node, embedded in whatever it wakes (a sleeping task, a scope's
- * deadline, a callback). Timers with equal deadlines fire in the order they
- * were armed. */
-typedef struct aioc__timer {
-    uint64_t when;  /* loop clock, ns */
-    uint64_t seq;   /* tie-break: arming order */
-    uint32_t index; /* position in the heap; AIOC__TIMER_IDLE when unarmed */
-    uint8_t kind;   /* enum aioc__timer_kind: who to tell when it fires */
-} aioc__timer;
-
-#define AIOC__TIMER_IDLE UINT32_MAX
-
-enum aioc__timer_kind {
-    AIOC__TIMER_SLEEP, /* in aioc__task: wake the task */
-    AIOC__TIMER_SCOPE, /* in aioc__scope_rec: the scope expires */
-    AIOC__TIMER_CALL,  /* in aioc__call_rec: queue the callback */
-};
-
-typedef struct aioc__heap_entry {
-    uint64_t when;
-    aioc__timer *timer;
-} aioc__heap_entry;
-
-typedef struct aioc__timer_heap {
-    aioc__heap_entry *nodes; /* see timer.c for the layout */
-    uint32_t len, cap;
-    uint64_t seq;
-} aioc__timer_heap;
-
-void aioc__timers_init(aioc__timer_heap *h);
-void aioc__timers_free(aioc__timer_heap *h);
-int aioc__timer_arm(aioc__timer_heap *h, aioc__timer *t, uint64_t when);
-void aioc__timer_disarm(aioc__timer_heap *h, aioc__timer *t);
-static inline aioc__timer *aioc__timers_first(const aioc__timer_heap *h) {
-    return h->len ? h->nodes[3].timer : NULL; /* the root sits at slot 3 */
-}
-
-/* --------------------------------------------------------------- slab -- */
-
-typedef struct aioc__slab {
-    size_t size;     /* object size, a multiple of 16 */
-    char *cur, *end; /* unused part of the newest chunk */
-    void *free;      /* freed objects, linked through their first word */
-    void *chunks;
-    size_t next_len;
-} aioc__slab;
-
-void *aioc__slab_alloc_slow(aioc__slab *s);
-void aioc__slab_destroy(aioc__slab *s);
-
-static inline void *aioc__slab_alloc(aioc__slab *s) {
-    void *p = s->free;
-    if (p) {
-        s->free = *(void **)p;
-        return p;
-    }
-    if ((size_t)(s->end - s->cur) >= s->size) {
-        p = s->cur;
-        s->cur += s->size;
-        return p;
-    }
-    return aioc__slab_alloc_slow(s);
-}
-
-static inline void aioc__slab_free(aioc__slab *s, void *p) {
-    *(void **)p = s->free;
-    s->free = p;
-}
-
-/* ------------------------------------------------------------ handles -- */
-
-/* Every object a public handle can name (task, scope, group, call) has a
- * slot in the loop's handle table. A handle is (generation << 32 | index+1);
- * freeing the object bumps the slot's generation, so a stale handle is
- * detected instead of followed. */
-enum aioc__handle_type {
-    AIOC__H_FREE,
-    AIOC__H_TASK,
-    AIOC__H_SCOPE,
-    AIOC__H_GROUP,
-    AIOC__H_CALL,
-};
-
-typedef struct aioc__slot {
-    void *obj; /* the object, or the next free index when free */
-    uint32_t gen;
-    uint32_t type;
-} aioc__slot;
-
-#define AIOC__SLOTS_PER_CHUNK 4096u
-#define AIOC__ERROR_HANDLE (1ULL << 63)
-
-typedef struct aioc__handles {
-    aioc__slot **chunks;
-    uint32_t nchunks, used; /* slots handed out so far (high-water mark) */
-    uint32_t free_head;     /* index+1 of the first free slot, 0 if none */
-} aioc__handles;
-
-uint64_t aioc__handle_new(aioc__handles *h, uint32_t type, void *obj);
-void aioc__handle_free(aioc__handles *h, uint64_t id);
-void aioc__handles_free(aioc__handles *h);
-static inline aioc__slot *aioc__handle_slot(const aioc__handles *h, uint32_t i) {
-    return &h->chunks[i / AIOC__SLOTS_PER_CHUNK][i % AIOC__SLOTS_PER_CHUNK];
-}
-
-/* The slot of a live handle, or NULL for a stale, invalid or error handle. */
-static inline aioc__slot *aioc__handle_lookup(const aioc__handles *h, uint64_t id) {
-    uint32_t index = (uint32_t)id;
-    if (index == 0 || index > h->used || (id & AIOC__ERROR_HANDLE))
-        return NULL;
-    aioc__slot *s = aioc__handle_slot(h, index - 1);
-    return s->gen == (uint32_t)(id >> 32) ? s : NULL;
-}
-
-static inline void *aioc__handle_get(const aioc__handles *h, uint64_t id, uint32_t type) {
-    aioc__slot *s = aioc__handle_lookup(h, id);
-    return s && s->type == type ? s->obj : NULL;
-}
-
-/* ------------------------------------------------------------- stacks -- */
-
-typedef struct aioc__stack_pool aioc__stack_pool;
-
-/* A stack: usable memory [lo, lo + size). */
-typedef struct aioc__stack {
-    char *lo;
-    uint32_t size;
-    uint8_t canary; /* no guard page: a canary word at lo is checked */
-} aioc__stack;
-
-int aioc__stack_get(aioc__loop *loop, size_t size, aioc__stack *out);
-void aioc__stack_put(aioc__loop *loop, const aioc__stack *s);
-void aioc__stacks_free(aioc__loop *loop);
-bool aioc__stack_canary_ok(const aioc__stack *s);
-int aioc__overflow_guard_start(void); /* per thread: alternate signal stack */
-void aioc__overflow_guard_stop(void);
-const char *aioc__stack_guard_method(void);
-_Noreturn void aioc__stack_overflow_abort(const aioc__task *t);
 
 /* -------------------------------------------------------------- tasks -- */
 
@@ -216,25 +81,6 @@ typedef struct aioc__group_rec aioc__group_rec;
  * a time; a second gets AIOC_EAWAITED. */
 enum aioc__watch_kind { AIOC__WATCH_NONE, AIOC__WATCH_AWAIT, AIOC__WATCH_SET };
 
-/* Several tasks watched together. Lives on the heap, not on the waiting
- * task's stack, since ending tasks update it while the owner is parked. */
-typedef struct aioc__taskset {
-    aioc__task *owner;        /* woken when a watched task ends */
-    const aioc_task *handles; /* the caller's array (read only by the owner,
-                                 so it may live on the owner's stack), or
-                                 `copy` for an iterator that outlives the call */
-    aioc_task *copy;
-    size_t n;
-    size_t remaining;    /* watched tasks not yet ended */
-    size_t first_done;   /* lowest index that has ended, n if none */
-    size_t first_failed; /* lowest index that failed, n if none */
-    int first_error;     /* status of the first task (in time) to fail */
-    size_t *ring;        /* completion order, for iterators; may be NULL */
-    size_t ring_head, ring_tail;
-} aioc__taskset;
-
-void aioc__taskset_note(aioc__loop *loop, aioc__taskset *set, size_t index, int status);
-
 struct aioc__task {
     aioc__ctx ctx;   /* saved context while not running */
     aioc__list link; /* ready queue or one wait list, never both */
@@ -272,80 +118,32 @@ struct aioc__task {
 #endif
 };
 
-/* Runnable kinds: a ready-queue entry is a task or a callback, told apart
- * by the byte that follows the link in both structs. */
+/* Runnable kinds: a ready-queue entry is a task or a callback (call.h),
+ * told apart by the byte that follows the link in both structs. */
 enum aioc__runnable_kind { AIOC__RUN_TASK, AIOC__RUN_CALL };
 
-/* ------------------------------------------------------------- scopes -- */
+/* Checks, at compile time, that `type` can sit in the ready queue: a
+ * `link`, then at once the one-byte `kind`. */
+#define AIOC__RUNNABLE(type)                                                                       \
+    _Static_assert(offsetof(type, kind) == offsetof(type, link) + sizeof(aioc__list) &&            \
+                       sizeof(((type *)0)->kind) == 1,                                             \
+                   #type ": the kind byte must follow the link (aioc__runnable_kind)")
 
-struct aioc__scope_rec {
-    aioc__scope_rec *outer;
-    aioc__task *owner;
-    uint64_t id;
-    aioc__timer timer;
-    uint8_t shield;
-    uint8_t expired;
-    uint8_t cancelled;
-};
+AIOC__RUNNABLE(aioc__task);
 
-/* The error that the current task's suspending calls must return now
- * (-ECANCELED, -ETIMEDOUT), or 0. */
+/* The kind (enum aioc__runnable_kind) of the runnable whose link is `n`. */
+static inline uint8_t aioc__runnable_kind_of(const aioc__list *n) {
+    return *(const uint8_t *)(n + 1);
+}
+
+/* The error that the task's suspending calls must return now (-ECANCELED,
+ * -ETIMEDOUT: a cancel, or a scope of scope.h), or 0. */
 int aioc__interruption_slow(const aioc__task *t);
 static inline int aioc__interruption(const aioc__task *t) {
     return t->cancels || t->scope ? aioc__interruption_slow(t) : 0;
 }
-void aioc__scope_expire(aioc__loop *loop, aioc__scope_rec *s);
-void aioc__scopes_unwind(aioc__loop *loop, aioc__task *t);
-
-/* ------------------------------------------------------------- groups -- */
-
-struct aioc__group_rec {
-    aioc__list children;
-    aioc__task *owner;
-    uint64_t id;
-    uint32_t live;   /* children not yet ended */
-    int32_t error;   /* first failure, or -ECANCELED once cancelled */
-    uint8_t waiting; /* owner is parked in aioc_group_wait */
-};
-
-void aioc__group_child_done(aioc__loop *loop, aioc__task *t);
-
-/* ---------------------------------------------------------- callbacks -- */
-
-typedef struct aioc__call_rec {
-    aioc__list link; /* ready queue while queued */
-    uint8_t kind;    /* AIOC__RUN_CALL */
-    uint8_t queued;
-    aioc_callback fn;
-    void *arg;
-    uint64_t id;
-    aioc__timer timer;
-} aioc__call_rec;
-
-void aioc__call_fire(aioc__loop *loop, aioc__call_rec *c);
-void aioc__call_run(aioc__loop *loop, aioc__call_rec *c);
-void aioc__call_drop(aioc__loop *loop, aioc__call_rec *c);
-
-/* ------------------------------------------------------------ backend -- */
-
-typedef struct aioc__backend aioc__backend; /* src/backend/backend.h */
-
-/* src/io.c: per-descriptor waiters */
-typedef struct aioc__fd aioc__fd;
-void aioc__fds_free(aioc__loop *loop);
-/* Whether a read on `fd` would wait for an event (a short read emptied it;
- * see io.c): aioc_wait_readable_after_eagain is then the wait. */
-bool aioc__fd_drained(int fd);
-/* src/stream.c: frees the loop's spare stream buffers */
-void aioc__stream_chunks_free(aioc__loop *loop);
 
 /* --------------------------------------------------------------- loop -- */
-
-typedef struct aioc__remote_call {
-    struct aioc__remote_call *next;
-    aioc_callback fn;
-    void *arg;
-} aioc__remote_call;
 
 /* Tasks and callbacks run back to back before the loop polls for I/O and
  * timers although more are ready (Tokio uses 61 for the same purpose). */
@@ -377,9 +175,9 @@ struct aioc__loop {
     aioc__stack_pool *last_pool; /* the pool used last: the common case */
     uint32_t default_stack;
     size_t live_tasks;
-    uint64_t spawned;    /* counter for default names */
-    size_t fd_waiters;   /* tasks parked on file descriptors */
-    aioc__fd **fdchunks; /* src/io.c's table, by descriptor number */
+    uint64_t spawned;           /* counter for default names */
+    size_t fd_waiters;          /* tasks parked on file descriptors */
+    struct aioc__fd **fdchunks; /* src/io.c's table, by descriptor number */
     size_t nfdchunks;
     uint64_t fd_registrations; /* backend adds so far (tests check reuse) */
 
@@ -392,8 +190,8 @@ struct aioc__loop {
     aioc__slab scopes;
     aioc__slab calls;
 
-    const aioc__backend *backend; /* the poller: src/backend/backend.h */
-    void *backend_data;           /* its own state, opaque to the loop */
+    const struct aioc__backend *backend; /* the poller: src/backend/backend.h */
+    void *backend_data;                  /* its own state, opaque to the loop */
 
     aioc_loop *handle;               /* what other threads see: src/remote.c */
     size_t external_waits;           /* tasks waiting on other threads (futures) */
@@ -413,32 +211,6 @@ static inline aioc__loop *aioc__loop_get(void) { return aioc__loop_tls; }
 
 void aioc__clock_update(aioc__loop *loop);
 uint64_t aioc__seconds_to_ns(double seconds); /* clamps: <=0 -> 0, huge -> never */
-
-/* src/remote.c: the thread-facing part of a loop */
-aioc_loop *aioc__remote_open(aioc__loop *loop);
-bool aioc__remote_pending(aioc_loop *h);
-bool aioc__remote_referenced(aioc_loop *h);
-bool aioc__remote_prepare_sleep(aioc_loop *h);
-void aioc__remote_awake(aioc_loop *h);
-size_t aioc__remote_run(aioc_loop *h);
-void aioc__remote_close(aioc_loop *h);
-
-/* src/signal.c */
-int aioc__signals_start(aioc__loop *loop, const aioc_run_opts *opts);
-bool aioc__sigint_pending(aioc__loop *loop);
-void aioc__signals_stop(aioc__loop *loop, bool interrupted);
-
-/* src/thread.c */
-void aioc__pool_configure(const aioc_run_opts *opts);
-/* src/net.c: Happy Eyeballs over a resolved list (tests use it directly) */
-struct addrinfo;
-int aioc__connect_any(struct addrinfo *res);
-/* A Unix socket address from a path, or "@name" in the abstract namespace:
- * 0, -EINVAL or -ENAMETOOLONG (src/net.c) */
-struct sockaddr_un;
-int aioc__unix_address(const char *path, struct sockaddr_un *addr, unsigned *len);
-/* aioc_to_thread_with on the resolver pool (src/net.c) */
-int aioc__resolve_on_pool(aioc_fn fn, void *arg, void **result, aioc_cleanup cleanup);
 
 /* Something a program may leave open when its main task returns (a server,
  * a child process): once every task has ended, aioc_run calls release() on

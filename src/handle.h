@@ -1,0 +1,57 @@
+/* The loop's handle table: generation-checked slots behind every public
+ * handle (src/handle.c). */
+#ifndef AIOC_HANDLE_H
+#define AIOC_HANDLE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Every object a public handle can name (task, scope, group, call) has a
+ * slot in the loop's handle table. A handle is (generation << 32 | index+1);
+ * freeing the object bumps the slot's generation, so a stale handle is
+ * detected instead of followed. */
+enum aioc__handle_type {
+    AIOC__H_FREE,
+    AIOC__H_TASK,
+    AIOC__H_SCOPE,
+    AIOC__H_GROUP,
+    AIOC__H_CALL,
+};
+
+typedef struct aioc__slot {
+    void *obj; /* the object, or the next free index when free */
+    uint32_t gen;
+    uint32_t type;
+} aioc__slot;
+
+#define AIOC__SLOTS_PER_CHUNK 4096u
+#define AIOC__ERROR_HANDLE (1ULL << 63)
+
+typedef struct aioc__handles {
+    aioc__slot **chunks;
+    uint32_t nchunks, used; /* slots handed out so far (high-water mark) */
+    uint32_t free_head;     /* index+1 of the first free slot, 0 if none */
+} aioc__handles;
+
+uint64_t aioc__handle_new(aioc__handles *h, uint32_t type, void *obj);
+void aioc__handle_free(aioc__handles *h, uint64_t id);
+void aioc__handles_free(aioc__handles *h);
+static inline aioc__slot *aioc__handle_slot(const aioc__handles *h, uint32_t i) {
+    return &h->chunks[i / AIOC__SLOTS_PER_CHUNK][i % AIOC__SLOTS_PER_CHUNK];
+}
+
+/* The slot of a live handle, or NULL for a stale, invalid or error handle. */
+static inline aioc__slot *aioc__handle_lookup(const aioc__handles *h, uint64_t id) {
+    uint32_t index = (uint32_t)id;
+    if (index == 0 || index > h->used || (id & AIOC__ERROR_HANDLE))
+        return NULL;
+    aioc__slot *s = aioc__handle_slot(h, index - 1);
+    return s->gen == (uint32_t)(id >> 32) ? s : NULL;
+}
+
+static inline void *aioc__handle_get(const aioc__handles *h, uint64_t id, uint32_t type) {
+    aioc__slot *s = aioc__handle_lookup(h, id);
+    return s && s->type == type ? s->obj : NULL;
+}
+
+#endif

@@ -1,0 +1,16 @@
+/* File-descriptor operations that suspend: what other modules need of
+ * src/io.c's per-descriptor state (the backend's side is backend/backend.h). */
+#ifndef AIOC_IO_H
+#define AIOC_IO_H
+
+#include <stdbool.h>
+
+typedef struct aioc__loop aioc__loop;
+
+/* Frees the loop's per-descriptor table. */
+void aioc__fds_free(aioc__loop *loop);
+/* Whether a read on `fd` would wait for an event (a short read emptied it;
+ * see io.c): aioc_wait_readable_after_eagain is then the wait. */
+bool aioc__fd_drained(int fd);
+
+#endif

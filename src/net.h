@@ -1,0 +1,14 @@
+/* Name resolution and connecting (src/net.c). */
+#ifndef AIOC_NET_H
+#define AIOC_NET_H
+
+struct addrinfo;
+struct sockaddr_un;
+
+/* Happy Eyeballs over a resolved list (tests use it directly). */
+int aioc__connect_any(struct addrinfo *res);
+/* A Unix socket address from a path, or "@name" in the abstract namespace:
+ * 0, -EINVAL or -ENAMETOOLONG. */
+int aioc__unix_address(const char *path, struct sockaddr_un *addr, unsigned *len);
+
+#endif
