@@ -18,7 +18,6 @@
 #include "scheduler.h"
 #include "scope.h"
 #include "signals.h"
-#include "stream.h"
 #include "thread.h"
 
 _Thread_local aioc__loop *aioc__loop_tls __attribute__((tls_model("initial-exec")));
@@ -312,7 +311,7 @@ static void loop_free(aioc__loop *loop) {
         loop->backend->close(loop);
     aioc__timers_free(&loop->timers);
     aioc__fds_free(loop);
-    aioc__stream_chunks_free(loop);
+    aioc__spares_free(&loop->spare_buffers);
     aioc__stacks_free(loop);
     aioc__slab_destroy(&loop->tasks);
     aioc__slab_destroy(&loop->scopes);

@@ -198,9 +198,8 @@ struct aioc__loop {
     bool sigint;                     /* this loop handles SIGINT (src/signal.c) */
     aioc__list leftovers;            /* aioc__leftover records, released at the end */
     struct aioc__local *loop_locals; /* aioc_loop_local_set's values */
-    void *chunks;                    /* spare stream buffers (src/stream.c) */
-    unsigned nchunks;
-    aioc__list before_poll; /* aioc__deferred records due this turn */
+    aioc__spares spare_buffers;      /* I/O buffers for reuse (streams) */
+    aioc__list before_poll;          /* aioc__deferred records due this turn */
 };
 
 /* initial-exec: a plain %fs-relative load, not a __tls_get_addr call, on

@@ -7,6 +7,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <sys/mman.h>
 
 #include "slab.h"
@@ -58,4 +59,32 @@ void aioc__slab_destroy(aioc__slab *s) {
         h = next;
     }
     *s = (aioc__slab){.size = s->size};
+}
+
+void *aioc__spare_get(aioc__spares *s, size_t size) {
+    void *p = s->head;
+    if (!p)
+        return malloc(size);
+    s->head = *(void **)p;
+    s->n--;
+    return p;
+}
+
+void aioc__spare_put(aioc__spares *s, void *p, unsigned max) {
+    if (s->n >= max) {
+        free(p);
+        return;
+    }
+    *(void **)p = s->head;
+    s->head = p;
+    s->n++;
+}
+
+void aioc__spares_free(aioc__spares *s) {
+    while (s->head) {
+        void *p = s->head;
+        s->head = *(void **)p;
+        free(p);
+    }
+    s->n = 0;
 }

@@ -32,7 +32,6 @@
 
 #include "io.h"
 #include "scheduler.h"
-#include "stream.h"
 
 #define DEFAULT_LIMIT (64u * 1024u)
 #define DEFAULT_HIGH (64u * 1024u)
@@ -97,32 +96,15 @@ static size_t used(const buffer *b) { return b->end - b->start; }
  * refill), and takes one again when data comes, without a malloc. */
 static char *chunk_get(void) {
     aioc__loop *loop = aioc__loop_get();
-    if (!loop || !loop->chunks)
-        return malloc(CHUNK);
-    char *c = loop->chunks;
-    loop->chunks = *(void **)c;
-    loop->nchunks--;
-    return c;
+    return loop ? aioc__spare_get(&loop->spare_buffers, CHUNK) : malloc(CHUNK);
 }
 
 static void chunk_put(char *c) {
     aioc__loop *loop = aioc__loop_get();
-    if (!loop || loop->nchunks >= SPARE_CHUNKS) {
+    if (loop)
+        aioc__spare_put(&loop->spare_buffers, c, SPARE_CHUNKS);
+    else
         free(c);
-        return;
-    }
-    *(void **)c = loop->chunks;
-    loop->chunks = c;
-    loop->nchunks++;
-}
-
-void aioc__stream_chunks_free(aioc__loop *loop) {
-    while (loop->chunks) {
-        void *c = loop->chunks;
-        loop->chunks = *(void **)c;
-        free(c);
-    }
-    loop->nchunks = 0;
 }
 
 static void buffer_release(buffer *b) {

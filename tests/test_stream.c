@@ -369,7 +369,7 @@ static void *idle_streams(void *arg) {
     }
     for (int i = 0; i < 3; i++) /* each reader runs until it waits: one turn */
         CHECK_ERR(aioc_yield(), 0);
-    CHECK_EQ(aioc__loop_get()->nchunks, 1);
+    CHECK_EQ(aioc__loop_get()->spare_buffers.n, 1);
     for (int i = 0; i < 10; i++)
         CHECK_EQ(write(idle_pairs[i][1], "again\n", 6), 6);
     CHECK_ERR(aioc_gather(t, 10, NULL), 0);
