@@ -16,6 +16,8 @@
 #include "nginx.h"
 
 #define AIOC_TEST_ERR_NAME aioc_curl_strerror
+/* task tests run with fresh certificates */
+#define AIOC_TEST_RUN(fn, virtual_time) run(fn, NULL)
 #include "test.h"
 
 #define STREAM_BYTES ((size_t)1 << 20) /* a streamed response: 64 chunks */

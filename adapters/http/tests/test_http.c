@@ -1,5 +1,5 @@
-/* aioc_http's tests. `http_tests NAME` runs one (ctest runs each as
- * http_NAME). The server and raw-socket clients run as tasks of one loop;
+/* aioc_http's tests (listed in http-list.h). `http_tests NAME` runs one
+ * (ctest runs each as http_NAME). The server and raw-socket clients run as tasks of one loop;
  * curl and Python's http.client run as aioc subprocesses, under a deadline,
  * and are killed (by the process object) if they overstay it. */
 #define _GNU_SOURCE
@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#define AIOC_TEST_RUN(fn, virtual_time) run(fn)
 #include "test.h"
 
 /* Deadlines and the bounds checked against them are multiplied by this:
@@ -246,7 +247,11 @@ static char *talk(fixture *f, const char *req) {
         }                                                                                          \
     } while (0)
 
+/* How every test runs its loop (TASK_TEST's AIOC_TEST_RUN too). */
 static void run(aioc_fn fn) {
+    const char *scale = getenv("AIOC_HTTP_TIME_SCALE");
+    if (scale && atof(scale) > 0)
+        S = atof(scale);
     int status = aioc_run(fn, NULL, NULL);
     if (status) {
         fprintf(stderr, "main failed: %s\n", aioc_err_name(status));
@@ -276,7 +281,7 @@ static void *pipelined(void *arg) {
     stop(&f);
     return NULL;
 }
-TEST(http_pipelined_requests_answered_in_order) { run(pipelined); }
+TEST(pipelined_requests_answered_in_order) { run(pipelined); }
 
 static void *chunked_body(void *arg) {
     (void)arg;
@@ -316,9 +321,9 @@ static void *peer_address(void *arg) {
     stop(&f);
     return NULL;
 }
-TEST(http_handler_learns_the_peer_address) { run(peer_address); }
+TEST(handler_learns_the_peer_address) { run(peer_address); }
 
-TEST(http_chunked_request_body) { run(chunked_body); }
+TEST(chunked_request_body) { run(chunked_body); }
 
 static const char *bad_400 =
     "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: 11\r\n"
@@ -361,7 +366,7 @@ static void *malformed(void *arg) {
     stop(&f);
     return NULL;
 }
-TEST(http_malformed_requests_get_400_and_close) { run(malformed); }
+TEST(malformed_requests_get_400_and_close) { run(malformed); }
 
 static void *too_large(void *arg) {
     (void)arg;
@@ -430,7 +435,7 @@ static void *too_large(void *arg) {
     stop(&f);
     return NULL;
 }
-TEST(http_limits_give_431_and_413) { run(too_large); }
+TEST(limits_give_431_and_413) { run(too_large); }
 
 static void *slow_head(void *arg) {
     (void)arg;
@@ -467,7 +472,7 @@ static void *slow_head(void *arg) {
     stop(&f);
     return NULL;
 }
-TEST(http_slow_head_is_cut_off) { run(slow_head); }
+TEST(slow_head_is_cut_off) { run(slow_head); }
 
 static void *slow_body(void *arg) {
     (void)arg;
@@ -503,7 +508,7 @@ static void *slow_body(void *arg) {
     stop(&f);
     return NULL;
 }
-TEST(http_slow_body_and_idle_blank_lines_are_cut_off) { run(slow_body); }
+TEST(slow_body_and_idle_blank_lines_are_cut_off) { run(slow_body); }
 
 static void *stalled_reader(void *arg) {
     (void)arg;
@@ -526,7 +531,7 @@ static void *stalled_reader(void *arg) {
     stop(&f);
     return NULL;
 }
-TEST(http_peer_that_stops_reading_is_dropped) { run(stalled_reader); }
+TEST(peer_that_stops_reading_is_dropped) { run(stalled_reader); }
 
 static void *idle_close(void *arg) {
     (void)arg;
@@ -548,7 +553,7 @@ static void *idle_close(void *arg) {
     stop(&f);
     return NULL;
 }
-TEST(http_idle_keep_alive_is_closed) { run(idle_close); }
+TEST(idle_keep_alive_is_closed) { run(idle_close); }
 
 static void *head_request(void *arg) {
     (void)arg;
@@ -574,7 +579,7 @@ static void *head_request(void *arg) {
     stop(&f);
     return NULL;
 }
-TEST(http_head_and_streamed_responses) { run(head_request); }
+TEST(head_and_streamed_responses) { run(head_request); }
 
 static void *routing(void *arg) {
     (void)arg;
@@ -601,7 +606,7 @@ static void *routing(void *arg) {
     stop(&f);
     return NULL;
 }
-TEST(http_router_404_405_params_prefix) { run(routing); }
+TEST(router_404_405_params_prefix) { run(routing); }
 
 /* A JSON API's fallback: the router's status, an error body of its own. */
 static int json_fallback(aioc_http_request *req, aioc_http_response *res, void *arg) {
@@ -630,7 +635,7 @@ static void *falling_back(void *arg) {
     stop(&f);
     return NULL;
 }
-TEST(http_router_fallback_answers_404_and_405) { run(falling_back); }
+TEST(router_fallback_answers_404_and_405) { run(falling_back); }
 
 /* ------------------------------------------------------- files -- */
 
@@ -701,7 +706,7 @@ static void *serving_files(void *arg) {
     stop(&f);
     return NULL;
 }
-TEST(http_files_sent_from_the_thread_pool) {
+TEST(files_sent_from_the_thread_pool) {
     snprintf(file_dir, sizeof file_dir, "/tmp/aioc-http-XXXXXX");
     CHECK(mkdtemp(file_dir));
     run(serving_files);
@@ -728,7 +733,7 @@ static void *querying(void *arg) {
     stop(&f);
     return NULL;
 }
-TEST(http_query_pairs_and_percent_decoding) {
+TEST(query_pairs_and_percent_decoding) {
     char out[16];
     CHECK_EQ(aioc_http_percent_decode("a%2Fb+c%7e", 10, out, sizeof out, false), 6);
     CHECK_STR(out, "a/b+c~");
@@ -767,7 +772,7 @@ static void *suspending(void *arg) {
     stop(&f);
     return NULL;
 }
-TEST(http_handlers_suspend) { run(suspending); }
+TEST(handlers_suspend) { run(suspending); }
 
 static void *expect_continue(void *arg) {
     (void)arg;
@@ -790,7 +795,7 @@ static void *expect_continue(void *arg) {
     stop(&f);
     return NULL;
 }
-TEST(http_expect_100_continue) { run(expect_continue); }
+TEST(expect_100_continue) { run(expect_continue); }
 
 typedef struct inflight {
     fixture *f;
@@ -834,7 +839,7 @@ static void *graceful(void *arg) {
     aioc_http_router_free(f.router);
     return NULL;
 }
-TEST(http_graceful_shutdown_finishes_in_flight) { run(graceful); }
+TEST(graceful_shutdown_finishes_in_flight) { run(graceful); }
 
 static void *grace_runs_out(void *arg) {
     (void)arg;
@@ -853,7 +858,7 @@ static void *grace_runs_out(void *arg) {
     aioc_http_router_free(f.router);
     return NULL;
 }
-TEST(http_graceful_shutdown_cancels_after_grace) { run(grace_runs_out); }
+TEST(graceful_shutdown_cancels_after_grace) { run(grace_runs_out); }
 
 /* The seam for other transports: a connection on any stream. */
 typedef struct pair_srv {
@@ -902,7 +907,7 @@ static void *given_stream(void *arg) {
     aioc_http_router_free(r);
     return NULL;
 }
-TEST(http_serve_any_stream) { run(given_stream); }
+TEST(serve_any_stream) { run(given_stream); }
 
 /* A program that returns with its servers open: aioc_run closes them, and
  * frees them (ASan and Valgrind check), with a connection still open. */
@@ -919,7 +924,7 @@ static void *leaves_servers_open(void *arg) {
     aioc_http_router_free(g.router);
     return NULL;
 }
-TEST(http_servers_left_open_are_freed) { run(leaves_servers_open); }
+TEST(servers_left_open_are_freed) { run(leaves_servers_open); }
 
 /* ---------------------------------------------------- outside clients -- */
 
@@ -1000,7 +1005,7 @@ static void *with_curl(void *arg) {
     stop(&f);
     return NULL;
 }
-TEST(http_curl_client) { run(with_curl); }
+TEST(curl_client) { run(with_curl); }
 
 static void *with_python(void *arg) {
     (void)arg;
@@ -1014,58 +1019,4 @@ static void *with_python(void *arg) {
     stop(&f);
     return NULL;
 }
-TEST(http_python_client) { run(with_python); }
-
-/* -------------------------------------------------------------- main -- */
-
-/* Every test, in the order `http_tests` alone runs them. */
-#define ENTRY(name) {#name, test_##name},
-static const struct {
-    const char *name;
-    void (*fn)(void);
-} tests[] = {
-    // clang-format off
-    ENTRY(http_pipelined_requests_answered_in_order)
-    ENTRY(http_chunked_request_body)
-    ENTRY(http_handler_learns_the_peer_address)
-    ENTRY(http_malformed_requests_get_400_and_close)
-    ENTRY(http_limits_give_431_and_413)
-    ENTRY(http_slow_head_is_cut_off)
-    ENTRY(http_idle_keep_alive_is_closed)
-    ENTRY(http_slow_body_and_idle_blank_lines_are_cut_off)
-    ENTRY(http_peer_that_stops_reading_is_dropped)
-    ENTRY(http_head_and_streamed_responses)
-    ENTRY(http_router_404_405_params_prefix)
-    ENTRY(http_query_pairs_and_percent_decoding)
-    ENTRY(http_router_fallback_answers_404_and_405)
-    ENTRY(http_files_sent_from_the_thread_pool)
-    ENTRY(http_handlers_suspend)
-    ENTRY(http_expect_100_continue)
-    ENTRY(http_graceful_shutdown_finishes_in_flight)
-    ENTRY(http_graceful_shutdown_cancels_after_grace)
-    ENTRY(http_serve_any_stream)
-    ENTRY(http_servers_left_open_are_freed)
-    ENTRY(http_curl_client)
-    ENTRY(http_python_client)
-    // clang-format on
-};
-#undef ENTRY
-
-int main(int argc, char **argv) {
-    const char *scale = getenv("AIOC_HTTP_TIME_SCALE");
-    if (scale && atof(scale) > 0)
-        S = atof(scale);
-    int ran = 0;
-    for (size_t i = 0; i < sizeof tests / sizeof *tests; i++) {
-        if (argc > 1 && strcmp(argv[1], tests[i].name))
-            continue;
-        tests[i].fn();
-        printf("ok %s\n", tests[i].name);
-        ran++;
-    }
-    if (!ran) {
-        fprintf(stderr, "no test named %s\n", argc > 1 ? argv[1] : "");
-        return 2;
-    }
-    return 0;
-}
+TEST(python_client) { run(with_python); }

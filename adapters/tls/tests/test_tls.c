@@ -10,6 +10,8 @@
 #include <aioc_tls.h>
 
 #include "certs.h"
+/* task tests run with fresh certificates */
+#define AIOC_TEST_RUN(fn, virtual_time) run(fn)
 #include "test.h"
 
 #define X509_V_ERR_CERT_HAS_EXPIRED 10
