@@ -31,6 +31,11 @@ WRAPPER = re.compile(
 )
 
 
+def code_only(text):
+    """The text with its comments and string literals blanked."""
+    return re.sub(r'/\*.*?\*/|//[^\n]*|"(?:\\.|[^"\\\n])*"', " ", text, flags=re.S)
+
+
 def convert(text):
     suite_runs = "#define AIOC_TEST_RUN" in text
     done = 0
@@ -39,7 +44,7 @@ def convert(text):
         fn = virtual or real or run
         if run and not suite_runs:
             continue
-        if len(re.findall(r"\b%s\b" % fn, text)) != 2:
+        if len(re.findall(r"(?<![.>])\b%s\b" % fn, code_only(text))) != 2:
             continue  # declared ahead, or used by something else too
         head = re.search(r"^static void \*%s\(void \*(\w+)\) \{\n" % fn, text, re.M)
         if not head:
@@ -48,7 +53,7 @@ def convert(text):
         end = text.index("\n}\n", head.end()) + 3
         body = text[head.end() : end]
         unused = re.compile(r"^    \(void\)%s;\n" % param, re.M)
-        if re.search(r"\b%s\b" % param, unused.sub("", body)):
+        if re.search(r"\b%s\b" % param, code_only(unused.sub("", body))):
             continue  # the body reads its argument
         macro = "TASK_TEST_VIRTUAL" if virtual else "TASK_TEST"
         new = "%s(%s) {\n%s" % (macro, test, unused.sub("", body, count=1))

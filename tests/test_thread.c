@@ -15,16 +15,13 @@ static void *slow_square(void *arg) {
     return square(arg);
 }
 
-static void *to_thread_basic(void *arg) {
-    (void)arg;
+TASK_TEST(to_thread_returns_result) {
     void *r = NULL;
     CHECK_ERR(aioc_to_thread(square, P(7), &r), 0);
     CHECK_EQ(I(r), 49);
     CHECK_ERR(aioc_to_thread(NULL, NULL, &r), -EINVAL);
     return NULL;
 }
-
-TEST(to_thread_returns_result) { CHECK_ERR(aioc_run(to_thread_basic, NULL, NULL), 0); }
 
 static void *one_job(void *arg) {
     void *r;
@@ -108,8 +105,7 @@ static void *completer(void *arg) {
     return NULL;
 }
 
-static void *future_from_thread(void *arg) {
-    (void)arg;
+TASK_TEST(future_completed_by_a_plain_thread) {
     fut = aioc_future_new(NULL, NULL);
     CHECK(fut);
     pthread_t th;
@@ -125,10 +121,7 @@ static void *future_from_thread(void *arg) {
     return NULL;
 }
 
-TEST(future_completed_by_a_plain_thread) { CHECK_ERR(aioc_run(future_from_thread, NULL, NULL), 0); }
-
-static void *future_abandoned(void *arg) {
-    (void)arg;
+TASK_TEST(future_abandoned_by_its_waiter) {
     cleaned = 0;
     aioc_future *f = aioc_future_new(free_late, P(3));
     aioc_scope s;
@@ -139,8 +132,6 @@ static void *future_abandoned(void *arg) {
     CHECK_EQ(cleaned, 1);
     return NULL;
 }
-
-TEST(future_abandoned_by_its_waiter) { CHECK_ERR(aioc_run(future_abandoned, NULL, NULL), 0); }
 
 TEST(future_complete_twice_is_ealready) {
     aioc_future *f = aioc_future_new(NULL, NULL);
@@ -232,8 +223,7 @@ static void raise_usr1(void *arg) {
     kill(getpid(), SIGUSR1);
 }
 
-static void *signal_wait(void *arg) {
-    (void)arg;
+TASK_TEST(signal_wait_receives_signals) {
     int sigs[] = {SIGUSR1};
     aioc_call_later(0.05, raise_usr1, NULL);
     CHECK_EQ(aioc_signal_wait(sigs, 1), SIGUSR1);
@@ -253,8 +243,6 @@ static void *signal_wait(void *arg) {
     CHECK_EQ(aioc_signal_wait(two, 2), SIGUSR2);
     return NULL;
 }
-
-TEST(signal_wait_receives_signals) { CHECK_ERR(aioc_run(signal_wait, NULL, NULL), 0); }
 
 /* Ctrl-C: the child's main task is cancelled, cleans up, and the process
  * then dies of SIGINT; a second Ctrl-C kills at once. */
@@ -344,8 +332,7 @@ TEST(second_ctrl_c_exits_at_once) {
     CHECK(!strstr(out, "cleaning up")); /* it did not wait for the shield */
 }
 
-static void *writes_to_closed_pipe(void *arg) {
-    (void)arg;
+TASK_TEST(sigpipe_never_kills) {
     int p[2];
     CHECK(pipe(p) == 0);
     close(p[0]);
@@ -353,8 +340,6 @@ static void *writes_to_closed_pipe(void *arg) {
     close(p[1]);
     return NULL;
 }
-
-TEST(sigpipe_never_kills) { CHECK_ERR(aioc_run(writes_to_closed_pipe, NULL, NULL), 0); }
 
 static volatile sig_atomic_t usr1_taken;
 static void on_usr1(int sig) {
@@ -406,16 +391,13 @@ TEST(pool_threads_take_no_signals) {
     CHECK_ERR(aioc_run(signals_skip_pool_threads, NULL, NULL), 0);
 }
 
-static void *waits_on_thread(void *arg) {
-    (void)arg;
+TASK_TEST(waiting_on_a_thread_is_not_a_deadlock) {
     void *r;
     /* not a deadlock: a pool thread will finish */
     CHECK_ERR(aioc_to_thread(slow_square, P(3), &r), 0);
     CHECK_EQ(I(r), 9);
     return NULL;
 }
-
-TEST(waiting_on_a_thread_is_not_a_deadlock) { CHECK_ERR(aioc_run(waits_on_thread, NULL, NULL), 0); }
 
 static int cleanup_calls;
 static void *cleanup_arg_seen, *cleanup_result_seen;
@@ -531,8 +513,7 @@ static void count_map_cleanup(void *result, void *item) {
     map_cleanups++;
 }
 
-static void *map_errors(void *arg) {
-    (void)arg;
+TASK_TEST(to_thread_map_errors_per_item) {
     enum { N = 100 };
     void *items[N], *results[N];
     int errors[N];
@@ -563,8 +544,6 @@ static void *map_errors(void *arg) {
     fail_from = INTPTR_MAX;
     return NULL;
 }
-
-TEST(to_thread_map_errors_per_item) { CHECK_ERR(aioc_run(map_errors, NULL, NULL), 0); }
 
 static void *map_empty(void *arg) {
     (void)arg;

@@ -261,8 +261,7 @@ static void run(aioc_fn fn) {
 
 /* --------------------------------------------------------- raw tests -- */
 
-static void *pipelined(void *arg) {
-    (void)arg;
+TASK_TEST(pipelined_requests_answered_in_order) {
     fixture f;
     start(&f, NULL);
     char *out =
@@ -281,10 +280,8 @@ static void *pipelined(void *arg) {
     stop(&f);
     return NULL;
 }
-TEST(pipelined_requests_answered_in_order) { run(pipelined); }
 
-static void *chunked_body(void *arg) {
-    (void)arg;
+TASK_TEST(chunked_request_body) {
     fixture f;
     start(&f, NULL);
     char *out =
@@ -298,8 +295,7 @@ static void *chunked_body(void *arg) {
     return NULL;
 }
 /* A handler learns the client's address: the one the client's socket has. */
-static void *peer_address(void *arg) {
-    (void)arg;
+TASK_TEST(handler_learns_the_peer_address) {
     fixture f;
     start(&f, NULL);
     int fd = dial(&f);
@@ -321,16 +317,12 @@ static void *peer_address(void *arg) {
     stop(&f);
     return NULL;
 }
-TEST(handler_learns_the_peer_address) { run(peer_address); }
-
-TEST(chunked_request_body) { run(chunked_body); }
 
 static const char *bad_400 =
     "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: 11\r\n"
     "Connection: close\r\n\r\nBad Request";
 
-static void *malformed(void *arg) {
-    (void)arg;
+TASK_TEST(malformed_requests_get_400_and_close) {
     fixture f;
     start(&f, NULL);
     const char *bad[] = {
@@ -366,10 +358,8 @@ static void *malformed(void *arg) {
     stop(&f);
     return NULL;
 }
-TEST(malformed_requests_get_400_and_close) { run(malformed); }
 
-static void *too_large(void *arg) {
-    (void)arg;
+TASK_TEST(limits_give_431_and_413) {
     fixture f;
     aioc_http_opts o = {.max_head_bytes = 1024, .max_headers = 10, .max_body_bytes = 1000};
     start(&f, &o);
@@ -435,10 +425,8 @@ static void *too_large(void *arg) {
     stop(&f);
     return NULL;
 }
-TEST(limits_give_431_and_413) { run(too_large); }
 
-static void *slow_head(void *arg) {
-    (void)arg;
+TASK_TEST(slow_head_is_cut_off) {
     fixture f;
     aioc_http_opts o = {.head_timeout = S * 0.4};
     start(&f, &o);
@@ -472,10 +460,8 @@ static void *slow_head(void *arg) {
     stop(&f);
     return NULL;
 }
-TEST(slow_head_is_cut_off) { run(slow_head); }
 
-static void *slow_body(void *arg) {
-    (void)arg;
+TASK_TEST(slow_body_and_idle_blank_lines_are_cut_off) {
     fixture f;
     aioc_http_opts o = {.body_timeout = S * 0.3, .idle_timeout = S * 0.3};
     start(&f, &o);
@@ -508,10 +494,8 @@ static void *slow_body(void *arg) {
     stop(&f);
     return NULL;
 }
-TEST(slow_body_and_idle_blank_lines_are_cut_off) { run(slow_body); }
 
-static void *stalled_reader(void *arg) {
-    (void)arg;
+TASK_TEST(peer_that_stops_reading_is_dropped) {
     fixture f;
     aioc_http_opts o = {.write_timeout = S * 0.3};
     start(&f, &o);
@@ -531,10 +515,8 @@ static void *stalled_reader(void *arg) {
     stop(&f);
     return NULL;
 }
-TEST(peer_that_stops_reading_is_dropped) { run(stalled_reader); }
 
-static void *idle_close(void *arg) {
-    (void)arg;
+TASK_TEST(idle_keep_alive_is_closed) {
     fixture f;
     aioc_http_opts o = {.idle_timeout = S * 0.3};
     start(&f, &o);
@@ -553,10 +535,8 @@ static void *idle_close(void *arg) {
     stop(&f);
     return NULL;
 }
-TEST(idle_keep_alive_is_closed) { run(idle_close); }
 
-static void *head_request(void *arg) {
-    (void)arg;
+TASK_TEST(head_and_streamed_responses) {
     fixture f;
     start(&f, NULL);
     char *out = talk(&f, "HEAD /hello HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -579,10 +559,8 @@ static void *head_request(void *arg) {
     stop(&f);
     return NULL;
 }
-TEST(head_and_streamed_responses) { run(head_request); }
 
-static void *routing(void *arg) {
-    (void)arg;
+TASK_TEST(router_404_405_params_prefix) {
     fixture f;
     start(&f, NULL);
     char *out = talk(&f, "GET /nowhere HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -606,7 +584,6 @@ static void *routing(void *arg) {
     stop(&f);
     return NULL;
 }
-TEST(router_404_405_params_prefix) { run(routing); }
 
 /* A JSON API's fallback: the router's status, an error body of its own. */
 static int json_fallback(aioc_http_request *req, aioc_http_response *res, void *arg) {
@@ -617,8 +594,7 @@ static int json_fallback(aioc_http_request *req, aioc_http_response *res, void *
     return aioc_http_response_body(res, json, strlen(json));
 }
 
-static void *falling_back(void *arg) {
-    (void)arg;
+TASK_TEST(router_fallback_answers_404_and_405) {
     fixture f;
     start(&f, NULL);
     aioc_http_router_fallback(f.router, json_fallback, NULL);
@@ -635,7 +611,6 @@ static void *falling_back(void *arg) {
     stop(&f);
     return NULL;
 }
-TEST(router_fallback_answers_404_and_405) { run(falling_back); }
 
 /* ------------------------------------------------------- files -- */
 
@@ -758,8 +733,7 @@ static void *one_client(void *arg) {
     return NULL;
 }
 
-static void *suspending(void *arg) {
-    (void)arg;
+TASK_TEST(handlers_suspend) {
     fixture f;
     start(&f, NULL);
     /* ten connections whose handlers sleep 0.3 s at once: about 0.3 s */
@@ -772,10 +746,8 @@ static void *suspending(void *arg) {
     stop(&f);
     return NULL;
 }
-TEST(handlers_suspend) { run(suspending); }
 
-static void *expect_continue(void *arg) {
-    (void)arg;
+TASK_TEST(expect_100_continue) {
     fixture f;
     start(&f, NULL);
     int fd = dial(&f);
@@ -795,7 +767,6 @@ static void *expect_continue(void *arg) {
     stop(&f);
     return NULL;
 }
-TEST(expect_100_continue) { run(expect_continue); }
 
 typedef struct inflight {
     fixture *f;
@@ -812,8 +783,7 @@ static void *slow_client(void *arg) {
     return NULL;
 }
 
-static void *graceful(void *arg) {
-    (void)arg;
+TASK_TEST(graceful_shutdown_finishes_in_flight) {
     slow_started = 0;
     fixture f;
     start(&f, NULL);
@@ -839,10 +809,8 @@ static void *graceful(void *arg) {
     aioc_http_router_free(f.router);
     return NULL;
 }
-TEST(graceful_shutdown_finishes_in_flight) { run(graceful); }
 
-static void *grace_runs_out(void *arg) {
-    (void)arg;
+TASK_TEST(graceful_shutdown_cancels_after_grace) {
     slow_started = 0;
     fixture f;
     start(&f, NULL);
@@ -858,7 +826,6 @@ static void *grace_runs_out(void *arg) {
     aioc_http_router_free(f.router);
     return NULL;
 }
-TEST(graceful_shutdown_cancels_after_grace) { run(grace_runs_out); }
 
 /* The seam for other transports: a connection on any stream. */
 typedef struct pair_srv {
@@ -874,8 +841,7 @@ static void *serve_pair(void *arg) {
     return NULL;
 }
 
-static void *given_stream(void *arg) {
-    (void)arg;
+TASK_TEST(serve_any_stream) {
     aioc_http_router *r = app();
     aioc_http_server *h = aioc_http_server_new(aioc_http_router_handle, r, NULL);
     CHECK(h);
@@ -907,12 +873,10 @@ static void *given_stream(void *arg) {
     aioc_http_router_free(r);
     return NULL;
 }
-TEST(serve_any_stream) { run(given_stream); }
 
 /* A program that returns with its servers open: aioc_run closes them, and
  * frees them (ASan and Valgrind check), with a connection still open. */
-static void *leaves_servers_open(void *arg) {
-    (void)arg;
+TASK_TEST(servers_left_open_are_freed) {
     fixture f, g;
     start(&f, NULL);
     start(&g, NULL);
@@ -924,7 +888,6 @@ static void *leaves_servers_open(void *arg) {
     aioc_http_router_free(g.router);
     return NULL;
 }
-TEST(servers_left_open_are_freed) { run(leaves_servers_open); }
 
 /* ---------------------------------------------------- outside clients -- */
 
@@ -954,8 +917,7 @@ static char *outside(const char *const *argv) {
     return out;
 }
 
-static void *with_curl(void *arg) {
-    (void)arg;
+TASK_TEST(curl_client) {
     fixture f;
     start(&f, NULL);
     char u1[64], u2[64], u3[64];
@@ -1005,10 +967,8 @@ static void *with_curl(void *arg) {
     stop(&f);
     return NULL;
 }
-TEST(curl_client) { run(with_curl); }
 
-static void *with_python(void *arg) {
-    (void)arg;
+TASK_TEST(python_client) {
     fixture f;
     start(&f, NULL);
     const char *argv[] = {"/usr/bin/python3", AIOC_HTTP_TEST_DIR "/client.py", f.port, NULL};
@@ -1019,4 +979,3 @@ static void *with_python(void *arg) {
     stop(&f);
     return NULL;
 }
-TEST(python_client) { run(with_python); }
