@@ -532,3 +532,66 @@ TASK_TEST(stream_abort_sends_what_goes_at_once) {
     aioc_close(sp[1]);
     return NULL;
 }
+
+/* Writes that come while another task's flush waits inside the socket's
+ * write must not move the bytes that write is sending: a task drains in a
+ * loop while another writes numbered records faster than the peer reads,
+ * so the buffer fills, grows and would slide under the drain; the peer
+ * gets every record once, in order. */
+enum { RECORDS = 20000, RECORD = 16 };
+static int writing_done;
+
+static void *drains_meanwhile(void *arg) {
+    aioc_stream *s = arg;
+    while (!writing_done) {
+        CHECK_ERR(aioc_stream_drain(s), 0);
+        CHECK_ERR(aioc_sleep(0), 0);
+    }
+    return NULL;
+}
+
+static void *checks_records(void *arg) {
+    (void)arg;
+    static char buf[RECORDS * RECORD];
+    size_t got = 0;
+    long n;
+    while ((n = aioc_read(sp[1], buf + got, 1000 < sizeof buf - got ? 1000 : sizeof buf - got)) >
+           0) {
+        got += (size_t)n;
+        CHECK_ERR(aioc_sleep(0), 0); /* a slow reader: the writer gets ahead */
+    }
+    CHECK_EQ(n, 0);
+    CHECK_EQ(got, sizeof buf);
+    for (size_t i = 0; i < RECORDS; i++) {
+        char want[RECORD + 1];
+        snprintf(want, sizeof want, "record %08zu\n", i);
+        CHECK(memcmp(buf + i * RECORD, want, RECORD) == 0);
+    }
+    return NULL;
+}
+
+TASK_TEST(stream_writes_during_a_flush_keep_their_order) {
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sp) == 0);
+    int small = 4096;
+    CHECK(setsockopt(sp[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof small) == 0);
+    aioc_stream_opts o = {.high_water = 1 << 20, .low_water = 1 << 19};
+    aioc_stream *s = aioc_stream_new(sp[0], &o);
+    CHECK(s != NULL);
+    writing_done = 0;
+    aioc_task drainer = aioc_spawn(drains_meanwhile, s);
+    aioc_task checker = aioc_spawn(checks_records, NULL);
+    for (size_t i = 0; i < RECORDS; i++) {
+        char rec[RECORD + 1];
+        snprintf(rec, sizeof rec, "record %08zu\n", i);
+        CHECK_ERR(aioc_stream_write(s, rec, RECORD), 0);
+        if (i % 50 == 0)
+            CHECK_ERR(aioc_sleep(0), 0); /* let the drain start its writes */
+    }
+    writing_done = 1;
+    CHECK_ERR(aioc_await(drainer, NULL), 0);
+    CHECK_ERR(aioc_stream_write_eof(s), 0);
+    CHECK_ERR(aioc_await(checker, NULL), 0);
+    aioc_stream_close(s);
+    aioc_close(sp[1]);
+    return NULL;
+}
