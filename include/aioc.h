@@ -22,6 +22,7 @@
 #ifndef AIOC_H
 #define AIOC_H
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -82,6 +83,15 @@ AIOC_EXTERN double aioc_now(void);
 
 /// The same clock in nanoseconds.
 AIOC_EXTERN uint64_t aioc_now_ns(void);
+
+/* Timeouts and deadlines, everywhere (scopes, aioc_wait_for, grace periods,
+ * the adapters' timeouts), as in asyncio: a timeout of 0 or less, or a
+ * deadline already passed, has expired at once (the next suspending call
+ * inside it returns -ETIMEDOUT without waiting), so a remaining time that
+ * was computed too late never switches a timeout off. NaN counts as 0.
+ * The one way to say "no timeout" is AIOC_NO_TIMEOUT, which is INFINITY
+ * (asyncio's None). Options structs where 0 picks a default say so. */
+#define AIOC_NO_TIMEOUT INFINITY
 
 /* ================================================================ run == */
 
@@ -346,15 +356,17 @@ typedef struct aioc_scope {
     uint64_t id;
 } aioc_scope;
 
-/// Enters a scope that expires `seconds` from now (INFINITY or a negative
-/// value: never). While it is entered, every suspending call of this task
-/// returns -ETIMEDOUT once it has expired, and -ECANCELED once it was
-/// cancelled. Scopes nest; the earliest deadline wins; an outer
-/// cancellation is reported as -ECANCELED, never as -ETIMEDOUT. Does not
-/// suspend. Returns 0, AIOC_ENOTASK, -ENOMEM. Every enter needs its exit.
+/// Enters a scope that expires `seconds` from now (AIOC_NO_TIMEOUT: never;
+/// 0 or less: it has expired already, see "Timeouts" above). While it is
+/// entered, every suspending call of this task returns -ETIMEDOUT once it
+/// has expired, and -ECANCELED once it was cancelled. Scopes nest; the
+/// earliest deadline wins; an outer cancellation is reported as
+/// -ECANCELED, never as -ETIMEDOUT. Does not suspend. Returns 0,
+/// AIOC_ENOTASK, -ENOMEM. Every enter needs its exit.
 AIOC_EXTERN int aioc_scope_enter(aioc_scope *s, double seconds);
 
-/// Enters a scope that expires when the loop clock reaches `deadline`.
+/// Enters a scope that expires when the loop clock reaches `deadline` (a
+/// deadline already passed: at once; AIOC_NO_TIMEOUT: never).
 AIOC_EXTERN int aioc_scope_enter_at(aioc_scope *s, double deadline);
 
 /// Enters a shielded scope: inside it, cancellation of the task and the
@@ -372,13 +384,16 @@ AIOC_EXTERN int aioc_scope_exit(aioc_scope *s);
 /// suspending calls inside it return -ECANCELED. Returns 0 or AIOC_ESTALE.
 AIOC_EXTERN int aioc_scope_cancel(aioc_scope s);
 
-/// Moves the deadline of `s` to `seconds` from now (INFINITY: none).
-/// Returns 0, or AIOC_ESTALE.
+/// Moves the deadline of `s` to `seconds` from now (AIOC_NO_TIMEOUT: none;
+/// 0 or less: it expires now). Returns 0, -EALREADY if it has expired
+/// already (nothing changes), or AIOC_ESTALE.
 AIOC_EXTERN int aioc_scope_reschedule(aioc_scope s, double seconds);
 
-/// Awaits `t` for at most `seconds`; when the time runs out, cancels `t`,
-/// waits for it to end, and returns -ETIMEDOUT. Consumes the handle in
-/// every case except AIOC_ESTALE/AIOC_EAWAITED. Otherwise as aioc_await.
+/// Awaits `t` for at most `seconds` (AIOC_NO_TIMEOUT: no limit; 0 or less:
+/// no waiting, so `t` is cancelled unless it has ended already); when the
+/// time runs out, cancels `t`, waits for it to end, and returns
+/// -ETIMEDOUT. Consumes the handle in every case except
+/// AIOC_ESTALE/AIOC_EAWAITED. Otherwise as aioc_await.
 AIOC_EXTERN int aioc_wait_for(aioc_task t, double seconds, void **result);
 
 /* ======================================================== task groups == */
@@ -1028,11 +1043,11 @@ AIOC_EXTERN int aioc_server_port(const aioc_server *srv);
 AIOC_EXTERN size_t aioc_server_connections(const aioc_server *srv);
 
 /// Stops accepting and closes the listening sockets, then gives the
-/// handlers up to `grace` seconds to finish, cancels those still running,
-/// waits for them, and frees the server. Suspends. Returns 0, or
-/// -ETIMEDOUT if handlers had to be cancelled. A server still open when
-/// aioc_run ends is closed then (its handlers were cancelled with every
-/// other task).
+/// handlers up to `grace` seconds to finish (AIOC_NO_TIMEOUT: as long as
+/// they take; 0 or less: no time), cancels those still running, waits for
+/// them, and frees the server. Suspends. Returns 0, or -ETIMEDOUT if
+/// handlers had to be cancelled. A server still open when aioc_run ends is
+/// closed then (its handlers were cancelled with every other task).
 AIOC_EXTERN int aioc_server_close(aioc_server *srv, double grace);
 
 /* ========================================================= subprocesses == */
