@@ -889,9 +889,14 @@ AIOC_EXTERN void *aioc_stream_transport_ctx(const aioc_stream *s, const aioc_tra
 /// end of the stream, or a negative error.
 AIOC_EXTERN long aioc_stream_read(aioc_stream *s, void *buf, size_t n);
 
-/// Reads exactly `n` bytes into `buf`. Suspends. Returns `n`;
-/// AIOC_EINCOMPLETE if the stream ended first (`*got`, if not NULL, says
-/// how many bytes arrived; they are in `buf`); or a negative error.
+/// Reads exactly `n` bytes into `buf`. Suspends. Returns `n` (and `*got`,
+/// if not NULL, is `n`); AIOC_EINCOMPLETE if the stream ended first (the
+/// bytes that came are in `buf` and consumed, `*got` says how many); or a
+/// negative error: -ECANCELED, -ETIMEDOUT, the transport's error, -ENOMEM.
+/// On an error nothing is consumed (`*got` is 0), as with asyncio: the
+/// bytes that came so far stay buffered in the stream, and a later read
+/// (a retry after a deadline) gets them. The stream buffers up to `n`
+/// bytes for this.
 AIOC_EXTERN long aioc_stream_readexactly(aioc_stream *s, void *buf, size_t n, size_t *got);
 
 /// Reads up to and including the separator `sep` (`seplen` bytes) and sets
