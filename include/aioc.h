@@ -119,11 +119,20 @@ typedef struct aioc_run_opts {
     uint64_t seed;
     /// Non-zero: leave SIGINT alone. By default the first loop to run
     /// handles it: the first Ctrl-C cancels the main task, and once every
-    /// task has ended the process is killed by SIGINT as if unhandled (exit
-    /// status 130 in a shell); a second Ctrl-C kills it at once. A program
-    /// that already handles or ignores SIGINT is left alone too (a shell
-    /// starts background jobs with SIGINT ignored).
+    /// task has ended, stdio's buffers are flushed (fflush(NULL)) and the
+    /// process is killed by SIGINT as if unhandled (exit status 130 in a
+    /// shell): code after aioc_run does not run, atexit handlers neither.
+    /// A second Ctrl-C kills it at once, flushing nothing. A program that
+    /// already handles or ignores SIGINT is left alone too (a shell starts
+    /// background jobs with SIGINT ignored).
     int keep_sigint;
+    /// Non-zero: after a Ctrl-C, once every task has ended, aioc_run
+    /// returns -ECANCELED (whatever main returned; `*result` is still
+    /// main's value) instead of killing the process, so that the program
+    /// can finish and exit as it likes (by convention with status 130).
+    /// A second Ctrl-C still kills at once. No effect with keep_sigint, or
+    /// in a loop that does not handle SIGINT.
+    int return_on_sigint;
     /// Most threads for the process-wide pool behind aioc_to_thread; 0
     /// leaves the pool as it is (see aioc_thread_pool_size).
     unsigned threads;
@@ -134,12 +143,14 @@ typedef struct aioc_run_opts {
 /// cancelled and joined, and unobserved failures are reported.
 /// `*result` (if `result` is not NULL) receives main's return value.
 /// Returns main's status: 0, the error main returned with aioc_fail(),
-/// -ECANCELED if main was cancelled, -EDEADLK if every task waits and
-/// nothing can ever wake one (the waiting tasks are dumped to stderr),
-/// -EBUSY if a loop already runs in this thread, -EINVAL if the environment
-/// variable AIOC_BACKEND names a backend other than "epoll", -ENOMEM or
-/// another errno if the loop cannot be set up. May be called again after it returns, and
-/// in several threads at once (one loop each).
+/// -ECANCELED if main was cancelled (or a Ctrl-C came, with
+/// aioc_run_opts.return_on_sigint; without it a Ctrl-C never returns),
+/// -EDEADLK if every task waits and nothing can ever wake one (the waiting
+/// tasks are dumped to stderr), -EBUSY if a loop already runs in this
+/// thread, -EINVAL if the environment variable AIOC_BACKEND names a
+/// backend other than "epoll", -ENOMEM or another errno if the loop cannot
+/// be set up. May be called again after it returns, and in several
+/// threads at once (one loop each).
 AIOC_EXTERN int aioc_run(aioc_fn main, void *arg, void **result);
 
 /// aioc_run with options; `opts` may be NULL and is only read during the call.

@@ -367,7 +367,9 @@ int aioc_run_with(aioc_fn main, void *arg, void **result, const aioc_run_opts *o
     aioc__signals_stop(loop, false);
     loop_free(loop);
     free(loop);
-    if (interrupted) /* Ctrl-C, handled cleanly: now die of it, as expected */
+    if (interrupted && opts && opts->return_on_sigint)
+        return -ECANCELED; /* the program exits as it likes */
+    if (interrupted)       /* Ctrl-C, handled cleanly: now die of it, as expected */
         aioc__signals_stop(NULL, true);
     return status;
 }

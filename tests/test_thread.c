@@ -257,22 +257,26 @@ static void *signal_wait(void *arg) {
 TEST(signal_wait_receives_signals) { CHECK_ERR(aioc_run(signal_wait, NULL, NULL), 0); }
 
 /* Ctrl-C: the child's main task is cancelled, cleans up, and the process
- * then dies of SIGINT; a second Ctrl-C kills at once. */
+ * then dies of SIGINT, its stdio flushed; a second Ctrl-C kills at once.
+ * With return_on_sigint, aioc_run returns -ECANCELED instead. */
 static int ready_fd;
 
+enum { STUBBORN = 1, NO_FLUSH = 2, RETURNS = 4 };
+
 static void *interruptible(void *arg) {
-    int stubborn = I(arg);
+    int mode = I(arg);
     ssize_t w = write(ready_fd, "r", 1);
     (void)w;
-    if (stubborn) {
+    if (mode & STUBBORN) {
         aioc_scope shield;
         aioc_shield_enter(&shield);
         aioc_sleep(60); /* ignores the first Ctrl-C */
         aioc_scope_exit(&shield);
     }
     int err = aioc_sleep(60);
-    printf("main: %s, cleaning up\n", aioc_err_name(err));
-    fflush(stdout);
+    printf("main: %s, cleaning up\n", aioc_err_name(err)); /* stdout: a pipe, fully buffered */
+    if (!(mode & NO_FLUSH))
+        fflush(stdout);
     return NULL;
 }
 
@@ -296,7 +300,7 @@ static void wait_until_taken(pid_t pid, int sig) {
     CHECK(!"the signal was never taken");
 }
 
-static int run_and_interrupt(int stubborn, int signals, char *out, size_t cap) {
+static int run_and_interrupt(int mode, int signals, char *out, size_t cap) {
     int ready[2], output[2];
     CHECK(pipe(ready) == 0 && pipe(output) == 0);
     fflush(NULL);
@@ -304,8 +308,11 @@ static int run_and_interrupt(int stubborn, int signals, char *out, size_t cap) {
     if (pid == 0) {
         dup2(output[1], 1);
         ready_fd = ready[1];
-        aioc_run(interruptible, P(stubborn), NULL);
-        _exit(0); /* not reached after a Ctrl-C */
+        aioc_run_opts opts = {.return_on_sigint = mode & RETURNS};
+        int status = aioc_run_with(interruptible, P(mode), NULL, &opts);
+        printf("after aioc_run: %s\n", aioc_err_name(status));
+        fflush(stdout);
+        _exit(3); /* reached after a Ctrl-C only with return_on_sigint */
     }
     close(ready[1]);
     close(output[1]);
@@ -339,9 +346,24 @@ TEST(ctrl_c_cancels_main_then_exits_130) {
 
 TEST(second_ctrl_c_exits_at_once) {
     char out[256];
-    int ws = run_and_interrupt(1, 2, out, sizeof out);
+    int ws = run_and_interrupt(STUBBORN, 2, out, sizeof out);
     CHECK(WIFSIGNALED(ws) && WTERMSIG(ws) == SIGINT);
     CHECK(!strstr(out, "cleaning up")); /* it did not wait for the shield */
+}
+
+TEST(ctrl_c_flushes_stdio_before_exiting) {
+    char out[256];
+    int ws = run_and_interrupt(NO_FLUSH, 1, out, sizeof out);
+    CHECK(WIFSIGNALED(ws) && WTERMSIG(ws) == SIGINT);
+    CHECK(strstr(out, "main: ECANCELED, cleaning up")); /* not lost in stdout's buffer */
+    CHECK(!strstr(out, "after aioc_run"));
+}
+
+TEST(ctrl_c_can_make_run_return_ecanceled) {
+    char out[256];
+    int ws = run_and_interrupt(RETURNS | NO_FLUSH, 1, out, sizeof out);
+    CHECK(WIFEXITED(ws) && WEXITSTATUS(ws) == 3); /* the program exits as it likes */
+    CHECK(strstr(out, "main: ECANCELED, cleaning up\nafter aioc_run: ECANCELED\n"));
 }
 
 static void *writes_to_closed_pipe(void *arg) {
