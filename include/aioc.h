@@ -699,7 +699,16 @@ AIOC_EXTERN void aioc_queue_shutdown(aioc_queue *q, int immediate, aioc_queue_dr
  * call first; only when it would block is the descriptor registered with
  * the loop (once, edge-triggered, for as long as it stays open) and the
  * task parked until the descriptor is ready. The descriptor is switched to
- * O_NONBLOCK on first use. Close descriptors used here with aioc_close: it
+ * O_NONBLOCK on first use. That flag belongs to the open file description,
+ * which other processes may share (stdin and stdout with the shell or a
+ * pipe's other users): where aioc set it, it clears it again when
+ * aioc_close closes the descriptor and, for descriptors still open, when
+ * aioc_run ends; one already non-blocking stays so. (A descriptor shared
+ * by loops in several threads gets it cleared when the loop that set it
+ * ends.) Regular files are not pollable and O_NONBLOCK means nothing to
+ * them: their reads and writes work here but block the loop's thread
+ * while the disk works, so give file work to aioc_to_thread (their flags
+ * are left alone). Close descriptors used here with aioc_close: it
  * wakes the tasks waiting on them and forgets the registration (a plain
  * close(2) would leave a stale one behind for the next descriptor that gets
  * the same number). Every call is a suspension point (-ECANCELED,
@@ -879,9 +888,11 @@ typedef struct aioc_stream_opts {
     size_t low_water;  /// ... until it is down to this; 0: high_water / 4
 } aioc_stream_opts;
 
-/// A stream over descriptor `fd`, which it owns from now on (closed by
-/// aioc_stream_close / _abort). `opts` may be NULL. Returns NULL with
-/// errno ENOMEM or EBADF.
+/// A stream over descriptor `fd` (a socket, pipe or terminal), which it
+/// owns from now on: aioc_stream_close / _abort close it with aioc_close.
+/// `opts` may be NULL. Does not suspend. Returns NULL with errno ENOMEM or
+/// EBADF (`fd` negative); on failure `fd` is untouched and still the
+/// caller's to close.
 AIOC_EXTERN aioc_stream *aioc_stream_new(int fd, const aioc_stream_opts *opts);
 
 /// A stream over any transport; `ops` and `ctx` must outlive the stream,
