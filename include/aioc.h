@@ -1310,6 +1310,14 @@ AIOC_EXTERN int aioc_to_thread_map(aioc_map_fn fn, void *const *items, size_t n,
 AIOC_EXTERN int aioc_to_thread_map_with(aioc_map_fn fn, void *const *items, size_t n,
                                         void **results, int *errors, aioc_cleanup cleanup);
 
+/* The pool's threads start on demand and stay while a loop runs. When the
+ * last running loop's aioc_run ends, the idle ones end and are joined, so
+ * a program back from aioc_run has none left (Valgrind's leak check finds
+ * no thread stacks "possibly lost"); the next loop starts them again. A
+ * thread still running a job whose caller gave up (see aioc_to_thread)
+ * finishes it and stays; if the program exits meanwhile, Valgrind reports
+ * that thread's stack, as for any thread still running at exit. */
+
 /// Sets the most threads the process-wide pool may run (default: the
 /// environment variable AIOC_THREADS, else the number of CPUs + 4, at most
 /// 32, as asyncio's default executor). Running jobs are not affected.
@@ -1361,6 +1369,18 @@ AIOC_EXTERN int aioc_signal_wait(const int *signals, size_t n);
 /// Prints every task of the running loop: id, name, state, what it waits on
 /// and for how long. Returns the number of tasks, or AIOC_ENOLOOP.
 AIOC_EXTERN int aioc_dump_tasks(FILE *out);
+
+/* Valgrind: task stacks are registered with it, so a program using aioc
+ * runs clean under `valgrind --leak-check=full` (see the pool's note
+ * above on threads). Valgrind 3.19 (Debian 12) does not know two recent
+ * system calls that aioc tries first, and prints "WARNING: unhandled
+ * amd64-linux syscall: 434" (pidfd_open: for stack guard pages in batches
+ * and for child processes) and "... syscall: 441" (epoll_pwait2: the
+ * loop's nanosecond poll timeout). They are harmless: Valgrind answers
+ * ENOSYS, as an older kernel would, and aioc takes its fallbacks (guard
+ * pages one by one, child processes waited for by polling, epoll_wait's
+ * milliseconds rounded up). They are not errors: the exit status stays
+ * 0, even with --error-exitcode. */
 
 #ifdef __cplusplus
 }

@@ -1,4 +1,5 @@
 /* Threads: to_thread, to_thread_map, futures, calls between loops, signals. */
+#include <netdb.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -7,6 +8,10 @@
 #include <unistd.h>
 
 #include "test.h"
+
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#endif
 
 static void *square(void *arg) { return P(I(arg) * I(arg)); }
 
@@ -25,6 +30,71 @@ static void *to_thread_basic(void *arg) {
 }
 
 TEST(to_thread_returns_result) { CHECK_ERR(aioc_run(to_thread_basic, NULL, NULL), 0); }
+
+/* When the last loop ends, the pool's idle threads end and are joined: a
+ * program back from aioc_run has no thread of ours left (which Valgrind
+ * would report as possibly lost), and the next loop starts them again. */
+static int threads_in_process(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    int n = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "Threads: %d", &n) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return n;
+}
+
+static void *squares_on_threads(void *arg) {
+    (void)arg;
+    aioc_task t[4];
+    for (int i = 0; i < 4; i++)
+        t[i] = aioc_spawn(to_thread_basic, NULL);
+    CHECK_ERR(aioc_gather(t, 4, NULL), 0);
+    struct addrinfo *ai = NULL; /* and the resolver pool */
+    CHECK_ERR(aioc_getaddrinfo("localhost", "80", NULL, &ai), 0);
+    freeaddrinfo(ai);
+    CHECK(threads_in_process() > 1);
+    return NULL;
+}
+
+TEST(pool_threads_end_with_the_last_loop) {
+    CHECK_EQ(threads_in_process(), 1);
+    CHECK_ERR(aioc_run(squares_on_threads, NULL, NULL), 0);
+    CHECK_EQ(threads_in_process(), 1);
+    CHECK_ERR(aioc_run(squares_on_threads, NULL, NULL), 0); /* and again */
+    CHECK_EQ(threads_in_process(), 1);
+}
+
+/* The user's check: a program that used aioc_to_thread is clean under a
+ * standard Valgrind run, every leak kind counted (the test above, run
+ * under Valgrind; skipped where Valgrind is missing, and when this test
+ * itself runs under Valgrind). */
+TEST(to_thread_program_is_clean_under_valgrind) {
+#if __has_include(<valgrind/valgrind.h>)
+    if (RUNNING_ON_VALGRIND)
+        return;
+#endif
+    char self[4096];
+    ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
+    CHECK(len > 0);
+    self[len] = 0;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        execlp("valgrind", "valgrind", "-q", "--leak-check=full", "--errors-for-leak-kinds=all",
+               "--error-exitcode=99", self, "pool_threads_end_with_the_last_loop", (char *)NULL);
+        _exit(127);
+    }
+    int ws;
+    CHECK(waitpid(pid, &ws, 0) == pid);
+    if (WIFEXITED(ws) && WEXITSTATUS(ws) == 127) {
+        fprintf(stderr, "skipped: no valgrind in PATH\n");
+        return;
+    }
+    CHECK(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+}
 
 static void *one_job(void *arg) {
     void *r;
