@@ -293,14 +293,13 @@ static void pool_job_done(pool *p) {
     pthread_mutex_unlock(&p->lock);
 }
 
-/* `idle` counts workers not running a job, including one that has just
- * finished and is about to look for the next. `queued` jobs are spoken
- * for. */
+/* `idle` counts workers not running a job, including one just started
+ * and one that has just finished and is about to look for the next.
+ * `queued` jobs are spoken for. */
 static void *worker(void *arg) {
     worker_rec *self = arg;
     pool *p = self->p;
-    pthread_mutex_lock(&p->lock);
-    p->idle++;
+    pthread_mutex_lock(&p->lock); /* counted idle from its start (start_worker) */
     for (;;) {
         while (!p->head && !p->retiring)
             pthread_cond_wait(&p->wake, &p->lock);
@@ -350,11 +349,13 @@ static int start_worker(pool *p) {
     int failed = pthread_create(&w->thread, &attr, worker, w);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     pthread_attr_destroy(&attr);
-    if (failed)
+    if (failed) {
         free(w);
-    else
-        p->threads++;
-    return failed;
+        return failed;
+    }
+    p->threads++;
+    p->idle++; /* already: a stop_idle before it runs must count it */
+    return 0;
 }
 
 /* Queues `j`, starting a thread first if none is idle and the limit

@@ -12,6 +12,14 @@
 #if __has_include(<valgrind/valgrind.h>)
 #include <valgrind/valgrind.h>
 #endif
+#ifndef __has_feature
+#define __has_feature(x) 0
+#endif
+#if defined(__SANITIZE_ADDRESS__) || __has_feature(address_sanitizer)
+#define UNDER_A_SANITIZER 1
+#else
+#define UNDER_A_SANITIZER 0
+#endif
 
 static void *square(void *arg) { return P(I(arg) * I(arg)); }
 
@@ -47,7 +55,6 @@ static int threads_in_process(void) {
 }
 
 static void *squares_on_threads(void *arg) {
-    (void)arg;
     aioc_task t[4];
     for (int i = 0; i < 4; i++)
         t[i] = aioc_spawn(to_thread_basic, NULL);
@@ -55,16 +62,17 @@ static void *squares_on_threads(void *arg) {
     struct addrinfo *ai = NULL; /* and the resolver pool */
     CHECK_ERR(aioc_getaddrinfo("localhost", "80", NULL, &ai), 0);
     freeaddrinfo(ai);
-    CHECK(threads_in_process() > 1);
+    CHECK(threads_in_process() > *(int *)arg);
     return NULL;
 }
 
 TEST(pool_threads_end_with_the_last_loop) {
-    CHECK_EQ(threads_in_process(), 1);
-    CHECK_ERR(aioc_run(squares_on_threads, NULL, NULL), 0);
-    CHECK_EQ(threads_in_process(), 1);
-    CHECK_ERR(aioc_run(squares_on_threads, NULL, NULL), 0); /* and again */
-    CHECK_EQ(threads_in_process(), 1);
+    int before = threads_in_process(); /* the runner's (a sanitizer may add some) */
+    CHECK(before >= 1);
+    CHECK_ERR(aioc_run(squares_on_threads, &before, NULL), 0);
+    CHECK_EQ(threads_in_process(), before);
+    CHECK_ERR(aioc_run(squares_on_threads, &before, NULL), 0); /* and again */
+    CHECK_EQ(threads_in_process(), before);
 }
 
 /* The user's check: a program that used aioc_to_thread is clean under a
@@ -72,6 +80,8 @@ TEST(pool_threads_end_with_the_last_loop) {
  * under Valgrind; skipped where Valgrind is missing, and when this test
  * itself runs under Valgrind). */
 TEST(to_thread_program_is_clean_under_valgrind) {
+    if (UNDER_A_SANITIZER) /* its runtime and Valgrind exclude each other */
+        return;
 #if __has_include(<valgrind/valgrind.h>)
     if (RUNNING_ON_VALGRIND)
         return;
