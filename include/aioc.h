@@ -941,8 +941,10 @@ AIOC_EXTERN long aioc_stream_readline(aioc_stream *s, const char **out);
 /// are buffered until the end of the loop's turn (see above); a large one
 /// with nothing buffered ahead sends what the transport takes at once.
 /// Suspends only while the buffer is at its high-water mark, flushing it
-/// down to the low-water mark first (and, like the descriptor calls, a
-/// large write yields every 64 writes that did not wait). Returns 0 once
+/// down to the low-water mark first, or while another task's flush is
+/// sending from a buffer that must grow to take these bytes (and, like the
+/// descriptor calls, a large write yields every 64 writes that did not
+/// wait). Returns 0 once
 /// the bytes are sent or buffered: a failure to send them shows at the
 /// next write, drain or close (as with asyncio's write and drain).
 /// Otherwise a negative error, and the bytes were not taken: an earlier

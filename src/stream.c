@@ -493,10 +493,20 @@ int aioc_stream_write(aioc_stream *s, const void *buf, size_t n) {
     }
     if (n == 0)
         return 0;
-    if ((err = reserve(&s->out, n)))
+    /* A task holding the write lock may be inside a transport write that
+     * points into the buffer: bytes may be added after the end, but making
+     * room by sliding or growing the buffer would move them under it. */
+    bool wait_for_flush = s->out.cap - s->out.end < n && aioc_lock_locked(&s->writing);
+    if (wait_for_flush && (err = aioc_lock_acquire(&s->writing)))
         return err;
-    memcpy(s->out.data + s->out.end, buf, n);
-    s->out.end += n;
+    if (!(err = s->write_error) && !(err = reserve(&s->out, n))) {
+        memcpy(s->out.data + s->out.end, buf, n);
+        s->out.end += n;
+    }
+    if (wait_for_flush)
+        aioc_lock_release(&s->writing);
+    if (err)
+        return err;
     if (t && n < WRITE_DIRECT)
         aioc__defer(loop, &s->flush_soon);
     else

@@ -28,16 +28,13 @@ static void *slow_square(void *arg) {
     return square(arg);
 }
 
-static void *to_thread_basic(void *arg) {
-    (void)arg;
+TASK_TEST(to_thread_returns_result) {
     void *r = NULL;
     CHECK_ERR(aioc_to_thread(square, P(7), &r), 0);
     CHECK_EQ(I(r), 49);
     CHECK_ERR(aioc_to_thread(NULL, NULL, &r), -EINVAL);
     return NULL;
 }
-
-TEST(to_thread_returns_result) { CHECK_ERR(aioc_run(to_thread_basic, NULL, NULL), 0); }
 
 /* When the last loop ends, the pool's idle threads end and are joined: a
  * program back from aioc_run has no thread of ours left (which Valgrind
@@ -54,10 +51,17 @@ static int threads_in_process(void) {
     return n;
 }
 
+static void *square_on_a_thread(void *arg) {
+    void *r = NULL;
+    CHECK_ERR(aioc_to_thread(slow_square, arg, &r), 0);
+    CHECK_EQ(I(r), I(arg) * I(arg));
+    return NULL;
+}
+
 static void *squares_on_threads(void *arg) {
     aioc_task t[4];
     for (int i = 0; i < 4; i++)
-        t[i] = aioc_spawn(to_thread_basic, NULL);
+        t[i] = aioc_spawn(square_on_a_thread, P(i + 2));
     CHECK_ERR(aioc_gather(t, 4, NULL), 0);
     struct addrinfo *ai = NULL; /* and the resolver pool */
     CHECK_ERR(aioc_getaddrinfo("localhost", "80", NULL, &ai), 0);
@@ -188,8 +192,7 @@ static void *completer(void *arg) {
     return NULL;
 }
 
-static void *future_from_thread(void *arg) {
-    (void)arg;
+TASK_TEST(future_completed_by_a_plain_thread) {
     fut = aioc_future_new(NULL, NULL);
     CHECK(fut);
     pthread_t th;
@@ -205,10 +208,7 @@ static void *future_from_thread(void *arg) {
     return NULL;
 }
 
-TEST(future_completed_by_a_plain_thread) { CHECK_ERR(aioc_run(future_from_thread, NULL, NULL), 0); }
-
-static void *future_abandoned(void *arg) {
-    (void)arg;
+TASK_TEST(future_abandoned_by_its_waiter) {
     cleaned = 0;
     aioc_future *f = aioc_future_new(free_late, P(3));
     aioc_scope s;
@@ -219,8 +219,6 @@ static void *future_abandoned(void *arg) {
     CHECK_EQ(cleaned, 1);
     return NULL;
 }
-
-TEST(future_abandoned_by_its_waiter) { CHECK_ERR(aioc_run(future_abandoned, NULL, NULL), 0); }
 
 TEST(future_complete_twice_is_ealready) {
     aioc_future *f = aioc_future_new(NULL, NULL);
@@ -312,8 +310,7 @@ static void raise_usr1(void *arg) {
     kill(getpid(), SIGUSR1);
 }
 
-static void *signal_wait(void *arg) {
-    (void)arg;
+TASK_TEST(signal_wait_receives_signals) {
     int sigs[] = {SIGUSR1};
     aioc_call_later(0.05, raise_usr1, NULL);
     CHECK_EQ(aioc_signal_wait(sigs, 1), SIGUSR1);
@@ -333,8 +330,6 @@ static void *signal_wait(void *arg) {
     CHECK_EQ(aioc_signal_wait(two, 2), SIGUSR2);
     return NULL;
 }
-
-TEST(signal_wait_receives_signals) { CHECK_ERR(aioc_run(signal_wait, NULL, NULL), 0); }
 
 /* Ctrl-C: the child's main task is cancelled, cleans up, and the process
  * then dies of SIGINT, its stdio flushed; a second Ctrl-C kills at once.
@@ -446,8 +441,7 @@ TEST(ctrl_c_can_make_run_return_ecanceled) {
     CHECK(strstr(out, "main: ECANCELED, cleaning up\nafter aioc_run: ECANCELED\n"));
 }
 
-static void *writes_to_closed_pipe(void *arg) {
-    (void)arg;
+TASK_TEST(sigpipe_never_kills) {
     int p[2];
     CHECK(pipe(p) == 0);
     close(p[0]);
@@ -455,8 +449,6 @@ static void *writes_to_closed_pipe(void *arg) {
     close(p[1]);
     return NULL;
 }
-
-TEST(sigpipe_never_kills) { CHECK_ERR(aioc_run(writes_to_closed_pipe, NULL, NULL), 0); }
 
 static volatile sig_atomic_t usr1_taken;
 static void on_usr1(int sig) {
@@ -508,16 +500,13 @@ TEST(pool_threads_take_no_signals) {
     CHECK_ERR(aioc_run(signals_skip_pool_threads, NULL, NULL), 0);
 }
 
-static void *waits_on_thread(void *arg) {
-    (void)arg;
+TASK_TEST(waiting_on_a_thread_is_not_a_deadlock) {
     void *r;
     /* not a deadlock: a pool thread will finish */
     CHECK_ERR(aioc_to_thread(slow_square, P(3), &r), 0);
     CHECK_EQ(I(r), 9);
     return NULL;
 }
-
-TEST(waiting_on_a_thread_is_not_a_deadlock) { CHECK_ERR(aioc_run(waits_on_thread, NULL, NULL), 0); }
 
 static int cleanup_calls;
 static void *cleanup_arg_seen, *cleanup_result_seen;
@@ -633,8 +622,7 @@ static void count_map_cleanup(void *result, void *item) {
     map_cleanups++;
 }
 
-static void *map_errors(void *arg) {
-    (void)arg;
+TASK_TEST(to_thread_map_errors_per_item) {
     enum { N = 100 };
     void *items[N], *results[N];
     int errors[N];
@@ -665,8 +653,6 @@ static void *map_errors(void *arg) {
     fail_from = INTPTR_MAX;
     return NULL;
 }
-
-TEST(to_thread_map_errors_per_item) { CHECK_ERR(aioc_run(map_errors, NULL, NULL), 0); }
 
 static void *map_empty(void *arg) {
     (void)arg;
