@@ -446,8 +446,10 @@ int aioc__signals_start(aioc__loop *loop, const aioc_run_opts *opts);
 bool aioc__sigint_pending(aioc__loop *loop);
 void aioc__signals_stop(aioc__loop *loop, bool interrupted);
 
-/* src/thread.c */
-void aioc__pool_configure(const aioc_run_opts *opts);
+/* src/thread.c: a loop starts (applies opts->threads) and ends; when the
+ * last running loop ends, the pools' idle threads end and are joined */
+void aioc__pools_enter(const aioc_run_opts *opts);
+void aioc__pools_leave(void);
 /* src/net.c: Happy Eyeballs over a resolved list (tests use it directly) */
 struct addrinfo;
 int aioc__connect_any(struct addrinfo *res);

@@ -432,3 +432,47 @@ TASK_TEST(busy_reader_does_not_starve_the_loop) {
     aioc_close(a[0]), aioc_close(a[1]), aioc_close(b[0]), aioc_close(b[1]);
     return NULL;
 }
+
+/* O_NONBLOCK lives in the open file description, which a descriptor may
+ * share (stdin with the shell): aioc clears it again where it set it, when
+ * aioc_close closes the descriptor (a dup shows the shared description)
+ * and, for descriptors still open, when aioc_run ends. Descriptors that
+ * were non-blocking already, and regular files, are left as they were. */
+static int nonblocking(int fd) { return (fcntl(fd, F_GETFL) & O_NONBLOCK) != 0; }
+
+static int pipes[2], shared, already[2], file_fd;
+
+static void *uses_descriptors(void *arg) {
+    (void)arg;
+    char c;
+    CHECK_EQ(aioc_write(pipes[1], "ab", 2), 2);
+    CHECK_EQ(aioc_read(pipes[0], &c, 1), 1);
+    CHECK(nonblocking(pipes[0]) && nonblocking(pipes[1]) && nonblocking(shared));
+    aioc_stream *s = aioc_stream_new(pipes[0], NULL);
+    CHECK_EQ(aioc_stream_read(s, &c, 1), 1);
+    CHECK_ERR(aioc_stream_close(s), 0); /* closes pipes[0] through aioc_close */
+    CHECK(!nonblocking(shared));        /* the description is blocking again */
+    CHECK_EQ(aioc_write(already[1], "x", 1), 1);
+    CHECK_EQ(aioc_read(file_fd, &c, 1), 1);
+    CHECK(!nonblocking(file_fd));
+    return NULL; /* pipes[1] and already[] stay open */
+}
+
+TEST(nonblocking_mode_is_given_back) {
+    CHECK(pipe(pipes) == 0 && pipe2(already, O_NONBLOCK) == 0);
+    shared = dup(pipes[0]);
+    char path[] = "/tmp/aioc-test-XXXXXX";
+    CHECK((file_fd = mkstemp(path)) >= 0);
+    unlink(path);
+    CHECK(write(file_fd, "f", 1) == 1 && lseek(file_fd, 0, SEEK_SET) == 0);
+    CHECK(!nonblocking(pipes[0]) && !nonblocking(pipes[1]) && !nonblocking(shared));
+    CHECK_ERR(aioc_run(uses_descriptors, NULL, NULL), 0);
+    CHECK(!nonblocking(pipes[1]));                             /* given back at the end */
+    CHECK(nonblocking(already[0]) && nonblocking(already[1])); /* as they were */
+    CHECK(!nonblocking(shared) && !nonblocking(file_fd));
+    close(pipes[1]);
+    close(shared);
+    close(already[0]);
+    close(already[1]);
+    close(file_fd);
+}

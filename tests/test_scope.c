@@ -185,3 +185,54 @@ TASK_TEST_VIRTUAL(wait_for_reports_outer_cancel_as_ecanceled) {
     CHECK_ERR(result, -ECANCELED);
     return NULL;
 }
+
+/* As asyncio: a timeout of 0 or less (a remaining time computed too late)
+ * or a deadline in the past expires at once, NaN too; AIOC_NO_TIMEOUT is
+ * the one way to say "none". Under virtual time, "at once" is exact: the
+ * clock has not moved. */
+static void *quick(void *arg) {
+    (void)arg;
+    return P(7);
+}
+
+TASK_TEST_VIRTUAL(past_timeouts_expire_at_once_none_waits) {
+    const double past[] = {-1, -INFINITY, NAN, 0};
+    double t0 = aioc_now();
+    aioc_scope s;
+    for (size_t i = 0; i < sizeof past / sizeof past[0]; i++) {
+        CHECK_ERR(aioc_scope_enter(&s, past[i]), 0);
+        CHECK_ERR(aioc_sleep(100), -ETIMEDOUT);
+        CHECK_ERR(aioc_scope_exit(&s), -ETIMEDOUT);
+        CHECK_ERR(aioc_scope_enter_at(&s, past[i]), 0);
+        CHECK_ERR(aioc_sleep(100), -ETIMEDOUT);
+        CHECK_ERR(aioc_scope_exit(&s), -ETIMEDOUT);
+        CHECK_ERR(aioc_scope_enter(&s, 10), 0);
+        CHECK_ERR(aioc_scope_reschedule(s, past[i]), 0);
+        CHECK_ERR(aioc_sleep(100), -ETIMEDOUT);
+        CHECK_ERR(aioc_scope_exit(&s), -ETIMEDOUT);
+        void *r = P(1);
+        aioc_task t = aioc_spawn(slow, P(100));
+        CHECK_ERR(aioc_wait_for(t, past[i], &r), -ETIMEDOUT);
+        CHECK(r == NULL);
+        CHECK_ERR(aioc_await(t, NULL), AIOC_ESTALE); /* cancelled and reaped */
+    }
+    CHECK(aioc_now() == t0); /* nothing waited */
+    /* a task that has ended is still collected with a past timeout */
+    aioc_task done = aioc_spawn(quick, NULL);
+    aioc_yield();
+    void *r;
+    CHECK_ERR(aioc_wait_for(done, -1, &r), 0);
+    CHECK_EQ(I(r), 7);
+    /* none: waits as long as it takes */
+    CHECK_ERR(aioc_scope_enter(&s, AIOC_NO_TIMEOUT), 0);
+    CHECK_ERR(aioc_sleep(100), 0);
+    CHECK_ERR(aioc_scope_exit(&s), 0);
+    CHECK_ERR(aioc_scope_enter_at(&s, AIOC_NO_TIMEOUT), 0);
+    CHECK_ERR(aioc_scope_reschedule(s, AIOC_NO_TIMEOUT), 0);
+    CHECK_ERR(aioc_sleep(100), 0);
+    CHECK_ERR(aioc_scope_exit(&s), 0);
+    CHECK_ERR(aioc_wait_for(aioc_spawn(slow, P(100)), AIOC_NO_TIMEOUT, &r), 0);
+    CHECK_EQ(I(r), 1000);
+    CHECK(fabs(aioc_now() - t0 - 300) < 0.25);
+    return NULL;
+}

@@ -100,6 +100,55 @@ TASK_TEST(stream_readexactly_reports_partial_count) {
     return NULL;
 }
 
+/* A readexactly cut short by a deadline or a cancel consumes nothing, as
+ * in asyncio: the bytes that came stay buffered and a retry reads them. */
+typedef struct exact_call {
+    aioc_stream *s;
+    char *buf;
+    size_t n, got;
+    long status;
+} exact_call;
+
+static void *read_exactly(void *arg) {
+    exact_call *c = arg;
+    c->status = aioc_stream_readexactly(c->s, c->buf, c->n, &c->got);
+    return NULL;
+}
+
+TASK_TEST(stream_readexactly_cut_short_keeps_the_bytes) {
+    enum { N = 100000 }; /* larger than a buffer's first size */
+    static char out[N], in[N];
+    for (size_t i = 0; i < N; i++)
+        out[i] = (char)(i * 7 + i / 251);
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sp) == 0);
+    aioc_stream *s = aioc_stream_new(sp[0], NULL);
+    CHECK_EQ(aioc_write(sp[1], out, N / 2), N / 2); /* half, then the peer stalls */
+    aioc_scope sc;
+    aioc_scope_enter(&sc, 0.05);
+    CHECK_ERR(aioc_stream_readexactly(s, in, N, NULL), -ETIMEDOUT);
+    aioc_scope_exit(&sc);
+    exact_call c = {s, in, N, 99, 0};
+    aioc_task t = aioc_spawn(read_exactly, &c);
+    CHECK_ERR(aioc_sleep(0.01), 0);
+    aioc_cancel(t);
+    CHECK_ERR(aioc_await(t, NULL), -ECANCELED);
+    CHECK_ERR(c.status, -ECANCELED);
+    CHECK_EQ(c.got, 0);                                             /* nothing consumed */
+    CHECK_EQ(aioc_write(sp[1], out + N / 2, N - N / 2), N - N / 2); /* the rest */
+    size_t got = 0;
+    CHECK_EQ(aioc_stream_readexactly(s, in, N, &got), N);
+    CHECK_EQ(got, N);
+    CHECK(memcmp(in, out, N) == 0); /* nothing was lost */
+    CHECK_EQ(aioc_write(sp[1], "xyz", 3), 3);
+    aioc_close(sp[1]);
+    CHECK_ERR(aioc_stream_readexactly(s, in, 10, &got), AIOC_EINCOMPLETE);
+    CHECK_EQ(got, 3); /* the end of the stream hands out what came */
+    CHECK(memcmp(in, "xyz", 3) == 0);
+    CHECK_EQ(aioc_stream_read(s, in, 10), 0);
+    aioc_stream_close(s);
+    return NULL;
+}
+
 static size_t drained;
 
 static void *slow_drain(void *arg) {

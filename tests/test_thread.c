@@ -1,4 +1,5 @@
 /* Threads: to_thread, to_thread_map, futures, calls between loops, signals. */
+#include <netdb.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -7,6 +8,18 @@
 #include <unistd.h>
 
 #include "test.h"
+
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#endif
+#ifndef __has_feature
+#define __has_feature(x) 0
+#endif
+#if defined(__SANITIZE_ADDRESS__) || __has_feature(address_sanitizer)
+#define UNDER_A_SANITIZER 1
+#else
+#define UNDER_A_SANITIZER 0
+#endif
 
 static void *square(void *arg) { return P(I(arg) * I(arg)); }
 
@@ -21,6 +34,80 @@ TASK_TEST(to_thread_returns_result) {
     CHECK_EQ(I(r), 49);
     CHECK_ERR(aioc_to_thread(NULL, NULL, &r), -EINVAL);
     return NULL;
+}
+
+/* When the last loop ends, the pool's idle threads end and are joined: a
+ * program back from aioc_run has no thread of ours left (which Valgrind
+ * would report as possibly lost), and the next loop starts them again. */
+static int threads_in_process(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    int n = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "Threads: %d", &n) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return n;
+}
+
+static void *square_on_a_thread(void *arg) {
+    void *r = NULL;
+    CHECK_ERR(aioc_to_thread(slow_square, arg, &r), 0);
+    CHECK_EQ(I(r), I(arg) * I(arg));
+    return NULL;
+}
+
+static void *squares_on_threads(void *arg) {
+    aioc_task t[4];
+    for (int i = 0; i < 4; i++)
+        t[i] = aioc_spawn(square_on_a_thread, P(i + 2));
+    CHECK_ERR(aioc_gather(t, 4, NULL), 0);
+    struct addrinfo *ai = NULL; /* and the resolver pool */
+    CHECK_ERR(aioc_getaddrinfo("localhost", "80", NULL, &ai), 0);
+    freeaddrinfo(ai);
+    CHECK(threads_in_process() > *(int *)arg);
+    return NULL;
+}
+
+TEST(pool_threads_end_with_the_last_loop) {
+    int before = threads_in_process(); /* the runner's (a sanitizer may add some) */
+    CHECK(before >= 1);
+    CHECK_ERR(aioc_run(squares_on_threads, &before, NULL), 0);
+    CHECK_EQ(threads_in_process(), before);
+    CHECK_ERR(aioc_run(squares_on_threads, &before, NULL), 0); /* and again */
+    CHECK_EQ(threads_in_process(), before);
+}
+
+/* The user's check: a program that used aioc_to_thread is clean under a
+ * standard Valgrind run, every leak kind counted (the test above, run
+ * under Valgrind; skipped where Valgrind is missing, and when this test
+ * itself runs under Valgrind). */
+TEST(to_thread_program_is_clean_under_valgrind) {
+    if (UNDER_A_SANITIZER) /* its runtime and Valgrind exclude each other */
+        return;
+#if __has_include(<valgrind/valgrind.h>)
+    if (RUNNING_ON_VALGRIND)
+        return;
+#endif
+    char self[4096];
+    ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
+    CHECK(len > 0);
+    self[len] = 0;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        execlp("valgrind", "valgrind", "-q", "--leak-check=full", "--errors-for-leak-kinds=all",
+               "--error-exitcode=99", self, "pool_threads_end_with_the_last_loop", (char *)NULL);
+        _exit(127);
+    }
+    int ws;
+    CHECK(waitpid(pid, &ws, 0) == pid);
+    if (WIFEXITED(ws) && WEXITSTATUS(ws) == 127) {
+        fprintf(stderr, "skipped: no valgrind in PATH\n");
+        return;
+    }
+    CHECK(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
 }
 
 static void *one_job(void *arg) {
@@ -245,22 +332,26 @@ TASK_TEST(signal_wait_receives_signals) {
 }
 
 /* Ctrl-C: the child's main task is cancelled, cleans up, and the process
- * then dies of SIGINT; a second Ctrl-C kills at once. */
+ * then dies of SIGINT, its stdio flushed; a second Ctrl-C kills at once.
+ * With return_on_sigint, aioc_run returns -ECANCELED instead. */
 static int ready_fd;
 
+enum { STUBBORN = 1, NO_FLUSH = 2, RETURNS = 4 };
+
 static void *interruptible(void *arg) {
-    int stubborn = I(arg);
+    int mode = I(arg);
     ssize_t w = write(ready_fd, "r", 1);
     (void)w;
-    if (stubborn) {
+    if (mode & STUBBORN) {
         aioc_scope shield;
         aioc_shield_enter(&shield);
         aioc_sleep(60); /* ignores the first Ctrl-C */
         aioc_scope_exit(&shield);
     }
     int err = aioc_sleep(60);
-    printf("main: %s, cleaning up\n", aioc_err_name(err));
-    fflush(stdout);
+    printf("main: %s, cleaning up\n", aioc_err_name(err)); /* stdout: a pipe, fully buffered */
+    if (!(mode & NO_FLUSH))
+        fflush(stdout);
     return NULL;
 }
 
@@ -284,7 +375,7 @@ static void wait_until_taken(pid_t pid, int sig) {
     CHECK(!"the signal was never taken");
 }
 
-static int run_and_interrupt(int stubborn, int signals, char *out, size_t cap) {
+static int run_and_interrupt(int mode, int signals, char *out, size_t cap) {
     int ready[2], output[2];
     CHECK(pipe(ready) == 0 && pipe(output) == 0);
     fflush(NULL);
@@ -292,8 +383,11 @@ static int run_and_interrupt(int stubborn, int signals, char *out, size_t cap) {
     if (pid == 0) {
         dup2(output[1], 1);
         ready_fd = ready[1];
-        aioc_run(interruptible, P(stubborn), NULL);
-        _exit(0); /* not reached after a Ctrl-C */
+        aioc_run_opts opts = {.return_on_sigint = mode & RETURNS};
+        int status = aioc_run_with(interruptible, P(mode), NULL, &opts);
+        printf("after aioc_run: %s\n", aioc_err_name(status));
+        fflush(stdout);
+        _exit(3); /* reached after a Ctrl-C only with return_on_sigint */
     }
     close(ready[1]);
     close(output[1]);
@@ -327,9 +421,24 @@ TEST(ctrl_c_cancels_main_then_exits_130) {
 
 TEST(second_ctrl_c_exits_at_once) {
     char out[256];
-    int ws = run_and_interrupt(1, 2, out, sizeof out);
+    int ws = run_and_interrupt(STUBBORN, 2, out, sizeof out);
     CHECK(WIFSIGNALED(ws) && WTERMSIG(ws) == SIGINT);
     CHECK(!strstr(out, "cleaning up")); /* it did not wait for the shield */
+}
+
+TEST(ctrl_c_flushes_stdio_before_exiting) {
+    char out[256];
+    int ws = run_and_interrupt(NO_FLUSH, 1, out, sizeof out);
+    CHECK(WIFSIGNALED(ws) && WTERMSIG(ws) == SIGINT);
+    CHECK(strstr(out, "main: ECANCELED, cleaning up")); /* not lost in stdout's buffer */
+    CHECK(!strstr(out, "after aioc_run"));
+}
+
+TEST(ctrl_c_can_make_run_return_ecanceled) {
+    char out[256];
+    int ws = run_and_interrupt(RETURNS | NO_FLUSH, 1, out, sizeof out);
+    CHECK(WIFEXITED(ws) && WEXITSTATUS(ws) == 3); /* the program exits as it likes */
+    CHECK(strstr(out, "main: ECANCELED, cleaning up\nafter aioc_run: ECANCELED\n"));
 }
 
 TASK_TEST(sigpipe_never_kills) {

@@ -122,8 +122,9 @@ typedef struct aioc_curl_fetch_opts {
     /// NULL for none. Borrowed for the call.
     const void *body;
     size_t body_len;
-    /// Whole-transfer limit in seconds (CURLOPT_TIMEOUT_MS); 0: none.
-    /// Running out gives -ETIMEDOUT.
+    /// Whole-transfer limit in seconds (CURLOPT_TIMEOUT_MS); 0 or
+    /// AIOC_NO_TIMEOUT: none. Running out gives -ETIMEDOUT; a negative
+    /// (or NaN) limit has run out already: -ETIMEDOUT, nothing is sent.
     double timeout;
     /// Non-zero: follow redirects (up to 10).
     int follow_redirects;

@@ -67,7 +67,9 @@ typedef struct aioc_http_opts {
     size_t max_body_bytes; /// a request body, buffered; 0: 1 MiB; over: 413
     /// The whole request head must arrive within this many seconds of its
     /// first byte (of the connection's start, for the first request);
-    /// 0: 10 s. Over: 408 and the connection closes (slowloris).
+    /// 0: 10 s. Over: 408 and the connection closes (slowloris). In each
+    /// of the four timeouts AIOC_NO_TIMEOUT means none; a negative or NaN
+    /// one is refused (aioc_http_server_new: EINVAL).
     double head_timeout;
     /// Each read of a request body must bring bytes within this; 0: 30 s.
     double body_timeout;
@@ -120,8 +122,9 @@ typedef struct aioc_http_opts {
 /// Creates a server that runs `fn(req, res, arg)` for each request, with no
 /// listener yet: add one with aioc_http_listen, or hand it connections with
 /// aioc_http_serve_stream. `opts` may be NULL and is copied; `arg` is
-/// borrowed. Does not suspend. Returns NULL with errno EINVAL (no `fn`) or
-/// ENOMEM. Free it with aioc_http_server_close.
+/// borrowed. Does not suspend. Returns NULL with errno EINVAL (no `fn`, or
+/// a negative or NaN timeout in `opts`) or ENOMEM. Free it with
+/// aioc_http_server_close.
 AIOC_HTTP_EXTERN aioc_http_server *aioc_http_server_new(aioc_http_handler fn, void *arg,
                                                         const aioc_http_opts *opts);
 
@@ -184,14 +187,15 @@ AIOC_HTTP_EXTERN int aioc_http_server_adopt(aioc_http_server *h, aioc_server *li
 
 /// Closes gracefully and frees the server: stops accepting, closes the
 /// connections that wait for a request, lets requests in progress finish
-/// (their responses say "Connection: close") for up to `grace` seconds,
-/// then cancels the tasks still serving (aioc_http_serve_stream callers'
-/// tasks included) and waits for them. Suspends, shielded: it finishes
-/// the same way for a caller that is cancelled or past a deadline.
-/// Returns 0, or -ETIMEDOUT if some had to be cancelled. NULL does
-/// nothing. Not from a handler (it would wait for its own connection). A
-/// server still open when aioc_run ends is closed then, its connections
-/// cancelled with every other task.
+/// (their responses say "Connection: close") for up to `grace` seconds
+/// (AIOC_NO_TIMEOUT: as long as they take; 0 or less: no time), then
+/// cancels the tasks still serving (aioc_http_serve_stream callers' tasks
+/// included) and waits for them. Suspends, shielded: it finishes the same
+/// way for a caller that is cancelled or past a deadline. Returns 0, or
+/// -ETIMEDOUT if some had to be cancelled. NULL does nothing. Not from a
+/// handler (it would wait for its own connection). A server still open
+/// when aioc_run ends is closed then, its connections cancelled with every
+/// other task.
 AIOC_HTTP_EXTERN int aioc_http_server_close(aioc_http_server *h, double grace);
 
 /* =========================================================== request == */

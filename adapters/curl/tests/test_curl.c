@@ -412,6 +412,13 @@ TASK_TEST(deadline_scope) {
     CHECK_ERR(aioc_curl_fetch(u, NULL, &r), 0);
     CHECK(r.status == 200);
     aioc_curl_response_free(&r);
+    /* a negative timeout has run out already; AIOC_NO_TIMEOUT is none */
+    o.timeout = -1;
+    CHECK_ERR(aioc_curl_fetch(u, &o, &r), -ETIMEDOUT);
+    o.timeout = AIOC_NO_TIMEOUT;
+    CHECK_ERR(aioc_curl_fetch(u, &o, &r), 0);
+    CHECK(r.status == 200);
+    aioc_curl_response_free(&r);
     close_server(srv);
     return NULL;
 }

@@ -843,7 +843,11 @@ static void *serve_pair(void *arg) {
 
 TASK_TEST(serve_any_stream) {
     aioc_http_router *r = app();
-    aioc_http_server *h = aioc_http_server_new(aioc_http_router_handle, r, NULL);
+    /* a negative timeout is refused, not taken for "none" or the default */
+    aioc_http_opts bad = {.idle_timeout = -1};
+    CHECK(!aioc_http_server_new(aioc_http_router_handle, r, &bad) && errno == EINVAL);
+    aioc_http_opts none = {.idle_timeout = AIOC_NO_TIMEOUT};
+    aioc_http_server *h = aioc_http_server_new(aioc_http_router_handle, r, &none);
     CHECK(h);
     CHECK_EQ(aioc_http_server_port(h), 0);
     int sv[2];

@@ -455,7 +455,7 @@ static aioc_tls_ctx *silent_ctx;
 /* Returns its error: the task itself ends normally. */
 static void *connect_forever(void *arg) {
     (void)arg;
-    aioc_tls_opts o = {.server_name = "localhost", .handshake_timeout = -1};
+    aioc_tls_opts o = {.server_name = "localhost", .handshake_timeout = AIOC_NO_TIMEOUT};
     int err;
     CHECK(!aioc_tls_connect_host("127.0.0.1", port, silent_ctx, &o, &err));
     aioc_uncancel();
@@ -471,8 +471,14 @@ TASK_TEST(handshake_deadline_expires_against_silent_peer) {
     CHECK(!aioc_tls_connect_host("127.0.0.1", port, ctx, &o, &err));
     CHECK_ERR(err, -ETIMEDOUT);
     CHECK(aioc_now() - t0 >= 0.25 && aioc_now() - t0 < 5);
-    /* an enclosing deadline scope counts too, with no timeout of its own */
+    /* a negative timeout has run out already: no waiting for the peer */
     o.handshake_timeout = -1;
+    t0 = aioc_now();
+    CHECK(!aioc_tls_connect_host("127.0.0.1", port, ctx, &o, &err));
+    CHECK_ERR(err, -ETIMEDOUT);
+    CHECK(aioc_now() - t0 < 0.25);
+    /* an enclosing deadline scope counts too, with no timeout of its own */
+    o.handshake_timeout = AIOC_NO_TIMEOUT;
     aioc_scope sc;
     CHECK_ERR(aioc_scope_enter(&sc, 0.2), 0);
     CHECK(!aioc_tls_connect_host("127.0.0.1", port, ctx, &o, &err));
