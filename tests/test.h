@@ -17,9 +17,6 @@
  * a summary. CMake's aioc_test_suite() (cmake/aioc_test_suite.cmake) reads
  * the same list and its tags: stress, no_valgrind, needs("PROGRAM").
  *
- * scripts/convert-task-tests.py turns a TEST that only runs a function in
- * aioc_run (and checks it returned 0) into a TASK_TEST.
- *
  * A failed check prints where and why and exits with status 1. A suite
  * whose task tests need something around their loop (certificates, a
  * server) defines AIOC_TEST_RUN(fn, virtual_time) before including this
