@@ -1,5 +1,9 @@
 # The commands people type. CMake does the building; see CMakeLists.txt.
 #   make          release build of the library, examples and benchmarks
+#                 (installs nothing: an adapter or example whose library is
+#                 missing is left out, and the last line says so)
+#   make deps     install the Debian packages the build uses: compiler,
+#                 CMake, and the adapters' and examples' libraries
 #   make demo     build and run the examples
 #   make test     every test: release, ASan+UBSan, Valgrind, ucontext, aarch64
 #   make check    the quick loop: every test once, release build (~1.5 min)
@@ -7,6 +11,8 @@
 #                 then the network, HTTP and chat ones (bench/net, bench/http,
 #                 bench/chat)
 #   make install  install into PREFIX (default /usr/local)
+#   make test-install  install into a scratch prefix and build programs
+#                 against each library with pkg-config and with CMake
 #   make clean    remove build trees
 
 PREFIX ?= /usr/local
@@ -17,12 +23,14 @@ REL := build/release
 .PHONY: all demo test check test-release test-asan test-valgrind test-ucontext \
         test-aarch64 test-install bench install clean deps
 
-all: deps
+all:
+	@command -v $(CMAKE) >/dev/null || { echo "make: $(CMAKE) not found; \`make deps\` installs it" >&2; exit 1; }
 	$(CMAKE) -S . -B $(REL) -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=$(PREFIX) $(CMAKE_FLAGS)
 	$(CMAKE) --build $(REL) -j$(JOBS)
 
+# the only target besides demo, test, check and bench that installs packages
 deps:
-	@scripts/deps.sh build
+	@scripts/deps.sh libs
 
 # the web examples' libraries first, so that the build finds them
 demo:
@@ -30,10 +38,10 @@ demo:
 	@$(MAKE) --no-print-directory all
 	@scripts/demo.sh $(REL)
 
-test: deps
+test:
 	@scripts/test.sh
 
-check: deps
+check:
 	@scripts/deps.sh test
 	@$(CMAKE) -S . -B build/test-release -DAIOC_WERROR=ON -DAIOC_BENCH=OFF \
 		-DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
@@ -50,6 +58,11 @@ bench:
 
 install: all
 	$(CMAKE) --install $(REL)
+
+# installs the release tree into a scratch prefix and builds, links and
+# runs an outside program against each library (scripts/test-install.sh)
+test-install: all
+	@scripts/test-install.sh $(REL)
 
 clean:
 	rm -rf build

@@ -274,9 +274,11 @@ static void *writer(void *arg) {
     void *item;
     int err;
     while ((err = aioc_queue_get(c->out, &item)) == 0) {
-        c->last_moved = aioc_now();
-        set_full(c, 0); /* senders waiting for room may go on */
         do {
+            /* a write may wait, and senders fill the queue meanwhile: every
+             * take may be the one that frees room for them */
+            c->last_moved = aioc_now();
+            set_full(c, 0);
             msg *m = item;
             err = aioc_stream_write(c->conn, m->text, m->len);
             msg_unref(m);

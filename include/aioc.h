@@ -22,6 +22,7 @@
 #ifndef AIOC_H
 #define AIOC_H
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -83,6 +84,15 @@ AIOC_EXTERN double aioc_now(void);
 /// The same clock in nanoseconds.
 AIOC_EXTERN uint64_t aioc_now_ns(void);
 
+/* Timeouts and deadlines, everywhere (scopes, aioc_wait_for, grace periods,
+ * the adapters' timeouts), as in asyncio: a timeout of 0 or less, or a
+ * deadline already passed, has expired at once (the next suspending call
+ * inside it returns -ETIMEDOUT without waiting), so a remaining time that
+ * was computed too late never switches a timeout off. NaN counts as 0.
+ * The one way to say "no timeout" is AIOC_NO_TIMEOUT, which is INFINITY
+ * (asyncio's None). Options structs where 0 picks a default say so. */
+#define AIOC_NO_TIMEOUT INFINITY
+
 /* ================================================================ run == */
 
 typedef void *(*aioc_fn)(void *arg);
@@ -109,11 +119,20 @@ typedef struct aioc_run_opts {
     uint64_t seed;
     /// Non-zero: leave SIGINT alone. By default the first loop to run
     /// handles it: the first Ctrl-C cancels the main task, and once every
-    /// task has ended the process is killed by SIGINT as if unhandled (exit
-    /// status 130 in a shell); a second Ctrl-C kills it at once. A program
-    /// that already handles or ignores SIGINT is left alone too (a shell
-    /// starts background jobs with SIGINT ignored).
+    /// task has ended, stdio's buffers are flushed (fflush(NULL)) and the
+    /// process is killed by SIGINT as if unhandled (exit status 130 in a
+    /// shell): code after aioc_run does not run, atexit handlers neither.
+    /// A second Ctrl-C kills it at once, flushing nothing. A program that
+    /// already handles or ignores SIGINT is left alone too (a shell starts
+    /// background jobs with SIGINT ignored).
     int keep_sigint;
+    /// Non-zero: after a Ctrl-C, once every task has ended, aioc_run
+    /// returns -ECANCELED (whatever main returned; `*result` is still
+    /// main's value) instead of killing the process, so that the program
+    /// can finish and exit as it likes (by convention with status 130).
+    /// A second Ctrl-C still kills at once. No effect with keep_sigint, or
+    /// in a loop that does not handle SIGINT.
+    int return_on_sigint;
     /// Most threads for the process-wide pool behind aioc_to_thread; 0
     /// leaves the pool as it is (see aioc_thread_pool_size).
     unsigned threads;
@@ -124,12 +143,14 @@ typedef struct aioc_run_opts {
 /// cancelled and joined, and unobserved failures are reported.
 /// `*result` (if `result` is not NULL) receives main's return value.
 /// Returns main's status: 0, the error main returned with aioc_fail(),
-/// -ECANCELED if main was cancelled, -EDEADLK if every task waits and
-/// nothing can ever wake one (the waiting tasks are dumped to stderr),
-/// -EBUSY if a loop already runs in this thread, -EINVAL if the environment
-/// variable AIOC_BACKEND names a backend other than "epoll", -ENOMEM or
-/// another errno if the loop cannot be set up. May be called again after it returns, and
-/// in several threads at once (one loop each).
+/// -ECANCELED if main was cancelled (or a Ctrl-C came, with
+/// aioc_run_opts.return_on_sigint; without it a Ctrl-C never returns),
+/// -EDEADLK if every task waits and nothing can ever wake one (the waiting
+/// tasks are dumped to stderr), -EBUSY if a loop already runs in this
+/// thread, -EINVAL if the environment variable AIOC_BACKEND names a
+/// backend other than "epoll", -ENOMEM or another errno if the loop cannot
+/// be set up. May be called again after it returns, and in several
+/// threads at once (one loop each).
 AIOC_EXTERN int aioc_run(aioc_fn main, void *arg, void **result);
 
 /// aioc_run with options; `opts` may be NULL and is only read during the call.
@@ -346,15 +367,17 @@ typedef struct aioc_scope {
     uint64_t id;
 } aioc_scope;
 
-/// Enters a scope that expires `seconds` from now (INFINITY or a negative
-/// value: never). While it is entered, every suspending call of this task
-/// returns -ETIMEDOUT once it has expired, and -ECANCELED once it was
-/// cancelled. Scopes nest; the earliest deadline wins; an outer
-/// cancellation is reported as -ECANCELED, never as -ETIMEDOUT. Does not
-/// suspend. Returns 0, AIOC_ENOTASK, -ENOMEM. Every enter needs its exit.
+/// Enters a scope that expires `seconds` from now (AIOC_NO_TIMEOUT: never;
+/// 0 or less: it has expired already, see "Timeouts" above). While it is
+/// entered, every suspending call of this task returns -ETIMEDOUT once it
+/// has expired, and -ECANCELED once it was cancelled. Scopes nest; the
+/// earliest deadline wins; an outer cancellation is reported as
+/// -ECANCELED, never as -ETIMEDOUT. Does not suspend. Returns 0,
+/// AIOC_ENOTASK, -ENOMEM. Every enter needs its exit.
 AIOC_EXTERN int aioc_scope_enter(aioc_scope *s, double seconds);
 
-/// Enters a scope that expires when the loop clock reaches `deadline`.
+/// Enters a scope that expires when the loop clock reaches `deadline` (a
+/// deadline already passed: at once; AIOC_NO_TIMEOUT: never).
 AIOC_EXTERN int aioc_scope_enter_at(aioc_scope *s, double deadline);
 
 /// Enters a shielded scope: inside it, cancellation of the task and the
@@ -372,13 +395,16 @@ AIOC_EXTERN int aioc_scope_exit(aioc_scope *s);
 /// suspending calls inside it return -ECANCELED. Returns 0 or AIOC_ESTALE.
 AIOC_EXTERN int aioc_scope_cancel(aioc_scope s);
 
-/// Moves the deadline of `s` to `seconds` from now (INFINITY: none).
-/// Returns 0, or AIOC_ESTALE.
+/// Moves the deadline of `s` to `seconds` from now (AIOC_NO_TIMEOUT: none;
+/// 0 or less: it expires now). Returns 0, -EALREADY if it has expired
+/// already (nothing changes), or AIOC_ESTALE.
 AIOC_EXTERN int aioc_scope_reschedule(aioc_scope s, double seconds);
 
-/// Awaits `t` for at most `seconds`; when the time runs out, cancels `t`,
-/// waits for it to end, and returns -ETIMEDOUT. Consumes the handle in
-/// every case except AIOC_ESTALE/AIOC_EAWAITED. Otherwise as aioc_await.
+/// Awaits `t` for at most `seconds` (AIOC_NO_TIMEOUT: no limit; 0 or less:
+/// no waiting, so `t` is cancelled unless it has ended already); when the
+/// time runs out, cancels `t`, waits for it to end, and returns
+/// -ETIMEDOUT. Consumes the handle in every case except
+/// AIOC_ESTALE/AIOC_EAWAITED. Otherwise as aioc_await.
 AIOC_EXTERN int aioc_wait_for(aioc_task t, double seconds, void **result);
 
 /* ======================================================== task groups == */
@@ -672,7 +698,16 @@ AIOC_EXTERN void aioc_queue_shutdown(aioc_queue *q, int immediate, aioc_queue_dr
  * call first; only when it would block is the descriptor registered with
  * the loop (once, edge-triggered, for as long as it stays open) and the
  * task parked until the descriptor is ready. The descriptor is switched to
- * O_NONBLOCK on first use. Close descriptors used here with aioc_close: it
+ * O_NONBLOCK on first use. That flag belongs to the open file description,
+ * which other processes may share (stdin and stdout with the shell or a
+ * pipe's other users): where aioc set it, it clears it again when
+ * aioc_close closes the descriptor and, for descriptors still open, when
+ * aioc_run ends; one already non-blocking stays so. (A descriptor shared
+ * by loops in several threads gets it cleared when the loop that set it
+ * ends.) Regular files are not pollable and O_NONBLOCK means nothing to
+ * them: their reads and writes work here but block the loop's thread
+ * while the disk works, so give file work to aioc_to_thread (their flags
+ * are left alone). Close descriptors used here with aioc_close: it
  * wakes the tasks waiting on them and forgets the registration (a plain
  * close(2) would leave a stale one behind for the next descriptor that gets
  * the same number). Every call is a suspension point (-ECANCELED,
@@ -852,9 +887,11 @@ typedef struct aioc_stream_opts {
     size_t low_water;  ///< ... until it is down to this; 0: high_water / 4
 } aioc_stream_opts;
 
-/// A stream over descriptor `fd`, which it owns from now on (closed by
-/// aioc_stream_close / _abort). `opts` may be NULL. Returns NULL with
-/// errno ENOMEM or EBADF.
+/// A stream over descriptor `fd` (a socket, pipe or terminal), which it
+/// owns from now on: aioc_stream_close / _abort close it with aioc_close.
+/// `opts` may be NULL. Does not suspend. Returns NULL with errno ENOMEM or
+/// EBADF (`fd` negative); on failure `fd` is untouched and still the
+/// caller's to close.
 AIOC_EXTERN aioc_stream *aioc_stream_new(int fd, const aioc_stream_opts *opts);
 
 /// A stream over any transport; `ops` and `ctx` must outlive the stream,
@@ -873,9 +910,14 @@ AIOC_EXTERN void *aioc_stream_transport_ctx(const aioc_stream *s, const aioc_tra
 /// end of the stream, or a negative error.
 AIOC_EXTERN long aioc_stream_read(aioc_stream *s, void *buf, size_t n);
 
-/// Reads exactly `n` bytes into `buf`. Suspends. Returns `n`;
-/// AIOC_EINCOMPLETE if the stream ended first (`*got`, if not NULL, says
-/// how many bytes arrived; they are in `buf`); or a negative error.
+/// Reads exactly `n` bytes into `buf`. Suspends. Returns `n` (and `*got`,
+/// if not NULL, is `n`); AIOC_EINCOMPLETE if the stream ended first (the
+/// bytes that came are in `buf` and consumed, `*got` says how many); or a
+/// negative error: -ECANCELED, -ETIMEDOUT, the transport's error, -ENOMEM.
+/// On an error nothing is consumed (`*got` is 0), as with asyncio: the
+/// bytes that came so far stay buffered in the stream, and a later read
+/// (a retry after a deadline) gets them. The stream buffers up to `n`
+/// bytes for this.
 AIOC_EXTERN long aioc_stream_readexactly(aioc_stream *s, void *buf, size_t n, size_t *got);
 
 /// Reads up to and including the separator `sep` (`seplen` bytes) and sets
@@ -898,8 +940,10 @@ AIOC_EXTERN long aioc_stream_readline(aioc_stream *s, const char **out);
 /// are buffered until the end of the loop's turn (see above); a large one
 /// with nothing buffered ahead sends what the transport takes at once.
 /// Suspends only while the buffer is at its high-water mark, flushing it
-/// down to the low-water mark first (and, like the descriptor calls, a
-/// large write yields every 64 writes that did not wait). Returns 0 once
+/// down to the low-water mark first, or while another task's flush is
+/// sending from a buffer that must grow to take these bytes (and, like the
+/// descriptor calls, a large write yields every 64 writes that did not
+/// wait). Returns 0 once
 /// the bytes are sent or buffered: a failure to send them shows at the
 /// next write, drain or close (as with asyncio's write and drain).
 /// Otherwise a negative error, and the bytes were not taken: an earlier
@@ -1027,11 +1071,11 @@ AIOC_EXTERN int aioc_server_port(const aioc_server *srv);
 AIOC_EXTERN size_t aioc_server_connections(const aioc_server *srv);
 
 /// Stops accepting and closes the listening sockets, then gives the
-/// handlers up to `grace` seconds to finish, cancels those still running,
-/// waits for them, and frees the server. Suspends. Returns 0, or
-/// -ETIMEDOUT if handlers had to be cancelled. A server still open when
-/// aioc_run ends is closed then (its handlers were cancelled with every
-/// other task).
+/// handlers up to `grace` seconds to finish (AIOC_NO_TIMEOUT: as long as
+/// they take; 0 or less: no time), cancels those still running, waits for
+/// them, and frees the server. Suspends. Returns 0, or -ETIMEDOUT if
+/// handlers had to be cancelled. A server still open when aioc_run ends is
+/// closed then (its handlers were cancelled with every other task).
 AIOC_EXTERN int aioc_server_close(aioc_server *srv, double grace);
 
 /* ========================================================= subprocesses == */
@@ -1276,6 +1320,14 @@ AIOC_EXTERN int aioc_to_thread_map(aioc_map_fn fn, void *const *items, size_t n,
 AIOC_EXTERN int aioc_to_thread_map_with(aioc_map_fn fn, void *const *items, size_t n,
                                         void **results, int *errors, aioc_cleanup cleanup);
 
+/* The pool's threads start on demand and stay while a loop runs. When the
+ * last running loop's aioc_run ends, the idle ones end and are joined, so
+ * a program back from aioc_run has none left (Valgrind's leak check finds
+ * no thread stacks "possibly lost"); the next loop starts them again. A
+ * thread still running a job whose caller gave up (see aioc_to_thread)
+ * finishes it and stays; if the program exits meanwhile, Valgrind reports
+ * that thread's stack, as for any thread still running at exit. */
+
 /// Sets the most threads the process-wide pool may run (default: the
 /// environment variable AIOC_THREADS, else the number of CPUs + 4, at most
 /// 32, as asyncio's default executor). Running jobs are not affected.
@@ -1327,6 +1379,18 @@ AIOC_EXTERN int aioc_signal_wait(const int *signals, size_t n);
 /// Prints every task of the running loop: id, name, state, what it waits on
 /// and for how long. Returns the number of tasks, or AIOC_ENOLOOP.
 AIOC_EXTERN int aioc_dump_tasks(FILE *out);
+
+/* Valgrind: task stacks are registered with it, so a program using aioc
+ * runs clean under `valgrind --leak-check=full` (see the pool's note
+ * above on threads). Valgrind 3.19 (Debian 12) does not know two recent
+ * system calls that aioc tries first, and prints "WARNING: unhandled
+ * amd64-linux syscall: 434" (pidfd_open: for stack guard pages in batches
+ * and for child processes) and "... syscall: 441" (epoll_pwait2: the
+ * loop's nanosecond poll timeout). They are harmless: Valgrind answers
+ * ENOSYS, as an older kernel would, and aioc takes its fallbacks (guard
+ * pages one by one, child processes waited for by polling, epoll_wait's
+ * milliseconds rounded up). They are not errors: the exit status stays
+ * 0, even with --error-exitcode. */
 
 #ifdef __cplusplus
 }

@@ -1,6 +1,6 @@
 #!/bin/sh
 # `make demo`: the tour. Runs the user's two programs, the deadline one, the
-# data pipeline, the chat server, and the web examples: the crawler, the API
+# data pipeline, the echo server, the chat server, and the web examples: the crawler, the API
 # client and the back end, each against a server of its own on loopback.
 set -eu
 tree=${1:-build/release}
@@ -20,23 +20,53 @@ show deadline "a deadline scope, wait_for, and cancelling a task"
 show pipeline "reader -> parsers -> transformers (thread pool) -> writer; Ctrl-C stops it cleanly" \
     --records 100000 --out /dev/null
 
+# serve PROGRAM ARGS...: starts "PROGRAM server ARGS..." in the background,
+# its output in $tmp/server; sets $server (its PID) and $port once it listens.
+serve() {
+    prog=$1
+    shift
+    # a shell starts background jobs with SIGINT ignored; give it back
+    env --default-signal=INT "$tree/examples/$prog" server "$@" >"$tmp/server" 2>&1 &
+    server=$!
+    port=
+    for _ in $(seq 1 100); do # up to 5 s for the "listening" line
+        port=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$tmp/server")
+        [ -n "$port" ] && return 0
+        sleep 0.05
+    done
+    cat "$tmp/server"
+    kill "$server"
+    exit 1
+}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+# The echo server: bytes come back as they are, with or without a newline;
+# the client half-closes at the end of its input and reads the rest.
+echo
+echo "\$ echo server 0 &  and  echo client 127.0.0.1 PORT    # bytes echoed as they arrive (RFC 862), then Ctrl-C"
+start=$(date +%s%N)
+serve echo 0
+printf 'a message without a newline' | "$tree/examples/echo" client 127.0.0.1 "$port"
+echo
+head -c 1048576 /dev/urandom >"$tmp/random"
+"$tree/examples/echo" client 127.0.0.1 "$port" <"$tmp/random" | cmp - "$tmp/random" &&
+    echo "(1 MiB of random bytes came back unchanged)"
+kill -INT "$server"
+status=0
+wait "$server" || status=$?
+echo "--- the server's output, then Ctrl-C: exit status $status"
+cat "$tmp/server"
+end=$(date +%s%N)
+echo "(took $(( (end - start) / 1000000 )) ms)"
+
 # The chat server, with three scripted clients (the example's own client
 # mode): they join, talk and leave; then Ctrl-C stops the server.
 echo
 echo "\$ chat server 0 &  and  3 x chat client 127.0.0.1 PORT    # a chat room: three people join, talk, leave; then Ctrl-C"
 start=$(date +%s%N)
 chat=$tree/examples/chat
-tmp=$(mktemp -d)
-# a shell starts background jobs with SIGINT ignored; give it back
-env --default-signal=INT "$chat" server 0 >"$tmp/server" 2>&1 &
-server=$!
-port=
-for _ in $(seq 1 100); do # up to 5 s for the "listening" line
-    port=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$tmp/server")
-    [ -n "$port" ] && break
-    sleep 0.05
-done
-[ -n "$port" ] || { cat "$tmp/server"; kill "$server"; exit 1; }
+serve chat 0
 client() { # name: what the client types, line by line, with pauses, on stdin
     "$chat" client 127.0.0.1 "$port" >"$tmp/$1" 2>&1
 }
@@ -53,7 +83,6 @@ for name in alice bob carol; do
     cat "$tmp/$name"
 done
 echo "--- the server's: $(cat "$tmp/server"), then Ctrl-C: exit status $status"
-rm -rf "$tmp"
 end=$(date +%s%N)
 echo "(took $(( (end - start) / 1000000 )) ms)"
 

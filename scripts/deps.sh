@@ -1,6 +1,9 @@
 #!/bin/sh
 # Installs the Debian packages a step needs, when they are missing.
 #   scripts/deps.sh build   compiler, CMake
+#   scripts/deps.sh libs    + every library the adapters and examples build
+#                           on (OpenSSL, libcurl, llhttp, jansson, SQLite):
+#                           `make deps`
 #   scripts/deps.sh demo    + what the web examples build on (libcurl, llhttp,
 #                           jansson, SQLite)
 #   scripts/deps.sh test    + Valgrind, gdb, aarch64 cross compiler, qemu-user,
@@ -20,11 +23,12 @@ need_bench="go:golang-go /usr/bin/python3:python3 hyperfine:hyperfine iperf3:ipe
 
 case "${1:-build}" in
 build) want="$need_build" ;;
+libs) want="$need_build pkg-config:pkg-config" ;;
 demo) want="$need_build pkg-config:pkg-config" ;;
 test) want="$need_build $need_test" ;;
 bench) want="$need_build $need_bench" ;;
 format) want="clang-format:clang-format" ;;
-*) echo "usage: $0 build|demo|test|bench|format" >&2; exit 2 ;;
+*) echo "usage: $0 build|libs|demo|test|bench|format" >&2; exit 2 ;;
 esac
 
 missing=""
@@ -33,24 +37,38 @@ for pair in $want; do
     pkg=${pair#*:}
     command -v "$cmd" >/dev/null 2>&1 || missing="$missing $pkg"
 done
+# Debian's multiarch triplet (x86_64-linux-gnu, aarch64-linux-gnu...): some
+# headers live in /usr/include/TRIPLET. Empty before dpkg-dev or gcc is in.
+multiarch=$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null ||
+    gcc -print-multiarch 2>/dev/null || true)
+has_header() { # path under /usr/include or /usr/include/TRIPLET
+    [ -f "/usr/include/$1" ] || { [ -n "$multiarch" ] && [ -f "/usr/include/$multiarch/$1" ]; }
+}
+installed() { # any of these Debian packages is installed
+    dpkg-query -W -f='${db:Status-Status}\n' "$@" 2>/dev/null | grep -qx installed
+}
 # the libraries the web examples (crawler, api_client, backend) build on
 need_web_libs() {
-    [ -f /usr/include/x86_64-linux-gnu/curl/curl.h ] || [ -f /usr/include/curl/curl.h ] ||
+    has_header curl/curl.h ||
+        installed libcurl4-openssl-dev libcurl4-gnutls-dev libcurl4-nss-dev ||
         missing="$missing libcurl4-openssl-dev"
     [ -f /usr/share/llhttp/llhttp.c ] || missing="$missing node-llhttp"
-    [ -f /usr/include/jansson.h ] || missing="$missing libjansson-dev"
-    [ -f /usr/include/sqlite3.h ] || missing="$missing libsqlite3-dev"
+    has_header jansson.h || missing="$missing libjansson-dev"
+    has_header sqlite3.h || missing="$missing libsqlite3-dev"
 }
 case "${1:-build}" in
+libs)
+    has_header openssl/ssl.h || missing="$missing libssl-dev"
+    need_web_libs ;;
 demo) need_web_libs ;;
 test)
     [ -f /usr/aarch64-linux-gnu/include/stdio.h ] || missing="$missing libc6-dev-arm64-cross"
-    [ -f /usr/include/valgrind/valgrind.h ] || missing="$missing valgrind"
-    [ -f /usr/include/openssl/ssl.h ] || missing="$missing libssl-dev"
+    has_header valgrind/valgrind.h || missing="$missing valgrind"
+    has_header openssl/ssl.h || missing="$missing libssl-dev"
     need_web_libs ;;
 bench)
     /usr/bin/python3 -c 'import uvloop' 2>/dev/null || missing="$missing python3-uvloop"
-    [ -f /usr/include/uv.h ] || missing="$missing libuv1-dev"
+    has_header uv.h || missing="$missing libuv1-dev"
     /usr/bin/python3 -c 'import aiohttp' 2>/dev/null || missing="$missing python3-aiohttp"
     need_web_libs ;;
 esac

@@ -1,36 +1,108 @@
 #!/bin/sh
 # Installs a built tree into a scratch prefix and builds an outside program
-# against it twice: with pkg-config and with CMake's find_package(aioc).
+# against each installed library (the core, and each adapter that was
+# built: tls, curl, http), both with pkg-config and with CMake's
+# find_package(aioc), and runs every one:
+#   - the pkg-config builds link the shared libraries (what -laioc picks)
+#     and find them at run time through the run path the README shows;
+#   - the CMake builds link the static ones (aioc::aioc, aioc::tls...), and
+#     one links aioc::http_shared, found through the run path CMake sets.
+# The programs are tests/install/use_*.c and examples/orders.c; each checks
+# what it gets (a TLS round trip with a verified certificate, a fetch, an
+# HTTP request) and fails otherwise.
+#   scripts/test-install.sh [TREE]   (default build/release)
 set -eu
 tree=${1:-build/release}
 top=$(cd "$(dirname "$0")/.." && pwd)
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
-cmake --install "$tree" --prefix "$scratch/prefix" >/dev/null
+prefix=$scratch/prefix
+cmake --install "$tree" --prefix "$prefix" >/dev/null
+libdir=$(dirname "$(find "$prefix" -name aioc.pc)")/..
+libdir=$(cd "$libdir" && pwd)
+export PKG_CONFIG_PATH="$libdir/pkgconfig"
 
-# a program that is not part of the project: the user's second example
-cp "$top/examples/orders.c" "$scratch/outside.c"
+# what each library's program needs to run: the TLS one a certificate for
+# 127.0.0.1 (and its key), the core one virtual time (orders.c sleeps)
+if [ -f "$libdir/pkgconfig/aioc-tls.pc" ]; then
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+        -keyout "$scratch/key.pem" -out "$scratch/cert.pem" -days 2 -subj /CN=127.0.0.1 \
+        -addext subjectAltName=IP:127.0.0.1 2>/dev/null
+fi
+run() { # use program
+    case $1 in
+    aioc)
+        AIOC_VIRTUAL_TIME=1 "$2" | diff -u "$top/tests/expected/orders.txt" - &&
+            echo "orders: the expected output" ;;
+    tls) "$2" "$scratch/cert.pem" "$scratch/key.pem" ;;
+    *) "$2" ;;
+    esac
+}
+uses_shared() { # program library: the program loads libLIBRARY.so from the prefix
+    ldd "$1" | grep -q "lib$2\.so\.0 => $libdir/"
+}
 
-PKG_CONFIG_PATH="$scratch/prefix/lib/pkgconfig:$scratch/prefix/lib64/pkgconfig:$(find "$scratch/prefix" -name pkgconfig -type d | tr '\n' ':')"
-export PKG_CONFIG_PATH
-# pkg-config links the shared library: run it from the scratch prefix
-cc -std=c11 -o "$scratch/with-pkgconfig" "$scratch/outside.c" \
-    $(pkg-config --cflags aioc) $(pkg-config --libs aioc)
-libdir=$(pkg-config --variable=libdir aioc)
-AIOC_VIRTUAL_TIME=1 LD_LIBRARY_PATH="$libdir" "$scratch/with-pkgconfig" |
-    diff -u "$top/tests/expected/orders.txt" -
-echo "ok: pkg-config build of an outside program (shared library)"
+for use in aioc tls curl http; do
+    module=aioc-$use
+    library=aioc_$use
+    source=$top/tests/install/use_$use.c
+    if [ "$use" = aioc ]; then
+        module=aioc library=aioc source=$top/examples/orders.c
+    fi
+    if ! [ -f "$libdir/pkgconfig/$module.pc" ]; then
+        echo "skipped: $library was not built (its library was missing: make deps)"
+        continue
+    fi
 
-mkdir -p "$scratch/cmake-project"
-cat >"$scratch/cmake-project/CMakeLists.txt" <<'CM'
-cmake_minimum_required(VERSION 3.16)
-project(outside C)
-find_package(aioc 0.1 REQUIRED)
-add_executable(outside ../outside.c)
-target_link_libraries(outside PRIVATE aioc::aioc)
-CM
-cmake -S "$scratch/cmake-project" -B "$scratch/cmake-build" \
-    -DCMAKE_PREFIX_PATH="$scratch/prefix" >/dev/null
-cmake --build "$scratch/cmake-build" >/dev/null
-AIOC_VIRTUAL_TIME=1 "$scratch/cmake-build/outside" | diff -u "$top/tests/expected/orders.txt" -
-echo "ok: find_package(aioc) build of an outside program (static library)"
+    # pkg-config: the shared library, found through the run path
+    prog=$scratch/$use-pkgconfig
+    # shellcheck disable=SC2046 # pkg-config's flags are words
+    cc -std=gnu11 -o "$prog" "$source" $(pkg-config --cflags --libs "$module") \
+        -Wl,-rpath,"$(pkg-config --variable=libdir "$module")"
+    uses_shared "$prog" "$library" || { echo "$prog does not load the prefix's $library.so" >&2; exit 1; }
+    run "$use" "$prog" >"$scratch/out" || { cat "$scratch/out"; exit 1; }
+    echo "ok: pkg-config $module, shared library (run path): $(tail -n 1 "$scratch/out")"
+
+    # CMake: the static library
+    build=$scratch/$use-cmake
+    cmake -S "$top/tests/install" -B "$build" -DCMAKE_PREFIX_PATH="$prefix" \
+        -DUSE="$use" -DTARGET="$use" >/dev/null
+    cmake --build "$build" >/dev/null
+    if ldd "$build/outside" | grep -q "libaioc"; then
+        echo "$build/outside should link aioc statically" >&2
+        exit 1
+    fi
+    run "$use" "$build/outside" >"$scratch/out" || { cat "$scratch/out"; exit 1; }
+    components=" COMPONENTS $use"
+    [ "$use" != aioc ] || components=""
+    echo "ok: find_package(aioc$components) aioc::$use, static library"
+done
+
+# pkg-config and the static libraries, named as files (the README's recipe)
+if [ -f "$libdir/pkgconfig/aioc-http.pc" ]; then
+    prog=$scratch/http-pkgconfig-static
+    # shellcheck disable=SC2046
+    cc -std=gnu11 -o "$prog" "$top/tests/install/use_http.c" $(pkg-config --cflags aioc-http) \
+        "$libdir/libaioc_http.a" "$libdir/libaioc.a" -lpthread -lm
+    if ldd "$prog" | grep -q "libaioc"; then
+        echo "$prog should link aioc statically" >&2
+        exit 1
+    fi
+    run http "$prog" >"$scratch/out" || { cat "$scratch/out"; exit 1; }
+    echo "ok: pkg-config --cflags aioc-http with libaioc_http.a and libaioc.a, static libraries"
+fi
+
+# CMake and a shared library: aioc::http_shared (or aioc::aioc_shared),
+# found at run time through the run path CMake puts in the program
+use=http target=http_shared library=aioc_http
+[ -f "$libdir/pkgconfig/aioc-http.pc" ] || use=aioc target=aioc_shared library=aioc
+build=$scratch/shared-cmake
+cmake -S "$top/tests/install" -B "$build" -DCMAKE_PREFIX_PATH="$prefix" \
+    -DUSE="$use" -DTARGET="$target" >/dev/null
+cmake --build "$build" >/dev/null
+if ! uses_shared "$build/outside" "$library" || ! uses_shared "$build/outside" aioc; then
+    echo "$build/outside does not load the prefix's shared libraries" >&2
+    exit 1
+fi
+run "$use" "$build/outside" >"$scratch/out" || { cat "$scratch/out"; exit 1; }
+echo "ok: find_package(aioc) aioc::$target, shared library (CMake's run path)"

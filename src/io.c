@@ -23,13 +23,21 @@
  *
  * Per-descriptor state lives in a table of fixed chunks indexed by the
  * descriptor number; chunks never move, because waiting tasks are linked
- * into the lists inside them. */
+ * into the lists inside them.
+ *
+ * O_NONBLOCK belongs to the open file description, which a descriptor may
+ * share with other processes (a terminal's stdin, a pipe the shell made):
+ * where aioc set it itself, it clears it again when aioc_close closes the
+ * descriptor or, for descriptors still open, when the loop ends (if the
+ * number still names the same file). Regular files are left alone: the
+ * flag means nothing to them, they block the loop anyway. */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -46,7 +54,82 @@ typedef struct aioc__fd {
     uint8_t stream_socket;       /* SOCK_STREAM: a short read empties it */
     uint8_t drained;             /* nothing to read until the next event */
     uint8_t read_end;            /* the peer closed or failed: no more edges */
+    uint32_t restore;            /* aioc set O_NONBLOCK: 1 + index in `set_by_us` */
 } aioc__fd;
+
+/* The descriptors whose O_NONBLOCK this thread's loop set, with what they
+ * were then, so that the flag is cleared on the same file only. */
+typedef struct nonblock_rec {
+    int fd;
+    dev_t dev;
+    ino_t ino;
+} nonblock_rec;
+
+static _Thread_local struct {
+    nonblock_rec *v;
+    size_t n, cap;
+} set_by_us;
+
+/* Clears O_NONBLOCK on `r`'s descriptor if it still names the same file
+ * (a number closed behind the loop's back may name another one now). */
+static void clear_nonblock(const nonblock_rec *r) {
+    struct stat sb;
+    if (fstat(r->fd, &sb) < 0 || sb.st_dev != r->dev || sb.st_ino != r->ino)
+        return;
+    int fd = r->fd;
+    int flags = fcntl(fd, F_GETFL);
+    if (flags >= 0 && (flags & O_NONBLOCK))
+        fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+}
+
+/* Makes `fd` non-blocking unless it is already (or is a regular file), and
+ * remembers that it did. Returns 0 or a negative errno. */
+static int make_nonblocking(aioc__fd *st, int fd) {
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0)
+        return -errno;
+    if (flags & O_NONBLOCK)
+        return 0;
+    struct stat sb;
+    if (fstat(fd, &sb) < 0)
+        return -errno;
+    if (S_ISREG(sb.st_mode))
+        return 0;
+    if (set_by_us.n == set_by_us.cap) {
+        size_t cap = set_by_us.cap ? 2 * set_by_us.cap : 8;
+        nonblock_rec *v = realloc(set_by_us.v, cap * sizeof *v);
+        if (!v)
+            return -ENOMEM;
+        set_by_us.v = v;
+        set_by_us.cap = cap;
+    }
+    if (fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
+        return -errno;
+    set_by_us.v[set_by_us.n++] = (nonblock_rec){fd, sb.st_dev, sb.st_ino};
+    st->restore = (uint32_t)set_by_us.n;
+    return 0;
+}
+
+static aioc__fd *fd_state(aioc__loop *loop, int fd);
+
+/* aioc_close: gives `fd` its blocking mode back before it is closed. */
+static void restore_one(aioc__loop *loop, aioc__fd *st) {
+    size_t i = st->restore - 1;
+    st->restore = 0;
+    clear_nonblock(&set_by_us.v[i]);
+    set_by_us.v[i] = set_by_us.v[--set_by_us.n];
+    if (i < set_by_us.n) /* the last record moved into its place */
+        fd_state(loop, set_by_us.v[i].fd)->restore = (uint32_t)i + 1;
+}
+
+/* The loop ends: descriptors still open get their blocking mode back. */
+static void restore_all(void) {
+    for (size_t i = 0; i < set_by_us.n; i++)
+        clear_nonblock(&set_by_us.v[i]);
+    free(set_by_us.v);
+    set_by_us.v = NULL;
+    set_by_us.n = set_by_us.cap = 0;
+}
 
 static aioc__fd *fd_state(aioc__loop *loop, int fd) {
     if (fd < 0)
@@ -71,6 +154,7 @@ static aioc__fd *fd_state(aioc__loop *loop, int fd) {
 }
 
 void aioc__fds_free(aioc__loop *loop) {
+    restore_all();
     for (size_t i = 0; i < loop->nfdchunks; i++)
         free(loop->fdchunks[i]);
     free(loop->fdchunks);
@@ -108,11 +192,8 @@ static aioc__task *prepare_state(aioc__loop **loopp, int fd, int *err, aioc__fd 
         return NULL;
     }
     if (!st->nonblocking) {
-        int flags = fcntl(fd, F_GETFL);
-        if (flags < 0 || (!(flags & O_NONBLOCK) && fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)) {
-            *err = -errno;
+        if ((*err = make_nonblocking(st, fd)))
             return NULL;
-        }
         int type = 0;
         socklen_t len = sizeof type;
         st->stream_socket =
@@ -403,6 +484,8 @@ int aioc_close(int fd) {
         }
         if (st->registered)
             loop->backend->del(loop, fd);
+        if (st->restore)
+            restore_one(loop, st);
         st->registered = 0;
         st->nonblocking = 0;
         st->drained = st->read_end = 0;

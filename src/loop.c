@@ -343,7 +343,7 @@ int aioc_run_with(aioc_fn main, void *arg, void **result, const aioc_run_opts *o
         free(loop);
         return err;
     }
-    aioc__pool_configure(opts);
+    aioc__pools_enter(opts);
     aioc__loop_tls = loop;
 
     aioc_spawn_opts mo = {.name = opts && opts->main_name ? opts->main_name : "main"};
@@ -388,7 +388,10 @@ int aioc_run_with(aioc_fn main, void *arg, void **result, const aioc_run_opts *o
     aioc__signals_stop(loop, false);
     loop_free(loop);
     free(loop);
-    if (interrupted) /* Ctrl-C, handled cleanly: now die of it, as expected */
+    aioc__pools_leave();
+    if (interrupted && opts && opts->return_on_sigint)
+        return -ECANCELED; /* the program exits as it likes */
+    if (interrupted)       /* Ctrl-C, handled cleanly: now die of it, as expected */
         aioc__signals_stop(NULL, true);
     return status;
 }

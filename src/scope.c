@@ -84,11 +84,14 @@ static int enter(aioc_scope *h, uint64_t deadline, bool shield) {
     return 0;
 }
 
+/* As asyncio: only +INFINITY (AIOC_NO_TIMEOUT) means no deadline. Zero, a
+ * negative time (a remaining time computed too late) and NaN expire at
+ * once, so that a timeout is never switched off by accident. */
 static uint64_t deadline_in(aioc__loop *loop, double seconds) {
-    if (isinf(seconds) || seconds < 0 || isnan(seconds))
+    if (seconds == INFINITY)
         return UINT64_MAX;
     aioc__clock_update(loop);
-    return loop->now + aioc__seconds_to_ns(seconds);
+    return loop->now + aioc__seconds_to_ns(seconds); /* <= 0 and NaN: 0 */
 }
 
 int aioc_scope_enter(aioc_scope *s, double seconds) {
@@ -97,7 +100,7 @@ int aioc_scope_enter(aioc_scope *s, double seconds) {
 }
 
 int aioc_scope_enter_at(aioc_scope *s, double deadline) {
-    uint64_t ns = isinf(deadline) || isnan(deadline) ? UINT64_MAX : aioc__seconds_to_ns(deadline);
+    uint64_t ns = deadline == INFINITY ? UINT64_MAX : aioc__seconds_to_ns(deadline);
     return enter(s, ns, false);
 }
 

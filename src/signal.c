@@ -3,9 +3,11 @@
  * SIGINT: the first loop to start (unless it asks to keep SIGINT alone,
  * or the program already handles or ignores SIGINT) installs a handler.
  * The first Ctrl-C only counts and wakes the loop through its backend's
- * wake-up (both async-signal-safe); the loop then cancels its main task, so every task
- * gets to clean up, and aioc_run finally dies of SIGINT as an unhandled
- * Ctrl-C would (status 130 in a shell). A second Ctrl-C kills at once.
+ * wake-up (both async-signal-safe); the loop then cancels its main task, so
+ * every task gets to clean up, and aioc_run finally flushes stdio and dies
+ * of SIGINT as an unhandled Ctrl-C would (status 130 in a shell), or
+ * returns -ECANCELED if asked to (aioc_run_opts.return_on_sigint). A
+ * second Ctrl-C kills at once.
  *
  * SIGPIPE: a write to a closed pipe or socket must be an EPIPE error, not
  * the death of the process, so SIGPIPE is ignored unless the program set
@@ -76,6 +78,7 @@ bool aioc__sigint_pending(aioc__loop *loop) {
 
 void aioc__signals_stop(aioc__loop *loop, bool interrupted) {
     if (interrupted) { /* after a clean shutdown: die of the Ctrl-C */
+        fflush(NULL);  /* what the program printed, piped output too */
         signal(SIGINT, SIG_DFL);
         raise(SIGINT);
         return;

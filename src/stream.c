@@ -250,27 +250,34 @@ long aioc_stream_read(aioc_stream *s, void *buf, size_t n) {
     return r;
 }
 
+/* As asyncio's readexactly: the bytes wait in the read buffer until all
+ * `n` are there, so a call cut short by a cancel, a deadline or an error
+ * consumes nothing and a retry reads them. Only the end of the stream
+ * hands out a partial read. */
 long aioc_stream_readexactly(aioc_stream *s, void *buf, size_t n, size_t *got) {
+    if (got)
+        *got = 0;
     int err = flush_before_read(s);
     if (err || (err = aioc_lock_acquire(&s->reading)))
         return err;
     settle(s);
-    size_t have = 0;
-    long r = 0;
-    while (have < n) {
-        if (used(&s->in) == 0 && (r = refill(s)) <= 0)
-            break;
-        size_t take = used(&s->in) < n - have ? used(&s->in) : n - have;
-        memcpy((char *)buf + have, s->in.data + s->in.start, take);
-        s->in.start += take;
-        have += take;
+    long r = 1;
+    while (used(&s->in) < n && r > 0) {
+        /* room for the rest, so that a large read takes few transport calls */
+        if ((r = used(&s->in) ? reserve(&s->in, n - used(&s->in)) : 0) == 0)
+            r = refill(s);
+    }
+    size_t have = used(&s->in) < n ? used(&s->in) : n;
+    if (r == 0 || have == n) { /* all of it, or the end of the stream */
+        if (have)
+            memcpy(buf, s->in.data + s->in.start, have);
+        s->in.start += have;
+        if (got)
+            *got = have;
+        r = have == n ? (long)n : AIOC_EINCOMPLETE;
     }
     aioc_lock_release(&s->reading);
-    if (got)
-        *got = have;
-    if (have == n)
-        return (long)n;
-    return r < 0 ? r : AIOC_EINCOMPLETE;
+    return r;
 }
 
 /* Finds `sep` in the buffer from `from`; returns the end of the match. */
@@ -470,10 +477,20 @@ int aioc_stream_write(aioc_stream *s, const void *buf, size_t n) {
     }
     if (n == 0)
         return 0;
-    if ((err = reserve(&s->out, n)))
+    /* A task holding the write lock may be inside a transport write that
+     * points into the buffer: bytes may be added after the end, but making
+     * room by sliding or growing the buffer would move them under it. */
+    bool wait_for_flush = s->out.cap - s->out.end < n && aioc_lock_locked(&s->writing);
+    if (wait_for_flush && (err = aioc_lock_acquire(&s->writing)))
         return err;
-    memcpy(s->out.data + s->out.end, buf, n);
-    s->out.end += n;
+    if (!(err = s->write_error) && !(err = reserve(&s->out, n))) {
+        memcpy(s->out.data + s->out.end, buf, n);
+        s->out.end += n;
+    }
+    if (wait_for_flush)
+        aioc_lock_release(&s->writing);
+    if (err)
+        return err;
     if (t && n < WRITE_DIRECT)
         aioc__defer(loop, &s->flush_soon);
     else

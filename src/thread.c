@@ -8,7 +8,11 @@
  * (aioc_loop_call), never by touching the loop directly.
  *
  * The pool is process-wide: a FIFO of jobs, threads started on demand up
- * to a limit and kept for reuse. aioc_to_thread is a job whose completion
+ * to a limit and kept for reuse while a loop runs. When the last running
+ * loop ends, the idle threads are told to end and are joined, so that a
+ * program that has returned from aioc_run holds no thread of ours that
+ * is not working (Valgrind would report their stacks as possibly lost);
+ * the next loop starts threads afresh. aioc_to_thread is a job whose completion
  * is a future; aioc_to_thread_map hands many items to the pool at once
  * and is woken once, when the last is done. */
 #define _GNU_SOURCE
@@ -165,29 +169,48 @@ typedef struct job {
  * `max` and kept. Two exist: one for aioc_to_thread, and a smaller one for
  * name resolution, so that slow lookups never starve file or CPU work (and
  * the reverse), as they do in libuv's single pool. */
+typedef struct worker_rec {
+    pthread_t thread;
+    pool *p;
+    struct worker_rec *next; /* on p->ended */
+} worker_rec;
+
 struct pool {
     pthread_mutex_t lock;
     pthread_cond_t wake;
+    pthread_cond_t retired; /* a thread told to end has ended, or took a job */
     job *head, *tail;
     unsigned threads, idle, queued, max;
+    unsigned retiring; /* idle threads told to end that have not yet */
+    worker_rec *ended; /* threads that ended, to be joined */
 };
 
-static pool workers = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, NULL, 0, 0, 0, 0};
-static pool resolvers = {
-    PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, NULL, 0, 0, 0, 0};
+// clang-format off
+#define POOL_INIT {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER, \
+                   NULL, NULL, 0, 0, 0, 0, 0, NULL}
+// clang-format on
+static pool workers = POOL_INIT;
+static pool resolvers = POOL_INIT;
 static pthread_once_t pools_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t loops_lock = PTHREAD_MUTEX_INITIALIZER;
+static unsigned loops_running; /* guarded by loops_lock */
 
 static void reset(pool *p) {
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->wake, NULL);
+    pthread_cond_init(&p->retired, NULL);
     p->head = p->tail = NULL;
-    p->threads = p->idle = p->queued = 0;
+    p->threads = p->idle = p->queued = p->retiring = 0;
+    p->ended = NULL; /* (their records are the parent's) */
 }
 
-/* In a forked child the pools' threads do not exist: start afresh. */
+/* In a forked child the pools' threads do not exist, nor its parent's
+ * loops: start afresh. */
 static void pools_after_fork(void) {
     reset(&workers);
     reset(&resolvers);
+    pthread_mutex_init(&loops_lock, NULL);
+    loops_running = 0;
 }
 
 static unsigned env_count(const char *name, unsigned fallback) {
@@ -220,9 +243,44 @@ unsigned aioc_thread_pool_size(unsigned max_threads) {
     return old;
 }
 
-void aioc__pool_configure(const aioc_run_opts *opts) {
+void aioc__pools_enter(const aioc_run_opts *opts) {
+    pthread_mutex_lock(&loops_lock);
+    loops_running++;
+    pthread_mutex_unlock(&loops_lock);
     if (opts && opts->threads)
         aioc_thread_pool_size(opts->threads);
+}
+
+/* Tells the idle threads of `p` to end and joins them. Threads running a
+ * job (one whose caller gave up, or another loop's) go on and stay. */
+static void stop_idle(pool *p) {
+    pthread_mutex_lock(&p->lock);
+    p->retiring = p->idle > p->queued ? p->idle - p->queued : 0;
+    pthread_cond_broadcast(&p->wake);
+    /* until they have ended, or the ones left took jobs (a loop that
+     * started meanwhile) */
+    while (p->retiring && p->idle > p->queued)
+        pthread_cond_wait(&p->retired, &p->lock);
+    p->retiring = 0;
+    worker_rec *ended = p->ended;
+    p->ended = NULL;
+    pthread_mutex_unlock(&p->lock);
+    while (ended) {
+        worker_rec *w = ended;
+        ended = w->next;
+        pthread_join(w->thread, NULL);
+        free(w);
+    }
+}
+
+void aioc__pools_leave(void) {
+    pthread_mutex_lock(&loops_lock);
+    bool last = --loops_running == 0;
+    pthread_mutex_unlock(&loops_lock);
+    if (last) {
+        stop_idle(&workers);
+        stop_idle(&resolvers);
+    }
 }
 
 /* A job's run function calls this once its work is done and before it
@@ -236,16 +294,28 @@ static void pool_job_done(pool *p) {
     pthread_mutex_unlock(&p->lock);
 }
 
-/* `idle` counts workers not running a job, including one that has just
- * finished and is about to look for the next. `queued` jobs are spoken
- * for. */
+/* `idle` counts workers not running a job, including one just started
+ * and one that has just finished and is about to look for the next.
+ * `queued` jobs are spoken for. */
 static void *worker(void *arg) {
-    pool *p = arg;
-    pthread_mutex_lock(&p->lock);
-    p->idle++;
+    worker_rec *self = arg;
+    pool *p = self->p;
+    pthread_mutex_lock(&p->lock); /* counted idle from its start (start_worker) */
     for (;;) {
-        while (!p->head)
+        while (!p->head && !p->retiring)
             pthread_cond_wait(&p->wake, &p->lock);
+        if (!p->head) { /* told to end: the last loop has ended */
+            p->retiring--;
+            p->idle--;
+            p->threads--;
+            self->next = p->ended;
+            p->ended = self;
+            pthread_cond_broadcast(&p->retired);
+            pthread_mutex_unlock(&p->lock);
+            return NULL;
+        }
+        if (p->retiring) /* a job instead: stop_idle must not wait for us */
+            pthread_cond_broadcast(&p->retired);
         job *j = p->head;
         p->head = j->next;
         if (!p->head)
@@ -261,10 +331,12 @@ static void *worker(void *arg) {
 
 /* Starts one more worker; p->lock is held. Returns 0 or the error. */
 static int start_worker(pool *p) {
-    pthread_t th;
+    worker_rec *w = malloc(sizeof *w);
+    if (!w)
+        return ENOMEM;
+    w->p = p;
     pthread_attr_t attr;
     pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     /* Pool threads take no asynchronous signals: a Ctrl-C is for the
      * loop's thread (its handler, or a signalfd), and a signal taken
      * here would cut a job's blocking call short with EINTR. The
@@ -275,12 +347,16 @@ static int start_worker(pool *p) {
     for (size_t i = 0; i < sizeof faults / sizeof faults[0]; i++)
         sigdelset(&all, faults[i]); /* a job's own faults stay deliverable */
     pthread_sigmask(SIG_SETMASK, &all, &old);
-    int failed = pthread_create(&th, &attr, worker, p);
+    int failed = pthread_create(&w->thread, &attr, worker, w);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     pthread_attr_destroy(&attr);
-    if (!failed)
-        p->threads++;
-    return failed;
+    if (failed) {
+        free(w);
+        return failed;
+    }
+    p->threads++;
+    p->idle++; /* already: a stop_idle before it runs must count it */
+    return 0;
 }
 
 /* Queues `j`, starting a thread first if none is idle and the limit

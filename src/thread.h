@@ -4,8 +4,10 @@
 
 #include "aioc.h"
 
-/* Applies aioc_run_opts' pool settings. */
-void aioc__pool_configure(const aioc_run_opts *opts);
+/* A loop starts (applies opts->threads) and ends; when the last running
+ * loop ends, the pools' idle threads end and are joined. */
+void aioc__pools_enter(const aioc_run_opts *opts);
+void aioc__pools_leave(void);
 /* aioc_to_thread_with on the resolver pool, which only name lookups use
  * (src/net.c). */
 int aioc__resolve_on_pool(aioc_fn fn, void *arg, void **result, aioc_cleanup cleanup);

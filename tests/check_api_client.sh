@@ -18,22 +18,12 @@
 #              connection, a listing of the wrong kind and a server that
 #              vanishes mid-run end in errors, not crashes
 #     sigint   Ctrl-C mid-run: the summary, then exit status 130
-set -u
+. "$(dirname "$0")/lib.sh"
 mode=$1
 bin=$2
-dir=$(mktemp -d)
 api=
-client=
-cleanup() {
-    [ -n "$api" ] && kill "$api" 2>/dev/null
-    [ -n "$client" ] && kill "$client" 2>/dev/null
-    rm -rf "$dir"
-}
-trap cleanup EXIT
-fail() {
-    echo "FAIL ($mode): $*"
+fail_details() {
     for f in "$dir"/*; do [ -f "$f" ] && { echo "--- $f"; cat "$f"; }; done
-    exit 1
 }
 
 faulty="$(seq -s ' ' 3 10 99) $(seq -s ' ' 7 10 99) 42" # ID % 100 of the faults
@@ -67,37 +57,20 @@ expect_status() { # expected, actual, what
     [ "$2" -eq "$1" ] || fail "$3: exit status $2, expected $1"
 }
 
-wait_line() { # file, sed pattern printing the line's part wanted; sets found
-    found=
-    for _ in $(seq 1 200); do # up to 20 s
-        found=$(sed -n "$2" "$1")
-        [ -n "$found" ] && return
-        sleep 0.1
-    done
-    fail "$1: no line matching $2"
-}
-
-wait_bounded() { # pid, seconds; sets status (the process must end in time)
-    for _ in $(seq 1 $(($2 * 10))); do
-        kill -0 "$1" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -0 "$1" 2>/dev/null && fail "process $1 still running after $2 s"
-    status=0
-    wait "$1" || status=$?
+# Waits up to 20 s for a line of FILE that the sed script prints; sets found.
+await_line() { # file, sed script
+    wait_line "$1" "$2" 20 || fail "$1: no line matching $2"
 }
 
 start_api() { # the demo API's options
-    # a shell starts background jobs with SIGINT ignored; give it back
-    env --default-signal=INT "$bin" --serve-demo-api 0 "$@" >"$dir/api.out" 2>&1 &
-    api=$!
-    wait_line "$dir/api.out" 's/^serving the demo API on \(http:[^ ]*\)$/\1/p'
+    start "$bin" --serve-demo-api 0 "$@" >"$dir/api.out" 2>&1
+    api=$started
+    await_line "$dir/api.out" 's/^serving the demo API on \(http:[^ ]*\)$/\1/p'
     url=$found
 }
 
 stop_api() { # sets served, listings, most from the API's last line
-    kill -INT "$api"
-    wait_bounded "$api" 10
+    interrupt "$api" 10
     api=
     expect_status 130 "$status" "the demo API after Ctrl-C"
     line=$(grep '^served .* at once$' "$dir/api.out") || fail "the demo API printed no counts"
@@ -226,12 +199,13 @@ badjson)
     start_api --delay 0.05
     timeout 60 "$bin" --count 400 --retries 1 "$url" >"$dir/vanish" 2>&1 &
     client=$!
-    wait_line "$dir/vanish" 's/^api_client: 400 items listed.*/yes/p'
+    track "$client" TERM # timeout passes it on
+    await_line "$dir/vanish" 's/^api_client: 400 items listed.*/yes/p'
     kill -KILL "$api"
     wait "$api" 2>/dev/null
+    untrack "$api"
     api=
     wait_bounded "$client" 60
-    client=
     expect_status 1 "$status" "a vanished API"
     summary "$dir/vanish"
     [ "$errors" -gt 0 ] && [ "$items" -lt 400 ] || fail "$items items, $errors errors"
@@ -239,13 +213,11 @@ badjson)
     ;;
 sigint)
     start_api --delay 0.05 # 1000 items two at a time: about 25 s in all
-    env --default-signal=INT "$bin" --quiet --concurrency 2 "$url" >"$dir/client" 2>&1 &
-    client=$!
+    start "$bin" --quiet --concurrency 2 "$url" >"$dir/client" 2>&1
+    client=$started
     # 100 requests arrived with at most 2 in flight: 97 or more answered
-    wait_line "$dir/api.out" 's/^so far: 100 requests$/yes/p'
-    kill -INT "$client"
-    wait_bounded "$client" 30
-    client=
+    await_line "$dir/api.out" 's/^so far: 100 requests$/yes/p'
+    interrupt "$client" 30
     expect_status 130 "$status" "Ctrl-C"
     grep -q '^api_client: interrupted$' "$dir/client" || fail "no 'interrupted' line"
     summary "$dir/client"

@@ -17,38 +17,26 @@
 # Every run of the server must leave stderr empty (sanitizer and Valgrind
 # reports included). AIOC_TEST_EMULATOR: a command prefix for the backend
 # (valgrind ..., qemu-aarch64 -L DIR), split on spaces.
-set -u
+. "$(dirname "$0")/lib.sh"
 mode=$1
 bin=$2
-dir=$(mktemp -d)
 server=
-cleanup() {
-    [ -n "$server" ] && kill -KILL "$server" 2>/dev/null
-    rm -rf "$dir"
-}
-trap cleanup EXIT
-fail() {
-    echo "FAIL ($mode): $*"
+fail_details() {
     for f in "$dir"/*.out "$dir"/*.err; do [ -f "$f" ] && { echo "--- $f"; cat "$f"; }; done
-    exit 1
 }
 
 start_server() { # database file, more options
     db=$1
     shift
-    : >"$dir/server.out" # before the server opens it: the loop below reads it
-    # a shell starts background jobs with SIGINT ignored; give it back
-    env --default-signal=INT ${AIOC_TEST_EMULATOR:-} "$bin" --db "$db" --port 0 "$@" \
-        >"$dir/server.out" 2>"$dir/server.err" &
-    server=$!
-    url=
-    for _ in $(seq 1 100); do # up to 10 s for the "listening" line
-        url=$(sed -n 's/^listening on \(http:[^ ]*\)$/\1/p' "$dir/server.out")
-        [ -n "$url" ] && break
+    start ${AIOC_TEST_EMULATOR:-} "$bin" --db "$db" --port 0 "$@" \
+        >"$dir/server.out" 2>"$dir/server.err"
+    server=$started
+    # up to 10 s for the "listening" line
+    if ! wait_line "$dir/server.out" 's/^listening on \(http:[^ ]*\)$/\1/p' 10 "$server"; then
         kill -0 "$server" 2>/dev/null || fail "the server ended before listening"
-        sleep 0.1
-    done
-    [ -n "$url" ] || fail "the server did not start"
+        fail "the server did not start"
+    fi
+    url=$found
 }
 
 quiet() { # file: empty, but for Valgrind's notes on system calls it does not know
@@ -61,14 +49,7 @@ quiet() { # file: empty, but for Valgrind's notes on system calls it does not kn
 # connection closes), not a word on stderr, and an intact file.
 stop_server() { # seconds, ["sent"]
     [ "${2:-}" = sent ] || kill -INT "$server"
-    i=0
-    while kill -0 "$server" 2>/dev/null; do
-        i=$((i + 1))
-        [ "$i" -le $(($1 * 10)) ] || fail "still running $1 s after Ctrl-C"
-        sleep 0.1
-    done
-    status=0
-    wait "$server" || status=$?
+    wait_bounded "$server" "$1"
     server=
     [ "$status" -eq 130 ] || fail "exit status $status after Ctrl-C, expected 130"
     quiet "$dir/server.err" || fail "the server wrote to stderr"

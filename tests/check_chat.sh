@@ -20,58 +20,31 @@
 # Every mode ends with Ctrl-C (status 130) and fails on a sanitizer's or
 # Valgrind's report. AIOC_TEST_EMULATOR: a command prefix for the server
 # (qemu-aarch64 -L DIR, valgrind ...), split on spaces. KEEP=1 keeps the
-# scratch directory (transcripts, server output) for a look afterwards.
-set -u
+# scratch directory (transcripts, server output) for a look afterwards
+# (tests/lib.sh).
+. "$(dirname "$0")/lib.sh"
 mode=$1 bin=$2
-dir=$(mktemp -d)
 pid=
-cleanup() {
-    # only the server this script started, if it still runs; the clients
-    # end when it does (and when the fifos they wait on lose their writers)
-    [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null
-    [ -n "${KEEP:-}" ] && echo "kept $dir" || rm -rf "$dir"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM HUP
-
-fail() {
-    echo "FAIL ($mode): $*"
+# (the clients end when the server does, and when the fifos they wait on
+# lose their writers)
+fail_details() {
     sed 's/^/  server: /' "$dir/server.out" "$dir/server.err" 2>/dev/null | head -40
     sed 's/^/  clients: /' "$dir/errors" 2>/dev/null | head -10
-    exit 1
 }
 
 start_server() {
-    # a shell starts background jobs with SIGINT ignored; give it back
-    env --default-signal=INT ${AIOC_TEST_EMULATOR:-} "$bin" server 0 \
-        >"$dir/server.out" 2>"$dir/server.err" &
-    pid=$!
-    port=
-    for _ in $(seq 1 200); do # up to 20 s for the "listening" line (Valgrind)
-        port=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' "$dir/server.out")
-        [ -n "$port" ] && return
-        sleep 0.1
-    done
-    fail "the server did not start"
+    start ${AIOC_TEST_EMULATOR:-} "$bin" server 0 >"$dir/server.out" 2>"$dir/server.err"
+    pid=$started
+    # up to 20 s for the "listening" line (Valgrind)
+    wait_line "$dir/server.out" 's/^listening on 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' 20 ||
+        fail "the server did not start"
+    port=$found
 }
 
 # Ctrl-C: the server must die of SIGINT (130) within 20 s, quietly.
 stop_server() {
-    kill -INT "$pid"
-    (
-        tries=0
-        while [ ! -e "$dir/stopped" ] && [ "$tries" -lt 400 ]; do
-            sleep 0.05
-            tries=$((tries + 1))
-        done
-        [ -e "$dir/stopped" ] || kill -KILL "$pid" 2>/dev/null
-    ) >/dev/null 2>&1 &
-    watchdog=$!
-    status=0
-    wait "$pid" || status=$?
+    interrupt "$pid" 20
     pid=
-    : >"$dir/stopped"
-    wait "$watchdog"
     [ "$status" -eq 130 ] || fail "Ctrl-C: exit status $status, expected 130"
     if grep -Eq '^==[0-9]+==|runtime error:|ERROR|aioc:' "$dir/server.err"; then
         fail "the server reported errors"
@@ -89,7 +62,7 @@ until_true() {
 }
 
 # Waits until FILE has the exact line LINE.
-wait_line() { # file, line
+await_line() { # file, line
     file=$1 line=$2
     until_true 'grep -qxF -- "$line" "$file"' || fail "$(basename "$file") never got '$line'"
 }
@@ -122,40 +95,40 @@ basic)
     start_server
     client alice 3
     echo alice >&3
-    wait_line "$dir/alice.out" "* welcome, alice: 1 online (/who, /quit)"
+    await_line "$dir/alice.out" "* welcome, alice: 1 online (/who, /quit)"
     client bob 4
     echo bob >&4
-    wait_line "$dir/alice.out" "* bob joined"
+    await_line "$dir/alice.out" "* bob joined"
     # carol: an empty nickname, a space, 17 characters, a taken one
     client carol 5
     printf '\nbad nick\nabcdefghijklmnopq\nalice\ncarol\n' >&5
-    wait_line "$dir/carol.out" "* welcome, carol: 3 online (/who, /quit)"
-    wait_line "$dir/bob.out" "* carol joined"
-    wait_line "$dir/alice.out" "* carol joined"
+    await_line "$dir/carol.out" "* welcome, carol: 3 online (/who, /quit)"
+    await_line "$dir/bob.out" "* carol joined"
+    await_line "$dir/alice.out" "* carol joined"
     echo "hi alice" >&4
-    wait_line "$dir/alice.out" "bob: hi alice"
-    wait_line "$dir/carol.out" "bob: hi alice"
+    await_line "$dir/alice.out" "bob: hi alice"
+    await_line "$dir/carol.out" "bob: hi alice"
     printf 'hello both\r\n/who\n/nope\ntab\there\n' >&5
-    wait_line "$dir/carol.out" "* unknown command; try /who or /quit"
-    wait_line "$dir/alice.out" "carol: tab?here"
-    wait_line "$dir/bob.out" "carol: tab?here"
+    await_line "$dir/carol.out" "* unknown command; try /who or /quit"
+    await_line "$dir/alice.out" "carol: tab?here"
+    await_line "$dir/bob.out" "carol: tab?here"
     printf '\nx\n' >&3 # the empty line is not sent
-    wait_line "$dir/bob.out" "alice: x"
-    wait_line "$dir/carol.out" "alice: x"
+    await_line "$dir/bob.out" "alice: x"
+    await_line "$dir/carol.out" "alice: x"
     echo /quit >&4
-    wait_line "$dir/alice.out" "* bob left"
-    wait_line "$dir/carol.out" "* bob left"
+    await_line "$dir/alice.out" "* bob left"
+    await_line "$dir/carol.out" "* bob left"
     end_client bob 4
     # 1,025 bytes with the newline: one too many
     { head -c 1024 /dev/zero | tr '\0' y; echo; } >&5
-    wait_line "$dir/alice.out" "* carol left"
+    await_line "$dir/alice.out" "* carol left"
     end_client carol 5
     # 100,000 bytes without a newline: past the stream's 64 KiB limit
     client eve 6
     echo eve >&6
-    wait_line "$dir/alice.out" "* eve joined"
+    await_line "$dir/alice.out" "* eve joined"
     head -c 100000 /dev/zero | tr '\0' z >&6
-    wait_line "$dir/alice.out" "* eve left"
+    await_line "$dir/alice.out" "* eve left"
     exec 6>&-
     wait "$eve_pid" # the server closed with her bytes unread: a reset, maybe
     end_client alice 3 # she leaves; the server closes
@@ -240,7 +213,7 @@ slow)
     }
     fast fast1
     fast1=$!
-    wait_line "$dir/fast1.out" "* welcome, fast1: 1 online (/who, /quit)"
+    await_line "$dir/fast1.out" "* welcome, fast1: 1 online (/who, /quit)"
     # -u: socat never reads the connection, and a small receive buffer
     # keeps the kernel from holding much for it
     (
@@ -248,10 +221,10 @@ slow)
             socat -T 60 -u - "TCP:127.0.0.1:$port,rcvbuf=4096" 2>/dev/null # cut off
     ) 7>&- 8>&- >/dev/null 2>>"$dir/errors" &
     slow=$!
-    wait_line "$dir/fast1.out" "* slow joined"
+    await_line "$dir/fast1.out" "* slow joined"
     fast fast2
     fast2=$!
-    wait_line "$dir/fast1.out" "* fast2 joined"
+    await_line "$dir/fast1.out" "* fast2 joined"
     start=$(date +%s%N)
     exec 7>&- # go
     until_true '[ "$(grep -c "^fast2: " "$dir/fast1.out")" -ge $lines ] &&
@@ -278,10 +251,10 @@ vanish)
     start_server
     client alice 3
     echo alice >&3
-    wait_line "$dir/alice.out" "* welcome, alice: 1 online (/who, /quit)"
+    await_line "$dir/alice.out" "* welcome, alice: 1 online (/who, /quit)"
     printf 'ghost\npartial' | timeout 20 socat -t 10 - "TCP:127.0.0.1:$port" >"$dir/ghost.out" ||
         fail "ghost's socat failed"
-    wait_line "$dir/alice.out" "* ghost left"
+    await_line "$dir/alice.out" "* ghost left"
     printf 'nameless' | timeout 20 socat -t 10 - "TCP:127.0.0.1:$port" >/dev/null ||
         fail "nameless' socat failed"
     # ghost's name is free again; a new client still gets in
@@ -296,11 +269,11 @@ vanish)
     crash=$!
     exec 4>"$dir/crash.in"
     printf 'crash\npart' >&4
-    wait_line "$dir/alice.out" "* crash joined"
+    await_line "$dir/alice.out" "* crash joined"
     kill -KILL "$crash"
     wait "$crash" 2>/dev/null # "Killed"
     exec 4>&-
-    wait_line "$dir/alice.out" "* crash left"
+    await_line "$dir/alice.out" "* crash left"
     end_client alice 3
     expect alice <<'EOF'
 * nickname?
@@ -323,11 +296,11 @@ sigint)
     start_server
     client alice 3
     echo alice >&3
-    wait_line "$dir/alice.out" "* welcome, alice: 1 online (/who, /quit)"
-    start=$(date +%s%N)
+    await_line "$dir/alice.out" "* welcome, alice: 1 online (/who, /quit)"
+    began=$(date +%s%N)
     stop_server
     end=$(date +%s%N)
-    ms=$(( (end - start) / 1000000 ))
+    ms=$(( (end - began) / 1000000 ))
     echo "stopped in $ms ms with a client connected"
     [ "$ms" -lt 10000 ] || fail "Ctrl-C took $ms ms"
     end_client alice 3

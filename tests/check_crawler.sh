@@ -23,27 +23,12 @@
 # AIOC_TEST_EMULATOR: a command prefix for the crawler in the own, depth
 # and nginx modes (Valgrind: its exit status 99 on an error or a leak fails
 # the test).
-set -u
+. "$(dirname "$0")/lib.sh"
 mode=$1
 bin=$2
 fixtures=$(cd "$(dirname "$0")" && pwd)/fixtures
-dir=$(mktemp -d)
-site=
-crawler=
-nginx=
-cleanup() {
-    # only the processes this script started, and only if they still run
-    [ -n "$site" ] && kill "$site" 2>/dev/null
-    [ -n "$crawler" ] && kill -KILL "$crawler" 2>/dev/null
-    [ -n "$nginx" ] && kill "$nginx" 2>/dev/null && wait "$nginx"
-    rm -rf "$dir"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM HUP
-fail() {
-    echo "FAIL ($mode): $*"
+fail_details() {
     for f in "$dir"/*; do [ -f "$f" ] && { echo "--- $f"; head -c 20000 "$f"; }; done
-    exit 1
 }
 
 # The summary line: "crawler: P pages, E errors (N not found), ..."
@@ -53,22 +38,16 @@ expect_summary() { # output file, pages, errors, not found
 }
 
 start_site() { # delay per page
-    # a shell starts background jobs with SIGINT ignored; give it back
-    env --default-signal=INT "$bin" --serve-demo-site 0 "$1" >"$dir/site.out" 2>&1 &
-    site=$!
-    url=
-    for _ in $(seq 1 100); do # up to 10 s for the "serving" line
-        url=$(sed -n 's/^serving the demo site on \(http:[^ ]*\)$/\1/p' "$dir/site.out")
-        [ -n "$url" ] && break
-        sleep 0.1
-    done
-    [ -n "$url" ] || fail "the demo site did not start"
+    start "$bin" --serve-demo-site 0 "$1" >"$dir/site.out" 2>&1
+    site=$started
+    # up to 10 s for the "serving" line
+    wait_line "$dir/site.out" 's/^serving the demo site on \(http:[^ ]*\)$/\1/p' ||
+        fail "the demo site did not start"
+    url=$found
 }
 
 stop_site() { # sets served, distinct, others, most from the site's last line
-    kill -INT "$site"
-    status=0
-    wait "$site" || status=$?
+    interrupt "$site"
     site=
     [ "$status" -eq 130 ] || fail "the site's exit status after Ctrl-C: $status, expected 130"
     line=$(grep '^served ' "$dir/site.out") || fail "the site printed no counts"
@@ -80,7 +59,6 @@ stop_site() { # sets served, distinct, others, most from the site's last line
 # $port2 for the other origin) into $dir/www and starts nginx on it, with
 # its own prefix, configuration, pid file and logs there
 start_nginx() {
-    [ -x /usr/sbin/nginx ] || fail "/usr/sbin/nginx is missing"
     for _ in 1 2 3 4 5; do # a port taken meanwhile: again, with others
         set -- $(python3 -c 'import socket
 s = [socket.socket() for _ in range(2)]
@@ -90,28 +68,10 @@ print(*[x.getsockname()[1] for x in s])') # (closed: nginx binds them)
         rm -rf "$dir/www" && mkdir "$dir/www" || fail "cannot make $dir/www"
         python3 "$fixtures/crawler_site.py" "$dir/www" "$port" "$port2" ||
             fail "the site generator failed"
-        /usr/sbin/nginx -p "$dir/www" -c "$dir/www/nginx.conf" -e "$dir/www/error.log" \
-            >>"$dir/www/error.log" 2>&1 &
-        nginx=$!
-        # nginx writes its pid file once it listens: wait for that or its
-        # end (the bound only against a wedged nginx)
-        for _ in $(seq 1 1200); do
-            [ -s "$dir/www/nginx.pid" ] && return
-            kill -0 "$nginx" 2>/dev/null || break
-            sleep 0.05
-        done
-        kill "$nginx" 2>/dev/null
-        wait "$nginx"
-        nginx=
+        nginx_start "$dir/www" && return
     done
     cat "$dir/www/error.log"
     fail "nginx did not start"
-}
-
-stop_nginx() {
-    kill "$nginx"
-    wait "$nginx"
-    nginx=
 }
 
 # crawl NAME OPTION...: crawls the nginx site with --list and the options;
@@ -168,7 +128,7 @@ case $mode in
 nginx_full)
     start_nginx
     robots=1 crawl full --depth 100
-    stop_nginx
+    nginx_stop
     ;;
 nginx_depth)
     start_nginx
@@ -176,7 +136,7 @@ nginx_depth)
     grep -q "^200 http://127.0.0.1:$port/trap/y.html$" "$dir/depth3.list" ||
         fail "depth3: /trap/y.html (depth 3 by the shorter path) not fetched"
     robots=1 crawl depth1 --depth 1
-    stop_nginx
+    nginx_stop
     ;;
 nginx_robots)
     start_nginx
@@ -190,12 +150,12 @@ nginx_robots)
         grep -q "^200 http://127.0.0.1:$port$path$" "$dir/ignore.log" ||
             fail "$path not requested with --ignore-robots"
     done
-    stop_nginx
+    nginx_stop
     ;;
 nginx_allhosts)
     start_nginx
     robots=2 crawl allhosts --depth 100 --all-hosts
-    stop_nginx
+    nginx_stop
     ;;
 own)
     timeout 300 ${AIOC_TEST_EMULATOR:-} "$bin" --quiet >"$dir/out" 2>&1 || fail "exit status $?"
@@ -230,18 +190,15 @@ bounds)
 sigint)
     start_site 0.05 # 221 requests two at a time: about 6 s in all
     : >"$dir/crawl"
-    env --default-signal=INT "$bin" --quiet --list --concurrency 2 "$url" >"$dir/crawl" 2>&1 &
-    crawler=$!
+    start "$bin" --quiet --list --concurrency 2 "$url" >"$dir/crawl" 2>&1
+    crawler=$started
     # Ctrl-C once 10 URLs are listed (each line is written as it comes):
     # by then the crawler runs, with its SIGINT handler in place
     while [ "$(grep -c '^[0-9]* http' "$dir/crawl")" -lt 10 ]; do
         kill -0 "$crawler" 2>/dev/null || fail "the crawler ended before Ctrl-C"
         sleep 0.05
     done
-    kill -INT "$crawler"
-    status=0
-    wait "$crawler" || status=$?
-    crawler=
+    interrupt "$crawler"
     [ "$status" -eq 130 ] || fail "exit status $status after Ctrl-C, expected 130"
     grep -q '^crawler: interrupted$' "$dir/crawl" || fail "no 'interrupted' line"
     line=$(grep '^crawler: [0-9]* pages, ' "$dir/crawl") || fail "no summary after Ctrl-C"

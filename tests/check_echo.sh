@@ -4,35 +4,22 @@
 # half-close honoured) and its --lines mode; then Ctrl-C stops the server
 # cleanly.
 #   check_echo.sh ECHO_BINARY
-set -u
+. "$(dirname "$0")/lib.sh"
 bin=$1
-dir=$(mktemp -d)
 pid=
-cleanup() {
-    [ -n "$pid" ] && kill "$pid" 2>/dev/null
-    rm -rf "$dir"
-}
-trap cleanup EXIT
-fail() { echo "FAIL: $*"; cat "$dir/server.out" "$dir/server.err" 2>/dev/null; exit 1; }
+fail_details() { cat "$dir/server.out" "$dir/server.err" 2>/dev/null; }
 
 start_server() { # extra server arguments
-    # a shell starts background jobs with SIGINT ignored; give it back
-    env --default-signal=INT ${AIOC_TEST_EMULATOR:-} "$bin" server "$@" 0 \
-        >"$dir/server.out" 2>"$dir/server.err" &
-    pid=$!
-    port=
-    for _ in $(seq 1 100); do # up to 10 s for the "listening" line
-        port=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' "$dir/server.out")
-        [ -n "$port" ] && return
-        sleep 0.1
-    done
-    fail "the server did not start"
+    start ${AIOC_TEST_EMULATOR:-} "$bin" server "$@" 0 >"$dir/server.out" 2>"$dir/server.err"
+    pid=$started
+    # up to 10 s for the "listening" line
+    wait_line "$dir/server.out" 's/^listening on 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' ||
+        fail "the server did not start"
+    port=$found
 }
 
 stop_server() {
-    kill -INT "$pid"
-    status=0
-    wait "$pid" || status=$?
+    interrupt "$pid"
     pid=
     [ "$status" -eq 130 ] || fail "Ctrl-C: exit status $status, expected 130"
 }

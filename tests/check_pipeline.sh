@@ -9,28 +9,14 @@
 #            read is either in the output or in the --unwritten list, once.
 # AIOC_TEST_EMULATOR: a command prefix such as "qemu-aarch64 -L DIR" (or
 # valgrind), split on spaces, as in check_example.sh.
-set -u
+. "$(dirname "$0")/lib.sh"
 mode=$1 bin=$2
-tmp=$(mktemp -d)
-pid=
-cleanup() {
-    # only the process this script started, and only if it still runs
-    [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM HUP
-
-fail() {
-    echo "FAIL ($mode): $*"
-    exit 1
-}
 
 # Every line of stderr, shown in the log; a sanitizer's or valgrind's report
 # fails the test even when it cannot change the exit status (after SIGINT).
 show_stderr() {
-    sed 's/^/  stderr: /' "$tmp/err"
-    if grep -Eq '^==[0-9]+==|runtime error:' "$tmp/err"; then
+    sed 's/^/  stderr: /' "$dir/err"
+    if grep -Eq '^==[0-9]+==|runtime error:' "$dir/err"; then
         fail "sanitizer or valgrind report on stderr"
     fi
 }
@@ -43,7 +29,7 @@ summary() {
             k = index(parts[i], " ")
             if (substr(parts[i], k + 1) == label) print substr(parts[i], 1, k - 1)
         }
-    }' "$tmp/err"
+    }' "$dir/err"
 }
 
 expect_count() { # label, expected
@@ -60,15 +46,15 @@ ids_of() { # file, sorted-ids file
 
 case $mode in
 generated)
-    ${AIOC_TEST_EMULATOR:-} "$bin" --quiet --records 20000 --out "$tmp/out" \
-        --unwritten "$tmp/unwritten" 2>"$tmp/err"
+    ${AIOC_TEST_EMULATOR:-} "$bin" --quiet --records 20000 --out "$dir/out" \
+        --unwritten "$dir/unwritten" 2>"$dir/err"
     status=$?
     show_stderr
     [ "$status" -eq 0 ] || fail "exit status $status"
-    ids_of "$tmp/out" "$tmp/ids"
-    seq 0 19999 | sort >"$tmp/want"
-    cmp -s "$tmp/ids" "$tmp/want" || fail "output IDs are not 0..19999"
-    [ ! -s "$tmp/unwritten" ] || fail "--unwritten file is not empty"
+    ids_of "$dir/out" "$dir/ids"
+    seq 0 19999 | sort >"$dir/want"
+    cmp -s "$dir/ids" "$dir/want" || fail "output IDs are not 0..19999"
+    [ ! -s "$dir/unwritten" ] || fail "--unwritten file is not empty"
     expect_count read 20000
     expect_count written 20000
     expect_count malformed 0
@@ -96,10 +82,10 @@ file)
         printf "3001,  spaces  and ~!@#$%%^&*()_+|}{:\"?><,0\n"
         printf "3002,%s,9\n", sprintf("%064d", 0)
         printf "3003,last line,42"
-    }' >"$tmp/in"
-    lines=$(awk 'END { print NR }' "$tmp/in")
-    ${AIOC_TEST_EMULATOR:-} "$bin" --quiet --parsers 3 --transformers 3 --out "$tmp/out" \
-        "$tmp/in" 2>"$tmp/err"
+    }' >"$dir/in"
+    lines=$(awk 'END { print NR }' "$dir/in")
+    ${AIOC_TEST_EMULATOR:-} "$bin" --quiet --parsers 3 --transformers 3 --out "$dir/out" \
+        "$dir/in" 2>"$dir/err"
     status=$?
     show_stderr
     [ "$status" -eq 0 ] || fail "exit status $status"
@@ -109,10 +95,10 @@ file)
     expect_count read "$lines"
     expect_count malformed 30
     expect_count "not written" 0
-    ids_of "$tmp/out" "$tmp/ids"
-    awk -F, '$1 ~ /^[0-9]+$/ && $1 < 100000 { print $1 }' "$tmp/in" | sort >"$tmp/want"
-    cmp -s "$tmp/ids" "$tmp/want" || fail "output IDs differ from the valid input IDs"
-    [ "$(wc -l <"$tmp/out")" -eq "$written" ] || fail "output lines != written count"
+    ids_of "$dir/out" "$dir/ids"
+    awk -F, '$1 ~ /^[0-9]+$/ && $1 < 100000 { print $1 }' "$dir/in" | sort >"$dir/want"
+    cmp -s "$dir/ids" "$dir/want" || fail "output IDs differ from the valid input IDs"
+    [ "$(wc -l <"$dir/out")" -eq "$written" ] || fail "output lines != written count"
     # RESULT: the polynomial hash of pipeline.c's transform (MODULUS,
     # ROUNDS), exact in awk's doubles since every value stays below 2^53.
     # Checked for every record, against the input's NAME and VALUE.
@@ -133,57 +119,32 @@ file)
             }
             if (sprintf("%.0f", h) != $3) { print "wrong result: " $0 " (want " h ")"; bad++ }
         }
-        END { exit bad > 0 }' "$tmp/in" "$tmp/out" || fail "output records differ from the formula"
+        END { exit bad > 0 }' "$dir/in" "$dir/out" || fail "output records differ from the formula"
     ;;
 sigint)
-    # sh starts a background command with SIGINT ignored, and a program
-    # that finds it ignored (aioc_run included) leaves it so: give it the
-    # default disposition back (env --default-signal: coreutils 8.31+; set -m
-    # would not do, job control needs a terminal).
-    env --default-signal=INT ${AIOC_TEST_EMULATOR:-} "$bin" --quiet --records 200000 \
-        --transformers 2 --out "$tmp/out" --unwritten "$tmp/unwritten" 2>"$tmp/err" &
-    pid=$!
+    start ${AIOC_TEST_EMULATOR:-} "$bin" --quiet --records 200000 \
+        --transformers 2 --out "$dir/out" --unwritten "$dir/unwritten" 2>"$dir/err"
     # Ctrl-C once some records are written: at most 20 s of polling.
-    tries=0
-    while [ ! -s "$tmp/out" ]; do
-        tries=$((tries + 1))
-        [ "$tries" -le 400 ] || fail "no output after 20 s"
-        sleep 0.05
-    done
-    kill -INT "$pid"
-    # A watchdog bounds the shutdown; it stops once the done file appears.
-    (
-        tries=0
-        while [ ! -e "$tmp/done" ] && [ "$tries" -lt 600 ]; do
-            sleep 0.05
-            tries=$((tries + 1))
-        done
-        [ -e "$tmp/done" ] || kill -KILL "$pid" 2>/dev/null
-    ) >/dev/null 2>&1 &
-    watchdog=$!
-    wait "$pid"
-    status=$?
-    pid=
-    : >"$tmp/done"
-    wait "$watchdog"
+    wait_line "$dir/out" '1p' 20 || fail "no output after 20 s"
+    interrupt "$started" 30
     show_stderr
     [ "$status" -eq 130 ] || fail "exit status $status, not 130 (death by SIGINT)"
-    grep -q '^pipeline: interrupted$' "$tmp/err" || fail "no 'interrupted' report"
+    grep -q '^pipeline: interrupted$' "$dir/err" || fail "no 'interrupted' report"
     nread=$(summary read)
     [ -n "$nread" ] || fail "no summary"
     [ "$nread" -lt 200000 ] || fail "read every record: interrupted too late to tell"
-    expect_count written "$(wc -l <"$tmp/out" | tr -d ' ')"
-    expect_count "not written" "$(wc -l <"$tmp/unwritten" | tr -d ' ')"
-    ids_of "$tmp/out" "$tmp/ids"
-    sort "$tmp/unwritten" >"$tmp/unwritten_ids"
-    dups=$(uniq -d "$tmp/unwritten_ids" | head -5 | tr '\n' ' ')
+    expect_count written "$(wc -l <"$dir/out" | tr -d ' ')"
+    expect_count "not written" "$(wc -l <"$dir/unwritten" | tr -d ' ')"
+    ids_of "$dir/out" "$dir/ids"
+    sort "$dir/unwritten" >"$dir/unwritten_ids"
+    dups=$(uniq -d "$dir/unwritten_ids" | head -5 | tr '\n' ' ')
     [ -z "$dups" ] || fail "IDs listed more than once in --unwritten: $dups"
-    both=$(comm -12 "$tmp/ids" "$tmp/unwritten_ids" | head -5 | tr '\n' ' ')
+    both=$(comm -12 "$dir/ids" "$dir/unwritten_ids" | head -5 | tr '\n' ' ')
     [ -z "$both" ] || fail "IDs both written and not written: $both"
-    sort "$tmp/ids" "$tmp/unwritten_ids" >"$tmp/all"
-    seq 0 $((nread - 1)) | sort >"$tmp/want"
-    cmp -s "$tmp/all" "$tmp/want" || fail "written + not written != the $nread IDs read"
-    echo "interrupted after $nread records read: $(wc -l <"$tmp/out") written"
+    sort "$dir/ids" "$dir/unwritten_ids" >"$dir/all"
+    seq 0 $((nread - 1)) | sort >"$dir/want"
+    cmp -s "$dir/all" "$dir/want" || fail "written + not written != the $nread IDs read"
+    echo "interrupted after $nread records read: $(wc -l <"$dir/out") written"
     ;;
 *)
     fail "unknown mode"

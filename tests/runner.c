@@ -1,5 +1,15 @@
-/* The test runner: see test.h. It runs the tests listed in test-list.h,
- * or in the header an adapter names with -DAIOC_TEST_LIST="its-list.h". */
+/* The test runner, one for every suite (see test.h for the harness). It
+ * runs the tests listed in the header named by AIOC_TEST_LIST (CMake's
+ * aioc_test_suite() sets it: tests/test-list.h for the core, an adapter's
+ * own list for its suite):
+ *
+ *   PROGRAM NAME     runs one test in this process (what ctest does)
+ *   PROGRAM --list   prints every test's name
+ *   PROGRAM          runs every test, each in a forked child of its own
+ *                    with a 120 s alarm, and prints a summary
+ *
+ * A list line is X(name) or X(name, tags...); the tags are CMake's. */
+#define _POSIX_C_SOURCE 200809L /* fork, alarm */
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -10,15 +20,18 @@
 #define AIOC_TEST_LIST "test-list.h"
 #endif
 
-#define X(name) void test_##name(void);
+/* X(name) and X(name, tags...) alike: the name is the first argument. */
+#define DECLARE_TEST(name, ...) void test_##name(void);
+#define X(...) DECLARE_TEST(__VA_ARGS__, )
 #include AIOC_TEST_LIST
 #undef X
 
+#define TEST_ENTRY(name, ...) {#name, test_##name},
 static const struct {
     const char *name;
     void (*fn)(void);
 } tests[] = {
-#define X(name) {#name, test_##name},
+#define X(...) TEST_ENTRY(__VA_ARGS__, )
 #include AIOC_TEST_LIST
 #undef X
 };
@@ -26,6 +39,7 @@ static const struct {
 #define NTESTS (sizeof tests / sizeof tests[0])
 
 static int run_forked(size_t i) {
+    fflush(NULL);
     pid_t pid = fork();
     if (pid == 0) {
         alarm(120);

@@ -1,9 +1,26 @@
-/* A small test harness. Each test is a function in some tests/test_*.c,
- * listed in test-list.h. `aioc_tests NAME` runs one test in this process
- * (ctest does that, one entry per test, with a timeout, so a crash or a
- * hang fails only that test); `aioc_tests` alone runs every test in a
- * forked child of its own and prints a summary. A failed check prints
- * where and why and exits with status 1. */
+/* The test harness, one for every suite (the core's, each adapter's, the
+ * adapters together).
+ *
+ * A suite is a list, NAME-list.h, with a line per test, X(name) or
+ * X(name, tags...), and test files that define each listed test:
+ *
+ *   TEST(name) { ... }               a plain function
+ *   TASK_TEST(name) { ...; return NULL; }
+ *                                    the main task of a loop: the test
+ *                                    fails unless aioc_run returns 0
+ *   TASK_TEST_VIRTUAL(name) { ... }  the same under virtual time
+ *
+ * tests/runner.c, compiled into each suite's program, runs them:
+ * `PROGRAM NAME` runs one test in this process, which is what ctest does
+ * (one entry per test, with a timeout, so a crash or a hang fails only
+ * that test); `PROGRAM` alone runs every test in a forked child and prints
+ * a summary. CMake's aioc_test_suite() (cmake/aioc_test_suite.cmake) reads
+ * the same list and its tags: stress, no_valgrind, needs("PROGRAM").
+ *
+ * A failed check prints where and why and exits with status 1. A suite
+ * whose task tests need something around their loop (certificates, a
+ * server) defines AIOC_TEST_RUN(fn, virtual_time) before including this
+ * file; the default is aioc_test_run() below. */
 #ifndef AIOC_TEST_H
 #define AIOC_TEST_H
 
@@ -64,5 +81,29 @@ static inline void run_virtual(aioc_fn fn, void *arg) {
         exit(1);
     }
 }
+
+/* Runs `fn` as main, in real or virtual time, and checks that it returned 0. */
+static inline void aioc_test_run(aioc_fn fn, int virtual_time) {
+    if (virtual_time) {
+        run_virtual(fn, NULL);
+    } else {
+        CHECK_ERR(aioc_run(fn, NULL, NULL), 0);
+    }
+}
+
+#ifndef AIOC_TEST_RUN
+#define AIOC_TEST_RUN aioc_test_run
+#endif
+
+#define TASK_TEST(name) TASK_TEST_AS_(name, 0)
+#define TASK_TEST_VIRTUAL(name) TASK_TEST_AS_(name, 1)
+#define TASK_TEST_AS_(name, virtual_time)                                                          \
+    static void *task_##name(void);                                                                \
+    static void *main_##name(void *arg) {                                                          \
+        (void)arg;                                                                                 \
+        return task_##name();                                                                      \
+    }                                                                                              \
+    void test_##name(void) { AIOC_TEST_RUN(main_##name, virtual_time); }                           \
+    static void *task_##name(void)
 
 #endif

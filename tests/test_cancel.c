@@ -111,8 +111,7 @@ static void *mark_started(void *arg) {
     return NULL;
 }
 
-static void *cancel_before_start(void *arg) {
-    (void)arg;
+TASK_TEST_VIRTUAL(cancel_before_start_never_runs) {
     started = 0;
     aioc_task t = aioc_spawn(mark_started, NULL);
     CHECK_ERR(aioc_cancel(t), 0);
@@ -121,10 +120,7 @@ static void *cancel_before_start(void *arg) {
     return NULL;
 }
 
-TEST(cancel_before_start_never_runs) { run_virtual(cancel_before_start, NULL); }
-
-static void *cancel_done_task(void *arg) {
-    (void)arg;
+TASK_TEST_VIRTUAL(cancel_after_end_changes_nothing) {
     aioc_task t = aioc_spawn(mark_started, NULL);
     aioc_yield();
     CHECK(aioc_task_done(t));
@@ -132,8 +128,6 @@ static void *cancel_done_task(void *arg) {
     CHECK_ERR(aioc_await(t, NULL), 0);
     return NULL;
 }
-
-TEST(cancel_after_end_changes_nothing) { run_virtual(cancel_done_task, NULL); }
 
 static void *counts_cancels(void *arg) {
     (void)arg;
@@ -147,8 +141,7 @@ static void *counts_cancels(void *arg) {
     return P(8);
 }
 
-static void *cancel_count(void *arg) {
-    (void)arg;
+TASK_TEST_VIRTUAL(cancel_count_and_uncancel) {
     aioc_task t = aioc_spawn(counts_cancels, NULL);
     aioc_sleep(1);
     aioc_cancel(t);
@@ -160,8 +153,6 @@ static void *cancel_count(void *arg) {
     CHECK_EQ(aioc_uncancel(), 0);
     return NULL;
 }
-
-TEST(cancel_count_and_uncancel) { run_virtual(cancel_count, NULL); }
 
 static int cleanup_done;
 
@@ -179,8 +170,7 @@ static void *shielded_cleanup(void *arg) {
     return NULL;
 }
 
-static void *shield_main(void *arg) {
-    (void)arg;
+TASK_TEST_VIRTUAL(shield_defers_cancellation) {
     cleanup_done = 0;
     aioc_task t = aioc_spawn(shielded_cleanup, NULL);
     aioc_sleep(1);
@@ -191,8 +181,6 @@ static void *shield_main(void *arg) {
     CHECK_EQ(cleanup_done, 1);
     return NULL;
 }
-
-TEST(shield_defers_cancellation) { run_virtual(shield_main, NULL); }
 
 static void *cancel_main_from_child(void *arg) {
     aioc_cancel(*(aioc_task *)arg);

@@ -60,8 +60,7 @@ TEST(group_first_failure_cancels_siblings) {
     run_virtual(group_failure, NULL);
 }
 
-static void *spawn_after_failure(void *arg) {
-    (void)arg;
+TASK_TEST_VIRTUAL(group_refuses_spawn_after_failure) {
     aioc_group g;
     aioc_group_init(&g);
     aioc_group_spawn(g, child_fails, P(0), NULL);
@@ -71,8 +70,6 @@ static void *spawn_after_failure(void *arg) {
     CHECK_ERR(aioc_group_wait(g), -EPROTO);
     return NULL;
 }
-
-TEST(group_refuses_spawn_after_failure) { run_virtual(spawn_after_failure, NULL); }
 
 static void *canceller(void *arg) {
     aioc_sleep(1);
@@ -141,8 +138,7 @@ TEST(group_wait_under_deadline) {
 
 static void *not_the_owner(void *arg) { return P(aioc_group_wait(*(aioc_group *)arg)); }
 
-static void *group_misuse(void *arg) {
-    (void)arg;
+TASK_TEST_VIRTUAL(group_misuse_is_reported) {
     static aioc_group g;
     aioc_group_init(&g);
     aioc_task child_task = aioc_group_spawn(g, child, P(1), NULL);
@@ -156,8 +152,6 @@ static void *group_misuse(void *arg) {
     CHECK_ERR(aioc_task_error(aioc_group_spawn(bogus, child, NULL, NULL)), AIOC_ESTALE);
     return NULL;
 }
-
-TEST(group_misuse_is_reported) { run_virtual(group_misuse, NULL); }
 
 static void *cancel_one_child(void *arg) {
     aioc_sleep(1);

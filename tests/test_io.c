@@ -19,8 +19,7 @@ static void *slow_writer(void *arg) {
     return NULL;
 }
 
-static void *read_waits(void *arg) {
-    (void)arg;
+TASK_TEST(read_waits_for_data_and_sees_eof) {
     CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sp) == 0);
     aioc_task w = aioc_spawn(slow_writer, "hello");
     char buf[16] = {0};
@@ -35,8 +34,6 @@ static void *read_waits(void *arg) {
     CHECK_ERR(aioc_close(sp[0]), 0);
     return NULL;
 }
-
-TEST(read_waits_for_data_and_sees_eof) { CHECK_ERR(aioc_run(read_waits, NULL, NULL), 0); }
 
 enum { BIG = 4 << 20 };
 
@@ -67,8 +64,7 @@ static void *drain_plain(void *arg) {
     return NULL;
 }
 
-static void *write_fills_buffers(void *arg) {
-    (void)arg;
+TASK_TEST(write_waits_for_room) {
     CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sp) == 0);
     unsigned char *data = malloc(BIG);
     for (size_t i = 0; i < BIG; i++)
@@ -83,8 +79,6 @@ static void *write_fills_buffers(void *arg) {
     free(data);
     return NULL;
 }
-
-TEST(write_waits_for_room) { CHECK_ERR(aioc_run(write_fills_buffers, NULL, NULL), 0); }
 
 static int listener(struct sockaddr_in *addr) {
     int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -113,8 +107,7 @@ static void *echo_once(void *arg) {
     return NULL;
 }
 
-static void *tcp_echo(void *arg) {
-    (void)arg;
+TASK_TEST(tcp_connect_accept_echo) {
     server_fd = listener(&server_addr);
     aioc_task srv = aioc_spawn(echo_once, NULL);
     int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -135,10 +128,7 @@ static void *tcp_echo(void *arg) {
     return NULL;
 }
 
-TEST(tcp_connect_accept_echo) { CHECK_ERR(aioc_run(tcp_echo, NULL, NULL), 0); }
-
-static void *connect_refused(void *arg) {
-    (void)arg;
+TASK_TEST(connect_refused_is_an_error_code) {
     int l = listener(&server_addr);
     aioc_close(l); /* nobody listens there now */
     int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -147,10 +137,7 @@ static void *connect_refused(void *arg) {
     return NULL;
 }
 
-TEST(connect_refused_is_an_error_code) { CHECK_ERR(aioc_run(connect_refused, NULL, NULL), 0); }
-
-static void *peer_errors(void *arg) {
-    (void)arg;
+TASK_TEST(peer_errors_are_codes_not_signals) {
     CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sp) == 0);
     aioc_close(sp[0]);
     CHECK_ERR(aioc_send(sp[1], "x", 1, 0), -EPIPE); /* no SIGPIPE */
@@ -171,16 +158,13 @@ static void *peer_errors(void *arg) {
     return NULL;
 }
 
-TEST(peer_errors_are_codes_not_signals) { CHECK_ERR(aioc_run(peer_errors, NULL, NULL), 0); }
-
 static void *blocked_reader(void *arg) {
     (void)arg;
     char c;
     return P(aioc_read(sp[0], &c, 1));
 }
 
-static void *close_wakes(void *arg) {
-    (void)arg;
+TASK_TEST(close_wakes_waiters_with_ebadf) {
     CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sp) == 0);
     aioc_task r = aioc_spawn(blocked_reader, NULL);
     aioc_sleep(0.05);
@@ -205,10 +189,7 @@ static void *close_wakes(void *arg) {
     return NULL;
 }
 
-TEST(close_wakes_waiters_with_ebadf) { CHECK_ERR(aioc_run(close_wakes, NULL, NULL), 0); }
-
-static void *deadlines_and_cancel(void *arg) {
-    (void)arg;
+TASK_TEST(fd_waits_honour_deadlines_and_cancel) {
     CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sp) == 0);
     char c;
     aioc_scope s;
@@ -231,10 +212,6 @@ static void *deadlines_and_cancel(void *arg) {
     return NULL;
 }
 
-TEST(fd_waits_honour_deadlines_and_cancel) {
-    CHECK_ERR(aioc_run(deadlines_and_cancel, NULL, NULL), 0);
-}
-
 /* Reads sp[0] until it has `n` bytes, after a pause. */
 static void *slow_drainer(void *arg) {
     aioc_sleep(0.05);
@@ -249,8 +226,7 @@ static void *slow_drainer(void *arg) {
 
 /* A caller that saw EAGAIN itself (a library's non-blocking I/O) waits for
  * the next edge without aioc's readiness check first. */
-static void *waits_after_eagain(void *arg) {
-    (void)arg;
+TASK_TEST(waits_after_eagain_take_the_next_edge) {
     CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sp) == 0);
     char c;
     CHECK(read(sp[0], &c, 1) < 0 && errno == EAGAIN);
@@ -293,12 +269,7 @@ static void *waits_after_eagain(void *arg) {
     return NULL;
 }
 
-TEST(waits_after_eagain_take_the_next_edge) {
-    CHECK_ERR(aioc_run(waits_after_eagain, NULL, NULL), 0);
-}
-
-static void *udp(void *arg) {
-    (void)arg;
+TASK_TEST(udp_sendto_recvfrom) {
     int a = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     int b = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -315,8 +286,6 @@ static void *udp(void *arg) {
     aioc_close(b);
     return NULL;
 }
-
-TEST(udp_sendto_recvfrom) { CHECK_ERR(aioc_run(udp, NULL, NULL), 0); }
 
 /* Many concurrent connections on one loop. */
 enum { CONNS = 500 };
@@ -360,8 +329,7 @@ static void *client(void *arg) {
     return NULL;
 }
 
-static void *many_connections(void *arg) {
-    (void)arg;
+TASK_TEST(five_hundred_connections_on_one_loop) {
     server_fd = listener(&server_addr);
     aioc_task acc = aioc_spawn(accept_loop, NULL);
     aioc_task *cl = calloc(CONNS, sizeof *cl);
@@ -374,8 +342,6 @@ static void *many_connections(void *arg) {
     return NULL;
 }
 
-TEST(five_hundred_connections_on_one_loop) { CHECK_ERR(aioc_run(many_connections, NULL, NULL), 0); }
-
 static void *quick_writer(void *arg) {
     aioc_yield(); /* the reader parks first */
     CHECK_EQ(aioc_write(sp[1], arg, 1), 1);
@@ -383,8 +349,7 @@ static void *quick_writer(void *arg) {
 }
 
 /* A descriptor is registered once, however often tasks wait on it. */
-static void *registered_once(void *arg) {
-    (void)arg;
+TASK_TEST(descriptor_registered_once_for_many_waits) {
     CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sp) == 0);
     uint64_t before = aioc__loop_get()->fd_registrations;
     for (int i = 0; i < 50; i++) {
@@ -399,12 +364,7 @@ static void *registered_once(void *arg) {
     return NULL;
 }
 
-TEST(descriptor_registered_once_for_many_waits) {
-    CHECK_ERR(aioc_run(registered_once, NULL, NULL), 0);
-}
-
-static void *sends_a_file(void *arg) {
-    (void)arg;
+TASK_TEST(sendfile_waits_for_room) {
     char path[] = "/tmp/aioc-sendfile-XXXXXX";
     int f = mkstemp(path);
     CHECK(f >= 0);
@@ -426,8 +386,6 @@ static void *sends_a_file(void *arg) {
     aioc_close(sp[0]);
     return NULL;
 }
-
-TEST(sendfile_waits_for_room) { CHECK_ERR(aioc_run(sends_a_file, NULL, NULL), 0); }
 
 /* A reader whose socket has plenty of data must not keep the loop to
  * itself while it reads it: a task that yields in a loop, and a task
@@ -451,8 +409,7 @@ static void *waits_for_a_byte(void *arg) {
     return NULL;
 }
 
-static void *reads_a_lot(void *arg) {
-    (void)arg;
+TASK_TEST(busy_reader_does_not_starve_the_loop) {
     int a[2], b[2];
     CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, a) == 0);
     CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, b) == 0);
@@ -476,4 +433,46 @@ static void *reads_a_lot(void *arg) {
     return NULL;
 }
 
-TEST(busy_reader_does_not_starve_the_loop) { CHECK_ERR(aioc_run(reads_a_lot, NULL, NULL), 0); }
+/* O_NONBLOCK lives in the open file description, which a descriptor may
+ * share (stdin with the shell): aioc clears it again where it set it, when
+ * aioc_close closes the descriptor (a dup shows the shared description)
+ * and, for descriptors still open, when aioc_run ends. Descriptors that
+ * were non-blocking already, and regular files, are left as they were. */
+static int nonblocking(int fd) { return (fcntl(fd, F_GETFL) & O_NONBLOCK) != 0; }
+
+static int pipes[2], shared, already[2], file_fd;
+
+static void *uses_descriptors(void *arg) {
+    (void)arg;
+    char c;
+    CHECK_EQ(aioc_write(pipes[1], "ab", 2), 2);
+    CHECK_EQ(aioc_read(pipes[0], &c, 1), 1);
+    CHECK(nonblocking(pipes[0]) && nonblocking(pipes[1]) && nonblocking(shared));
+    aioc_stream *s = aioc_stream_new(pipes[0], NULL);
+    CHECK_EQ(aioc_stream_read(s, &c, 1), 1);
+    CHECK_ERR(aioc_stream_close(s), 0); /* closes pipes[0] through aioc_close */
+    CHECK(!nonblocking(shared));        /* the description is blocking again */
+    CHECK_EQ(aioc_write(already[1], "x", 1), 1);
+    CHECK_EQ(aioc_read(file_fd, &c, 1), 1);
+    CHECK(!nonblocking(file_fd));
+    return NULL; /* pipes[1] and already[] stay open */
+}
+
+TEST(nonblocking_mode_is_given_back) {
+    CHECK(pipe(pipes) == 0 && pipe2(already, O_NONBLOCK) == 0);
+    shared = dup(pipes[0]);
+    char path[] = "/tmp/aioc-test-XXXXXX";
+    CHECK((file_fd = mkstemp(path)) >= 0);
+    unlink(path);
+    CHECK(write(file_fd, "f", 1) == 1 && lseek(file_fd, 0, SEEK_SET) == 0);
+    CHECK(!nonblocking(pipes[0]) && !nonblocking(pipes[1]) && !nonblocking(shared));
+    CHECK_ERR(aioc_run(uses_descriptors, NULL, NULL), 0);
+    CHECK(!nonblocking(pipes[1]));                             /* given back at the end */
+    CHECK(nonblocking(already[0]) && nonblocking(already[1])); /* as they were */
+    CHECK(!nonblocking(shared) && !nonblocking(file_fd));
+    close(pipes[1]);
+    close(shared);
+    close(already[0]);
+    close(already[1]);
+    close(file_fd);
+}

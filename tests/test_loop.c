@@ -14,8 +14,7 @@ static void *note_task(void *arg) {
     return NULL;
 }
 
-static void *callbacks_in_order(void *arg) {
-    (void)arg;
+TASK_TEST_VIRTUAL(callbacks_run_in_order) {
     trace_len = 0;
     aioc_call_soon(note, P('a'));
     aioc_task t = aioc_spawn(note_task, P('b'));
@@ -38,8 +37,6 @@ static void *callbacks_in_order(void *arg) {
     return NULL;
 }
 
-TEST(callbacks_run_in_order) { run_virtual(callbacks_in_order, NULL); }
-
 static int callback_checked;
 
 static void callback_context(void *arg) {
@@ -50,8 +47,7 @@ static void callback_context(void *arg) {
     callback_checked = 1;
 }
 
-static void *callback_cannot_suspend(void *arg) {
-    (void)arg;
+TASK_TEST_VIRTUAL(callbacks_cannot_suspend_but_can_spawn) {
     trace_len = 0;
     aioc_call_soon(callback_context, NULL);
     aioc_sleep(0.1);
@@ -60,8 +56,6 @@ static void *callback_cannot_suspend(void *arg) {
     CHECK_EQ(trace[0], 'z');
     return NULL;
 }
-
-TEST(callbacks_cannot_suspend_but_can_spawn) { run_virtual(callback_cannot_suspend, NULL); }
 
 TEST(call_outside_loop_fails) {
     CHECK_EQ(aioc_call_soon(note, NULL).id, 0);
@@ -100,8 +94,7 @@ TEST(virtual_time_skips_sleeps) {
     CHECK(real < 30); /* generous: it takes milliseconds */
 }
 
-static void *real_sleep(void *arg) {
-    (void)arg;
+TASK_TEST(real_sleep_is_never_early) {
     struct timespec a, b;
     clock_gettime(CLOCK_MONOTONIC, &a);
     double t0 = aioc_now();
@@ -113,10 +106,7 @@ static void *real_sleep(void *arg) {
     return NULL;
 }
 
-TEST(real_sleep_is_never_early) { CHECK_ERR(aioc_run(real_sleep, NULL, NULL), 0); }
-
-static void *clock_monotonic(void *arg) {
-    (void)arg;
+TASK_TEST(clock_is_monotonic) {
     double last = aioc_now();
     CHECK(last > 0);
     CHECK_EQ(aioc_now_ns() / 1000000000ull, (uint64_t)last);
@@ -127,8 +117,6 @@ static void *clock_monotonic(void *arg) {
     }
     return NULL;
 }
-
-TEST(clock_is_monotonic) { CHECK_ERR(aioc_run(clock_monotonic, NULL, NULL), 0); }
 
 TEST(clock_outside_loop_is_zero) {
     CHECK(aioc_now() == 0);
@@ -145,8 +133,7 @@ static void *yielder(void *arg) {
     return NULL;
 }
 
-static void *yield_round_robin(void *arg) {
-    (void)arg;
+TASK_TEST_VIRTUAL(yield_lets_others_run) {
     trace_len = 0;
     aioc_task t[2] = {aioc_spawn(yielder, P('x')), aioc_spawn(yielder, P('y'))};
     CHECK_ERR(aioc_gather(t, 2, NULL), 0);
@@ -154,8 +141,6 @@ static void *yield_round_robin(void *arg) {
     yields_seen = 1;
     return NULL;
 }
-
-TEST(yield_lets_others_run) { run_virtual(yield_round_robin, NULL); }
 
 static void *waits_on_event(void *arg) {
     aioc_event_wait(arg);
@@ -168,8 +153,7 @@ static void *sleeps_long(void *arg) {
     return NULL;
 }
 
-static void *dump(void *arg) {
-    (void)arg;
+TASK_TEST_VIRTUAL(dump_shows_states_and_wait_reasons) {
     static aioc_event ev = AIOC_EVENT_INIT;
     aioc_spawn_opts o1 = {.name = "sleepy"}, o2 = {.name = "waiter"};
     static aioc_task sleepy;
@@ -194,8 +178,6 @@ static void *dump(void *arg) {
     return NULL;
 }
 
-TEST(dump_shows_states_and_wait_reasons) { run_virtual(dump, NULL); }
-
 /* A thread posts a callback into a loop that sleeps in epoll. */
 static aioc_loop *target_loop;
 static aioc_event posted = AIOC_EVENT_INIT;
@@ -212,8 +194,7 @@ static void *poster(void *arg) {
     return NULL;
 }
 
-static void *waits_for_thread(void *arg) {
-    (void)arg;
+TASK_TEST(other_thread_wakes_the_loop) {
     target_loop = aioc_loop_current();
     aioc_call_later(60, note, NULL); /* keeps the loop from being "stuck" */
     pthread_t th;
@@ -225,8 +206,6 @@ static void *waits_for_thread(void *arg) {
     pthread_join(th, NULL);
     return NULL;
 }
-
-TEST(other_thread_wakes_the_loop) { CHECK_ERR(aioc_run(waits_for_thread, NULL, NULL), 0); }
 
 static char sched_trace[64];
 static int sched_len;

@@ -25,8 +25,7 @@ TEST(error_names_and_messages) {
     CHECK(aioc_strerror(-99999) != NULL);
 }
 
-static void *sleeps_until(void *arg) {
-    (void)arg;
+TASK_TEST_VIRTUAL(sleep_until_absolute_time) {
     double target = aioc_now() + 5;
     CHECK_ERR(aioc_sleep_until(target), 0);
     CHECK(aioc_now() >= target);
@@ -35,12 +34,9 @@ static void *sleeps_until(void *arg) {
     return NULL;
 }
 
-TEST(sleep_until_absolute_time) { run_virtual(sleeps_until, NULL); }
-
 static void *waiter(void *arg) { return P(aioc_event_wait(arg)); }
 
-static void *events(void *arg) {
-    (void)arg;
+TASK_TEST_VIRTUAL(event_set_clear_wait) {
     aioc_event ev;
     aioc_event_init(&ev);
     CHECK(!aioc_event_is_set(&ev));
@@ -61,8 +57,6 @@ static void *events(void *arg) {
     aioc_scope_exit(&s);
     return NULL;
 }
-
-TEST(event_set_clear_wait) { run_virtual(events, NULL); }
 
 TEST(event_outside_task_is_enotask) {
     aioc_event ev = AIOC_EVENT_INIT;

@@ -33,8 +33,7 @@ static int listen_on(int family, const char *addr, char *port, size_t cap) {
     return l;
 }
 
-static void *resolve(void *arg) {
-    (void)arg;
+TASK_TEST(getaddrinfo_numeric_named_failed_cancelled) {
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res;
     CHECK_ERR(aioc_getaddrinfo("127.0.0.1", "80", &hints, &res), 0); /* numeric: no thread */
     CHECK_EQ(res->ai_family, AF_INET);
@@ -54,10 +53,7 @@ static void *resolve(void *arg) {
     return NULL;
 }
 
-TEST(getaddrinfo_numeric_named_failed_cancelled) { CHECK_ERR(aioc_run(resolve, NULL, NULL), 0); }
-
-static void *connect_v4(void *arg) {
-    (void)arg;
+TASK_TEST(tcp_connect_ipv4_and_refused) {
     char port[16];
     int l = listen_on(AF_INET, "127.0.0.1", port, sizeof port);
     int c = aioc_tcp_connect("127.0.0.1", port);
@@ -75,10 +71,7 @@ static void *connect_v4(void *arg) {
     return NULL;
 }
 
-TEST(tcp_connect_ipv4_and_refused) { CHECK_ERR(aioc_run(connect_v4, NULL, NULL), 0); }
-
-static void *connect_v6(void *arg) {
-    (void)arg;
+TASK_TEST(tcp_connect_ipv6) {
     char port[16];
     int l = listen_on(AF_INET6, "::1", port, sizeof port);
     int c = aioc_tcp_connect("::1", port);
@@ -88,12 +81,9 @@ static void *connect_v6(void *arg) {
     return NULL;
 }
 
-TEST(tcp_connect_ipv6) { CHECK_ERR(aioc_run(connect_v6, NULL, NULL), 0); }
-
 /* "localhost" resolves to ::1 and 127.0.0.1; with only IPv4 listening, the
  * IPv6 attempt is refused and the IPv4 one wins, quickly. */
-static void *falls_back(void *arg) {
-    (void)arg;
+TASK_TEST(tcp_connect_happy_eyeballs_falls_back) {
     char port[16];
     int l = listen_on(AF_INET, "127.0.0.1", port, sizeof port);
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res;
@@ -113,10 +103,7 @@ static void *falls_back(void *arg) {
     return NULL;
 }
 
-TEST(tcp_connect_happy_eyeballs_falls_back) { CHECK_ERR(aioc_run(falls_back, NULL, NULL), 0); }
-
-static void *connect_deadline(void *arg) {
-    (void)arg;
+TASK_TEST(tcp_connect_honours_deadlines) {
     char port[16];
     int l = listen_on(AF_INET, "127.0.0.1", port, sizeof port);
     aioc_scope s;
@@ -127,13 +114,10 @@ static void *connect_deadline(void *arg) {
     return NULL;
 }
 
-TEST(tcp_connect_honours_deadlines) { CHECK_ERR(aioc_run(connect_deadline, NULL, NULL), 0); }
-
 /* The same race over a list made here: IPv6 first, where nobody listens,
  * then IPv4, where somebody does; the refusal starts the next attempt at
  * once, without waiting out the 250 ms delay. */
-static void *fallback_list(void *arg) {
-    (void)arg;
+TASK_TEST(happy_eyeballs_moves_on_after_a_refusal) {
     char port[16];
     int l = listen_on(AF_INET, "127.0.0.1", port, sizeof port);
     struct sockaddr_in6 v6 = {.sin6_family = AF_INET6, .sin6_port = htons((uint16_t)atoi(port))};
@@ -162,12 +146,9 @@ static void *fallback_list(void *arg) {
     return NULL;
 }
 
-TEST(happy_eyeballs_moves_on_after_a_refusal) { CHECK_ERR(aioc_run(fallback_list, NULL, NULL), 0); }
-
 /* UDP helpers: a bound socket and a connected one talk; a connected
  * socket learns that nobody listens at its peer. */
-static void *udp_helpers(void *arg) {
-    (void)arg;
+TASK_TEST(udp_bind_and_connect_helpers) {
     int server = aioc_udp_bind("127.0.0.1", "0");
     CHECK(server >= 0);
     struct sockaddr_in addr;
@@ -199,5 +180,3 @@ static void *udp_helpers(void *arg) {
     CHECK(err <= AIOC_EAI_BASE && err > AIOC_EAI_BASE - 1000); /* a resolver error */
     return NULL;
 }
-
-TEST(udp_bind_and_connect_helpers) { CHECK_ERR(aioc_run(udp_helpers, NULL, NULL), 0); }

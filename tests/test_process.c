@@ -55,8 +55,7 @@ static int status_of(const char *const *argv) {
 
 /* ---------------------------------------------------- streams, statuses -- */
 
-static void *cat_echo(void *arg) {
-    (void)arg;
+TASK_TEST(process_cat_echoes_through_streams) {
     const char *argv[] = {"cat", NULL};
     aioc_process *p = spawn(argv, AIOC_STDIO_PIPE, AIOC_STDIO_PIPE, AIOC_STDIO_INHERIT);
     CHECK(aioc_process_pid(p) > 0);
@@ -87,10 +86,7 @@ static void *cat_echo(void *arg) {
     return NULL;
 }
 
-TEST(process_cat_echoes_through_streams) { CHECK_ERR(aioc_run(cat_echo, NULL, NULL), 0); }
-
-static void *statuses(void *arg) {
-    (void)arg;
+TASK_TEST(process_exit_status_and_signalled_status) {
     CHECK_EQ(status_of((const char *[]){"true", NULL}), 0);
     CHECK_EQ(status_of((const char *[]){"false", NULL}), 1);
     CHECK_EQ(status_of((const char *[]){"sh", "-c", "exit 42", NULL}), 42);
@@ -101,10 +97,7 @@ static void *statuses(void *arg) {
     return NULL;
 }
 
-TEST(process_exit_status_and_signalled_status) { CHECK_ERR(aioc_run(statuses, NULL, NULL), 0); }
-
-static void *spawn_errors(void *arg) {
-    (void)arg;
+TASK_TEST(process_spawn_of_a_missing_program_is_enoent) {
     int before = count_fds();
     aioc_process_opts pipes = {.stdin_mode = AIOC_STDIO_PIPE,
                                .stdout_mode = AIOC_STDIO_PIPE,
@@ -139,12 +132,7 @@ static void *spawn_errors(void *arg) {
     return NULL;
 }
 
-TEST(process_spawn_of_a_missing_program_is_enoent) {
-    CHECK_ERR(aioc_run(spawn_errors, NULL, NULL), 0);
-}
-
-static void *kill_child(void *arg) {
-    (void)arg;
+TASK_TEST(process_kill_and_wait) {
     const char *argv[] = {"sleep", "10", NULL};
     aioc_process *p = spawn(argv, AIOC_STDIO_DEVNULL, AIOC_STDIO_DEVNULL, AIOC_STDIO_DEVNULL);
     CHECK(!aioc_process_stdin(p) && !aioc_process_stdout(p) && !aioc_process_stderr(p));
@@ -166,8 +154,6 @@ static void *kill_child(void *arg) {
     return NULL;
 }
 
-TEST(process_kill_and_wait) { CHECK_ERR(aioc_run(kill_child, NULL, NULL), 0); }
-
 /* ---------------------------------------------------------- communicate -- */
 
 enum { BIG = 4 << 20 };
@@ -180,8 +166,7 @@ static char *pattern(size_t n, unsigned seed) {
     return b;
 }
 
-static void *cat_4mib(void *arg) {
-    (void)arg;
+TASK_TEST(process_communicate_4mib_through_cat) {
     const char *argv[] = {"cat", NULL};
     aioc_process *p = spawn(argv, AIOC_STDIO_PIPE, AIOC_STDIO_PIPE, AIOC_STDIO_PIPE);
     char *input = pattern(BIG, 7);
@@ -205,13 +190,10 @@ static void *cat_4mib(void *arg) {
     return NULL;
 }
 
-TEST(process_communicate_4mib_through_cat) { CHECK_ERR(aioc_run(cat_4mib, NULL, NULL), 0); }
-
 /* The child floods stderr before it reads any input, then copies the
  * input to stdout, then floods stdout: reading one pipe at a time, or
  * writing before reading, would deadlock. */
-static void *floods(void *arg) {
-    (void)arg;
+TASK_TEST(process_communicate_floods_stdout_and_stderr) {
     char path[] = "/tmp/aioc-process-XXXXXX";
     int fd = mkstemp(path);
     CHECK(fd >= 0);
@@ -242,10 +224,7 @@ static void *floods(void *arg) {
     return NULL;
 }
 
-TEST(process_communicate_floods_stdout_and_stderr) { CHECK_ERR(aioc_run(floods, NULL, NULL), 0); }
-
-static void *merged(void *arg) {
-    (void)arg;
+TASK_TEST(process_stderr_merged_into_stdout) {
     const char *argv[] = {"sh", "-c", "printf out1; printf err1 >&2; printf out2", NULL};
     aioc_process *p = spawn(argv, AIOC_STDIO_DEVNULL, AIOC_STDIO_PIPE, AIOC_STDIO_STDOUT);
     CHECK(!aioc_process_stderr(p) && !aioc_process_stdin(p));
@@ -275,10 +254,7 @@ static void *merged(void *arg) {
     return NULL;
 }
 
-TEST(process_stderr_merged_into_stdout) { CHECK_ERR(aioc_run(merged, NULL, NULL), 0); }
-
-static void *env_and_cwd(void *arg) {
-    (void)arg;
+TASK_TEST(process_environment_and_working_directory) {
     const char *argv[] = {"sh", "-c", "printf '%s %s' \"$AIOC_X\" \"$(pwd)\"", NULL};
     const char *envp[] = {"AIOC_X=42", NULL};
     aioc_process_opts o = {.envp = envp, .cwd = "/", .stdout_mode = AIOC_STDIO_PIPE};
@@ -293,12 +269,9 @@ static void *env_and_cwd(void *arg) {
     return NULL;
 }
 
-TEST(process_environment_and_working_directory) { CHECK_ERR(aioc_run(env_and_cwd, NULL, NULL), 0); }
-
 /* ------------------------------------------ deadlines and cancellation -- */
 
-static void *wait_deadline(void *arg) {
-    (void)arg;
+TASK_TEST(process_wait_deadline_then_kill) {
     const char *argv[] = {"sleep", "10", NULL};
     aioc_process *p = spawn(argv, AIOC_STDIO_DEVNULL, AIOC_STDIO_DEVNULL, AIOC_STDIO_DEVNULL);
     double t0 = aioc_now();
@@ -317,8 +290,6 @@ static void *wait_deadline(void *arg) {
     aioc_process_free(p);
     return NULL;
 }
-
-TEST(process_wait_deadline_then_kill) { CHECK_ERR(aioc_run(wait_deadline, NULL, NULL), 0); }
 
 static void *communicate_task(void *arg) {
     aioc_process *p = arg;
@@ -374,8 +345,7 @@ TEST(process_cancelled_communicate_leaks_nothing) {
     CHECK(waitid(P_ALL, 0, &(siginfo_t){0}, WEXITED | WNOHANG) < 0 && errno == ECHILD);
 }
 
-static void *free_running(void *arg) {
-    (void)arg;
+TASK_TEST(process_free_kills_and_reaps) {
     const char *argv[] = {"sleep", "10", NULL};
     aioc_process *p = spawn(argv, AIOC_STDIO_PIPE, AIOC_STDIO_PIPE, AIOC_STDIO_INHERIT);
     pid_t pid = aioc_process_pid(p);
@@ -385,8 +355,6 @@ static void *free_running(void *arg) {
     CHECK(mono() - t0 < 5);
     return NULL;
 }
-
-TEST(process_free_kills_and_reaps) { CHECK_ERR(aioc_run(free_running, NULL, NULL), 0); }
 
 static void *forgets_to_free(void *arg) {
     const char *argv[] = {"sleep", "10", NULL};
@@ -416,8 +384,7 @@ static void find_pipes(bool is_pipe[1024]) {
     }
 }
 
-static void *isolation(void *arg) {
-    (void)arg;
+TASK_TEST(process_children_inherit_no_other_pipes) {
     static bool before[1024], after[1024];
     find_pipes(before);
     const char *cat[] = {"cat", NULL};
@@ -445,10 +412,7 @@ static void *isolation(void *arg) {
     return NULL;
 }
 
-TEST(process_children_inherit_no_other_pipes) { CHECK_ERR(aioc_run(isolation, NULL, NULL), 0); }
-
-static void *signal_state(void *arg) {
-    (void)arg;
+TASK_TEST(process_child_gets_default_signal_state) {
     sigset_t usr1, old;
     sigemptyset(&usr1);
     sigaddset(&usr1, SIGUSR1);
@@ -469,8 +433,6 @@ static void *signal_state(void *arg) {
     aioc_process_free(p);
     return NULL;
 }
-
-TEST(process_child_gets_default_signal_state) { CHECK_ERR(aioc_run(signal_state, NULL, NULL), 0); }
 
 /* ------------------------------------------------------------ many -- */
 
@@ -493,8 +455,7 @@ static void *talk_to(void *arg) {
     return NULL;
 }
 
-static void *hundred(void *arg) {
-    (void)arg;
+TASK_TEST(process_hundred_children_from_one_loop) {
     /* all alive at once: each waits for its input */
     for (int i = 0; i < CHILDREN; i++) {
         char code[8];
@@ -511,12 +472,9 @@ static void *hundred(void *arg) {
     return NULL;
 }
 
-TEST(process_hundred_children_from_one_loop) { CHECK_ERR(aioc_run(hundred, NULL, NULL), 0); }
-
 /* --------------------------------------------------------- no pidfds -- */
 
-static void *without_pidfd(void *arg) {
-    (void)arg;
+TASK_TEST(process_works_without_pidfds) {
     aioc__process_no_pidfd = true;
     CHECK_EQ(status_of((const char *[]){"sh", "-c", "exit 3", NULL}), 3);
     const char *cat[] = {"cat", NULL};
@@ -544,5 +502,3 @@ static void *without_pidfd(void *arg) {
     aioc__process_no_pidfd = false;
     return NULL;
 }
-
-TEST(process_works_without_pidfds) { CHECK_ERR(aioc_run(without_pidfd, NULL, NULL), 0); }

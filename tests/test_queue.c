@@ -4,8 +4,7 @@
 
 static int cmp_int(const void *a, const void *b) { return (int)((intptr_t)a - (intptr_t)b); }
 
-static void *orders(void *arg) {
-    (void)arg;
+TASK_TEST_VIRTUAL(queue_fifo_lifo_priority_order) {
     const int in[] = {5, 1, 4, 1, 3};
     const char *expect[] = {"51413", "31415", "11345"};
     for (int kind = AIOC_QUEUE_FIFO; kind <= AIOC_QUEUE_PRIORITY; kind++) {
@@ -31,8 +30,6 @@ static void *orders(void *arg) {
     return NULL;
 }
 
-TEST(queue_fifo_lifo_priority_order) { run_virtual(orders, NULL); }
-
 typedef struct {
     const char *tag; /* distinguishes equal priorities */
     int prio;
@@ -42,8 +39,7 @@ static int cmp_job(const void *a, const void *b) {
     return ((const job *)a)->prio - ((const job *)b)->prio;
 }
 
-static void *priority_ties(void *arg) {
-    (void)arg;
+TASK_TEST_VIRTUAL(priority_queue_keeps_put_order_for_ties) {
     job jobs[] = {{"a", 2}, {"b", 1}, {"c", 2}, {"d", 1}, {"e", 2}};
     aioc_queue *q = aioc_queue_new(AIOC_QUEUE_PRIORITY, 0, cmp_job);
     for (int i = 0; i < 5; i++)
@@ -59,8 +55,6 @@ static void *priority_ties(void *arg) {
     return NULL;
 }
 
-TEST(priority_queue_keeps_put_order_for_ties) { run_virtual(priority_ties, NULL); }
-
 static aioc_queue *shared;
 
 static void *producer(void *arg) {
@@ -73,8 +67,7 @@ static void *producer(void *arg) {
     return NULL;
 }
 
-static void *backpressure(void *arg) {
-    (void)arg;
+TASK_TEST_VIRTUAL(queue_put_waits_while_full) {
     shared = aioc_queue_new(AIOC_QUEUE_FIFO, 2, NULL);
     aioc_task p = aioc_spawn(producer, P(5));
     aioc_sleep(1);
@@ -91,8 +84,6 @@ static void *backpressure(void *arg) {
     return NULL;
 }
 
-TEST(queue_put_waits_while_full) { run_virtual(backpressure, NULL); }
-
 static void *getter(void *arg) {
     (void)arg;
     void *item = NULL;
@@ -102,8 +93,7 @@ static void *getter(void *arg) {
 
 /* An item handed to a waiting getter stays with it even if the getter is
  * cancelled before it runs; a getter cancelled while waiting takes nothing. */
-static void *get_races(void *arg) {
-    (void)arg;
+TASK_TEST_VIRTUAL(queue_get_cancel_races_lose_no_item) {
     shared = aioc_queue_new(AIOC_QUEUE_FIFO, 0, NULL);
     aioc_task a = aioc_spawn(getter, NULL), b = aioc_spawn(getter, NULL),
               c = aioc_spawn(getter, NULL);
@@ -122,12 +112,9 @@ static void *get_races(void *arg) {
     return NULL;
 }
 
-TEST(queue_get_cancel_races_lose_no_item) { run_virtual(get_races, NULL); }
-
 static void *put_one(void *arg) { return P(aioc_queue_put(shared, arg)); }
 
-static void *put_races(void *arg) {
-    (void)arg;
+TASK_TEST_VIRTUAL(queue_put_cancel_keeps_the_item_out) {
     shared = aioc_queue_new(AIOC_QUEUE_FIFO, 1, NULL);
     CHECK_ERR(aioc_queue_put(shared, P(1)), 0);
     aioc_task a = aioc_spawn(put_one, P(2)), b = aioc_spawn(put_one, P(3));
@@ -146,8 +133,6 @@ static void *put_races(void *arg) {
     return NULL;
 }
 
-TEST(queue_put_cancel_keeps_the_item_out) { run_virtual(put_races, NULL); }
-
 static int done_count;
 
 static void *worker(void *arg) {
@@ -161,8 +146,7 @@ static void *worker(void *arg) {
     return NULL;
 }
 
-static void *join(void *arg) {
-    (void)arg;
+TASK_TEST_VIRTUAL(queue_task_done_and_join) {
     done_count = 0;
     shared = aioc_queue_new(AIOC_QUEUE_FIFO, 0, NULL);
     CHECK_ERR(aioc_queue_join(shared), 0); /* nothing put: at once */
@@ -180,16 +164,13 @@ static void *join(void *arg) {
     return NULL;
 }
 
-TEST(queue_task_done_and_join) { run_virtual(join, NULL); }
-
 static int dropped;
 static void count_drop(void *item, void *data) {
     CHECK_EQ(I(data), 42);
     dropped += I(item);
 }
 
-static void *shutdowns(void *arg) {
-    (void)arg;
+TASK_TEST_VIRTUAL(queue_shutdown_graceful_and_immediate) {
     /* graceful: putters fail, getters drain, then fail */
     shared = aioc_queue_new(AIOC_QUEUE_FIFO, 2, NULL);
     aioc_queue_put(shared, P(1));
@@ -241,10 +222,7 @@ static void *shutdowns(void *arg) {
     return NULL;
 }
 
-TEST(queue_shutdown_graceful_and_immediate) { run_virtual(shutdowns, NULL); }
-
-static void *free_busy(void *arg) {
-    (void)arg;
+TASK_TEST_VIRTUAL(queue_free_drops_items_and_refuses_while_waited) {
     dropped = 0;
     shared = aioc_queue_new(AIOC_QUEUE_FIFO, 0, NULL);
     aioc_task g = aioc_spawn(getter, NULL);
@@ -258,8 +236,6 @@ static void *free_busy(void *arg) {
     CHECK_EQ(dropped, 11);
     return NULL;
 }
-
-TEST(queue_free_drops_items_and_refuses_while_waited) { run_virtual(free_busy, NULL); }
 
 /* Many producers and consumers, small and large bounds, several seeded
  * schedules: every item arrives exactly once. */

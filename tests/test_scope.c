@@ -3,8 +3,7 @@
 
 #include "test.h"
 
-static void *scope_expires(void *arg) {
-    (void)arg;
+TASK_TEST_VIRTUAL(scope_deadline_expires) {
     aioc_scope s;
     double t0 = aioc_now();
     CHECK_ERR(aioc_scope_enter(&s, 2), 0);
@@ -28,10 +27,7 @@ static void *scope_expires(void *arg) {
     return NULL;
 }
 
-TEST(scope_deadline_expires) { run_virtual(scope_expires, NULL); }
-
-static void *nested_inner_expiry(void *arg) {
-    (void)arg;
+TASK_TEST_VIRTUAL(nested_scope_inner_expiry) {
     aioc_scope outer, inner;
     double t0 = aioc_now();
     aioc_scope_enter(&outer, 10);
@@ -44,10 +40,7 @@ static void *nested_inner_expiry(void *arg) {
     return NULL;
 }
 
-TEST(nested_scope_inner_expiry) { run_virtual(nested_inner_expiry, NULL); }
-
-static void *nested_outer_expiry(void *arg) {
-    (void)arg;
+TASK_TEST_VIRTUAL(nested_scope_outer_expiry) {
     aioc_scope outer, inner;
     double t0 = aioc_now();
     aioc_scope_enter(&outer, 1);
@@ -60,8 +53,6 @@ static void *nested_outer_expiry(void *arg) {
     return NULL;
 }
 
-TEST(nested_scope_outer_expiry) { run_virtual(nested_outer_expiry, NULL); }
-
 static void *cancelled_inside_scope(void *arg) {
     int *result = arg;
     aioc_scope s;
@@ -72,8 +63,7 @@ static void *cancelled_inside_scope(void *arg) {
     return NULL;
 }
 
-static void *outer_cancel_is_not_timeout(void *arg) {
-    (void)arg;
+TASK_TEST_VIRTUAL(outer_cancel_is_never_reported_as_timeout) {
     int result[3];
     aioc_task t = aioc_spawn(cancelled_inside_scope, result);
     aioc_sleep(1);
@@ -84,8 +74,6 @@ static void *outer_cancel_is_not_timeout(void *arg) {
     CHECK_ERR(result[2], 0);
     return NULL;
 }
-
-TEST(outer_cancel_is_never_reported_as_timeout) { run_virtual(outer_cancel_is_not_timeout, NULL); }
 
 static void *cancel_and_expiry_together(void *arg) {
     int *result = arg;
@@ -100,8 +88,7 @@ static void *cancel_and_expiry_together(void *arg) {
     return NULL;
 }
 
-static void *both_pending(void *arg) {
-    (void)arg;
+TASK_TEST_VIRTUAL(outer_cancel_wins_over_pending_expiry) {
     int result[2];
     aioc_task t = aioc_spawn(cancel_and_expiry_together, result);
     aioc_sleep(2);
@@ -111,8 +98,6 @@ static void *both_pending(void *arg) {
     CHECK_ERR(result[1], -ETIMEDOUT); /* but the scope knows it expired */
     return NULL;
 }
-
-TEST(outer_cancel_wins_over_pending_expiry) { run_virtual(both_pending, NULL); }
 
 static aioc_scope shared_scope;
 
@@ -125,8 +110,7 @@ static void *scoped_worker(void *arg) {
     return NULL;
 }
 
-static void *scope_cancel_from_outside(void *arg) {
-    (void)arg;
+TASK_TEST_VIRTUAL(scope_cancelled_from_another_task) {
     int result[3];
     aioc_task t = aioc_spawn(scoped_worker, result);
     aioc_sleep(1);
@@ -140,10 +124,7 @@ static void *scope_cancel_from_outside(void *arg) {
     return NULL;
 }
 
-TEST(scope_cancelled_from_another_task) { run_virtual(scope_cancel_from_outside, NULL); }
-
-static void *reschedule(void *arg) {
-    (void)arg;
+TASK_TEST_VIRTUAL(scope_reschedule) {
     aioc_scope s;
     double t0 = aioc_now();
     aioc_scope_enter(&s, 1);
@@ -157,10 +138,7 @@ static void *reschedule(void *arg) {
     return NULL;
 }
 
-TEST(scope_reschedule) { run_virtual(reschedule, NULL); }
-
-static void *misordered_exit(void *arg) {
-    (void)arg;
+TASK_TEST_VIRTUAL(scope_exit_out_of_order_is_estale) {
     aioc_scope a, b;
     aioc_scope_enter(&a, 10);
     aioc_scope_enter(&b, 10);
@@ -173,16 +151,13 @@ static void *misordered_exit(void *arg) {
     return NULL;
 }
 
-TEST(scope_exit_out_of_order_is_estale) { run_virtual(misordered_exit, NULL); }
-
 static void *slow(void *arg) {
     if (aioc_sleep(I(arg)))
         return aioc_fail(-EINTR);
     return P(I(arg) * 10);
 }
 
-static void *wait_for_cases(void *arg) {
-    (void)arg;
+TASK_TEST_VIRTUAL(wait_for_result_and_timeout) {
     void *r;
     CHECK_ERR(aioc_wait_for(aioc_spawn(slow, P(1)), 2, &r), 0);
     CHECK_EQ(I(r), 10);
@@ -195,16 +170,13 @@ static void *wait_for_cases(void *arg) {
     return NULL;
 }
 
-TEST(wait_for_result_and_timeout) { run_virtual(wait_for_cases, NULL); }
-
 static void *waits_for_slow(void *arg) {
     int *result = arg;
     *result = aioc_wait_for(aioc_spawn(slow, P(50)), 10, NULL);
     return NULL;
 }
 
-static void *wait_for_outer_cancel(void *arg) {
-    (void)arg;
+TASK_TEST_VIRTUAL(wait_for_reports_outer_cancel_as_ecanceled) {
     int result = 0;
     aioc_task t = aioc_spawn(waits_for_slow, &result);
     aioc_sleep(1);
@@ -214,4 +186,53 @@ static void *wait_for_outer_cancel(void *arg) {
     return NULL;
 }
 
-TEST(wait_for_reports_outer_cancel_as_ecanceled) { run_virtual(wait_for_outer_cancel, NULL); }
+/* As asyncio: a timeout of 0 or less (a remaining time computed too late)
+ * or a deadline in the past expires at once, NaN too; AIOC_NO_TIMEOUT is
+ * the one way to say "none". Under virtual time, "at once" is exact: the
+ * clock has not moved. */
+static void *quick(void *arg) {
+    (void)arg;
+    return P(7);
+}
+
+TASK_TEST_VIRTUAL(past_timeouts_expire_at_once_none_waits) {
+    const double past[] = {-1, -INFINITY, NAN, 0};
+    double t0 = aioc_now();
+    aioc_scope s;
+    for (size_t i = 0; i < sizeof past / sizeof past[0]; i++) {
+        CHECK_ERR(aioc_scope_enter(&s, past[i]), 0);
+        CHECK_ERR(aioc_sleep(100), -ETIMEDOUT);
+        CHECK_ERR(aioc_scope_exit(&s), -ETIMEDOUT);
+        CHECK_ERR(aioc_scope_enter_at(&s, past[i]), 0);
+        CHECK_ERR(aioc_sleep(100), -ETIMEDOUT);
+        CHECK_ERR(aioc_scope_exit(&s), -ETIMEDOUT);
+        CHECK_ERR(aioc_scope_enter(&s, 10), 0);
+        CHECK_ERR(aioc_scope_reschedule(s, past[i]), 0);
+        CHECK_ERR(aioc_sleep(100), -ETIMEDOUT);
+        CHECK_ERR(aioc_scope_exit(&s), -ETIMEDOUT);
+        void *r = P(1);
+        aioc_task t = aioc_spawn(slow, P(100));
+        CHECK_ERR(aioc_wait_for(t, past[i], &r), -ETIMEDOUT);
+        CHECK(r == NULL);
+        CHECK_ERR(aioc_await(t, NULL), AIOC_ESTALE); /* cancelled and reaped */
+    }
+    CHECK(aioc_now() == t0); /* nothing waited */
+    /* a task that has ended is still collected with a past timeout */
+    aioc_task done = aioc_spawn(quick, NULL);
+    aioc_yield();
+    void *r;
+    CHECK_ERR(aioc_wait_for(done, -1, &r), 0);
+    CHECK_EQ(I(r), 7);
+    /* none: waits as long as it takes */
+    CHECK_ERR(aioc_scope_enter(&s, AIOC_NO_TIMEOUT), 0);
+    CHECK_ERR(aioc_sleep(100), 0);
+    CHECK_ERR(aioc_scope_exit(&s), 0);
+    CHECK_ERR(aioc_scope_enter_at(&s, AIOC_NO_TIMEOUT), 0);
+    CHECK_ERR(aioc_scope_reschedule(s, AIOC_NO_TIMEOUT), 0);
+    CHECK_ERR(aioc_sleep(100), 0);
+    CHECK_ERR(aioc_scope_exit(&s), 0);
+    CHECK_ERR(aioc_wait_for(aioc_spawn(slow, P(100)), AIOC_NO_TIMEOUT, &r), 0);
+    CHECK_EQ(I(r), 1000);
+    CHECK(fabs(aioc_now() - t0 - 300) < 0.25);
+    return NULL;
+}

@@ -40,8 +40,7 @@ static void *client(void *arg) {
     return NULL;
 }
 
-static void *many_clients(void *arg) {
-    (void)arg;
+TASK_TEST(server_echoes_for_many_clients) {
     int err;
     aioc_server *srv = aioc_tcp_serve("127.0.0.1", "0", echo, NULL, NULL, &err);
     CHECK(srv);
@@ -56,8 +55,6 @@ static void *many_clients(void *arg) {
     CHECK_ERR(aioc_server_close(srv, 1), 0);
     return NULL;
 }
-
-TEST(server_echoes_for_many_clients) { CHECK_ERR(aioc_run(many_clients, NULL, NULL), 0); }
 
 static int handled, cancelled;
 
@@ -158,8 +155,7 @@ TEST(server_backs_off_when_descriptors_run_out) {
     CHECK(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
 }
 
-static void *port_in_use(void *arg) {
-    (void)arg;
+TASK_TEST(server_refuses_a_port_in_use) {
     int err;
     aioc_server *a = aioc_tcp_serve("127.0.0.1", "0", echo, NULL, NULL, &err);
     CHECK(a);
@@ -171,8 +167,6 @@ static void *port_in_use(void *arg) {
     CHECK_ERR(aioc_server_close(a, 0), 0);
     return NULL;
 }
-
-TEST(server_refuses_a_port_in_use) { CHECK_ERR(aioc_run(port_in_use, NULL, NULL), 0); }
 
 /* ------------------------------------------------------- Unix sockets -- */
 
@@ -192,8 +186,7 @@ static void *unix_client(void *arg) {
     return NULL;
 }
 
-static void *unix_echo(void *arg) {
-    (void)arg;
+TASK_TEST(unix_server_and_connect) {
     snprintf(sock_path, sizeof sock_path, "/tmp/aioc-test-%d.sock", (int)getpid());
     int err;
     aioc_server *srv = aioc_unix_serve(sock_path, echo, NULL, NULL, &err);
@@ -218,10 +211,7 @@ static void *unix_echo(void *arg) {
     return NULL;
 }
 
-TEST(unix_server_and_connect) { CHECK_ERR(aioc_run(unix_echo, NULL, NULL), 0); }
-
-static void *unix_addresses(void *arg) {
-    (void)arg;
+TASK_TEST(unix_server_replaces_stale_file_not_live_one) {
     int err;
     snprintf(sock_path, sizeof sock_path, "/tmp/aioc-stale-%d.sock", (int)getpid());
     /* a socket file whose server died: bound, never listening */
@@ -253,10 +243,6 @@ static void *unix_addresses(void *arg) {
     CHECK_ERR(aioc_unix_connect(longpath), -ENAMETOOLONG);
     CHECK_ERR(aioc_unix_connect("@"), -EINVAL);
     return NULL;
-}
-
-TEST(unix_server_replaces_stale_file_not_live_one) {
-    CHECK_ERR(aioc_run(unix_addresses, NULL, NULL), 0);
 }
 
 /* A program that returns from main with its servers still open: aioc_run
@@ -311,8 +297,7 @@ static void reads_one_line(aioc_stream *s, void *arg) {
     limited_result = aioc_stream_readline(s, &line);
 }
 
-static void *server_stream_options(void *arg) {
-    (void)arg;
+TASK_TEST(server_passes_stream_options) {
     int err;
     aioc_server_opts opts = {.stream = {.limit = 16}};
     aioc_server *srv = aioc_tcp_serve("127.0.0.1", "0", reads_one_line, NULL, &opts, &err);
@@ -328,8 +313,6 @@ static void *server_stream_options(void *arg) {
     CHECK_ERR(aioc_server_close(srv, 1), 0);
     return NULL;
 }
-
-TEST(server_passes_stream_options) { CHECK_ERR(aioc_run(server_stream_options, NULL, NULL), 0); }
 
 /* A handler learns its peer's address and its own (asyncio's
  * get_extra_info('peername'/'sockname')): they are the client socket's
@@ -376,8 +359,7 @@ TEST(stream_peer_and_local_addresses) {
     CHECK_ERR(aioc_run(addresses, "::1", NULL), 0);
 }
 
-static void *address_errors(void *arg) {
-    (void)arg;
+TASK_TEST(address_errors_and_formats) {
     char buf[AIOC_ADDRSTRLEN];
     int p[2];
     CHECK(pipe(p) == 0);
@@ -410,5 +392,3 @@ static void *address_errors(void *arg) {
     CHECK_ERR(aioc_address_format(&other, sizeof other, buf, sizeof buf), -EAFNOSUPPORT);
     return NULL;
 }
-
-TEST(address_errors_and_formats) { CHECK_ERR(aioc_run(address_errors, NULL, NULL), 0); }

@@ -21,8 +21,7 @@ static void *feeder(void *arg) {
     return NULL;
 }
 
-static void *lines(void *arg) {
-    (void)arg;
+TASK_TEST(stream_readline_and_readuntil) {
     CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sp) == 0);
     aioc_stream *s = aioc_stream_new(sp[0], NULL);
     CHECK(s);
@@ -50,10 +49,7 @@ static void *lines(void *arg) {
     return NULL;
 }
 
-TEST(stream_readline_and_readuntil) { CHECK_ERR(aioc_run(lines, NULL, NULL), 0); }
-
-static void *last_line(void *arg) {
-    (void)arg;
+TASK_TEST(stream_readline_returns_a_last_partial_line) {
     CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sp) == 0);
     aioc_stream *s = aioc_stream_new(sp[0], NULL);
     aioc_task f = aioc_spawn(feeder, "a\nno newline");
@@ -68,10 +64,7 @@ static void *last_line(void *arg) {
     return NULL;
 }
 
-TEST(stream_readline_returns_a_last_partial_line) { CHECK_ERR(aioc_run(last_line, NULL, NULL), 0); }
-
-static void *limit(void *arg) {
-    (void)arg;
+TASK_TEST(stream_line_limit_keeps_the_bytes) {
     CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sp) == 0);
     aioc_stream_opts o = {.limit = 16};
     aioc_stream *s = aioc_stream_new(sp[0], &o);
@@ -90,10 +83,7 @@ static void *limit(void *arg) {
     return NULL;
 }
 
-TEST(stream_line_limit_keeps_the_bytes) { CHECK_ERR(aioc_run(limit, NULL, NULL), 0); }
-
-static void *exactly(void *arg) {
-    (void)arg;
+TASK_TEST(stream_readexactly_reports_partial_count) {
     CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sp) == 0);
     aioc_stream *s = aioc_stream_new(sp[0], NULL);
     aioc_task f = aioc_spawn(feeder, "0123456789abc");
@@ -110,7 +100,54 @@ static void *exactly(void *arg) {
     return NULL;
 }
 
-TEST(stream_readexactly_reports_partial_count) { CHECK_ERR(aioc_run(exactly, NULL, NULL), 0); }
+/* A readexactly cut short by a deadline or a cancel consumes nothing, as
+ * in asyncio: the bytes that came stay buffered and a retry reads them. */
+typedef struct exact_call {
+    aioc_stream *s;
+    char *buf;
+    size_t n, got;
+    long status;
+} exact_call;
+
+static void *read_exactly(void *arg) {
+    exact_call *c = arg;
+    c->status = aioc_stream_readexactly(c->s, c->buf, c->n, &c->got);
+    return NULL;
+}
+
+TASK_TEST(stream_readexactly_cut_short_keeps_the_bytes) {
+    enum { N = 100000 }; /* larger than a buffer's first size */
+    static char out[N], in[N];
+    for (size_t i = 0; i < N; i++)
+        out[i] = (char)(i * 7 + i / 251);
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sp) == 0);
+    aioc_stream *s = aioc_stream_new(sp[0], NULL);
+    CHECK_EQ(aioc_write(sp[1], out, N / 2), N / 2); /* half, then the peer stalls */
+    aioc_scope sc;
+    aioc_scope_enter(&sc, 0.05);
+    CHECK_ERR(aioc_stream_readexactly(s, in, N, NULL), -ETIMEDOUT);
+    aioc_scope_exit(&sc);
+    exact_call c = {s, in, N, 99, 0};
+    aioc_task t = aioc_spawn(read_exactly, &c);
+    CHECK_ERR(aioc_sleep(0.01), 0);
+    aioc_cancel(t);
+    CHECK_ERR(aioc_await(t, NULL), -ECANCELED);
+    CHECK_ERR(c.status, -ECANCELED);
+    CHECK_EQ(c.got, 0);                                             /* nothing consumed */
+    CHECK_EQ(aioc_write(sp[1], out + N / 2, N - N / 2), N - N / 2); /* the rest */
+    size_t got = 0;
+    CHECK_EQ(aioc_stream_readexactly(s, in, N, &got), N);
+    CHECK_EQ(got, N);
+    CHECK(memcmp(in, out, N) == 0); /* nothing was lost */
+    CHECK_EQ(aioc_write(sp[1], "xyz", 3), 3);
+    aioc_close(sp[1]);
+    CHECK_ERR(aioc_stream_readexactly(s, in, 10, &got), AIOC_EINCOMPLETE);
+    CHECK_EQ(got, 3); /* the end of the stream hands out what came */
+    CHECK(memcmp(in, "xyz", 3) == 0);
+    CHECK_EQ(aioc_stream_read(s, in, 10), 0);
+    aioc_stream_close(s);
+    return NULL;
+}
 
 static size_t drained;
 
@@ -125,8 +162,7 @@ static void *slow_drain(void *arg) {
     return NULL;
 }
 
-static void *backpressure(void *arg) {
-    (void)arg;
+TASK_TEST(stream_write_waits_at_high_water) {
     drained = 0;
     CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sp) == 0);
     int small = 4096;
@@ -153,8 +189,6 @@ static void *backpressure(void *arg) {
     return NULL;
 }
 
-TEST(stream_write_waits_at_high_water) { CHECK_ERR(aioc_run(backpressure, NULL, NULL), 0); }
-
 static aioc_stream *shared_w;
 
 static void *drainer(void *arg) {
@@ -162,8 +196,7 @@ static void *drainer(void *arg) {
     return P(aioc_stream_drain(shared_w));
 }
 
-static void *many_drains(void *arg) {
-    (void)arg;
+TASK_TEST(stream_many_tasks_wait_on_drain) {
     drained = 0;
     CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sp) == 0);
     shared_w = aioc_stream_new(sp[1], NULL);
@@ -185,10 +218,7 @@ static void *many_drains(void *arg) {
     return NULL;
 }
 
-TEST(stream_many_tasks_wait_on_drain) { CHECK_ERR(aioc_run(many_drains, NULL, NULL), 0); }
-
-static void *write_error_sticks(void *arg) {
-    (void)arg;
+TASK_TEST(stream_write_error_is_sticky) {
     CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sp) == 0);
     aioc_stream *w = aioc_stream_new(sp[1], NULL);
     aioc_close(sp[0]);
@@ -199,10 +229,7 @@ static void *write_error_sticks(void *arg) {
     return NULL;
 }
 
-TEST(stream_write_error_is_sticky) { CHECK_ERR(aioc_run(write_error_sticks, NULL, NULL), 0); }
-
-static void *read_deadline(void *arg) {
-    (void)arg;
+TASK_TEST(stream_read_deadline_loses_nothing) {
     CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sp) == 0);
     aioc_stream *s = aioc_stream_new(sp[0], NULL);
     CHECK_EQ(aioc_write(sp[1], "par", 3), 3);
@@ -218,8 +245,6 @@ static void *read_deadline(void *arg) {
     aioc_stream_close(s);
     return NULL;
 }
-
-TEST(stream_read_deadline_loses_nothing) { CHECK_ERR(aioc_run(read_deadline, NULL, NULL), 0); }
 
 /* What a write leaves buffered goes out while the writer waits on
  * something else, as with asyncio's transports. */
@@ -237,8 +262,7 @@ static void *reads_everything(void *arg) {
     return NULL;
 }
 
-static void *background_flush(void *arg) {
-    (void)arg;
+TASK_TEST(stream_flushes_in_the_background) {
     aioc_event_init(&all_read);
     CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sp) == 0);
     int small = 4096;
@@ -260,8 +284,6 @@ static void *background_flush(void *arg) {
     aioc_close(sp[0]);
     return NULL;
 }
-
-TEST(stream_flushes_in_the_background) { CHECK_ERR(aioc_run(background_flush, NULL, NULL), 0); }
 
 /* A stream closed or aborted while its flusher waits for a peer that does
  * not read: nothing leaks or crashes (ASan and Valgrind check), and the
@@ -313,8 +335,7 @@ static void *writes_past_high_water(void *arg) {
     return NULL;
 }
 
-static void *cancel_then_abort(void *arg) {
-    (void)arg;
+TASK_TEST(stream_abort_after_a_cancelled_writer) {
     CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sp) == 0);
     int small = 4096;
     setsockopt(sp[1], SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
@@ -339,10 +360,6 @@ static void *cancel_then_abort(void *arg) {
     return NULL;
 }
 
-TEST(stream_abort_after_a_cancelled_writer) {
-    CHECK_ERR(aioc_run(cancel_then_abort, NULL, NULL), 0);
-}
-
 /* Idle streams hold no read buffer: ten connections, each has read a line
  * and waits for the next; between them they hold none, and one spare
  * buffer has served them all in turn. The next lines still arrive. */
@@ -359,8 +376,7 @@ static void *reads_two_lines(void *arg) {
     return NULL;
 }
 
-static void *idle_streams(void *arg) {
-    (void)arg;
+TASK_TEST(idle_streams_hold_no_buffer) {
     aioc_task t[10];
     for (int i = 0; i < 10; i++) {
         CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, idle_pairs[i]) == 0);
@@ -378,8 +394,6 @@ static void *idle_streams(void *arg) {
     return NULL;
 }
 
-TEST(idle_streams_hold_no_buffer) { CHECK_ERR(aioc_run(idle_streams, NULL, NULL), 0); }
-
 static void *writes_and_closes(void *arg) {
     CHECK_EQ(aioc_write(sp[1], arg, 100000), 100000);
     aioc_close(sp[1]);
@@ -389,8 +403,7 @@ static void *writes_and_closes(void *arg) {
 /* Large reads with nothing buffered go straight into the caller's buffer;
  * what is buffered still comes first, and the end is seen by every kind
  * of read afterwards. */
-static void *large_reads(void *arg) {
-    (void)arg;
+TASK_TEST(stream_large_reads_skip_the_buffer) {
     CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sp) == 0);
     static char data[100000], got[100000];
     for (size_t i = 0; i < sizeof data; i++)
@@ -415,13 +428,10 @@ static void *large_reads(void *arg) {
     return NULL;
 }
 
-TEST(stream_large_reads_skip_the_buffer) { CHECK_ERR(aioc_run(large_reads, NULL, NULL), 0); }
-
 /* Releasing a stream's descriptor (for STARTTLS): refused while bytes are
  * buffered; afterwards the descriptor is the caller's, and the stream an
  * empty shell that closes nothing. */
-static void *release_fd(void *arg) {
-    (void)arg;
+TASK_TEST(stream_release_fd) {
     CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sp) == 0);
     aioc_stream *s = aioc_stream_new(sp[0], NULL);
     CHECK_EQ(write(sp[1], "one\ntwo", 7), 7);
@@ -441,8 +451,6 @@ static void *release_fd(void *arg) {
     aioc_close(sp[1]);
     return NULL;
 }
-
-TEST(stream_release_fd) { CHECK_ERR(aioc_run(release_fd, NULL, NULL), 0); }
 
 /* ------------------------------------------------- writes of one turn -- */
 
@@ -495,8 +503,7 @@ static void peer_reads(char *buf, size_t n) {
     }
 }
 
-static void *turn_writes(void *arg) {
-    (void)arg;
+TASK_TEST(stream_writes_of_a_turn_leave_in_one_call) {
     aioc_stream *s = counted_stream();
     for (int i = 0; i < 100; i++)
         CHECK_ERR(aioc_stream_write(s, "0123456789", 10), 0);
@@ -512,8 +519,6 @@ static void *turn_writes(void *arg) {
     return NULL;
 }
 
-TEST(stream_writes_of_a_turn_leave_in_one_call) { CHECK_ERR(aioc_run(turn_writes, NULL, NULL), 0); }
-
 static void *writes_lines(void *arg) {
     aioc_stream *s = arg;
     char line[4] = "?1\n";
@@ -523,8 +528,7 @@ static void *writes_lines(void *arg) {
     return NULL;
 }
 
-static void *tasks_share_a_turn(void *arg) {
-    (void)arg;
+TASK_TEST(stream_writes_of_several_tasks_share_a_call) {
     aioc_stream *s = counted_stream();
     aioc_task t[3];
     for (int i = 0; i < 3; i++)
@@ -543,14 +547,9 @@ static void *tasks_share_a_turn(void *arg) {
     return NULL;
 }
 
-TEST(stream_writes_of_several_tasks_share_a_call) {
-    CHECK_ERR(aioc_run(tasks_share_a_turn, NULL, NULL), 0);
-}
-
 /* A request is out before its reply is awaited, in one call; a large
  * write goes at once, without waiting for the turn. */
-static void *read_and_large_write(void *arg) {
-    (void)arg;
+TASK_TEST(stream_read_flushes_and_large_writes_go_at_once) {
     aioc_stream *s = counted_stream();
     CHECK_ERR(aioc_stream_write(s, "GET ", 4), 0);
     CHECK_ERR(aioc_stream_write(s, "/\n", 2), 0);
@@ -570,14 +569,9 @@ static void *read_and_large_write(void *arg) {
     return NULL;
 }
 
-TEST(stream_read_flushes_and_large_writes_go_at_once) {
-    CHECK_ERR(aioc_run(read_and_large_write, NULL, NULL), 0);
-}
-
 /* An abort right after a write still sends what the socket takes at once
  * (the write had returned 0: the bytes were the stream's to send). */
-static void *abort_after_write(void *arg) {
-    (void)arg;
+TASK_TEST(stream_abort_sends_what_goes_at_once) {
     aioc_stream *s = counted_stream();
     CHECK_ERR(aioc_stream_write(s, "bye\n", 4), 0);
     aioc_stream_abort(s);
@@ -588,6 +582,65 @@ static void *abort_after_write(void *arg) {
     return NULL;
 }
 
-TEST(stream_abort_sends_what_goes_at_once) {
-    CHECK_ERR(aioc_run(abort_after_write, NULL, NULL), 0);
+/* Writes that come while another task's flush waits inside the socket's
+ * write must not move the bytes that write is sending: a task drains in a
+ * loop while another writes numbered records faster than the peer reads,
+ * so the buffer fills, grows and would slide under the drain; the peer
+ * gets every record once, in order. */
+enum { RECORDS = 20000, RECORD = 16 };
+static int writing_done;
+
+static void *drains_meanwhile(void *arg) {
+    aioc_stream *s = arg;
+    while (!writing_done) {
+        CHECK_ERR(aioc_stream_drain(s), 0);
+        CHECK_ERR(aioc_sleep(0), 0);
+    }
+    return NULL;
+}
+
+static void *checks_records(void *arg) {
+    (void)arg;
+    static char buf[RECORDS * RECORD];
+    size_t got = 0;
+    long n;
+    while ((n = aioc_read(sp[1], buf + got, 1000 < sizeof buf - got ? 1000 : sizeof buf - got)) >
+           0) {
+        got += (size_t)n;
+        CHECK_ERR(aioc_sleep(0), 0); /* a slow reader: the writer gets ahead */
+    }
+    CHECK_EQ(n, 0);
+    CHECK_EQ(got, sizeof buf);
+    for (size_t i = 0; i < RECORDS; i++) {
+        char want[RECORD + 1];
+        snprintf(want, sizeof want, "record %08zu\n", i);
+        CHECK(memcmp(buf + i * RECORD, want, RECORD) == 0);
+    }
+    return NULL;
+}
+
+TASK_TEST(stream_writes_during_a_flush_keep_their_order) {
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sp) == 0);
+    int small = 4096;
+    CHECK(setsockopt(sp[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof small) == 0);
+    aioc_stream_opts o = {.high_water = 1 << 20, .low_water = 1 << 19};
+    aioc_stream *s = aioc_stream_new(sp[0], &o);
+    CHECK(s != NULL);
+    writing_done = 0;
+    aioc_task drainer = aioc_spawn(drains_meanwhile, s);
+    aioc_task checker = aioc_spawn(checks_records, NULL);
+    for (size_t i = 0; i < RECORDS; i++) {
+        char rec[RECORD + 1];
+        snprintf(rec, sizeof rec, "record %08zu\n", i);
+        CHECK_ERR(aioc_stream_write(s, rec, RECORD), 0);
+        if (i % 50 == 0)
+            CHECK_ERR(aioc_sleep(0), 0); /* let the drain start its writes */
+    }
+    writing_done = 1;
+    CHECK_ERR(aioc_await(drainer, NULL), 0);
+    CHECK_ERR(aioc_stream_write_eof(s), 0);
+    CHECK_ERR(aioc_await(checker, NULL), 0);
+    aioc_stream_close(s);
+    aioc_close(sp[1]);
+    return NULL;
 }

@@ -17,8 +17,7 @@ static void *lock_user(void *arg) {
     return NULL;
 }
 
-static void *lock_fifo(void *arg) {
-    (void)arg;
+TASK_TEST_VIRTUAL(lock_serves_waiters_in_order) {
     order_len = 0;
     aioc_lock_init(&lk);
     aioc_task t[4];
@@ -41,8 +40,6 @@ static void *lock_fifo(void *arg) {
     return NULL;
 }
 
-TEST(lock_serves_waiters_in_order) { run_virtual(lock_fifo, NULL); }
-
 static void *lock_then_record(void *arg) {
     int err = aioc_lock_acquire(&lk);
     order[order_len++] = (char)(err ? 'x' : I(arg));
@@ -53,8 +50,7 @@ static void *lock_then_record(void *arg) {
 
 /* A waiter cancelled while queued is skipped; one cancelled after the lock
  * was handed to it still owns it (returns 0) and must release it. */
-static void *lock_cancel_races(void *arg) {
-    (void)arg;
+TASK_TEST_VIRTUAL(lock_cancelled_waiters_lose_nothing) {
     order_len = 0;
     aioc_lock_init(&lk);
     CHECK_ERR(aioc_lock_acquire(&lk), 0);
@@ -75,8 +71,6 @@ static void *lock_cancel_races(void *arg) {
     return NULL;
 }
 
-TEST(lock_cancelled_waiters_lose_nothing) { run_virtual(lock_cancel_races, NULL); }
-
 static void *lock_with_deadline(void *arg) {
     aioc_scope s;
     aioc_scope_enter(&s, I(arg));
@@ -89,8 +83,7 @@ static void *lock_with_deadline(void *arg) {
 
 /* A waiter whose deadline passes leaves the queue; the lock goes to the
  * next one. */
-static void *lock_timeout(void *arg) {
-    (void)arg;
+TASK_TEST_VIRTUAL(lock_waiter_deadline_passes_lock_on) {
     order_len = 0;
     aioc_lock_init(&lk);
     CHECK_ERR(aioc_lock_acquire(&lk), 0);
@@ -106,8 +99,6 @@ static void *lock_timeout(void *arg) {
     CHECK_EQ(order[0], 'p');
     return NULL;
 }
-
-TEST(lock_waiter_deadline_passes_lock_on) { run_virtual(lock_timeout, NULL); }
 
 /* ----------------------------------------------------------- condition -- */
 
@@ -128,8 +119,7 @@ static void *consumer(void *arg) {
     return P(err);
 }
 
-static void *condition(void *arg) {
-    (void)arg;
+TASK_TEST_VIRTUAL(condition_wait_and_notify) {
     order_len = items = 0;
     aioc_lock_init(&lk);
     aioc_cond_init(&cv);
@@ -155,8 +145,6 @@ static void *condition(void *arg) {
     return NULL;
 }
 
-TEST(condition_wait_and_notify) { run_virtual(condition, NULL); }
-
 /* ----------------------------------------------------------- semaphore -- */
 
 static aioc_sem sm = AIOC_SEM_INIT(2);
@@ -175,8 +163,7 @@ static void *limited(void *arg) {
     return NULL;
 }
 
-static void *semaphore(void *arg) {
-    (void)arg;
+TASK_TEST_VIRTUAL(semaphore_limits_and_serves_in_order) {
     order_len = inside = most_inside = 0;
     aioc_sem_init(&sm, 2);
     aioc_task t[6];
@@ -199,10 +186,7 @@ static void *semaphore(void *arg) {
     return NULL;
 }
 
-TEST(semaphore_limits_and_serves_in_order) { run_virtual(semaphore, NULL); }
-
-static void *bounded(void *arg) {
-    (void)arg;
+TASK_TEST_VIRTUAL(bounded_semaphore_refuses_extra_release) {
     static aioc_sem b = AIOC_BOUNDED_SEM_INIT(1);
     CHECK_ERR(aioc_sem_release(&b), -EOVERFLOW); /* more than it had */
     CHECK_EQ(aioc_sem_value(&b), 1);
@@ -215,8 +199,6 @@ static void *bounded(void *arg) {
     return NULL;
 }
 
-TEST(bounded_semaphore_refuses_extra_release) { run_virtual(bounded, NULL); }
-
 /* A permit released to a waiter that is then cancelled before it runs
  * stays with that waiter; one that timed out first never gets it. */
 static void *sem_take(void *arg) {
@@ -225,8 +207,7 @@ static void *sem_take(void *arg) {
     return P(err);
 }
 
-static void *semaphore_races(void *arg) {
-    (void)arg;
+TASK_TEST_VIRTUAL(semaphore_cancel_races) {
     aioc_sem_init(&sm, 0);
     aioc_task a = aioc_spawn(sem_take, NULL), b = aioc_spawn(sem_take, NULL);
     aioc_yield();
@@ -243,8 +224,6 @@ static void *semaphore_races(void *arg) {
     return NULL;
 }
 
-TEST(semaphore_cancel_races) { run_virtual(semaphore_races, NULL); }
-
 /* ------------------------------------------------------------- barrier -- */
 
 static aioc_barrier br = AIOC_BARRIER_INIT(3);
@@ -254,8 +233,7 @@ static void *arrive(void *arg) {
     return P(aioc_barrier_wait(&br));
 }
 
-static void *barrier_rounds(void *arg) {
-    (void)arg;
+TASK_TEST_VIRTUAL(barrier_rounds_cancel_abort) {
     aioc_barrier_init(&br, 3);
     for (int round = 0; round < 2; round++) {
         aioc_task t[3] = {aioc_spawn(arrive, P(3)), aioc_spawn(arrive, P(1)),
@@ -291,8 +269,6 @@ static void *barrier_rounds(void *arg) {
     return NULL;
 }
 
-TEST(barrier_rounds_cancel_abort) { run_virtual(barrier_rounds, NULL); }
-
 static aioc_event ev_destroy = AIOC_EVENT_INIT;
 
 static void *event_waiter(void *arg) {
@@ -300,8 +276,7 @@ static void *event_waiter(void *arg) {
     return P(aioc_event_wait(&ev_destroy));
 }
 
-static void *event_destroy_busy(void *arg) {
-    (void)arg;
+TASK_TEST_VIRTUAL(destroying_a_waited_primitive_is_ebusy) {
     aioc_task t = aioc_spawn(event_waiter, NULL);
     aioc_yield();
     CHECK_ERR(aioc_event_destroy(&ev_destroy), -EBUSY);
@@ -310,8 +285,6 @@ static void *event_destroy_busy(void *arg) {
     CHECK_ERR(aioc_event_destroy(&ev_destroy), 0);
     return NULL;
 }
-
-TEST(destroying_a_waited_primitive_is_ebusy) { run_virtual(event_destroy_busy, NULL); }
 
 /* Thousands of tasks contending on one lock: mutual exclusion holds and
  * every task gets its turn. */
@@ -331,8 +304,7 @@ static void *contender(void *arg) {
     return NULL;
 }
 
-static void *lock_stress(void *arg) {
-    (void)arg;
+TASK_TEST_VIRTUAL(lock_stress_thousands_of_tasks) {
     counter = in_critical = 0;
     aioc_lock_init(&lk);
     enum { TASKS = 3000, ROUNDS = 5 };
@@ -344,8 +316,6 @@ static void *lock_stress(void *arg) {
     free(t);
     return NULL;
 }
-
-TEST(lock_stress_thousands_of_tasks) { run_virtual(lock_stress, NULL); }
 
 /* Two tasks taking two locks in opposite orders: the loop reports the
  * deadlock instead of hanging. */
@@ -374,8 +344,7 @@ TEST(lock_order_deadlock_is_reported) {
 
 /* A waiter notified and then cancelled before it runs keeps its notify:
  * it returns 0 holding the lock, and no other waiter was woken for it. */
-static void *notified_then_cancelled(void *arg) {
-    (void)arg;
+TASK_TEST_VIRTUAL(condition_notify_survives_a_late_cancel) {
     order_len = items = 0;
     aioc_lock_init(&lk);
     aioc_cond_init(&cv);
@@ -395,5 +364,3 @@ static void *notified_then_cancelled(void *arg) {
     CHECK_ERR(aioc_await(b, NULL), -ECANCELED);
     return NULL;
 }
-
-TEST(condition_notify_survives_a_late_cancel) { run_virtual(notified_then_cancelled, NULL); }

@@ -11,8 +11,7 @@ static void *record(void *arg) {
     return NULL;
 }
 
-static void *spawns_in_order(void *arg) {
-    (void)arg;
+TASK_TEST_VIRTUAL(spawn_runs_tasks_in_fifo_order) {
     order_len = 0;
     aioc_task t[3] = {aioc_spawn(record, P('a')), aioc_spawn(record, P('b')),
                       aioc_spawn(record, P('c'))};
@@ -22,10 +21,7 @@ static void *spawns_in_order(void *arg) {
     return NULL;
 }
 
-TEST(spawn_runs_tasks_in_fifo_order) { run_virtual(spawns_in_order, NULL); }
-
-static void *awaits_results(void *arg) {
-    (void)arg;
+TASK_TEST_VIRTUAL(await_returns_result) {
     aioc_task a = aioc_spawn(identity, P(7));
     aioc_task b = aioc_spawn(identity, P(8));
     void *r = NULL;
@@ -37,10 +33,7 @@ static void *awaits_results(void *arg) {
     return NULL;
 }
 
-TEST(await_returns_result) { run_virtual(awaits_results, NULL); }
-
-static void *await_twice(void *arg) {
-    (void)arg;
+TASK_TEST_VIRTUAL(await_twice_is_estale) {
     aioc_task t = aioc_spawn(identity, P(1));
     CHECK_ERR(aioc_await(t, NULL), 0);
     CHECK_ERR(aioc_await(t, NULL), AIOC_ESTALE);
@@ -56,8 +49,6 @@ static void *await_twice(void *arg) {
     return NULL;
 }
 
-TEST(await_twice_is_estale) { run_virtual(await_twice, NULL); }
-
 static void *sleeps_a_while(void *arg) {
     aioc_sleep(I(arg));
     return P(5);
@@ -68,8 +59,7 @@ static void *second_awaiter(void *arg) {
     return P(aioc_await(t, NULL));
 }
 
-static void *await_concurrently(void *arg) {
-    (void)arg;
+TASK_TEST_VIRTUAL(await_while_another_awaits_is_eawaited) {
     static aioc_task slow;
     slow = aioc_spawn(sleeps_a_while, P(1));
     aioc_task other = aioc_spawn(second_awaiter, &slow);
@@ -81,30 +71,22 @@ static void *await_concurrently(void *arg) {
     return NULL;
 }
 
-TEST(await_while_another_awaits_is_eawaited) { run_virtual(await_concurrently, NULL); }
-
-static void *await_self(void *arg) {
-    (void)arg;
+TASK_TEST_VIRTUAL(await_self_is_edeadlk) {
     CHECK_ERR(aioc_await(aioc_current(), NULL), -EDEADLK);
     return NULL;
 }
-
-TEST(await_self_is_edeadlk) { run_virtual(await_self, NULL); }
 
 static void *fails(void *arg) {
     aioc_sleep(0.01);
     return aioc_fail(I(arg));
 }
 
-static void *await_failure(void *arg) {
-    (void)arg;
+TASK_TEST_VIRTUAL(await_reports_task_failure) {
     void *r = P(1);
     CHECK_ERR(aioc_await(aioc_spawn(fails, P(-EIO)), &r), -EIO);
     CHECK(r == NULL);
     return NULL;
 }
-
-TEST(await_reports_task_failure) { run_virtual(await_failure, NULL); }
 
 static int reported_err;
 static char reported_name[64];
@@ -163,8 +145,7 @@ static void *detached_work(void *arg) {
     return NULL;
 }
 
-static void *detaches(void *arg) {
-    (void)arg;
+TASK_TEST_VIRTUAL(detached_task_runs_to_completion) {
     aioc_task t = aioc_spawn(detached_work, NULL);
     CHECK_ERR(aioc_detach(t), 0);
     CHECK_ERR(aioc_await(t, NULL), AIOC_ESTALE);
@@ -173,10 +154,7 @@ static void *detaches(void *arg) {
     return NULL;
 }
 
-TEST(detached_task_runs_to_completion) { run_virtual(detaches, NULL); }
-
-static void *names(void *arg) {
-    (void)arg;
+TASK_TEST_VIRTUAL(task_names_and_done) {
     char name[32];
     strcpy(name, "worker-1");
     aioc_spawn_opts o = {.name = name};
@@ -191,10 +169,7 @@ static void *names(void *arg) {
     return NULL;
 }
 
-TEST(task_names_and_done) { run_virtual(names, NULL); }
-
-static void *bad_stack_sizes(void *arg) {
-    (void)arg;
+TASK_TEST_VIRTUAL(spawn_checks_stack_size) {
     aioc_spawn_opts tiny = {.stack_size = 1024};
     CHECK_ERR(aioc_task_error(aioc_spawn_with(identity, NULL, &tiny)), -EINVAL);
     aioc_spawn_opts huge = {.stack_size = (size_t)4 << 30};
@@ -205,8 +180,6 @@ static void *bad_stack_sizes(void *arg) {
     return NULL;
 }
 
-TEST(spawn_checks_stack_size) { run_virtual(bad_stack_sizes, NULL); }
-
 static void *deep(void *arg) {
     /* uses most of a 1 MiB stack: fine with a custom size */
     volatile char buf[900 * 1024];
@@ -216,16 +189,13 @@ static void *deep(void *arg) {
     return P(buf[0] + buf[sizeof buf - 1]);
 }
 
-static void *custom_stack(void *arg) {
-    (void)arg;
+TASK_TEST_VIRTUAL(spawn_with_large_stack) {
     aioc_spawn_opts o = {.stack_size = 1u << 20};
     void *r;
     CHECK_ERR(aioc_await(aioc_spawn_with(deep, P(2), &o), &r), 0);
     CHECK_EQ(I(r), 3);
     return NULL;
 }
-
-TEST(spawn_with_large_stack) { run_virtual(custom_stack, NULL); }
 
 static aioc_local_key request_id = {NULL};
 static int destroyed;
@@ -241,8 +211,7 @@ static void *uses_locals(void *arg) {
     return aioc_local_get(&request_id);
 }
 
-static void *locals(void *arg) {
-    (void)arg;
+TASK_TEST_VIRTUAL(task_locals_are_per_task) {
     destroyed = 0;
     aioc_task t[3] = {aioc_spawn(uses_locals, P(1)), aioc_spawn(uses_locals, P(2)),
                       aioc_spawn(uses_locals, P(3))};
@@ -253,8 +222,6 @@ static void *locals(void *arg) {
     CHECK(aioc_local_get(&request_id) == NULL);
     return NULL;
 }
-
-TEST(task_locals_are_per_task) { run_virtual(locals, NULL); }
 
 TEST(local_outside_task_is_enotask) {
     CHECK_ERR(aioc_local_set(&request_id, P(1)), AIOC_ENOTASK);
@@ -268,15 +235,12 @@ static void *fail_then_clear(void *arg) {
     return P(3);
 }
 
-static void *fail_cleared(void *arg) {
-    (void)arg;
+TASK_TEST_VIRTUAL(fail_zero_clears_failure) {
     void *r;
     CHECK_ERR(aioc_await(aioc_spawn(fail_then_clear, NULL), &r), 0);
     CHECK_EQ(I(r), 3);
     return NULL;
 }
-
-TEST(fail_zero_clears_failure) { run_virtual(fail_cleared, NULL); }
 
 static void *spawn_many(void *arg) {
     size_t n = (size_t)I(arg);

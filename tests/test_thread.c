@@ -1,4 +1,5 @@
 /* Threads: to_thread, to_thread_map, futures, calls between loops, signals. */
+#include <netdb.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -8,6 +9,18 @@
 
 #include "test.h"
 
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#endif
+#ifndef __has_feature
+#define __has_feature(x) 0
+#endif
+#if defined(__SANITIZE_ADDRESS__) || __has_feature(address_sanitizer)
+#define UNDER_A_SANITIZER 1
+#else
+#define UNDER_A_SANITIZER 0
+#endif
+
 static void *square(void *arg) { return P(I(arg) * I(arg)); }
 
 static void *slow_square(void *arg) {
@@ -15,8 +28,7 @@ static void *slow_square(void *arg) {
     return square(arg);
 }
 
-static void *to_thread_basic(void *arg) {
-    (void)arg;
+TASK_TEST(to_thread_returns_result) {
     void *r = NULL;
     CHECK_ERR(aioc_to_thread(square, P(7), &r), 0);
     CHECK_EQ(I(r), 49);
@@ -24,7 +36,79 @@ static void *to_thread_basic(void *arg) {
     return NULL;
 }
 
-TEST(to_thread_returns_result) { CHECK_ERR(aioc_run(to_thread_basic, NULL, NULL), 0); }
+/* When the last loop ends, the pool's idle threads end and are joined: a
+ * program back from aioc_run has no thread of ours left (which Valgrind
+ * would report as possibly lost), and the next loop starts them again. */
+static int threads_in_process(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    int n = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "Threads: %d", &n) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return n;
+}
+
+static void *square_on_a_thread(void *arg) {
+    void *r = NULL;
+    CHECK_ERR(aioc_to_thread(slow_square, arg, &r), 0);
+    CHECK_EQ(I(r), I(arg) * I(arg));
+    return NULL;
+}
+
+static void *squares_on_threads(void *arg) {
+    aioc_task t[4];
+    for (int i = 0; i < 4; i++)
+        t[i] = aioc_spawn(square_on_a_thread, P(i + 2));
+    CHECK_ERR(aioc_gather(t, 4, NULL), 0);
+    struct addrinfo *ai = NULL; /* and the resolver pool */
+    CHECK_ERR(aioc_getaddrinfo("localhost", "80", NULL, &ai), 0);
+    freeaddrinfo(ai);
+    CHECK(threads_in_process() > *(int *)arg);
+    return NULL;
+}
+
+TEST(pool_threads_end_with_the_last_loop) {
+    int before = threads_in_process(); /* the runner's (a sanitizer may add some) */
+    CHECK(before >= 1);
+    CHECK_ERR(aioc_run(squares_on_threads, &before, NULL), 0);
+    CHECK_EQ(threads_in_process(), before);
+    CHECK_ERR(aioc_run(squares_on_threads, &before, NULL), 0); /* and again */
+    CHECK_EQ(threads_in_process(), before);
+}
+
+/* The user's check: a program that used aioc_to_thread is clean under a
+ * standard Valgrind run, every leak kind counted (the test above, run
+ * under Valgrind; skipped where Valgrind is missing, and when this test
+ * itself runs under Valgrind). */
+TEST(to_thread_program_is_clean_under_valgrind) {
+    if (UNDER_A_SANITIZER) /* its runtime and Valgrind exclude each other */
+        return;
+#if __has_include(<valgrind/valgrind.h>)
+    if (RUNNING_ON_VALGRIND)
+        return;
+#endif
+    char self[4096];
+    ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
+    CHECK(len > 0);
+    self[len] = 0;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        execlp("valgrind", "valgrind", "-q", "--leak-check=full", "--errors-for-leak-kinds=all",
+               "--error-exitcode=99", self, "pool_threads_end_with_the_last_loop", (char *)NULL);
+        _exit(127);
+    }
+    int ws;
+    CHECK(waitpid(pid, &ws, 0) == pid);
+    if (WIFEXITED(ws) && WEXITSTATUS(ws) == 127) {
+        fprintf(stderr, "skipped: no valgrind in PATH\n");
+        return;
+    }
+    CHECK(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+}
 
 static void *one_job(void *arg) {
     void *r;
@@ -108,8 +192,7 @@ static void *completer(void *arg) {
     return NULL;
 }
 
-static void *future_from_thread(void *arg) {
-    (void)arg;
+TASK_TEST(future_completed_by_a_plain_thread) {
     fut = aioc_future_new(NULL, NULL);
     CHECK(fut);
     pthread_t th;
@@ -125,10 +208,7 @@ static void *future_from_thread(void *arg) {
     return NULL;
 }
 
-TEST(future_completed_by_a_plain_thread) { CHECK_ERR(aioc_run(future_from_thread, NULL, NULL), 0); }
-
-static void *future_abandoned(void *arg) {
-    (void)arg;
+TASK_TEST(future_abandoned_by_its_waiter) {
     cleaned = 0;
     aioc_future *f = aioc_future_new(free_late, P(3));
     aioc_scope s;
@@ -139,8 +219,6 @@ static void *future_abandoned(void *arg) {
     CHECK_EQ(cleaned, 1);
     return NULL;
 }
-
-TEST(future_abandoned_by_its_waiter) { CHECK_ERR(aioc_run(future_abandoned, NULL, NULL), 0); }
 
 TEST(future_complete_twice_is_ealready) {
     aioc_future *f = aioc_future_new(NULL, NULL);
@@ -232,8 +310,7 @@ static void raise_usr1(void *arg) {
     kill(getpid(), SIGUSR1);
 }
 
-static void *signal_wait(void *arg) {
-    (void)arg;
+TASK_TEST(signal_wait_receives_signals) {
     int sigs[] = {SIGUSR1};
     aioc_call_later(0.05, raise_usr1, NULL);
     CHECK_EQ(aioc_signal_wait(sigs, 1), SIGUSR1);
@@ -254,25 +331,27 @@ static void *signal_wait(void *arg) {
     return NULL;
 }
 
-TEST(signal_wait_receives_signals) { CHECK_ERR(aioc_run(signal_wait, NULL, NULL), 0); }
-
 /* Ctrl-C: the child's main task is cancelled, cleans up, and the process
- * then dies of SIGINT; a second Ctrl-C kills at once. */
+ * then dies of SIGINT, its stdio flushed; a second Ctrl-C kills at once.
+ * With return_on_sigint, aioc_run returns -ECANCELED instead. */
 static int ready_fd;
 
+enum { STUBBORN = 1, NO_FLUSH = 2, RETURNS = 4 };
+
 static void *interruptible(void *arg) {
-    int stubborn = I(arg);
+    int mode = I(arg);
     ssize_t w = write(ready_fd, "r", 1);
     (void)w;
-    if (stubborn) {
+    if (mode & STUBBORN) {
         aioc_scope shield;
         aioc_shield_enter(&shield);
         aioc_sleep(60); /* ignores the first Ctrl-C */
         aioc_scope_exit(&shield);
     }
     int err = aioc_sleep(60);
-    printf("main: %s, cleaning up\n", aioc_err_name(err));
-    fflush(stdout);
+    printf("main: %s, cleaning up\n", aioc_err_name(err)); /* stdout: a pipe, fully buffered */
+    if (!(mode & NO_FLUSH))
+        fflush(stdout);
     return NULL;
 }
 
@@ -296,7 +375,7 @@ static void wait_until_taken(pid_t pid, int sig) {
     CHECK(!"the signal was never taken");
 }
 
-static int run_and_interrupt(int stubborn, int signals, char *out, size_t cap) {
+static int run_and_interrupt(int mode, int signals, char *out, size_t cap) {
     int ready[2], output[2];
     CHECK(pipe(ready) == 0 && pipe(output) == 0);
     fflush(NULL);
@@ -304,8 +383,11 @@ static int run_and_interrupt(int stubborn, int signals, char *out, size_t cap) {
     if (pid == 0) {
         dup2(output[1], 1);
         ready_fd = ready[1];
-        aioc_run(interruptible, P(stubborn), NULL);
-        _exit(0); /* not reached after a Ctrl-C */
+        aioc_run_opts opts = {.return_on_sigint = mode & RETURNS};
+        int status = aioc_run_with(interruptible, P(mode), NULL, &opts);
+        printf("after aioc_run: %s\n", aioc_err_name(status));
+        fflush(stdout);
+        _exit(3); /* reached after a Ctrl-C only with return_on_sigint */
     }
     close(ready[1]);
     close(output[1]);
@@ -339,13 +421,27 @@ TEST(ctrl_c_cancels_main_then_exits_130) {
 
 TEST(second_ctrl_c_exits_at_once) {
     char out[256];
-    int ws = run_and_interrupt(1, 2, out, sizeof out);
+    int ws = run_and_interrupt(STUBBORN, 2, out, sizeof out);
     CHECK(WIFSIGNALED(ws) && WTERMSIG(ws) == SIGINT);
     CHECK(!strstr(out, "cleaning up")); /* it did not wait for the shield */
 }
 
-static void *writes_to_closed_pipe(void *arg) {
-    (void)arg;
+TEST(ctrl_c_flushes_stdio_before_exiting) {
+    char out[256];
+    int ws = run_and_interrupt(NO_FLUSH, 1, out, sizeof out);
+    CHECK(WIFSIGNALED(ws) && WTERMSIG(ws) == SIGINT);
+    CHECK(strstr(out, "main: ECANCELED, cleaning up")); /* not lost in stdout's buffer */
+    CHECK(!strstr(out, "after aioc_run"));
+}
+
+TEST(ctrl_c_can_make_run_return_ecanceled) {
+    char out[256];
+    int ws = run_and_interrupt(RETURNS | NO_FLUSH, 1, out, sizeof out);
+    CHECK(WIFEXITED(ws) && WEXITSTATUS(ws) == 3); /* the program exits as it likes */
+    CHECK(strstr(out, "main: ECANCELED, cleaning up\nafter aioc_run: ECANCELED\n"));
+}
+
+TASK_TEST(sigpipe_never_kills) {
     int p[2];
     CHECK(pipe(p) == 0);
     close(p[0]);
@@ -353,8 +449,6 @@ static void *writes_to_closed_pipe(void *arg) {
     close(p[1]);
     return NULL;
 }
-
-TEST(sigpipe_never_kills) { CHECK_ERR(aioc_run(writes_to_closed_pipe, NULL, NULL), 0); }
 
 static volatile sig_atomic_t usr1_taken;
 static void on_usr1(int sig) {
@@ -406,16 +500,13 @@ TEST(pool_threads_take_no_signals) {
     CHECK_ERR(aioc_run(signals_skip_pool_threads, NULL, NULL), 0);
 }
 
-static void *waits_on_thread(void *arg) {
-    (void)arg;
+TASK_TEST(waiting_on_a_thread_is_not_a_deadlock) {
     void *r;
     /* not a deadlock: a pool thread will finish */
     CHECK_ERR(aioc_to_thread(slow_square, P(3), &r), 0);
     CHECK_EQ(I(r), 9);
     return NULL;
 }
-
-TEST(waiting_on_a_thread_is_not_a_deadlock) { CHECK_ERR(aioc_run(waits_on_thread, NULL, NULL), 0); }
 
 static int cleanup_calls;
 static void *cleanup_arg_seen, *cleanup_result_seen;
@@ -531,8 +622,7 @@ static void count_map_cleanup(void *result, void *item) {
     map_cleanups++;
 }
 
-static void *map_errors(void *arg) {
-    (void)arg;
+TASK_TEST(to_thread_map_errors_per_item) {
     enum { N = 100 };
     void *items[N], *results[N];
     int errors[N];
@@ -563,8 +653,6 @@ static void *map_errors(void *arg) {
     fail_from = INTPTR_MAX;
     return NULL;
 }
-
-TEST(to_thread_map_errors_per_item) { CHECK_ERR(aioc_run(map_errors, NULL, NULL), 0); }
 
 static void *map_empty(void *arg) {
     (void)arg;

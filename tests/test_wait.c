@@ -21,8 +21,7 @@ static void *long_runner(void *arg) {
     return P(1);
 }
 
-static void *gather_in_order(void *arg) {
-    (void)arg;
+TASK_TEST_VIRTUAL(gather_returns_results_in_order) {
     aioc_task t[4] = {aioc_spawn(after, P(30)), aioc_spawn(after, P(10)), aioc_spawn(after, P(40)),
                       aioc_spawn(after, P(20))};
     void *r[4];
@@ -36,10 +35,7 @@ static void *gather_in_order(void *arg) {
     return NULL;
 }
 
-TEST(gather_returns_results_in_order) { run_virtual(gather_in_order, NULL); }
-
-static void *gather_fail_fast(void *arg) {
-    (void)arg;
+TASK_TEST_VIRTUAL(gather_fails_fast_and_cancels_siblings) {
     cancelled = 0;
     aioc_task t[3] = {aioc_spawn(long_runner, NULL), aioc_spawn(fail_after, P(5)),
                       aioc_spawn(long_runner, NULL)};
@@ -52,10 +48,7 @@ static void *gather_fail_fast(void *arg) {
     return NULL;
 }
 
-TEST(gather_fails_fast_and_cancels_siblings) { run_virtual(gather_fail_fast, NULL); }
-
-static void *gather_all_statuses(void *arg) {
-    (void)arg;
+TASK_TEST_VIRTUAL(gather_all_keeps_each_status) {
     aioc_task t[3] = {aioc_spawn(after, P(5)), aioc_spawn(fail_after, P(1)),
                       aioc_spawn(after, P(9))};
     void *r[3];
@@ -70,10 +63,7 @@ static void *gather_all_statuses(void *arg) {
     return NULL;
 }
 
-TEST(gather_all_keeps_each_status) { run_virtual(gather_all_statuses, NULL); }
-
-static void *gather_failed_spawn(void *arg) {
-    (void)arg;
+TASK_TEST_VIRTUAL(gather_counts_failed_spawns) {
     aioc_spawn_opts bad = {.stack_size = 1};
     aioc_task t[2] = {aioc_spawn(after, P(1)), aioc_spawn_with(after, NULL, &bad)};
     int st[2];
@@ -85,10 +75,7 @@ static void *gather_failed_spawn(void *arg) {
     return NULL;
 }
 
-TEST(gather_counts_failed_spawns) { run_virtual(gather_failed_spawn, NULL); }
-
-static void *gather_misuse(void *arg) {
-    (void)arg;
+TASK_TEST_VIRTUAL(gather_refuses_duplicates_and_stale_handles) {
     aioc_task a = aioc_spawn(after, P(1));
     aioc_task dup[2] = {a, a};
     CHECK_ERR(aioc_gather(dup, 2, NULL), AIOC_EAWAITED);
@@ -98,10 +85,7 @@ static void *gather_misuse(void *arg) {
     return NULL;
 }
 
-TEST(gather_refuses_duplicates_and_stale_handles) { run_virtual(gather_misuse, NULL); }
-
-static void *wait_modes(void *arg) {
-    (void)arg;
+TASK_TEST_VIRTUAL(wait_any_all_first_failure) {
     aioc_task t[3] = {aioc_spawn(after, P(30)), aioc_spawn(after, P(10)),
                       aioc_spawn(fail_after, P(20))};
     CHECK_EQ(aioc_wait(t, 3, AIOC_WAIT_ANY), 1);
@@ -122,10 +106,7 @@ static void *wait_modes(void *arg) {
     return NULL;
 }
 
-TEST(wait_any_all_first_failure) { run_virtual(wait_modes, NULL); }
-
-static void *as_completed(void *arg) {
-    (void)arg;
+TASK_TEST_VIRTUAL(completion_iterates_in_end_order) {
     aioc_task t[4] = {aioc_spawn(after, P(40)), aioc_spawn(after, P(10)), aioc_spawn(after, P(30)),
                       aioc_spawn(after, P(20))};
     aioc_completion *c = aioc_completion_new(t, 4);
@@ -139,10 +120,7 @@ static void *as_completed(void *arg) {
     return NULL;
 }
 
-TEST(completion_iterates_in_end_order) { run_virtual(as_completed, NULL); }
-
-static void *completion_with_deadline(void *arg) {
-    (void)arg;
+TASK_TEST_VIRTUAL(completion_honours_deadlines) {
     aioc_task t[2] = {aioc_spawn(after, P(10)), aioc_spawn(after, P(50))};
     aioc_completion *c = aioc_completion_new(t, 2);
     aioc_scope s;
@@ -155,5 +133,3 @@ static void *completion_with_deadline(void *arg) {
     CHECK_ERR(aioc_gather(t, 2, NULL), 0);
     return NULL;
 }
-
-TEST(completion_honours_deadlines) { run_virtual(completion_with_deadline, NULL); }

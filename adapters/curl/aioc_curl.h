@@ -46,6 +46,12 @@
 extern "C" {
 #endif
 
+#if defined(AIOC_CURL_BUILDING) && defined(__GNUC__)
+#define AIOC_CURL_EXTERN __attribute__((visibility("default")))
+#else
+#define AIOC_CURL_EXTERN
+#endif
+
 /* A libcurl failure: AIOC_CURL_EBASE - CURLcode (CURLE_COULDNT_CONNECT, 7,
  * gives -13007). The few failures with a natural errno are returned as that
  * errno instead (see aioc_curl_perform). */
@@ -58,16 +64,16 @@ extern "C" {
 /// AIOC_CURL_EBASE - code (a code above AIOC_CURL_EMAX_CODE, which libcurl
 /// does not have, gives AIOC_CURL_EBASE - AIOC_CURL_EMAX_CODE). Does not
 /// suspend; callable anywhere.
-int aioc_curl_error(CURLcode code);
+AIOC_CURL_EXTERN int aioc_curl_error(CURLcode code);
 
 /// The CURLcode behind `err` if it lies in libcurl's range, else -1.
 /// Callable anywhere.
-int aioc_curl_code(int err);
+AIOC_CURL_EXTERN int aioc_curl_code(int err);
 
 /// A description of `err`: libcurl's curl_easy_strerror() text for the
 /// libcurl range, aioc_strerror() for every other code. Static; never NULL.
 /// Callable anywhere.
-const char *aioc_curl_strerror(int err);
+AIOC_CURL_EXTERN const char *aioc_curl_strerror(int err);
 
 /// Runs the transfer that `easy` (fully configured by the caller) describes
 /// on the loop's multi handle, and suspends the calling task until it ends.
@@ -91,7 +97,7 @@ const char *aioc_curl_strerror(int err);
 /// mid-transfer); what the callbacks received so far stays received. If the
 /// transfer had already ended when the cancellation arrived, its result is
 /// returned and the cancellation stays pending for the next suspension.
-int aioc_curl_perform(CURL *easy);
+AIOC_CURL_EXTERN int aioc_curl_perform(CURL *easy);
 
 /// The loop's multi handle, created if needed (for curl_multi_setopt, e.g.
 /// CURLMOPT_MAX_HOST_CONNECTIONS). Owned by the loop: never clean it up or
@@ -101,7 +107,7 @@ int aioc_curl_perform(CURL *easy);
 /// and removes its own), so that a burst's connections stay for the next.
 /// Does not suspend. Returns
 /// NULL outside a loop or when out of memory.
-CURLM *aioc_curl_multi(void);
+AIOC_CURL_EXTERN CURLM *aioc_curl_multi(void);
 
 /* ===================================================== convenience == */
 
@@ -116,8 +122,9 @@ typedef struct aioc_curl_fetch_opts {
     /// NULL for none. Borrowed for the call.
     const void *body;
     size_t body_len;
-    /// Whole-transfer limit in seconds (CURLOPT_TIMEOUT_MS); 0: none.
-    /// Running out gives -ETIMEDOUT.
+    /// Whole-transfer limit in seconds (CURLOPT_TIMEOUT_MS); 0 or
+    /// AIOC_NO_TIMEOUT: none. Running out gives -ETIMEDOUT; a negative
+    /// (or NaN) limit has run out already: -ETIMEDOUT, nothing is sent.
     double timeout;
     /// Non-zero: follow redirects (up to 10).
     int follow_redirects;
@@ -154,17 +161,18 @@ typedef struct aioc_curl_response {
 /// as aioc_curl_perform, or -EINVAL (NULL url or resp), -ENOMEM, with
 /// `*resp` zeroed (nothing to free). `url` and `opts` are only read during
 /// the call.
-int aioc_curl_fetch(const char *url, const aioc_curl_fetch_opts *opts, aioc_curl_response *resp);
+AIOC_CURL_EXTERN int aioc_curl_fetch(const char *url, const aioc_curl_fetch_opts *opts,
+                                     aioc_curl_response *resp);
 
 /// Frees what a fetch put in `resp` and zeroes it. NULL does nothing.
-void aioc_curl_response_free(aioc_curl_response *resp);
+AIOC_CURL_EXTERN void aioc_curl_response_free(aioc_curl_response *resp);
 
 /// The value of the first response header named `name` (case-insensitive),
 /// without surrounding blanks, copied into `buf` (`cap` bytes,
 /// NUL-terminated). Does not suspend. Returns its length, -ENOENT (no such
 /// header), -ENOSPC (`buf` too small).
-long aioc_curl_response_header(const aioc_curl_response *resp, const char *name, char *buf,
-                               size_t cap);
+AIOC_CURL_EXTERN long aioc_curl_response_header(const aioc_curl_response *resp, const char *name,
+                                                char *buf, size_t cap);
 
 #ifdef __cplusplus
 }

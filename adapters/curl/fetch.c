@@ -3,6 +3,7 @@
  * is one curl_easy_setopt away with aioc_curl_perform itself. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -85,7 +86,7 @@ static int configure(CURL *e, const char *url, const aioc_curl_fetch_opts *o,
     }
     if (*headers)
         SET(CURLOPT_HTTPHEADER, *headers);
-    if (o->timeout > 0)
+    if (o->timeout > 0 && o->timeout < (double)LONG_MAX / 1000.0) /* else: none */
         SET(CURLOPT_TIMEOUT_MS, (long)(o->timeout * 1000.0 + 0.5));
     if (o->ca_file)
         SET(CURLOPT_CAINFO, o->ca_file);
@@ -107,6 +108,8 @@ int aioc_curl_fetch(const char *url, const aioc_curl_fetch_opts *opts, aioc_curl
         return AIOC_ENOTASK;
     aioc_curl_fetch_opts none = {0};
     const aioc_curl_fetch_opts *o = opts ? opts : &none;
+    if (!(o->timeout >= 0)) /* negative or NaN: expired before it began */
+        return -ETIMEDOUT;
     body b = {.max = o->max_body ? o->max_body : (size_t)1 << 30};
     body h = {.max = HEADERS_MAX};
     struct curl_slist *headers = NULL;

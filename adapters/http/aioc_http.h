@@ -41,6 +41,12 @@
 extern "C" {
 #endif
 
+#if defined(AIOC_HTTP_BUILDING) && defined(__GNUC__)
+#define AIOC_HTTP_EXTERN __attribute__((visibility("default")))
+#else
+#define AIOC_HTTP_EXTERN
+#endif
+
 typedef struct aioc_http_server aioc_http_server;
 typedef struct aioc_http_request aioc_http_request;
 typedef struct aioc_http_response aioc_http_response;
@@ -62,7 +68,9 @@ typedef struct aioc_http_opts {
     size_t max_body_bytes; ///< a request body, buffered; 0: 1 MiB; over: 413
     /// The whole request head must arrive within this many seconds of its
     /// first byte (of the connection's start, for the first request);
-    /// 0: 10 s. Over: 408 and the connection closes (slowloris).
+    /// 0: 10 s. Over: 408 and the connection closes (slowloris). In each
+    /// of the four timeouts AIOC_NO_TIMEOUT means none; a negative or NaN
+    /// one is refused (aioc_http_server_new: EINVAL).
     double head_timeout;
     /// Each read of a request body must bring bytes within this; 0: 30 s.
     double body_timeout;
@@ -115,27 +123,30 @@ typedef struct aioc_http_opts {
 /// Creates a server that runs `fn(req, res, arg)` for each request, with no
 /// listener yet: add one with aioc_http_listen, or hand it connections with
 /// aioc_http_serve_stream. `opts` may be NULL and is copied; `arg` is
-/// borrowed. Does not suspend. Returns NULL with errno EINVAL (no `fn`) or
-/// ENOMEM. Free it with aioc_http_server_close.
-aioc_http_server *aioc_http_server_new(aioc_http_handler fn, void *arg, const aioc_http_opts *opts);
+/// borrowed. Does not suspend. Returns NULL with errno EINVAL (no `fn`, or
+/// a negative or NaN timeout in `opts`) or ENOMEM. Free it with
+/// aioc_http_server_close.
+AIOC_HTTP_EXTERN aioc_http_server *aioc_http_server_new(aioc_http_handler fn, void *arg,
+                                                        const aioc_http_opts *opts);
 
 /// Listens on TCP `host` (NULL: every address) and `port` ("0": any free
 /// one), a task per connection (aioc_tcp_serve). One listener per server.
 /// Suspends only to resolve `host`. Returns 0, -EBUSY (already listening,
 /// or closing), or aioc_tcp_serve's errors (-EADDRINUSE, a resolver error,
 /// -ENOMEM, AIOC_ENOTASK).
-int aioc_http_listen(aioc_http_server *h, const char *host, const char *port);
+AIOC_HTTP_EXTERN int aioc_http_listen(aioc_http_server *h, const char *host, const char *port);
 
 /// Creates a server and listens: aioc_http_server_new + aioc_http_listen.
 /// Returns the server, or NULL with `*err` (may be NULL) set.
-aioc_http_server *aioc_http_serve(const char *host, const char *port, aioc_http_handler fn,
-                                  void *arg, const aioc_http_opts *opts, int *err);
+AIOC_HTTP_EXTERN aioc_http_server *aioc_http_serve(const char *host, const char *port,
+                                                   aioc_http_handler fn, void *arg,
+                                                   const aioc_http_opts *opts, int *err);
 
 /// The port listened on (useful after "0"); 0 without a listener.
-int aioc_http_server_port(const aioc_http_server *h);
+AIOC_HTTP_EXTERN int aioc_http_server_port(const aioc_http_server *h);
 
 /// Connections being served now (TCP and aioc_http_serve_stream ones).
-size_t aioc_http_server_connections(const aioc_http_server *h);
+AIOC_HTTP_EXTERN size_t aioc_http_server_connections(const aioc_http_server *h);
 
 /// Serves HTTP on `s`, a connection from any transport, in the calling
 /// task, until the peer closes, a request asks to close, an error or
@@ -149,7 +160,7 @@ size_t aioc_http_server_connections(const aioc_http_server *h);
 /// -ETIMEDOUT when one of the server's deadlines ended it (idle, head:
 /// after a 408, body, write); -ECANCELED; a stream error (-EPIPE, -ECONNRESET,
 /// ...); -EBUSY if the server is closing; -ENOMEM; AIOC_ENOTASK.
-int aioc_http_serve_stream(aioc_http_server *h, aioc_stream *s);
+AIOC_HTTP_EXTERN int aioc_http_serve_stream(aioc_http_server *h, aioc_stream *s);
 
 /// The stream handler aioc_http_listen gives aioc_tcp_serve, for listeners
 /// of other transports: pass it, with the aioc_http_server as its argument,
@@ -165,7 +176,7 @@ int aioc_http_serve_stream(aioc_http_server *h, aioc_stream *s);
 /// with response bytes still buffered, cancels its own task so that the
 /// listener aborts the stream instead of flushing it to a peer that stopped
 /// reading. Suspends (it is the connection's task).
-void aioc_http_stream_handler(aioc_stream *s, void *server);
+AIOC_HTTP_EXTERN void aioc_http_stream_handler(aioc_stream *s, void *server);
 
 /// Makes `listener` (a server running aioc_http_stream_handler for `h`)
 /// the server's own, as aioc_http_listen's would be: its port is
@@ -173,64 +184,68 @@ void aioc_http_stream_handler(aioc_stream *s, void *server);
 /// same grace. Does not suspend. Returns 0, -EINVAL (NULL listener), or
 /// -EBUSY (the server already has one, or is closing: `listener` stays the
 /// caller's).
-int aioc_http_server_adopt(aioc_http_server *h, aioc_server *listener);
+AIOC_HTTP_EXTERN int aioc_http_server_adopt(aioc_http_server *h, aioc_server *listener);
 
 /// Closes gracefully and frees the server: stops accepting, closes the
 /// connections that wait for a request, lets requests in progress finish
-/// (their responses say "Connection: close") for up to `grace` seconds,
-/// then cancels the tasks still serving (aioc_http_serve_stream callers'
-/// tasks included) and waits for them. Suspends, shielded: it finishes
-/// the same way for a caller that is cancelled or past a deadline.
-/// Returns 0, or -ETIMEDOUT if some had to be cancelled. NULL does
-/// nothing. Not from a handler (it would wait for its own connection). A
-/// server still open when aioc_run ends is closed then, its connections
-/// cancelled with every other task.
-int aioc_http_server_close(aioc_http_server *h, double grace);
+/// (their responses say "Connection: close") for up to `grace` seconds
+/// (AIOC_NO_TIMEOUT: as long as they take; 0 or less: no time), then
+/// cancels the tasks still serving (aioc_http_serve_stream callers' tasks
+/// included) and waits for them. Suspends, shielded: it finishes the same
+/// way for a caller that is cancelled or past a deadline. Returns 0, or
+/// -ETIMEDOUT if some had to be cancelled. NULL does nothing. Not from a
+/// handler (it would wait for its own connection). A server still open
+/// when aioc_run ends is closed then, its connections cancelled with every
+/// other task.
+AIOC_HTTP_EXTERN int aioc_http_server_close(aioc_http_server *h, double grace);
 
 /* =========================================================== request == */
 
 /// The method as sent ("GET", "POST", ...).
-const char *aioc_http_request_method(const aioc_http_request *req);
+AIOC_HTTP_EXTERN const char *aioc_http_request_method(const aioc_http_request *req);
 
 /// The request target's path, before any '?', as sent (not percent-decoded).
-const char *aioc_http_request_path(const aioc_http_request *req);
+AIOC_HTTP_EXTERN const char *aioc_http_request_path(const aioc_http_request *req);
 
 /// The query string after '?' (without it), as sent; "" if none. See
 /// aioc_http_request_query_get for its pairs.
-const char *aioc_http_request_query(const aioc_http_request *req);
+AIOC_HTTP_EXTERN const char *aioc_http_request_query(const aioc_http_request *req);
 
 /// The HTTP minor version: 1 for HTTP/1.1, 0 for HTTP/1.0.
-int aioc_http_request_minor(const aioc_http_request *req);
+AIOC_HTTP_EXTERN int aioc_http_request_minor(const aioc_http_request *req);
 
 /// The value of the first header named `name` (case-insensitive), or NULL.
 /// For a request with an absolute-form target, "Host" gives the target's
 /// authority (RFC 9112 §3.2.2).
-const char *aioc_http_request_header(const aioc_http_request *req, const char *name);
+AIOC_HTTP_EXTERN const char *aioc_http_request_header(const aioc_http_request *req,
+                                                      const char *name);
 
 /// The number of header lines.
-size_t aioc_http_request_header_count(const aioc_http_request *req);
+AIOC_HTTP_EXTERN size_t aioc_http_request_header_count(const aioc_http_request *req);
 
 /// Header line `i` (< the count): its name and value. Returns 0 or -ERANGE.
-int aioc_http_request_header_at(const aioc_http_request *req, size_t i, const char **name,
-                                const char **value);
+AIOC_HTTP_EXTERN int aioc_http_request_header_at(const aioc_http_request *req, size_t i,
+                                                 const char **name, const char **value);
 
 /// The client's address as text ("127.0.0.1:54321", "[::1]:54321"; see
 /// aioc_address_format): the connection's peer, not what a proxy's
 /// X-Forwarded-For says. Does not suspend. Returns its length, or
 /// -ENOTSOCK (a stream not over a socket), -ENOTCONN, -ENOSPC (use
 /// AIOC_ADDRSTRLEN bytes).
-int aioc_http_request_peer_address(const aioc_http_request *req, char *buf, size_t n);
+AIOC_HTTP_EXTERN int aioc_http_request_peer_address(const aioc_http_request *req, char *buf,
+                                                    size_t n);
 
 /// The request body, read whole before the handler runs (at most
 /// max_body_bytes); `*len` (may be NULL) receives its length. Always
 /// NUL-terminated for convenience; "" when there is none. Owned by the
 /// server, valid during the handler.
-const char *aioc_http_request_body(const aioc_http_request *req, size_t *len);
+AIOC_HTTP_EXTERN const char *aioc_http_request_body(const aioc_http_request *req, size_t *len);
 
 /// The value of path parameter `name` (":name" in a route), or NULL. As
 /// sent: percent-decode it with aioc_http_percent_decode where it may hold
 /// escapes.
-const char *aioc_http_request_param(const aioc_http_request *req, const char *name);
+AIOC_HTTP_EXTERN const char *aioc_http_request_param(const aioc_http_request *req,
+                                                     const char *name);
 
 /// Finds `name` among the query string's pairs ("a=1&b=x%20y&flag") and
 /// percent-decodes its value into `buf` (`cap` bytes, NUL-terminated;
@@ -240,15 +255,16 @@ const char *aioc_http_request_param(const aioc_http_request *req, const char *na
 /// Does not suspend. Returns the value's length, or -ENOENT (no such
 /// name), -ENOSPC (`buf` too small: nothing useful in it), -EINVAL (a
 /// malformed escape in the value, or one that decodes to a NUL byte).
-long aioc_http_request_query_get(const aioc_http_request *req, const char *name, char *buf,
-                                 size_t cap);
+AIOC_HTTP_EXTERN long aioc_http_request_query_get(const aioc_http_request *req, const char *name,
+                                                  char *buf, size_t cap);
 
 /// Percent-decodes the `n` bytes at `in` into `out` (`cap` bytes,
 /// NUL-terminated; `n` + 1 always suffices): "%2F" becomes '/', and '+'
 /// becomes a space if `plus_is_space` (query strings and forms; not in
 /// paths). Does not suspend. Returns the decoded length, -EINVAL (a '%'
 /// not followed by two hex digits, or "%00"), -ENOSPC (`out` too small).
-long aioc_http_percent_decode(const char *in, size_t n, char *out, size_t cap, bool plus_is_space);
+AIOC_HTTP_EXTERN long aioc_http_percent_decode(const char *in, size_t n, char *out, size_t cap,
+                                               bool plus_is_space);
 
 /* ========================================================== response == */
 
@@ -260,11 +276,11 @@ long aioc_http_percent_decode(const char *in, size_t n, char *out, size_t cap, b
 
 /// Sets the status (200-999; default 200; 204 and 304 are sent without a
 /// body). Returns 0, -EINVAL, or -EALREADY once the head was sent.
-int aioc_http_response_status(aioc_http_response *res, int status);
+AIOC_HTTP_EXTERN int aioc_http_response_status(aioc_http_response *res, int status);
 
 /// The status set so far (200 unless a handler or the router set another;
 /// a router fallback reads 404 or 405 here). Does not suspend.
-int aioc_http_response_get_status(const aioc_http_response *res);
+AIOC_HTTP_EXTERN int aioc_http_response_get_status(const aioc_http_response *res);
 
 /// Adds a header line (both strings copied; no CR or LF allowed; a name
 /// has no ':' or space). The server adds Date, the framing header and
@@ -274,20 +290,22 @@ int aioc_http_response_get_status(const aioc_http_response *res);
 /// then go out raw, not as chunks); a "Connection: close" header closes
 /// the connection after the response.
 /// Returns 0, -EINVAL, -EALREADY (head sent), -ENOMEM.
-int aioc_http_response_header(aioc_http_response *res, const char *name, const char *value);
+AIOC_HTTP_EXTERN int aioc_http_response_header(aioc_http_response *res, const char *name,
+                                               const char *value);
 
 /// Sets the body to a copy of `n` bytes of `data`. Returns 0, -EALREADY
 /// (streaming started), -ENOMEM.
-int aioc_http_response_body(aioc_http_response *res, const void *data, size_t n);
+AIOC_HTTP_EXTERN int aioc_http_response_body(aioc_http_response *res, const void *data, size_t n);
 
 /// Sets the body to `n` bytes of `data` without copying: `data` must stay
 /// valid until the handler returns. Returns 0 or -EALREADY.
-int aioc_http_response_body_borrowed(aioc_http_response *res, const void *data, size_t n);
+AIOC_HTTP_EXTERN int aioc_http_response_body_borrowed(aioc_http_response *res, const void *data,
+                                                      size_t n);
 
 /// A JSON response: the status, "Content-Type: application/json" and a
 /// copy of `json` (a NUL-terminated string, not checked). Returns as
 /// aioc_http_response_body, or -EINVAL for a bad status.
-int aioc_http_response_json(aioc_http_response *res, int status, const char *json);
+AIOC_HTTP_EXTERN int aioc_http_response_json(aioc_http_response *res, int status, const char *json);
 
 /// Streams `n` bytes of the body: sends the head first if it was not sent,
 /// then the bytes (one chunk, unless the handler set Content-Length).
@@ -295,7 +313,7 @@ int aioc_http_response_json(aioc_http_response *res, int status, const char *jso
 /// write buffer is full. Returns 0, -EALREADY (a buffered body was set, or
 /// the response ended), -EPIPE / a stream error (the peer went away: the
 /// connection will close), -ECANCELED, -ETIMEDOUT.
-int aioc_http_response_write(aioc_http_response *res, const void *data, size_t n);
+AIOC_HTTP_EXTERN int aioc_http_response_write(aioc_http_response *res, const void *data, size_t n);
 
 /// Sends the regular file at `path` as the body (aiohttp's FileResponse):
 /// opens it and reads it on aioc's thread pool (a slow disk never stalls
@@ -310,11 +328,11 @@ int aioc_http_response_write(aioc_http_response *res, const void *data, size_t n
 /// -EALREADY (a body or head was set or sent), -ENOMEM, -ECANCELED; once
 /// sending started, a stream error or -EIO (the file shrank while it was
 /// sent): the connection then closes.
-int aioc_http_response_file(aioc_http_response *res, const char *path);
+AIOC_HTTP_EXTERN int aioc_http_response_file(aioc_http_response *res, const char *path);
 
 /// Ends a streamed response (the last chunk); done for the handler when it
 /// returns. Suspends. Returns 0 or a stream error; 0 if already ended.
-int aioc_http_response_end(aioc_http_response *res);
+AIOC_HTTP_EXTERN int aioc_http_response_end(aioc_http_response *res);
 
 /* ============================================================ router == */
 
@@ -323,10 +341,10 @@ int aioc_http_response_end(aioc_http_response *res);
 typedef struct aioc_http_router aioc_http_router;
 
 /// An empty router. Returns NULL when out of memory.
-aioc_http_router *aioc_http_router_new(void);
+AIOC_HTTP_EXTERN aioc_http_router *aioc_http_router_new(void);
 
 /// Frees the router (after the server using it is closed). NULL is fine.
-void aioc_http_router_free(aioc_http_router *r);
+AIOC_HTTP_EXTERN void aioc_http_router_free(aioc_http_router *r);
 
 /// Adds a route: `method` ("GET", ...; NULL or "*": any; GET routes also
 /// answer HEAD) and `pattern`, a path matched segment by segment: a
@@ -337,19 +355,21 @@ void aioc_http_router_free(aioc_http_router *r);
 /// path some route matches with other methods only gets 405 with an Allow
 /// header. Copies both strings. Returns 0, -EINVAL (a pattern not starting
 /// with '/', "*" not last, over 8 parameters), -ENOMEM.
-int aioc_http_route(aioc_http_router *r, const char *method, const char *pattern,
-                    aioc_http_handler fn, void *arg);
+AIOC_HTTP_EXTERN int aioc_http_route(aioc_http_router *r, const char *method, const char *pattern,
+                                     aioc_http_handler fn, void *arg);
 
 /// Sets the handler for requests no route takes (NULL: the default, a
 /// plain-text "Not Found" or "Method Not Allowed"). When it runs, the
 /// response already has its status, 404 or 405, and for 405 the Allow
 /// header; the handler sets the body (a JSON error, say) and may change
 /// the rest. Does not suspend.
-void aioc_http_router_fallback(aioc_http_router *r, aioc_http_handler fn, void *arg);
+AIOC_HTTP_EXTERN void aioc_http_router_fallback(aioc_http_router *r, aioc_http_handler fn,
+                                                void *arg);
 
 /// The router as a handler: `arg` is the aioc_http_router. Returns what
 /// the chosen handler returns (0 for 404/405, or the fallback's result).
-int aioc_http_router_handle(aioc_http_request *req, aioc_http_response *res, void *arg);
+AIOC_HTTP_EXTERN int aioc_http_router_handle(aioc_http_request *req, aioc_http_response *res,
+                                             void *arg);
 
 #ifdef __cplusplus
 }

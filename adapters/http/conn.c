@@ -678,9 +678,13 @@ static void forget_open(aioc_http_server *h) {
         h->next_open->prev_open = h->prev_open;
 }
 
+/* A timeout option: 0 (the default) or more, AIOC_NO_TIMEOUT included. */
+static bool timeout_ok(double t) { return t >= 0; }
+
 aioc_http_server *aioc_http_server_new(aioc_http_handler fn, void *arg,
                                        const aioc_http_opts *opts) {
-    if (!fn) {
+    if (!fn || (opts && !(timeout_ok(opts->head_timeout) && timeout_ok(opts->body_timeout) &&
+                          timeout_ok(opts->idle_timeout) && timeout_ok(opts->write_timeout)))) {
         errno = EINVAL;
         return NULL;
     }

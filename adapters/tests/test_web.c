@@ -16,6 +16,8 @@
 #include "nginx.h"
 
 #define AIOC_TEST_ERR_NAME aioc_curl_strerror
+/* task tests run with fresh certificates */
+#define AIOC_TEST_RUN(fn, virtual_time) run(fn, NULL)
 #include "test.h"
 
 #define STREAM_BYTES ((size_t)1 << 20) /* a streamed response: 64 chunks */
@@ -286,8 +288,7 @@ TEST(curl_client_against_aioc_https) { run(client_main, P(1)); }
 
 /* Clients the HTTPS server must turn away, each with a clear error, while
  * it goes on serving the ones it should. */
-static void *refusals_main(void *arg) {
-    (void)arg;
+TASK_TEST(https_server_refusals_and_errors) {
     aioc_http_router *r = router();
     aioc_http_server *h = serve_tls(r);
     int port = aioc_http_server_port(h);
@@ -316,14 +317,11 @@ static void *refusals_main(void *arg) {
     return NULL;
 }
 
-TEST(https_server_refusals_and_errors) { run(refusals_main, NULL); }
-
 /* Mutual TLS: libcurl with a client certificate, against the HTTPS server
  * requiring one. Each request on a new connection, so that the later ones
  * resume the first one's TLS session (libcurl caches sessions), which a
  * server verifying clients must allow too. */
-static void *mutual_main(void *arg) {
-    (void)arg;
+TASK_TEST(https_server_requiring_client_certificates) {
     aioc_http_router *r = router();
     int err;
     aioc_tls_ctx *ctx = aioc_tls_server_new(cs.cert, cs.key, &err);
@@ -365,8 +363,6 @@ static void *mutual_main(void *arg) {
     return NULL;
 }
 
-TEST(https_server_requiring_client_certificates) { run(mutual_main, NULL); }
-
 /* Runs `argv` and returns its exit status, its output in `*out`. */
 static int run_tool(const char *const *argv, char **out) {
     aioc_process_opts po = {.stdout_mode = AIOC_STDIO_PIPE, .stderr_mode = AIOC_STDIO_STDOUT};
@@ -397,8 +393,7 @@ static const char python_client[] =
     "print(r.status, len(b), b == b'x' * 100000, r.getheader('Content-Type'))\n"
     "print('reused', first is not None and c.sock is first)\n";
 
-static void *outside_clients_main(void *arg) {
-    (void)arg;
+TASK_TEST(https_server_with_curl_and_python_clients) {
     aioc_http_router *r = router();
     aioc_http_server *h = serve_tls(r);
     char url[128], resolve[64], port[16];
@@ -421,8 +416,6 @@ static void *outside_clients_main(void *arg) {
     aioc_http_router_free(r);
     return NULL;
 }
-
-TEST(https_server_with_curl_and_python_clients) { run(outside_clients_main, NULL); }
 
 /* -------------------------------------------------- against nginx -- */
 

@@ -157,8 +157,9 @@ typedef struct aioc_tls_opts {
     /// Ignored by servers.
     const char *server_name;
     /// Seconds the handshake may take (asyncio's ssl_handshake_timeout);
-    /// 0: 60; negative: no limit of its own. Enclosing deadline scopes and
-    /// cancellation apply in any case.
+    /// 0: 60; AIOC_NO_TIMEOUT: no limit of its own; negative (or NaN): it
+    /// has run out already, so the handshake fails with -ETIMEDOUT.
+    /// Enclosing deadline scopes and cancellation apply in any case.
     double handshake_timeout;
     /// Options of the stream returned (line limit, water marks).
     aioc_stream_opts stream;

@@ -536,7 +536,7 @@ static int handshake(conn *c, double timeout) {
     aioc_scope scope;
     if (timeout == 0)
         timeout = DEFAULT_HANDSHAKE_TIMEOUT;
-    int err = aioc_scope_enter(&scope, timeout > 0 ? timeout : -1);
+    int err = aioc_scope_enter(&scope, timeout); /* negative: expired already */
     if (err)
         return err;
     for (;;) {

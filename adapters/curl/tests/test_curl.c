@@ -1,7 +1,8 @@
 /* aioc_curl against an nginx the test starts, plus two servers of its own
  * on the same loop: one that answers with chunked encoding (and counts
  * the connections it accepts) and one that accepts and never answers.
- * `aioc_curl_tests NAME` runs one test; ctest runs each as curl_NAME. */
+ * `aioc_curl_tests NAME` runs one test (curl-list.h has them); ctest runs
+ * each as curl_NAME. */
 #include <aioc.h>
 #include <aioc_curl.h>
 #include <arpa/inet.h>
@@ -17,11 +18,37 @@
 
 #include "nginx.h"
 
-/* the core's checks, naming libcurl's codes too */
+/* the core's checks, naming libcurl's codes too; every task test runs
+ * with nginx up */
 #define AIOC_TEST_ERR_NAME aioc_curl_strerror
+#define AIOC_TEST_RUN(fn, virtual_time) run_with_nginx(fn)
 #include "test.h"
 
 static nginx server;
+
+/* A failed check exits from inside the loop: stop nginx even then. */
+static void stop_at_exit(void) { nginx_stop(&server); }
+
+static void start_nginx(void) {
+    CHECK_EQ(nginx_start(&server), 0);
+    atexit(stop_at_exit);
+}
+
+/* Stops nginx, then fails the test if the loop's `status` is not 0. */
+static void stop_nginx(int status) {
+    nginx_stop(&server);
+    curl_global_cleanup();
+    if (status) {
+        fprintf(stderr, "main failed: %s\n", aioc_curl_strerror(status));
+        exit(1);
+    }
+}
+
+/* Runs `fn` as main of a loop, with nginx up. */
+static void run_with_nginx(aioc_fn fn) {
+    start_nginx();
+    stop_nginx(aioc_run(fn, NULL, NULL));
+}
 
 static void url(char *buf, size_t n, const char *path) {
     snprintf(buf, n, "http://127.0.0.1:%d%s", server.port, path);
@@ -130,8 +157,7 @@ static void close_server(aioc_server *srv) {
 
 /* ------------------------------------------------------------ tests -- */
 
-static void *small_get(void *arg) {
-    (void)arg;
+TASK_TEST(small_get) {
     char u[128];
     url(u, sizeof u, "/small.txt");
     aioc_curl_response r;
@@ -149,8 +175,7 @@ static void *small_get(void *arg) {
     return NULL;
 }
 
-static void *large_file(void *arg) {
-    (void)arg;
+TASK_TEST(large_file) {
     sink s = {0};
     CURL *e = pattern_easy("/large.bin", &s);
     CHECK_ERR(aioc_curl_perform(e), 0);
@@ -173,8 +198,7 @@ static void *one_of_many(void *arg) {
     return aioc_fail(err);
 }
 
-static void *many_concurrent(void *arg) {
-    (void)arg;
+TASK_TEST(many_concurrent) {
     static sink s[MANY];
     aioc_task t[MANY];
     for (int round = 0; round < 2; round++) {
@@ -196,8 +220,7 @@ static void *many_concurrent(void *arg) {
     return NULL;
 }
 
-static void *reuses_connections(void *arg) {
-    (void)arg;
+TASK_TEST(reuses_connections) {
     long connects = 0;
     for (int i = 0; i < 10; i++) {
         sink s = {0};
@@ -225,8 +248,7 @@ static void *reuses_connections(void *arg) {
     return NULL;
 }
 
-static void *chunked_post(void *arg) {
-    (void)arg;
+TASK_TEST(chunked_post) {
     char base[64], u[96];
     aioc_server *srv = serve(chunked_handler, base, sizeof base);
     snprintf(u, sizeof u, "%s/echo", base);
@@ -255,8 +277,7 @@ static void *chunked_post(void *arg) {
     return NULL;
 }
 
-static void *redirect_and_404(void *arg) {
-    (void)arg;
+TASK_TEST(redirect_and_404) {
     char u[128];
     url(u, sizeof u, "/redirect");
     aioc_curl_response r;
@@ -291,8 +312,7 @@ static void *throttled(void *arg) {
     return aioc_fail(aioc_curl_perform(e));
 }
 
-static void *cancel_mid_transfer(void *arg) {
-    (void)arg;
+TASK_TEST(cancel_mid_transfer) {
     for (int round = 0; round < 3; round++) {
         sink s = {0};
         CURL *e = pattern_easy("/large.bin", &s);
@@ -320,8 +340,7 @@ static void *cancel_mid_transfer(void *arg) {
 }
 
 /* A deadline scope that expires while the body is flowing. */
-static void *deadline_mid_transfer(void *arg) {
-    (void)arg;
+TASK_TEST(deadline_mid_transfer) {
     sink s = {0};
     CURL *e = pattern_easy("/large.bin", &s);
     curl_easy_setopt(e, CURLOPT_MAX_RECV_SPEED_LARGE, (curl_off_t)2000000);
@@ -347,8 +366,7 @@ static void *throttled_by_index(void *arg) {
     return aioc_fail(err);
 }
 
-static void *cancel_some(void *arg) {
-    (void)arg;
+TASK_TEST(cancel_some) {
     enum { N = 20 };
     sink s[N] = {{0}};
     aioc_task t[N];
@@ -375,8 +393,7 @@ static void *cancel_some(void *arg) {
     return NULL;
 }
 
-static void *deadline_scope(void *arg) {
-    (void)arg;
+TASK_TEST(deadline_scope) {
     char base[64], u[96];
     aioc_server *srv = serve(silent_handler, base, sizeof base);
     snprintf(u, sizeof u, "%s/never", base);
@@ -395,12 +412,18 @@ static void *deadline_scope(void *arg) {
     CHECK_ERR(aioc_curl_fetch(u, NULL, &r), 0);
     CHECK(r.status == 200);
     aioc_curl_response_free(&r);
+    /* a negative timeout has run out already; AIOC_NO_TIMEOUT is none */
+    o.timeout = -1;
+    CHECK_ERR(aioc_curl_fetch(u, &o, &r), -ETIMEDOUT);
+    o.timeout = AIOC_NO_TIMEOUT;
+    CHECK_ERR(aioc_curl_fetch(u, &o, &r), 0);
+    CHECK(r.status == 200);
+    aioc_curl_response_free(&r);
     close_server(srv);
     return NULL;
 }
 
-static void *connection_refused(void *arg) {
-    (void)arg;
+TASK_TEST(connection_refused) {
     char u[64];
     snprintf(u, sizeof u, "http://127.0.0.1:%d/", free_port());
     aioc_curl_response r;
@@ -418,8 +441,7 @@ static CURL *left_easy[4];
 /* A host name, so libcurl's threaded resolver runs and hands us its own
  * wake-up socket, which it closes with close(2); no reuse, so descriptor
  * numbers come round again and again. */
-static void *resolves_names(void *arg) {
-    (void)arg;
+TASK_TEST(resolves_names) {
     /* libcurl answers "localhost" itself: this machine's name is looked up
      * for real, if it means 127.0.0.1 (as /etc/hosts usually says) */
     char host[256] = "localhost";
@@ -456,7 +478,7 @@ static void *resolves_names(void *arg) {
     return NULL;
 }
 
-static void *left_running(void *arg) {
+static void *leave_running(void *arg) {
     (void)arg;
     /* transfers still running when main returns are cancelled with the
      * loop; the multi handle is cleaned up after them */
@@ -472,16 +494,18 @@ static void *left_running(void *arg) {
     return NULL;
 }
 
-static void test_left_running(void) {
-    CHECK_ERR(aioc_run(left_running, NULL, NULL), 0);
+TEST(left_running) {
+    start_nginx();
+    CHECK_ERR(aioc_run(leave_running, NULL, NULL), 0);
     /* the handles are still the caller's, and out of every multi handle */
     for (int i = 0; i < 4; i++) {
         CHECK(left_sinks[i].got < LARGE_SIZE && !left_sinks[i].bad);
         curl_easy_cleanup(left_easy[i]);
     }
+    stop_nginx(0);
 }
 
-static void test_errors(void) {
+TEST(errors) {
     CHECK_ERR(aioc_curl_perform(NULL), AIOC_ENOTASK);
     CHECK_ERR(aioc_curl_error(CURLE_OK), 0);
     CHECK_ERR(aioc_curl_error(CURLE_OPERATION_TIMEDOUT), -ETIMEDOUT);
@@ -492,58 +516,4 @@ static void test_errors(void) {
                   curl_easy_strerror(CURLE_COULDNT_RESOLVE_HOST)));
     CHECK(!strcmp(aioc_curl_strerror(-ECANCELED), aioc_strerror(-ECANCELED)));
     CHECK(aioc_curl_multi() == NULL); /* no loop */
-}
-
-/* ------------------------------------------------------------ runner -- */
-
-static const struct {
-    const char *name;
-    aioc_fn fn;          /* run as main of a loop, with nginx up */
-    void (*plain)(void); /* or a plain function */
-} tests[] = {
-    {"small_get", small_get, NULL},
-    {"large_file", large_file, NULL},
-    {"many_concurrent", many_concurrent, NULL},
-    {"reuses_connections", reuses_connections, NULL},
-    {"chunked_post", chunked_post, NULL},
-    {"redirect_and_404", redirect_and_404, NULL},
-    {"cancel_mid_transfer", cancel_mid_transfer, NULL},
-    {"deadline_scope", deadline_scope, NULL},
-    {"deadline_mid_transfer", deadline_mid_transfer, NULL},
-    {"cancel_some", cancel_some, NULL},
-    {"connection_refused", connection_refused, NULL},
-    {"resolves_names", resolves_names, NULL},
-    {"left_running", NULL, test_left_running},
-    {"errors", NULL, test_errors},
-};
-
-/* A failed check exits from inside the loop: stop nginx even then. */
-static void stop_at_exit(void) { nginx_stop(&server); }
-
-int main(int argc, char **argv) {
-    if (argc != 2) {
-        fprintf(stderr, "usage: %s TEST\n", argv[0]);
-        return 2;
-    }
-    for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {
-        if (strcmp(argv[1], tests[i].name))
-            continue;
-        if (nginx_start(&server))
-            return 1;
-        atexit(stop_at_exit);
-        int status = 0;
-        if (tests[i].fn)
-            status = aioc_run(tests[i].fn, NULL, NULL);
-        else
-            tests[i].plain();
-        nginx_stop(&server);
-        curl_global_cleanup();
-        if (status) {
-            fprintf(stderr, "main failed: %s\n", aioc_curl_strerror(status));
-            return 1;
-        }
-        return 0;
-    }
-    fprintf(stderr, "no test %s\n", argv[1]);
-    return 2;
 }

@@ -3,8 +3,8 @@
  * break), each with the statuses the RFCs allow and whether the connection
  * must close after the answer.
  *
- *     http_conformance aioc     the table against aioc_http
- *     http_conformance nginx    the same table against Debian's nginx
+ *     http_tests conformance          the table against aioc_http
+ *     http_tests conformance_nginx    the same table against Debian's nginx
  *
  * The nginx run proves the expectations against a server no one here
  * wrote: it is started here (/usr/sbin/nginx, not as a daemon, on a free
@@ -672,18 +672,15 @@ static void nginx_start(nginx *n) {
     exit(1);
 }
 
-/* --------------------------------------------------------------- main -- */
+/* ------------------------------------------------------------ the tests -- */
 
-int main(int argc, char **argv) {
+/* Runs the table against aioc_http or, with `use_nginx`, against nginx;
+ * fails if a case failed. */
+static void run_against(bool use_nginx) {
     const char *scale = getenv("AIOC_HTTP_TIME_SCALE");
     if (scale && atof(scale) > 0)
         S = atof(scale);
     signal(SIGPIPE, SIG_IGN);
-    bool use_nginx = argc > 1 && !strcmp(argv[1], "nginx");
-    if (argc < 2 || (!use_nginx && strcmp(argv[1], "aioc"))) {
-        fprintf(stderr, "usage: %s aioc|nginx\n", argv[0]);
-        return 2;
-    }
     run_args a = {.nginx = use_nginx};
     nginx n = {0};
     char port[16];
@@ -698,7 +695,12 @@ int main(int argc, char **argv) {
         nginx_stop(&n);
     if (status) {
         fprintf(stderr, "main failed: %s\n", aioc_err_name(status));
-        return 1;
+        exit(1);
     }
-    return I(failed) ? 1 : 0;
+    if (I(failed))
+        exit(1);
 }
+
+TEST(conformance) { run_against(false); }
+
+TEST(conformance_nginx) { run_against(true); }

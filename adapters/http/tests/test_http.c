@@ -1,5 +1,5 @@
-/* aioc_http's tests. `http_tests NAME` runs one (ctest runs each as
- * http_NAME). The server and raw-socket clients run as tasks of one loop;
+/* aioc_http's tests (listed in http-list.h). `http_tests NAME` runs one
+ * (ctest runs each as http_NAME). The server and raw-socket clients run as tasks of one loop;
  * curl and Python's http.client run as aioc subprocesses, under a deadline,
  * and are killed (by the process object) if they overstay it. */
 #define _GNU_SOURCE
@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#define AIOC_TEST_RUN(fn, virtual_time) run(fn)
 #include "test.h"
 
 /* Deadlines and the bounds checked against them are multiplied by this:
@@ -246,7 +247,11 @@ static char *talk(fixture *f, const char *req) {
         }                                                                                          \
     } while (0)
 
+/* How every test runs its loop (TASK_TEST's AIOC_TEST_RUN too). */
 static void run(aioc_fn fn) {
+    const char *scale = getenv("AIOC_HTTP_TIME_SCALE");
+    if (scale && atof(scale) > 0)
+        S = atof(scale);
     int status = aioc_run(fn, NULL, NULL);
     if (status) {
         fprintf(stderr, "main failed: %s\n", aioc_err_name(status));
@@ -256,8 +261,7 @@ static void run(aioc_fn fn) {
 
 /* --------------------------------------------------------- raw tests -- */
 
-static void *pipelined(void *arg) {
-    (void)arg;
+TASK_TEST(pipelined_requests_answered_in_order) {
     fixture f;
     start(&f, NULL);
     char *out =
@@ -276,10 +280,8 @@ static void *pipelined(void *arg) {
     stop(&f);
     return NULL;
 }
-TEST(http_pipelined_requests_answered_in_order) { run(pipelined); }
 
-static void *chunked_body(void *arg) {
-    (void)arg;
+TASK_TEST(chunked_request_body) {
     fixture f;
     start(&f, NULL);
     char *out =
@@ -293,8 +295,7 @@ static void *chunked_body(void *arg) {
     return NULL;
 }
 /* A handler learns the client's address: the one the client's socket has. */
-static void *peer_address(void *arg) {
-    (void)arg;
+TASK_TEST(handler_learns_the_peer_address) {
     fixture f;
     start(&f, NULL);
     int fd = dial(&f);
@@ -316,16 +317,12 @@ static void *peer_address(void *arg) {
     stop(&f);
     return NULL;
 }
-TEST(http_handler_learns_the_peer_address) { run(peer_address); }
-
-TEST(http_chunked_request_body) { run(chunked_body); }
 
 static const char *bad_400 =
     "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: 11\r\n"
     "Connection: close\r\n\r\nBad Request";
 
-static void *malformed(void *arg) {
-    (void)arg;
+TASK_TEST(malformed_requests_get_400_and_close) {
     fixture f;
     start(&f, NULL);
     const char *bad[] = {
@@ -361,10 +358,8 @@ static void *malformed(void *arg) {
     stop(&f);
     return NULL;
 }
-TEST(http_malformed_requests_get_400_and_close) { run(malformed); }
 
-static void *too_large(void *arg) {
-    (void)arg;
+TASK_TEST(limits_give_431_and_413) {
     fixture f;
     aioc_http_opts o = {.max_head_bytes = 1024, .max_headers = 10, .max_body_bytes = 1000};
     start(&f, &o);
@@ -430,10 +425,8 @@ static void *too_large(void *arg) {
     stop(&f);
     return NULL;
 }
-TEST(http_limits_give_431_and_413) { run(too_large); }
 
-static void *slow_head(void *arg) {
-    (void)arg;
+TASK_TEST(slow_head_is_cut_off) {
     fixture f;
     aioc_http_opts o = {.head_timeout = S * 0.4};
     start(&f, &o);
@@ -467,10 +460,8 @@ static void *slow_head(void *arg) {
     stop(&f);
     return NULL;
 }
-TEST(http_slow_head_is_cut_off) { run(slow_head); }
 
-static void *slow_body(void *arg) {
-    (void)arg;
+TASK_TEST(slow_body_and_idle_blank_lines_are_cut_off) {
     fixture f;
     aioc_http_opts o = {.body_timeout = S * 0.3, .idle_timeout = S * 0.3};
     start(&f, &o);
@@ -503,10 +494,8 @@ static void *slow_body(void *arg) {
     stop(&f);
     return NULL;
 }
-TEST(http_slow_body_and_idle_blank_lines_are_cut_off) { run(slow_body); }
 
-static void *stalled_reader(void *arg) {
-    (void)arg;
+TASK_TEST(peer_that_stops_reading_is_dropped) {
     fixture f;
     aioc_http_opts o = {.write_timeout = S * 0.3};
     start(&f, &o);
@@ -526,10 +515,8 @@ static void *stalled_reader(void *arg) {
     stop(&f);
     return NULL;
 }
-TEST(http_peer_that_stops_reading_is_dropped) { run(stalled_reader); }
 
-static void *idle_close(void *arg) {
-    (void)arg;
+TASK_TEST(idle_keep_alive_is_closed) {
     fixture f;
     aioc_http_opts o = {.idle_timeout = S * 0.3};
     start(&f, &o);
@@ -548,10 +535,8 @@ static void *idle_close(void *arg) {
     stop(&f);
     return NULL;
 }
-TEST(http_idle_keep_alive_is_closed) { run(idle_close); }
 
-static void *head_request(void *arg) {
-    (void)arg;
+TASK_TEST(head_and_streamed_responses) {
     fixture f;
     start(&f, NULL);
     char *out = talk(&f, "HEAD /hello HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -574,10 +559,8 @@ static void *head_request(void *arg) {
     stop(&f);
     return NULL;
 }
-TEST(http_head_and_streamed_responses) { run(head_request); }
 
-static void *routing(void *arg) {
-    (void)arg;
+TASK_TEST(router_404_405_params_prefix) {
     fixture f;
     start(&f, NULL);
     char *out = talk(&f, "GET /nowhere HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -601,7 +584,6 @@ static void *routing(void *arg) {
     stop(&f);
     return NULL;
 }
-TEST(http_router_404_405_params_prefix) { run(routing); }
 
 /* A JSON API's fallback: the router's status, an error body of its own. */
 static int json_fallback(aioc_http_request *req, aioc_http_response *res, void *arg) {
@@ -612,8 +594,7 @@ static int json_fallback(aioc_http_request *req, aioc_http_response *res, void *
     return aioc_http_response_body(res, json, strlen(json));
 }
 
-static void *falling_back(void *arg) {
-    (void)arg;
+TASK_TEST(router_fallback_answers_404_and_405) {
     fixture f;
     start(&f, NULL);
     aioc_http_router_fallback(f.router, json_fallback, NULL);
@@ -630,7 +611,6 @@ static void *falling_back(void *arg) {
     stop(&f);
     return NULL;
 }
-TEST(http_router_fallback_answers_404_and_405) { run(falling_back); }
 
 /* ------------------------------------------------------- files -- */
 
@@ -701,7 +681,7 @@ static void *serving_files(void *arg) {
     stop(&f);
     return NULL;
 }
-TEST(http_files_sent_from_the_thread_pool) {
+TEST(files_sent_from_the_thread_pool) {
     snprintf(file_dir, sizeof file_dir, "/tmp/aioc-http-XXXXXX");
     CHECK(mkdtemp(file_dir));
     run(serving_files);
@@ -728,7 +708,7 @@ static void *querying(void *arg) {
     stop(&f);
     return NULL;
 }
-TEST(http_query_pairs_and_percent_decoding) {
+TEST(query_pairs_and_percent_decoding) {
     char out[16];
     CHECK_EQ(aioc_http_percent_decode("a%2Fb+c%7e", 10, out, sizeof out, false), 6);
     CHECK_STR(out, "a/b+c~");
@@ -753,8 +733,7 @@ static void *one_client(void *arg) {
     return NULL;
 }
 
-static void *suspending(void *arg) {
-    (void)arg;
+TASK_TEST(handlers_suspend) {
     fixture f;
     start(&f, NULL);
     /* ten connections whose handlers sleep 0.3 s at once: about 0.3 s */
@@ -767,10 +746,8 @@ static void *suspending(void *arg) {
     stop(&f);
     return NULL;
 }
-TEST(http_handlers_suspend) { run(suspending); }
 
-static void *expect_continue(void *arg) {
-    (void)arg;
+TASK_TEST(expect_100_continue) {
     fixture f;
     start(&f, NULL);
     int fd = dial(&f);
@@ -790,7 +767,6 @@ static void *expect_continue(void *arg) {
     stop(&f);
     return NULL;
 }
-TEST(http_expect_100_continue) { run(expect_continue); }
 
 typedef struct inflight {
     fixture *f;
@@ -807,8 +783,7 @@ static void *slow_client(void *arg) {
     return NULL;
 }
 
-static void *graceful(void *arg) {
-    (void)arg;
+TASK_TEST(graceful_shutdown_finishes_in_flight) {
     slow_started = 0;
     fixture f;
     start(&f, NULL);
@@ -834,10 +809,8 @@ static void *graceful(void *arg) {
     aioc_http_router_free(f.router);
     return NULL;
 }
-TEST(http_graceful_shutdown_finishes_in_flight) { run(graceful); }
 
-static void *grace_runs_out(void *arg) {
-    (void)arg;
+TASK_TEST(graceful_shutdown_cancels_after_grace) {
     slow_started = 0;
     fixture f;
     start(&f, NULL);
@@ -853,7 +826,6 @@ static void *grace_runs_out(void *arg) {
     aioc_http_router_free(f.router);
     return NULL;
 }
-TEST(http_graceful_shutdown_cancels_after_grace) { run(grace_runs_out); }
 
 /* The seam for other transports: a connection on any stream. */
 typedef struct pair_srv {
@@ -869,10 +841,13 @@ static void *serve_pair(void *arg) {
     return NULL;
 }
 
-static void *given_stream(void *arg) {
-    (void)arg;
+TASK_TEST(serve_any_stream) {
     aioc_http_router *r = app();
-    aioc_http_server *h = aioc_http_server_new(aioc_http_router_handle, r, NULL);
+    /* a negative timeout is refused, not taken for "none" or the default */
+    aioc_http_opts bad = {.idle_timeout = -1};
+    CHECK(!aioc_http_server_new(aioc_http_router_handle, r, &bad) && errno == EINVAL);
+    aioc_http_opts none = {.idle_timeout = AIOC_NO_TIMEOUT};
+    aioc_http_server *h = aioc_http_server_new(aioc_http_router_handle, r, &none);
     CHECK(h);
     CHECK_EQ(aioc_http_server_port(h), 0);
     int sv[2];
@@ -902,12 +877,10 @@ static void *given_stream(void *arg) {
     aioc_http_router_free(r);
     return NULL;
 }
-TEST(http_serve_any_stream) { run(given_stream); }
 
 /* A program that returns with its servers open: aioc_run closes them, and
  * frees them (ASan and Valgrind check), with a connection still open. */
-static void *leaves_servers_open(void *arg) {
-    (void)arg;
+TASK_TEST(servers_left_open_are_freed) {
     fixture f, g;
     start(&f, NULL);
     start(&g, NULL);
@@ -919,7 +892,6 @@ static void *leaves_servers_open(void *arg) {
     aioc_http_router_free(g.router);
     return NULL;
 }
-TEST(http_servers_left_open_are_freed) { run(leaves_servers_open); }
 
 /* ---------------------------------------------------- outside clients -- */
 
@@ -949,8 +921,7 @@ static char *outside(const char *const *argv) {
     return out;
 }
 
-static void *with_curl(void *arg) {
-    (void)arg;
+TASK_TEST(curl_client) {
     fixture f;
     start(&f, NULL);
     char u1[64], u2[64], u3[64];
@@ -1000,10 +971,8 @@ static void *with_curl(void *arg) {
     stop(&f);
     return NULL;
 }
-TEST(http_curl_client) { run(with_curl); }
 
-static void *with_python(void *arg) {
-    (void)arg;
+TASK_TEST(python_client) {
     fixture f;
     start(&f, NULL);
     const char *argv[] = {"/usr/bin/python3", AIOC_HTTP_TEST_DIR "/client.py", f.port, NULL};
@@ -1013,59 +982,4 @@ static void *with_python(void *arg) {
     free(out);
     stop(&f);
     return NULL;
-}
-TEST(http_python_client) { run(with_python); }
-
-/* -------------------------------------------------------------- main -- */
-
-/* Every test, in the order `http_tests` alone runs them. */
-#define ENTRY(name) {#name, test_##name},
-static const struct {
-    const char *name;
-    void (*fn)(void);
-} tests[] = {
-    // clang-format off
-    ENTRY(http_pipelined_requests_answered_in_order)
-    ENTRY(http_chunked_request_body)
-    ENTRY(http_handler_learns_the_peer_address)
-    ENTRY(http_malformed_requests_get_400_and_close)
-    ENTRY(http_limits_give_431_and_413)
-    ENTRY(http_slow_head_is_cut_off)
-    ENTRY(http_idle_keep_alive_is_closed)
-    ENTRY(http_slow_body_and_idle_blank_lines_are_cut_off)
-    ENTRY(http_peer_that_stops_reading_is_dropped)
-    ENTRY(http_head_and_streamed_responses)
-    ENTRY(http_router_404_405_params_prefix)
-    ENTRY(http_query_pairs_and_percent_decoding)
-    ENTRY(http_router_fallback_answers_404_and_405)
-    ENTRY(http_files_sent_from_the_thread_pool)
-    ENTRY(http_handlers_suspend)
-    ENTRY(http_expect_100_continue)
-    ENTRY(http_graceful_shutdown_finishes_in_flight)
-    ENTRY(http_graceful_shutdown_cancels_after_grace)
-    ENTRY(http_serve_any_stream)
-    ENTRY(http_servers_left_open_are_freed)
-    ENTRY(http_curl_client)
-    ENTRY(http_python_client)
-    // clang-format on
-};
-#undef ENTRY
-
-int main(int argc, char **argv) {
-    const char *scale = getenv("AIOC_HTTP_TIME_SCALE");
-    if (scale && atof(scale) > 0)
-        S = atof(scale);
-    int ran = 0;
-    for (size_t i = 0; i < sizeof tests / sizeof *tests; i++) {
-        if (argc > 1 && strcmp(argv[1], tests[i].name))
-            continue;
-        tests[i].fn();
-        printf("ok %s\n", tests[i].name);
-        ran++;
-    }
-    if (!ran) {
-        fprintf(stderr, "no test named %s\n", argc > 1 ? argv[1] : "");
-        return 2;
-    }
-    return 0;
 }

@@ -10,6 +10,8 @@
 #include <aioc_tls.h>
 
 #include "certs.h"
+/* task tests run with fresh certificates */
+#define AIOC_TEST_RUN(fn, virtual_time) run(fn)
 #include "test.h"
 
 #define X509_V_ERR_CERT_HAS_EXPIRED 10
@@ -88,8 +90,7 @@ static int try_connect(aioc_tls_ctx *ctx, const char *name, long *verify) {
 
 /* ---------------------------------------------------------- handshakes -- */
 
-static void *round_trip(void *arg) {
-    (void)arg;
+TASK_TEST(round_trip_with_sni_and_write_eof) {
     aioc_server *srv = tls_echo_server(cs.cert, cs.key);
     aioc_tls_ctx *ctx = client_ctx(0);
     long verify = -2;
@@ -120,10 +121,7 @@ static void *round_trip(void *arg) {
     return NULL;
 }
 
-TEST(round_trip_with_sni_and_write_eof) { run(round_trip); }
-
-static void *wrong_host(void *arg) {
-    (void)arg;
+TASK_TEST(wrong_host_name_is_refused) {
     aioc_server *srv = tls_echo_server(cs.cert, cs.key);
     aioc_tls_ctx *ctx = client_ctx(0);
     long verify = -2;
@@ -136,10 +134,7 @@ static void *wrong_host(void *arg) {
     return NULL;
 }
 
-TEST(wrong_host_name_is_refused) { run(wrong_host); }
-
-static void *expired(void *arg) {
-    (void)arg;
+TASK_TEST(expired_certificate_is_refused) {
     aioc_server *srv = tls_echo_server(cs.expired, cs.expired_key);
     aioc_tls_ctx *ctx = client_ctx(0);
     long verify = -2;
@@ -151,10 +146,7 @@ static void *expired(void *arg) {
     return NULL;
 }
 
-TEST(expired_certificate_is_refused) { run(expired); }
-
-static void *self_signed(void *arg) {
-    (void)arg;
+TASK_TEST(self_signed_certificate_is_refused) {
     aioc_server *srv = tls_echo_server(cs.self, cs.self_key);
     aioc_tls_ctx *ctx = client_ctx(0);
     long verify = -2;
@@ -171,16 +163,13 @@ static void *self_signed(void *arg) {
     return NULL;
 }
 
-TEST(self_signed_certificate_is_refused) { run(self_signed); }
-
 static void tls_accept_and_note(aioc_stream *plain);
 static aioc_server *plain_server(void (*behaviour)(aioc_stream *));
 static int accept_err;
 static aioc_tls_ctx *accept_ctx;
 
 /* The server's side of a refusal: the client's alert. */
-static void *refused_main(void *arg) {
-    (void)arg;
+TASK_TEST(server_sees_the_client_refuse_its_certificate) {
     accept_ctx = server_ctx(cs.self, cs.self_key);
     accept_err = 1;
     aioc_server *srv = plain_server(tls_accept_and_note);
@@ -192,8 +181,6 @@ static void *refused_main(void *arg) {
     aioc_tls_ctx_free(accept_ctx);
     return NULL;
 }
-
-TEST(server_sees_the_client_refuse_its_certificate) { run(refused_main); }
 
 /* ---------------------------------------------------- mutual TLS, ALPN -- */
 
@@ -240,8 +227,7 @@ static aioc_tls_ctx *client_with(const char *cert, const char *key) {
     return ctx;
 }
 
-static void *mutual_main(void *arg) {
-    (void)arg;
+TASK_TEST(mutual_tls_verifies_the_client) {
     accept_ctx = server_ctx(cs.cert, cs.key);
     CHECK_ERR(aioc_tls_ctx_require_client_cert(accept_ctx, "/nonexistent.pem"), AIOC_TLS_ECONFIG);
     CHECK_ERR(aioc_tls_ctx_require_client_cert(accept_ctx, cs.ca), 0);
@@ -297,8 +283,6 @@ static void *mutual_main(void *arg) {
     return NULL;
 }
 
-TEST(mutual_tls_verifies_the_client) { run(mutual_main); }
-
 static aioc_tls_ctx *client_offering(const char *const *protocols) {
     aioc_tls_ctx *ctx = client_ctx(0);
     if (protocols)
@@ -306,8 +290,7 @@ static aioc_tls_ctx *client_offering(const char *const *protocols) {
     return ctx;
 }
 
-static void *alpn_main(void *arg) {
-    (void)arg;
+TASK_TEST(alpn_picks_a_common_protocol) {
     accept_ctx = server_ctx(cs.cert, cs.key);
     const char *bad[] = {"", NULL}, *none[] = {NULL};
     CHECK_ERR(aioc_tls_ctx_set_alpn(accept_ctx, bad), -EINVAL);
@@ -340,8 +323,6 @@ static void *alpn_main(void *arg) {
     aioc_tls_ctx_free(accept_ctx);
     return NULL;
 }
-
-TEST(alpn_picks_a_common_protocol) { run(alpn_main); }
 
 static void *no_verify(void *arg) {
     (void)arg;
@@ -393,8 +374,7 @@ static void say_hello(aioc_stream *s) {
     read_to_end(s); /* and stays, until the client goes */
 }
 
-static void *plain_server_main(void *arg) {
-    (void)arg;
+TASK_TEST(plain_text_server_is_a_protocol_error) {
     aioc_server *srv = plain_server(say_hello);
     aioc_tls_ctx *ctx = client_ctx(0);
     double t0 = aioc_now();
@@ -405,16 +385,13 @@ static void *plain_server_main(void *arg) {
     return NULL;
 }
 
-TEST(plain_text_server_is_a_protocol_error) { run(plain_server_main); }
-
 static void tls_accept_and_note(aioc_stream *plain) {
     aioc_stream *s = aioc_tls_start(plain, accept_ctx, NULL, &accept_err);
     if (s)
         aioc_stream_close(s);
 }
 
-static void *plain_client_main(void *arg) {
-    (void)arg;
+TASK_TEST(plain_text_client_is_a_protocol_error) {
     accept_ctx = server_ctx(cs.cert, cs.key);
     accept_err = 1;
     aioc_server *srv = plain_server(tls_accept_and_note);
@@ -430,15 +407,12 @@ static void *plain_client_main(void *arg) {
     return NULL;
 }
 
-TEST(plain_text_client_is_a_protocol_error) { run(plain_client_main); }
-
 static void take_hello_and_go(aioc_stream *s) {
     char buf[8192];
     aioc_stream_read(s, buf, sizeof buf); /* the ClientHello, then nothing */
 }
 
-static void *vanish_main(void *arg) {
-    (void)arg;
+TASK_TEST(peer_vanishing_mid_handshake_is_truncated) {
     aioc_server *srv = plain_server(take_hello_and_go);
     aioc_tls_ctx *ctx = client_ctx(0);
     int err = try_connect(ctx, "localhost", NULL);
@@ -447,8 +421,6 @@ static void *vanish_main(void *arg) {
     aioc_server_close(srv, 1);
     return NULL;
 }
-
-TEST(peer_vanishing_mid_handshake_is_truncated) { run(vanish_main); }
 
 static void write_then_abort(aioc_stream *plain) {
     int err;
@@ -460,8 +432,7 @@ static void write_then_abort(aioc_stream *plain) {
 }
 
 /* An abort is no clean end: the client sees the cut, after the data. */
-static void *abort_main(void *arg) {
-    (void)arg;
+TASK_TEST(abort_is_seen_as_truncation) {
     accept_ctx = server_ctx(cs.cert, cs.key);
     aioc_server *srv = plain_server(write_then_abort);
     aioc_tls_ctx *ctx = client_ctx(0);
@@ -479,22 +450,19 @@ static void *abort_main(void *arg) {
     return NULL;
 }
 
-TEST(abort_is_seen_as_truncation) { run(abort_main); }
-
 static aioc_tls_ctx *silent_ctx;
 
 /* Returns its error: the task itself ends normally. */
 static void *connect_forever(void *arg) {
     (void)arg;
-    aioc_tls_opts o = {.server_name = "localhost", .handshake_timeout = -1};
+    aioc_tls_opts o = {.server_name = "localhost", .handshake_timeout = AIOC_NO_TIMEOUT};
     int err;
     CHECK(!aioc_tls_connect_host("127.0.0.1", port, silent_ctx, &o, &err));
     aioc_uncancel();
     return P(err);
 }
 
-static void *silent_main(void *arg) {
-    (void)arg;
+TASK_TEST(handshake_deadline_expires_against_silent_peer) {
     aioc_server *srv = plain_server(read_to_end);
     aioc_tls_ctx *ctx = client_ctx(0);
     aioc_tls_opts o = {.server_name = "localhost", .handshake_timeout = 0.3};
@@ -503,8 +471,14 @@ static void *silent_main(void *arg) {
     CHECK(!aioc_tls_connect_host("127.0.0.1", port, ctx, &o, &err));
     CHECK_ERR(err, -ETIMEDOUT);
     CHECK(aioc_now() - t0 >= 0.25 && aioc_now() - t0 < 5);
-    /* an enclosing deadline scope counts too, with no timeout of its own */
+    /* a negative timeout has run out already: no waiting for the peer */
     o.handshake_timeout = -1;
+    t0 = aioc_now();
+    CHECK(!aioc_tls_connect_host("127.0.0.1", port, ctx, &o, &err));
+    CHECK_ERR(err, -ETIMEDOUT);
+    CHECK(aioc_now() - t0 < 0.25);
+    /* an enclosing deadline scope counts too, with no timeout of its own */
+    o.handshake_timeout = AIOC_NO_TIMEOUT;
     aioc_scope sc;
     CHECK_ERR(aioc_scope_enter(&sc, 0.2), 0);
     CHECK(!aioc_tls_connect_host("127.0.0.1", port, ctx, &o, &err));
@@ -523,8 +497,6 @@ static void *silent_main(void *arg) {
     return NULL;
 }
 
-TEST(handshake_deadline_expires_against_silent_peer) { run(silent_main); }
-
 /* ------------------------------------------------------------ STARTTLS -- */
 
 static void starttls_server(aioc_stream *plain) {
@@ -540,8 +512,7 @@ static void starttls_server(aioc_stream *plain) {
     aioc_stream_close(s);
 }
 
-static void *starttls_main(void *arg) {
-    (void)arg;
+TASK_TEST(starttls_upgrades_a_plain_stream) {
     accept_ctx = server_ctx(cs.cert, cs.key);
     aioc_server *srv = plain_server(starttls_server);
     aioc_tls_ctx *ctx = client_ctx(0);
@@ -569,10 +540,7 @@ static void *starttls_main(void *arg) {
     return NULL;
 }
 
-TEST(starttls_upgrades_a_plain_stream) { run(starttls_main); }
-
-static void *release_main(void *arg) {
-    (void)arg;
+TASK_TEST(release_fd_refuses_buffered_bytes) {
     int sp[2];
     CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sp) == 0);
     aioc_stream *s = aioc_stream_new(sp[0], NULL);
@@ -609,8 +577,6 @@ static void *release_main(void *arg) {
     aioc_tls_ctx_free(ctx);
     return NULL;
 }
-
-TEST(release_fd_refuses_buffered_bytes) { run(release_main); }
 
 /* ------------------------------------------------------ a large transfer -- */
 
@@ -767,8 +733,7 @@ static void pick_port(void) {
     close(fd);
 }
 
-static void *s_server_main(void *arg) {
-    (void)arg;
+TASK_TEST(interop_with_openssl_s_server) {
     pick_port();
     char accept[32];
     snprintf(accept, sizeof accept, "127.0.0.1:%s", port);
@@ -803,8 +768,6 @@ static void *s_server_main(void *arg) {
     aioc_tls_ctx_free(ctx);
     return NULL;
 }
-
-TEST(interop_with_openssl_s_server) { run(s_server_main); }
 
 static void pong(aioc_stream *s, void *arg) {
     (void)arg;
@@ -845,8 +808,7 @@ static int run_tool(const char *const *argv, const char *input, char **out) {
     return status;
 }
 
-static void *s_client_main(void *arg) {
-    (void)arg;
+TASK_TEST(interop_with_openssl_s_client) {
     aioc_server *srv = pong_server(pong);
     char connect[32];
     snprintf(connect, sizeof connect, "127.0.0.1:%s", port);
@@ -871,8 +833,6 @@ static void *s_client_main(void *arg) {
     return NULL;
 }
 
-TEST(interop_with_openssl_s_client) { run(s_client_main); }
-
 static void http_ok(aioc_stream *s, void *arg) {
     (void)arg;
     const char *line;
@@ -884,8 +844,7 @@ static void http_ok(aioc_stream *s, void *arg) {
     aioc_stream_write(s, reply, strlen(reply));
 }
 
-static void *curl_main(void *arg) {
-    (void)arg;
+TASK_TEST(interop_with_curl) {
     aioc_server *srv = pong_server(http_ok);
     char url[64];
     snprintf(url, sizeof url, "https://localhost:%s/", port);
@@ -900,5 +859,3 @@ static void *curl_main(void *arg) {
     CHECK_ERR(aioc_server_close(srv, 5), 0);
     return NULL;
 }
-
-TEST(interop_with_curl) { run(curl_main); }

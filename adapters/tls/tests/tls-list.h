@@ -1,5 +1,5 @@
 /* Every TLS test, one X(name) each; the runner and CMake read this list
- * (ctest names them tls_<name>). */
+ * (ctest names them tls_<name>; tests/test.h has the tags). */
 X(round_trip_with_sni_and_write_eof)
 X(wrong_host_name_is_refused)
 X(expired_certificate_is_refused)
@@ -18,6 +18,6 @@ X(release_fd_refuses_buffered_bytes)
 X(large_transfer_both_ways)
 X(large_transfer_through_small_socket_buffers)
 X(bad_input_gives_errors_not_crashes)
-X(interop_with_openssl_s_server)
-X(interop_with_openssl_s_client)
-X(interop_with_curl)
+X(interop_with_openssl_s_server, needs("openssl"))
+X(interop_with_openssl_s_client, needs("openssl"))
+X(interop_with_curl, needs("curl"))

@@ -1,0 +1,16 @@
+/* Every test of aioc_curl, one X(name) each; the runner and CMake read
+ * this list (ctest names them curl_<name>; tests/test.h has the tags). */
+X(small_get)
+X(large_file)
+X(many_concurrent)
+X(reuses_connections)
+X(chunked_post)
+X(redirect_and_404)
+X(cancel_mid_transfer)
+X(deadline_scope)
+X(deadline_mid_transfer)
+X(cancel_some)
+X(connection_refused)
+X(resolves_names)
+X(left_running)
+X(errors)
