@@ -9,6 +9,10 @@
 #   X(name, no_valgrind)             no valgrind_ twin
 #   X(name, needs("PROGRAM"))        registered only where PROGRAM is
 #                                    (a name on PATH or an absolute path)
+#   X(name, runs_valgrind)           starts Valgrind on its own binary:
+#                                    registered only where Valgrind can run
+#                                    this tree's programs (installed, a
+#                                    native build, no sanitizers); no twin
 #
 # The tags combine in any order: X(name, stress, no_valgrind). C reads the
 # same file (runner.c ignores the tags).
@@ -56,6 +60,11 @@ function(aioc_test_suite target)
         set(stress ON)
       elseif(tag STREQUAL "no_valgrind")
         set(twin OFF)
+      elseif(tag STREQUAL "runs_valgrind")
+        set(twin OFF)
+        if(NOT VALGRIND OR CMAKE_CROSSCOMPILING OR AIOC_SANITIZE)
+          set(missing valgrind)
+        endif()
       elseif(tag MATCHES "^needs\\(\"(.+)\"\\)$")
         aioc_test_find(found ${CMAKE_MATCH_1})
         if(NOT found)
@@ -66,7 +75,7 @@ function(aioc_test_suite target)
       endif()
     endforeach()
     if(missing)
-      continue() # the outside program the test runs is not installed
+      continue() # the outside program the test runs is not there
     endif()
     add_test(NAME ${test} COMMAND ${target} ${name})
     if(stress)
