@@ -526,19 +526,23 @@ static int api_answer(struct api *a, aioc_http_response *res, long id, int nth) 
         if (err)
             return err;
     }
-    const char *bad = NULL; /* a broken body, with --bad-json */
+    bool bad = true; /* a broken body (with --bad-json) is in json */
     switch (a->bad_json ? id % 100 : -1) {
     case 11:
-        bad = "{\"id\": %ld, \"name\": \"widget %ld\", \"pri";
+        snprintf(json, sizeof json, "{\"id\": %ld, \"name\": \"widget %ld\", \"pri", id, id);
         break;
     case 25:
-        bad = "{\"id\": \"%ld\", \"name\": \"widget %ld\", \"price\": 1.00}";
+        snprintf(json, sizeof json, "{\"id\": \"%ld\", \"name\": \"widget %ld\", \"price\": 1.00}",
+                 id, id);
         break;
     case 36:
-        bad = "{\"id\": %ld, \"name\": \"widget %ld\", \"name\": \"again\", \"price\": 1.00}";
+        snprintf(json, sizeof json,
+                 "{\"id\": %ld, \"name\": \"widget %ld\", \"name\": \"again\", \"price\": 1.00}",
+                 id, id);
         break;
     case 58:
-        bad = "{\"id\": %ld, \"name\": \"widget %ld \xff\", \"price\": 1.00}";
+        snprintf(json, sizeof json, "{\"id\": %ld, \"name\": \"widget %ld \xff\", \"price\": 1.00}",
+                 id, id);
         break;
     case 64:
         aioc_http_response_status(res, 200);
@@ -560,10 +564,10 @@ static int api_answer(struct api *a, aioc_http_response *res, long id, int nth) 
         snprintf(json, sizeof json, "{\"id\": %ld, \"name\": \"widget %ld\", \"price\": 1.00}",
                  id + 1, id + 1);
         return aioc_http_response_json(res, 200, json);
+    default:
+        bad = false;
     }
-    if (bad)
-        snprintf(json, sizeof json, bad, id, id);
-    else
+    if (!bad)
         snprintf(json, sizeof json, "{\"id\": %ld, \"name\": \"widget %ld\", \"price\": %ld.%02ld}",
                  id, id, cents / 100, cents % 100);
     return aioc_http_response_json(res, 200, json);

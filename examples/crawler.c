@@ -682,9 +682,9 @@ static void human(char *out, size_t n, unsigned long long bytes) {
     if (bytes < 10000)
         snprintf(out, n, "%llu B", bytes);
     else if (bytes < 10000000)
-        snprintf(out, n, "%.1f kB", bytes / 1e3);
+        snprintf(out, n, "%.1f kB", (double)bytes / 1e3);
     else
-        snprintf(out, n, "%.1f MB", bytes / 1e6);
+        snprintf(out, n, "%.1f MB", (double)bytes / 1e6);
 }
 
 static void *progress(void *arg) {
@@ -775,7 +775,7 @@ static int crawl(struct crawl *c, const char *url) {
     printf("crawler: %zu pages, %zu errors (%zu not found), %zu redirects, "
            "%zu disallowed by robots.txt, %s, %.2f s, %.0f pages/s, at most %zu in flight\n",
            c->pages, c->errors, c->not_found, c->redirects, c->disallowed, bytes, elapsed,
-           elapsed > 0 ? c->pages / elapsed : 0.0, c->most_in_flight);
+           elapsed > 0 ? (double)c->pages / elapsed : 0.0, c->most_in_flight);
     fflush(stdout); /* after Ctrl-C the process ends by SIGINT, not exit() */
     aioc_scope_exit(&shield);
     return err;
@@ -848,21 +848,23 @@ static int site_page(aioc_http_request *req, aioc_http_response *res, void *arg)
                      i, i);
     for (long child = 4 * i + 1; child <= 4 * i + 4 && child < SITE_PAGES; child++) {
         page_path(self, sizeof self, (int)child);
-        n += snprintf(html + n, sizeof html - n, "<li><a href=\"%s\">page %ld</a>\n", self, child);
+        n += snprintf(html + n, sizeof html - (size_t)n, "<li><a href=\"%s\">page %ld</a>\n", self,
+                      child);
     }
     if (i > 0) { /* a relative link, single-quoted */
         page_path(parent, sizeof parent, (int)(i - 1) / 4);
-        n += snprintf(html + n, sizeof html - n, "<li><a class='up' href='..%s'>up</a>\n", parent);
+        n += snprintf(html + n, sizeof html - (size_t)n, "<li><a class='up' href='..%s'>up</a>\n",
+                      parent);
     }
     /* an absolute URL with a fragment, through the Host header */
     const char *host = aioc_http_request_header(req, "Host");
     page_path(across, sizeof across, (int)((i * 37 + 11) % SITE_PAGES));
-    n += snprintf(html + n, sizeof html - n,
+    n += snprintf(html + n, sizeof html - (size_t)n,
                   "<li><a title=\"see > also\" href=\"http://%s%s#section\">across</a>\n",
                   host ? host : "127.0.0.1", across);
     if (i % 10 == 0)
-        n += snprintf(html + n, sizeof html - n, "<li><a href=/missing/%ld>gone</a>\n", i);
-    n += snprintf(html + n, sizeof html - n,
+        n += snprintf(html + n, sizeof html - (size_t)n, "<li><a href=/missing/%ld>gone</a>\n", i);
+    n += snprintf(html + n, sizeof html - (size_t)n,
                   "</ul>\n<p><a href=\"#top\">top</a> <a href=\"mailto:site@example.org\">mail</a>"
                   "</p>\n<p>%s</p>\n</body></html>\n",
                   "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod "

@@ -449,7 +449,7 @@ static void *progress(void *arg) {
         fprintf(stderr,
                 "\r%8.0f records/s  read %zu  parsed %zu  written %zu  queues %zu/%zu/%zu"
                 "  %.1f s\033[K",
-                elapsed > 0 ? p->written / elapsed : 0.0, p->nread, p->parsed, p->written,
+                elapsed > 0 ? (double)p->written / elapsed : 0.0, p->nread, p->parsed, p->written,
                 aioc_queue_size(p->lines), aioc_queue_size(p->records), aioc_queue_size(p->results),
                 elapsed);
     } while (aioc_sleep(0.1) == 0);
@@ -537,7 +537,7 @@ static void *run(void *arg) {
             "pipeline: %zu read, %zu written, %zu malformed, %zu not written, "
             "%.2f s, %.0f records/s\n",
             p->nread, p->written, p->malformed, unwritten, elapsed,
-            elapsed > 0 ? p->written / elapsed : 0.0);
+            elapsed > 0 ? (double)p->written / elapsed : 0.0);
     aioc_scope_exit(&shield);
     return err ? aioc_fail(err) : NULL;
 }

@@ -36,6 +36,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -417,8 +418,10 @@ aioc_process *aioc_process_spawn(const char *const *argv, const aioc_process_opt
         return NULL;
     }
     aioc_process *p = calloc(1, sizeof *p);
-    plan pl = {.argv = (char *const *)argv,
-               .envp = opts->envp ? (char *const *)opts->envp : environ,
+    /* execve takes char *const[] for historical reasons and changes
+     * nothing: dropping the const through uintptr_t says so on purpose */
+    plan pl = {.argv = (char *const *)(uintptr_t)argv,
+               .envp = opts->envp ? (char *const *)(uintptr_t)opts->envp : environ,
                .cwd = opts->cwd,
                .stdio = {-1, -1, -1}};
     int devnull = -1, err = 0;

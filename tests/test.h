@@ -32,7 +32,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define TEST(name) void test_##name(void)
+/* The declaration first: test functions are called by name through the
+ * runner's list, never from the file that defines them. */
+#define TEST(name)                                                                                 \
+    void test_##name(void);                                                                        \
+    void test_##name(void)
 
 #define CHECK(cond)                                                                                \
     do {                                                                                           \
@@ -103,6 +107,7 @@ static inline void aioc_test_run(aioc_fn fn, int virtual_time) {
         (void)arg;                                                                                 \
         return task_##name();                                                                      \
     }                                                                                              \
+    void test_##name(void);                                                                        \
     void test_##name(void) { AIOC_TEST_RUN(main_##name, virtual_time); }                           \
     static void *task_##name(void)
 

@@ -253,7 +253,7 @@ static void *spawn_many(void *arg) {
     long long sum = 0;
     for (size_t i = 0; i < n; i++)
         sum += I(r[i]);
-    CHECK_EQ(sum, (long long)n * (n - 1) / 2);
+    CHECK_EQ(sum, (long long)(n * (n - 1) / 2));
     free(t);
     free(r);
     return NULL;

@@ -744,14 +744,14 @@ static void *cancel_while_items_run(void *arg) {
     for (int tries = 0; gated_count(&gated_cleaned) < GATED && tries < 60000; tries++)
         CHECK_ERR(aioc_sleep(0.001), 0);
     CHECK_EQ(gated_count(&gated_cleaned), GATED);
-    int ran = 0;
+    int ran_total = 0;
     for (int i = 0; i < GATED; i++) {
         CHECK_EQ(gated[i].cleaned, 1);
         CHECK(gated[i].ran <= 1);
         CHECK_EQ(gated[i].cleaned_with_result, gated[i].ran == 1); /* none ran late */
-        ran += gated[i].ran;
+        ran_total += gated[i].ran;
     }
-    CHECK(ran > GATED / 2 && ran == gated_started);
+    CHECK(ran_total > GATED / 2 && ran_total == gated_started);
     return NULL;
 }
 

@@ -70,10 +70,8 @@ static double now(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void die(const char *fmt, const char *what) {
-    fprintf(stderr, "chat_crowd: ");
-    fprintf(stderr, fmt, what);
-    fprintf(stderr, "\n");
+static void die(const char *what, const char *detail) {
+    fprintf(stderr, "chat_crowd: %s%s%s\n", what, detail ? ": " : "", detail ? detail : "");
     exit(1);
 }
 
@@ -86,13 +84,13 @@ static void fail(const char *why, long long a, long long b) {
 static void watch(client *c, uint32_t events, int op) {
     struct epoll_event ev = {.events = events, .data.ptr = c};
     if (epoll_ctl(ep, op, c->fd, &ev) != 0)
-        die("epoll_ctl: %s", strerror(errno));
+        die("epoll_ctl", strerror(errno));
 }
 
 static void connect_client(client *c, int port) {
     c->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (c->fd < 0)
-        die("socket: %s", strerror(errno));
+        die("socket", strerror(errno));
     if (!c->reads) { /* a small window, so the server sees it stop at once */
         int small = 4096;
         setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
@@ -101,17 +99,17 @@ static void connect_client(client *c, int port) {
                             .sin_port = htons((uint16_t)port),
                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     if (connect(c->fd, (struct sockaddr *)&a, sizeof a) != 0)
-        die("connect: %s", strerror(errno));
+        die("connect", strerror(errno));
     int one = 1;
     setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     fcntl(c->fd, F_SETFL, O_NONBLOCK);
     c->in = malloc(IN_CAP);
     if (!c->in)
-        die("%s", "out of memory");
+        die("out of memory", NULL);
     char nick[32];
     int n = snprintf(nick, sizeof nick, "c%05d\n", c->index + 1);
     if (write(c->fd, nick, (size_t)n) != n) /* a fresh socket takes a few bytes */
-        die("write: %s", strerror(errno));
+        die("write", strerror(errno));
     watch(c, EPOLLIN, EPOLL_CTL_ADD);
 }
 
@@ -269,10 +267,10 @@ int main(int argc, char **argv) {
         else if (strcmp(argv[i], "--server") == 0)
             server_pid = atoi(argv[i + 1]);
         else
-            die("unknown option %s", argv[i]);
+            die("unknown option", argv[i]);
     }
     if (nclients < 2 || nsenders < 1 || nsenders > nclients || nlines < 1 || interval < 0)
-        die("%s", "bad arguments");
+        die("bad arguments", NULL);
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
         rl.rlim_cur = rl.rlim_max;
@@ -282,7 +280,7 @@ int main(int argc, char **argv) {
     clients = calloc((size_t)total, sizeof *clients);
     last_seen = calloc((size_t)nclients * (size_t)nsenders, sizeof *last_seen);
     if (!clients || !last_seen || (ep = epoll_create1(EPOLL_CLOEXEC)) < 0)
-        die("%s", "out of memory");
+        die("out of memory", NULL);
     expected = (long long)nsenders * nlines * (nclients - 1);
 
     /* Everyone joins first; the idle ones last, once the readers are in. */

@@ -117,7 +117,7 @@ static void chunked_handler(aioc_stream *s, void *arg) {
         if (len > sizeof body || (len && aioc_stream_readexactly(s, body, len, NULL) < 0))
             return;
         char out[8192];
-        int h = len / 2;
+        int h = (int)(len / 2);
         int k = snprintf(out, sizeof out,
                          "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
                          "Content-Type: text/plain\r\n\r\n"
