@@ -18,6 +18,26 @@
  *     AIOC_ESTALE, never a crash.
  *   - Every function must be called from the thread that runs the loop,
  *     unless its comment says otherwise.
+ *   - The end of a stream, one way per kind of call (as asyncio does):
+ *     a read that returns a count (aioc_read, aioc_recv, aioc_stream_read,
+ *     aioc_stream_readline) returns 0; a read that asks for a whole unit
+ *     (aioc_stream_readexactly, aioc_stream_readuntil) returns
+ *     AIOC_EINCOMPLETE when the stream ends before the unit is complete,
+ *     even with nothing read (IncompleteReadError); an iterator's next
+ *     (aioc_completion_next, an adapter's message iterator) returns
+ *     AIOC_EOF when there is nothing more (StopAsyncIteration).
+ *   - Failing constructors, one way per kind of object:
+ *       objects that only take memory (aioc_queue_new, aioc_stream_new,
+ *       aioc_future_new, aioc_completion_new, ...) return NULL with errno
+ *       set (ENOMEM, EINVAL), as malloc and fopen do;
+ *       objects whose making does I/O or may fail for other reasons
+ *       (servers, processes, TLS contexts and connections) take a last
+ *       `int *err` (which may be NULL) and return NULL with `*err` set to
+ *       the negative code;
+ *       handles (aioc_task, aioc_call) never fail outright: a failed
+ *       aioc_spawn or aioc_call_soon returns a handle that carries the
+ *       error (aioc_task_error, aioc_call_error), so a failed spawn can be
+ *       awaited or gathered like any task and reports its error there.
  */
 #ifndef AIOC_H
 #define AIOC_H
@@ -290,7 +310,8 @@ AIOC_EXTERN int aioc_yield(void);
 
 /* ========================================================== callbacks == */
 
-/// A scheduled callback; `id == 0` means it could not be scheduled.
+/// A scheduled callback. Like a task handle, a call that could not be
+/// scheduled returns a handle carrying the error (aioc_call_error).
 typedef struct aioc_call {
     uint64_t id;
 } aioc_call;
@@ -300,7 +321,8 @@ typedef void (*aioc_callback)(void *arg);
 /// Runs `fn(arg)` on the loop at its next turn, in FIFO order with ready
 /// tasks. Callbacks run outside any task: they must not suspend (suspending
 /// calls return AIOC_ENOTASK there) but may spawn tasks. Does not suspend.
-/// Returns id 0 outside a loop or when out of memory.
+/// If it cannot be scheduled, the handle carries the error (AIOC_ENOLOOP
+/// outside a loop, -EINVAL without `fn`, -ENOMEM): see aioc_call_error.
 AIOC_EXTERN aioc_call aioc_call_soon(aioc_callback fn, void *arg);
 
 /// Runs `fn(arg)` once, `seconds` from now.
@@ -309,8 +331,12 @@ AIOC_EXTERN aioc_call aioc_call_later(double seconds, aioc_callback fn, void *ar
 /// Runs `fn(arg)` once, when the loop clock reaches `when`.
 AIOC_EXTERN aioc_call aioc_call_at(double when, aioc_callback fn, void *arg);
 
+/// 0 if `c` came from a successful aioc_call_soon / _later / _at, else the
+/// error it failed with. Does not suspend.
+AIOC_EXTERN int aioc_call_error(aioc_call c);
+
 /// Cancels a callback that has not run yet. Returns 0, or AIOC_ESTALE if it
-/// already ran or was cancelled.
+/// already ran, was cancelled or was never scheduled.
 AIOC_EXTERN int aioc_call_cancel(aioc_call c);
 
 /* ==================================================== waiting on many == */
@@ -926,8 +952,8 @@ AIOC_EXTERN long aioc_stream_readexactly(aioc_stream *s, void *buf, size_t n, si
 /// Suspends. Returns their length; AIOC_ELIMIT if no separator came within
 /// the stream's limit (the bytes stay buffered: read them with
 /// aioc_stream_read, or give up); AIOC_EINCOMPLETE if the stream ended
-/// without one (what came stays buffered too); AIOC_EOF at the end with
-/// nothing buffered; or a negative error.
+/// without one, even with nothing buffered (what came stays buffered too:
+/// asyncio's IncompleteReadError); or a negative error.
 AIOC_EXTERN long aioc_stream_readuntil(aioc_stream *s, const void *sep, size_t seplen,
                                        const char **out);
 

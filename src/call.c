@@ -43,18 +43,22 @@ void aioc__call_run(aioc__loop *loop, aioc__call_rec *c) {
     fn(arg);
 }
 
+static aioc_call error_handle(int err) { return (aioc_call){aioc__error_id(err)}; }
+
 static aioc_call schedule(aioc_callback fn, void *arg, uint64_t when, bool timed) {
     aioc__loop *loop = aioc__loop_get();
-    if (!loop || !fn)
-        return (aioc_call){0};
+    if (!loop)
+        return error_handle(AIOC_ENOLOOP);
+    if (!fn)
+        return error_handle(-EINVAL);
     aioc__call_rec *c = call_new(loop, fn, arg);
     if (!c)
-        return (aioc_call){0};
+        return error_handle(-ENOMEM);
     if (!timed || when <= loop->now)
         aioc__call_fire(loop, c);
     else if (aioc__timer_arm(&loop->timers, &c->timer, when)) {
         call_free(loop, c);
-        return (aioc_call){0};
+        return error_handle(-ENOMEM);
     }
     return (aioc_call){c->id};
 }
@@ -64,7 +68,7 @@ aioc_call aioc_call_soon(aioc_callback fn, void *arg) { return schedule(fn, arg,
 aioc_call aioc_call_later(double seconds, aioc_callback fn, void *arg) {
     aioc__loop *loop = aioc__loop_get();
     if (!loop)
-        return (aioc_call){0};
+        return error_handle(AIOC_ENOLOOP);
     aioc__clock_update(loop);
     return schedule(fn, arg, loop->now + aioc__seconds_to_ns(seconds), true);
 }
@@ -72,6 +76,8 @@ aioc_call aioc_call_later(double seconds, aioc_callback fn, void *arg) {
 aioc_call aioc_call_at(double when, aioc_callback fn, void *arg) {
     return schedule(fn, arg, aioc__seconds_to_ns(when), true);
 }
+
+int aioc_call_error(aioc_call c) { return aioc__id_error(c.id); }
 
 int aioc_call_cancel(aioc_call h) {
     aioc__loop *loop = aioc__loop_get();

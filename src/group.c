@@ -46,7 +46,7 @@ aioc_task aioc_group_spawn(aioc_group h, aioc_fn fn, void *arg, const aioc_spawn
     int err = !loop ? AIOC_ENOLOOP : !g ? AIOC_ESTALE : g->error ? -ECANCELED : 0;
     aioc__task *t = err ? NULL : aioc__task_spawn(loop, fn, arg, opts, &err);
     if (!t)
-        return (aioc_task){AIOC__ERROR_HANDLE | (uint32_t)-err};
+        return (aioc_task){aioc__error_id(err)};
     t->flags |= AIOC__F_GROUPED;
     t->group = g;
     aioc__list_push_back(&g->children, &t->group_link);

@@ -27,6 +27,14 @@ typedef struct aioc__slot {
 #define AIOC__SLOTS_PER_CHUNK 4096u
 #define AIOC__ERROR_HANDLE (1ULL << 63)
 
+/* An error handle: what a handle constructor (aioc_spawn, aioc_call_soon)
+ * returns when it fails, carrying the error (negative) in its low bits. */
+static inline uint64_t aioc__error_id(int err) { return AIOC__ERROR_HANDLE | (uint32_t)-err; }
+/* The error an error handle carries; 0 for any other id. */
+static inline int aioc__id_error(uint64_t id) {
+    return (id & AIOC__ERROR_HANDLE) ? -(int)(uint32_t)id : 0;
+}
+
 typedef struct aioc__handles {
     aioc__slot **chunks;
     uint32_t nchunks, used; /* slots handed out so far (high-water mark) */

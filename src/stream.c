@@ -325,10 +325,10 @@ static long until(aioc_stream *s, const void *sep, size_t seplen, const char **o
         }
         if (n == 0) { /* the end, without a separator */
             size_t left = used(&s->in);
-            if (left == 0)
-                r = last_line ? 0 : AIOC_EOF;
+            if (!last_line)
+                r = AIOC_EINCOMPLETE; /* even with nothing left, as asyncio */
             else
-                r = last_line ? (long)left : AIOC_EINCOMPLETE;
+                r = (long)left; /* readline: the last line as it is, or 0 */
             break;
         }
     }

@@ -218,7 +218,7 @@ aioc__task *aioc__task_spawn(aioc__loop *loop, aioc_fn fn, void *arg, const aioc
     return t;
 }
 
-static aioc_task error_handle(int err) { return (aioc_task){AIOC__ERROR_HANDLE | (uint32_t)-err}; }
+static aioc_task error_handle(int err) { return (aioc_task){aioc__error_id(err)}; }
 
 aioc_task aioc_spawn_with(aioc_fn fn, void *arg, const aioc_spawn_opts *opts) {
     aioc__loop *loop = aioc__loop_get();
@@ -231,7 +231,7 @@ aioc_task aioc_spawn_with(aioc_fn fn, void *arg, const aioc_spawn_opts *opts) {
 
 aioc_task aioc_spawn(aioc_fn fn, void *arg) { return aioc_spawn_with(fn, arg, NULL); }
 
-int aioc_task_error(aioc_task h) { return (h.id & AIOC__ERROR_HANDLE) ? -(int)(uint32_t)h.id : 0; }
+int aioc_task_error(aioc_task h) { return aioc__id_error(h.id); }
 
 aioc__task *aioc__task_from_handle(aioc__loop *loop, aioc_task h) {
     return loop ? aioc__handle_get(&loop->handles, h.id, AIOC__H_TASK) : NULL;

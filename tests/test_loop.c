@@ -58,9 +58,12 @@ TASK_TEST_VIRTUAL(callbacks_cannot_suspend_but_can_spawn) {
 }
 
 TEST(call_outside_loop_fails) {
-    CHECK_EQ(aioc_call_soon(note, NULL).id, 0);
-    CHECK_EQ(aioc_call_later(1, note, NULL).id, 0);
+    aioc_call failed = aioc_call_soon(note, NULL);
+    CHECK_ERR(aioc_call_error(failed), AIOC_ENOLOOP);
+    CHECK_ERR(aioc_call_error(aioc_call_later(1, note, NULL)), AIOC_ENOLOOP);
+    CHECK_ERR(aioc_call_cancel(failed), AIOC_ESTALE);
     aioc_call bogus = {5};
+    CHECK_ERR(aioc_call_error(bogus), 0);
     CHECK_ERR(aioc_call_cancel(bogus), AIOC_ESTALE);
 }
 

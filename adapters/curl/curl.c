@@ -210,7 +210,11 @@ static int on_timer(CURLM *multi, long ms, void *userp) {
     if (ms < 0 || st->closing)
         return 0;
     st->timer = aioc_call_later((double)ms / 1000.0, on_timeout, st);
-    return st->timer.id ? 0 : -1;
+    if (aioc_call_error(st->timer)) {
+        st->timer.id = 0;
+        return -1;
+    }
+    return 0;
 }
 
 /* ---------------------------------------------------------- watchers -- */

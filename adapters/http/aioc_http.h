@@ -340,7 +340,7 @@ AIOC_HTTP_EXTERN int aioc_http_response_end(aioc_http_response *res);
 /// (aioc_http_router_handle), so pass it as the server's `arg`.
 typedef struct aioc_http_router aioc_http_router;
 
-/// An empty router. Returns NULL when out of memory.
+/// An empty router. Returns NULL with errno ENOMEM.
 AIOC_HTTP_EXTERN aioc_http_router *aioc_http_router_new(void);
 
 /// Frees the router (after the server using it is closed). NULL is fine.

@@ -539,7 +539,7 @@ static int serve(conn *c) {
                 return -ETIMEDOUT;
             }
             if (n <= 0)
-                return n == AIOC_EOF ? 0 : (int)n; /* 0: the peer is done */
+                return (int)n; /* 0: the peer is done */
             c->rpos = 0;
             c->rlen = (size_t)n;
             if (idle && !first)
