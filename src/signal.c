@@ -16,6 +16,7 @@
  * aioc_signal_wait blocks the signals and reads them from a signalfd that
  * the loop polls. */
 #define _GNU_SOURCE
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -31,6 +32,10 @@ static aioc__loop *sigint_owner; /* guarded by owner_lock */
 static struct sigaction previous_sigint;
 static _Atomic(aioc__loop *) sigint_loop; /* the owner, for the handler */
 static atomic_int sigint_count;
+/* Handlers between reading sigint_loop and waking it: the owner, when it
+ * stops, waits for them to finish before its loop may be freed (a Ctrl-C
+ * can land on any thread of the process). */
+static atomic_int sigint_waking;
 
 static void on_sigint(int sig) {
     (void)sig;
@@ -39,9 +44,11 @@ static void on_sigint(int sig) {
         signal(SIGINT, SIG_DFL); /* the second Ctrl-C: die now */
         raise(SIGINT);
     }
+    atomic_fetch_add(&sigint_waking, 1);
     aioc__loop *loop = atomic_load(&sigint_loop);
     if (loop)
         loop->backend->wakeup(loop); /* async-signal-safe (backend.h) */
+    atomic_fetch_sub(&sigint_waking, 1);
     errno = saved;
 }
 
@@ -87,6 +94,8 @@ void aioc__signals_stop(aioc__loop *loop, bool interrupted) {
     if (loop && sigint_owner == loop) {
         sigaction(SIGINT, &previous_sigint, NULL);
         atomic_store(&sigint_loop, NULL);
+        while (atomic_load(&sigint_waking)) /* a handler on another thread: */
+            sched_yield();                  /* a few instructions from done */
         sigint_owner = NULL;
         loop->sigint = false;
     }
