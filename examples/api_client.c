@@ -2,10 +2,10 @@
  * per-request deadlines and an overall deadline.
  *
  *   api_client [--quiet] [--count N] [--concurrency N] [--retries N]
- *              [--timeout S] [--deadline S] [URL]
- *   api_client --serve-demo-api [PORT]
- *   either form also takes the demo API's options: [--delay S] [--stall S]
- *   [--bad-json]
+ *              [--timeout S] [--deadline S] URL
+ *
+ * e.g. `api_client --count 200 --concurrency 20 https://api.example.com/v1`
+ * (without a URL it prints its usage).
  *
  * It lists the API's items (GET URL/items?limit=N, which answers
  * {"ids": [1, 2, ...]}), then fetches the first --count of them (default
@@ -43,20 +43,12 @@
  * ("Expected integer, got string"); and each call documents which
  * references it takes or returns.
  *
- * Without a URL it serves a demo API on a free loopback port (the aioc
- * HTTP adapter, in this same loop) and calls that. Its items are 1 to
- * 100000; item ID costs 1.00 + ((37 * ID) % 9973) / 100. It answers each
- * item's first request with a fault when the ID ends in 3 (503), in 7 (429
- * with Retry-After: 1 for IDs ending in 07, else 0) or in 42 (the answer
- * comes after --stall seconds, default 5, longer than the client's
- * default timeout); later requests succeed. With --bad-json, items whose
- * IDs end in 11, 25, 36, 58, 64, 89 and 90 have broken bodies: truncated
- * JSON, a string id, a duplicate key, invalid UTF-8, HTML, 1 MiB, and
- * another item's id. Each request takes --delay seconds (default 0.002).
- * With --serve-demo-api it only serves (PORT 0 or none: any free port),
- * says so every 100 requests, and on Ctrl-C prints how many requests it
- * served and how many at once at most: tests/check_api_client.sh checks
- * the client with those.
+ * A real API answers with whatever faults it has; to see them all, try it
+ * against tests/fixtures/demo_api.c (on loopback, faults on purpose: 503s,
+ * 429s with Retry-After, answers slower than the timeout, broken JSON with
+ * --bad-json), as `make demo` and tests/check_api_client.sh do:
+ *   demo_api &            prints "serving the demo API on URL"
+ *   api_client URL
  *
  * A progress line is redrawn on a terminal; a summary line ends the run,
  * then the errors of the first few items that had one. The first Ctrl-C
@@ -66,7 +58,6 @@
 #define _POSIX_C_SOURCE 200809L
 #include <aioc.h>
 #include <aioc_curl.h>
-#include <aioc_http.h>
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
@@ -77,9 +68,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_ITEMS 100000         /* the demo API's items; the most --count */
+#define MAX_COUNT 100000         /* the most --count */
 #define MAX_ITEM_BODY (64 << 10) /* an item is ~60 bytes: more is wrong */
-#define MAX_LIST_BODY (8 << 20)  /* the ids of MAX_ITEMS items fit easily */
+#define MAX_LIST_BODY (8 << 20)  /* the ids of MAX_COUNT items fit easily */
 #define MAX_BASE_URL 1900        /* leaves room in a 2 KiB URL buffer */
 #define BACKOFF_FIRST 0.1        /* seconds before the first retry */
 #define BACKOFF_MAX 5.0
@@ -466,197 +457,19 @@ static int fetch_all(struct client *c) {
     return c->listed && c->done == c->nids ? 0 : 1;
 }
 
-/* ---------------------------------------------------- the demo API -- */
-
-struct api {
-    double delay, stall;
-    bool bad_json, log; /* log: a line every 100 requests */
-    size_t requests, listings, in_flight, most_in_flight;
-    unsigned char tries[MAX_ITEMS + 1]; /* requests per item, up to 255 */
-};
-
-static long price_cents(long id) { return 100 + (37 * id) % 9973; }
-
-static void arrive(struct api *a) {
-    if (++a->requests % 100 == 0 && a->log) {
-        printf("so far: %zu requests\n", a->requests);
-        fflush(stdout);
-    }
-    if (++a->in_flight > a->most_in_flight)
-        a->most_in_flight = a->in_flight;
-}
-
-/* GET /items?limit=N: {"ids": [1, 2, ..., N]} */
-static int api_list(aioc_http_request *req, aioc_http_response *res, void *arg) {
-    struct api *a = arg;
-    arrive(a);
-    a->listings++;
-    const char *q = aioc_http_request_query(req);
-    long limit = !strncmp(q, "limit=", 6) ? strtol(q + 6, NULL, 10) : 1000;
-    limit = limit < 0 ? 0 : limit > MAX_ITEMS ? MAX_ITEMS : limit;
-    int err = aioc_sleep(a->delay); /* a server's think time */
-    char *json = err ? NULL : malloc(16 + 8 * (size_t)limit);
-    if (!err && !json)
-        err = -ENOMEM;
-    if (!err) {
-        size_t n = (size_t)sprintf(json, "{\"ids\": [");
-        for (long id = 1; id <= limit; id++)
-            n += (size_t)sprintf(json + n, id > 1 ? ", %ld" : "%ld", id);
-        strcpy(json + n, "]}");
-        err = aioc_http_response_json(res, 200, json);
-        free(json);
-    }
-    a->in_flight--;
-    return err;
-}
-
-/* The answer for item `id`, whose request is its `nth` (the request is
- * counted and has taken its time already). */
-static int api_answer(struct api *a, aioc_http_response *res, long id, int nth) {
-    char json[160];
-    long cents = price_cents(id);
-    if (nth == 1 && id % 10 == 3)
-        return aioc_http_response_json(res, 503, "{\"error\": \"overloaded, try again\"}");
-    if (nth == 1 && id % 10 == 7) {
-        int err = aioc_http_response_header(res, "Retry-After", id % 100 == 7 ? "1" : "0");
-        return err ? err : aioc_http_response_json(res, 429, "{\"error\": \"too many requests\"}");
-    }
-    if (nth == 1 && id % 100 == 42) {
-        int err = aioc_sleep(a->stall); /* longer than the client waits */
-        if (err)
-            return err;
-    }
-    bool bad = true; /* a broken body (with --bad-json) is in json */
-    switch (a->bad_json ? id % 100 : -1) {
-    case 11:
-        snprintf(json, sizeof json, "{\"id\": %ld, \"name\": \"widget %ld\", \"pri", id, id);
-        break;
-    case 25:
-        snprintf(json, sizeof json, "{\"id\": \"%ld\", \"name\": \"widget %ld\", \"price\": 1.00}",
-                 id, id);
-        break;
-    case 36:
-        snprintf(json, sizeof json,
-                 "{\"id\": %ld, \"name\": \"widget %ld\", \"name\": \"again\", \"price\": 1.00}",
-                 id, id);
-        break;
-    case 58:
-        snprintf(json, sizeof json, "{\"id\": %ld, \"name\": \"widget %ld \xff\", \"price\": 1.00}",
-                 id, id);
-        break;
-    case 64:
-        aioc_http_response_status(res, 200);
-        aioc_http_response_header(res, "Content-Type", "text/html");
-        return aioc_http_response_body(res, "<html><body>Oops</body></html>\n", 31);
-    case 89: { /* valid JSON, but 1 MiB of it */
-        size_t n = 1 << 20;
-        char *big = malloc(n + 1);
-        if (!big)
-            return -ENOMEM;
-        int head = sprintf(big, "{\"id\": %ld, \"price\": 1.00, \"name\": \"", id);
-        memset(big + head, 'x', n - (size_t)head - 2);
-        strcpy(big + n - 2, "\"}");
-        int err = aioc_http_response_json(res, 200, big);
-        free(big);
-        return err;
-    }
-    case 90:
-        snprintf(json, sizeof json, "{\"id\": %ld, \"name\": \"widget %ld\", \"price\": 1.00}",
-                 id + 1, id + 1);
-        return aioc_http_response_json(res, 200, json);
-    default:
-        bad = false;
-    }
-    if (!bad)
-        snprintf(json, sizeof json, "{\"id\": %ld, \"name\": \"widget %ld\", \"price\": %ld.%02ld}",
-                 id, id, cents / 100, cents % 100);
-    return aioc_http_response_json(res, 200, json);
-}
-
-/* GET /items/ID */
-static int api_item(aioc_http_request *req, aioc_http_response *res, void *arg) {
-    struct api *a = arg;
-    const char *p = aioc_http_request_param(req, "id");
-    char *end = "";
-    long id = *p >= '1' && *p <= '9' ? strtol(p, &end, 10) : 0;
-    if (id < 1 || id > MAX_ITEMS || *end)
-        id = 0;
-    int nth = 0;
-    if (id && (nth = a->tries[id] + 1) < 256)
-        a->tries[id] = (unsigned char)nth;
-    arrive(a);
-    int err = aioc_sleep(a->delay);
-    if (!err)
-        err = id ? api_answer(a, res, id, nth)
-                 : aioc_http_response_json(res, 404, "{\"error\": \"no such item\"}");
-    a->in_flight--;
-    return err;
-}
-
-/* Starts the demo API on `port`; the router is needed until it closes. */
-static aioc_http_server *api_start(struct api *a, const char *port, aioc_http_router **r) {
-    int err = -ENOMEM;
-    aioc_http_server *srv = NULL;
-    if ((*r = aioc_http_router_new()) &&
-        !(err = aioc_http_route(*r, "GET", "/items", api_list, a)) &&
-        !(err = aioc_http_route(*r, "GET", "/items/:id", api_item, a)))
-        srv = aioc_http_serve("127.0.0.1", port, aioc_http_router_handle, *r, NULL, &err);
-    if (!srv)
-        fprintf(stderr, "api_client: cannot serve the demo API: %s\n", aioc_strerror(err));
-    return srv;
-}
-
 /* -------------------------------------------------------------- main -- */
 
-struct args {
-    struct client *c;
-    struct api *api;
-    const char *url, *port;
-    bool serve_only;
-};
-
+/* The main task: the whole run against the API at c->base. */
 static void *run(void *arg) {
-    struct args *a = arg;
-    aioc_http_router *router = NULL;
-    aioc_http_server *srv = NULL;
-    char url[64];
-    if (a->serve_only || !a->url) {
-        if (!(srv = api_start(a->api, a->port, &router))) {
-            aioc_http_router_free(router);
-            return aioc_fail(-EADDRNOTAVAIL);
-        }
-        snprintf(url, sizeof url, "http://127.0.0.1:%d", aioc_http_server_port(srv));
-    }
-    int err;
-    if (a->serve_only) {
-        printf("serving the demo API on %s\n", url);
-        fflush(stdout);
-        aioc_event never = AIOC_EVENT_INIT;
-        err = aioc_event_wait(&never); /* until Ctrl-C */
-    } else {
-        a->c->base = a->url ? a->url : url;
-        err = fetch_all(a->c);
-    }
-    aioc_scope shield;
-    aioc_shield_enter(&shield);
-    /* no grace: the client is done, so whatever is left (a stalled answer
-     * it gave up on) has nobody waiting for it */
-    aioc_http_server_close(srv, 0);
-    aioc_http_router_free(router);
-    if (a->serve_only) {
-        printf("served %zu requests (%zu listings), at most %zu at once\n", a->api->requests,
-               a->api->listings, a->api->most_in_flight);
-        fflush(stdout);
-    }
-    aioc_scope_exit(&shield);
+    int err = fetch_all(arg);
     return err ? aioc_fail(err < 0 ? err : -EIO) : NULL;
 }
 
 static int usage(void) {
     fprintf(stderr, "usage: api_client [--quiet] [--count N] [--concurrency N] [--retries N]\n"
-                    "                  [--timeout S] [--deadline S] [URL]\n"
-                    "       api_client --serve-demo-api [PORT]\n"
-                    "  the demo API's options: [--delay S] [--stall S] [--bad-json]\n");
+                    "                  [--timeout S] [--deadline S] URL\n"
+                    "  URL: the API's base; it lists URL/items?limit=N, then gets each\n"
+                    "  item as URL/items/ID\n");
     return 2;
 }
 
@@ -673,20 +486,13 @@ static bool integer(const char *s, double lo, double hi, double *out) {
 int main(int argc, char **argv) {
     struct client c = {
         .count = 1000, .concurrency = 50, .retries = 3, .timeout = 2, .deadline = 60};
-    struct args a = {.c = &c, .port = "0"};
-    double delay = 0.002, stall = 5, v;
-    bool bad_json = false;
+    const char *url = NULL;
+    double v;
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i], *next = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(o, "--quiet")) {
             c.quiet = true;
-        } else if (!strcmp(o, "--bad-json")) {
-            bad_json = true;
-        } else if (!strcmp(o, "--serve-demo-api")) {
-            a.serve_only = true;
-            if (next && next[0] != '-')
-                a.port = argv[++i];
-        } else if (!strcmp(o, "--count") && integer(next, 1, MAX_ITEMS, &v)) {
+        } else if (!strcmp(o, "--count") && integer(next, 1, MAX_COUNT, &v)) {
             c.count = (size_t)v, i++;
         } else if (!strcmp(o, "--concurrency") && integer(next, 1, 10000, &v)) {
             c.concurrency = (int)v, i++;
@@ -696,47 +502,34 @@ int main(int argc, char **argv) {
             i++;
         } else if (!strcmp(o, "--deadline") && number(next, 0.001, 1e6, &c.deadline)) {
             i++;
-        } else if (!strcmp(o, "--delay") && number(next, 0, 60, &delay)) {
-            i++;
-        } else if (!strcmp(o, "--stall") && number(next, 0, 3600, &stall)) {
-            i++;
-        } else if (o[0] == '-' || a.url || a.serve_only || strlen(o) > MAX_BASE_URL) {
+        } else if (o[0] == '-' || url || strlen(o) > MAX_BASE_URL) {
             return usage();
         } else {
-            a.url = o;
+            url = o;
         }
     }
-    if (a.url && a.serve_only)
+    if (!url)
         return usage();
-    char *base = a.url ? strdup(a.url) : NULL; /* without trailing slashes */
-    if (a.url && !base)
+    char *base = strdup(url); /* without trailing slashes */
+    if (!base)
         return 1;
-    for (size_t n = base ? strlen(base) : 0; n > 0 && base[n - 1] == '/'; n--)
+    for (size_t n = strlen(base); n > 0 && base[n - 1] == '/'; n--)
         base[n - 1] = '\0';
-    a.url = base;
+    c.base = base;
     c.progress = !c.quiet && isatty(STDOUT_FILENO);
     srand((unsigned)time(NULL) ^ (unsigned)getpid()); /* for the jitter */
-    /* the demo API (~100 kB): on the heap, not on a task's stack */
-    if (a.serve_only || !a.url) {
-        if (!(a.api = calloc(1, sizeof *a.api)))
-            return 1;
-        a.api->delay = delay;
-        a.api->stall = stall;
-        a.api->bad_json = bad_json;
-        a.api->log = a.serve_only;
-    }
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK ||
         !(c.headers = curl_slist_append(NULL, "Accept: application/json"))) {
         fprintf(stderr, "api_client: libcurl failed to start\n");
+        free(base);
         return 1;
     }
     /* With the default options, the first Ctrl-C cancels run(); once it
      * has printed the summary, the process dies of SIGINT (status 130). */
-    int status = aioc_run_with(run, &a, NULL, &(aioc_run_opts){.main_name = "api_client"});
+    int status = aioc_run_with(run, &c, NULL, &(aioc_run_opts){.main_name = "api_client"});
     curl_slist_free_all(c.headers);
     curl_global_cleanup();
     free(c.ids);
-    free(a.api);
     free(base);
     return status ? 1 : 0;
 }

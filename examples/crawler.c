@@ -2,8 +2,10 @@
  * depth, many requests at a time, each URL requested at most once.
  *
  *   crawler [--quiet] [--list] [--depth N] [--concurrency N] [--per-host N]
- *           [--timeout S] [--all-hosts] [--ignore-robots] [URL]
- *   crawler --serve-demo-site [PORT [DELAY]]
+ *           [--timeout S] [--all-hosts] [--ignore-robots] URL
+ *
+ * e.g. `crawler --depth 2 --list https://example.org/` (a bare host name
+ * gets http://; without a URL it prints its usage).
  *
  * The crawl goes level by level. Level 0 is the start URL; level d+1 holds
  * the URLs that level d's pages link to and no earlier level holds, so a
@@ -42,15 +44,14 @@
  * compared with the path as it is spelled (no percent-decoding).
  * --ignore-robots skips all that.
  *
- * Without a URL it serves a demo site on a free loopback port (the aioc
- * HTTP adapter, in this same loop) and crawls that: 200 pages in a tree
- * with cross links, 20 links to missing pages, one slow page, and a
- * robots.txt. With --serve-demo-site it only serves the site (PORT 0: any
- * free port; each page takes DELAY seconds, default 0.002), and on Ctrl-C
- * prints how many requests it served, for how many distinct paths, and how
- * many it served at once at most: tests/check_crawler.sh checks a crawl
- * with those, and crawls a generated site of thousands of pages served by
- * nginx.
+ * To watch it without troubling anyone's server, crawl the demo site in
+ * tests/fixtures/demo_site.c (200 pages on loopback, with cross links,
+ * broken links, a slow page and a robots.txt), as `make demo` and
+ * tests/check_crawler.sh do:
+ *   demo_site &           prints "serving the demo site on URL"
+ *   crawler URL
+ * The checks also crawl a generated site of thousands of pages served by
+ * nginx (tests/fixtures/crawler_site.py).
  *
  * --list prints a line per URL requested as its answer comes in: the
  * status and the URL ("301 http://...", "ERR http://..." when no answer
@@ -63,7 +64,6 @@
 #define _POSIX_C_SOURCE 200809L
 #include <aioc.h>
 #include <aioc_curl.h>
-#include <aioc_http.h>
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
@@ -78,8 +78,6 @@
 #define USER_AGENT "aioc-crawler" /* the name robots.txt groups are matched with */
 #define MAX_BODY (1 << 20)        /* bytes of a page kept for link scanning */
 #define MAX_HOPS 10               /* redirects followed in a row */
-#define SITE_PAGES 200
-#define SITE_SLOW 150 /* the page that takes 0.2 s */
 
 /* ------------------------------------------------------------- state -- */
 
@@ -781,151 +779,23 @@ static int crawl(struct crawl *c, const char *url) {
     return err;
 }
 
-/* ------------------------------------------------------- demo site -- */
-
-/* Page 0 is "/", page i is "/page/i". Page i links to its children 4i+1
- * .. 4i+4 (so the tree is 4 levels deep below the root), its parent, one
- * page across the tree, and, for every tenth page, a missing page. Links
- * come in every form the scanner must read. /robots.txt forbids nothing
- * but a path no page links to. */
-struct site {
-    double delay;
-    size_t requests, distinct, others, in_flight, most_in_flight;
-    unsigned hits[SITE_PAGES + SITE_PAGES / 10 + 1]; /* pages, missing ones, robots.txt */
-};
-
-static void page_path(char *out, size_t n, int i) {
-    if (i == 0)
-        snprintf(out, n, "/");
-    else
-        snprintf(out, n, "/page/%d", i);
-}
-
-static int site_page(aioc_http_request *req, aioc_http_response *res, void *arg) {
-    struct site *s = arg;
-    const char *path = aioc_http_request_path(req);
-    char *end = "";
-    long i = -1, missing = -1; /* the page, or the missing page's number */
-    if (!strcmp(path, "/"))
-        i = 0;
-    else if (!strncmp(path, "/page/", 6) && path[6] >= '1' && path[6] <= '9')
-        i = strtol(path + 6, &end, 10);
-    else if (!strncmp(path, "/missing/", 9) && path[9] >= '0' && path[9] <= '9')
-        missing = strtol(path + 9, &end, 10);
-    if (*end || i >= SITE_PAGES || missing >= SITE_PAGES || missing % 10 > 0)
-        i = missing = -1; /* not a path of the site */
-    bool robots = !strcmp(path, "/robots.txt");
-    unsigned *hit = i >= 0         ? &s->hits[i]
-                    : missing >= 0 ? &s->hits[SITE_PAGES + missing / 10]
-                    : robots       ? &s->hits[SITE_PAGES + SITE_PAGES / 10]
-                                   : NULL;
-    s->requests++;
-    if (!hit)
-        s->others++;
-    else if ((*hit)++ == 0)
-        s->distinct++;
-
-    if (++s->in_flight > s->most_in_flight)
-        s->most_in_flight = s->in_flight;
-    int err = aioc_sleep(i == SITE_SLOW ? 0.2 : s->delay); /* a server's think time */
-    s->in_flight--;
-    if (err)
-        return err;
-    if (robots) {
-        static const char text[] = "User-agent: *\nDisallow: /admin/\n";
-        err = aioc_http_response_header(res, "Content-Type", "text/plain");
-        return err ? err : aioc_http_response_body(res, text, sizeof text - 1);
-    }
-    if (i < 0) {
-        aioc_http_response_status(res, 404);
-        return aioc_http_response_body(res, "not found\n", 10);
-    }
-
-    char html[2048], self[32], parent[32], across[32];
-    int n = snprintf(html, sizeof html,
-                     "<!doctype html>\n<html><head><title>Page %ld</title></head><body>\n"
-                     "<h1 id=top>Page %ld</h1>\n<!-- <a href=\"/commented-out\"> -->\n<ul>\n",
-                     i, i);
-    for (long child = 4 * i + 1; child <= 4 * i + 4 && child < SITE_PAGES; child++) {
-        page_path(self, sizeof self, (int)child);
-        n += snprintf(html + n, sizeof html - (size_t)n, "<li><a href=\"%s\">page %ld</a>\n", self,
-                      child);
-    }
-    if (i > 0) { /* a relative link, single-quoted */
-        page_path(parent, sizeof parent, (int)(i - 1) / 4);
-        n += snprintf(html + n, sizeof html - (size_t)n, "<li><a class='up' href='..%s'>up</a>\n",
-                      parent);
-    }
-    /* an absolute URL with a fragment, through the Host header */
-    const char *host = aioc_http_request_header(req, "Host");
-    page_path(across, sizeof across, (int)((i * 37 + 11) % SITE_PAGES));
-    n += snprintf(html + n, sizeof html - (size_t)n,
-                  "<li><a title=\"see > also\" href=\"http://%s%s#section\">across</a>\n",
-                  host ? host : "127.0.0.1", across);
-    if (i % 10 == 0)
-        n += snprintf(html + n, sizeof html - (size_t)n, "<li><a href=/missing/%ld>gone</a>\n", i);
-    n += snprintf(html + n, sizeof html - (size_t)n,
-                  "</ul>\n<p><a href=\"#top\">top</a> <a href=\"mailto:site@example.org\">mail</a>"
-                  "</p>\n<p>%s</p>\n</body></html>\n",
-                  "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod "
-                  "tempor incididunt ut labore et dolore magna aliqua.");
-    err = aioc_http_response_header(res, "Content-Type", "text/html; charset=utf-8");
-    return err ? err : aioc_http_response_body(res, html, (size_t)n);
-}
-
-static aioc_http_server *site_start(struct site *s, const char *port) {
-    int err;
-    aioc_http_server *srv = aioc_http_serve("127.0.0.1", port, site_page, s, NULL, &err);
-    if (!srv)
-        fprintf(stderr, "crawler: cannot serve the demo site: %s\n", aioc_strerror(err));
-    return srv;
-}
-
 /* -------------------------------------------------------------- main -- */
 
 struct args {
     struct crawl *c;
-    const char *url, *port;
-    bool serve_only;
-    double delay;
+    const char *url;
 };
 
 static void *run(void *arg) {
     struct args *a = arg;
-    struct site site = {.delay = a->delay};
-    aioc_http_server *srv = NULL;
-    char url[64];
-    if (a->serve_only || !a->url) {
-        if (!(srv = site_start(&site, a->port)))
-            return aioc_fail(-EADDRNOTAVAIL);
-        snprintf(url, sizeof url, "http://127.0.0.1:%d/", aioc_http_server_port(srv));
-    }
-    int err;
-    if (a->serve_only) {
-        printf("serving the demo site on %s\n", url);
-        fflush(stdout);
-        aioc_event never = AIOC_EVENT_INIT;
-        err = aioc_event_wait(&never); /* until Ctrl-C */
-    } else {
-        err = crawl(a->c, a->url ? a->url : url);
-    }
-    aioc_scope shield;
-    aioc_shield_enter(&shield);
-    aioc_http_server_close(srv, 1.0);
-    if (a->serve_only) {
-        printf("served %zu requests, %zu distinct, %zu outside the site, at most %zu at once\n",
-               site.requests, site.distinct, site.others, site.most_in_flight);
-        fflush(stdout);
-    }
-    aioc_scope_exit(&shield);
+    int err = crawl(a->c, a->url);
     return err ? aioc_fail(err) : NULL;
 }
 
 static int usage(void) {
     fprintf(stderr, "usage: crawler [--quiet] [--list] [--depth N] [--concurrency N] "
                     "[--per-host N]\n"
-                    "               [--timeout S] [--all-hosts] [--ignore-robots] [URL]\n"
-                    "       crawler --serve-demo-site [PORT [DELAY]]\n");
+                    "               [--timeout S] [--all-hosts] [--ignore-robots] URL\n");
     return 2;
 }
 
@@ -937,7 +807,7 @@ static bool number(const char *s, double lo, double hi, double *out) {
 
 int main(int argc, char **argv) {
     struct crawl c = {.depth = 10, .per_host = 4, .timeout = 10};
-    struct args a = {.c = &c, .port = "0", .delay = 0.002};
+    struct args a = {.c = &c};
     double concurrency = 16, v;
     bool quiet = false;
     for (int i = 1; i < argc; i++) {
@@ -950,14 +820,6 @@ int main(int argc, char **argv) {
             c.all_hosts = true;
         } else if (!strcmp(o, "--ignore-robots")) {
             c.ignore_robots = true;
-        } else if (!strcmp(o, "--serve-demo-site")) {
-            a.serve_only = true;
-            if (next && next[0] != '-')
-                a.port = argv[++i];
-            if (i + 1 < argc && argv[i + 1][0] != '-') {
-                if (!number(argv[++i], 0, 60, &a.delay))
-                    return usage();
-            }
         } else if (!strcmp(o, "--depth") && number(next, 0, 1000, &v)) {
             c.depth = (int)v, i++;
         } else if (!strcmp(o, "--concurrency") && number(next, 1, 10000, &concurrency)) {
@@ -972,6 +834,8 @@ int main(int argc, char **argv) {
             a.url = o;
         }
     }
+    if (!a.url)
+        return usage();
     aioc_sem_init(&c.slots, (unsigned)concurrency);
     c.progress = !quiet && isatty(STDOUT_FILENO);
     if (c.list) /* a line as soon as it is known, even into a pipe */
@@ -999,5 +863,5 @@ int main(int argc, char **argv) {
     }
     free(c.start_origin);
     curl_global_cleanup();
-    return status || (!a.serve_only && !c.pages) ? 1 : 0; /* 1: not one page */
+    return status || !c.pages ? 1 : 0; /* 1: not one page */
 }

@@ -1,7 +1,8 @@
 #!/bin/sh
 # `make demo`: the tour. Runs the user's two programs, the deadline one, the
-# data pipeline, the echo server, the chat server, and the web examples: the crawler, the API
-# client and the back end, each against a server of its own on loopback.
+# data pipeline, the echo server, the chat server, and the web examples on
+# loopback: the crawler against the demo site and the API client against the
+# demo API (tests/fixtures), and the back end with its own scripted client.
 set -eu
 tree=${1:-build/release}
 show() { # program, what it shows, arguments...
@@ -86,18 +87,58 @@ echo "--- the server's: $(cat "$tmp/server"), then Ctrl-C: exit status $status"
 end=$(date +%s%N)
 echo "(took $(( (end - start) / 1000000 )) ms)"
 
-# The web crawler, on a site of its own: with no URL it serves 200 pages
-# (with broken links and a slow page) on a free loopback port and crawls
-# them breadth-first, 4 requests at a time per origin, 16 in all.
+# start_fixture PROGRAM WHAT ARGS...: starts tests/fixtures' PROGRAM (the
+# demo site, the demo API) in the background, its output in $tmp/fixture;
+# sets $fixture (its PID) and $url once it says "serving the demo WHAT on
+# URL".
+start_fixture() {
+    fixture_prog=$1 what=$2
+    shift 2
+    env --default-signal=INT "$tree/tests/fixtures/$fixture_prog" "$@" >"$tmp/fixture" 2>&1 &
+    fixture=$!
+    trap 'kill -INT "$fixture" 2>/dev/null; rm -rf "$tmp"' EXIT # even if the example fails
+    url=
+    for _ in $(seq 1 100); do # up to 5 s for the "serving" line
+        url=$(sed -n "s/^serving the demo $what on \(http:[^ ]*\)\$/\1/p" "$tmp/fixture")
+        [ -n "$url" ] && return 0
+        sleep 0.05
+    done
+    cat "$tmp/fixture"
+    kill "$fixture"
+    exit 1
+}
+# stop_fixture: Ctrl-C to the fixture, by its PID; shows the counts it prints
+stop_fixture() {
+    kill -INT "$fixture"
+    status=0
+    wait "$fixture" || status=$?
+    trap 'rm -rf "$tmp"' EXIT
+    echo "--- $fixture_prog, then Ctrl-C: exit status $status; $(tail -n 1 "$tmp/fixture")"
+}
+
+# The web crawler, on the demo site (tests/fixtures/demo_site.c): 200 pages
+# (with broken links and a slow page) on a free loopback port, crawled
+# breadth-first, 4 requests at a time per origin, 16 in all.
 # (built only when the libcurl and HTTP adapters are)
-if [ -x "$tree/examples/crawler" ]; then
-    show crawler "a task per URL, a task group per level, gated by semaphores; libcurl fetches, aioc_http serves"
+if [ -x "$tree/examples/crawler" ] && [ -x "$tree/tests/fixtures/demo_site" ]; then
+    start_fixture demo_site site
+    echo
+    echo "\$ demo_site &    # $(cat "$tmp/fixture")"
+    show crawler "a task per URL, a task group per level, gated by semaphores; libcurl fetches" \
+        "$url"
+    stop_fixture
 fi
 
-# The API client, against a demo JSON API of its own that fails some
-# requests on purpose (503, 429, answers too slow for the 2 s deadline).
-if [ -x "$tree/examples/api_client" ]; then
-    show api_client "1,000 JSON items, 50 in flight, retries and deadlines; jansson reads them"
+# The API client, against the demo JSON API (tests/fixtures/demo_api.c) that
+# fails some requests on purpose (503, 429, answers too slow for the 2 s
+# deadline).
+if [ -x "$tree/examples/api_client" ] && [ -x "$tree/tests/fixtures/demo_api" ]; then
+    start_fixture demo_api API
+    echo
+    echo "\$ demo_api &    # $(cat "$tmp/fixture")"
+    show api_client "1,000 JSON items, 50 in flight, retries and deadlines; jansson reads them" \
+        "$url"
+    stop_fixture
 fi
 
 # The back end: a notes service (HTTP JSON on aioc_http, SQLite through the

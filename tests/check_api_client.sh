@@ -1,19 +1,20 @@
 #!/bin/sh
-# The api_client example against its demo API (see examples/api_client.c).
-# Item ID costs 1.00 + ((37 * ID) % 9973) / 100; each item's first request
-# fails when the ID ends in 3 (503), in 7 (429) or in 42 (no answer within
-# the client's timeout), so 1000 items have 210 faults; with --bad-json the
-# IDs ending in 11, 25, 36, 58, 64, 89 and 90 have broken bodies (70 of
-# 1000).
+# The api_client example against the demo API (tests/fixtures/demo_api.c,
+# named by DEMO_API with the emulator prefix if any), a fresh one for each
+# run, whose own counts of what it served are checked too. Item ID costs
+# 1.00 + ((37 * ID) % 9973) / 100; each item's first request fails when the
+# ID ends in 3 (503), in 7 (429) or in 42 (no answer within the client's
+# timeout), so 1000 items have 210 faults; with --bad-json the IDs ending
+# in 11, 25, 36, 58, 64, 89 and 90 have broken bodies (70 of 1000).
 #   check_api_client.sh MODE API_CLIENT_BINARY
-#     own      no URL: it serves and calls its own API; every item, every
-#              fault retried once, the exact total
+#     whole    every item, every fault retried once, the exact total (and
+#              without a URL, the usage message)
 #     retries  --retries 0: the faults are errors; --retries 1: none are;
 #              a 429's Retry-After is honoured
 #     deadline --deadline ends the run in time (while fetching, while
 #              listing), with the requests in flight cancelled
-#     bounds   a separate API process counts requests: never more at once
-#              than --concurrency, and each one asked for
+#     bounds   never more requests at once than --concurrency, and each
+#              one asked for
 #     badjson  broken items are errors, each asked for once; a refused
 #              connection, a listing of the wrong kind and a server that
 #              vanishes mid-run end in errors, not crashes
@@ -57,13 +58,35 @@ expect_status() { # expected, actual, what
     [ "$2" -eq "$1" ] || fail "$3: exit status $2, expected $1"
 }
 
+# The client's run against a fresh demo API: `against OPTIONS -- CLIENT
+# OPTIONS`; the client's output in $dir/NAME, its exit status in $status,
+# the API's counts in served, listings and most.
+against() { # name, the API's options, --, the client's options
+    name=$1
+    shift
+    api_opts=""
+    while [ "$1" != "--" ]; do api_opts="$api_opts $1"; shift; done
+    shift
+    start_api $api_opts
+    status=0
+    timeout 60 "$bin" --quiet "$@" "$url" >"$dir/$name" 2>&1 || status=$?
+    client_status=$status
+    stop_api
+    status=$client_status
+}
+
+expect_served() { # what, requests, listings
+    [ "$served" -eq "$2" ] && [ "$listings" -eq "$3" ] ||
+        fail "$1: the API served $served requests ($listings listings), expected $2 ($3)"
+}
+
 # Waits up to 20 s for a line of FILE that the sed script prints; sets found.
 await_line() { # file, sed script
     wait_line "$1" "$2" 20 || fail "$1: no line matching $2"
 }
 
 start_api() { # the demo API's options
-    start "$bin" --serve-demo-api 0 "$@" >"$dir/api.out" 2>&1
+    start ${DEMO_API:?} "$@" 0 >"$dir/api.out" 2>&1
     api=$started
     await_line "$dir/api.out" 's/^serving the demo API on \(http:[^ ]*\)$/\1/p'
     url=$found
@@ -79,37 +102,46 @@ stop_api() { # sets served, listings, most from the API's last line
 }
 
 case $mode in
-own)
-    timeout 60 "$bin" --quiet >"$dir/out" 2>&1 || fail "exit status $?"
-    expect_summary "$dir/out" 1000 0 210 "$(total 1000 '')" 0 0
+whole)
+    status=0
+    "$bin" >"$dir/usage" 2>&1 || status=$?
+    expect_status 2 "$status" "no URL"
+    grep -q '^usage: api_client ' "$dir/usage" || fail "no usage message without a URL"
+    against whole --
+    expect_status 0 "$status" "the whole run"
+    expect_summary "$dir/whole" 1000 0 210 "$(total 1000 '')" 0 0
+    # the listing, 1000 items and a second request for each of 210 faults
+    expect_served "the whole run" 1211 1
     ;;
 retries)
-    status=0
-    timeout 60 "$bin" --quiet --retries 0 >"$dir/none" 2>&1 || status=$?
+    against none -- --retries 0
     expect_status 1 "$status" "--retries 0"
     expect_summary "$dir/none" 790 210 0 "$(total 1000 "$faulty")" 0 0
     grep -q '^  item 3: HTTP status 503$' "$dir/none" || fail "no 503 for item 3"
     grep -q '^  item 7: HTTP status 429$' "$dir/none" || fail "no 429 for item 7"
     grep -q '^  item 42: no answer within 2 s$' "$dir/none" || fail "no timeout for item 42"
     grep -q '^  (and 200 more)$' "$dir/none" || fail "not 10 errors shown of 210"
+    expect_served "--retries 0" 1001 1
 
-    timeout 60 "$bin" --quiet --retries 1 >"$dir/one" 2>&1 || fail "--retries 1: exit status $?"
+    against one -- --retries 1
+    expect_status 0 "$status" "--retries 1"
     expect_summary "$dir/one" 1000 0 210 "$(total 1000 '')" 0 0
+    expect_served "--retries 1" 1211 1
 
     # Items 1-10 without stalls: item 3's 503 is retried after 0.05-0.1 s,
     # item 7's 429 after its Retry-After: 1, so the run takes over 1 s.
-    timeout 60 "$bin" --quiet --count 10 --stall 0 >"$dir/after" 2>&1 ||
-        fail "Retry-After: exit status $?"
+    against after --stall 0 -- --count 10
+    expect_status 0 "$status" "Retry-After"
     expect_summary "$dir/after" 10 0 2 "$(total 10 '')" 0 0
     summary "$dir/after"
     awk -v t="$elapsed" 'BEGIN { exit !(t >= 1.0 && t < 5) }' ||
         fail "$elapsed s for a run with a Retry-After of 1 s"
+    expect_served "Retry-After" 13 1
     ;;
 deadline)
     # 1000 items taking 0.2 s each, 50 at a time, would take 4 s or more
     start=$(date +%s)
-    status=0
-    timeout 60 "$bin" --quiet --delay 0.2 --deadline 1 >"$dir/fetching" 2>&1 || status=$?
+    against fetching --delay 0.2 -- --deadline 1
     expect_status 1 "$status" "--deadline 1"
     [ $(($(date +%s) - start)) -le 10 ] || fail "the run took over 10 s"
     grep -q '^api_client: the deadline of 1 s passed$' "$dir/fetching" || fail "no deadline line"
@@ -121,17 +153,21 @@ deadline)
         fail "$items + $errors + $cancelled + $untried items, not 1000"
     awk -v t="$elapsed" 'BEGIN { exit !(t >= 1.0 && t < 3) }' ||
         fail "$elapsed s for a deadline of 1 s"
+    # the listing, and at most one request per item and retry begun
+    [ "$served" -ge $((1 + items)) ] &&
+        [ "$served" -le $((1 + items + errors + cancelled + retries)) ] ||
+        fail "the API served $served requests"
 
     # The listing itself takes 5 s: the deadline ends it, without a retry
     # (the overall deadline is no request timing out).
-    status=0
-    timeout 60 "$bin" --quiet --delay 5 --deadline 0.5 >"$dir/listing" 2>&1 || status=$?
+    against listing --delay 5 -- --deadline 0.5
     expect_status 1 "$status" "--deadline 0.5 while listing"
     grep -q '^api_client: the deadline of 0.5 s passed$' "$dir/listing" || fail "no deadline line"
     expect_summary "$dir/listing" 0 0 0 0.00 0 1000
     summary "$dir/listing"
     awk -v t="$elapsed" 'BEGIN { exit !(t >= 0.5 && t < 2) }' ||
         fail "$elapsed s for a deadline of 0.5 s"
+    [ "$served" -le 1 ] || fail "the API served $served requests, expected the listing once"
     ;;
 bounds)
     # Stalls shorter than the client's timeout: no request is given up, so

@@ -1,14 +1,17 @@
 #!/bin/sh
-# The crawler example against its demo site (see examples/crawler.c): 200
-# pages, 20 links to missing pages, one slow page; and against a generated
-# site of about 3,000 pages served by nginx (tests/fixtures/crawler_site.py:
-# redirects, chains, a loop, broken links, files of a few MiB, links in
-# every spelling, another origin on a second port, robots.txt).
+# The crawler example against the demo site (tests/fixtures/demo_site.c,
+# named by DEMO_SITE with the emulator prefix if any: 200 pages, 20 links
+# to missing pages, one slow page, robots.txt; it counts what it serves), a
+# fresh one for each crawl; and against a generated site of about 3,000
+# pages served by nginx (tests/fixtures/crawler_site.py: redirects, chains,
+# a loop, broken links, files of a few MiB, links in every spelling,
+# another origin on a second port, robots.txt).
 #   check_crawler.sh MODE CRAWLER_BINARY
-#     own     no URL: it serves and crawls its own site; every page found
+#     whole   every page found, each path requested once (and without a
+#             URL, the usage message)
 #     depth   --depth 0 and 1: the start page, then it and its links
-#     bounds  a separate site process counts what it serves: no URL twice,
-#             never more requests at once than --concurrency / --per-host
+#     bounds  no URL twice, never more requests at once than
+#             --concurrency / --per-host
 #     sigint  Ctrl-C mid-crawl: the summary, then exit status 130
 #   On the nginx site, where each crawl's --list must equal, line for line,
 #   the list the generator computed by its own breadth-first search, its
@@ -20,7 +23,7 @@
 #     nginx_robots    robots.txt obeyed (its Disallow'd paths not requested),
 #                     then --ignore-robots (they are; robots.txt is not)
 #     nginx_allhosts  --all-hosts: the second origin too, its own robots.txt
-# AIOC_TEST_EMULATOR: a command prefix for the crawler in the own, depth
+# AIOC_TEST_EMULATOR: a command prefix for the crawler in the whole, depth
 # and nginx modes (Valgrind: its exit status 99 on an error or a leak fails
 # the test).
 . "$(dirname "$0")/lib.sh"
@@ -38,12 +41,30 @@ expect_summary() { # output file, pages, errors, not found
 }
 
 start_site() { # delay per page
-    start "$bin" --serve-demo-site 0 "$1" >"$dir/site.out" 2>&1
+    start ${DEMO_SITE:?} 0 "$1" >"$dir/site.out" 2>&1
     site=$started
     # up to 10 s for the "serving" line
     wait_line "$dir/site.out" 's/^serving the demo site on \(http:[^ ]*\)$/\1/p' ||
         fail "the demo site did not start"
     url=$found
+}
+
+# crawl_site NAME DELAY OPTION...: crawls a fresh demo site with the
+# options (the crawler under AIOC_TEST_EMULATOR); its output in $dir/NAME
+crawl_site() {
+    name=$1 delay=$2
+    shift 2
+    start_site "$delay"
+    timeout 300 ${AIOC_TEST_EMULATOR:-} "$bin" --quiet "$@" "$url" >"$dir/$name" 2>&1 ||
+        fail "$name: exit status $?"
+    stop_site
+}
+
+# the site served `paths` of its paths, each once, and nothing else
+expect_served() { # what, paths
+    [ "$served" -eq "$2" ] && [ "$distinct" -eq "$2" ] && [ "$others" -eq 0 ] ||
+        fail "$1: the site served $served requests for $distinct paths" \
+            "($others outside the site), expected $2 distinct paths once each"
 }
 
 stop_site() { # sets served, distinct, others, most from the site's last line
@@ -157,19 +178,25 @@ nginx_allhosts)
     robots=2 crawl allhosts --depth 100 --all-hosts
     nginx_stop
     ;;
-own)
-    timeout 300 ${AIOC_TEST_EMULATOR:-} "$bin" --quiet >"$dir/out" 2>&1 || fail "exit status $?"
+whole)
+    status=0
+    ${AIOC_TEST_EMULATOR:-} "$bin" >"$dir/usage" 2>&1 || status=$?
+    [ "$status" -eq 2 ] || fail "exit status $status without a URL, expected 2"
+    grep -q '^usage: crawler ' "$dir/usage" || fail "no usage message without a URL"
+    crawl_site out 0.002
     expect_summary "$dir/out" 200 20 20
+    # 200 pages, 20 missing ones and robots.txt
+    expect_served "the whole site" 221
     ;;
 depth)
     # the start page links to pages 1-4 and 11, and to /missing/0
     # ("#top" and a mailto: link do not count, nor a link in a comment)
-    timeout 300 ${AIOC_TEST_EMULATOR:-} "$bin" --quiet --depth 0 >"$dir/out0" 2>&1 ||
-        fail "exit status $?"
+    crawl_site out0 0.002 --depth 0
     expect_summary "$dir/out0" 1 0 0
-    timeout 300 ${AIOC_TEST_EMULATOR:-} "$bin" --quiet --depth 1 >"$dir/out1" 2>&1 ||
-        fail "exit status $?"
+    expect_served "--depth 0" 2 # and robots.txt
+    crawl_site out1 0.002 --depth 1
     expect_summary "$dir/out1" 6 1 1
+    expect_served "--depth 1" 8
     ;;
 bounds)
     for limits in "--concurrency 3 --per-host 100:3" "--per-host 2:2"; do
@@ -180,9 +207,7 @@ bounds)
         stop_site
         bound=${limits#*:}
         # 200 pages, 20 missing ones and robots.txt
-        [ "$served" -eq 221 ] && [ "$distinct" -eq 221 ] && [ "$others" -eq 0 ] ||
-            fail "$limits: the site served $served requests for $distinct paths" \
-                "($others outside the site), expected 221 distinct paths once each"
+        expect_served "$limits" 221
         [ "$most" -le "$bound" ] || fail "$limits: $most requests at once, over $bound"
         [ "$most" -ge 2 ] || fail "$limits: never more than one request at once"
     done
