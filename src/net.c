@@ -25,7 +25,9 @@
 #include "scheduler.h"
 #include "thread.h"
 
-#define ATTEMPT_DELAY 0.25 /* RFC 8305's recommended Connection Attempt Delay */
+/* RFC 8305's recommended Connection Attempt Delay (a variable so that a
+ * test can lengthen it to tell a refusal's short cut from a wait) */
+double aioc__attempt_delay = 0.25;
 
 typedef struct lookup {
     char *host, *service;
@@ -190,7 +192,7 @@ int aioc__connect_any(struct addrinfo *res) {
             break; /* every address failed */
         aioc_scope delay;
         bool more = next < n;
-        if (more && (err = aioc_scope_enter(&delay, ATTEMPT_DELAY)))
+        if (more && (err = aioc_scope_enter(&delay, aioc__attempt_delay)))
             break;
         long idx = aioc_wait(running, nrun, AIOC_WAIT_ANY);
         int expired = more ? aioc_scope_exit(&delay) : 0;
