@@ -36,8 +36,8 @@ OUT=$BUILD/bench-pg-results.txt
 PY=/usr/bin/python3 # Debian's, with python3-asyncpg, -uvloop, -psycopg
 SECS=${PG_SECONDS:-3}
 RUNS=${PG_RUNS:-3}
-if ! [ -x "$BIN/pg_aioc_bench" ] || ! [ -x /usr/lib/postgresql/15/bin/initdb ]; then
-    echo "bench/pg: skipped (aioc_pg or PostgreSQL 15 missing: make deps, scripts/deps.sh bench)"
+if ! [ -x "$BIN/pg_aioc_bench" ] || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+    echo "bench/pg: skipped (aioc_pg or the PostgreSQL server missing: scripts/deps.sh bench)"
     exit 0
 fi
 INFO=$(mktemp "$BUILD/bench-pg.XXXXXX")

@@ -13,7 +13,8 @@
 set -eu
 cmd=$1
 info=$2
-bin=${AIOC_PG_BIN:-/usr/lib/postgresql/15/bin}
+# the server's programs: AIOC_PG_BIN, else the newest Debian version
+bin=${AIOC_PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)}
 as_pg() {
     if [ "$(id -u)" -eq 0 ]; then
         runuser -u postgres -- "$@"
