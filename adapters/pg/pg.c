@@ -80,48 +80,47 @@ static void set_msg(char *buf, size_t n, const char *msg) {
 /* -------------------------------------------------------- connecting -- */
 
 /* Resolves each host of `host` (a comma-separated list, as libpq takes)
- * that is a name, into a matching comma-separated hostaddr list (empty
- * entries for Unix socket directories, which libpq then uses). */
-static int resolve_hosts(const char *host, const char *port, char **out) {
-    size_t cap = strlen(host) * 4 + 64, len = 0;
+ * that is a name into a hostaddr list of as many entries (libpq requires
+ * the same count), numeric; an entry stays empty for a Unix socket
+ * directory or an empty host, which libpq handles without a lookup. The
+ * port does not matter to the address, so none is asked for. */
+static int resolve_hosts(const char *host, char **out) {
+    size_t cap = 1, len = 0;
+    for (const char *p = host; *p; p++)
+        cap += *p == ',' ? NI_MAXHOST + 1 : 0;
+    cap += NI_MAXHOST + 1;
     char *addrs = malloc(cap);
-    char *copy = strdup(host);
-    if (!addrs || !copy) {
-        free(addrs);
-        free(copy);
+    if (!addrs)
         return -ENOMEM;
-    }
     addrs[0] = 0;
-    int err = 0;
-    char *save = NULL;
-    int first = 1;
-    /* strtok_r skips empty entries; libpq treats those as the default
-     * host, which it does not look up by name either */
-    for (char *h = strtok_r(copy, ",", &save); h; h = strtok_r(NULL, ",", &save)) {
-        char one[NI_MAXHOST] = "";
-        if (h[0] && h[0] != '/' && h[0] != '@') {
+    const char *h = host;
+    for (;;) {
+        const char *end = strchr(h, ',');
+        size_t n = end ? (size_t)(end - h) : strlen(h);
+        char name[NI_MAXHOST], one[NI_MAXHOST] = "";
+        if (n >= sizeof name) {
+            free(addrs);
+            return AIOC_EAI_BASE + EAI_NONAME;
+        }
+        memcpy(name, h, n);
+        name[n] = 0;
+        if (name[0] && name[0] != '/' && name[0] != '@') {
             struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
-            err = aioc_getaddrinfo(h, port && *port ? port : "5432", &hints, &res);
-            if (err)
-                break;
+            int err = aioc_getaddrinfo(name, "5432", &hints, &res);
+            if (err) {
+                free(addrs);
+                return err;
+            }
             /* numeric: getnameinfo does no lookup */
             if (getnameinfo(res->ai_addr, res->ai_addrlen, one, sizeof one, NULL, 0,
                             NI_NUMERICHOST))
                 one[0] = 0;
             freeaddrinfo(res);
         }
-        size_t need = strlen(one) + 2;
-        if (len + need >= cap) {
-            err = -ENOMEM;
+        len += (size_t)snprintf(addrs + len, cap - len, "%s%s", h == host ? "" : ",", one);
+        if (!end)
             break;
-        }
-        len += (size_t)snprintf(addrs + len, cap - len, "%s%s", first ? "" : ",", one);
-        first = 0;
-    }
-    free(copy);
-    if (err) {
-        free(addrs);
-        return err;
+        h = end + 1;
     }
     *out = addrs;
     return 0;
@@ -170,7 +169,7 @@ int aioc_pg_connect(const char *conninfo, aioc_pg_conn **out, char *errbuf, size
         return err;
     }
     size_t n = 0;
-    const char *host = NULL, *hostaddr = NULL, *port = NULL;
+    const char *host = NULL, *hostaddr = NULL;
     for (PQconninfoOption *o = opts; o->keyword; o++) {
         n++;
         if (!o->val)
@@ -179,13 +178,11 @@ int aioc_pg_connect(const char *conninfo, aioc_pg_conn **out, char *errbuf, size
             host = o->val;
         else if (!strcmp(o->keyword, "hostaddr"))
             hostaddr = o->val;
-        else if (!strcmp(o->keyword, "port"))
-            port = o->val;
     }
     char *addrs = NULL;
     int err = 0;
-    if (host && *host && !(hostaddr && *hostaddr) && !strchr(port ? port : "", ','))
-        err = resolve_hosts(host, port, &addrs);
+    if (host && *host && !(hostaddr && *hostaddr))
+        err = resolve_hosts(host, &addrs);
     const char **keys = calloc(n + 2, sizeof *keys);
     const char **vals = calloc(n + 2, sizeof *vals);
     aioc_pg_conn *c = calloc(1, sizeof *c);

@@ -2,7 +2,8 @@
  * builds it with pkg-config and with CMake): with a conninfo argument (the
  * script starts a throwaway server), ten tasks query it at once on one
  * pool and check their answers, and a query the server refuses must give
- * its SQLSTATE; with none, a refused connection must give
+ * its SQLSTATE; with none, a connection to a socket directory that does not exist must
+ * give
  * AIOC_PG_ECONNECT. Prints one line and exits 0, or says what failed and
  * exits 1. */
 #include <aioc.h>
@@ -33,9 +34,9 @@ static void *main_task(void *conninfo) {
     if (!conninfo) {
         aioc_pg_conn *c;
         char msg[256];
-        int err = aioc_pg_connect("host=127.0.0.1 port=1", &c, msg, sizeof msg);
+        int err = aioc_pg_connect("host=/nonexistent", &c, msg, sizeof msg);
         if (err != AIOC_PG_ECONNECT) {
-            fprintf(stderr, "use_pg: port 1: %s\n", aioc_pg_strerror(err));
+            fprintf(stderr, "use_pg: host=/nonexistent: %s\n", aioc_pg_strerror(err));
             return aioc_fail(-EPROTO);
         }
         printf("a refused connection: %s\n", msg);

@@ -5,6 +5,10 @@
 #include <aioc_pg.h>
 #include <errno.h>
 #include <math.h>
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,6 +123,18 @@ static int64_t query_int(aioc_pg_conn *c, const char *sql) {
 
 /* ------------------------------------------------------- connecting -- */
 
+/* A loopback TCP port nobody listens on: bound (so nobody else takes it)
+ * but not listening, so connections to it are refused. `*fd` keeps it. */
+static int refusing_port(int *fd) {
+    *fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    CHECK(*fd >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    CHECK_EQ(bind(*fd, (struct sockaddr *)&a, len), 0);
+    CHECK_EQ(getsockname(*fd, (struct sockaddr *)&a, &len), 0);
+    return ntohs(a.sin_port);
+}
+
 TASK_TEST(connect_tcp_unix_url) {
     const char *infos[] = {info_tcp, info_unix, info_url};
     for (int i = 0; i < 3; i++) {
@@ -134,8 +150,22 @@ TASK_TEST(connect_tcp_unix_url) {
     CHECK(!strcmp(PQhost(aioc_pg_pgconn(c)), "localhost"));
     CHECK(PQhostaddr(aioc_pg_pgconn(c)) && PQhostaddr(aioc_pg_pgconn(c))[0]);
     aioc_pg_close(c);
-    /* sslmode passes through: this server has no TLS, so "require" fails */
+    /* several hosts: the first attempt fails (no such socket directory),
+     * libpq moves on to the next with a new socket, which is waited on */
     char conninfo[400];
+    snprintf(conninfo, sizeof conninfo,
+             "host=/nonexistent,no-such-host.invalid,localhost port=%d user=postgres "
+             "dbname=postgres",
+             info_port);
+    CHECK_ERR(aioc_pg_connect(conninfo, &c, NULL, 0), AIOC_EAI_BASE + EAI_NONAME);
+    snprintf(conninfo, sizeof conninfo,
+             "host=/nonexistent,localhost,127.0.0.1 port=%d,%d,1 user=postgres dbname=postgres",
+             info_port, info_port);
+    c = connect_ok(conninfo);
+    CHECK(!strcmp(PQhost(aioc_pg_pgconn(c)), "localhost"));
+    CHECK_EQ(query_int(c, "SELECT 8"), 8);
+    aioc_pg_close(c);
+    /* sslmode passes through: this server has no TLS, so "require" fails */
     snprintf(conninfo, sizeof conninfo, "%s sslmode=require", info_tcp);
     char msg[256] = "";
     CHECK_ERR(aioc_pg_connect(conninfo, &c, msg, sizeof msg), AIOC_PG_ECONNECT);
@@ -149,13 +179,18 @@ TASK_TEST(connect_tcp_unix_url) {
 TASK_TEST(connect_errors) {
     aioc_pg_conn *c = (aioc_pg_conn *)1;
     char msg[256] = "";
-    /* nobody listens on port 1 */
-    CHECK_ERR(aioc_pg_connect("host=127.0.0.1 port=1 user=postgres", &c, msg, sizeof msg),
-              AIOC_PG_ECONNECT);
-    CHECK(c == NULL);
-    CHECK(strstr(msg, "refused"));
-    /* a database that does not exist */
+    /* nobody listens on the port */
+    int fd;
+    int port = refusing_port(&fd);
     char conninfo[400];
+    snprintf(conninfo, sizeof conninfo, "host=127.0.0.1 port=%d user=postgres", port);
+    CHECK_ERR(aioc_pg_connect(conninfo, &c, msg, sizeof msg), AIOC_PG_ECONNECT);
+    CHECK(c == NULL);
+    if (!strstr(msg, "refused"))
+        fprintf(stderr, "message: %s\n", msg);
+    CHECK(strstr(msg, "refused"));
+    close(fd);
+    /* a database that does not exist */
     snprintf(conninfo, sizeof conninfo, "%s dbname=nosuchdb", info_tcp);
     CHECK_ERR(aioc_pg_connect(conninfo, &c, msg, sizeof msg), AIOC_PG_ECONNECT);
     CHECK(strstr(msg, "nosuchdb"));
@@ -165,11 +200,7 @@ TASK_TEST(connect_errors) {
     /* a name that does not resolve: aioc's resolver error */
     int err = aioc_pg_connect("host=no-such-host.invalid user=postgres", &c, msg, sizeof msg);
     CHECK(err <= AIOC_EAI_BASE + 0 && err > AIOC_EAI_BASE - 100);
-    /* a deadline: a server that never answers (a listening socket that
-     * never accepts) */
-    int fd = aioc_udp_bind("127.0.0.1", "0");
-    CHECK(fd >= 0);
-    aioc_close(fd);
+    /* a deadline that has passed: the attempt is abandoned */
     aioc_scope s;
     aioc_scope_enter(&s, 0.0);
     err = aioc_pg_connect(info_tcp, &c, msg, sizeof msg);
