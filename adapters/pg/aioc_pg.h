@@ -160,8 +160,8 @@ AIOC_PG_EXTERN int aioc_pg_exec(aioc_pg_conn *c, const char *sql, const aioc_pg_
                                 PGresult **res);
 
 /// aioc_pg_exec with `n` text parameters (NULL entries: SQL NULL).
-AIOC_PG_EXTERN int aioc_pg_query(aioc_pg_conn *c, const char *sql, int n,
-                                 const char *const *values, PGresult **res);
+AIOC_PG_EXTERN int aioc_pg_query(aioc_pg_conn *c, const char *sql, int n, const char *const *values,
+                                 PGresult **res);
 
 /// The number of queries sent on `c` and not yet answered.
 AIOC_PG_EXTERN size_t aioc_pg_in_flight(const aioc_pg_conn *c);

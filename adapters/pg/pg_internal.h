@@ -14,8 +14,9 @@ typedef struct pg_req {
     int done;      /* its Sync came (or the connection broke) */
     int abandoned; /* its task gave up: drop the answer */
     int cancel_sent;
-    int err_part;  /* `parts` when the first error came */
-    int prepares;  /* it prepares statement `stmt` first (parts 2) */
+    int replied;  /* a reply to it has been read: the server is done */
+    int err_part; /* `parts` when the first error came */
+    int prepares; /* it prepares statement `stmt` first (parts 2) */
     char stmt[24];
     aioc_event ev;
 } pg_req;

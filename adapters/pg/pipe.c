@@ -31,10 +31,11 @@ static void *cancel_main(void *arg) {
 }
 
 /* Cancels the query at the head if its task gave up: it is the one the
- * server runs now (or is about to). */
+ * server runs now (or is about to). Not once a reply to it has come: the
+ * server is done with it, and the cancel would hit the next query. */
 static void maybe_cancel(aioc_pg_conn *c) {
     pg_req *q = c->head;
-    if (!q || !q->abandoned || q->cancel_sent || c->broken)
+    if (!q || !q->abandoned || q->cancel_sent || q->replied || c->broken)
         return;
     q->cancel_sent = 1;
     PGcancel *k = PQgetCancel(c->pg);
@@ -112,6 +113,8 @@ static int drain(aioc_pg_conn *c) {
     while (c->head && !PQisBusy(c->pg)) {
         pg_req *q = c->head;
         PGresult *r = PQgetResult(c->pg);
+        if (q->parts <= 1) /* its last statement: done on the server */
+            q->replied = 1;
         if (!r) { /* the end of one statement's results */
             if (q->parts > 0)
                 q->parts--;

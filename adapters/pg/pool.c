@@ -43,7 +43,7 @@ aioc_pg_pool *aioc_pg_pool_new(const char *conninfo, const aioc_pg_pool_opts *op
 unsigned aioc_pg_pool_size(const aioc_pg_pool *p) { return p ? p->n : 0; }
 
 static void changed(aioc_pg_pool *p) {
-    aioc_event_set(&p->changed); /* wakes every waiter... */
+    aioc_event_set(&p->changed);   /* wakes every waiter... */
     aioc_event_clear(&p->changed); /* ...and later ones wait for the next */
 }
 
@@ -79,8 +79,8 @@ static int pick(aioc_pg_pool *p, aioc_pg_conn **out) {
         double now = aioc_now();
         for (unsigned i = 0; i < p->n;) {
             aioc_pg_conn *c = p->conns[i];
-            if (!aioc_pg_ok(c) || (!c->in_flight && now - c->last_used > IDLE_CHECK_AFTER &&
-                                   pg__check_idle(c))) {
+            if (!aioc_pg_ok(c) ||
+                (!c->in_flight && now - c->last_used > IDLE_CHECK_AFTER && pg__check_idle(c))) {
                 drop(p, i);
                 continue;
             }

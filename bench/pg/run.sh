@@ -17,9 +17,9 @@
 #                    python3-psycopg 3 (async), one query after another
 # Figures: queries/s and the client's CPU per query (user+system, µs), and
 # ratios. The server runs on one CPU and the clients on another (taskset);
-# each program runs PG_SECONDS (3) s, PG_RUNS (3) times in turn, and the
-# best run of each counts (the machine is shared: the best is the least
-# disturbed).
+# each program runs PG_SECONDS (2) s, PG_RUNS (5) times, the programs in
+# turn, and the median run of each counts (on a shared machine single runs
+# swing by 2x; the median of runs interleaved in time is the fair figure).
 #
 #   bench/pg/run.sh BUILD_DIR
 #
@@ -34,8 +34,8 @@ SRC=$(cd "$(dirname "$0")" && pwd)
 BIN=$BUILD/bench/pg
 OUT=$BUILD/bench-pg-results.txt
 PY=/usr/bin/python3 # Debian's, with python3-asyncpg, -uvloop, -psycopg
-SECS=${PG_SECONDS:-3}
-RUNS=${PG_RUNS:-3}
+SECS=${PG_SECONDS:-2}
+RUNS=${PG_RUNS:-5}
 if ! [ -x "$BIN/pg_aioc_bench" ] || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
     echo "bench/pg: skipped (aioc_pg or the PostgreSQL server missing: scripts/deps.sh bench)"
     exit 0
@@ -79,21 +79,24 @@ run_one() { # config
 field() { echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
 
 echo "# aioc PostgreSQL benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'), $(uname -srm)," \
-    "server on CPU $SERVER_CPU, client on CPU $CLIENT_CPU, best of $RUNS x ${SECS}s" >>"$OUT"
-declare -A QPS CPU
+    "server on CPU $SERVER_CPU, client on CPU $CLIENT_CPU, median of $RUNS x ${SECS}s" >>"$OUT"
+declare -A RUNS_OF QPS CPU
 for r in $(seq "$RUNS"); do
     for cfg in $configs; do
         line=$(run_one "$cfg" 2>/dev/null | grep '^RESULT') || { echo "  $cfg: failed" >&2; continue; }
         echo "$line" >>"$OUT"
-        q=$(field "$line" qps)
-        if [ -z "${QPS[$cfg]:-}" ] || [ "$q" -gt "${QPS[$cfg]}" ]; then
-            QPS[$cfg]=$q
-            CPU[$cfg]=$(field "$line" cpu_us)
-        fi
+        RUNS_OF[$cfg]="${RUNS_OF[$cfg]:-}$(field "$line" qps) $(field "$line" cpu_us)
+"
     done
 done
+for cfg in $configs; do # the median run by queries/s
+    [ -n "${RUNS_OF[$cfg]:-}" ] || continue
+    mid=$(printf '%s' "${RUNS_OF[$cfg]}" | sort -n | awk '{ l[NR] = $0 } END { print l[int((NR + 1) / 2)] }')
+    QPS[$cfg]=${mid%% *}
+    CPU[$cfg]=${mid##* }
+done
 
-echo "PostgreSQL, SELECT \$1::int4 on one connection (best of $RUNS x ${SECS}s):"
+echo "PostgreSQL, SELECT \$1::int4 on one connection (median of $RUNS x ${SECS}s):"
 printf '  %-19s %10s %14s\n' program "queries/s" "client µs/query"
 for cfg in $configs; do
     [ -n "${QPS[$cfg]:-}" ] || { printf '  %-19s %10s\n' "$cfg" n/a; continue; }

@@ -3,17 +3,17 @@
  * says where it is). `aioc_pg_tests NAME` runs one test (pg-list.h). */
 #include <aioc.h>
 #include <aioc_pg.h>
+#include <arpa/inet.h>
+#include <endian.h>
 #include <errno.h>
 #include <math.h>
-#include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
-#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
-#include <endian.h>
 
 #define AIOC_TEST_ERR_NAME aioc_pg_strerror
 #include "test.h"
@@ -216,9 +216,9 @@ TASK_TEST(query_values) {
     aioc_pg_conn *c = connect_ok(info_tcp);
     PGresult *r;
     const char *args[] = {"20", NULL, "it's"};
-    CHECK_ERR(aioc_pg_query(c, "SELECT $1::int4 + 1, $2::text IS NULL, $3::text, NULL::int", 3,
-                            args, &r),
-              0);
+    CHECK_ERR(
+        aioc_pg_query(c, "SELECT $1::int4 + 1, $2::text IS NULL, $3::text, NULL::int", 3, args, &r),
+        0);
     CHECK_EQ(PQresultStatus(r), PGRES_TUPLES_OK);
     CHECK_EQ(aioc_pg_rows(r), 1);
     CHECK_EQ(aioc_pg_cols(r), 4);
@@ -848,8 +848,8 @@ TASK_TEST(server_restart_under_load) {
     aioc_scope_exit(&s);
     l.stop = 1;
     CHECK_ERR(aioc_gather(t, N, NULL), 0);
-    fprintf(stderr, "ok %ld before, %ld after; %ld broken, %ld refused\n", l.ok_before,
-            l.ok_after, l.broken, l.refused);
+    fprintf(stderr, "ok %ld before, %ld after; %ld broken, %ld refused\n", l.ok_before, l.ok_after,
+            l.broken, l.refused);
     CHECK(l.broken + l.refused > 0); /* the restart was seen, as errors */
     CHECK_EQ(l.other, 0);
     CHECK(aioc_pg_pool_size(l.pool) <= 10);
