@@ -40,6 +40,8 @@
  *
  * Everything here must be called from the thread of the loop the
  * connection or pool was made in, and suspending calls from a task.
+ * libpq's notice processor is left as it is (it prints NOTICEs to
+ * stderr): set your own with PQsetNoticeProcessor on aioc_pg_pgconn(c).
  */
 #ifndef AIOC_PG_H
 #define AIOC_PG_H
@@ -222,8 +224,9 @@ typedef struct aioc_pg_pool_opts {
 /// errno ENOMEM.
 AIOC_PG_EXTERN aioc_pg_pool *aioc_pg_pool_new(const char *conninfo, const aioc_pg_pool_opts *opts);
 
-/// Closes every connection and frees `pool`. Connections lent out
-/// (aioc_pg_pool_acquire) must have been released. Suspends (as
+/// Closes every connection and frees `pool`, once no task uses it any
+/// more: connections lent out (aioc_pg_pool_acquire) must have been
+/// released, and no query on the pool may still be waiting. Suspends (as
 /// aioc_pg_close). NULL does nothing.
 AIOC_PG_EXTERN void aioc_pg_pool_free(aioc_pg_pool *pool);
 
@@ -281,15 +284,20 @@ AIOC_PG_EXTERN int aioc_pg_copy_in_start(aioc_pg_conn *c, const char *sql, PGres
 
 /// Sends `n` bytes of COPY data (PQputCopyData), waiting for room when
 /// libpq's buffer is full. Suspends. Returns 0, AIOC_PG_EBROKEN,
-/// -ECANCELED / -ETIMEDOUT (the COPY is then ended with an error by
-/// aioc_pg_copy_in_end), AIOC_ENOTASK.
+/// -ECANCELED / -ETIMEDOUT (the COPY is still open: end it with
+/// aioc_pg_copy_in_end and a reason, from a task that is not cancelled,
+/// or close the connection), AIOC_ENOTASK.
 AIOC_PG_EXTERN int aioc_pg_copy_put(aioc_pg_conn *c, const void *buf, size_t n);
 
 /// Ends a COPY FROM STDIN: `errmsg` NULL to commit it, else the reason it
-/// is abandoned (PQputCopyEnd). Waits for the server's verdict. Suspends.
-/// Returns 0 and, if `res` is not NULL, the command's result in `*res`
-/// (PQcmdTuples tells the rows), or AIOC_PG_ESERVER with the error result,
-/// AIOC_PG_EBROKEN, -ECANCELED, -ETIMEDOUT.
+/// is abandoned (PQputCopyEnd; the server then fails it with SQLSTATE
+/// 57014). Waits for the server's verdict, and the connection is back in
+/// pipeline mode. Suspends. Returns 0 and, if `res` is not NULL, the
+/// command's result in `*res` (PQcmdTuples tells the rows; free it), or
+/// AIOC_PG_ESERVER with the error result in `*res`, AIOC_PG_EBROKEN, or
+/// -ECANCELED / -ETIMEDOUT: the COPY could not be ended, and the
+/// connection is left unusable (AIOC_PG_EBROKEN from then on; a pool
+/// replaces it).
 AIOC_PG_EXTERN int aioc_pg_copy_in_end(aioc_pg_conn *c, const char *errmsg, PGresult **res);
 
 /// Starts `COPY ... TO STDOUT` (`sql`) on `c`, held alone. As

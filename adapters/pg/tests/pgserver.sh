@@ -42,7 +42,7 @@ start)
         port=$(( 20000 + $(od -An -N2 -tu2 /dev/urandom) % 20000 ))
         if as_pg "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
             -o "-k $dir/sock -p $port -c fsync=off -c listen_addresses=127.0.0.1 -c max_connections=200" \
-            start >/dev/null; then
+            start >/dev/null 2>&1; then
             break
         fi
         tries=$((tries + 1))

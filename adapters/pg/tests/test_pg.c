@@ -856,3 +856,28 @@ TASK_TEST(server_restart_under_load) {
     aioc_pg_pool_free(l.pool);
     return NULL;
 }
+
+TASK_TEST(copy_out_cancelled) {
+    /* a COPY TO whose reader gives up half-way: cancelled on the server,
+     * drained, and the connection goes on (generate_series in the select
+     * list streams its rows; in FROM it would make them all first) */
+    aioc_pg_conn *c = connect_ok(info_unix);
+    PGresult *r = NULL;
+    CHECK_ERR(
+        aioc_pg_copy_out_start(c, "COPY (SELECT generate_series(1, 100000000)) TO STDOUT", &r), 0);
+    aioc_scope s;
+    aioc_scope_enter(&s, 0.2);
+    long n, rows = 0;
+    char *line;
+    while ((n = aioc_pg_copy_get(c, &line, &r)) > 0) {
+        rows++;
+        PQfreemem(line);
+    }
+    aioc_scope_exit(&s);
+    CHECK_ERR(n, -ETIMEDOUT);
+    CHECK(rows > 0 && rows < 100000000);
+    CHECK(aioc_pg_ok(c));
+    CHECK_EQ(query_int(c, "SELECT 9"), 9);
+    aioc_pg_close(c);
+    return NULL;
+}
