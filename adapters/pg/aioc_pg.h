@@ -42,6 +42,8 @@
  * connection or pool was made in, and suspending calls from a task.
  * libpq's notice processor is left as it is (it prints NOTICEs to
  * stderr): set your own with PQsetNoticeProcessor on aioc_pg_pgconn(c).
+ * It is called from inside libpq, on the connection's reader task or the
+ * task in a call here, and must not suspend.
  */
 #ifndef AIOC_PG_H
 #define AIOC_PG_H

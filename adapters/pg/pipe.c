@@ -223,7 +223,7 @@ int pg__conn_start(aioc_pg_conn *c) {
     aioc_event_init(&c->idle);
     aioc_event_set(&c->idle);
     c->last_used = aioc_now();
-    aioc_spawn_opts o = {.name = "pg-reader", .stack_size = 64 * 1024};
+    aioc_spawn_opts o = {.name = "pg-reader"};
     c->reader = aioc_spawn_with(reader_main, c, &o);
     o.name = "pg-flusher";
     c->flusher = aioc_spawn_with(flusher_main, c, &o);

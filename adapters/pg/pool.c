@@ -14,12 +14,21 @@
 
 #define IDLE_CHECK_AFTER 1.0 /* seconds idle after which a connection is checked */
 
+/* A connection being closed by a task of its own. */
+typedef struct closing {
+    struct closing *next;
+    aioc_pg_pool *pool;
+    aioc_pg_conn *c;
+    aioc_task task;
+} closing;
+
 struct aioc_pg_pool {
     char *conninfo;
     unsigned max;
     aioc_pg_conn **conns;
     unsigned n, connecting;
     aioc_event changed; /* set (and cleared) when a connection comes or goes */
+    closing *closings;  /* awaited by aioc_pg_pool_free */
 };
 
 aioc_pg_pool *aioc_pg_pool_new(const char *conninfo, const aioc_pg_pool_opts *opts) {
@@ -48,26 +57,48 @@ static void changed(aioc_pg_pool *p) {
 }
 
 static void *close_main(void *arg) {
-    aioc_pg_close(arg);
+    closing *k = arg;
+    aioc_pg_close(k->c);
+    k->c = NULL;
     return NULL;
 }
 
-/* Closes `c` in a task of its own: the caller does not wait. */
-static void close_later(aioc_pg_conn *c) {
+/* Closes `c` in a task of its own: the caller does not wait, and
+ * aioc_pg_pool_free waits for every such task. */
+static void close_later(aioc_pg_pool *p, aioc_pg_conn *c) {
     c->pool = NULL;
-    aioc_spawn_opts o = {.name = "pg-close"};
-    aioc_task t = aioc_spawn_with(close_main, c, &o);
-    if (aioc_task_error(t))
-        aioc_pg_close(c); /* in the caller, then */
-    else
-        aioc_detach(t);
+    /* what earlier closes left behind */
+    for (closing **pp = &p->closings; *pp;) {
+        closing *k = *pp;
+        if (!k->c && aioc_task_done(k->task)) {
+            aioc_await(k->task, NULL); /* ended: does not suspend */
+            *pp = k->next;
+            free(k);
+        } else {
+            pp = &k->next;
+        }
+    }
+    closing *k = calloc(1, sizeof *k);
+    if (k) {
+        k->pool = p;
+        k->c = c;
+        aioc_spawn_opts o = {.name = "pg-close"};
+        k->task = aioc_spawn_with(close_main, k, &o);
+        if (!aioc_task_error(k->task)) {
+            k->next = p->closings;
+            p->closings = k;
+            return;
+        }
+        free(k);
+    }
+    aioc_pg_close(c); /* in the caller, then */
 }
 
 static void drop(aioc_pg_pool *p, unsigned i) {
     aioc_pg_conn *c = p->conns[i];
     p->conns[i] = p->conns[--p->n];
     p->conns[p->n] = NULL;
-    close_later(c);
+    close_later(p, c);
     changed(p);
 }
 
@@ -166,7 +197,7 @@ void aioc_pg_pool_release(aioc_pg_pool *p, aioc_pg_conn *c) {
                 drop(p, i);
                 return;
             }
-        close_later(c);
+        close_later(p, c);
         return;
     }
     changed(p);
@@ -178,6 +209,17 @@ void aioc_pg_pool_free(aioc_pg_pool *p) {
     while (p->n) {
         aioc_pg_conn *c = p->conns[--p->n];
         aioc_pg_close(c);
+    }
+    while (p->closings) {
+        closing *k = p->closings;
+        p->closings = k->next;
+        aioc_scope shield; /* the closes must end before the pool does */
+        aioc_shield_enter(&shield);
+        aioc_await(k->task, NULL);
+        aioc_scope_exit(&shield);
+        if (k->c) /* cancelled before it ran (the loop is ending) */
+            aioc_pg_close(k->c);
+        free(k);
     }
     free(p->conns);
     free(p->conninfo);
