@@ -264,9 +264,11 @@ int pg__check_idle(aioc_pg_conn *c) {
         return AIOC_PG_EBROKEN;
     if (c->in_flight || c->listening || c->exclusive)
         return 0;
+    /* a notice, a notification, or the server's goodbye (a FATAL error,
+     * then the end of the stream): libpq takes what came in, as long as
+     * more comes (a few rounds at most) */
     struct pollfd p = {.fd = c->wfd, .events = POLLIN};
-    if (poll(&p, 1, 0) > 0) {
-        /* a notice, a notification or the end: libpq takes it in */
+    for (int i = 0; i < 4 && poll(&p, 1, 0) > 0; i++) {
         if (!PQconsumeInput(c->pg) || PQstatus(c->pg) == CONNECTION_BAD) {
             break_conn(c, AIOC_PG_EBROKEN);
             return AIOC_PG_EBROKEN;

@@ -676,6 +676,32 @@ TASK_TEST(pool_broken_connection) {
     return NULL;
 }
 
+TASK_TEST(pool_idle_check) {
+    /* a pool's idle connection whose server process went away meanwhile
+     * is found out before reuse: the next query gets a new connection
+     * instead of an error */
+    aioc_pg_pool *pool = aioc_pg_pool_new(info_tcp, &(aioc_pg_pool_opts){.max_size = 1});
+    aioc_pg_conn *killer = connect_ok(info_unix);
+    PGresult *r;
+    CHECK_ERR(aioc_pg_pool_exec(pool, "SELECT pg_backend_pid()", NULL, &r), 0);
+    char pid[32];
+    snprintf(pid, sizeof pid, "%s", aioc_pg_text(r, 0, 0));
+    PQclear(r);
+    const char *args[] = {pid};
+    CHECK_ERR(aioc_pg_query(killer, "SELECT pg_terminate_backend($1::int4, 10000)", 1, args, &r),
+              0);
+    CHECK(!strcmp(aioc_pg_text(r, 0, 0), "t"));
+    PQclear(r);
+    aioc_sleep(1.5); /* idle longer than the pool's 1 s before a check */
+    CHECK_ERR(aioc_pg_pool_exec(pool, "SELECT pg_backend_pid()", NULL, &r), 0);
+    CHECK(strcmp(aioc_pg_text(r, 0, 0), pid) != 0);
+    PQclear(r);
+    CHECK_EQ(aioc_pg_pool_size(pool), 1);
+    aioc_pg_close(killer);
+    aioc_pg_pool_free(pool);
+    return NULL;
+}
+
 /* ------------------------------------------------------ LISTEN/NOTIFY -- */
 
 TASK_TEST(notify) {
