@@ -795,8 +795,13 @@ TASK_TEST(copy_in_out) {
     CHECK_ERR(aioc_pg_copy_in_start(c, "COPY nope FROM STDIN", &r), AIOC_PG_ESERVER);
     CHECK(!strcmp(aioc_pg_sqlstate(r), "42P01"));
     PQclear(r);
-    /* a COPY through the pipeline is refused */
     CHECK_EQ(query_int(c, "SELECT count(*) FROM cp"), rows);
+    /* a COPY through aioc_pg_exec cannot be: libpq has no COPY in
+     * pipeline mode, and the connection is given up */
+    CHECK_ERR(aioc_pg_exec(c, "COPY cp TO STDOUT", NULL, &r), AIOC_PG_EPROTOCOL);
+    CHECK(r == NULL);
+    CHECK(!aioc_pg_ok(c));
+    CHECK_ERR(aioc_pg_exec(c, "SELECT 1", NULL, &r), AIOC_PG_EBROKEN);
     aioc_pg_close(c);
     return NULL;
 }
