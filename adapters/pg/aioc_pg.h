@@ -97,8 +97,10 @@ typedef struct aioc_pg_conn aioc_pg_conn;
 /// socket directory. The connection is made with PQconnectStartParams and
 /// PQconnectPoll, the task waiting on its socket meanwhile (libpq may
 /// change the socket as it tries the next address: the new one is waited
-/// on). Suspends; honours cancellation and deadline scopes (the attempt is
-/// abandoned). Returns 0 and `*out` (free it with aioc_pg_close), or with
+/// on). `connect_timeout` (seconds, at least 2, as libpq counts it) is a
+/// deadline for each address tried; when it passes, the call fails with
+/// -ETIMEDOUT. Suspends; honours cancellation and deadline scopes (the
+/// attempt is abandoned). Returns 0 and `*out` (free it with aioc_pg_close), or with
 /// `*out` NULL: AIOC_PG_ECONNECT (libpq's message copied into `errbuf`, of
 /// `errlen` bytes, if not NULL), -EINVAL (conninfo unparsable: message in
 /// errbuf), a resolver error (AIOC_EAI_BASE - EAI_*), -ECANCELED,

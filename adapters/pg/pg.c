@@ -170,6 +170,7 @@ int aioc_pg_connect(const char *conninfo, aioc_pg_conn **out, char *errbuf, size
     }
     size_t n = 0;
     const char *host = NULL, *hostaddr = NULL;
+    double timeout = 0;
     for (PQconninfoOption *o = opts; o->keyword; o++) {
         n++;
         if (!o->val)
@@ -178,6 +179,8 @@ int aioc_pg_connect(const char *conninfo, aioc_pg_conn **out, char *errbuf, size
             host = o->val;
         else if (!strcmp(o->keyword, "hostaddr"))
             hostaddr = o->val;
+        else if (!strcmp(o->keyword, "connect_timeout"))
+            timeout = atof(o->val);
     }
     char *addrs = NULL;
     int err = 0;
@@ -213,14 +216,27 @@ int aioc_pg_connect(const char *conninfo, aioc_pg_conn **out, char *errbuf, size
     PostgresPollingStatusType st = PGRES_POLLING_WRITING;
     if (PQstatus(c->pg) == CONNECTION_BAD)
         st = PGRES_POLLING_FAILED;
+    /* connect_timeout is libpq's blocking loop's, not PQconnectPoll's: a
+     * deadline of ours for each address tried (a new socket), at least 2 s
+     * as libpq has it */
+    aioc_scope scope;
+    int scoped = timeout > 0 && aioc_scope_enter(&scope, timeout < 2 ? 2 : timeout) == 0;
     while (st != PGRES_POLLING_OK && st != PGRES_POLLING_FAILED) {
+        int fd = c->pgfd;
         err = watch_socket(c);
+        if (!err && scoped && c->pgfd != fd)
+            aioc_scope_reschedule(scope, timeout < 2 ? 2 : timeout);
         if (!err)
             err = st == PGRES_POLLING_READING ? aioc_wait_readable(c->wfd)
                                               : aioc_wait_writable(c->wfd);
         if (err)
             break;
         st = PQconnectPoll(c->pg);
+    }
+    if (scoped) {
+        int e = aioc_scope_exit(&scope);
+        if (!err && e)
+            err = e;
     }
     if (!err && st == PGRES_POLLING_FAILED)
         err = AIOC_PG_ECONNECT;

@@ -200,6 +200,16 @@ TASK_TEST(connect_errors) {
     /* a name that does not resolve: aioc's resolver error */
     int err = aioc_pg_connect("host=no-such-host.invalid user=postgres", &c, msg, sizeof msg);
     CHECK(err <= AIOC_EAI_BASE + 0 && err > AIOC_EAI_BASE - 100);
+    /* a server that never answers (a listening socket nobody accepts on):
+     * connect_timeout, which libpq keeps only in its blocking connect, is
+     * kept here too */
+    port = refusing_port(&fd);
+    CHECK_EQ(listen(fd, 8), 0);
+    snprintf(conninfo, sizeof conninfo, "host=127.0.0.1 port=%d connect_timeout=1", port);
+    double t0 = aioc_now();
+    CHECK_ERR(aioc_pg_connect(conninfo, &c, msg, sizeof msg), -ETIMEDOUT);
+    CHECK(aioc_now() - t0 >= 1.9); /* at least 2 s, as libpq counts it */
+    close(fd);
     /* a deadline that has passed: the attempt is abandoned */
     aioc_scope s;
     aioc_scope_enter(&s, 0.0);
