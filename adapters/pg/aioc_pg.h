@@ -272,6 +272,22 @@ AIOC_PG_EXTERN int aioc_pg_begin(aioc_pg_conn *c);
 AIOC_PG_EXTERN int aioc_pg_commit(aioc_pg_conn *c);
 AIOC_PG_EXTERN int aioc_pg_rollback(aioc_pg_conn *c);
 
+/// A transaction's body, run by aioc_pg_pool_transaction on `c` between
+/// BEGIN and COMMIT: return 0 to commit, a negative error to roll back.
+typedef int (*aioc_pg_tx_fn)(aioc_pg_conn *c, void *arg);
+
+/// asyncpg's `async with pool.acquire() as c: async with c.transaction():`
+/// takes a connection for the caller alone (aioc_pg_pool_acquire), runs
+/// BEGIN, fn(c, arg), then COMMIT if fn returned 0, else ROLLBACK, and
+/// gives the connection back (closed instead if it is left broken or in a
+/// transaction). The ROLLBACK runs shielded, so a caller cancelled or past
+/// its deadline inside fn still leaves the server clean. Suspends. Returns
+/// 0 (committed), fn's error (rolled back), COMMIT's error
+/// (AIOC_PG_ESERVER, e.g. a serialization failure: its result is dropped;
+/// use aioc_pg_commit yourself to read its SQLSTATE), aioc_pg_pool_acquire's
+/// and BEGIN's errors, AIOC_ENOTASK.
+AIOC_PG_EXTERN int aioc_pg_pool_transaction(aioc_pg_pool *pool, aioc_pg_tx_fn fn, void *arg);
+
 /* ===================================================== LISTEN/NOTIFY == */
 
 /// Waits for the next notification on `c` (after LISTEN on it: use a

@@ -225,3 +225,24 @@ void aioc_pg_pool_free(aioc_pg_pool *p) {
     free(p->conninfo);
     free(p);
 }
+
+int aioc_pg_pool_transaction(aioc_pg_pool *p, aioc_pg_tx_fn fn, void *arg) {
+    aioc_pg_conn *c;
+    int err = aioc_pg_pool_acquire(p, &c);
+    if (err)
+        return err;
+    err = aioc_pg_begin(c);
+    if (!err) {
+        err = fn(c, arg);
+        if (!err) {
+            err = aioc_pg_commit(c);
+        } else {
+            aioc_scope shield; /* the server must not be left inside it */
+            aioc_shield_enter(&shield);
+            aioc_pg_rollback(c);
+            aioc_scope_exit(&shield);
+        }
+    }
+    aioc_pg_pool_release(p, c);
+    return err;
+}

@@ -568,6 +568,55 @@ TASK_TEST(transaction) {
     return NULL;
 }
 
+static int add_two(aioc_pg_conn *c, void *arg) {
+    int *fail = arg;
+    PGresult *r;
+    int err = aioc_pg_exec(c, "INSERT INTO txf VALUES (1)", NULL, &r);
+    PQclear(r);
+    if (!err)
+        err = aioc_pg_exec(c, "INSERT INTO txf VALUES (2)", NULL, &r);
+    PQclear(r);
+    if (!err && *fail == 1)
+        err = -EIO; /* the body's own failure */
+    if (!err && *fail == 2)
+        err = aioc_sleep(30); /* cancelled from outside */
+    return err;
+}
+
+static void *run_tx(void *arg) {
+    job *j = arg;
+    j->err = aioc_pg_pool_transaction(j->pool, add_two, &j->i);
+    return NULL;
+}
+
+TASK_TEST(pool_transaction_helper) {
+    aioc_pg_pool *pool = aioc_pg_pool_new(info_tcp, &(aioc_pg_pool_opts){.max_size = 2});
+    PGresult *r;
+    CHECK_ERR(aioc_pg_pool_exec(pool, "DROP TABLE IF EXISTS txf", NULL, &r), 0);
+    PQclear(r);
+    CHECK_ERR(aioc_pg_pool_exec(pool, "CREATE TABLE txf (v int)", NULL, &r), 0);
+    PQclear(r);
+    int fail = 0;
+    CHECK_ERR(aioc_pg_pool_transaction(pool, add_two, &fail), 0);
+    fail = 1;
+    CHECK_ERR(aioc_pg_pool_transaction(pool, add_two, &fail), -EIO);
+    /* cancelled inside: rolled back all the same */
+    job j = {.pool = pool, .i = 2};
+    aioc_task t = aioc_spawn(run_tx, &j);
+    aioc_sleep(0.1);
+    aioc_cancel(t);
+    CHECK_ERR(aioc_await(t, NULL), -ECANCELED);
+    CHECK_ERR(j.err, -ECANCELED);
+    CHECK_ERR(aioc_pg_pool_exec(pool, "SELECT count(*), sum(v) FROM txf", NULL, &r), 0);
+    CHECK(!strcmp(aioc_pg_text(r, 0, 0), "2")); /* only the committed one */
+    CHECK(!strcmp(aioc_pg_text(r, 0, 1), "3"));
+    PQclear(r);
+    CHECK_ERR(aioc_pg_pool_exec(pool, "DROP TABLE txf", NULL, &r), 0);
+    PQclear(r);
+    aioc_pg_pool_free(pool);
+    return NULL;
+}
+
 /* ------------------------------------------------------ cancelling -- */
 
 static void *sleep_query(void *arg) {
