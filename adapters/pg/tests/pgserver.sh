@@ -12,7 +12,9 @@
 # postgres user (runuser), which owns the scratch directory.
 set -eu
 cmd=$1
-info=$2
+info=$(cd "$(dirname "$2")" && pwd)/$(basename "$2")
+self=$(cd "$(dirname "$0")" && pwd)/$(basename "$0")
+cd / # the postgres user may not enter the caller's directory (/root...)
 # the server's programs: AIOC_PG_BIN, else the newest Debian version
 bin=${AIOC_PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)}
 as_pg() {
@@ -26,7 +28,7 @@ as_pg() {
 case $cmd in
 start)
     if [ -f "$info" ]; then # a stale one (an earlier run that was killed)
-        "$0" stop "$info" || true
+        "$self" stop "$info" || true
     fi
     dir=$(mktemp -d /tmp/aioc-pg.XXXXXX)
     chmod 755 "$dir"

@@ -913,8 +913,8 @@ static void *restart_job(void *arg) {
     (void)arg;
     char cmd[1400];
     const char *as = getuid() == 0 ? "runuser -u postgres -- " : "";
-    snprintf(cmd, sizeof cmd, "%s%s/pg_ctl -D %s -m fast -w -t 60 restart >/dev/null 2>&1", as,
-             info_bin, info_data);
+    snprintf(cmd, sizeof cmd, "cd / && %s%s/pg_ctl -D %s -m fast -w -t 60 restart >/dev/null 2>&1",
+             as, info_bin, info_data);
     return (void *)(intptr_t)system(cmd);
 }
 
