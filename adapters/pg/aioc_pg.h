@@ -152,16 +152,16 @@ typedef struct aioc_pg_params {
 ///   0: `*res` is the result (PGRES_TUPLES_OK or PGRES_COMMAND_OK);
 ///   AIOC_PG_ESERVER: `*res` is the server's error result (SQLSTATE and
 ///     message: aioc_pg_sqlstate, aioc_pg_error_message);
-///   and with `*res` NULL: AIOC_PG_EBROKEN (see aioc_pg_conn_message),
+///   and with `*res` NULL: AIOC_PG_EBROKEN (see aioc_pg_conn_message);
 ///   AIOC_PG_EPROTOCOL (a COPY statement, which libpq does not allow in
 ///   pipeline mode: the connection is given up, and every query in flight
-///   on it fails with this code; use the COPY calls), -EBUSY (a COPY runs
-///   on `c`), -ECANCELED
-///   or -ETIMEDOUT (the caller gave up: the query is cancelled on the
-///   server with PQcancel, run on the thread pool, if it is the one
-///   running there, its result is read and dropped, and the connection
-///   stays usable), -ENOMEM, -EINVAL (bad arguments, or libpq refused to
-///   send: too many parameters...), AIOC_ENOTASK.
+///   on it fails with this code; use the COPY calls); -EBUSY (a COPY runs
+///   on `c`); -ECANCELED or -ETIMEDOUT: nothing is sent if the caller was
+///   cancelled or past its deadline already; if it gives up while waiting,
+///   the query is cancelled on the server if it is the one running there
+///   (PQcancel, run on the thread pool), its result is read and dropped,
+///   and the connection stays usable; -ENOMEM; -EINVAL (bad arguments, or
+///   libpq refused to send: too many parameters...); AIOC_ENOTASK.
 /// The caller owns `*res` and frees it with PQclear. A cancel request
 /// reaches whatever the server runs on the connection at that moment: if
 /// the query ends just before it arrives, the next query of the pipeline

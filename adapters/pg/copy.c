@@ -94,7 +94,9 @@ static int copy_start(aioc_pg_conn *c, const char *sql, ExecStatusType want, PGr
         return AIOC_PG_EBROKEN;
     if (c->exclusive)
         return -EBUSY;
-    int err = pg__wait_idle(c);
+    int err = aioc_event_wait(&c->probe); /* cancelled already: nothing sent */
+    if (!err)
+        err = pg__wait_idle(c);
     if (err)
         return err;
     c->exclusive = 1;

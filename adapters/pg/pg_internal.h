@@ -41,6 +41,7 @@ struct aioc_pg_conn {
     aioc_event work;  /* set when the reader has something to read */
     aioc_event flush; /* set when libpq holds output it could not send */
     aioc_event idle;  /* set while nothing is in flight */
+    aioc_event probe; /* always set: waiting on it checks for a cancellation */
     int listening;
     aioc_queue *notifies; /* PGnotify * that arrived, in order */
     pg_stmt *stmts;

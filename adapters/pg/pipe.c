@@ -222,6 +222,8 @@ int pg__conn_start(aioc_pg_conn *c) {
     aioc_event_init(&c->flush);
     aioc_event_init(&c->idle);
     aioc_event_set(&c->idle);
+    aioc_event_init(&c->probe);
+    aioc_event_set(&c->probe);
     c->last_used = aioc_now();
     aioc_spawn_opts o = {.name = "pg-reader"};
     c->reader = aioc_spawn_with(reader_main, c, &o);
@@ -321,6 +323,11 @@ int aioc_pg_exec(aioc_pg_conn *c, const char *sql, const aioc_pg_params *p, PGre
         return AIOC_PG_EBROKEN;
     if (c->exclusive)
         return -EBUSY;
+    /* a caller cancelled already (or past its deadline) sends nothing: a
+     * query sent only to be cancelled would race the ones behind it */
+    int err = aioc_event_wait(&c->probe);
+    if (err)
+        return err;
     pg_req *q = calloc(1, sizeof *q);
     if (!q)
         return -ENOMEM;
@@ -390,7 +397,7 @@ int aioc_pg_exec(aioc_pg_conn *c, const char *sql, const aioc_pg_params *p, PGre
         break_conn(c, AIOC_PG_EBROKEN);
     }
 
-    int err = aioc_event_wait(&q->ev);
+    err = aioc_event_wait(&q->ev);
     if (!q->done) { /* gave up: the reader drops the answer */
         q->abandoned = 1;
         maybe_cancel(c);

@@ -655,6 +655,11 @@ TASK_TEST(cancel_long_query) {
     CHECK_EQ(query_int(c, "SELECT 6"), 6);
     CHECK_ERR(aioc_scope_exit(&s), 0);
     CHECK_EQ(aioc_pg_in_flight(c), 0);
+    /* a caller whose deadline has passed sends nothing at all */
+    aioc_scope_enter(&s, 0);
+    CHECK_ERR(aioc_pg_exec(c, "SELECT pg_sleep(30)", NULL, &r), -ETIMEDOUT);
+    CHECK_EQ(aioc_pg_in_flight(c), 0);
+    aioc_scope_exit(&s);
     aioc_pg_close(c);
     return NULL;
 }
