@@ -140,7 +140,13 @@ typedef struct aioc_pg_params {
     const Oid *types;          ///< type OIDs (NULL, or 0 entries: inferred)
     int binary_results;        ///< non-zero: every result column in binary
     /// Non-zero: run as a prepared statement from `c`'s cache (by SQL
-    /// text): the first use prepares it, in the same round trip.
+    /// text, as asyncpg's statement cache): the first use prepares it, in
+    /// the same round trip; later uses skip the server's parsing and
+    /// planning. The cache keeps up to 256 statements per connection
+    /// (beyond that, new texts run unprepared). A statement the server
+    /// refuses to prepare is not kept; one whose tables changed shape
+    /// fails once with SQLSTATE 0A000 ("cached plan must not change
+    /// result type") and is prepared again at its next use.
     int prepare;
 } aioc_pg_params;
 

@@ -14,12 +14,15 @@ typedef struct pg_req {
     int done;      /* its Sync came (or the connection broke) */
     int abandoned; /* its task gave up: drop the answer */
     int cancel_sent;
-    int replied;  /* a reply to it has been read: the server is done */
-    int err_part; /* `parts` when the first error came */
-    int prepares; /* it prepares statement `stmt` first (parts 2) */
-    char stmt[24];
+    int replied;   /* a reply to it has been read: the server is done */
+    int err_part;  /* `parts` when the first error came */
+    int prepares;  /* it prepares statement `stmt` first (parts 2) */
+    char stmt[24]; /* the cached statement it runs, if any */
     aioc_event ev;
 } pg_req;
+
+/* The most statements a connection's cache keeps (see aioc_pg_params). */
+#define AIOC_PG_STMT_CACHE_MAX 256
 
 /* A prepared statement of the cache, by SQL text. */
 typedef struct pg_stmt {
@@ -44,8 +47,9 @@ struct aioc_pg_conn {
     aioc_event probe; /* always set: waiting on it checks for a cancellation */
     int listening;
     aioc_queue *notifies; /* PGnotify * that arrived, in order */
-    pg_stmt *stmts;
-    unsigned nstmts;
+    pg_stmt *stmts;       /* most recently used first */
+    unsigned nstmts;      /* statements named so far (aioc_1, aioc_2...) */
+    unsigned ncached;
     double last_used; /* aioc_now() of the last completed request */
     /* the pool's bookkeeping */
     struct aioc_pg_pool *pool;

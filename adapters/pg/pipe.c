@@ -58,6 +58,12 @@ static void req_free(pg_req *q) {
 
 static void stmt_drop_name(aioc_pg_conn *c, const char *name);
 
+static int is_state(const PGresult *r, const char *state) {
+    const char *s = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+    return s && !strcmp(s, state);
+}
+static void send_internal(aioc_pg_conn *c, const char *sql);
+
 /* The head's Sync came: it is answered. */
 static void complete_head(aioc_pg_conn *c) {
     pg_req *q = c->head;
@@ -66,8 +72,18 @@ static void complete_head(aioc_pg_conn *c) {
         c->tail = NULL;
     c->in_flight--;
     c->last_used = aioc_now();
-    if (q->prepares && q->err_part == 2)
+    if (q->prepares && q->err_part == 2) {
         stmt_drop_name(c, q->stmt); /* the Prepare failed: again next time */
+    } else if (q->stmt[0] && q->res && PQresultStatus(q->res) == PGRES_FATAL_ERROR &&
+               is_state(q->res, "0A000")) {
+        /* "cached plan must not change result type": the table changed
+         * under the statement; prepare it again next time, and let the
+         * server forget this one */
+        char sql[48];
+        snprintf(sql, sizeof sql, "DEALLOCATE %s", q->stmt);
+        stmt_drop_name(c, q->stmt);
+        send_internal(c, sql);
+    }
     if (!c->in_flight)
         aioc_event_set(&c->idle);
     if (q->abandoned) {
@@ -280,12 +296,42 @@ int pg__check_idle(aioc_pg_conn *c) {
     return 0;
 }
 
+/* Sends `sql` for the connection's own sake; its answer is dropped. */
+static void send_internal(aioc_pg_conn *c, const char *sql) {
+    pg_req *q = calloc(1, sizeof *q);
+    if (!q)
+        return;
+    q->parts = 1;
+    q->abandoned = q->cancel_sent = 1;
+    if (!PQsendQueryParams(c->pg, sql, 0, NULL, NULL, NULL, NULL, 0) || !PQpipelineSync(c->pg)) {
+        free(q); /* the connection is failing: the reader will find out */
+        return;
+    }
+    if (c->tail)
+        c->tail->next = q;
+    else
+        c->head = q;
+    c->tail = q;
+    c->in_flight++;
+    aioc_event_clear(&c->idle);
+    if (PQflush(c->pg) == 1)
+        aioc_event_set(&c->flush);
+}
+
 /* ---------------------------------------------- prepared statements -- */
 
+/* Finds `sql` in the cache and moves it to the front (the statements in
+ * use stay near it). */
 static pg_stmt *stmt_find(aioc_pg_conn *c, const char *sql) {
-    for (pg_stmt *s = c->stmts; s; s = s->next)
-        if (!strcmp(s->sql, sql))
+    for (pg_stmt **pp = &c->stmts; *pp; pp = &(*pp)->next) {
+        pg_stmt *s = *pp;
+        if (!strcmp(s->sql, sql)) {
+            *pp = s->next;
+            s->next = c->stmts;
+            c->stmts = s;
             return s;
+        }
+    }
     return NULL;
 }
 
@@ -294,6 +340,7 @@ static void stmt_drop_name(aioc_pg_conn *c, const char *name) {
         if (!strcmp((*pp)->name, name)) {
             pg_stmt *s = *pp;
             *pp = s->next;
+            c->ncached--;
             free(s->sql);
             free(s);
             return;
@@ -336,29 +383,30 @@ int aioc_pg_exec(aioc_pg_conn *c, const char *sql, const aioc_pg_params *p, PGre
     if (!p)
         p = &none;
     int ok;
-    if (p->prepare) {
-        pg_stmt *s = stmt_find(c, sql);
-        if (!s) {
-            s = calloc(1, sizeof *s);
-            if (!s || !(s->sql = strdup(sql))) {
-                free(s);
-                free(q);
-                return -ENOMEM;
-            }
-            snprintf(s->name, sizeof s->name, "aioc_%u", ++c->nstmts);
-            s->next = c->stmts;
-            c->stmts = s;
-            if (!PQsendPrepare(c->pg, s->name, sql, p->n, p->types)) {
-                stmt_drop_name(c, s->name);
-                goto send_failed;
-            }
-            q->parts++;
-            q->prepares = 1;
-            memcpy(q->stmt, s->name, sizeof q->stmt);
+    pg_stmt *s = p->prepare ? stmt_find(c, sql) : NULL;
+    if (p->prepare && !s && c->ncached < AIOC_PG_STMT_CACHE_MAX) {
+        s = calloc(1, sizeof *s);
+        if (!s || !(s->sql = strdup(sql))) {
+            free(s);
+            free(q);
+            return -ENOMEM;
         }
+        snprintf(s->name, sizeof s->name, "aioc_%u", ++c->nstmts);
+        s->next = c->stmts;
+        c->stmts = s;
+        c->ncached++;
+        if (!PQsendPrepare(c->pg, s->name, sql, p->n, p->types)) {
+            stmt_drop_name(c, s->name);
+            goto send_failed;
+        }
+        q->parts++;
+        q->prepares = 1;
+    }
+    if (s) {
+        memcpy(q->stmt, s->name, sizeof q->stmt);
         ok = PQsendQueryPrepared(c->pg, s->name, p->n, p->values, p->lengths, p->formats,
                                  p->binary_results ? 1 : 0);
-    } else {
+    } else { /* no cache asked, or it is full: the unnamed statement */
         ok = PQsendQueryParams(c->pg, sql, p->n, p->types, p->values, p->lengths, p->formats,
                                p->binary_results ? 1 : 0);
     }

@@ -479,6 +479,30 @@ TASK_TEST(prepared_cache) {
     CHECK_ERR(aioc_pg_exec(c, "SELECT 1 / (nope - 5) FROM nowhere", &p, &r), AIOC_PG_ESERVER);
     PQclear(r);
     CHECK_EQ(query_int(c, "SELECT count(*) FROM pg_prepared_statements"), 3);
+    /* the table changes under a cached statement: the server refuses the
+     * old plan once (0A000), and the next call prepares it again */
+    CHECK_ERR(aioc_pg_exec(c, "SELECT * FROM nowhere", &p, &r), 0);
+    CHECK_EQ(aioc_pg_cols(r), 1);
+    PQclear(r);
+    exec_ok(c, "ALTER TABLE nowhere ADD COLUMN more int DEFAULT 7");
+    CHECK_ERR(aioc_pg_exec(c, "SELECT * FROM nowhere", &p, &r), AIOC_PG_ESERVER);
+    CHECK(!strcmp(aioc_pg_sqlstate(r), "0A000"));
+    PQclear(r);
+    CHECK_ERR(aioc_pg_exec(c, "SELECT * FROM nowhere", &p, &r), 0);
+    CHECK_EQ(aioc_pg_cols(r), 2);
+    CHECK(!strcmp(aioc_pg_text(r, 0, 1), "7"));
+    PQclear(r);
+    /* the old one was deallocated on the server */
+    CHECK_EQ(query_int(c, "SELECT count(*) FROM pg_prepared_statements"), 4);
+    /* the cache keeps at most 256 statements; more run unprepared */
+    for (int i = 0; i < 300; i++) {
+        char sql[64];
+        snprintf(sql, sizeof sql, "SELECT %d + 0", i);
+        CHECK_ERR(aioc_pg_exec(c, sql, &p, &r), 0);
+        CHECK_EQ(atoi(aioc_pg_text(r, 0, 0)), i);
+        PQclear(r);
+    }
+    CHECK_EQ(query_int(c, "SELECT count(*) FROM pg_prepared_statements"), 256);
     aioc_pg_close(c);
     return NULL;
 }
