@@ -11,6 +11,9 @@
 #   scripts/deps.sh format  clang-format (the CI's format check)
 #   scripts/deps.sh bench   + Go, Python's uvloop, libuv, hyperfine, iperf3, and
 #                           for bench/http: wrk, nginx, Node, aiohttp, libcurl, llhttp
+# and for the PostgreSQL adapter (aioc_pg): libpq-dev (libs, test, bench),
+# the postgresql server its tests and bench/pg start (test, bench), and
+# bench/pg's Python clients, python3-asyncpg and python3-psycopg (bench)
 set -eu
 
 need_build="cmake:cmake gcc:gcc make:make"
@@ -71,6 +74,19 @@ bench)
     has_header uv.h || missing="$missing libuv1-dev"
     /usr/bin/python3 -c 'import aiohttp' 2>/dev/null || missing="$missing python3-aiohttp"
     need_web_libs ;;
+esac
+# the PostgreSQL adapter: libpq, the server (any version Debian ships)
+need_pg() {
+    has_header postgresql/libpq-fe.h || missing="$missing libpq-dev"
+    [ "$1" = libs ] || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 ||
+        missing="$missing postgresql"
+}
+case "${1:-build}" in
+libs | test) need_pg "$1" ;;
+bench)
+    need_pg bench
+    /usr/bin/python3 -c 'import asyncpg' 2>/dev/null || missing="$missing python3-asyncpg"
+    /usr/bin/python3 -c 'import psycopg' 2>/dev/null || missing="$missing python3-psycopg" ;;
 esac
 [ -z "$missing" ] && exit 0
 

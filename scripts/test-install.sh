@@ -1,7 +1,7 @@
 #!/bin/sh
 # Installs a built tree into a scratch prefix and builds an outside program
 # against each installed library (the core, and each adapter that was
-# built: tls, curl, http), both with pkg-config and with CMake's
+# built: tls, curl, http, pg), both with pkg-config and with CMake's
 # find_package(aioc), and runs every one:
 #   - the pkg-config builds link the shared libraries (what -laioc picks)
 #     and find them at run time through the run path the README shows;
@@ -15,7 +15,18 @@ set -eu
 tree=${1:-build/release}
 top=$(cd "$(dirname "$0")/.." && pwd)
 scratch=$(mktemp -d)
-trap 'rm -rf "$scratch"' EXIT
+# pg_server: the conninfo of a throwaway PostgreSQL server for use_pg,
+# started on first use (adapters/pg/tests/pgserver.sh) and stopped on exit
+pg_server() {
+    [ -f "$scratch/pg.txt" ] ||
+        "$top/adapters/pg/tests/pgserver.sh" start "$scratch/pg.txt" >/dev/null || return 1
+    sed -n 's/^tcp=//p' "$scratch/pg.txt"
+}
+cleanup() {
+    [ ! -f "$scratch/pg.txt" ] || "$top/adapters/pg/tests/pgserver.sh" stop "$scratch/pg.txt"
+    rm -rf "$scratch"
+}
+trap cleanup EXIT
 prefix=$scratch/prefix
 cmake --install "$tree" --prefix "$prefix" >/dev/null
 libdir=$(dirname "$(find "$prefix" -name aioc.pc)")/..
@@ -35,6 +46,7 @@ run() { # use program
         AIOC_VIRTUAL_TIME=1 "$2" | diff -u "$top/tests/expected/orders.txt" - &&
             echo "orders: the expected output" ;;
     tls) "$2" "$scratch/cert.pem" "$scratch/key.pem" ;;
+    pg) "$2" "$(pg_server)" ;;
     *) "$2" ;;
     esac
 }
@@ -42,7 +54,7 @@ uses_shared() { # program library: the program loads libLIBRARY.so from the pref
     ldd "$1" | grep -q "lib$2\.so\.0 => $libdir/"
 }
 
-for use in aioc tls curl http; do
+for use in aioc tls curl http pg; do
     module=aioc-$use
     library=aioc_$use
     source=$top/tests/install/use_$use.c
