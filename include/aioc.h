@@ -863,7 +863,11 @@ AIOC_EXTERN int aioc_udp_connect(const char *host, const char *port);
 /// writers. A stream belongs to one loop.
 typedef struct aioc_stream aioc_stream;
 
-/// How a stream moves bytes: each call may suspend the task.
+/// How a stream moves bytes: each call may suspend the task unless it says
+/// otherwise. Fill it in with designated initialisers (`.read = ...`): the
+/// optional calls left out are NULL, and later versions may add optional
+/// calls at the end. The descriptor transport behind aioc_stream_new and
+/// the TLS adapter's are the library's own; a program may write others.
 typedef struct aioc_transport {
     /// Reads up to n bytes: the count, 0 at the end, or a negative error.
     long (*read)(void *ctx, void *buf, size_t n);
@@ -874,11 +878,20 @@ typedef struct aioc_transport {
     /// Ends the writing direction (shutdown(SHUT_WR)); 0 or an error.
     int (*write_eof)(void *ctx);
     /// Releases the transport (closes the descriptor) without suspending;
-    /// 0 or an error.
+    /// 0 or an error. The stream calls it once, from close or abort.
     int (*close)(void *ctx);
     /// Optional: the socket underneath, for its addresses (see
     /// aioc_stream_peername); a negative error if there is none.
     int (*socket)(void *ctx);
+    /// Optional: nonzero if the transport knows that a read now could only
+    /// wait (its last read emptied the socket and nothing has come since).
+    /// The stream then gives back its empty read buffer and calls
+    /// wait_readable before it reads, so that an idle connection holds no
+    /// buffer. Does not suspend.
+    int (*drained)(void *ctx);
+    /// Optional, and needed with drained: suspends until input may have
+    /// come; 0 or an error (-ECANCELED, -ETIMEDOUT, the transport's own).
+    int (*wait_readable)(void *ctx);
 } aioc_transport;
 
 typedef struct aioc_stream_opts {
@@ -895,7 +908,9 @@ typedef struct aioc_stream_opts {
 AIOC_EXTERN aioc_stream *aioc_stream_new(int fd, const aioc_stream_opts *opts);
 
 /// A stream over any transport; `ops` and `ctx` must outlive the stream,
-/// which calls ops->close(ctx) when it is closed.
+/// which calls ops->close(ctx) when it is closed or aborted. `opts` may be
+/// NULL. Does not suspend. Returns NULL with errno ENOMEM (the transport
+/// is then untouched, still the caller's).
 AIOC_EXTERN aioc_stream *aioc_stream_new_transport(const aioc_transport *ops, void *ctx,
                                                    const aioc_stream_opts *opts);
 

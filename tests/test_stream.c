@@ -481,8 +481,13 @@ static int counted_close(void *ctx) {
     (void)ctx;
     return aioc_close(counted_fd);
 }
-static const aioc_transport counted_ops = {counted_read,      counted_write, counted_try_write,
-                                           counted_write_eof, counted_close, NULL};
+static const aioc_transport counted_ops = {
+    .read = counted_read,
+    .write = counted_write,
+    .try_write = counted_try_write,
+    .write_eof = counted_write_eof,
+    .close = counted_close,
+};
 
 static aioc_stream *counted_stream(void) {
     CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sp) == 0);
