@@ -902,6 +902,9 @@ typedef struct aioc_stream_opts {
 
 /// A stream over descriptor `fd` (a socket, pipe or terminal), which it
 /// owns from now on: aioc_stream_close / _abort close it with aioc_close.
+/// Writes go out with send(2) and MSG_NOSIGNAL (write(2) if `fd` is no
+/// socket); aioc_stream_write_eof is shutdown(SHUT_WR), so -ENOTSOCK on a
+/// pipe or terminal (a subprocess's stdin pipe is closed instead).
 /// `opts` may be NULL. Does not suspend. Returns NULL with errno ENOMEM or
 /// EBADF (`fd` negative); on failure `fd` is untouched and still the
 /// caller's to close.
@@ -999,7 +1002,8 @@ AIOC_EXTERN void aioc_stream_abort(aioc_stream *s);
 /// drain writes first. The bytes a readuntil or readline handed out are
 /// no longer valid afterwards. Does not suspend. Returns the descriptor
 /// (now the caller's, still registered with the loop: close it with
-/// aioc_close), or -EINVAL (not a descriptor stream, or released
+/// aioc_close), or -EINVAL (not a stream of aioc_stream_new's or a
+/// server's, such as a TLS stream or a subprocess pipe; or released
 /// already), -EBUSY (buffered bytes or a call in progress; nothing
 /// changes). This turn's writes are sent first if the descriptor takes
 /// them at once.
