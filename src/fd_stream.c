@@ -41,17 +41,29 @@ static long fd_read(void *ctx, void *buf, size_t n) {
     return fd < 0 ? -EBADF : aioc_read(fd, buf, n);
 }
 
+/* All `n` bytes, waiting for room as often as need be, so that a stream's
+ * flush empties its buffer in one call and its next large write can go
+ * out without a copy. An error (a cancel, a deadline) after some bytes
+ * went out reports those bytes instead: the stream counts them as sent and
+ * does not send them again, and the error comes back with the next call. */
 static long fd_write(void *ctx, const void *buf, size_t n) {
     fd_transport *t = ctx;
     if (t->fd < 0)
         return -EPIPE;
-    if (!t->not_socket) {
-        long r = aioc__send_some(t->fd, buf, n, 0); /* no SIGPIPE on sockets */
-        if (r != -ENOTSOCK)
-            return r;
-        t->not_socket = true;
+    size_t done = 0;
+    while (done < n) {
+        const char *at = (const char *)buf + done;
+        long r = t->not_socket ? aioc_write_some(t->fd, at, n - done)
+                               : aioc__send_some(t->fd, at, n - done, 0); /* no SIGPIPE */
+        if (r == -ENOTSOCK && !t->not_socket) {
+            t->not_socket = true;
+            continue;
+        }
+        if (r < 0)
+            return done ? (long)done : r;
+        done += (size_t)r;
     }
-    return aioc_write_some(t->fd, buf, n);
+    return (long)done;
 }
 
 static long fd_try_write(void *ctx, const void *buf, size_t n) {
