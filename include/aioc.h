@@ -889,7 +889,11 @@ AIOC_EXTERN int aioc_udp_connect(const char *host, const char *port);
 /// writers. A stream belongs to one loop.
 typedef struct aioc_stream aioc_stream;
 
-/// How a stream moves bytes: each call may suspend the task.
+/// How a stream moves bytes: each call may suspend the task unless it says
+/// otherwise. Fill it in with designated initialisers (`.read = ...`): the
+/// optional calls left out are NULL, and later versions may add optional
+/// calls at the end. The descriptor transport behind aioc_stream_new and
+/// the TLS adapter's are the library's own; a program may write others.
 typedef struct aioc_transport {
     /// Reads up to n bytes: the count, 0 at the end, or a negative error.
     long (*read)(void *ctx, void *buf, size_t n);
@@ -900,11 +904,20 @@ typedef struct aioc_transport {
     /// Ends the writing direction (shutdown(SHUT_WR)); 0 or an error.
     int (*write_eof)(void *ctx);
     /// Releases the transport (closes the descriptor) without suspending;
-    /// 0 or an error.
+    /// 0 or an error. The stream calls it once, from close or abort.
     int (*close)(void *ctx);
     /// Optional: the socket underneath, for its addresses (see
     /// aioc_stream_peername); a negative error if there is none.
     int (*socket)(void *ctx);
+    /// Optional: nonzero if the transport knows that a read now could only
+    /// wait (its last read emptied the socket and nothing has come since).
+    /// The stream then gives back its empty read buffer and calls
+    /// wait_readable before it reads, so that an idle connection holds no
+    /// buffer. Does not suspend.
+    int (*drained)(void *ctx);
+    /// Optional, and needed with drained: suspends until input may have
+    /// come; 0 or an error (-ECANCELED, -ETIMEDOUT, the transport's own).
+    int (*wait_readable)(void *ctx);
 } aioc_transport;
 
 typedef struct aioc_stream_opts {
@@ -915,13 +928,18 @@ typedef struct aioc_stream_opts {
 
 /// A stream over descriptor `fd` (a socket, pipe or terminal), which it
 /// owns from now on: aioc_stream_close / _abort close it with aioc_close.
+/// Writes go out with send(2) and MSG_NOSIGNAL (write(2) if `fd` is no
+/// socket); aioc_stream_write_eof is shutdown(SHUT_WR), so -ENOTSOCK on a
+/// pipe or terminal (a subprocess's stdin pipe is closed instead).
 /// `opts` may be NULL. Does not suspend. Returns NULL with errno ENOMEM or
 /// EBADF (`fd` negative); on failure `fd` is untouched and still the
 /// caller's to close.
 AIOC_EXTERN aioc_stream *aioc_stream_new(int fd, const aioc_stream_opts *opts);
 
 /// A stream over any transport; `ops` and `ctx` must outlive the stream,
-/// which calls ops->close(ctx) when it is closed.
+/// which calls ops->close(ctx) when it is closed or aborted. `opts` may be
+/// NULL. Does not suspend. Returns NULL with errno ENOMEM (the transport
+/// is then untouched, still the caller's).
 AIOC_EXTERN aioc_stream *aioc_stream_new_transport(const aioc_transport *ops, void *ctx,
                                                    const aioc_stream_opts *opts);
 
@@ -1010,7 +1028,8 @@ AIOC_EXTERN void aioc_stream_abort(aioc_stream *s);
 /// drain writes first. The bytes a readuntil or readline handed out are
 /// no longer valid afterwards. Does not suspend. Returns the descriptor
 /// (now the caller's, still registered with the loop: close it with
-/// aioc_close), or -EINVAL (not a descriptor stream, or released
+/// aioc_close), or -EINVAL (not a stream of aioc_stream_new's or a
+/// server's, such as a TLS stream or a subprocess pipe; or released
 /// already), -EBUSY (buffered bytes or a call in progress; nothing
 /// changes). This turn's writes are sent first if the descriptor takes
 /// them at once.

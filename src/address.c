@@ -1,4 +1,5 @@
-/* Socket addresses as text: "127.0.0.1:8080", "[::1]:8080", "unix:PATH". */
+/* Socket addresses, a stream's among them, and as text: "127.0.0.1:8080",
+ * "[::1]:8080", "unix:PATH". */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -9,6 +10,7 @@
 #include <sys/un.h>
 
 #include "aioc.h"
+#include "stream.h"
 
 int aioc_address_format(const struct sockaddr *addr, unsigned len, char *buf, size_t n) {
     char host[INET6_ADDRSTRLEN];
@@ -36,13 +38,36 @@ int aioc_address_format(const struct sockaddr *addr, unsigned len, char *buf, si
     return w < 0 || (size_t)w >= n ? -ENOSPC : w;
 }
 
-typedef int (*name_fn)(const aioc_stream *, struct sockaddr_storage *, unsigned *);
+typedef int (*stream_name_fn)(const aioc_stream *, struct sockaddr_storage *, unsigned *);
 
-static int name_text(const aioc_stream *s, name_fn fn, char *buf, size_t n) {
+static int name_text(const aioc_stream *s, stream_name_fn fn, char *buf, size_t n) {
     struct sockaddr_storage addr;
     unsigned len;
     int err = fn(s, &addr, &len);
     return err ? err : aioc_address_format((const struct sockaddr *)&addr, len, buf, n);
+}
+
+typedef int (*socket_name_fn)(int, struct sockaddr *, socklen_t *);
+
+/* A stream's socket address: its transport names the socket (aioc__stream_socket). */
+static int socket_name(const aioc_stream *s, socket_name_fn fn, struct sockaddr_storage *addr,
+                       unsigned *len) {
+    int fd = aioc__stream_socket(s);
+    if (fd < 0)
+        return fd;
+    socklen_t l = sizeof *addr;
+    if (fn(fd, (struct sockaddr *)addr, &l) != 0)
+        return -errno;
+    *len = (unsigned)l;
+    return 0;
+}
+
+int aioc_stream_peername(const aioc_stream *s, struct sockaddr_storage *addr, unsigned *len) {
+    return socket_name(s, getpeername, addr, len);
+}
+
+int aioc_stream_sockname(const aioc_stream *s, struct sockaddr_storage *addr, unsigned *len) {
+    return socket_name(s, getsockname, addr, len);
 }
 
 int aioc_stream_peer_address(const aioc_stream *s, char *buf, size_t n) {

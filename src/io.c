@@ -352,14 +352,14 @@ long aioc_recv(int fd, void *buf, size_t n, int flags) {
     FD_OP(fd, false, recv(fd, buf, n, flags));
 }
 
-static long send_some(int fd, const void *buf, size_t n, int flags) {
+long aioc__send_some(int fd, const void *buf, size_t n, int flags) {
     FD_OP(fd, true, send(fd, buf, n, flags | MSG_NOSIGNAL));
 }
 
 long aioc_send(int fd, const void *buf, size_t n, int flags) {
     size_t done = 0;
     do {
-        long r = send_some(fd, (const char *)buf + done, n - done, flags);
+        long r = aioc__send_some(fd, (const char *)buf + done, n - done, flags);
         if (r < 0)
             return r;
         done += (size_t)r;

@@ -29,8 +29,8 @@
  * still safe from pid reuse, since only we reap the child.
  *
  * The parent ends of the pipes are non-blocking and close-on-exec, and are
- * wrapped in streams whose transport ends writing by closing the pipe
- * (shutdown(2) does not work on pipes). */
+ * wrapped in descriptor streams (src/fd_stream.c) that end writing by
+ * closing the pipe (shutdown(2) does not work on pipes). */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <sched.h>
@@ -44,6 +44,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "fd_stream.h"
 #include "scheduler.h"
 
 #ifndef SYS_pidfd_open
@@ -143,58 +144,11 @@ static void child_destroy(child *c) {
     c->pidfd = -1;
 }
 
-/* ------------------------------------------------------------ the pipes -- */
-
-/* The parent's end of one stdio pipe, as a stream transport. It lives on
- * the heap, not in the process object: the stream may outlive the object
- * by a moment (a background flush it has to finish), and it releases its
- * transport, which frees this, with its close. */
-typedef struct pipe_end {
-    int fd; /* -1 once closed */
-} pipe_end;
-
-static long pipe_read(void *ctx, void *buf, size_t n) {
-    int fd = ((pipe_end *)ctx)->fd;
-    return fd < 0 ? -EBADF : aioc_read(fd, buf, n);
-}
-
-static long pipe_write(void *ctx, const void *buf, size_t n) {
-    int fd = ((pipe_end *)ctx)->fd;
-    return fd < 0 ? -EPIPE : aioc_write_some(fd, buf, n);
-}
-
-static long pipe_try_write(void *ctx, const void *buf, size_t n) {
-    int fd = ((pipe_end *)ctx)->fd;
-    if (fd < 0)
-        return -EPIPE;
-    ssize_t r = write(fd, buf, n); /* non-blocking since it was made */
-    return r >= 0 ? r : errno == EWOULDBLOCK ? -EAGAIN : -errno;
-}
-
-/* Ending the writing direction of a pipe is closing it (shutdown(2) works
- * on sockets only). */
-static int pipe_write_eof(void *ctx) {
-    pipe_end *e = ctx;
-    int fd = e->fd;
-    e->fd = -1;
-    return fd < 0 ? 0 : aioc_close(fd);
-}
-
-static int pipe_close(void *ctx) {
-    int err = pipe_write_eof(ctx);
-    free(ctx);
-    return err;
-}
-
-static const aioc_transport pipe_ops = {pipe_read,      pipe_write, pipe_try_write,
-                                        pipe_write_eof, pipe_close, NULL}; /* no socket */
-
 /* ------------------------------------------------------ the process object -- */
 
 struct aioc_process {
     child child;
     aioc_stream *streams[3]; /* stdin, stdout, stderr; NULL where not a pipe */
-    pipe_end *ends[3];       /* the streams' transports */
     aioc__leftover leftover; /* freed by aioc_run if the program did not */
 };
 
@@ -332,17 +286,12 @@ static int make_pipe(aioc_process *p, int i, int *theirs) {
     int mine = i == 0 ? fds[1] : fds[0];
     *theirs = above_stdio(i == 0 ? fds[0] : fds[1]);
     int err = *theirs < 0 || fcntl(mine, F_SETFL, O_NONBLOCK) < 0 ? -errno : 0;
-    pipe_end *e = err ? NULL : malloc(sizeof *e);
-    if (e) {
-        e->fd = mine;
-        p->streams[i] = aioc_stream_new_transport(&pipe_ops, e, NULL);
-    }
+    if (!err)
+        p->streams[i] = aioc__fd_stream_new(mine, true, NULL);
     if (!p->streams[i]) {
         close(mine);
-        free(e);
         return err ? err : -ENOMEM;
     }
-    p->ends[i] = e;
     return 0;
 }
 
@@ -535,14 +484,14 @@ typedef struct feeder {
  * BrokenPipeError there too). */
 static void *feed(void *arg) {
     feeder *f = arg;
-    pipe_end *e = f->p->ends[0];
-    int err = aioc_stream_drain(f->p->streams[0]);
+    aioc_stream *in = f->p->streams[0];
+    int err = aioc_stream_drain(in);
     if (!err && f->n > 0) {
-        long r = aioc_write(e->fd, f->data, f->n);
+        long r = aioc_write(aioc__fd_stream_fd(in), f->data, f->n);
         err = r < 0 ? (int)r : 0;
     }
     if (!err || err == -EPIPE) /* the child sees the end of its input */
-        err = pipe_write_eof(e);
+        err = aioc__fd_stream_end_writing(in);
     return err ? aioc_fail(err) : NULL;
 }
 
@@ -570,7 +519,7 @@ int aioc_process_communicate(aioc_process *p, const void *input, size_t n, char 
         *errout = NULL;
     if (errout_len)
         *errout_len = 0;
-    if (n > 0 && (!p->streams[0] || p->ends[0]->fd < 0))
+    if (n > 0 && (!p->streams[0] || aioc__fd_stream_fd(p->streams[0]) < 0))
         return p->streams[0] ? -EPIPE : -EINVAL; /* stdin is closed, or no pipe */
     aioc_group g;
     int err = aioc_group_init(&g);
@@ -580,7 +529,7 @@ int aioc_process_communicate(aioc_process *p, const void *input, size_t n, char 
     collector c[2] = {{p->streams[1], NULL, 0, 0}, {p->streams[2], NULL, 0, 0}};
     aioc_task tasks[3];
     size_t nt = 0;
-    if (p->streams[0] && p->ends[0]->fd >= 0)
+    if (p->streams[0] && aioc__fd_stream_fd(p->streams[0]) >= 0)
         tasks[nt++] = aioc_group_spawn(g, feed, &f, NULL);
     for (int i = 0; i < 2; i++)
         if (c[i].s)

@@ -23,15 +23,18 @@
  * although the writer went on to wait for something else. Being a task it
  * may outlive its stream's owner by a moment: if the stream is closed or
  * aborted meanwhile, the flusher frees it when it ends (a task-local
- * destructor, which runs even for a flusher cancelled before it started). */
+ * destructor, which runs even for a flusher cancelled before it started).
+ *
+ * The stream knows nothing of descriptors: it moves bytes through its
+ * transport's calls only (aioc_transport). Streams over descriptors,
+ * sockets and pipes alike, are src/fd_stream.c's. */
 #define _GNU_SOURCE
+#include <stdalign.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
-#include "io.h"
 #include "scheduler.h"
+#include "stream.h"
 
 #define DEFAULT_LIMIT (64u * 1024u)
 #define DEFAULT_HIGH (64u * 1024u)
@@ -54,38 +57,13 @@ struct aioc_stream {
     bool write_closed; /* write_eof done: writes fail with -EPIPE */
     size_t consumed;   /* bytes handed out by the last readuntil */
     aioc_lock reading, writing;
-    int fd;                    /* for the descriptor transport */
     aioc_task flusher;         /* id 0 when none runs */
     bool flushing;             /* the flusher is inside a transport write */
     bool abandoned;            /* closed while the flusher lives: it frees */
     bool close_pending;        /* ... and it closes the transport first */
     aioc__deferred flush_soon; /* queued while small writes wait for the turn's end */
+    alignas(max_align_t) unsigned char state[]; /* the transport's, if it lives here */
 };
-
-/* ---------------------------------------------- the descriptor transport -- */
-
-static long fd_read(void *ctx, void *buf, size_t n) {
-    return aioc_read(((aioc_stream *)ctx)->fd, buf, n);
-}
-static long fd_write(void *ctx, const void *buf, size_t n) {
-    int fd = ((aioc_stream *)ctx)->fd;
-    long r = aioc_send(fd, buf, n, 0); /* no SIGPIPE on sockets */
-    return r == -ENOTSOCK ? aioc_write_some(fd, buf, n) : r;
-}
-static long fd_try_write(void *ctx, const void *buf, size_t n) {
-    ssize_t r = send(((aioc_stream *)ctx)->fd, buf, n, MSG_DONTWAIT | MSG_NOSIGNAL);
-    if (r < 0 && errno == ENOTSOCK)
-        r = write(((aioc_stream *)ctx)->fd, buf, n); /* made non-blocking on first use */
-    return r >= 0 ? r : errno == EWOULDBLOCK ? -EAGAIN : -errno;
-}
-static int fd_write_eof(void *ctx) {
-    return shutdown(((aioc_stream *)ctx)->fd, SHUT_WR) == 0 ? 0 : -errno;
-}
-static int fd_close(void *ctx) { return aioc_close(((aioc_stream *)ctx)->fd); }
-static int fd_socket(void *ctx) { return ((aioc_stream *)ctx)->fd; }
-
-static const aioc_transport fd_ops = {fd_read,      fd_write, fd_try_write,
-                                      fd_write_eof, fd_close, fd_socket};
 
 /* ------------------------------------------------------------- buffers -- */
 
@@ -147,16 +125,15 @@ static int reserve(buffer *b, size_t n) {
 
 static void flush_at_turn_end(aioc__deferred *d);
 
-aioc_stream *aioc_stream_new_transport(const aioc_transport *ops, void *ctx,
-                                       const aioc_stream_opts *opts) {
-    aioc_stream *s = calloc(1, sizeof *s);
+aioc_stream *aioc__stream_new_with_state(const aioc_transport *ops, size_t size, void **ctx,
+                                         const aioc_stream_opts *opts) {
+    aioc_stream *s = calloc(1, sizeof *s + size);
     if (!s) {
         errno = ENOMEM;
         return NULL;
     }
     s->ops = ops;
-    s->ctx = ctx;
-    s->fd = -1;
+    s->ctx = *ctx = size ? s->state : NULL;
     s->limit = opts && opts->limit ? opts->limit : DEFAULT_LIMIT;
     s->high = opts && opts->high_water ? opts->high_water : DEFAULT_HIGH;
     s->low = opts && opts->low_water ? opts->low_water : s->high / 4;
@@ -169,16 +146,12 @@ aioc_stream *aioc_stream_new_transport(const aioc_transport *ops, void *ctx,
     return s;
 }
 
-aioc_stream *aioc_stream_new(int fd, const aioc_stream_opts *opts) {
-    if (fd < 0) {
-        errno = EBADF;
-        return NULL;
-    }
-    aioc_stream *s = aioc_stream_new_transport(&fd_ops, NULL, opts);
-    if (s) {
-        s->ctx = s;
-        s->fd = fd;
-    }
+aioc_stream *aioc_stream_new_transport(const aioc_transport *ops, void *ctx,
+                                       const aioc_stream_opts *opts) {
+    void *none;
+    aioc_stream *s = aioc__stream_new_with_state(ops, 0, &none, opts);
+    if (s)
+        s->ctx = ctx;
     return s;
 }
 
@@ -202,11 +175,11 @@ static void settle(aioc_stream *s) {
 static long refill(aioc_stream *s) {
     if (s->eof)
         return 0;
-    if (used(&s->in) == 0 && s->fd >= 0 && aioc__fd_drained(s->fd)) {
-        /* Nothing buffered and nothing to read until the next event: wait
-         * without a buffer, so an idle connection holds none. */
+    if (used(&s->in) == 0 && s->ops->drained && s->ops->drained(s->ctx)) {
+        /* Nothing buffered and nothing to read until the transport hears
+         * of more: wait without a buffer, so an idle connection holds none. */
         buffer_release(&s->in);
-        int err = aioc_wait_readable_after_eagain(s->fd);
+        int err = s->ops->wait_readable(s->ctx);
         if (err)
             return err;
     }
@@ -572,72 +545,24 @@ void aioc_stream_abort(aioc_stream *s) {
         release(s);
 }
 
-/* ------------------------------------------------- giving up the descriptor -- */
+/* ------------------------------------------- handing the transport over -- */
 
-/* What a stream does once its descriptor is released: nothing, cleanly. */
-static long released_read(void *ctx, void *buf, size_t n) {
-    (void)ctx, (void)buf, (void)n;
-    return -EBADF;
-}
-static long released_write(void *ctx, const void *buf, size_t n) {
-    (void)ctx, (void)buf, (void)n;
-    return -EBADF;
-}
-static int released_write_eof(void *ctx) {
-    (void)ctx;
-    return -EBADF;
-}
-static int released_close(void *ctx) {
-    (void)ctx;
-    return 0;
-}
-static int released_socket(void *ctx) {
-    (void)ctx;
-    return -EBADF;
-}
-
-static const aioc_transport released_ops = {released_read,      released_write, released_write,
-                                            released_write_eof, released_close, released_socket};
-
-int aioc_stream_release_fd(aioc_stream *s) {
-    if (!s || s->fd < 0)
-        return -EINVAL; /* not a descriptor stream, or released already */
+int aioc__stream_hand_over(aioc_stream *s) {
     if (aioc_lock_locked(&s->reading) || aioc_lock_locked(&s->writing) || s->flushing)
         return -EBUSY;
     if (s->ops->try_write && !s->write_error)
-        try_flush(s); /* this turn's writes, if the socket takes them now */
+        try_flush(s); /* this turn's writes, if the transport takes them now */
     settle(s);
     if (used(&s->in) || used(&s->out))
         return -EBUSY; /* bytes would be lost, or read by the wrong layer */
     buffer_release(&s->in);
     buffer_release(&s->out);
-    int fd = s->fd;
-    s->fd = -1;
-    s->ops = &released_ops;
     s->write_error = -EBADF;
-    return fd;
-}
-
-/* ---------------------------------------------------------- addresses -- */
-
-typedef int (*name_fn)(int, struct sockaddr *, socklen_t *);
-
-static int socket_name(const aioc_stream *s, name_fn fn, struct sockaddr_storage *addr,
-                       unsigned *len) {
-    int fd = s->ops->socket ? s->ops->socket(s->ctx) : -ENOTSOCK;
-    if (fd < 0)
-        return fd;
-    socklen_t l = sizeof *addr;
-    if (fn(fd, (struct sockaddr *)addr, &l) != 0)
-        return -errno;
-    *len = (unsigned)l;
     return 0;
 }
 
-int aioc_stream_peername(const aioc_stream *s, struct sockaddr_storage *addr, unsigned *len) {
-    return socket_name(s, getpeername, addr, len);
-}
+/* ------------------------------------------------------------ questions -- */
 
-int aioc_stream_sockname(const aioc_stream *s, struct sockaddr_storage *addr, unsigned *len) {
-    return socket_name(s, getsockname, addr, len);
+int aioc__stream_socket(const aioc_stream *s) {
+    return s->ops->socket ? s->ops->socket(s->ctx) : -ENOTSOCK;
 }

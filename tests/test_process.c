@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -82,6 +83,11 @@ TASK_TEST(process_cat_echoes_through_streams) {
     CHECK_ERR(aioc_process_wait(p, &status), 0); /* the same, at once */
     CHECK_EQ(status, 0);
     CHECK_ERR(aioc_stream_write(in, "x", 1), -EPIPE);
+    struct sockaddr_storage addr;
+    unsigned len;
+    CHECK_ERR(aioc_stream_peername(out, &addr, &len), -ENOTSOCK); /* a pipe */
+    CHECK_ERR(aioc_stream_peername(in, &addr, &len), -ENOTSOCK);  /* closed, still a pipe */
+    CHECK_ERR(aioc_stream_release_fd(out), -EINVAL);              /* the process's */
     aioc_process_free(p);
     return NULL;
 }

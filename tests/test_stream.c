@@ -1,5 +1,6 @@
 /* Buffered streams: lines, separators, limits, exact reads, the end of
  * the stream, write backpressure, drain, half-close. */
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -452,6 +453,131 @@ TASK_TEST(stream_release_fd) {
     return NULL;
 }
 
+/* A drain cancelled after its send went out in part: the stream counts
+ * what was sent, so the rest (sent by the close) follows it without a byte
+ * twice or missing. The writer drains a megabyte the socket cannot hold;
+ * the peer empties the socket once, waits until the writer has sent into
+ * the room that made, and cancels it while it waits for more room. */
+enum { MEGABYTE = 1 << 20 };
+static unsigned char pattern[MEGABYTE], received[MEGABYTE + 4096];
+static size_t received_n;
+
+static void *writes_and_drains(void *arg) {
+    aioc_stream *w = arg;
+    CHECK_ERR(aioc_stream_write(w, pattern, MEGABYTE), 0);
+    return P(aioc_stream_drain(w)); /* first to the write lock: the flusher waits */
+}
+
+static void *reads_to_the_end(void *arg) {
+    (void)arg;
+    long n;
+    while ((n = aioc_read(sp[0], received + received_n, sizeof received - received_n)) > 0)
+        received_n += (size_t)n;
+    CHECK_EQ(n, 0);
+    return NULL;
+}
+
+static int queued_at_peer(void) {
+    int n = 0;
+    CHECK(ioctl(sp[0], FIONREAD, &n) == 0);
+    return n;
+}
+
+TASK_TEST(stream_cancelled_drain_sends_no_byte_twice) {
+    for (size_t i = 0; i < MEGABYTE; i++)
+        pattern[i] = (unsigned char)(i * 7 + i / 251);
+    received_n = 0;
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sp) == 0);
+    aioc_stream *w = aioc_stream_new(sp[1], NULL);
+    aioc_task writer = aioc_spawn(writes_and_drains, w);
+    while (queued_at_peer() == 0) /* the writer filled the socket, and waits */
+        CHECK_ERR(aioc_yield(), 0);
+    for (int i = 0; i < 3; i++)
+        CHECK_ERR(aioc_yield(), 0);
+    long n;
+    while ((n = recv(sp[0], received + received_n, 65536, MSG_DONTWAIT)) > 0)
+        received_n += (size_t)n; /* room: the writer sends some, then waits again */
+    while (queued_at_peer() == 0)
+        CHECK_ERR(aioc_yield(), 0);
+    CHECK(received_n < MEGABYTE);
+    aioc_cancel(writer);
+    CHECK_ERR(aioc_await(writer, NULL), -ECANCELED);
+    aioc_task reader = aioc_spawn(reads_to_the_end, NULL);
+    CHECK_ERR(aioc_stream_close(w), 0); /* sends the rest */
+    CHECK_ERR(aioc_await(reader, NULL), 0);
+    CHECK_EQ(received_n, MEGABYTE);
+    CHECK(memcmp(received, pattern, MEGABYTE) == 0);
+    aioc_close(sp[0]);
+    return NULL;
+}
+
+/* A transport that knows when its input is drained, as the descriptor one
+ * does: while it says so, the stream gives its read buffer back and waits
+ * through wait_readable before it reads. */
+static int drained_fd, waits;
+static unsigned spares_before;
+static bool input_drained;
+
+static long drained_read(void *ctx, void *buf, size_t n) {
+    (void)ctx;
+    CHECK(!input_drained); /* the stream waited first */
+    long r = aioc_read(drained_fd, buf, n);
+    input_drained = r > 0;
+    return r;
+}
+static long drained_write(void *ctx, const void *buf, size_t n) {
+    (void)ctx;
+    return aioc_write_some(drained_fd, buf, n);
+}
+static int drained_write_eof(void *ctx) {
+    (void)ctx;
+    return shutdown(drained_fd, SHUT_WR) == 0 ? 0 : -errno;
+}
+static int drained_close(void *ctx) {
+    (void)ctx;
+    return aioc_close(drained_fd);
+}
+static int drained_drained(void *ctx) {
+    (void)ctx;
+    return input_drained;
+}
+static int drained_wait(void *ctx) {
+    (void)ctx;
+    waits++;
+    CHECK_EQ(aioc__loop_get()->spare_buffers.n, spares_before + 1); /* the buffer went back */
+    int err = aioc_wait_readable(drained_fd);
+    input_drained = false;
+    return err;
+}
+static const aioc_transport drained_ops = {
+    .read = drained_read,
+    .write = drained_write,
+    .write_eof = drained_write_eof,
+    .close = drained_close,
+    .drained = drained_drained,
+    .wait_readable = drained_wait,
+};
+
+TASK_TEST(stream_transport_drained_call) {
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sp) == 0);
+    drained_fd = sp[0];
+    waits = 0;
+    input_drained = false;
+    spares_before = aioc__loop_get()->spare_buffers.n;
+    aioc_stream *s = aioc_stream_new_transport(&drained_ops, NULL, NULL);
+    CHECK(s);
+    const char *line;
+    for (int i = 0; i < 3; i++) {
+        CHECK_EQ(write(sp[1], "line\n", 5), 5);
+        CHECK_EQ(aioc_stream_readline(s, &line), 5);
+    }
+    close(sp[1]);
+    CHECK_EQ(aioc_stream_readline(s, &line), 0);
+    CHECK_EQ(waits, 3); /* before the second, third and last reads */
+    CHECK_ERR(aioc_stream_close(s), 0);
+    return NULL;
+}
+
 /* ------------------------------------------------- writes of one turn -- */
 
 /* A transport over a socket that counts the calls that send. */
@@ -481,8 +607,13 @@ static int counted_close(void *ctx) {
     (void)ctx;
     return aioc_close(counted_fd);
 }
-static const aioc_transport counted_ops = {counted_read,      counted_write, counted_try_write,
-                                           counted_write_eof, counted_close, NULL};
+static const aioc_transport counted_ops = {
+    .read = counted_read,
+    .write = counted_write,
+    .try_write = counted_try_write,
+    .write_eof = counted_write_eof,
+    .close = counted_close,
+};
 
 static aioc_stream *counted_stream(void) {
     CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sp) == 0);

@@ -310,8 +310,14 @@ void aioc_tls_abort(aioc_stream *s) {
 
 static int tls_socket(void *ctx) { return ((conn *)ctx)->fd; }
 
-static const aioc_transport tls_ops = {tls_read,      tls_write, tls_try_write,
-                                       tls_write_eof, tls_close, tls_socket};
+static const aioc_transport tls_ops = {
+    .read = tls_read,
+    .write = tls_write,
+    .try_write = tls_try_write,
+    .write_eof = tls_write_eof,
+    .close = tls_close,
+    .socket = tls_socket,
+};
 
 /* ------------------------------------------------ what a stream knows -- */
 
