@@ -938,8 +938,10 @@ AIOC_EXTERN aioc_stream *aioc_stream_new(int fd, const aioc_stream_opts *opts);
 
 /// A stream over any transport; `ops` and `ctx` must outlive the stream,
 /// which calls ops->close(ctx) when it is closed or aborted. `opts` may be
-/// NULL. Does not suspend. Returns NULL with errno ENOMEM (the transport
-/// is then untouched, still the caller's).
+/// NULL. Does not suspend. Returns NULL with errno ENOMEM, or EINVAL (no
+/// `ops`, a required call missing, or drained without wait_readable or
+/// the other way round); the transport is then untouched, still the
+/// caller's.
 AIOC_EXTERN aioc_stream *aioc_stream_new_transport(const aioc_transport *ops, void *ctx,
                                                    const aioc_stream_opts *opts);
 

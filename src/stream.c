@@ -148,6 +148,11 @@ aioc_stream *aioc__stream_new_with_state(const aioc_transport *ops, size_t size,
 
 aioc_stream *aioc_stream_new_transport(const aioc_transport *ops, void *ctx,
                                        const aioc_stream_opts *opts) {
+    if (!ops || !ops->read || !ops->write || !ops->write_eof || !ops->close ||
+        !ops->drained != !ops->wait_readable) {
+        errno = EINVAL;
+        return NULL;
+    }
     void *none;
     aioc_stream *s = aioc__stream_new_with_state(ops, 0, &none, opts);
     if (s)

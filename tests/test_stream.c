@@ -564,6 +564,13 @@ TASK_TEST(stream_transport_drained_call) {
     waits = 0;
     input_drained = false;
     spares_before = aioc__loop_get()->spare_buffers.n;
+    aioc_transport half = drained_ops; /* drained without wait_readable */
+    half.wait_readable = NULL;
+    errno = 0;
+    CHECK(!aioc_stream_new_transport(&half, NULL, NULL) && errno == EINVAL);
+    half = drained_ops;
+    half.read = NULL;
+    CHECK(!aioc_stream_new_transport(&half, NULL, NULL) && errno == EINVAL);
     aioc_stream *s = aioc_stream_new_transport(&drained_ops, NULL, NULL);
     CHECK(s);
     const char *line;
