@@ -279,9 +279,7 @@ static int format_argv(buf *b, int argc, const char *const *argv, const size_t *
 static int format_fmt(buf *b, const char *fmt, va_list ap) {
     char *cmd = NULL;
     int n = fmt ? redisvFormatCommand(&cmd, fmt, ap) : -2;
-    if (n == -1) /* hiredis: -1 out of memory, -2 a bad format */
-        return -ENOMEM;
-    if (n < 0 || !cmd)
+    if (n < 0 || !cmd) /* hiredis 0.14 says -1 for a bad format and no memory alike */
         return -EINVAL;
     int err = buf_add(b, cmd, (size_t)n);
     free(cmd);
