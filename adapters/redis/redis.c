@@ -253,6 +253,21 @@ static int buf_add(buf *b, const void *p, size_t n) {
     return 0;
 }
 
+/* Writes c, then `n` in decimal, then CR LF at `p`; returns the end. */
+static char *put_header(char *p, char c, size_t n) {
+    char digits[24];
+    int k = 0;
+    do
+        digits[k++] = (char)('0' + n % 10);
+    while ((n /= 10) != 0);
+    *p++ = c;
+    while (k)
+        *p++ = digits[--k];
+    *p++ = '\r';
+    *p++ = '\n';
+    return p;
+}
+
 static int format_argv(buf *b, int argc, const char *const *argv, const size_t *argvlen) {
     if (argc < 1 || !argv)
         return -EINVAL;
@@ -264,15 +279,16 @@ static int format_argv(buf *b, int argc, const char *const *argv, const size_t *
     }
     if (buf_reserve(b, need))
         return -ENOMEM;
-    b->len += (size_t)sprintf(b->data + b->len, "*%d\r\n", argc);
+    char *p = put_header(b->data + b->len, '*', (size_t)argc);
     for (int i = 0; i < argc; i++) {
         size_t n = argvlen ? argvlen[i] : strlen(argv[i]);
-        b->len += (size_t)sprintf(b->data + b->len, "$%zu\r\n", n);
-        memcpy(b->data + b->len, argv[i], n);
-        b->len += n;
-        memcpy(b->data + b->len, "\r\n", 2);
-        b->len += 2;
+        p = put_header(p, '$', n);
+        memcpy(p, argv[i], n);
+        p += n;
+        *p++ = '\r';
+        *p++ = '\n';
     }
+    b->len = (size_t)(p - b->data);
     return 0;
 }
 
@@ -289,6 +305,9 @@ static int format_fmt(buf *b, const char *fmt, va_list ap) {
 /* -------------------------------------------------------------- links -- */
 
 enum { NODE_CMD, NODE_TX, NODE_SUB };
+#ifndef FLUSH_EVERY
+#define FLUSH_EVERY 16
+#endif
 
 /* A task waiting for replies: `expect` more are due to it. */
 typedef struct node {
@@ -314,6 +333,7 @@ typedef struct link {
     aioc_redis_message **ring;
     size_t cap, first, count;
     long long subs; /* the server's count of our subscriptions */
+    unsigned since_flush;
     aioc_event not_empty, not_full;
     char in[16384];
 } link;
@@ -542,7 +562,15 @@ static void *reader_main(void *arg) {
             }
             if (!rep || (err = dispatch(l, rep)) != 0)
                 break;
+            if (!l->pubsub && ++l->since_flush >= FLUSH_EVERY && l->head) {
+                /* let the tasks just woken send their next commands now,
+                 * while the rest of the replies are parsed */
+                l->since_flush = 0;
+                if ((err = aioc_yield()) != 0 || (err = aioc_stream_drain(l->s)) != 0)
+                    break;
+            }
         }
+        l->since_flush = 0;
     }
     link_fail(l, err);
     link_unref(l);
