@@ -812,8 +812,8 @@ static int conn_call(aioc_redis *r, buf *b, int kind, unsigned expect, redisRepl
     return link_call(l, b->data, b->len, kind, expect, reply);
 }
 
-int aioc_redis_command_argv(aioc_redis *r, int argc, const char *const *argv,
-                            const size_t *argvlen, redisReply **reply) {
+int aioc_redis_command_argv(aioc_redis *r, int argc, const char *const *argv, const size_t *argvlen,
+                            redisReply **reply) {
     if (reply)
         *reply = NULL;
     char stack[512];
@@ -935,8 +935,7 @@ int aioc_redis_pubsub_connect(const char *addr, const aioc_redis_opts *opts,
     return err;
 }
 
-static int pubsub_cmd(aioc_redis_pubsub *ps, const char *verb, const char *const *names,
-                      size_t n) {
+static int pubsub_cmd(aioc_redis_pubsub *ps, const char *verb, const char *const *names, size_t n) {
     if (!ps || n == 0 || n > 100000 || !names)
         return -EINVAL;
     const char **argv = malloc((n + 1) * sizeof *argv);

@@ -83,8 +83,7 @@ static int launch(redis_server *s) {
         }
         execlp(REDIS_SERVER, REDIS_SERVER, "--port", port, "--bind", "127.0.0.1", "--save", "",
                "--appendonly", "no", "--dir", s->dir, "--unixsocket", s->unix_path,
-               "--unixsocketperm", "700", "--logfile", log, "--daemonize", "no",
-               (char *)NULL);
+               "--unixsocketperm", "700", "--logfile", log, "--daemonize", "no", (char *)NULL);
         _exit(127);
     }
     if (pid < 0)

@@ -4,6 +4,7 @@
 #include <aioc.h>
 #include <aioc_redis.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,9 +31,21 @@ static redis_server server;
 /* A failed check exits from inside the loop: stop the server even then. */
 static void stop_at_exit(void) { redis_server_stop(&server); }
 
+/* ... and when the test crashes (an abort, a sanitizer's report), before
+ * dying of the same signal (the server would die with us anyway, of
+ * PR_SET_PDEATHSIG, but its directory would stay). */
+static void stop_on_signal(int sig) {
+    redis_server_stop(&server);
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
 static void run_with_server(aioc_fn fn) {
     CHECK_EQ(redis_server_start(&server), 0);
     atexit(stop_at_exit);
+    int fatal[] = {SIGABRT, SIGBUS, SIGFPE, SIGILL, SIGTERM, SIGHUP};
+    for (size_t i = 0; i < sizeof fatal / sizeof *fatal; i++)
+        signal(fatal[i], stop_on_signal);
     int status = aioc_run(fn, NULL, NULL);
     redis_server_stop(&server);
     if (status) {
@@ -658,8 +671,9 @@ static void *survivor_main(void *arg) {
     while (!*s->stop) {
         redisReply *reply = NULL;
         int phase = *s->phase;
-        int err = s->pool ? aioc_redis_pool_command(s->pool, &reply, "INCR aioc-test:kill:%d", s->id)
-                          : aioc_redis_command(s->r, &reply, "INCR aioc-test:kill:%d", s->id);
+        int err = s->pool
+                      ? aioc_redis_pool_command(s->pool, &reply, "INCR aioc-test:kill:%d", s->id)
+                      : aioc_redis_command(s->r, &reply, "INCR aioc-test:kill:%d", s->id);
         if (err == 0) {
             CHECK_EQ(reply->type, REDIS_REPLY_INTEGER);
             aioc_redis_reply_free(reply);
@@ -693,8 +707,11 @@ TASK_TEST(server_killed) {
     survivor s[N];
     aioc_task t[N];
     for (int i = 0; i < N; i++) {
-        s[i] = (survivor){.r = i % 2 ? r : NULL, .pool = i % 2 ? NULL : pool, .id = i,
-                          .phase = &phase, .stop = &stop};
+        s[i] = (survivor){.r = i % 2 ? r : NULL,
+                          .pool = i % 2 ? NULL : pool,
+                          .id = i,
+                          .phase = &phase,
+                          .stop = &stop};
         t[i] = aioc_spawn(survivor_main, &s[i]);
     }
     /* under load: every task has had answers */
