@@ -21,7 +21,7 @@
 
 #define REDIS_SERVER "redis-server"
 
-static int free_port(void) {
+int free_port(void) {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t len = sizeof a;

@@ -38,4 +38,7 @@ void redis_server_kill(redis_server *s);
  * directory. Safe to call twice; does nothing for an external server. */
 void redis_server_stop(redis_server *s);
 
+/* A loopback port nobody listens on (bound, then closed). */
+int free_port(void);
+
 #endif

@@ -211,7 +211,9 @@ TASK_TEST(server_errors) {
     CHECK(bad == NULL);
     CHECK_ERR(aioc_redis_connect("redis://127.0.0.1:notaport", NULL, &bad), AIOC_REDIS_EADDRESS);
     CHECK_ERR(aioc_redis_connect("redis://:%zz@127.0.0.1:1", NULL, &bad), AIOC_REDIS_EADDRESS);
-    CHECK_ERR(aioc_redis_connect("127.0.0.1:1", NULL, &bad), -ECONNREFUSED);
+    char closed[32];
+    snprintf(closed, sizeof closed, "127.0.0.1:%d", free_port());
+    CHECK_ERR(aioc_redis_connect(closed, NULL, &bad), -ECONNREFUSED);
     CHECK_ERR(aioc_redis_connect("unix:/nonexistent/redis.sock", NULL, &bad), -ENOENT);
     return NULL;
 }
@@ -376,7 +378,9 @@ TASK_TEST(pool_1000_tasks) {
 
     CHECK_ERR(aioc_redis_pool_new(server.addr, NULL, 0, &pool), -EINVAL);
     CHECK_ERR(aioc_redis_pool_new("ftp://x", NULL, 1, &pool), AIOC_REDIS_EADDRESS);
-    CHECK_ERR(aioc_redis_pool_new("127.0.0.1:1", NULL, 2, &pool), 0);
+    char closed[32];
+    snprintf(closed, sizeof closed, "127.0.0.1:%d", free_port());
+    CHECK_ERR(aioc_redis_pool_new(closed, NULL, 2, &pool), 0);
     CHECK_ERR(aioc_redis_pool_command(pool, NULL, "PING"), -ECONNREFUSED);
     CHECK_EQ(aioc_redis_pool_size(pool), 0);
     aioc_redis_pool_free(pool);
