@@ -322,6 +322,7 @@ typedef struct node {
 
 typedef struct link {
     aioc_stream *s;
+    int fd; /* the stream's socket, which the reader reads */
     redisReader *rd;
     aioc_lock send; /* a write and its node's place in the queue go together */
     node *head, *tail, *spare;
@@ -541,11 +542,15 @@ static int dispatch(link *l, redisReply *rep) {
     return 0;
 }
 
+/* Reads the socket itself, not through the stream: a stream read flushes
+ * what is buffered first and may wait for that, and the reader must never
+ * wait on the writing side (a server that stops reading while its answers
+ * to us are not read would wait for us forever). */
 static void *reader_main(void *arg) {
     link *l = arg;
     int err = 0;
     while (!err && !l->dead) {
-        long n = aioc_stream_read(l->s, l->in, sizeof l->in);
+        long n = aioc_read(l->fd, l->in, sizeof l->in);
         if (n <= 0) {
             err = n == 0 ? -ECONNRESET : (int)n;
             break;
@@ -562,15 +567,7 @@ static void *reader_main(void *arg) {
             }
             if (!rep || (err = dispatch(l, rep)) != 0)
                 break;
-            if (!l->pubsub && ++l->since_flush >= FLUSH_EVERY && l->head) {
-                /* let the tasks just woken send their next commands now,
-                 * while the rest of the replies are parsed */
-                l->since_flush = 0;
-                if ((err = aioc_yield()) != 0 || (err = aioc_stream_drain(l->s)) != 0)
-                    break;
-            }
         }
-        l->since_flush = 0;
     }
     link_fail(l, err);
     link_unref(l);
@@ -611,6 +608,17 @@ static int link_call(link *l, const char *cmd, size_t len, int kind, unsigned ex
         l->head = n;
     l->tail = n;
     aioc_lock_release(&l->send);
+    if (++l->since_flush >= FLUSH_EVERY) {
+        /* Every 16th command goes out now with those before it, not at the
+         * end of the turn: when a burst of replies has woken many tasks,
+         * the first ones' next commands reach the server while the others
+         * still run, and several batches stay in flight on the connection.
+         * Only this task waits if the socket is full. */
+        l->since_flush = 0;
+        int werr = aioc_stream_drain(l->s);
+        if (werr && werr != -ECANCELED && werr != -ETIMEDOUT)
+            link_fail(l, werr);
+    }
 
     err = aioc_event_wait(&n->ev);
     if (n->done) { /* even if cancelled meanwhile: the answer came */
@@ -653,6 +661,7 @@ static int link_open(const cfg *c, int pubsub, link **out) {
         goto out;
     }
     l->s = s;
+    l->fd = fd;
     l->refs = 1;
     aioc_lock_init(&l->send);
     aioc_event_init(&l->not_empty);
