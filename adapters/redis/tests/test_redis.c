@@ -426,6 +426,7 @@ TASK_TEST(cancel_mid_pipeline) {
         t[i] = aioc_spawn(set_get_worker, &w[i]);
     }
     aioc_yield();
+    int gave_up = 0, incrs_out = 0;
     for (int round = 0; round < 20; round++) {
         /* one cancelled, one whose deadline passes, each while its
          * command is out (it went out at the end of the turn in which the
@@ -439,10 +440,16 @@ TASK_TEST(cancel_mid_pipeline) {
         CHECK_ERR(aioc_scope_reschedule(b.scope, 0), 0);
         CHECK_ERR(aioc_await(ta, NULL), -ECANCELED); /* it was cancelled */
         CHECK_ERR(aioc_await(tb, NULL), 0);
-        CHECK_ERR(a.err, -ECANCELED);
-        CHECK_ERR(b.err, -ETIMEDOUT);
+        /* Nearly always given up on with the reply out; but if the loop
+         * polled meanwhile (its budget) and the reply was in by then, the
+         * reply is the task's (see aioc_redis_command_argv) */
+        CHECK(a.err == -ECANCELED || a.err == 0);
+        CHECK(b.err == -ETIMEDOUT || b.err == 0);
+        gave_up += (a.err != 0) + (b.err != 0);
+        incrs_out += b.err != 0;
         CHECK_ERR(aioc_sleep(0.001 * (round % 3)), 0);
     }
+    CHECK(gave_up > 0);
     if (!server.external) {
         /* a real deadline, while the server holds the reply back (BLPOP
          * blocks this connection's later commands too, for 0.5 s) */
@@ -462,7 +469,8 @@ TASK_TEST(cancel_mid_pipeline) {
     aioc_redis_reply_free(reply);
     reply = must(r, "INCR aioc-test:pipe:victim");
     CHECK_EQ(reply->type, REDIS_REPLY_INTEGER);
-    CHECK_EQ(reply->integer, 21); /* the 20 timed-out INCRs ran */
+    CHECK_EQ(reply->integer, 21); /* the 20 INCRs ran, the given-up ones too */
+    printf("%d of 40 gave up with their reply out (%d INCRs)\n", gave_up, incrs_out);
     aioc_redis_reply_free(reply);
     aioc_redis_reply_free(must(r, "DEL aioc-test:pipe:count aioc-test:pipe:victim"));
     for (int i = 0; i < n; i++)
