@@ -783,15 +783,17 @@ static int conn_link(aioc_redis *r, link **out) {
     int err = aioc_lock_acquire(&r->connecting);
     if (err)
         return err;
-    if (!r->link || r->link->dead) {
+    if (r->link && r->link->dead) { /* let its socket go now */
+        link_unref(r->link);
+        r->link = NULL;
+    }
+    if (!r->link) {
         if (r->retry_at > aioc_now()) {
             err = r->last_err;
         } else {
             link *l;
             err = link_open(&r->cfg, 0, &l);
             if (!err) {
-                if (r->link)
-                    link_unref(r->link);
                 r->link = l;
                 r->backoff = 0;
                 r->retry_at = 0;

@@ -13,7 +13,8 @@
 #   requests/s and the client's CPU time per request (user + system of
 #   the client process: getrusage, or bash's `time` for redis-benchmark).
 #   The server runs on one CPU, the client on another. Each client runs
-#   REDIS_RUNS (3) times; the median by requests/s is kept.
+#   REDIS_RUNS (3) times, the runs going round the clients; the median by
+#   requests/s is kept.
 #
 #   bench/redis/run.sh BUILD_DIR
 #
@@ -96,39 +97,51 @@ once() {
     esac
 }
 
-# bench IMPL N CMD...: RUNS runs, the median by requests/s kept.
-bench() {
-    local impl=$1 n=$2 r lines=""
-    shift 2
-    for ((r = 0; r < RUNS; r++)); do
-        once "$impl" "$n" "$@"
-        case $LINE in NA*) record "$LINE"; return ;; esac
-        lines="$lines$LINE"$'\n'
-    done
-    LINE=$(printf '%s' "$lines" | awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^rps=/) print substr($i, 5), $0 }' |
-        sort -n | awk -v m=$(((RUNS + 1) / 2)) 'NR == m { $1 = ""; sub(/^ /, ""); print }')
-    record "$LINE runs=$RUNS"
+# run IMPL: one run of IMPL (sets LINE; NA if it cannot run here).
+run() {
+    case $1 in
+    aioc)
+        [ -x "$BIN/get_aioc" ] || { LINE="NA impl=aioc reason=not_built_(libhiredis-dev)"; return; }
+        once aioc "$REQS" "$BIN/get_aioc" "127.0.0.1:$PORT" "$TASKS" "$REQS" ;;
+    redis-benchmark)
+        once "$1" "$PLAIN_REQS" redis-benchmark -p "$PORT" -t get -c "$TASKS" -n "$PLAIN_REQS" -q ;;
+    redis-benchmark-P16)
+        once "$1" "$REQS" redis-benchmark -p "$PORT" -t get -c "$TASKS" -n "$REQS" -P 16 -q ;;
+    redis.asyncio)
+        once "$1" "$PY_REQS" $PY "$SRC/get_asyncio.py" 127.0.0.1 "$PORT" "$TASKS" "$PY_REQS" ;;
+    redis.asyncio+uvloop)
+        once "$1" "$PY_REQS" $PY "$SRC/get_asyncio.py" 127.0.0.1 "$PORT" "$TASKS" "$PY_REQS" uvloop ;;
+    esac
 }
 
-if [ -x "$BIN/get_aioc" ]; then
-    bench aioc "$REQS" "$BIN/get_aioc" "127.0.0.1:$PORT" "$TASKS" "$REQS"
-else
-    record "NA impl=aioc reason=not_built_(libhiredis-dev)"
-fi
-if command -v redis-benchmark >/dev/null; then
-    bench redis-benchmark "$PLAIN_REQS" redis-benchmark -p "$PORT" -t get -c "$TASKS" -n "$PLAIN_REQS" -q
-    bench redis-benchmark-P16 "$REQS" redis-benchmark -p "$PORT" -t get -c "$TASKS" -n "$REQS" -P 16 -q
-else
-    record "NA impl=redis-benchmark reason=not_installed"
-fi
+IMPLS="aioc"
+command -v redis-benchmark >/dev/null && IMPLS="$IMPLS redis-benchmark redis-benchmark-P16"
 if $PY -c 'import redis.asyncio' 2>/dev/null; then
-    bench redis.asyncio "$PY_REQS" $PY "$SRC/get_asyncio.py" 127.0.0.1 "$PORT" "$TASKS" "$PY_REQS"
-    if $PY -c 'import uvloop' 2>/dev/null; then
-        bench redis.asyncio+uvloop "$PY_REQS" $PY "$SRC/get_asyncio.py" 127.0.0.1 "$PORT" "$TASKS" "$PY_REQS" uvloop
-    fi
+    IMPLS="$IMPLS redis.asyncio"
+    $PY -c 'import uvloop' 2>/dev/null && IMPLS="$IMPLS redis.asyncio+uvloop"
 else
     record "NA impl=redis.asyncio reason=python3-redis_missing"
 fi
+# The runs go round the clients (aioc, then each other, then aioc again...)
+# so that a busy spell of the machine falls on all of them alike; each
+# client's median run by requests/s is kept.
+: >"$TMP/runs"
+for ((r = 0; r < RUNS; r++)); do
+    for impl in $IMPLS; do
+        run "$impl"
+        echo "$LINE" >>"$TMP/runs"
+        printf '    run %d: %s\n' $((r + 1)) "$LINE" >&2
+    done
+done
+for impl in $IMPLS; do
+    if grep -q "^NA impl=$impl " "$TMP/runs"; then
+        record "$(grep -m1 "^NA impl=$impl " "$TMP/runs")"
+        continue
+    fi
+    record "$(grep "^RESULT impl=$impl " "$TMP/runs" |
+        awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^rps=/) print substr($i, 5), $0 }' | sort -n |
+        awk -v m=$(((RUNS + 1) / 2)) 'NR == m { $1 = ""; sub(/^ /, ""); print }') runs=$RUNS"
+done
 
 table get "GET, $TASKS at once; aioc on one connection (median of $RUNS)" aioc \
     "rps:req/s:1:0,cpu_us_per_req:cli us/req:1:3" "rps:rate:aioc is,cpu_us_per_req:cost:aioc uses"
