@@ -543,9 +543,10 @@ static int dispatch(link *l, redisReply *rep) {
 }
 
 /* Reads the socket itself, not through the stream: a stream read flushes
- * what is buffered first and may wait for that, and the reader must never
- * wait on the writing side (a server that stops reading while its answers
- * to us are not read would wait for us forever). */
+ * what is buffered first (unless another task is flushing) and may wait
+ * for that, and the reader must never wait on the writing side: a server
+ * that stops reading while its answers to us go unread would wait for us
+ * as we wait for it. This way it cannot happen at all. */
 static void *reader_main(void *arg) {
     link *l = arg;
     int err = 0;

@@ -757,3 +757,91 @@ TASK_TEST(server_killed) {
     aioc_redis_close(r);
     return NULL;
 }
+
+/* ------------------------------------- a server that blocks on writes -- */
+
+/* A naive RESP server of our own: it reads one command, then writes its
+ * whole answer (a big bulk string) before reading the next, so that once
+ * its answers go unread it stops reading too. With megabytes going both
+ * ways at once, a client must keep reading while its own writes wait (a
+ * reader that waited for them would deadlock with this server). */
+#define BIG_REPLY ((size_t)1 << 20)
+
+static void naive_server(aioc_stream *s, void *arg) {
+    (void)arg;
+    char *skip = malloc(65536), *body = malloc(BIG_REPLY);
+    CHECK(skip && body);
+    for (size_t i = 0; i < BIG_REPLY; i++)
+        body[i] = (char)('a' + i % 26);
+    const char *line;
+    while (aioc_stream_readline(s, &line) > 0 && line[0] == '*') {
+        int argc = atoi(line + 1), ok = 1;
+        for (int i = 0; ok && i < argc; i++) {
+            ok = aioc_stream_readline(s, &line) > 0 && line[0] == '$';
+            size_t left = ok ? strtoul(line + 1, NULL, 10) + 2 : 0;
+            while (ok && left > 0) {
+                long n = aioc_stream_read(s, skip, left < 65536 ? left : 65536);
+                ok = n > 0;
+                left -= ok ? (size_t)n : 0;
+            }
+        }
+        char head[32];
+        int n = snprintf(head, sizeof head, "$%zu\r\n", BIG_REPLY);
+        if (!ok || aioc_stream_write(s, head, (size_t)n) || aioc_stream_write(s, body, BIG_REPLY) ||
+            aioc_stream_write(s, "\r\n", 2))
+            break;
+    }
+    free(skip);
+    free(body);
+}
+
+typedef struct big_worker {
+    aioc_redis *r;
+    const char *payload;
+    size_t len;
+    int rounds;
+} big_worker;
+
+static void *big_worker_main(void *arg) {
+    big_worker *w = arg;
+    const char *argv[2] = {"ECHO", w->payload};
+    size_t lens[2] = {4, w->len};
+    for (int i = 0; i < w->rounds; i++) {
+        redisReply *reply = NULL;
+        CHECK_ERR(aioc_redis_command_argv(w->r, 2, argv, lens, &reply), 0);
+        CHECK_EQ(reply->type, REDIS_REPLY_STRING);
+        CHECK_EQ(reply->len, BIG_REPLY);
+        CHECK(reply->str[0] == 'a' &&
+              reply->str[BIG_REPLY - 1] == (char)('a' + (BIG_REPLY - 1) % 26));
+        aioc_redis_reply_free(reply);
+    }
+    return NULL;
+}
+
+TASK_TEST(server_blocking_on_writes) {
+    int err;
+    aioc_server *srv = aioc_tcp_serve("127.0.0.1", "0", naive_server, NULL, NULL, &err);
+    CHECK(srv);
+    char addr[64];
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", aioc_server_port(srv));
+    aioc_redis *r;
+    CHECK_ERR(aioc_redis_connect(addr, NULL, &r), 0);
+    /* megabytes out both ways at once: far more than the sockets hold */
+    enum { N = 16 };
+    size_t len = BIG_REPLY;
+    char *payload = malloc(len);
+    CHECK(payload);
+    memset(payload, 'x', len);
+    big_worker w[N];
+    aioc_task t[N];
+    for (int i = 0; i < N; i++) {
+        w[i] = (big_worker){.r = r, .payload = payload, .len = len, .rounds = slow_tool() ? 2 : 4};
+        t[i] = aioc_spawn(big_worker_main, &w[i]);
+    }
+    CHECK_ERR(aioc_gather(t, N, NULL), 0);
+    printf("%d x %d commands of %zu bytes, answers of %zu bytes\n", N, w[0].rounds, len, BIG_REPLY);
+    aioc_redis_close(r);
+    free(payload);
+    CHECK_ERR(aioc_server_close(srv, 5.0), 0);
+    return NULL;
+}
