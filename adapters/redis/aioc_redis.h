@@ -138,7 +138,8 @@ AIOC_REDIS_EXTERN int aioc_redis_connect(const char *addr, const aioc_redis_opts
 
 /// Closes the connection and frees it. Replies still due to tasks that
 /// gave up are dropped. Must not race other calls on `r`: call it once the
-/// tasks that use it are done. Does not suspend. NULL does nothing.
+/// tasks that use it are done, from a task or callback of its loop (before
+/// aioc_run returns). Does not suspend. NULL does nothing.
 AIOC_REDIS_EXTERN void aioc_redis_close(aioc_redis *r);
 
 /// Non-zero while the connection is up (0 after it broke, until a command
@@ -289,8 +290,8 @@ AIOC_REDIS_EXTERN int aioc_redis_punsubscribe(aioc_redis_pubsub *ps, const char 
 /// subscribed) and no message is buffered, the end of the iteration as for
 /// aioc's other iterators (a later subscribe starts it again); the
 /// connection's error once it broke and the buffered messages were taken
-/// (-ECONNRESET...); -ECANCELED / -ETIMEDOUT (no message taken);
-/// AIOC_ENOTASK. Taking a message lets the connection read on if its
+/// (-ECONNRESET...); -ECANCELED / -ETIMEDOUT (no message taken); -EINVAL
+/// (`ps` or `msg` NULL); AIOC_ENOTASK. Taking a message lets the connection read on if its
 /// buffer was full.
 AIOC_REDIS_EXTERN int aioc_redis_pubsub_next(aioc_redis_pubsub *ps, aioc_redis_message **msg);
 
@@ -321,7 +322,9 @@ AIOC_REDIS_EXTERN int aioc_redis_pool_new(const char *addr, const aioc_redis_opt
 /// lent (first come, first served), connecting a new one if none is idle.
 /// Suspends. Returns 0 and `*out` (give it back with
 /// aioc_redis_pool_release, never close it), or -ECANCELED, -ETIMEDOUT, a
-/// connect error (see aioc_redis_connect), AIOC_ENOTASK.
+/// connect error (see aioc_redis_connect; after a failed connect, within
+/// the backoff of aioc_redis_opts, that error again at once, without
+/// trying), AIOC_ENOTASK.
 AIOC_REDIS_EXTERN int aioc_redis_pool_acquire(aioc_redis_pool *pool, aioc_redis **out);
 
 /// Gives a lent connection back (closed if it broke). Does not suspend.
