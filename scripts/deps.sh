@@ -2,15 +2,17 @@
 # Installs the Debian packages a step needs, when they are missing.
 #   scripts/deps.sh build   compiler, CMake
 #   scripts/deps.sh libs    + every library the adapters and examples build
-#                           on (OpenSSL, libcurl, llhttp, jansson, SQLite):
-#                           `make deps`
+#                           on (OpenSSL, libcurl, llhttp, jansson, SQLite,
+#                           hiredis): `make deps`
 #   scripts/deps.sh demo    + what the web examples build on (libcurl, llhttp,
 #                           jansson, SQLite)
 #   scripts/deps.sh test    + Valgrind, gdb, aarch64 cross compiler, qemu-user,
 #                           and what the adapters build on and are tested with
 #   scripts/deps.sh format  clang-format (the CI's format check)
 #   scripts/deps.sh bench   + Go, Python's uvloop, libuv, hyperfine, iperf3, and
-#                           for bench/http: wrk, nginx, Node, aiohttp, libcurl, llhttp
+#                           for bench/http: wrk, nginx, Node, aiohttp, libcurl, llhttp;
+#                           for bench/redis: hiredis, redis-server (and
+#                           redis-benchmark), Python's redis (redis.asyncio)
 # and for the PostgreSQL adapter (aioc_pg): libpq-dev (libs, test, bench),
 # the postgresql server its tests and bench/pg start (test, bench), and
 # bench/pg's Python clients, python3-asyncpg and python3-psycopg (bench)
@@ -22,7 +24,10 @@ need_test="valgrind:valgrind gdb:gdb socat:socat aarch64-linux-gnu-gcc:gcc-aarch
 # the outside peers their tests start: openssl, curl, nginx
 need_test="$need_test openssl:openssl curl:curl /usr/sbin/nginx:nginx-light"
 need_test="$need_test sqlite3:sqlite3 python3:python3"
+# the Redis adapter's tests start a throwaway redis-server
+need_test="$need_test redis-server:redis-server"
 need_bench="go:golang-go /usr/bin/python3:python3 hyperfine:hyperfine iperf3:iperf3 wrk:wrk curl:curl /usr/sbin/nginx:nginx-light node:nodejs"
+need_bench="$need_bench redis-server:redis-server redis-benchmark:redis-tools"
 
 case "${1:-build}" in
 build) want="$need_build" ;;
@@ -62,17 +67,21 @@ need_web_libs() {
 case "${1:-build}" in
 libs)
     has_header openssl/ssl.h || missing="$missing libssl-dev"
+    has_header hiredis/hiredis.h || missing="$missing libhiredis-dev"
     need_web_libs ;;
 demo) need_web_libs ;;
 test)
     [ -f /usr/aarch64-linux-gnu/include/stdio.h ] || missing="$missing libc6-dev-arm64-cross"
     has_header valgrind/valgrind.h || missing="$missing valgrind"
     has_header openssl/ssl.h || missing="$missing libssl-dev"
+    has_header hiredis/hiredis.h || missing="$missing libhiredis-dev"
     need_web_libs ;;
 bench)
     /usr/bin/python3 -c 'import uvloop' 2>/dev/null || missing="$missing python3-uvloop"
     has_header uv.h || missing="$missing libuv1-dev"
     /usr/bin/python3 -c 'import aiohttp' 2>/dev/null || missing="$missing python3-aiohttp"
+    has_header hiredis/hiredis.h || missing="$missing libhiredis-dev"
+    /usr/bin/python3 -c 'import redis.asyncio' 2>/dev/null || missing="$missing python3-redis"
     need_web_libs ;;
 esac
 # the PostgreSQL adapter: libpq, the server (any version Debian ships)
