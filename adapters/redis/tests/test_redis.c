@@ -59,7 +59,7 @@ static int slow_tool(void) {
 #ifdef __SANITIZE_ADDRESS__
     return 1;
 #else
-    return RUNNING_ON_VALGRIND;
+    return RUNNING_ON_VALGRIND != 0;
 #endif
 }
 
