@@ -48,7 +48,6 @@ static int part(dict *table, dict *mine, const char *name, size_t len, client *c
     dict_entry *m = dict_find(mine, name, len);
     if (!m)
         return 0;
-    dict_delete(mine, m);
     dict_entry *e = dict_find(table, name, len);
     subscribers *s = e->val;
     for (size_t i = 0; i < s->n; i++)
@@ -61,6 +60,7 @@ static int part(dict *table, dict *mine, const char *name, size_t len, client *c
         free(s);
         dict_delete(table, e);
     }
+    dict_delete(mine, m); /* last: `name` may be its key */
     return 1;
 }
 
