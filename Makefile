@@ -8,8 +8,8 @@
 #   make test     every test: release, ASan+UBSan, Valgrind, ucontext, aarch64
 #   make check    the quick loop: every test once, release build (~1.5 min)
 #   make bench    benchmarks side by side with asyncio, uvloop, Go and libuv,
-#                 then the network, HTTP and chat ones (bench/net, bench/http,
-#                 bench/chat)
+#                 then the network, HTTP, chat and kv ones (bench/net, bench/http,
+#                 bench/chat, bench/kv)
 #   make install  install into PREFIX (default /usr/local)
 #   make test-install  install into a scratch prefix and build programs
 #                 against each library with pkg-config and with CMake
@@ -55,6 +55,7 @@ bench:
 	@bench/net/run.sh $(REL)
 	@bench/http/run.sh $(REL)
 	@bench/chat/run.sh $(REL)
+	@bench/kv/run.sh $(REL)
 
 install: all
 	$(CMAKE) --install $(REL)

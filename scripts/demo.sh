@@ -1,6 +1,7 @@
 #!/bin/sh
 # `make demo`: the tour. Runs the user's two programs, the deadline one, the
-# data pipeline, the echo server, the chat server, and the web examples: the crawler, the API
+# data pipeline, the echo server, the chat server, kv (Redis-compatible), and the web
+# examples: the crawler, the API
 # client and the back end, each against a server of its own on loopback.
 set -eu
 tree=${1:-build/release}
@@ -85,6 +86,39 @@ done
 echo "--- the server's: $(cat "$tmp/server"), then Ctrl-C: exit status $status"
 end=$(date +%s%N)
 echo "(took $(( (end - start) / 1000000 )) ms)"
+
+# kv, the Redis-compatible server, answering Debian's redis-cli: strings,
+# a counter, a key that expires, a list, a hash; then Ctrl-C.
+if command -v redis-cli >/dev/null 2>&1; then
+    echo
+    echo "\$ kv 0 &  and  redis-cli -p PORT ...    # a Redis-compatible server (examples/kv), then Ctrl-C"
+    start=$(date +%s%N)
+    env --default-signal=INT "$tree/examples/kv" 0 >"$tmp/server" 2>&1 &
+    server=$!
+    port=
+    for _ in $(seq 1 100); do
+        port=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$tmp/server")
+        [ -n "$port" ] && break
+        sleep 0.05
+    done
+    for cmd in "SET greeting hello" "GET greeting" "INCR visits" "INCRBY visits 41" \
+        "SET session abc PX 200" "PTTL session" "RPUSH queue a b c" "LRANGE queue 0 -1" \
+        "HSET user:1 name ada lang c" "HGETALL user:1" "GET nosuchkey" "LPUSH greeting x"; do
+        echo "redis> $cmd"
+        # (word splitting on purpose: the command's arguments)
+        # shellcheck disable=SC2086
+        redis-cli --no-raw -p "$port" $cmd | sed 's/^/  /'
+    done
+    sleep 0.3
+    echo "redis> GET session    # its 200 ms are up: expired"
+    redis-cli --no-raw -p "$port" GET session | sed 's/^/  /'
+    kill -INT "$server"
+    status=0
+    wait "$server" || status=$?
+    echo "--- the server's output: $(cat "$tmp/server"), then Ctrl-C: exit status $status"
+    end=$(date +%s%N)
+    echo "(took $(( (end - start) / 1000000 )) ms)"
+fi
 
 # The web crawler, on a site of its own: with no URL it serves 200 pages
 # (with broken links and a slow page) on a free loopback port and crawls

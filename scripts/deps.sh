@@ -5,12 +5,14 @@
 #                           on (OpenSSL, libcurl, llhttp, jansson, SQLite):
 #                           `make deps`
 #   scripts/deps.sh demo    + what the web examples build on (libcurl, llhttp,
-#                           jansson, SQLite)
+#                           jansson, SQLite), and redis-cli for kv
 #   scripts/deps.sh test    + Valgrind, gdb, aarch64 cross compiler, qemu-user,
-#                           and what the adapters build on and are tested with
+#                           and what the adapters build on and are tested with;
+#                           redis-tools and redis-server for examples/kv
 #   scripts/deps.sh format  clang-format (the CI's format check)
 #   scripts/deps.sh bench   + Go, Python's uvloop, libuv, hyperfine, iperf3, and
-#                           for bench/http: wrk, nginx, Node, aiohttp, libcurl, llhttp
+#                           for bench/http: wrk, nginx, Node, aiohttp, libcurl, llhttp;
+#                           for bench/kv: redis-benchmark, redis-server
 set -eu
 
 need_build="cmake:cmake gcc:gcc make:make"
@@ -19,12 +21,15 @@ need_test="valgrind:valgrind gdb:gdb socat:socat aarch64-linux-gnu-gcc:gcc-aarch
 # the outside peers their tests start: openssl, curl, nginx
 need_test="$need_test openssl:openssl curl:curl /usr/sbin/nginx:nginx-light"
 need_test="$need_test sqlite3:sqlite3 python3:python3"
+# examples/kv's clients and the Redis it is compared with
+need_test="$need_test redis-cli:redis-tools redis-benchmark:redis-tools redis-server:redis-server"
 need_bench="go:golang-go /usr/bin/python3:python3 hyperfine:hyperfine iperf3:iperf3 wrk:wrk curl:curl /usr/sbin/nginx:nginx-light node:nodejs"
+need_bench="$need_bench redis-benchmark:redis-tools redis-server:redis-server"
 
 case "${1:-build}" in
 build) want="$need_build" ;;
 libs) want="$need_build pkg-config:pkg-config" ;;
-demo) want="$need_build pkg-config:pkg-config" ;;
+demo) want="$need_build pkg-config:pkg-config redis-cli:redis-tools" ;;
 test) want="$need_build $need_test" ;;
 bench) want="$need_build $need_bench" ;;
 format) want="clang-format:clang-format" ;;
