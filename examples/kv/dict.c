@@ -9,18 +9,32 @@
 
 static uint64_t seed;
 
+/* Eight bytes at a time, each word mixed in with a multiply, and the
+ * result avalanched (MurmurHash3's finaliser) so that the low bits, which
+ * pick the bucket, depend on every input bit. The seed makes the buckets a
+ * key lands in differ from run to run; unlike Redis's SipHash it is no
+ * cryptographic defence against a client that can watch our timing. */
 static uint64_t hash_bytes(const char *key, size_t len) {
     if (!seed) { /* once per process: the clock's nanoseconds and an address */
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         seed = ((uint64_t)ts.tv_nsec << 20 ^ (uint64_t)(uintptr_t)&ts ^ (uint64_t)ts.tv_sec) | 1;
     }
-    uint64_t h = 14695981039346656037ULL ^ seed; /* FNV-1a */
-    for (size_t i = 0; i < len; i++) {
-        h ^= (unsigned char)key[i];
-        h *= 1099511628211ULL;
+    const uint64_t m = 0x9e3779b97f4a7c15ULL;
+    uint64_t h = seed ^ (len * m), w;
+    for (; len >= 8; key += 8, len -= 8) {
+        memcpy(&w, key, 8);
+        h = (h ^ (w * m)) * m;
+        h ^= h >> 29;
     }
-    return h ^ (h >> 32);
+    w = 0;
+    memcpy(&w, key, len); /* the last 0 to 7 bytes */
+    h = (h ^ (w * m)) * m;
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ULL;
+    return h ^ (h >> 33);
 }
 
 static void *must(void *p) {

@@ -5,7 +5,7 @@
  * memory comes back when keys go). Every entry is also on a list in the
  * order it was added, which is the order iteration follows, as in
  * Python's dict: HGETALL answers in the order the fields were set, as
- * Redis does for small hashes. The hash is FNV-1a seeded at random per
+ * Redis does for small hashes. The hash function is seeded at random per
  * process, so that a client cannot pick keys that all land in one bucket
  * as easily. (Redis rehashes incrementally, a few buckets per operation,
  * so that a table of millions never stops the server at once; this one
