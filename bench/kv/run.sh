@@ -5,7 +5,8 @@
 #   For each test in KV_TESTS (set get ping_inline ping_mbulk) and each
 #   pipeline depth in KV_PIPELINES ("1 16": redis-benchmark -P), a run of
 #   `redis-benchmark -q -n N -c 50 -P DEPTH -t TEST` against each server,
-#   KV_ROUNDS (3) times, the servers taking turns. Figures: requests per
+#   KV_ROUNDS (3) times, the servers taking turns (and turns going first).
+#   Figures: requests per
 #   second (the median round's) and the server's CPU time per request
 #   (utime + stime from /proc/PID/stat before and after, over every round).
 #   N is KV_REQUESTS (100,000) without pipelining, 5x that with it (so the
@@ -114,7 +115,9 @@ for depth in $PIPELINES; do
         : >"$TMP/$name.runs"
         for ((round = 0; round < ROUNDS; round++)); do
             wait_quiet
-            for impl in $IMPLS; do
+            order=$IMPLS # the servers take turns going first
+            ((round % 2)) && order=$(echo $IMPLS | awk '{ for (i = NF; i > 0; i--) printf "%s ", $i }')
+            for impl in $order; do
                 r=$(one_run "$impl" "$test" "$depth" "$n")
                 [ -n "$r" ] && echo "$impl $r" >>"$TMP/$name.runs"
             done

@@ -41,6 +41,7 @@
 #define OUT_FLUSH (64 * 1024)          /* replies held back while a batch runs */
 #define SWEEP_EVERY 0.1                /* seconds between active expiry sweeps */
 #define SWEEP_BUDGET 10.0              /* milliseconds a sweep may take */
+#define LINGER 2.0                     /* seconds a leaving client has to take its last replies */
 
 size_t pubsub_limit = 32 * 1024 * 1024; /* Redis's client-output-buffer-limit pubsub, hard */
 
@@ -194,18 +195,36 @@ static void serve(aioc_stream *conn, void *arg) {
     }
     pubsub_leave(&c); /* PUBLISH no longer finds it */
     if (c.has_writer) {
-        /* Let the writer send what is left, unless the client was dropped
-         * or the server is closing (this task is cancelled): then it stops
-         * at once. Either way it ends before `c`, on this stack, does. */
+        /* Let the writer send what is left, for up to LINGER seconds,
+         * unless the client was dropped or the server is closing (this
+         * task is cancelled): then it stops at once. Either way it ends
+         * before `c`, on this stack, does. */
+        int err = 0;
         c.quit = 1;
         aioc_event_set(&c.wake);
-        if (c.dropped || aioc_await(c.writer, NULL) != 0) {
+        if (!c.dropped) {
+            aioc_scope linger;
+            aioc_scope_enter(&linger, LINGER);
+            err = aioc_await(c.writer, NULL); /* its own status is 0 */
+            aioc_scope_exit(&linger);
+        }
+        if (c.dropped || err) {
             aioc_scope shield;
             aioc_cancel(c.writer);
             aioc_shield_enter(&shield);
             aioc_await(c.writer, NULL);
             aioc_scope_exit(&shield);
         }
+    } else if (!c.dropped) {
+        /* The server flushes the stream as it closes it; a peer that has
+         * not taken the last replies within LINGER seconds is not waited
+         * for (cancelled, the handler's stream is aborted instead). */
+        aioc_scope linger;
+        aioc_scope_enter(&linger, LINGER);
+        int err = aioc_stream_drain(conn);
+        aioc_scope_exit(&linger);
+        if (err == -ETIMEDOUT)
+            c.dropped = 1;
     }
     if (c.dropped)
         aioc_cancel(aioc_current()); /* so the server drops the connection, unflushed */
