@@ -6,9 +6,9 @@
 #   pipeline depth in KV_PIPELINES ("1 16": redis-benchmark -P), a run of
 #   `redis-benchmark -q -n N -c 50 -P DEPTH -t TEST` against each server,
 #   KV_ROUNDS (3) times, the servers taking turns (and turns going first).
-#   Figures: requests per
-#   second (the median round's) and the server's CPU time per request
-#   (utime + stime from /proc/PID/stat before and after, over every round).
+#   Figures: requests per second (the median round's) and the server's CPU
+#   time per request (utime + stime from /proc/PID/stat before and after,
+#   over every round).
 #   N is KV_REQUESTS (100,000) without pipelining, 5x that with it (so the
 #   CPU clock's 10 ms ticks stay small against a run).
 #
