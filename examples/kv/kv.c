@@ -69,6 +69,8 @@ static void *writer(void *arg) {
         sending = take;
         int err = aioc_stream_write(c->conn, sending.data, sending.len);
         sending.len = 0;
+        if (sending.cap > 1024 * 1024)
+            buf_free(&sending); /* after a burst: give the memory back */
         if (err) {
             aioc_cancel(c->task); /* the peer is gone: stop reading it too */
             break;
