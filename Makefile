@@ -8,8 +8,9 @@
 #   make test     every test: release, ASan+UBSan, Valgrind, ucontext, aarch64
 #   make check    the quick loop: every test once, release build (~1.5 min)
 #   make bench    benchmarks side by side with asyncio, uvloop, Go and libuv,
-#                 then the network, HTTP, chat, PostgreSQL and Redis ones
-#                 (bench/net, bench/http, bench/chat, bench/pg, bench/redis)
+#                 then the network, HTTP, chat, PostgreSQL, Redis and kv
+#                 ones (bench/net, bench/http, bench/chat, bench/pg,
+#                 bench/redis, bench/kv)
 #   make install  install into PREFIX (default /usr/local)
 #   make test-install  install into a scratch prefix and build programs
 #                 against each library with pkg-config and with CMake
@@ -57,6 +58,7 @@ bench:
 	@bench/chat/run.sh $(REL)
 	@bench/pg/run.sh $(REL)
 	@bench/redis/run.sh $(REL)
+	@bench/kv/run.sh $(REL)
 
 install: all
 	$(CMAKE) --install $(REL)

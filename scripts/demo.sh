@@ -1,8 +1,9 @@
 #!/bin/sh
 # `make demo`: the tour. Runs the user's two programs, the deadline one, the
-# data pipeline, the echo server, the chat server, and the web examples on
-# loopback: the crawler against the demo site and the API client against the
-# demo API (tests/fixtures), and the back end with its own scripted client.
+# data pipeline, the echo server, the chat server, kv (Redis-compatible),
+# and the web examples on loopback: the crawler against the demo site and
+# the API client against the demo API (tests/fixtures), and the back end
+# with its own scripted client.
 set -eu
 tree=${1:-build/release}
 show() { # program, what it shows, arguments...
@@ -115,6 +116,39 @@ stop_fixture() {
     trap 'rm -rf "$tmp"' EXIT
     echo "--- $fixture_prog, then Ctrl-C: exit status $status; $(tail -n 1 "$tmp/fixture")"
 }
+
+# kv, the Redis-compatible server, answering Debian's redis-cli: strings,
+# a counter, a key that expires, a list, a hash; then Ctrl-C.
+if command -v redis-cli >/dev/null 2>&1; then
+    echo
+    echo "\$ kv 0 &  and  redis-cli -p PORT ...    # a Redis-compatible server (examples/kv), then Ctrl-C"
+    start=$(date +%s%N)
+    env --default-signal=INT "$tree/examples/kv" 0 >"$tmp/server" 2>&1 &
+    server=$!
+    port=
+    for _ in $(seq 1 100); do
+        port=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$tmp/server")
+        [ -n "$port" ] && break
+        sleep 0.05
+    done
+    for cmd in "SET greeting hello" "GET greeting" "INCR visits" "INCRBY visits 41" \
+        "SET session abc PX 200" "PTTL session" "RPUSH queue a b c" "LRANGE queue 0 -1" \
+        "HSET user:1 name ada lang c" "HGETALL user:1" "GET nosuchkey" "LPUSH greeting x"; do
+        echo "redis> $cmd"
+        # (word splitting on purpose: the command's arguments)
+        # shellcheck disable=SC2086
+        redis-cli --no-raw -p "$port" $cmd | sed 's/^/  /'
+    done
+    sleep 0.3
+    echo "redis> GET session    # its 200 ms are up: expired"
+    redis-cli --no-raw -p "$port" GET session | sed 's/^/  /'
+    kill -INT "$server"
+    status=0
+    wait "$server" || status=$?
+    echo "--- the server's output: $(cat "$tmp/server"), then Ctrl-C: exit status $status"
+    end=$(date +%s%N)
+    echo "(took $(( (end - start) / 1000000 )) ms)"
+fi
 
 # The web crawler, on the demo site (tests/fixtures/demo_site.c): 200 pages
 # (with broken links and a slow page) on a free loopback port, crawled

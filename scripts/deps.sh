@@ -5,13 +5,14 @@
 #                           on (OpenSSL, libcurl, llhttp, jansson, SQLite,
 #                           hiredis): `make deps`
 #   scripts/deps.sh demo    + what the web examples build on (libcurl, llhttp,
-#                           jansson, SQLite)
+#                           jansson, SQLite), and redis-cli for kv
 #   scripts/deps.sh test    + Valgrind, gdb, aarch64 cross compiler, qemu-user,
-#                           and what the adapters build on and are tested with
+#                           and what the adapters build on and are tested with;
+#                           redis-tools and redis-server for examples/kv
 #   scripts/deps.sh format  clang-format (the CI's format check)
 #   scripts/deps.sh bench   + Go, Python's uvloop, libuv, hyperfine, iperf3, and
 #                           for bench/http: wrk, nginx, Node, aiohttp, libcurl, llhttp;
-#                           for bench/redis: hiredis, redis-server (and
+#                           for bench/kv and bench/redis: hiredis, redis-server (and
 #                           redis-benchmark), Python's redis (redis.asyncio)
 # and for the PostgreSQL adapter (aioc_pg): libpq-dev (libs, test, bench),
 # the postgresql server its tests and bench/pg start (test, bench), and
@@ -24,15 +25,16 @@ need_test="valgrind:valgrind gdb:gdb socat:socat aarch64-linux-gnu-gcc:gcc-aarch
 # the outside peers their tests start: openssl, curl, nginx
 need_test="$need_test openssl:openssl curl:curl /usr/sbin/nginx:nginx-light"
 need_test="$need_test sqlite3:sqlite3 python3:python3"
-# the Redis adapter's tests start a throwaway redis-server
-need_test="$need_test redis-server:redis-server"
+# the Redis adapter's tests start a throwaway redis-server; examples/kv's
+# checks talk to it with redis-cli and redis-benchmark and compare it with one
+need_test="$need_test redis-cli:redis-tools redis-benchmark:redis-tools redis-server:redis-server"
 need_bench="go:golang-go /usr/bin/python3:python3 hyperfine:hyperfine iperf3:iperf3 wrk:wrk curl:curl /usr/sbin/nginx:nginx-light node:nodejs"
 need_bench="$need_bench redis-server:redis-server redis-benchmark:redis-tools"
 
 case "${1:-build}" in
 build) want="$need_build" ;;
 libs) want="$need_build pkg-config:pkg-config" ;;
-demo) want="$need_build pkg-config:pkg-config" ;;
+demo) want="$need_build pkg-config:pkg-config redis-cli:redis-tools" ;;
 test) want="$need_build $need_test" ;;
 bench) want="$need_build $need_bench" ;;
 format) want="clang-format:clang-format" ;;

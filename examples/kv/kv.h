@@ -1,0 +1,69 @@
+/* What the server's files share: a client, and the calls between them.
+ *
+ *   kv.c        the server: a task per connection reads requests, runs
+ *               them and writes the replies (main is here)
+ *   resp.c      the protocol: parsing requests, writing replies
+ *   commands.c  the command table, and every command but pub/sub's
+ *   store.c     the keyspace, with expiry     (dict.c: the hash table)
+ *   pubsub.c    channels and patterns: SUBSCRIBE, PUBLISH...
+ */
+#ifndef KV_KV_H
+#define KV_KV_H
+
+#include "dict.h"
+#include "resp.h"
+
+#include <aioc.h>
+
+/* An argument of the request being run: bytes in the input buffer. */
+typedef struct kv_arg {
+    const char *p;
+    size_t len;
+} kv_arg;
+
+typedef struct client {
+    aioc_stream *conn;
+    aioc_task task; /* the one that reads its requests */
+    kv_buf in;      /* bytes read and not yet handled */
+    resp_parser parser;
+    kv_arg *argv; /* the request being run */
+    size_t argc, argcap;
+    kv_buf out; /* replies not yet handed to the stream */
+    int quit;   /* QUIT: close after this reply */
+
+    /* Pub/sub. Once the client has subscribed, other clients' PUBLISH
+     * adds messages to `out` at any time, so a writer task of its own
+     * sends `out` (woken by `wake`) instead of the reading task; if `out`
+     * grows past the limit, the client reads too slowly: it is dropped. */
+    dict channels, patterns; /* what it is subscribed to (vals unused) */
+    aioc_task writer;
+    int has_writer;
+    aioc_event wake;
+    int dropped;
+} client;
+
+/* Limits, set by flags in kv.c. */
+extern size_t pubsub_limit; /* bytes queued for a subscriber before it is dropped */
+
+/* commands.c: builds the command table; runs c->argv (replies into c->out). */
+void commands_init(void);
+void command_run(client *c);
+
+/* kv.c: the replies in c->out are ready to go (wakes its writer, if it has
+ * one, and drops the client if too much is queued). */
+void client_output_ready(client *c);
+
+/* pubsub.c */
+void cmd_subscribe(client *c);
+void cmd_unsubscribe(client *c);
+void cmd_psubscribe(client *c);
+void cmd_punsubscribe(client *c);
+void cmd_publish(client *c);
+size_t pubsub_count(const client *c); /* channels + patterns it has */
+void pubsub_leave(client *c);         /* unsubscribes from everything, quietly */
+
+/* Redis's glob-style match (*, ?, [a-z], [^a], \x), for PSUBSCRIBE and
+ * CONFIG GET. */
+int glob_match(const char *pat, size_t plen, const char *s, size_t slen);
+
+#endif
