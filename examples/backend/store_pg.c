@@ -60,8 +60,12 @@ static int failed(int err, const PGresult *res, store_reply *r) {
     case AIOC_PG_ESERVER: {
         const char *state = aioc_pg_sqlstate(res), *msg = aioc_pg_error_message(res);
         snprintf(r->msg, sizeof r->msg, "%s", msg ? msg : "server error");
-        /* class 22, data exception: the value, not the database */
-        return state && !strncmp(state, "22", 2) ? STORE_EINPUT : STORE_EDB;
+        if (state && !strncmp(state, "22", 2)) /* data exception: the value, not the database */
+            return STORE_EINPUT;
+        /* connection exception; shutting down, crashed, starting up */
+        if (state && (!strncmp(state, "08", 2) || !strncmp(state, "57P", 3)))
+            return STORE_EDOWN;
+        return STORE_EDB;
     }
     case AIOC_PG_ECONNECT:
     case AIOC_PG_EBROKEN:
