@@ -1,6 +1,6 @@
 #!/bin/sh
-# The back end example (see examples/backend.c) driven from outside, by
-# Python's http.client and json (standard library only).
+# The back end example (examples/backend/) driven from outside, by Python's
+# http.client and json (standard library only; psql on PostgreSQL).
 #   check_backend.sh MODE BACKEND_BINARY
 #     crud        create, list, get, update, delete: exact JSON, ids, statuses,
 #                 Location; and --demo, which must print the same tour twice
@@ -294,7 +294,7 @@ def errors():
     if pg:
         # A database failure: a constraint added behind the server's back,
         # which an update breaks; the 500 carries PostgreSQL's message.
-        psql = ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", pg, "-c"]
+        psql = [os.environ["PSQL"], "-X", "-q", "-v", "ON_ERROR_STOP=1", pg, "-c"]
         subprocess.run(psql + ["ALTER TABLE notes ADD CONSTRAINT short CHECK (length(title) < 9)"],
                        check=True)
         n = expect_note(c.req("POST", "/notes", {"title": "t", "body": "b"}), 201,
@@ -495,7 +495,8 @@ def killed():  # PostgreSQL only, the back end with --db-delay 1
  "unblocked": unblocked, "graceful": sigint, "cut": sigint}[scenario]()
 EOF
 client() { # scenario [argument]
-    BACKEND_PG=${pg:+$db} python3 "$dir/client.py" "$1" "$url" ${2:+"$2"} >"$dir/client.out" 2>&1 ||
+    BACKEND_PG=${pg:+$db} PSQL=${pg_bin:-}/psql \
+        python3 "$dir/client.py" "$1" "$url" ${2:+"$2"} >"$dir/client.out" 2>&1 ||
         fail "the client failed"
 }
 
