@@ -257,6 +257,7 @@ def errors():
                          ({"title": "x", "body": ["a"]}, '"body" must be a string'),
                          ({"title": "x"}, "are required"), ({"body": "x"}, "are required"),
                          ({}, "are required"), ({"title": "", "body": "x"}, "must not be empty"),
+                         ({"title": "a\u0000b", "body": "x"}, "malformed JSON"),  # jansson
                          ({"title": "x", "body": "y", "tags": []}, 'unknown field "tags"')]:
         expect_error(c.req("POST", "/notes", body), 400, f"POST {body}", reason)
     expect_error(c.req("PUT", "/notes/1", {"title": "x"}), 400, "PUT without body", "required")

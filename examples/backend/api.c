@@ -9,12 +9,13 @@
  *   DELETE /notes/:id      204
  *   GET    /health         {"status": "ok", "queries": N}, without waiting for the database
  *
- * Errors are JSON too, {"error": "..."}: 400 for a body that is not JSON,
- * not an object, has a field of the wrong type, an unknown or a missing
- * one; 404 for an unknown or non-numeric id and unknown paths; 405 (with
- * Allow) for a wrong method; 500 "database: MESSAGE" with the database's
- * message when it fails; 503 "database unavailable: ..." while it cannot
- * be reached. */
+ * Errors are JSON too, {"error": "..."}: 400 for a body that is not JSON
+ * (jansson takes \u0000 in a string for malformed, so no text holds a NUL
+ * character, which SQL text could not), not an object, has a field of the
+ * wrong type, an unknown or a missing one; 404 for an unknown or
+ * non-numeric id and unknown paths; 405 (with Allow) for a wrong method;
+ * 500 "database: MESSAGE" with the database's message when it fails; 503
+ * "database unavailable: ..." while it cannot be reached. */
 #define _POSIX_C_SOURCE 200809L
 #include "api.h"
 
@@ -124,8 +125,6 @@ static json_t *read_note(aioc_http_request *req, bool partial, note_fields *f, c
                 snprintf(why, n, "\"%.40s\" must be a string", key);
             else if (!strcmp(key, "title") && !json_string_length(v))
                 snprintf(why, n, "\"title\" must not be empty");
-            else if (strlen(json_string_value(v)) != json_string_length(v))
-                snprintf(why, n, "\"%.40s\" must not contain \\u0000", key); /* as SQL text */
             if (*why)
                 break;
         }

@@ -4,7 +4,7 @@
  *   backend [--db FILE | --db postgres://...] [--host H] [--port N] [--db-delay S]
  *   backend --demo [--db postgres://...]
  *
- * Four files, one idea each:
+ * One idea per file:
  *   api.c           the HTTP JSON API: routes, requests, replies (the list
  *                   of routes and errors is at its top)
  *   store.h         what the API asks of a database: create, get, list,
@@ -16,6 +16,7 @@
  *                   or a conninfo string "host=... dbname=..."): aioc_pg,
  *                   libpq awaited on the loop, no threads; a pool of
  *                   connections, pipelined, prepared statements
+ *   store.c         which of the two --db names
  * and this one: the command line, the server, the demo. Both stores give
  * the same JSON (ids never given out twice, timestamps in UTC to the
  * millisecond); the table is made if missing. A 500 carries the

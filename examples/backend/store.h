@@ -41,7 +41,8 @@ typedef struct store_reply {
 } store_reply;
 
 /* A note's fields as the request gave them: borrowed, UTF-8, without NUL
- * characters; NULL for a field PATCH leaves as it is. */
+ * characters (jansson refuses them); NULL for a field PATCH leaves as it
+ * is. */
 typedef struct note_fields {
     const char *title, *body;
     size_t title_len, body_len;
