@@ -68,6 +68,7 @@ cd / && $as_pg "$pg_bin/pg_ctl" -D "$pg_dir/data" -l "$pg_dir/server.log" -w -t 
 EOF
 }
 trap '[ -f "$dir/pg.txt" ] && "$pgserver" stop "$dir/pg.txt" >/dev/null 2>&1; lib_cleanup' EXIT
+trap 'exit 1' PIPE # as lib.sh does for INT, TERM, HUP: the server is stopped on a closed stdout too
 psql_do() { # database, SQL: the result, unaligned
     "$pg_bin/psql" -X -q -tA -v ON_ERROR_STOP=1 \
         "postgresql://postgres@127.0.0.1:$pg_port/$1" -c "$2"
