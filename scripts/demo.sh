@@ -180,3 +180,23 @@ fi
 if [ -x "$tree/examples/backend" ]; then
     show backend "create, list, update, delete notes; SQLite on the thread pool" --demo
 fi
+
+# The same back end on PostgreSQL (where the aioc_pg adapter is built and
+# the server's programs are installed): a throwaway server (initdb, a free
+# loopback port; adapters/pg/tests/pgserver.sh), stopped at the end.
+pgserver=$(dirname "$0")/../adapters/pg/tests/pgserver.sh
+if [ -x "$tree/examples/backend" ] && ls "$tree"/adapters/pg/libaioc_pg.* >/dev/null 2>&1 &&
+    ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+    trap '"$pgserver" stop "$tmp/pg.txt" >/dev/null 2>&1; rm -rf "$tmp"' EXIT
+    echo
+    if "$pgserver" start "$tmp/pg.txt" >"$tmp/pgserver" 2>&1; then
+        pg_url=$(sed -n 's/^url=//p' "$tmp/pg.txt")
+        echo "\$ pgserver.sh start    # $(cat "$tmp/pgserver")"
+        show backend "the same tour on PostgreSQL: aioc_pg's pool, pipelined, no threads" \
+            --demo --db "$pg_url"
+        "$pgserver" stop "$tmp/pg.txt"
+    else
+        echo "(PostgreSQL did not start: $(tail -n 3 "$tmp/pgserver"); its back end demo skipped)"
+    fi
+    trap 'rm -rf "$tmp"' EXIT
+fi

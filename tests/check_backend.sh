@@ -1,6 +1,6 @@
 #!/bin/sh
-# The back end example (see examples/backend.c) driven from outside, by
-# Python's http.client and json (standard library only).
+# The back end example (examples/backend/) driven from outside, by Python's
+# http.client and json (standard library only; psql on PostgreSQL).
 #   check_backend.sh MODE BACKEND_BINARY
 #     crud        create, list, get, update, delete: exact JSON, ids, statuses,
 #                 Location; and --demo, which must print the same tour twice
@@ -14,18 +14,76 @@
 #     sigint      Ctrl-C with slow queries in flight: within the grace period
 #                 they are answered; past it they are cut off but the server
 #                 waits for them; exit 130 and an intact, closed database
+#   pg_MODE     the same MODE (all of the above) on PostgreSQL: a throwaway
+#               server of its own (adapters/pg/tests/pgserver.sh: initdb, a
+#               free loopback port; as the postgres user when run as root),
+#               always stopped at the end, and a fresh database for each
+#               run of the back end (--db postgresql://...). Differences,
+#               from PostgreSQL's nature: errors' 500 comes from a CHECK
+#               constraint added behind the server's back (a PATCH breaks
+#               it), not from a lock; in unblocked, writes run side by side
+#               too (no single writer); in sigint, the insert cut off past
+#               the grace period is cancelled on the server (not in the
+#               table), where SQLite's could not be stopped
+#   pg_killed   PostgreSQL only: the server is killed (pg_ctl stop -m
+#               immediate) under the back end with a slow query in flight:
+#               it gets a 503 with the reason, so do new requests, /health
+#               goes on answering; once the server is back, the back end
+#               serves again and the notes are there
 # Every run of the server must leave stderr empty (sanitizer and Valgrind
 # reports included). AIOC_TEST_EMULATOR: a command prefix for the backend
-# (valgrind ..., qemu-aarch64 -L DIR), split on spaces.
+# (valgrind ..., qemu-aarch64 -L DIR), split on spaces. AIOC_PG_BIN: the
+# PostgreSQL server's programs (default: the newest Debian has installed).
 . "$(dirname "$0")/lib.sh"
 mode=$1
 bin=$2
 server=
+pg=
+case $mode in
+pg_*)
+    pg=1
+    mode=${mode#pg_}
+    ;;
+esac
+pgserver=$(cd "$(dirname "$0")/../adapters/pg/tests" && pwd)/pgserver.sh
+
+# The throwaway PostgreSQL server, stopped at exit whatever happens.
+pg_start() {
+    "$pgserver" start "$dir/pg.txt" >"$dir/pgserver.out" 2>&1 ||
+        fail "PostgreSQL did not start: $(cat "$dir/pgserver.out")"
+    pg_port=$(sed -n 's/^port=//p' "$dir/pg.txt")
+    pg_dir=$(sed -n 's/^dir=//p' "$dir/pg.txt")
+    pg_bin=$(sed -n 's/^bin=//p' "$dir/pg.txt")
+    # pg_ctl on the same data directory and port, for pg_killed's client:
+    # stop (-m immediate: as if the server were killed) and start again
+    as_pg=
+    [ "$(id -u)" -ne 0 ] || as_pg="runuser -u postgres --" # initdb and postgres refuse root
+    cat >"$dir/pg_stop.sh" <<EOF
+cd / && $as_pg "$pg_bin/pg_ctl" -D "$pg_dir/data" -m immediate -w stop >/dev/null
+EOF
+    cat >"$dir/pg_start.sh" <<EOF
+cd / && $as_pg "$pg_bin/pg_ctl" -D "$pg_dir/data" -l "$pg_dir/server.log" -w -t 60 -o \\
+    "-k $pg_dir/sock -p $pg_port -c fsync=off -c listen_addresses=127.0.0.1 -c max_connections=200" \\
+    start >/dev/null
+EOF
+}
+trap '[ -f "$dir/pg.txt" ] && "$pgserver" stop "$dir/pg.txt" >/dev/null 2>&1; lib_cleanup' EXIT
+trap 'exit 1' PIPE # as lib.sh does for INT, TERM, HUP: the server is stopped on a closed stdout too
+psql_do() { # database, SQL: the result, unaligned
+    "$pg_bin/psql" -X -q -tA -v ON_ERROR_STOP=1 \
+        "postgresql://postgres@127.0.0.1:$pg_port/$1" -c "$2"
+}
+# A fresh database on the server, NAME: sets $db to its URL
+new_db() { # name
+    psql_do postgres "CREATE DATABASE $1" >/dev/null || fail "CREATE DATABASE $1 failed"
+    db_name=$1
+    db=postgresql://postgres@127.0.0.1:$pg_port/$1
+}
 fail_details() {
     for f in "$dir"/*.out "$dir"/*.err; do [ -f "$f" ] && { echo "--- $f"; cat "$f"; }; done
 }
 
-start_server() { # database file, more options
+start_server() { # database (a file, or a PostgreSQL URL or conninfo), more options
     db=$1
     shift
     start ${AIOC_TEST_EMULATOR:-} "$bin" --db "$db" --port 0 "$@" \
@@ -39,8 +97,16 @@ start_server() { # database file, more options
     url=$found
 }
 
-quiet() { # file: empty, but for Valgrind's notes on system calls it does not know
-    ! grep -qv '^--[0-9]*-- ' "$1"
+# A file is empty, but for Valgrind's notes on system calls it does not
+# know, and in pg_killed the server's farewell, which libpq's default
+# notice processor prints (aioc_pg's pool leaves it as it is)
+quiet() { # file
+    ! grep -v '^--[0-9]*-- ' "$1" |
+        if [ "$mode" = killed ]; then
+            grep -v -e '^WARNING:  terminating connection due to immediate shutdown command$' -e '^$'
+        else
+            cat
+        fi | grep -q .
 }
 
 # Waits up to $1 seconds for the server to end after a Ctrl-C (sent here,
@@ -55,21 +121,35 @@ stop_server() { # seconds, ["sent"]
     quiet "$dir/server.err" || fail "the server wrote to stderr"
     [ "$(sed -n '$p' "$dir/server.out")" = "backend: interrupted; the database is closed" ] &&
         [ "$(wc -l <"$dir/server.out")" -eq 2 ] || fail "unexpected output"
+    if [ -n "$pg" ]; then # its connections are closed (the server notices within moments)
+        for _ in $(seq 1 100); do
+            left=$(psql_do postgres "SELECT count(*) FROM pg_stat_activity WHERE datname = '$db_name'")
+            [ "$left" = 0 ] && return 0
+            sleep 0.1
+        done
+        fail "$left connections to $db_name are left: the pool was not closed"
+    fi
     [ ! -e "$db-wal" ] || fail "$db-wal is left: the database was not closed"
     check=$(sqlite3 "$db" 'PRAGMA integrity_check') || fail "sqlite3 cannot read $db"
     [ "$check" = ok ] || fail "integrity check of $db: $check"
 }
 
 rows() { # the number of notes in database $1
-    sqlite3 "$1" 'SELECT count(*) FROM notes'
+    if [ -n "$pg" ]; then
+        psql_do "$db_name" 'SELECT count(*) FROM notes'
+    else
+        sqlite3 "$1" 'SELECT count(*) FROM notes'
+    fi
 }
 
 # The client: python3 client.py SCENARIO URL [DATABASE | SERVER_PID]
 cat >"$dir/client.py" <<'EOF'
-import http.client, json, os, re, signal, sqlite3, sys, threading, time, urllib.parse
+import http.client, json, os, re, signal, sqlite3, subprocess, sys, threading, time
+import urllib.parse
 
 scenario, url = sys.argv[1], urllib.parse.urlsplit(sys.argv[2])
 arg = sys.argv[3] if len(sys.argv) > 3 else None
+pg = os.environ.get("BACKEND_PG")  # on PostgreSQL: the database's URL
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 def fail(msg):
@@ -178,6 +258,7 @@ def errors():
                          ({"title": "x", "body": ["a"]}, '"body" must be a string'),
                          ({"title": "x"}, "are required"), ({"body": "x"}, "are required"),
                          ({}, "are required"), ({"title": "", "body": "x"}, "must not be empty"),
+                         ({"title": "a\u0000b", "body": "x"}, "malformed JSON"),  # jansson
                          ({"title": "x", "body": "y", "tags": []}, 'unknown field "tags"')]:
         expect_error(c.req("POST", "/notes", body), 400, f"POST {body}", reason)
     expect_error(c.req("PUT", "/notes/1", {"title": "x"}), 400, "PUT without body", "required")
@@ -212,18 +293,34 @@ def errors():
     r = big.req("POST", "/notes", {"title": "big", "body": "x" * 100000})
     if r.status != 413:
         fail(f"a 100 kB body: {r!r}, expected 413")
-    # A database failure: another process holds SQLite's write lock longer
-    # than the server's busy timeout (5 s). Reads go on (WAL).
-    lock = sqlite3.connect(arg, isolation_level=None)
-    lock.execute("BEGIN EXCLUSIVE")
-    expect_list(c.req("GET", "/notes"), [], "a read while the database is locked")
-    expect_error(c.req("POST", "/notes", {"title": "t", "body": "b"}), 500,
-                 "a write while the database is locked", "database is locked")
-    lock.execute("ROLLBACK")
-    lock.close()
+    if pg:
+        # A database failure: a constraint added behind the server's back,
+        # which an update breaks; the 500 carries PostgreSQL's message.
+        psql = [os.environ["PSQL"], "-X", "-q", "-v", "ON_ERROR_STOP=1", pg, "-c"]
+        subprocess.run(psql + ["ALTER TABLE notes ADD CONSTRAINT short CHECK (length(title) < 9)"],
+                       check=True)
+        n = expect_note(c.req("POST", "/notes", {"title": "t", "body": "b"}), 201,
+                        "a create that keeps to the constraint", 2, "t", "b")
+        expect_error(c.req("PATCH", "/notes/2", {"title": "far too long"}), 500,
+                     "an update that breaks the constraint",
+                     'database: new row for relation "notes" violates check constraint "short"')
+        if expect(c.req("GET", "/notes/2"), 200, "get 2") != n:
+            fail("a failed update changed the note")
+        subprocess.run(psql + ["ALTER TABLE notes DROP CONSTRAINT short"], check=True)
+        expect(c.req("DELETE", "/notes/2"), 204, "delete 2")
+    else:
+        # A database failure: another process holds SQLite's write lock
+        # longer than the server's busy timeout (5 s). Reads go on (WAL).
+        lock = sqlite3.connect(arg, isolation_level=None)
+        lock.execute("BEGIN EXCLUSIVE")
+        expect_list(c.req("GET", "/notes"), [], "a read while the database is locked")
+        expect_error(c.req("POST", "/notes", {"title": "t", "body": "b"}), 500,
+                     "a write while the database is locked", "database is locked")
+        lock.execute("ROLLBACK")
+        lock.close()
     # and after all that, it serves as before
     n = expect_note(c.req("POST", "/notes", {"title": "still", "body": "here"}), 201,
-                    "create after the errors", 2, "still", "here")
+                    "create after the errors", 3 if pg else 2, "still", "here")
     expect_list(c.req("GET", "/notes"), [n], "the list after the errors")
     expect(c.req("GET", "/health"), 200, "health")
 
@@ -341,7 +438,9 @@ def unblocked():  # the server runs with --db-delay 3
         fail(f"a query was quicker than --db-delay: {got}")
     if max(reads) > 2 * delay - 0.5:  # four readers: side by side
         fail(f"the reads did not run side by side: {got}")
-    if max(writes) < 2 * delay - 0.5:  # one writer: one after the other
+    if pg and max(writes) > 2 * delay - 0.5:  # no single writer: side by side
+        fail(f"the writes did not run side by side: {got}")
+    if not pg and max(writes) < 2 * delay - 0.5:  # one writer: one after the other
         fail(f"the writes did not run one after the other: {got}")
     print(f"{answered} answers from /health while the queries ran")
 
@@ -359,24 +458,79 @@ def sigint():  # arg: the server's pid; --db-delay 1.5 ("graceful") or 6 ("cut")
     if not graceful and any(isinstance(s, int) for _, s, _ in got):
         fail(f"requests in progress past the grace period were answered: {got}")
 
-{"crud": crud, "errors": errors, "concurrent": concurrent, "restart": restart,
+def killed():  # PostgreSQL only, the back end with --db-delay 1
+    c, health = Client(), Client()
+    note = expect_note(c.req("POST", "/notes", {"title": "kept", "body": "b"}), 201, "create",
+                       1, "kept", "b")
+    # a query in flight (in pg_sleep) when the server is killed
+    threads, out = slow_requests([("GET", "/notes/1")], health)
+    subprocess.run(["sh", arg + "/pg_stop.sh"], check=True)
+    threads[0].join()
+    _, status, _ = out[0]
+    if status != 503:
+        fail(f"the query in flight when the server died: {out[0]}, expected 503")
+    expect_error(c.req("GET", "/notes/1"), 503, "a read while the server is down",
+                 "database unavailable: ")
+    expect_error(c.req("POST", "/notes", {"title": "t", "body": "b"}), 503,
+                 "a write while the server is down", "database unavailable: ")
+    health_check(health)
+    subprocess.run(["sh", arg + "/pg_start.sh"], check=True)
+    give_up, tries = time.monotonic() + 60, 0
+    while True:  # the pool drops the broken connections and connects again
+        r = c.req("GET", "/notes/1")
+        tries += 1
+        if r.status == 200:
+            break
+        expect_error(r, 503, "a read while the server comes back", "database unavailable: ")
+        if time.monotonic() > give_up:
+            fail("the back end did not recover")
+        time.sleep(0.1)
+    if r.json != note:
+        fail(f"the note after the server came back: {r!r}, expected {note}")
+    # after a crash PostgreSQL's sequences may skip values: a new id only
+    n = expect(c.req("POST", "/notes", {"title": "new", "body": "b"}), 201, "create after")
+    if not isinstance(n, dict) or not isinstance(n.get("id"), int) or n["id"] <= 1:
+        fail(f"create after the server came back: {n}")
+    print(f"recovered after {tries} tries")
+
+{"crud": crud, "errors": errors, "killed": killed, "concurrent": concurrent, "restart": restart,
  "unblocked": unblocked, "graceful": sigint, "cut": sigint}[scenario]()
 EOF
 client() { # scenario [argument]
-    python3 "$dir/client.py" "$1" "$url" ${2:+"$2"} >"$dir/client.out" 2>&1 ||
+    BACKEND_PG=${pg:+$db} PSQL=${pg_bin:-}/psql \
+        python3 "$dir/client.py" "$1" "$url" ${2:+"$2"} >"$dir/client.out" 2>&1 ||
         fail "the client failed"
 }
 
+# A fresh database NAME: a file in the scratch directory, or a database on
+# the PostgreSQL server; its name in $fresh
+fresh() { # name
+    if [ -n "$pg" ]; then
+        new_db "$1"
+        fresh=$db
+    else
+        fresh=$dir/$1.db
+    fi
+}
+[ -z "$pg" ] || pg_start
+
 case $mode in
 crud)
-    start_server "$dir/notes.db"
+    fresh notes
+    start_server "$fresh"
     client crud
     stop_server 10
     # the tour, twice: the same lines each time, its temporary files removed
+    # (on PostgreSQL: a fresh database each time)
     mkdir "$dir/tmp"
     for run in 1 2; do
-        TMPDIR=$dir/tmp timeout 60 ${AIOC_TEST_EMULATOR:-} "$bin" --demo >"$dir/demo$run.out" \
-            2>"$dir/demo$run.err" || fail "--demo: exit status $?"
+        demo_db=
+        if [ -n "$pg" ]; then
+            new_db "demo$run"
+            demo_db=$db
+        fi
+        TMPDIR=$dir/tmp timeout 60 ${AIOC_TEST_EMULATOR:-} "$bin" --demo ${demo_db:+--db "$demo_db"} \
+            >"$dir/demo$run.out" 2>"$dir/demo$run.err" || fail "--demo: exit status $?"
         quiet "$dir/demo$run.err" || fail "--demo wrote to stderr"
     done
     cmp -s "$dir/demo1.out" "$dir/demo2.out" || fail "--demo printed something else the second time"
@@ -392,49 +546,69 @@ crud)
     [ -z "$(ls -A "$dir/tmp")" ] || fail "--demo left files: $(ls -A "$dir/tmp")"
     ;;
 errors)
-    start_server "$dir/notes.db"
-    client errors "$dir/notes.db"
+    fresh notes
+    start_server "$fresh"
+    client errors "$fresh"
     stop_server 10
     ;;
 concurrent)
-    start_server "$dir/notes.db"
+    fresh notes
+    start_server "$fresh"
     client concurrent
     stop_server 10
-    [ "$(rows "$dir/notes.db")" -eq 200 ] || fail "$(rows "$dir/notes.db") notes in the file"
+    [ "$(rows "$db")" -eq 200 ] || fail "$(rows "$db") notes in the database"
     ;;
 restart)
-    start_server "$dir/notes.db"
+    fresh notes
+    start_server "$fresh"
     client restart before
     cp "$dir/client.out" "$dir/list.json"
     stop_server 10
-    [ "$(rows "$dir/notes.db")" -eq 2 ] || fail "$(rows "$dir/notes.db") notes in the file"
-    start_server "$dir/notes.db"
+    [ "$(rows "$db")" -eq 2 ] || fail "$(rows "$db") notes in the database"
+    # on PostgreSQL, the second time with a conninfo string, not a URL
+    [ -z "$pg" ] || fresh="host=127.0.0.1 port=$pg_port user=postgres dbname=notes"
+    start_server "$fresh"
     python3 "$dir/client.py" restart "$url" <"$dir/list.json" >"$dir/client.out" 2>&1 ||
         fail "the client failed after the restart"
     stop_server 10
-    [ "$(rows "$dir/notes.db")" -eq 3 ] || fail "$(rows "$dir/notes.db") notes in the file"
+    [ "$(rows "$db")" -eq 3 ] || fail "$(rows "$db") notes in the database"
     ;;
 unblocked)
-    start_server "$dir/notes.db" --db-delay 3
+    fresh notes
+    start_server "$fresh" --db-delay 3
     client unblocked
     stop_server 10
     ;;
 sigint)
     # within the grace period (3 s): the requests get their answers
-    start_server "$dir/graceful.db" --db-delay 1.5
+    fresh graceful
+    start_server "$fresh" --db-delay 1.5
     client graceful "$server"
     stop_server 15 sent
-    [ "$(rows "$db")" -eq 1 ] || fail "the note created during Ctrl-C is not in the file"
-    # past it: the requests are cut off, but the queries cannot be, so the
+    [ "$(rows "$db")" -eq 1 ] || fail "the note created during Ctrl-C is not in the database"
+    # past it: the requests are cut off. SQLite's queries cannot be, so the
     # server waits for them before it closes the database: the insert that
-    # was running when Ctrl-C came is in the file
-    start_server "$dir/cut.db" --db-delay 6
+    # was running when Ctrl-C came is in the file. PostgreSQL's are
+    # cancelled on the server: the insert (still in its pg_sleep) is not.
+    fresh cut
+    start_server "$fresh" --db-delay 6
     client cut "$server"
     stop_server 20 sent
-    [ "$(rows "$db")" -eq 1 ] || fail "the insert that was running at Ctrl-C is not in the file"
+    if [ -n "$pg" ]; then
+        [ "$(rows "$db")" -eq 0 ] || fail "the insert cut off at Ctrl-C was not cancelled"
+    else
+        [ "$(rows "$db")" -eq 1 ] || fail "the insert that was running at Ctrl-C is not in the file"
+    fi
+    ;;
+killed)
+    [ -n "$pg" ] || fail "killed is a PostgreSQL mode: pg_killed"
+    fresh notes
+    start_server "$fresh" --db-delay 1
+    client killed "$dir"
+    stop_server 10
     ;;
 *)
     fail "unknown mode"
     ;;
 esac
-echo "ok: backend $mode"
+echo "ok: backend ${pg:+pg_}$mode"
