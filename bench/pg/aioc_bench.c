@@ -41,8 +41,8 @@ static void *worker(void *arg) {
 static double cpu(void) {
     struct rusage u;
     getrusage(RUSAGE_SELF, &u);
-    return u.ru_utime.tv_sec + u.ru_utime.tv_usec / 1e6 + u.ru_stime.tv_sec +
-           u.ru_stime.tv_usec / 1e6;
+    return (double)u.ru_utime.tv_sec + (double)u.ru_utime.tv_usec / 1e6 +
+           (double)u.ru_stime.tv_sec + (double)u.ru_stime.tv_usec / 1e6;
 }
 
 static char **args;
@@ -64,7 +64,7 @@ static void *main_task(void *arg) {
     err = aioc_gather(t, (size_t)n, NULL);
     double secs = aioc_now() - t0, u = cpu() - c0;
     printf("RESULT name=aioc-%d%s queries=%ld seconds=%.3f qps=%.0f cpu_us=%.2f\n", n,
-           prepare ? "-prepared" : "", done, secs, done / secs, u * 1e6 / done);
+           prepare ? "-prepared" : "", done, secs, (double)done / secs, u * 1e6 / (double)done);
     free(t);
     aioc_pg_close(conn);
     return err ? aioc_fail(err) : NULL;

@@ -24,14 +24,14 @@
 static double now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 static double cpu(void) {
     struct rusage u;
     getrusage(RUSAGE_SELF, &u);
-    return u.ru_utime.tv_sec + u.ru_utime.tv_usec / 1e6 + u.ru_stime.tv_sec +
-           u.ru_stime.tv_usec / 1e6;
+    return (double)u.ru_utime.tv_sec + (double)u.ru_utime.tv_usec / 1e6 +
+           (double)u.ru_stime.tv_sec + (double)u.ru_stime.tv_usec / 1e6;
 }
 
 static void die(PGconn *c, const char *what) {
@@ -144,7 +144,7 @@ int main(int argc, char **argv) {
     }
     double t = now() - t0, u = cpu() - c0;
     printf("RESULT name=libpq-%s queries=%ld seconds=%.3f qps=%.0f cpu_us=%.2f\n", mode, done, t,
-           done / t, u * 1e6 / done);
+           (double)done / t, u * 1e6 / (double)done);
     PQfinish(c);
     return 0;
 }

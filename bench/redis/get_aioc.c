@@ -34,8 +34,8 @@ static void *getter(void *arg) {
 static double cpu_seconds(void) {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
-           ru.ru_stime.tv_usec / 1e6;
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 }
 
 static void *main_task(void *arg) {
@@ -60,7 +60,7 @@ static void *main_task(void *arg) {
         return aioc_fail(-1);
     }
     printf("RESULT impl=aioc requests=%ld seconds=%.3f rps=%.0f cpu_us_per_req=%.3f\n", requests,
-           secs, requests / secs, cpu * 1e6 / requests);
+           secs, (double)requests / secs, cpu * 1e6 / (double)requests);
     return NULL;
 }
 

@@ -147,7 +147,10 @@ void store_delete(dict_entry *e) {
 
 void store_expire(dict_entry *e, int64_t at_ms) {
     kv_obj *o = e->val;
-    expiring += (at_ms != 0) - (o->expire_ms != 0);
+    if (at_ms && !o->expire_ms)
+        expiring++;
+    else if (!at_ms && o->expire_ms)
+        expiring--;
     o->expire_ms = at_ms;
 }
 
