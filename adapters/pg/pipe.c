@@ -296,6 +296,19 @@ int pg__check_idle(aioc_pg_conn *c) {
     return 0;
 }
 
+/* Puts `q`, just sent, at the tail of the queue of requests in flight:
+ * the connection is no longer idle. */
+static void queue_push(aioc_pg_conn *c, pg_req *q) {
+    q->next = NULL;
+    if (c->tail)
+        c->tail->next = q;
+    else
+        c->head = q;
+    c->tail = q;
+    c->in_flight++;
+    aioc_event_clear(&c->idle);
+}
+
 /* Sends `sql` for the connection's own sake; its answer is dropped. */
 static void send_internal(aioc_pg_conn *c, const char *sql) {
     pg_req *q = calloc(1, sizeof *q);
@@ -307,13 +320,7 @@ static void send_internal(aioc_pg_conn *c, const char *sql) {
         free(q); /* the connection is failing: the reader will find out */
         return;
     }
-    if (c->tail)
-        c->tail->next = q;
-    else
-        c->head = q;
-    c->tail = q;
-    c->in_flight++;
-    aioc_event_clear(&c->idle);
+    queue_push(c, q);
     if (PQflush(c->pg) == 1)
         aioc_event_set(&c->flush);
 }
@@ -418,25 +425,12 @@ int aioc_pg_exec(aioc_pg_conn *c, const char *sql, const aioc_pg_params *p, PGre
         goto send_failed;
     if (q->abandoned) { /* answered with nothing: the error is libpq's */
         q->cancel_sent = 1;
-        q->next = NULL;
-        if (c->tail)
-            c->tail->next = q;
-        else
-            c->head = q;
-        c->tail = q;
-        c->in_flight++;
-        aioc_event_clear(&c->idle);
+        queue_push(c, q);
         aioc_event_set(&c->work);
         stmt_drop_name(c, q->stmt);
         return -EINVAL;
     }
-    if (c->tail)
-        c->tail->next = q;
-    else
-        c->head = q;
-    c->tail = q;
-    c->in_flight++;
-    aioc_event_clear(&c->idle);
+    queue_push(c, q);
     int fl = PQflush(c->pg); /* no system call unless output is left */
     if (fl == 1)
         aioc_event_set(&c->flush);

@@ -75,12 +75,22 @@ static int binary_int(const char *v, int len, Oid type, int64_t *out) {
     return -EINVAL;
 }
 
-int aioc_pg_int(const PGresult *res, int row, int col, int64_t *v) {
+/* The text (or binary) value at row, col in `*s`: 0, -ERANGE past the
+ * result's rows or columns, or -ENOENT for a NULL. */
+static int cell(const PGresult *res, int row, int col, const char **s) {
     if (!in_range(res, row, col))
         return -ERANGE;
     if (PQgetisnull(res, row, col))
         return -ENOENT;
-    const char *s = PQgetvalue(res, row, col);
+    *s = PQgetvalue(res, row, col);
+    return 0;
+}
+
+int aioc_pg_int(const PGresult *res, int row, int col, int64_t *v) {
+    const char *s;
+    int err = cell(res, row, col, &s);
+    if (err)
+        return err;
     Oid type = PQftype(res, col);
     if (PQfformat(res, col) == 1)
         return binary_int(s, PQgetlength(res, row, col), type, v);
@@ -98,11 +108,10 @@ int aioc_pg_int(const PGresult *res, int row, int col, int64_t *v) {
 }
 
 int aioc_pg_double(const PGresult *res, int row, int col, double *v) {
-    if (!in_range(res, row, col))
-        return -ERANGE;
-    if (PQgetisnull(res, row, col))
-        return -ENOENT;
-    const char *s = PQgetvalue(res, row, col);
+    const char *s;
+    int err = cell(res, row, col, &s);
+    if (err)
+        return err;
     Oid type = PQftype(res, col);
     int len = PQgetlength(res, row, col);
     if (PQfformat(res, col) == 1) {
@@ -123,7 +132,7 @@ int aioc_pg_double(const PGresult *res, int row, int col, double *v) {
             return 0;
         }
         int64_t i;
-        int err = binary_int(s, len, type, &i);
+        err = binary_int(s, len, type, &i);
         if (!err)
             *v = (double)i;
         return err;

@@ -3,35 +3,16 @@
 #include "nginx.h"
 
 #include <arpa/inet.h>
-#include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <netinet/in.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #define NGINX "/usr/sbin/nginx"
-
-int free_port(void) {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    int port = -1;
-    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
-        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-        port = ntohs(a.sin_port);
-    if (fd >= 0)
-        close(fd);
-    return port;
-}
 
 static int write_file(const char *dir, const char *name, size_t size, const char *text) {
     char path[128];
@@ -46,11 +27,6 @@ static int write_file(const char *dir, const char *name, size_t size, const char
     return fclose(f);
 }
 
-static void sleep_ms(int ms) {
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
-    nanosleep(&ts, NULL);
-}
-
 static int listening(int port) {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     struct sockaddr_in a = {.sin_family = AF_INET,
@@ -62,14 +38,7 @@ static int listening(int port) {
     return ok;
 }
 
-static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *f) {
-    (void)st;
-    (void)flag;
-    (void)f;
-    return remove(path);
-}
-
-static void remove_dir(nginx *n) { nftw(n->dir, remove_one, 16, FTW_DEPTH | FTW_PHYS); }
+static void remove_dir(nginx *n) { remove_tree(n->dir); }
 
 static int start(nginx *n, const char *cert, const char *key) {
     memset(n, 0, sizeof *n);
@@ -120,12 +89,8 @@ static int start(nginx *n, const char *cert, const char *key) {
                 "}\n",
                 n->dir, n->port, cert ? " ssl" : "", tls);
         fclose(f);
-        pid_t parent = getpid();
-        pid_t pid = fork();
-        if (pid == 0) {                       /* its output goes to its log, not our pipes */
-            prctl(PR_SET_PDEATHSIG, SIGKILL); /* even if we are killed */
-            if (getppid() != parent)
-                _exit(127);
+        pid_t pid = child_fork();
+        if (pid == 0) { /* its output goes to its log, not our pipes */
             char log[96];
             snprintf(log, sizeof log, "%s/error.log", n->dir);
             int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
@@ -139,19 +104,14 @@ static int start(nginx *n, const char *cert, const char *key) {
         if (pid < 0)
             break;
         n->pid = pid;
-        for (int i = 0; i < 1000; i++) { /* up to 10 s */
-            if (listening(n->port))
-                return 0;
-            if (waitpid(pid, NULL, WNOHANG) == pid) { /* died: port taken? */
-                n->pid = 0;
-                break;
-            }
-            sleep_ms(10);
-        }
-        if (n->pid) {
+        int ready = child_wait_ready(pid, listening, n->port);
+        if (ready == 0)
+            return 0;
+        if (ready > 0) { /* up but not listening */
             nginx_stop(n);
             return -1;
         }
+        n->pid = 0; /* died: port taken? */
     }
     fprintf(stderr, "nginx did not start\n");
     remove_dir(n);
@@ -163,21 +123,7 @@ int nginx_start(nginx *n) { return start(n, NULL, NULL); }
 int nginx_start_tls(nginx *n, const char *cert, const char *key) { return start(n, cert, key); }
 
 void nginx_stop(nginx *n) {
-    if (n->pid > 0) {
-        kill(n->pid, SIGTERM);
-        int done = 0;
-        for (int i = 0; i < 500 && !done; i++) { /* up to 5 s */
-            if (waitpid(n->pid, NULL, WNOHANG) == n->pid)
-                done = 1;
-            else
-                sleep_ms(10);
-        }
-        if (!done) {
-            kill(n->pid, SIGKILL);
-            waitpid(n->pid, NULL, 0);
-        }
-        n->pid = 0;
-    }
+    child_stop(&n->pid);
     if (n->dir[0])
         remove_dir(n);
     n->dir[0] = '\0';

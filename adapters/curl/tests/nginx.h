@@ -5,6 +5,8 @@
 #ifndef AIOC_CURL_TEST_NGINX_H
 #define AIOC_CURL_TEST_NGINX_H
 
+#include "child_process.h" /* free_port */
+
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -35,8 +37,5 @@ int nginx_start_tls(nginx *n, const char *cert, const char *key);
 /* Stops the server by its pid (SIGTERM, then SIGKILL after 5 s), reaps it
  * and removes the directory. */
 void nginx_stop(nginx *n);
-
-/* A port nobody listens on (bound, then closed). */
-int free_port(void);
 
 #endif

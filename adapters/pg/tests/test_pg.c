@@ -735,17 +735,35 @@ TASK_TEST(pool_1000_tasks) {
     return NULL;
 }
 
+/* The pid of the server process behind the pool's connection (a pool of
+ * one), as text. */
+static void pool_backend_pid(aioc_pg_pool *pool, char *pid, size_t size) {
+    PGresult *r;
+    CHECK_ERR(aioc_pg_pool_exec(pool, "SELECT pg_backend_pid()", NULL, &r), 0);
+    snprintf(pid, size, "%s", aioc_pg_text(r, 0, 0));
+    PQclear(r);
+}
+
+/* Checks that the pool of one, whose server process `pid` was killed by
+ * `killer`, answers on a new connection; then frees both. */
+static void pool_check_replaced(aioc_pg_pool *pool, const char *pid, aioc_pg_conn *killer) {
+    char now[32];
+    pool_backend_pid(pool, now, sizeof now);
+    CHECK(strcmp(now, pid) != 0);
+    CHECK_EQ(aioc_pg_pool_size(pool), 1);
+    aioc_pg_close(killer);
+    aioc_pg_pool_free(pool);
+}
+
 TASK_TEST(pool_broken_connection) {
     /* a pool of one: its connection is killed mid-query from outside
      * (pg_terminate_backend); that query fails with AIOC_PG_EBROKEN, the
      * next one gets a new connection */
     aioc_pg_pool *pool = aioc_pg_pool_new(info_unix, &(aioc_pg_pool_opts){.max_size = 1});
     aioc_pg_conn *killer = connect_ok(info_tcp);
-    PGresult *r;
-    CHECK_ERR(aioc_pg_pool_exec(pool, "SELECT pg_backend_pid()", NULL, &r), 0);
     char pid[32];
-    snprintf(pid, sizeof pid, "%s", aioc_pg_text(r, 0, 0));
-    PQclear(r);
+    pool_backend_pid(pool, pid, sizeof pid);
+    PGresult *r;
     job j = {.pool = pool};
     aioc_task t = aioc_spawn(sleep_query, &j);
     aioc_yield();
@@ -755,12 +773,7 @@ TASK_TEST(pool_broken_connection) {
     PQclear(r);
     CHECK_ERR(aioc_await(t, NULL), 0);
     CHECK_ERR(j.err, AIOC_PG_EBROKEN);
-    CHECK_ERR(aioc_pg_pool_exec(pool, "SELECT pg_backend_pid()", NULL, &r), 0);
-    CHECK(strcmp(aioc_pg_text(r, 0, 0), pid) != 0);
-    PQclear(r);
-    CHECK_EQ(aioc_pg_pool_size(pool), 1);
-    aioc_pg_close(killer);
-    aioc_pg_pool_free(pool);
+    pool_check_replaced(pool, pid, killer);
     return NULL;
 }
 
@@ -770,23 +783,16 @@ TASK_TEST(pool_idle_check) {
      * instead of an error */
     aioc_pg_pool *pool = aioc_pg_pool_new(info_tcp, &(aioc_pg_pool_opts){.max_size = 1});
     aioc_pg_conn *killer = connect_ok(info_unix);
-    PGresult *r;
-    CHECK_ERR(aioc_pg_pool_exec(pool, "SELECT pg_backend_pid()", NULL, &r), 0);
     char pid[32];
-    snprintf(pid, sizeof pid, "%s", aioc_pg_text(r, 0, 0));
-    PQclear(r);
+    pool_backend_pid(pool, pid, sizeof pid);
+    PGresult *r;
     const char *args[] = {pid};
     CHECK_ERR(aioc_pg_query(killer, "SELECT pg_terminate_backend($1::int4, 10000)", 1, args, &r),
               0);
     CHECK(!strcmp(aioc_pg_text(r, 0, 0), "t"));
     PQclear(r);
     aioc_sleep(1.5); /* idle longer than the pool's 1 s before a check */
-    CHECK_ERR(aioc_pg_pool_exec(pool, "SELECT pg_backend_pid()", NULL, &r), 0);
-    CHECK(strcmp(aioc_pg_text(r, 0, 0), pid) != 0);
-    PQclear(r);
-    CHECK_EQ(aioc_pg_pool_size(pool), 1);
-    aioc_pg_close(killer);
-    aioc_pg_pool_free(pool);
+    pool_check_replaced(pool, pid, killer);
     return NULL;
 }
 

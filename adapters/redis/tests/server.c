@@ -4,40 +4,16 @@
 #include "server.h"
 
 #include <arpa/inet.h>
-#include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <netinet/in.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #define REDIS_SERVER "redis-server"
-
-int free_port(void) {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    int port = -1;
-    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
-        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-        port = ntohs(a.sin_port);
-    if (fd >= 0)
-        close(fd);
-    return port;
-}
-
-static void sleep_ms(int ms) {
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
-    nanosleep(&ts, NULL);
-}
 
 /* Answers PING with +PONG: the server is up and serving. */
 static int answers(int port) {
@@ -58,24 +34,13 @@ static int answers(int port) {
     return ok;
 }
 
-static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *f) {
-    (void)st;
-    (void)flag;
-    (void)f;
-    return remove(path);
-}
-
 /* Forks redis-server on s->port; 0 once it answers, -1 if it died. */
 static int launch(redis_server *s) {
     char port[16], log[96];
     snprintf(port, sizeof port, "%d", s->port);
     snprintf(log, sizeof log, "%s/redis.log", s->dir);
-    pid_t parent = getpid();
-    pid_t pid = fork();
+    pid_t pid = child_fork();
     if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL); /* even if the test is killed */
-        if (getppid() != parent)
-            _exit(127);
         int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
         if (fd >= 0) {
             dup2(fd, 0);
@@ -89,17 +54,11 @@ static int launch(redis_server *s) {
     if (pid < 0)
         return -1;
     s->pid = pid;
-    for (int i = 0; i < 1000; i++) { /* up to 10 s */
-        if (answers(s->port))
-            return 0;
-        if (waitpid(pid, NULL, WNOHANG) == pid) { /* died: the port taken? */
-            s->pid = 0;
-            return -1;
-        }
-        sleep_ms(10);
-    }
-    kill(pid, SIGKILL);
-    waitpid(pid, NULL, 0);
+    int ready = child_wait_ready(pid, answers, s->port);
+    if (ready == 0)
+        return 0;
+    if (ready > 0) /* up but not answering */
+        child_kill(&s->pid);
     s->pid = 0;
     return -1;
 }
@@ -142,30 +101,14 @@ int redis_server_restart(redis_server *s) {
 void redis_server_kill(redis_server *s) {
     if (s->external || s->pid <= 0)
         return;
-    kill(s->pid, SIGKILL);
-    waitpid(s->pid, NULL, 0);
-    s->pid = 0;
+    child_kill(&s->pid);
 }
 
 void redis_server_stop(redis_server *s) {
     if (s->external)
         return;
-    if (s->pid > 0) {
-        kill(s->pid, SIGTERM);
-        int done = 0;
-        for (int i = 0; i < 500 && !done; i++) { /* up to 5 s */
-            if (waitpid(s->pid, NULL, WNOHANG) == s->pid)
-                done = 1;
-            else
-                sleep_ms(10);
-        }
-        if (!done) {
-            kill(s->pid, SIGKILL);
-            waitpid(s->pid, NULL, 0);
-        }
-        s->pid = 0;
-    }
+    child_stop(&s->pid);
     if (s->dir[0])
-        nftw(s->dir, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+        remove_tree(s->dir);
     s->dir[0] = '\0';
 }

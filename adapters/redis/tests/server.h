@@ -12,6 +12,8 @@
 #ifndef AIOC_REDIS_TEST_SERVER_H
 #define AIOC_REDIS_TEST_SERVER_H
 
+#include "child_process.h" /* free_port */
+
 #include <sys/types.h>
 
 typedef struct redis_server {
@@ -37,8 +39,5 @@ void redis_server_kill(redis_server *s);
 /* Stops it (SIGTERM, then SIGKILL after 5 s), reaps it and removes its
  * directory. Safe to call twice; does nothing for an external server. */
 void redis_server_stop(redis_server *s);
-
-/* A loopback port nobody listens on (bound, then closed). */
-int free_port(void);
 
 #endif
