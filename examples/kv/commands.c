@@ -511,6 +511,7 @@ static void cmd_flushall(client *c) {
         return;
     }
     store_flush();
+    multi_touch_all();
     reply_ok(&c->out);
 }
 
@@ -571,59 +572,57 @@ static void cmd_command(client *c);
 
 /* ---------------------------------------------------------------- table -- */
 
-typedef struct command {
-    const char *name; /* lower case */
-    void (*run)(client *c);
-    int arity;      /* arguments with the name; -N: at least N (Redis's convention) */
-    int subscribed; /* allowed while subscribed (RESP2's "subscribed mode") */
-} command;
-
 static command table[] = {
     /* not const: the dict below holds pointers into it */
-    {"get", cmd_get, 2, 0},
-    {"set", cmd_set, -3, 0},
-    {"mget", cmd_mget, -2, 0},
-    {"mset", cmd_mset, -3, 0},
-    {"append", cmd_append, 3, 0},
-    {"strlen", cmd_strlen, 2, 0},
-    {"incr", cmd_incr, 2, 0},
-    {"decr", cmd_decr, 2, 0},
-    {"incrby", cmd_incrby, 3, 0},
-    {"decrby", cmd_decrby, 3, 0},
-    {"del", cmd_del, -2, 0},
-    {"exists", cmd_exists, -2, 0},
-    {"type", cmd_type, 2, 0},
-    {"expire", cmd_expire, -3, 0},
-    {"pexpire", cmd_pexpire, -3, 0},
-    {"ttl", cmd_ttl, 2, 0},
-    {"pttl", cmd_pttl, 2, 0},
-    {"persist", cmd_persist, 2, 0},
-    {"lpush", cmd_lpush, -3, 0},
-    {"rpush", cmd_rpush, -3, 0},
-    {"lpop", cmd_lpop, -2, 0},
-    {"rpop", cmd_rpop, -2, 0},
-    {"llen", cmd_llen, 2, 0},
-    {"lrange", cmd_lrange, 4, 0},
-    {"hset", cmd_hset, -4, 0},
-    {"hget", cmd_hget, 3, 0},
-    {"hdel", cmd_hdel, -3, 0},
-    {"hgetall", cmd_hgetall, 2, 0},
-    {"hlen", cmd_hlen, 2, 0},
-    {"publish", cmd_publish, 3, 0},
-    {"subscribe", cmd_subscribe, -2, 1},
-    {"unsubscribe", cmd_unsubscribe, -1, 1},
-    {"psubscribe", cmd_psubscribe, -2, 1},
-    {"punsubscribe", cmd_punsubscribe, -1, 1},
-    {"ping", cmd_ping, -1, 1},
-    {"echo", cmd_echo, 2, 0},
-    {"quit", cmd_quit, -1, 1},
-    {"flushall", cmd_flushall, -1, 0},
-    {"flushdb", cmd_flushall, -1, 0},
-    {"dbsize", cmd_dbsize, 1, 0},
-    {"select", cmd_select, 2, 0},
-    {"config", cmd_config, -2, 0},
-    {"client", cmd_client, -2, 0},
-    {"command", cmd_command, -1, 0},
+    {"get", cmd_get, 2, 0, 0},
+    {"set", cmd_set, -3, 0, KEY1},
+    {"mget", cmd_mget, -2, 0, 0},
+    {"mset", cmd_mset, -3, 0, KEYPAIRS},
+    {"append", cmd_append, 3, 0, KEY1},
+    {"strlen", cmd_strlen, 2, 0, 0},
+    {"incr", cmd_incr, 2, 0, KEY1},
+    {"decr", cmd_decr, 2, 0, KEY1},
+    {"incrby", cmd_incrby, 3, 0, KEY1},
+    {"decrby", cmd_decrby, 3, 0, KEY1},
+    {"del", cmd_del, -2, 0, KEYS},
+    {"exists", cmd_exists, -2, 0, 0},
+    {"type", cmd_type, 2, 0, 0},
+    {"expire", cmd_expire, -3, 0, KEY1},
+    {"pexpire", cmd_pexpire, -3, 0, KEY1},
+    {"ttl", cmd_ttl, 2, 0, 0},
+    {"pttl", cmd_pttl, 2, 0, 0},
+    {"persist", cmd_persist, 2, 0, KEY1},
+    {"lpush", cmd_lpush, -3, 0, KEY1},
+    {"rpush", cmd_rpush, -3, 0, KEY1},
+    {"lpop", cmd_lpop, -2, 0, KEY1},
+    {"rpop", cmd_rpop, -2, 0, KEY1},
+    {"llen", cmd_llen, 2, 0, 0},
+    {"lrange", cmd_lrange, 4, 0, 0},
+    {"hset", cmd_hset, -4, 0, KEY1},
+    {"hget", cmd_hget, 3, 0, 0},
+    {"hdel", cmd_hdel, -3, 0, KEY1},
+    {"hgetall", cmd_hgetall, 2, 0, 0},
+    {"hlen", cmd_hlen, 2, 0, 0},
+    {"publish", cmd_publish, 3, 0, 0},
+    {"subscribe", cmd_subscribe, -2, 1, 0},
+    {"unsubscribe", cmd_unsubscribe, -1, 1, 0},
+    {"psubscribe", cmd_psubscribe, -2, 1, 0},
+    {"punsubscribe", cmd_punsubscribe, -1, 1, 0},
+    {"ping", cmd_ping, -1, 1, 0},
+    {"echo", cmd_echo, 2, 0, 0},
+    {"quit", cmd_quit, -1, 1, 0},
+    {"flushall", cmd_flushall, -1, 0, 0},
+    {"flushdb", cmd_flushall, -1, 0, 0},
+    {"dbsize", cmd_dbsize, 1, 0, 0},
+    {"select", cmd_select, 2, 0, 0},
+    {"config", cmd_config, -2, 0, 0},
+    {"client", cmd_client, -2, 0, 0},
+    {"command", cmd_command, -1, 0, 0},
+    {"multi", cmd_multi, 1, 0, 0},
+    {"exec", cmd_exec, 1, 0, 0},
+    {"discard", cmd_discard, 1, 0, 0},
+    {"watch", cmd_watch, -2, 0, 0},
+    {"unwatch", cmd_unwatch, 1, 0, 0},
 };
 #define NCOMMANDS (sizeof table / sizeof table[0])
 
@@ -685,11 +684,23 @@ void command_run(client *c) {
         }
         reply_error(&c->out, "ERR unknown command '%.*s', with args beginning with: %s",
                     (int)(c->argv[0].len < 128 ? c->argv[0].len : 128), c->argv[0].p, args);
+        c->multi_failed = c->multi; /* in MULTI: EXEC will abort */
         return;
     }
     if ((cmd->arity > 0 && c->argc != (size_t)cmd->arity) ||
         (cmd->arity < 0 && c->argc < (size_t)-cmd->arity)) {
         reply_error(&c->out, "ERR wrong number of arguments for '%s' command", cmd->name);
+        c->multi_failed = c->multi;
+        return;
+    }
+    if (c->multi && cmd->run != cmd_exec && cmd->run != cmd_discard && cmd->run != cmd_multi &&
+        cmd->run != cmd_watch) {
+        if (cmd->run == cmd_subscribe || cmd->run == cmd_psubscribe) {
+            reply_error(&c->out, "ERR Command not allowed inside a transaction");
+            c->multi_failed = 1;
+        } else {
+            multi_queue(c, cmd);
+        }
         return;
     }
     if (pubsub_count(c) && !cmd->subscribed) {
@@ -699,5 +710,31 @@ void command_run(client *c) {
                     cmd->name);
         return;
     }
+    command_exec(c, cmd);
+}
+
+/* Runs the command; if a client WATCHes anything, also tells multi.c of
+ * the keys it wrote: those it names that were there before or are there
+ * after, unless it answered an error. (So DEL of a missing key writes
+ * nothing, as in Redis; a command that leaves an existing key as it was,
+ * e.g. SET NX, still counts: a needless abort, never a missed one.) */
+void command_exec(client *c, const command *cmd) {
+    if (!cmd->writes || !multi_watching()) {
+        cmd->run(c);
+        return;
+    }
+    size_t step = cmd->writes == KEYPAIRS ? 2 : 1;
+    size_t last = cmd->writes == KEY1 ? 1 : c->argc - 1;
+    char *before = calloc(c->argc, 1);
+    if (!before)
+        abort();
+    for (size_t i = 1; i <= last; i += step)
+        before[i] = store_find(ARG(i)) != NULL;
+    size_t mark = c->out.len;
     cmd->run(c);
+    if (c->out.len == mark || c->out.data[mark] != '-')
+        for (size_t i = 1; i <= last; i += step)
+            if (before[i] || store_find(ARG(i)))
+                multi_touch(ARG(i));
+    free(before);
 }

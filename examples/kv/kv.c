@@ -196,6 +196,7 @@ static void serve(aioc_stream *conn, void *arg) {
             alive = 0;
     }
     pubsub_leave(&c); /* PUBLISH no longer finds it */
+    multi_leave(&c);  /* nor a write to a key it watched */
     if (c.has_writer) {
         /* Let the writer send what is left, for up to LINGER seconds,
          * unless the client was dropped or the server is closing (this

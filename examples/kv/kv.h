@@ -6,6 +6,7 @@
  *   commands.c  the command table, and every command but pub/sub's
  *   store.c     the keyspace, with expiry     (dict.c: the hash table)
  *   pubsub.c    channels and patterns: SUBSCRIBE, PUBLISH...
+ *   multi.c     transactions: MULTI, EXEC, DISCARD, WATCH
  */
 #ifndef KV_KV_H
 #define KV_KV_H
@@ -40,7 +41,27 @@ typedef struct client {
     int has_writer;
     aioc_event wake;
     int dropped;
+
+    /* Transactions (multi.c): the commands queued since MULTI, and the
+     * keys WATCH watches. */
+    int multi;             /* between MULTI and EXEC/DISCARD */
+    int multi_failed;      /* a command could not be queued: EXEC aborts */
+    int watch_dirty;       /* a watched key was written: EXEC aborts */
+    struct queued *queued; /* multi.c's */
+    size_t nqueued, qcap;
+    dict watching; /* the keys it watches (vals unused) */
 } client;
+
+/* A command of the table (commands.c). */
+typedef struct command {
+    const char *name; /* lower case */
+    void (*run)(struct client *c);
+    int arity;      /* arguments with the name; -N: at least N (Redis's convention) */
+    int subscribed; /* allowed while subscribed (RESP2's "subscribed mode") */
+    int writes;     /* the keys it writes, for WATCH: 0 none, KEY1, KEYS (all
+                       arguments), KEYPAIRS (every other one, from the first) */
+} command;
+enum { KEY1 = 1, KEYS, KEYPAIRS };
 
 /* Limits, set by flags in kv.c. */
 extern size_t pubsub_limit; /* bytes queued for a subscriber before it is dropped */
@@ -48,6 +69,8 @@ extern size_t pubsub_limit; /* bytes queued for a subscriber before it is droppe
 /* commands.c: builds the command table; runs c->argv (replies into c->out). */
 void commands_init(void);
 void command_run(client *c);
+/* Runs `cmd` (already checked) on c->argv, and tells WATCH of its writes. */
+void command_exec(client *c, const command *cmd);
 
 /* kv.c: the replies in c->out are ready to go (wakes its writer, if it has
  * one, and drops the client if too much is queued). */
@@ -61,6 +84,18 @@ void cmd_punsubscribe(client *c);
 void cmd_publish(client *c);
 size_t pubsub_count(const client *c); /* channels + patterns it has */
 void pubsub_leave(client *c);         /* unsubscribes from everything, quietly */
+
+/* multi.c */
+void cmd_multi(client *c);
+void cmd_exec(client *c);
+void cmd_discard(client *c);
+void cmd_watch(client *c);
+void cmd_unwatch(client *c);
+void multi_queue(client *c, const command *cmd); /* queues c->argv, +QUEUED */
+void multi_touch(const char *key, size_t klen);  /* a command wrote `key` */
+void multi_touch_all(void);                      /* FLUSHALL */
+int multi_watching(void);                        /* does any client WATCH? */
+void multi_leave(client *c);                     /* the client goes: its queue and watches too */
 
 /* Redis's glob-style match (*, ?, [a-z], [^a], \x), for PSUBSCRIBE and
  * CONFIG GET. */
