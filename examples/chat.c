@@ -250,7 +250,18 @@ static void publish(const msg *m, int last) {
         aioc_shield_enter(&shield);
         aioc_scope_enter(&bound, 1.0);
     }
-    int err = aioc_redis_command(pub, NULL, "PUBLISH %s %s %b", CHANNEL, origin, m->text, m->len);
+    size_t tag = strlen(origin);
+    char *payload = malloc(tag + 1 + m->len);
+    int err = -ENOMEM;
+    if (payload) {
+        memcpy(payload, origin, tag);
+        payload[tag] = ' ';
+        memcpy(payload + tag + 1, m->text, m->len);
+        const char *argv[] = {"PUBLISH", CHANNEL, payload};
+        const size_t argvlen[] = {7, strlen(CHANNEL), tag + 1 + m->len};
+        err = aioc_redis_command_argv(pub, 3, argv, argvlen, NULL);
+        free(payload);
+    }
     if (last) {
         aioc_scope_exit(&bound);
         aioc_scope_exit(&shield);
