@@ -1,6 +1,9 @@
 /* A chat server, and a small client for it.
  *
- *     chat server [PORT]        serve on 127.0.0.1 (PORT 0: any free port)
+ *     chat server [PORT] [--redis URL]
+ *                               serve on 127.0.0.1 (PORT 0: any free port);
+ *                               with --redis, share the room with the other
+ *                               servers on that Redis (see the end)
  *     chat client HOST PORT     send stdin's lines, print what comes back
  *
  * The protocol is lines of text (any client will do: socat, nc, telnet):
@@ -33,7 +36,37 @@
  *
  * The server prints "listening on 127.0.0.1:PORT" once it is ready and
  * stops on Ctrl-C: the main task is cancelled, everyone is told, and the
- * connections are closed after a second's grace. */
+ * connections are closed after a second's grace.
+ *
+ * Several servers, one room (--redis URL: redis://host:port, unix:/path,
+ * ...; only where the Redis adapter aioc_redis is built, else --redis is
+ * refused with an error). Each server delivers its own clients' lines and
+ * notices to its own clients at once, as above, and also PUBLISHes each
+ * one, tagged with a tag of its process, on the channel "aioc-chat:room";
+ * a subscriber task of each server reads the channel and gives its
+ * clients what the OTHER servers published (its own tag is skipped: those
+ * were delivered already). A sender's lines all go out from its server's
+ * one PUBLISH connection, each after the previous one's answer, and Redis
+ * hands a channel's messages to each subscriber in the order it got them,
+ * so every client gets every other client's lines in the order they were
+ * sent, once. (Delivering everything only through Redis would keep that
+ * order too, but would stop the room, even on one server, whenever Redis
+ * is away, and cost every line a round trip.) Lines from other servers
+ * wait for room in the queues like a local sender's; meanwhile they
+ * gather in the subscription's buffer, then in Redis's (which drops a
+ * subscriber past its client-output-buffer-limit: see below).
+ *
+ * Nicknames are unique per server only, and /who and the count in the
+ * welcome list this server's clients: a shared set in Redis would outlive
+ * a server that crashes, and leave its names taken.
+ *
+ * If the connection to Redis breaks, the server says so on stderr, its
+ * clients are told ("* lost the other servers: ..."), and its own clients
+ * still hear each other; the subscriber subscribes again after a backoff
+ * (0.1 s doubling up to 5 s), and the clients are told when it is back.
+ * Pub/sub keeps nothing: lines sent meanwhile do not reach the other
+ * servers, then or later. The server prints "redis: subscribed to ..."
+ * each time its subscription is confirmed. */
 #define _POSIX_C_SOURCE 200809L
 #include <aioc.h>
 #include <errno.h>
