@@ -1,6 +1,9 @@
 /* A chat server, and a small client for it.
  *
- *     chat server [PORT]        serve on 127.0.0.1 (PORT 0: any free port)
+ *     chat server [PORT] [--redis URL]
+ *                               serve on 127.0.0.1 (PORT 0: any free port);
+ *                               with --redis, share the room with the other
+ *                               servers on that Redis (see the end)
  *     chat client HOST PORT     send stdin's lines, print what comes back
  *
  * The protocol is lines of text (any client will do: socat, nc, telnet):
@@ -33,7 +36,37 @@
  *
  * The server prints "listening on 127.0.0.1:PORT" once it is ready and
  * stops on Ctrl-C: the main task is cancelled, everyone is told, and the
- * connections are closed after a second's grace. */
+ * connections are closed after a second's grace.
+ *
+ * Several servers, one room (--redis URL: redis://host:port, unix:/path,
+ * ...; only where the Redis adapter aioc_redis is built, else --redis is
+ * refused with an error). Each server delivers its own clients' lines and
+ * notices to its own clients at once, as above, and also PUBLISHes each
+ * one, tagged with a tag of its process, on the channel "aioc-chat:room";
+ * a subscriber task of each server reads the channel and gives its
+ * clients what the OTHER servers published (its own tag is skipped: those
+ * were delivered already). A sender's lines all go out from its server's
+ * one PUBLISH connection, each after the previous one's answer, and Redis
+ * hands a channel's messages to each subscriber in the order it got them,
+ * so every client gets every other client's lines in the order they were
+ * sent, once. (Delivering everything only through Redis would keep that
+ * order too, but would stop the room, even on one server, whenever Redis
+ * is away, and cost every line a round trip.) Lines from other servers
+ * wait for room in the queues like a local sender's; meanwhile they
+ * gather in the subscription's buffer, then in Redis's (which drops a
+ * subscriber past its client-output-buffer-limit: see below).
+ *
+ * Nicknames are unique per server only, and /who and the count in the
+ * welcome list this server's clients: a shared set in Redis would outlive
+ * a server that crashes, and leave its names taken.
+ *
+ * If the connection to Redis breaks, the server says so on stderr, its
+ * clients are told ("* lost the other servers: ..."), and its own clients
+ * still hear each other; the subscriber subscribes again after a backoff
+ * (0.1 s doubling up to 5 s), and the clients are told when it is back.
+ * Pub/sub keeps nothing: lines sent meanwhile do not reach the other
+ * servers, then or later. The server prints "redis: subscribed to ..."
+ * each time its subscription is confirmed. */
 #define _POSIX_C_SOURCE 200809L
 #include <aioc.h>
 #include <errno.h>
@@ -220,6 +253,152 @@ static void tell(client *c, msg *m) {
     }
 }
 
+/* ------------------------------------------------ across processes (Redis) -- */
+
+#ifdef CHAT_REDIS
+#include <aioc_redis.h>
+#include <time.h>
+
+#define CHANNEL "aioc-chat:room"
+#define BACKOFF_MIN 0.1 /* seconds before resubscribing, doubling up to */
+#define BACKOFF_MAX 5.0
+
+static const char *redis_url; /* NULL: this process is the whole room */
+static aioc_redis *pub;       /* PUBLISH goes out on it (it reconnects) */
+static int pub_down;          /* its last PUBLISH failed (logged once) */
+static char origin[96];       /* this process's tag on what it publishes */
+static client nobody;         /* the sender of lines from other servers */
+
+/* Tells the other servers about `m` (a line for the room, as broadcast
+ * gives it to local clients): PUBLISH "ORIGIN LINE" on CHANNEL. The caller
+ * waits for Redis's answer, so one sender's lines go out in their order
+ * (a sender's lines all go through the one connection). `last`: the
+ * sender is leaving, maybe cancelled (Ctrl-C): try anyway, for a second.
+ * If Redis is away the line reaches this server's clients only. */
+static void publish(const msg *m, int last) {
+    if (!pub || !m)
+        return;
+    aioc_scope shield, bound;
+    if (last) {
+        aioc_shield_enter(&shield);
+        aioc_scope_enter(&bound, 1.0);
+    }
+    size_t tag = strlen(origin);
+    char *payload = malloc(tag + 1 + m->len);
+    int err = -ENOMEM;
+    if (payload) {
+        memcpy(payload, origin, tag);
+        payload[tag] = ' ';
+        memcpy(payload + tag + 1, m->text, m->len);
+        const char *argv[] = {"PUBLISH", CHANNEL, payload};
+        const size_t argvlen[] = {7, strlen(CHANNEL), tag + 1 + m->len};
+        err = aioc_redis_command_argv(pub, 3, argv, argvlen, NULL);
+        free(payload);
+    }
+    if (last) {
+        aioc_scope_exit(&bound);
+        aioc_scope_exit(&shield);
+    }
+    if (err && !pub_down)
+        fprintf(stderr, "chat: redis: cannot publish (%s): lines stay on this server\n",
+                aioc_redis_strerror(err));
+    else if (!err && pub_down)
+        fprintf(stderr, "chat: redis: publishing again\n");
+    pub_down = err != 0;
+}
+
+/* One message from the channel: a line from another server's client goes
+ * to this server's clients (this server's own were delivered already). */
+static void deliver(const aioc_redis_message *rm) {
+    const char *space = memchr(rm->payload, ' ', rm->payload_len);
+    if (!space)
+        return; /* not ours */
+    size_t tag = (size_t)(space - rm->payload), len = rm->payload_len - tag - 1;
+    if (tag == strlen(origin) && memcmp(rm->payload, origin, tag) == 0)
+        return;
+    msg *m = malloc(sizeof *m + len + 1);
+    if (!m)
+        return;
+    m->refs = 1;
+    m->len = len;
+    memcpy(m->text, space + 1, len);
+    m->text[len] = '\0';
+    broadcast(m, NULL);
+}
+
+/* The subscriber task: reads the channel and hands the other servers'
+ * lines to this server's clients, waiting for room in their queues like a
+ * local sender (meanwhile the pub/sub connection buffers, then Redis).
+ * When the connection breaks, the clients are told, and it subscribes
+ * again after a backoff (what was published meanwhile is lost to them:
+ * pub/sub keeps nothing). Runs until cancelled. */
+static void *subscriber(void *arg) {
+    (void)arg;
+    double backoff = BACKOFF_MIN;
+    int was_up = 0, told = 0;
+    for (;;) {
+        aioc_redis_pubsub *ps = NULL;
+        aioc_redis_message *rm;
+        const char *channel = CHANNEL;
+        int err = aioc_redis_pubsub_connect(redis_url, NULL, &ps);
+        if (!err && !(err = aioc_redis_subscribe(ps, &channel, 1))) {
+            printf("redis: subscribed to %s\n", CHANNEL);
+            fflush(stdout);
+            if (told)
+                broadcast(msg_printf("* the other servers are back\n"), NULL);
+            was_up = 1, told = 0;
+            backoff = BACKOFF_MIN;
+            while (!(err = aioc_redis_pubsub_next(ps, &rm))) {
+                if (wait_for_room(&nobody) == 0)
+                    deliver(rm);
+                aioc_redis_message_free(rm);
+            }
+        }
+        aioc_redis_pubsub_close(ps);
+        if (err == -ECANCELED)
+            return NULL;
+        fprintf(stderr, "chat: redis: %s: %s; subscribing again in %.1f s\n", redis_url,
+                aioc_redis_strerror(err), backoff);
+        if (was_up && !told) {
+            broadcast(msg_printf("* lost the other servers: only this server's users "
+                                 "hear you for now\n"),
+                      NULL);
+            told = 1;
+        }
+        if (aioc_sleep(backoff))
+            return NULL;
+        backoff = fmin(2 * backoff, BACKOFF_MAX);
+    }
+}
+
+/* Connects the PUBLISH connection and starts the subscriber. Returns 0 or
+ * the connect's error. */
+static int redis_start(aioc_task *sub) {
+    char host[64] = "?";
+    struct timespec ts;
+    gethostname(host, sizeof host - 1);
+    clock_gettime(CLOCK_REALTIME, &ts);
+    snprintf(origin, sizeof origin, "%s/%ld/%ld", host, (long)getpid(), (long)ts.tv_nsec);
+    int err = aioc_redis_connect(redis_url, NULL, &pub);
+    if (err) {
+        fprintf(stderr, "chat: redis: cannot connect to %s: %s\n", redis_url,
+                aioc_redis_strerror(err));
+        return err;
+    }
+    *sub = aioc_spawn(subscriber, NULL);
+    return aioc_task_error(*sub);
+}
+
+static void redis_stop(aioc_task sub) {
+    aioc_cancel(sub);
+    aioc_await(sub, NULL);
+    aioc_redis_close(pub);
+    pub = NULL;
+}
+#else
+static void publish(const msg *m, int last) { (void)m, (void)last; }
+#endif
+
 static client *find(const char *nick) {
     for (client *c = room.next; c != &room; c = c->next)
         if (strcmp(c->nick, nick) == 0)
@@ -227,14 +406,23 @@ static client *find(const char *nick) {
     return NULL;
 }
 
+/* (join, leave and a line publish what they broadcast, after the
+ * broadcast: publishing suspends, the room may change meanwhile) */
 static void join(client *c) {
-    broadcast(msg_printf("* %s joined\n", c->nick), NULL);
+    msg *m = msg_printf("* %s joined\n", c->nick);
+    if (m)
+        m->refs++;
+    broadcast(m, NULL);
     c->prev = room.prev;
     c->next = &room;
     room.prev->next = c;
     room.prev = c;
     online++;
     tell(c, msg_printf("* welcome, %s: %zu online (/who, /quit)\n", c->nick, online));
+    if (m) {
+        publish(m, 0);
+        msg_unref(m);
+    }
 }
 
 static void leave(client *c, const char *why) {
@@ -242,7 +430,14 @@ static void leave(client *c, const char *why) {
     c->prev->next = c->next;
     c->next->prev = c->prev;
     online--;
-    broadcast(msg_printf("* %s %s\n", c->nick, why), NULL);
+    msg *m = msg_printf("* %s %s\n", c->nick, why);
+    if (m)
+        m->refs++;
+    broadcast(m, NULL);
+    if (m) {
+        publish(m, 1);
+        msg_unref(m);
+    }
 }
 
 /* "/who": one line with every nickname. */
@@ -361,8 +556,16 @@ static const char *talk(client *c, char *text) {
             who(c);
         else if (text[0] == '/')
             tell(c, msg_printf("* unknown command; try /who or /quit\n"));
-        else if (wait_for_room(c) == 0)
-            broadcast(msg_printf("%s: %s\n", c->nick, text), c);
+        else if (wait_for_room(c) == 0) {
+            msg *m = msg_printf("%s: %s\n", c->nick, text);
+            if (m)
+                m->refs++;
+            broadcast(m, c);
+            if (m) {
+                publish(m, 0);
+                msg_unref(m);
+            }
+        }
         /* Let the writers run before the next line: one read brings many
          * lines, and a client that floods us would otherwise fill the
          * others' queues faster than their writers empty them (the loop
@@ -401,6 +604,13 @@ static void *server(void *arg) {
         fprintf(stderr, "chat: cannot listen on port %s: %s\n", port, aioc_strerror(err));
         return aioc_fail(err);
     }
+#ifdef CHAT_REDIS
+    aioc_task sub = {0};
+    if (redis_url && (err = redis_start(&sub))) {
+        aioc_server_close(srv, 0);
+        return aioc_fail(err);
+    }
+#endif
     printf("listening on 127.0.0.1:%d\n", aioc_server_port(srv));
     fflush(stdout);
     aioc_event forever = AIOC_EVENT_INIT;
@@ -409,6 +619,10 @@ static void *server(void *arg) {
     aioc_shield_enter(&shield);
     broadcast(msg_printf("* the server is shutting down\n"), NULL);
     aioc_server_close(srv, 1.0);
+#ifdef CHAT_REDIS
+    if (redis_url)
+        redis_stop(sub);
+#endif
     aioc_scope_exit(&shield);
     return NULL;
 }
@@ -484,9 +698,27 @@ static void raise_descriptor_limit(void) {
 }
 
 int main(int argc, char **argv) {
-    if (argc >= 2 && argc <= 3 && strcmp(argv[1], "server") == 0) {
+    if (argc >= 2 && strcmp(argv[1], "server") == 0) {
+        static char any_port[] = "0";
+        char *port = any_port;
+        for (int i = 2; i < argc; i++) {
+            if (strcmp(argv[i], "--redis") == 0 && i + 1 < argc) {
+#ifdef CHAT_REDIS
+                redis_url = argv[++i];
+#else
+                fprintf(stderr, "chat: --redis: this chat was built without the Redis "
+                                "adapter (aioc_redis, hiredis)\n");
+                return 2;
+#endif
+            } else if (i == 2 && argv[i][0] != '-') {
+                port = argv[i];
+            } else {
+                fprintf(stderr, "usage: chat server [PORT] [--redis URL]\n");
+                return 2;
+            }
+        }
         raise_descriptor_limit();
-        int status = aioc_run(server, argc > 2 ? argv[2] : "0", NULL);
+        int status = aioc_run(server, port, NULL);
         return status ? 1 : 0;
     }
     if (argc == 4 && strcmp(argv[1], "client") == 0) {
@@ -496,6 +728,6 @@ int main(int argc, char **argv) {
             fprintf(stderr, "chat: %s:%s: %s\n", t.host, t.port, aioc_strerror(status));
         return status ? 1 : 0;
     }
-    fprintf(stderr, "usage: chat server [PORT] | chat client HOST PORT\n");
+    fprintf(stderr, "usage: chat server [PORT] [--redis URL] | chat client HOST PORT\n");
     return 2;
 }

@@ -17,6 +17,14 @@
 #         die (a reset): the others see them leave, never the partial line.
 # sigint: Ctrl-C with a client connected: it is told, and the server exits
 #         by SIGINT (status 130) in bounded time.
+# redis:  three servers with --redis share a room through a throwaway
+#         redis-server (Debian's, on a Unix socket in the scratch
+#         directory); six clients, two on each, send 300 numbered lines
+#         each at once: every client gets every other's lines exactly
+#         once, in order per sender, and never its own.
+# redis_lost: two servers; Redis is killed mid-run: the clients are told,
+#         a server's own clients still hear each other; Redis is started
+#         again: they are told, and lines cross between servers again.
 # Every mode ends with Ctrl-C (status 130) and fails on a sanitizer's or
 # Valgrind's report. AIOC_TEST_EMULATOR: a command prefix for the server
 # (qemu-aarch64 -L DIR, valgrind ...), split on spaces. KEEP=1 keeps the
@@ -90,7 +98,147 @@ expect() { # name
     diff -u "$dir/$1.want" "$dir/$1.out" || fail "$1's transcript differs"
 }
 
+# A redis-server of our own on a Unix socket ($redis_url), no disk.
+start_redis() {
+    start redis-server --port 0 --unixsocket "$dir/redis.sock" --save '' --appendonly no \
+        --dir "$dir" >"$dir/redis.log" 2>&1 3>&- 4>&- 5>&- 6>&- 7>&- 8>&-
+    redis=$started
+    wait_line "$dir/redis.log" '/[Rr]eady to accept connections/p' 20 "$redis" ||
+        fail "redis-server did not start"
+    redis_url="unix:$dir/redis.sock"
+}
+
+# Server number N with --redis: its pid in $pidN, its port in $portN, once
+# it has subscribed.
+start_linked() { # n
+    : >"$dir/server$1.out"
+    start ${AIOC_TEST_EMULATOR:-} "$bin" server 0 --redis "$redis_url" \
+        >"$dir/server$1.out" 2>"$dir/server$1.err"
+    eval "pid$1=$started"
+    wait_line "$dir/server$1.out" 's/^listening on 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' 20 ||
+        fail "server $1 did not start"
+    eval "port$1=$found"
+    wait_line "$dir/server$1.out" '/^redis: subscribed/p' 20 || fail "server $1 did not subscribe"
+}
+
+stop_linked() { # n
+    eval "pid=\$pid$1"
+    cp "$dir/server$1.err" "$dir/server.err"
+    stop_server
+}
+
+fail_redis_details() {
+    for f in "$dir"/server?.out "$dir"/server?.err "$dir/redis.log"; do
+        sed "s|^|  $(basename "$f"): |" "$f" 2>/dev/null | tail -15
+    done
+    sed 's/^/  clients: /' "$dir/errors" 2>/dev/null | head -10
+}
+
 case $mode in
+redis)
+    command -v redis-server >/dev/null || fail "redis-server is missing"
+    fail_details() { fail_redis_details; }
+    lines=300
+    start_redis
+    for n in 1 2 3; do start_linked $n; done
+    # two clients per server; each joins once the others have seen the
+    # previous one join (so all are in the room, on every server)
+    names="a1 b1 a2 b2 a3 b3"
+    fd=3 joined=""
+    for name in $names; do
+        eval "port=\$port${name#?}"
+        client "$name" $fd
+        echo "$name" >&$fd
+        until_true 'grep -q "^\* welcome, $name: " "$dir/$name.out"' || fail "$name not welcomed"
+        for other in $joined; do
+            await_line "$dir/$other.out" "* $name joined"
+        done
+        joined="$joined $name"
+        fd=$((fd + 1))
+    done
+    for name in $names; do
+        seq 1 $lines | sed "s/^/$name line /" >"$dir/$name.lines"
+    done
+    # all at once: each client's lines into its fifo, in the background
+    fd=3
+    for name in $names; do
+        cat "$dir/$name.lines" >&$fd &
+        fd=$((fd + 1))
+    done
+    wait_for_all() {
+        for name in $names; do
+            [ "$(grep -c ' line ' "$dir/$name.out")" -ge $((5 * lines)) ] || return 1
+        done
+    }
+    until_true wait_for_all 60 || fail "not every line arrived within 60 s"
+    for name in $names; do
+        for other in $names; do
+            got=$(sed -n "s/^$other: //p" "$dir/$name.out" | cmp - "$dir/$other.lines" 2>&1)
+            if [ "$other" = "$name" ]; then
+                [ -z "$(sed -n "/^$name: /p" "$dir/$name.out")" ] ||
+                    fail "$name got its own lines back"
+            elif [ -n "$got" ]; then
+                fail "$name did not get $other's lines exactly once in order: $got"
+            fi
+        done
+    done
+    fd=3
+    for name in $names; do
+        end_client "$name" $fd
+        fd=$((fd + 1))
+    done
+    for n in 1 2 3; do stop_linked $n; done
+    echo "6 clients on 3 servers: each got the others' 5 x $lines lines in order"
+    ;;
+redis_lost)
+    command -v redis-server >/dev/null || fail "redis-server is missing"
+    fail_details() { fail_redis_details; }
+    start_redis
+    for n in 1 2; do start_linked $n; done
+    port=$port1
+    client a 3
+    echo a >&3
+    await_line "$dir/a.out" "* welcome, a: 1 online (/who, /quit)"
+    client c 5
+    echo c >&5
+    await_line "$dir/a.out" "* c joined"
+    port=$port2
+    client b 4
+    echo b >&4
+    await_line "$dir/a.out" "* b joined"
+    await_line "$dir/c.out" "* b joined"
+    echo "before" >&3
+    await_line "$dir/b.out" "a: before"
+    kill -KILL "$redis"
+    wait "$redis" 2>/dev/null
+    untrack "$redis"
+    for name in a b c; do
+        await_line "$dir/$name.out" "* lost the other servers: only this server's users hear you for now"
+    done
+    echo "local only" >&3
+    await_line "$dir/c.out" "a: local only"
+    start_redis
+    for name in a b c; do
+        await_line "$dir/$name.out" "* the other servers are back"
+    done
+    # the PUBLISH connection reconnects at its first command past its own
+    # backoff (at most 2 s): say something until it crosses, then once more
+    n=0
+    until_true '[ -n "$(sed -n "/^a: again/p" "$dir/b.out")" ] || { n=$((n + 1)); echo "again $n" >&3; sleep 0.2; false; }' 30 ||
+        fail "lines did not cross again after Redis came back"
+    echo "after" >&3
+    await_line "$dir/b.out" "a: after"
+    grep -q "^a: local only" "$dir/b.out" && fail "b got a line sent while Redis was away"
+    for name in a b c; do
+        grep -cxF "* the other servers are back" "$dir/$name.out" | grep -qx 1 ||
+            fail "$name was not told once that the link is back"
+    done
+    end_client a 3
+    end_client b 4
+    end_client c 5
+    for n in 1 2; do stop_linked $n; done
+    kill "$redis"
+    ;;
 basic)
     start_server
     client alice 3
