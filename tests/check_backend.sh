@@ -30,7 +30,19 @@
 #               it gets a 503 with the reason, so do new requests, /health
 #               goes on answering; once the server is back, the back end
 #               serves again and the notes are there
-# Every run of the server must leave stderr empty (sanitizer and Valgrind
+#   cache       SQLite behind --cache redis://... (a throwaway redis-server on
+#               a free loopback port, --save ''): a GET fills "note:<id>"
+#               (redis-cli GET shows the reply's JSON, with a TTL), a hit
+#               comes from Redis (a note doctored there is served), PATCH,
+#               PUT and DELETE remove the key and the reads after them are
+#               fresh (exact JSON), 404s and lists are not cached; then
+#               redis-server is stopped under it: every request still
+#               answers right, one line on stderr says so; then a
+#               redis-server comes back on the port holding a stale note,
+#               which is not served (the writes' invalidations were lost).
+#               And --cache with nothing listening: a clear error, exit 1
+# Every run of the server must leave stderr empty (in cache, but for the
+# cache's outage line; sanitizer and Valgrind
 # reports included). AIOC_TEST_EMULATOR: a command prefix for the backend
 # (valgrind ..., qemu-aarch64 -L DIR), split on spaces. AIOC_PG_BIN: the
 # PostgreSQL server's programs (default: the newest Debian has installed).
@@ -104,6 +116,8 @@ quiet() { # file
     ! grep -v '^--[0-9]*-- ' "$1" |
         if [ "$mode" = killed ]; then
             grep -v -e '^WARNING:  terminating connection due to immediate shutdown command$' -e '^$'
+        elif [ "$mode" = cache ]; then
+            grep -v '^backend: cache: '
         else
             cat
         fi | grep -q .
@@ -493,8 +507,112 @@ def killed():  # PostgreSQL only, the back end with --db-delay 1
         fail(f"create after the server came back: {n}")
     print(f"recovered after {tries} tries")
 
+def redis(*args):  # redis-cli on the throwaway redis-server (port: arg); raw output
+    p = subprocess.run(["redis-cli", "-p", arg] + list(args), capture_output=True, text=True,
+                       timeout=60)
+    if p.returncode or p.stderr:
+        fail(f"redis-cli {args}: {p.stdout!r} {p.stderr!r}")
+    return p.stdout.rstrip("\n")
+
+def cached(id, what):  # the note's key holds the reply's JSON exactly, with a TTL
+    r = Client().req("GET", f"/notes/{id}")
+    n = expect(r, 200, what)
+    if redis("GET", f"note:{id}") != r.body.decode():
+        fail(f"{what}: note:{id} holds {redis('GET', f'note:{id}')!r}, expected {r.body!r}")
+    if not 0 < int(redis("TTL", f"note:{id}")) <= 60:
+        fail(f"{what}: note:{id} has TTL {redis('TTL', f'note:{id}')}")
+    return n
+
+def not_cached(id, what):
+    if redis("EXISTS", f"note:{id}") != "0":
+        fail(f"{what}: note:{id} is in the cache: {redis('GET', f'note:{id}')!r}")
+
+def cache_up():  # the back end with --cache, redis-server on port `arg`
+    c = Client()
+    n1 = expect_note(c.req("POST", "/notes", {"title": "milk", "body": "two litres"}), 201,
+                     "create 1", 1, "milk", "two litres")
+    not_cached(1, "after create 1")
+    if cached(1, "get 1") != n1:
+        fail("get 1: not what was created")
+    # a hit is Redis's: a note doctored there is what the back end serves
+    doctored = dict(n1, title="from the cache")
+    redis("SET", "note:1", json.dumps(doctored), "EX", "60")
+    if expect(c.req("GET", "/notes/1"), 200, "get 1 from the cache") != doctored:
+        fail("get 1 did not come from the cache")
+    created = n1["created_at"]
+    for method, body, title, text in [("PATCH", {"body": "three"}, "milk", "three"),
+                                      ("PUT", {"title": "oat milk", "body": "one"}, "oat milk",
+                                       "one")]:
+        n = expect_note(c.req(method, "/notes/1", body), 200, method, 1, title, text, created)
+        not_cached(1, f"after {method}")
+        if cached(1, f"get 1 after {method}") != n:
+            fail(f"get 1 after {method}: not what was stored")
+        if expect(c.req("GET", "/notes/1"), 200, f"get 1 again after {method}") != n:
+            fail(f"get 1 again after {method}: not fresh")
+    expect(c.req("DELETE", "/notes/1"), 204, "delete 1")
+    not_cached(1, "after delete 1")
+    expect_error(c.req("GET", "/notes/1"), 404, "get 1 deleted", "no such note")
+    not_cached(1, "after a 404")
+    expect_error(c.req("PATCH", "/notes/1", {"body": "x"}), 404, "patch 1 deleted")
+    # lists are not cached
+    n2 = expect_note(c.req("POST", "/notes", {"title": "bread", "body": "rye"}), 201, "create 2",
+                     2, "bread", "rye")
+    cached(2, "get 2")
+    keys = redis("KEYS", "*")
+    expect_list(c.req("GET", "/notes"), [n2], "the list")
+    if redis("KEYS", "*") != keys or keys != "note:2":
+        fail(f"keys {keys!r} before the list, {redis('KEYS', '*')!r} after")
+    print(json.dumps(n2))  # note 2 stays cached for cache_down
+
+def cache_down():  # redis-server is gone; note 2 (on stdin) was cached
+    n2, c = json.load(sys.stdin), Client()
+    for i in range(3):
+        if expect(c.req("GET", "/notes/2"), 200, f"get 2 with Redis down ({i})") != n2:
+            fail("get 2 with Redis down: not the note")
+    created = n2["created_at"]
+    n3 = expect_note(c.req("POST", "/notes", {"title": "eggs", "body": "six"}), 201, "create 3",
+                     3, "eggs", "six")
+    if expect(c.req("GET", "/notes/3"), 200, "get 3") != n3:
+        fail("get 3: not what was created")
+    n2 = expect_note(c.req("PATCH", "/notes/2", {"body": "spelt"}), 200, "patch 2", 2, "bread",
+                     "spelt", created)
+    if expect(c.req("GET", "/notes/2"), 200, "get 2 after patch") != n2:
+        fail("get 2 after patch: not fresh")
+    n3 = expect_note(c.req("PUT", "/notes/3", {"title": "eggs", "body": "twelve"}), 200, "put 3",
+                     3, "eggs", "twelve", n3["created_at"])
+    if expect(c.req("GET", "/notes/3"), 200, "get 3 after put") != n3:
+        fail("get 3 after put: not fresh")
+    expect(c.req("DELETE", "/notes/3"), 204, "delete 3")
+    expect_error(c.req("GET", "/notes/3"), 404, "get 3 deleted", "no such note")
+    expect_list(c.req("GET", "/notes"), [n2], "the list with Redis down")
+    # many at once, on connections of their own
+    out = {}
+    def one(i):
+        out[i] = Client().req("GET", "/notes/2").json
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if list(out.values()) != [n2] * 20:
+        fail(f"20 reads at once with Redis down: {out}")
+    expect(c.req("GET", "/health"), 200, "health")
+    print(json.dumps(n2))
+
+def cache_back():  # a redis-server again, holding a stale note 2: not served
+    n2, c = json.load(sys.stdin), Client()
+    redis("SET", "note:2", json.dumps(dict(n2, body="stale")), "EX", "60")
+    for i in range(3):
+        if expect(c.req("GET", "/notes/2"), 200, f"get 2 with Redis back ({i})") != n2:
+            fail("get 2 after the outage: a stale note")
+    n2 = expect_note(c.req("PATCH", "/notes/2", {"body": "barley"}), 200, "patch 2 again", 2,
+                     "bread", "barley", n2["created_at"])
+    if expect(c.req("GET", "/notes/2"), 200, "get 2 after the patch") != n2:
+        fail("get 2 after the patch: not fresh")
+
 {"crud": crud, "errors": errors, "killed": killed, "concurrent": concurrent, "restart": restart,
- "unblocked": unblocked, "graceful": sigint, "cut": sigint}[scenario]()
+ "unblocked": unblocked, "graceful": sigint, "cut": sigint, "cache_up": cache_up,
+ "cache_down": cache_down, "cache_back": cache_back}[scenario]()
 EOF
 client() { # scenario [argument]
     BACKEND_PG=${pg:+$db} PSQL=${pg_bin:-}/psql \
@@ -599,6 +717,56 @@ sigint)
     else
         [ "$(rows "$db")" -eq 1 ] || fail "the insert that was running at Ctrl-C is not in the file"
     fi
+    ;;
+cache)
+    for p in redis-server redis-cli; do
+        command -v $p >/dev/null || fail "$p is missing (Debian: redis-server, redis-tools)"
+    done
+    rport=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    # nothing listens on it yet: a clear error, exit 1
+    status=0
+    timeout 60 ${AIOC_TEST_EMULATOR:-} "$bin" --db "$dir/none.db" --port 0 \
+        --cache "redis://127.0.0.1:$rport" >"$dir/none.out" 2>"$dir/none.err" || status=$?
+    [ "$status" -eq 1 ] || fail "--cache without a Redis: exit status $status, expected 1"
+    grep -v '^--[0-9]*-- ' "$dir/none.err" >"$dir/none.msg"
+    [ "$(cat "$dir/none.msg")" = "backend: --cache: cannot reach Redis at redis://127.0.0.1:$rport: Connection refused" ] ||
+        fail "--cache without a Redis: $(cat "$dir/none.err")"
+    redis_start() { # on $rport, in the scratch directory; $rpid
+        mkdir -p "$dir/redis"
+        redis-server --bind 127.0.0.1 --port "$rport" --save '' --appendonly no \
+            --dir "$dir/redis" --daemonize no >>"$dir/redis/log" 2>&1 &
+        rpid=$!
+        track "$rpid" TERM
+        for _ in $(seq 1 200); do
+            [ "$(timeout 5 redis-cli -p "$rport" ping 2>/dev/null)" = PONG ] && return 0
+            kill -0 "$rpid" 2>/dev/null || break
+            sleep 0.1
+        done
+        fail "redis-server did not start: $(cat "$dir/redis/log")"
+    }
+    redis_start
+    fresh notes
+    start_server "$fresh" --cache "redis://127.0.0.1:$rport"
+    client cache_up "$rport"
+    cp "$dir/client.out" "$dir/note2.json"
+    # redis-server stopped under the back end
+    kill -TERM "$rpid"
+    wait_bounded "$rpid" 20
+    python3 "$dir/client.py" cache_down "$url" "$rport" <"$dir/note2.json" >"$dir/client.out" 2>&1 ||
+        fail "the client failed with Redis down"
+    cp "$dir/client.out" "$dir/note2.json"
+    # one line for the outage, naming Redis and the reason
+    grep '^backend: cache: ' "$dir/server.err" >"$dir/outage.txt" || :
+    [ "$(wc -l <"$dir/outage.txt")" -eq 1 ] &&
+        grep -Eq "^backend: cache: redis://127.0.0.1:$rport: .+; reading the database directly until it is back\$" \
+            "$dir/outage.txt" || fail "the outage's lines: $(cat "$dir/outage.txt")"
+    redis_start # with a stale note: invalidations were lost in the outage
+    python3 "$dir/client.py" cache_back "$url" "$rport" <"$dir/note2.json" >"$dir/client.out" 2>&1 ||
+        fail "the client failed with Redis back"
+    stop_server 10
+    [ "$(rows "$db")" -eq 1 ] || fail "$(rows "$db") notes in the database"
+    kill -TERM "$rpid"
+    wait_bounded "$rpid" 20
     ;;
 killed)
     [ -n "$pg" ] || fail "killed is a PostgreSQL mode: pg_killed"

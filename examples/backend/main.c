@@ -2,7 +2,8 @@
  * server with its data in an SQLite file or on a PostgreSQL server.
  *
  *   backend [--db FILE | --db postgres://...] [--host H] [--port N] [--db-delay S]
- *   backend --demo [--db postgres://...]
+ *           [--cache redis://HOST:PORT[/DB]]
+ *   backend --demo [--db postgres://...] [--cache redis://...]
  *
  * One idea per file:
  *   api.c           the HTTP JSON API: routes, requests, replies (the list
@@ -17,13 +18,22 @@
  *                   libpq awaited on the loop, no threads; a pool of
  *                   connections, pipelined, prepared statements
  *   store.c         which of the two --db names
+ *   store_cache.c   --cache redis://HOST:PORT: a Redis cache in front of
+ *                   either (where the aioc_redis adapter is built), the
+ *                   same method table over the inner store: GET
+ *                   /notes/:id reads "note:<id>" (the note's JSON, 60 s
+ *                   TTL) first and fills it on a miss; writes go to the
+ *                   database, then DEL the key; lists are not cached.
+ *                   Redis down: reads go to the database (a line on
+ *                   stderr per outage), no request fails for it; Redis
+ *                   unreachable at start: an error, as for the database
  * and this one: the command line, the server, the demo. Both stores give
  * the same JSON (ids never given out twice, timestamps in UTC to the
  * millisecond); the table is made if missing. A 500 carries the
  * database's message ("database: ..."), a 503 says the database cannot be
  * reached (PostgreSQL down: the store connects again once it is back).
  * Without the aioc_pg adapter (no libpq at build time) --db postgres://
- * says so and exits.
+ * says so and exits; without aioc_redis (no hiredis), so does --cache.
  *
  * --port 0 takes any free port; "listening on http://HOST:PORT" says when
  * it is ready. --db-delay is a demonstration and test aid: every query
@@ -164,7 +174,7 @@ static int tour(int port, const char *where) {
 /* -------------------------------------------------------------- main -- */
 
 struct args {
-    const char *db, *host, *port;
+    const char *db, *host, *port, *cache;
     double delay;
     bool demo;
     char *demo_dir; /* --demo on SQLite: the temporary directory of the database */
@@ -185,6 +195,10 @@ static void *run(void *arg) {
     struct api api = {NULL, 0};
     char msg[320];
     int err = store_open(a->db, a->delay, &api.store, msg, sizeof msg);
+    if (!err && a->cache && (err = store_cache(a->cache, &api.store, msg, sizeof msg))) {
+        store_close(api.store);
+        api.store = NULL;
+    }
     if (err) {
         fprintf(stderr, "backend: %s\n", msg);
         if (a->demo_dir)
@@ -229,10 +243,11 @@ static void *run(void *arg) {
 
 static int usage(void) {
     fprintf(stderr, "usage: backend [--db FILE | --db postgres://...] [--host H] [--port N]\n"
-                    "               [--db-delay S]\n"
-                    "       backend --demo [--db postgres://...]\n"
+                    "               [--db-delay S] [--cache redis://HOST:PORT]\n"
+                    "       backend --demo [--db postgres://...] [--cache redis://...]\n"
                     "  --db FILE     SQLite (default notes.db); postgres://, postgresql:// or\n"
                     "                \"host=... dbname=...\": PostgreSQL\n"
+                    "  --cache ADDR  a Redis cache of single notes (GET /notes/:id)\n"
                     "  --db-delay S  a demonstration aid: each query waits S seconds first\n");
     return 2;
 }
@@ -247,6 +262,8 @@ int main(int argc, char **argv) {
             a.demo = true;
         else if (!strcmp(o, "--db") && next)
             a.db = argv[++i];
+        else if (!strcmp(o, "--cache") && next)
+            a.cache = argv[++i];
         else if (!strcmp(o, "--host") && next)
             a.host = argv[++i];
         else if (!strcmp(o, "--port") && next && strtol(next, &end, 10) >= 0 && !*end && *next)

@@ -1,4 +1,4 @@
-/* Which store --db names (see store.h). */
+/* Which store --db names, and the cache --cache puts in front (see store.h). */
 #include "store.h"
 
 #include <stdio.h>
@@ -23,6 +23,19 @@ int store_open(const char *db, double delay, store **out, char *msg, size_t n) {
              "%s: this backend was built without PostgreSQL (the aioc_pg adapter needs libpq: "
              "Debian's libpq-dev); use --db FILE for SQLite",
              db);
+    return STORE_EDB;
+#endif
+}
+
+int store_cache(const char *addr, store **s, char *msg, size_t n) {
+#ifdef BACKEND_WITH_REDIS
+    return store_cache_open(addr, s, msg, n);
+#else
+    (void)s;
+    snprintf(msg, n,
+             "--cache %s: this backend was built without Redis (the aioc_redis adapter needs "
+             "hiredis: Debian's libhiredis-dev)",
+             addr);
     return STORE_EDB;
 #endif
 }

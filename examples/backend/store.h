@@ -4,7 +4,10 @@
  *                   pool (one writer, READERS readers, WAL);
  *   store_pg.c      PostgreSQL through aioc_pg: a pool of connections,
  *                   pipelined, prepared statements, libpq awaited on the
- *                   loop (no thread pool).
+ *                   loop (no thread pool);
+ * and one may sit in front of either (--cache):
+ *   store_cache.c   a Redis cache of single notes through aioc_redis,
+ *                   invalidated on writes, bypassed while Redis is down.
  * Both give the same notes in the same JSON, with the same ids (never
  * given out twice) and the same timestamps ("2026-12-05T08:10:11.123Z",
  * UTC, milliseconds).
@@ -78,8 +81,18 @@ int store_open(const char *db, double delay, store **out, char *msg, size_t n);
  * URL or a conninfo string ("host=... dbname=..."). */
 int store_is_pg(const char *db);
 
+/* Puts a Redis cache (store_cache.c) at `addr` (redis://HOST:PORT[/DB],
+ * or what aioc_redis_connect takes) in front of `*s`, connecting to it
+ * now. Suspends. Returns 0 with `*s` the cache, which owns the store it
+ * wraps (store_close closes both); else `*s` is unchanged (the caller
+ * still closes it) and the error is STORE_EDOWN (Redis cannot be reached
+ * or the address is not one; the reason in `msg`), STORE_EDB (this
+ * backend was built without the aioc_redis adapter), -ECANCELED, -ENOMEM. */
+int store_cache(const char *addr, store **s, char *msg, size_t n);
+
 int store_sqlite_open(const char *path, double delay, store **out, char *msg, size_t n);
 int store_pg_open(const char *conninfo, double delay, store **out, char *msg, size_t n);
+int store_cache_open(const char *addr, store **s, char *msg, size_t n);
 
 /* The operations, through the method table. */
 static inline int store_create(store *s, const note_fields *in, store_reply *r) {
