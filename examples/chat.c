@@ -337,11 +337,11 @@ static void *subscriber(void *arg) {
     double backoff = BACKOFF_MIN;
     int was_up = 0, told = 0;
     for (;;) {
-        aioc_redis_pubsub *ps = NULL;
         aioc_redis_message *rm;
         const char *channel = CHANNEL;
-        int err = aioc_redis_pubsub_connect(redis_url, NULL, &ps);
-        if (!err && !(err = aioc_redis_subscribe(ps, &channel, 1))) {
+        int err;
+        aioc_redis_pubsub *ps = aioc_redis_pubsub_connect(redis_url, NULL, &err);
+        if (ps && !(err = aioc_redis_subscribe(ps, &channel, 1))) {
             printf("redis: subscribed to %s\n", CHANNEL);
             fflush(stdout);
             if (told)
@@ -379,8 +379,8 @@ static int redis_start(aioc_task *sub) {
     gethostname(host, sizeof host - 1);
     clock_gettime(CLOCK_REALTIME, &ts);
     snprintf(origin, sizeof origin, "%s/%ld/%ld", host, (long)getpid(), (long)ts.tv_nsec);
-    int err = aioc_redis_connect(redis_url, NULL, &pub);
-    if (err) {
+    int err;
+    if (!(pub = aioc_redis_connect(redis_url, NULL, &err))) {
         fprintf(stderr, "chat: redis: cannot connect to %s: %s\n", redis_url,
                 aioc_redis_strerror(err));
         return err;

@@ -26,8 +26,8 @@
  *
  * In a task:
  *
- *     aioc_pg_conn *c;
- *     int err = aioc_pg_connect("postgresql://app@db.example/app", &c, NULL, 0);
+ *     int err;
+ *     aioc_pg_conn *c = aioc_pg_connect("postgresql://app@db.example/app", NULL, 0, &err);
  *     PGresult *r;
  *     const char *args[] = {"42"};
  *     err = aioc_pg_query(c, "SELECT $1::int4 + 1", 1, args, &r);
@@ -100,13 +100,14 @@ typedef struct aioc_pg_conn aioc_pg_conn;
 /// on). `connect_timeout` (seconds, at least 2, as libpq counts it) is a
 /// deadline for each address tried; when it passes, the call fails with
 /// -ETIMEDOUT. Suspends; honours cancellation and deadline scopes (the
-/// attempt is abandoned). Returns 0 and `*out` (free it with aioc_pg_close), or with
-/// `*out` NULL: AIOC_PG_ECONNECT (libpq's message copied into `errbuf`, of
-/// `errlen` bytes, if not NULL), -EINVAL (conninfo unparsable: message in
-/// errbuf), a resolver error (AIOC_EAI_BASE - EAI_*), -ECANCELED,
-/// -ETIMEDOUT, -ENOMEM, AIOC_ENOTASK.
-AIOC_PG_EXTERN int aioc_pg_connect(const char *conninfo, aioc_pg_conn **out, char *errbuf,
-                                   size_t errlen);
+/// attempt is abandoned). Returns the connection (free it with
+/// aioc_pg_close; `*err` = 0 if `err` is not NULL), or NULL with `*err`
+/// (`err` may be NULL) set to: AIOC_PG_ECONNECT (libpq's message copied
+/// into `errbuf`, of `errlen` bytes, if not NULL), -EINVAL (conninfo
+/// unparsable: message in errbuf), a resolver error (AIOC_EAI_BASE -
+/// EAI_*), -ECANCELED, -ETIMEDOUT, -ENOMEM, AIOC_ENOTASK.
+AIOC_PG_EXTERN aioc_pg_conn *aioc_pg_connect(const char *conninfo, char *errbuf, size_t errlen,
+                                             int *err);
 
 /// Closes `c`: queries still waiting on it return AIOC_PG_EBROKEN, its
 /// reader task ends, and the connection is finished (PQfinish). Suspends

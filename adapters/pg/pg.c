@@ -156,7 +156,7 @@ static void conn_free(aioc_pg_conn *c) {
     free(c);
 }
 
-int aioc_pg_connect(const char *conninfo, aioc_pg_conn **out, char *errbuf, size_t errlen) {
+static int pg_connect(const char *conninfo, aioc_pg_conn **out, char *errbuf, size_t errlen) {
     *out = NULL;
     if (!aioc_current().id)
         return AIOC_ENOTASK;
@@ -262,6 +262,14 @@ out:
     }
     *out = c;
     return 0;
+}
+
+aioc_pg_conn *aioc_pg_connect(const char *conninfo, char *errbuf, size_t errlen, int *err) {
+    aioc_pg_conn *c;
+    int e = pg_connect(conninfo, &c, errbuf, errlen);
+    if (err)
+        *err = e;
+    return c;
 }
 
 PGconn *aioc_pg_pgconn(aioc_pg_conn *c) { return c ? c->pg : NULL; }

@@ -127,8 +127,8 @@ static int pick(aioc_pg_pool *p, aioc_pg_conn **out) {
         }
         if (p->n + p->connecting < p->max) {
             p->connecting++;
-            aioc_pg_conn *c;
-            int err = aioc_pg_connect(p->conninfo, &c, NULL, 0);
+            int err;
+            aioc_pg_conn *c = aioc_pg_connect(p->conninfo, NULL, 0, &err);
             p->connecting--;
             if (err) {
                 changed(p);

@@ -33,9 +33,9 @@
  *
  * In a task:
  *
- *     aioc_redis *r;
+ *     int err;
  *     redisReply *reply;
- *     int err = aioc_redis_connect("redis://127.0.0.1:6379/0", NULL, &r);
+ *     aioc_redis *r = aioc_redis_connect("redis://127.0.0.1:6379/0", NULL, &err);
  *     if (!err)
  *         err = aioc_redis_command(r, NULL, "SET %s %b", "key", value, len);
  *     if (!err && !(err = aioc_redis_command(r, &reply, "GET key"))) {
@@ -118,7 +118,7 @@ typedef struct aioc_redis_opts {
     size_t pubsub_buffer;
 } aioc_redis_opts;
 
-/// Connects to the server at `addr` and returns the connection in `*out`.
+/// Connects to the server at `addr` and returns the connection.
 /// `addr` is one of:
 ///   "redis://[[user]:password@]host[:port][/db]"  (port 6379, db 0; the
 ///                       user and password may be %-encoded)
@@ -127,14 +127,14 @@ typedef struct aioc_redis_opts {
 /// Names are resolved and connected to without blocking the loop
 /// (aioc_tcp_connect: Happy Eyeballs); then AUTH and SELECT are sent if
 /// asked for (opts or the address). `opts` may be NULL. Suspends. Returns
-/// 0 and `*out` (free it with aioc_redis_close); else `*out` is NULL and
-/// the error is: AIOC_REDIS_EADDRESS, the connect's (-ECONNREFUSED,
-/// -ENOENT, a resolver error, ...), -ETIMEDOUT (connect_timeout or the
-/// caller's deadline), -ECANCELED, AIOC_REDIS_ESERVER (AUTH or SELECT
-/// refused), -ECONNRESET (the server closed the connection), -ENOMEM,
-/// AIOC_ENOTASK.
-AIOC_REDIS_EXTERN int aioc_redis_connect(const char *addr, const aioc_redis_opts *opts,
-                                         aioc_redis **out);
+/// the connection (free it with aioc_redis_close; `*err` = 0 if `err` is
+/// not NULL), or NULL with `*err` (`err` may be NULL) set to:
+/// AIOC_REDIS_EADDRESS, the connect's (-ECONNREFUSED, -ENOENT, a resolver
+/// error, ...), -ETIMEDOUT (connect_timeout or the caller's deadline),
+/// -ECANCELED, AIOC_REDIS_ESERVER (AUTH or SELECT refused), -ECONNRESET
+/// (the server closed the connection), -ENOMEM, AIOC_ENOTASK.
+AIOC_REDIS_EXTERN aioc_redis *aioc_redis_connect(const char *addr, const aioc_redis_opts *opts,
+                                                 int *err);
 
 /// Closes the connection and frees it. Replies still due to tasks that
 /// gave up are dropped. Must not race other calls on `r`: call it once the
@@ -257,10 +257,11 @@ typedef struct aioc_redis_message {
 } aioc_redis_message;
 
 /// Connects for pub/sub (addresses and options as aioc_redis_connect).
-/// Suspends. Returns 0 and `*out` (free it with aioc_redis_pubsub_close),
-/// or aioc_redis_connect's errors.
-AIOC_REDIS_EXTERN int aioc_redis_pubsub_connect(const char *addr, const aioc_redis_opts *opts,
-                                                aioc_redis_pubsub **out);
+/// Suspends. Returns the connection (free it with aioc_redis_pubsub_close;
+/// `*err` = 0 if `err` is not NULL), or NULL with `*err` (`err` may be
+/// NULL) set to one of aioc_redis_connect's errors.
+AIOC_REDIS_EXTERN aioc_redis_pubsub *
+aioc_redis_pubsub_connect(const char *addr, const aioc_redis_opts *opts, int *err);
 
 /// SUBSCRIBE to the `n` channels `channels` (NUL-terminated names), and
 /// wait until the server has confirmed each. Messages on them are delivered
@@ -313,10 +314,12 @@ AIOC_REDIS_EXTERN void aioc_redis_pubsub_close(aioc_redis_pubsub *ps);
 typedef struct aioc_redis_pool aioc_redis_pool;
 
 /// A pool for `addr` (checked now, connected to later) with `opts` (may be
-/// NULL; copied). Does not suspend. Returns 0 and `*out`, -EINVAL
-/// (max_size 0), AIOC_REDIS_EADDRESS, -ENOMEM.
-AIOC_REDIS_EXTERN int aioc_redis_pool_new(const char *addr, const aioc_redis_opts *opts,
-                                          size_t max_size, aioc_redis_pool **out);
+/// NULL; copied). Does not suspend. Returns the pool (free it with
+/// aioc_redis_pool_free; `*err` = 0 if `err` is not NULL), or NULL with
+/// `*err` (`err` may be NULL) set to: -EINVAL (max_size 0 or above 2^20),
+/// AIOC_REDIS_EADDRESS, -ENOMEM.
+AIOC_REDIS_EXTERN aioc_redis_pool *
+aioc_redis_pool_new(const char *addr, const aioc_redis_opts *opts, size_t max_size, int *err);
 
 /// Lends a connection to the caller, waiting while all `max_size` are
 /// lent (first come, first served), connecting a new one if none is idle.

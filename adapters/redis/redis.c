@@ -745,17 +745,17 @@ static int conn_open(const cfg *c, aioc_redis **out) {
     return 0;
 }
 
-int aioc_redis_connect(const char *addr, const aioc_redis_opts *opts, aioc_redis **out) {
-    if (!out)
-        return -EINVAL;
-    *out = NULL;
+aioc_redis *aioc_redis_connect(const char *addr, const aioc_redis_opts *opts, int *err) {
+    aioc_redis *r = NULL;
     cfg c;
-    int err = cfg_make(&c, addr, opts);
+    int e = cfg_make(&c, addr, opts);
+    if (!e) {
+        e = conn_open(&c, &r);
+        cfg_free(&c);
+    }
     if (err)
-        return err;
-    err = conn_open(&c, out);
-    cfg_free(&c);
-    return err;
+        *err = e;
+    return e ? NULL : r;
 }
 
 int aioc_redis_connected(const aioc_redis *r) { return r && r->link && !r->link->dead; }
@@ -927,24 +927,23 @@ struct aioc_redis_pubsub {
     link *link;
 };
 
-int aioc_redis_pubsub_connect(const char *addr, const aioc_redis_opts *opts,
-                              aioc_redis_pubsub **out) {
-    if (!out)
-        return -EINVAL;
-    *out = NULL;
+aioc_redis_pubsub *aioc_redis_pubsub_connect(const char *addr, const aioc_redis_opts *opts,
+                                             int *err) {
+    aioc_redis_pubsub *ps = NULL;
     cfg c;
-    int err = cfg_make(&c, addr, opts);
+    int e = cfg_make(&c, addr, opts);
+    if (!e) {
+        if (!(ps = calloc(1, sizeof *ps)))
+            e = -ENOMEM;
+        else if ((e = link_open(&c, 1, &ps->link)) != 0) {
+            free(ps);
+            ps = NULL;
+        }
+        cfg_free(&c);
+    }
     if (err)
-        return err;
-    aioc_redis_pubsub *ps = calloc(1, sizeof *ps);
-    if (!ps)
-        err = -ENOMEM;
-    else if ((err = link_open(&c, 1, &ps->link)) != 0)
-        free(ps);
-    else
-        *out = ps;
-    cfg_free(&c);
-    return err;
+        *err = e;
+    return ps;
 }
 
 static int pubsub_cmd(aioc_redis_pubsub *ps, const char *verb, const char *const *names, size_t n) {
@@ -1032,10 +1031,8 @@ struct aioc_redis_pool {
     int last_err;
 };
 
-int aioc_redis_pool_new(const char *addr, const aioc_redis_opts *opts, size_t max_size,
-                        aioc_redis_pool **out) {
-    if (!out)
-        return -EINVAL;
+static int pool_new(const char *addr, const aioc_redis_opts *opts, size_t max_size,
+                    aioc_redis_pool **out) {
     *out = NULL;
     if (max_size == 0 || max_size > 1u << 20)
         return -EINVAL;
@@ -1056,6 +1053,15 @@ int aioc_redis_pool_new(const char *addr, const aioc_redis_opts *opts, size_t ma
     aioc_sem_init(&p->permits, (unsigned)max_size);
     *out = p;
     return 0;
+}
+
+aioc_redis_pool *aioc_redis_pool_new(const char *addr, const aioc_redis_opts *opts, size_t max_size,
+                                     int *err) {
+    aioc_redis_pool *p;
+    int e = pool_new(addr, opts, max_size, &p);
+    if (err)
+        *err = e;
+    return p;
 }
 
 int aioc_redis_pool_acquire(aioc_redis_pool *p, aioc_redis **out) {

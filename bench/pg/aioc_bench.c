@@ -50,8 +50,8 @@ static char **args;
 static void *main_task(void *arg) {
     (void)arg;
     char msg[256];
-    int err = aioc_pg_connect(args[1], &conn, msg, sizeof msg);
-    if (err) {
+    int err;
+    if (!(conn = aioc_pg_connect(args[1], msg, sizeof msg, &err))) {
         fprintf(stderr, "aioc_bench: %s: %s\n", aioc_pg_strerror(err), msg);
         return aioc_fail(err);
     }

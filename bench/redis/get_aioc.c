@@ -40,8 +40,8 @@ static double cpu_seconds(void) {
 
 static void *main_task(void *arg) {
     (void)arg;
-    int err = aioc_redis_connect(addr, NULL, &conn);
-    if (err) {
+    int err;
+    if (!(conn = aioc_redis_connect(addr, NULL, &err))) {
         fprintf(stderr, "get_aioc: %s: %s\n", addr, aioc_redis_strerror(err));
         return aioc_fail(err);
     }

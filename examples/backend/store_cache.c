@@ -218,8 +218,8 @@ int store_cache_open(const char *addr, store **s, char *msg, size_t n) {
     /* connected now, for a clear message if Redis is not there (as
      * store_pg.c does); later outages are bypassed */
     aioc_redis_opts o = {.connect_timeout = CACHE_TIMEOUT};
-    int err = aioc_redis_connect(addr, &o, &st->redis);
-    if (err) {
+    int err;
+    if (!(st->redis = aioc_redis_connect(addr, &o, &err))) {
         snprintf(msg, n, "--cache: cannot reach Redis at %s: %s", addr, aioc_redis_strerror(err));
         free(st);
         return err == -ECANCELED ? err : STORE_EDOWN;

@@ -226,10 +226,10 @@ static void no_notice(void *arg, const char *msg) { /* "relation already exists,
 /* Connects once on its own, for a clear message if that fails (libpq's),
  * and makes the table; then the pool connects on demand. */
 int store_pg_open(const char *conninfo, double delay, store **out, char *msg, size_t n) {
-    aioc_pg_conn *c;
     char why[256] = "";
-    int err = aioc_pg_connect(conninfo, &c, why, sizeof why);
-    if (err) {
+    int err;
+    aioc_pg_conn *c = aioc_pg_connect(conninfo, why, sizeof why, &err);
+    if (!c) {
         size_t len = strlen(why);
         while (len && (why[len - 1] == '\n' || why[len - 1] == ' '))
             why[--len] = '\0'; /* libpq's messages end in a newline */

@@ -32,10 +32,10 @@ static void *ask(void *arg) {
 
 static void *main_task(void *conninfo) {
     if (!conninfo) {
-        aioc_pg_conn *c;
         char msg[256];
-        int err = aioc_pg_connect("host=/nonexistent", &c, msg, sizeof msg);
-        if (err != AIOC_PG_ECONNECT) {
+        int err;
+        aioc_pg_conn *c = aioc_pg_connect("host=/nonexistent", msg, sizeof msg, &err);
+        if (c || err != AIOC_PG_ECONNECT) {
             fprintf(stderr, "use_pg: host=/nonexistent: %s\n", aioc_pg_strerror(err));
             return aioc_fail(-EPROTO);
         }

@@ -34,8 +34,8 @@ static void *count_visit(void *arg) { /* a task per visitor */
 }
 
 static int visits(const char *addr) { /* "redis://127.0.0.1:6379/0" */
-    int err = aioc_redis_connect(addr, NULL, &db);
-    if (err)
+    int err;
+    if (!(db = aioc_redis_connect(addr, NULL, &err)))
         return err;
     static const char *who[3] = {"ann", "bob", "cy"};
     aioc_task t[3];
@@ -80,7 +80,7 @@ static void *main_task(void *arg) {
     /* the server is up once it accepts a connection (at most 10 s) */
     aioc_redis *check = NULL;
     for (int i = 0; i < 200; i++) {
-        if ((err = aioc_redis_connect(sock, NULL, &check)) == 0)
+        if ((check = aioc_redis_connect(sock, NULL, &err)) != NULL)
             break;
         aioc_sleep(0.05);
     }

@@ -90,10 +90,19 @@ static void run_pg(aioc_fn fn, int virtual_time) {
 #undef AIOC_TEST_RUN
 #define AIOC_TEST_RUN run_pg
 
+/* aioc_pg_connect as an out-parameter call for CHECK_ERR; checks the
+ * convention: the connection, or NULL with the error set, never both. */
+static int pg_connect(const char *conninfo, aioc_pg_conn **out, char *msg, size_t n) {
+    int err = 1;
+    *out = aioc_pg_connect(conninfo, msg, n, &err);
+    CHECK(err <= 0 && (*out != NULL) == (err == 0));
+    return err;
+}
+
 static aioc_pg_conn *connect_ok(const char *conninfo) {
     aioc_pg_conn *c = NULL;
     char msg[256] = "";
-    int err = aioc_pg_connect(conninfo, &c, msg, sizeof msg);
+    int err = pg_connect(conninfo, &c, msg, sizeof msg);
     if (err)
         fprintf(stderr, "connect '%s': %s: %s\n", conninfo, aioc_pg_strerror(err), msg);
     CHECK_ERR(err, 0);
@@ -157,7 +166,7 @@ TASK_TEST(connect_tcp_unix_url) {
              "host=/nonexistent,no-such-host.invalid,localhost port=%d user=postgres "
              "dbname=postgres",
              info_port);
-    CHECK_ERR(aioc_pg_connect(conninfo, &c, NULL, 0), AIOC_EAI_BASE + EAI_NONAME);
+    CHECK_ERR(pg_connect(conninfo, &c, NULL, 0), AIOC_EAI_BASE + EAI_NONAME);
     snprintf(conninfo, sizeof conninfo,
              "host=/nonexistent,localhost,127.0.0.1 port=%d,%d,1 user=postgres dbname=postgres",
              info_port, info_port);
@@ -168,7 +177,7 @@ TASK_TEST(connect_tcp_unix_url) {
     /* sslmode passes through: this server has no TLS, so "require" fails */
     snprintf(conninfo, sizeof conninfo, "%s sslmode=require", info_tcp);
     char msg[256] = "";
-    CHECK_ERR(aioc_pg_connect(conninfo, &c, msg, sizeof msg), AIOC_PG_ECONNECT);
+    CHECK_ERR(pg_connect(conninfo, &c, msg, sizeof msg), AIOC_PG_ECONNECT);
     CHECK(strstr(msg, "SSL"));
     snprintf(conninfo, sizeof conninfo, "%s sslmode=prefer", info_tcp);
     c = connect_ok(conninfo);
@@ -184,7 +193,7 @@ TASK_TEST(connect_errors) {
     int port = refusing_port(&fd);
     char conninfo[400];
     snprintf(conninfo, sizeof conninfo, "host=127.0.0.1 port=%d user=postgres", port);
-    CHECK_ERR(aioc_pg_connect(conninfo, &c, msg, sizeof msg), AIOC_PG_ECONNECT);
+    CHECK_ERR(pg_connect(conninfo, &c, msg, sizeof msg), AIOC_PG_ECONNECT);
     CHECK(c == NULL);
     if (!strstr(msg, "refused"))
         fprintf(stderr, "message: %s\n", msg);
@@ -192,13 +201,14 @@ TASK_TEST(connect_errors) {
     close(fd);
     /* a database that does not exist */
     snprintf(conninfo, sizeof conninfo, "%s dbname=nosuchdb", info_tcp);
-    CHECK_ERR(aioc_pg_connect(conninfo, &c, msg, sizeof msg), AIOC_PG_ECONNECT);
+    CHECK_ERR(pg_connect(conninfo, &c, msg, sizeof msg), AIOC_PG_ECONNECT);
     CHECK(strstr(msg, "nosuchdb"));
     /* not a conninfo */
-    CHECK_ERR(aioc_pg_connect("nonsense without equals", &c, msg, sizeof msg), -EINVAL);
+    CHECK_ERR(pg_connect("nonsense without equals", &c, msg, sizeof msg), -EINVAL);
     CHECK(msg[0]);
+    CHECK(aioc_pg_connect("nonsense without equals", NULL, 0, NULL) == NULL); /* err may be NULL */
     /* a name that does not resolve: aioc's resolver error */
-    int err = aioc_pg_connect("host=no-such-host.invalid user=postgres", &c, msg, sizeof msg);
+    int err = pg_connect("host=no-such-host.invalid user=postgres", &c, msg, sizeof msg);
     CHECK(err <= AIOC_EAI_BASE + 0 && err > AIOC_EAI_BASE - 100);
     /* a server that never answers (a listening socket nobody accepts on):
      * connect_timeout, which libpq keeps only in its blocking connect, is
@@ -207,13 +217,13 @@ TASK_TEST(connect_errors) {
     CHECK_EQ(listen(fd, 8), 0);
     snprintf(conninfo, sizeof conninfo, "host=127.0.0.1 port=%d connect_timeout=1", port);
     double t0 = aioc_now();
-    CHECK_ERR(aioc_pg_connect(conninfo, &c, msg, sizeof msg), -ETIMEDOUT);
+    CHECK_ERR(pg_connect(conninfo, &c, msg, sizeof msg), -ETIMEDOUT);
     CHECK(aioc_now() - t0 >= 1.9); /* at least 2 s, as libpq counts it */
     close(fd);
     /* a deadline that has passed: the attempt is abandoned */
     aioc_scope s;
     aioc_scope_enter(&s, 0.0);
-    err = aioc_pg_connect(info_tcp, &c, msg, sizeof msg);
+    err = pg_connect(info_tcp, &c, msg, sizeof msg);
     aioc_scope_exit(&s);
     CHECK_ERR(err, -ETIMEDOUT);
     CHECK(c == NULL);

@@ -72,9 +72,32 @@ static int slow_tool(void) {
         }                                                                                          \
     } while (0)
 
+/* The constructors, as out-parameter calls for CHECK_ERR; each checks the
+ * convention: the object, or NULL with the error set, never both. */
+static int redis_connect(const char *addr, const aioc_redis_opts *o, aioc_redis **out) {
+    int err = 1;
+    *out = aioc_redis_connect(addr, o, &err);
+    CHECK(err <= 0 && (*out != NULL) == (err == 0));
+    return err;
+}
+
+static int pubsub_connect(const char *addr, const aioc_redis_opts *o, aioc_redis_pubsub **out) {
+    int err = 1;
+    *out = aioc_redis_pubsub_connect(addr, o, &err);
+    CHECK(err <= 0 && (*out != NULL) == (err == 0));
+    return err;
+}
+
+static int pool_new(const char *addr, const aioc_redis_opts *o, size_t max, aioc_redis_pool **out) {
+    int err = 1;
+    *out = aioc_redis_pool_new(addr, o, max, &err);
+    CHECK(err <= 0 && (*out != NULL) == (err == 0));
+    return err;
+}
+
 static aioc_redis *connect_or_die(void) {
     aioc_redis *r = NULL;
-    CHECK_ERR(aioc_redis_connect(server.addr, NULL, &r), 0);
+    CHECK_ERR(redis_connect(server.addr, NULL, &r), 0);
     CHECK(r);
     return r;
 }
@@ -207,14 +230,17 @@ TASK_TEST(server_errors) {
 
     /* addresses it cannot use, a port nobody listens on */
     aioc_redis *bad = (aioc_redis *)1;
-    CHECK_ERR(aioc_redis_connect("http://127.0.0.1:80", NULL, &bad), AIOC_REDIS_EADDRESS);
+    CHECK_ERR(redis_connect("http://127.0.0.1:80", NULL, &bad), AIOC_REDIS_EADDRESS);
     CHECK(bad == NULL);
-    CHECK_ERR(aioc_redis_connect("redis://127.0.0.1:notaport", NULL, &bad), AIOC_REDIS_EADDRESS);
-    CHECK_ERR(aioc_redis_connect("redis://:%zz@127.0.0.1:1", NULL, &bad), AIOC_REDIS_EADDRESS);
+    CHECK_ERR(redis_connect("redis://127.0.0.1:notaport", NULL, &bad), AIOC_REDIS_EADDRESS);
+    CHECK_ERR(redis_connect("redis://:%zz@127.0.0.1:1", NULL, &bad), AIOC_REDIS_EADDRESS);
     char closed[32];
     snprintf(closed, sizeof closed, "127.0.0.1:%d", free_port());
-    CHECK_ERR(aioc_redis_connect(closed, NULL, &bad), -ECONNREFUSED);
-    CHECK_ERR(aioc_redis_connect("unix:/nonexistent/redis.sock", NULL, &bad), -ENOENT);
+    CHECK_ERR(redis_connect(closed, NULL, &bad), -ECONNREFUSED);
+    CHECK_ERR(redis_connect("unix:/nonexistent/redis.sock", NULL, &bad), -ENOENT);
+    /* `err` may be NULL */
+    CHECK(aioc_redis_connect("http://127.0.0.1:80", NULL, NULL) == NULL);
+    CHECK(aioc_redis_pubsub_connect("http://127.0.0.1:80", NULL, NULL) == NULL);
     return NULL;
 }
 
@@ -228,24 +254,24 @@ TASK_TEST(connect_forms) {
 
     /* the Unix socket, both spellings */
     snprintf(url, sizeof url, "unix:%s", server.unix_path);
-    CHECK_ERR(aioc_redis_connect(url, NULL, &r), 0);
+    CHECK_ERR(redis_connect(url, NULL, &r), 0);
     aioc_redis_reply_free(must(r, "SET aioc-test:forms:k db0"));
     aioc_redis_close(r);
-    CHECK_ERR(aioc_redis_connect(server.unix_path, NULL, &r), 0);
+    CHECK_ERR(redis_connect(server.unix_path, NULL, &r), 0);
     reply = must(r, "GET aioc-test:forms:k");
     check_string(reply, "db0", 3);
     aioc_redis_reply_free(reply);
 
     /* redis://host:port/3 selects database 3; opts.db likewise */
     snprintf(url, sizeof url, "redis://127.0.0.1:%d/3", server.port);
-    CHECK_ERR(aioc_redis_connect(url, NULL, &r3), 0);
+    CHECK_ERR(redis_connect(url, NULL, &r3), 0);
     reply = must(r3, "GET aioc-test:forms:k");
     CHECK_EQ(reply->type, REDIS_REPLY_NIL);
     aioc_redis_reply_free(reply);
     aioc_redis_reply_free(must(r3, "SET aioc-test:forms:k db3"));
     aioc_redis_close(r3);
     aioc_redis_opts o = {.db = 3};
-    CHECK_ERR(aioc_redis_connect(server.addr, &o, &r3), 0);
+    CHECK_ERR(redis_connect(server.addr, &o, &r3), 0);
     reply = must(r3, "GET aioc-test:forms:k");
     check_string(reply, "db3", 3);
     aioc_redis_reply_free(reply);
@@ -254,29 +280,29 @@ TASK_TEST(connect_forms) {
     /* AUTH: a server with a password refuses commands until it is given */
     aioc_redis_reply_free(must(r, "CONFIG SET requirepass %s", "s3cr%t"));
     aioc_redis *noauth;
-    CHECK_ERR(aioc_redis_connect(server.addr, NULL, &noauth), 0);
+    CHECK_ERR(redis_connect(server.addr, NULL, &noauth), 0);
     CHECK_ERR(aioc_redis_command(noauth, &reply, "GET aioc-test:forms:k"), AIOC_REDIS_ESERVER);
     CHECK(strncmp(reply->str, "NOAUTH", 6) == 0);
     aioc_redis_reply_free(reply);
     aioc_redis_close(noauth);
     snprintf(url, sizeof url, "redis://:s3cr%%25t@127.0.0.1:%d/3", server.port);
-    CHECK_ERR(aioc_redis_connect(url, NULL, &r3), 0);
+    CHECK_ERR(redis_connect(url, NULL, &r3), 0);
     reply = must(r3, "GET aioc-test:forms:k");
     check_string(reply, "db3", 3);
     aioc_redis_reply_free(reply);
     aioc_redis_close(r3);
     snprintf(url, sizeof url, "redis://:wrong@127.0.0.1:%d", server.port);
-    CHECK_ERR(aioc_redis_connect(url, NULL, &r3), AIOC_REDIS_ESERVER);
+    CHECK_ERR(redis_connect(url, NULL, &r3), AIOC_REDIS_ESERVER);
     CHECK(r3 == NULL);
     aioc_redis_opts withpw = {.password = "s3cr%t"};
-    CHECK_ERR(aioc_redis_connect(server.addr, &withpw, &r3), 0);
+    CHECK_ERR(redis_connect(server.addr, &withpw, &r3), 0);
     aioc_redis_reply_free(must(r3, "CONFIG SET requirepass %s", ""));
     aioc_redis_close(r3);
     aioc_redis_close(r);
 
     /* a server with no password refuses AUTH */
     snprintf(url, sizeof url, "redis://:nopassword@127.0.0.1:%d", server.port);
-    CHECK_ERR(aioc_redis_connect(url, NULL, &r3), AIOC_REDIS_ESERVER);
+    CHECK_ERR(redis_connect(url, NULL, &r3), AIOC_REDIS_ESERVER);
     return NULL;
 }
 
@@ -364,7 +390,7 @@ TASK_TEST(pipeline_1000_tasks) {
 
 TASK_TEST(pool_1000_tasks) {
     aioc_redis_pool *pool;
-    CHECK_ERR(aioc_redis_pool_new(server.addr, NULL, 10, &pool), 0);
+    CHECK_ERR(pool_new(server.addr, NULL, 10, &pool), 0);
     CHECK_EQ(aioc_redis_pool_size(pool), 0);
     run_workers(NULL, pool, 1000, slow_tool() ? 2 : 5);
     CHECK(aioc_redis_pool_size(pool) >= 1 && aioc_redis_pool_size(pool) <= 10);
@@ -376,11 +402,12 @@ TASK_TEST(pool_1000_tasks) {
     aioc_redis_pool_release(pool, mine);
     aioc_redis_pool_free(pool);
 
-    CHECK_ERR(aioc_redis_pool_new(server.addr, NULL, 0, &pool), -EINVAL);
-    CHECK_ERR(aioc_redis_pool_new("ftp://x", NULL, 1, &pool), AIOC_REDIS_EADDRESS);
+    CHECK_ERR(pool_new(server.addr, NULL, 0, &pool), -EINVAL);
+    CHECK_ERR(pool_new("ftp://x", NULL, 1, &pool), AIOC_REDIS_EADDRESS);
+    CHECK(aioc_redis_pool_new("ftp://x", NULL, 1, NULL) == NULL);
     char closed[32];
     snprintf(closed, sizeof closed, "127.0.0.1:%d", free_port());
-    CHECK_ERR(aioc_redis_pool_new(closed, NULL, 2, &pool), 0);
+    CHECK_ERR(pool_new(closed, NULL, 2, &pool), 0);
     CHECK_ERR(aioc_redis_pool_command(pool, NULL, "PING"), -ECONNREFUSED);
     CHECK_EQ(aioc_redis_pool_size(pool), 0);
     aioc_redis_pool_free(pool);
@@ -570,7 +597,7 @@ TASK_TEST(multi_exec) {
     /* WATCH on a connection of one's own: a change aborts EXEC */
     aioc_redis_pool *pool;
     aioc_redis *mine;
-    CHECK_ERR(aioc_redis_pool_new(server.addr, NULL, 1, &pool), 0);
+    CHECK_ERR(pool_new(server.addr, NULL, 1, &pool), 0);
     CHECK_ERR(aioc_redis_pool_acquire(pool, &mine), 0);
     aioc_redis_reply_free(must(mine, "WATCH aioc-test:tx:str"));
     aioc_redis_reply_free(must(r, "SET aioc-test:tx:str changed"));
@@ -640,7 +667,7 @@ TASK_TEST(pubsub_100_subscribers) {
         /* a third buffer 2 messages only: their readers stop and go on */
         aioc_redis_opts o = {.pubsub_buffer = i % 3 == 0 ? 2 : 0};
         subs[i] = (subscriber){.messages = messages, .patterned = i % 10 == 0};
-        CHECK_ERR(aioc_redis_pubsub_connect(server.addr, &o, &subs[i].ps), 0);
+        CHECK_ERR(pubsub_connect(server.addr, &o, &subs[i].ps), 0);
         if (i == 1) { /* nothing subscribed yet: the iteration is over */
             aioc_redis_message *m;
             CHECK_ERR(aioc_redis_pubsub_next(subs[i].ps, &m), AIOC_EOF);
@@ -714,7 +741,7 @@ TASK_TEST(server_killed) {
     aioc_redis *r = connect_or_die();
     aioc_redis_pool *pool;
     aioc_redis_opts o = {.backoff_min = 0.01, .backoff_max = 0.2};
-    CHECK_ERR(aioc_redis_pool_new(server.addr, &o, 5, &pool), 0);
+    CHECK_ERR(pool_new(server.addr, &o, 5, &pool), 0);
     int phase = 0, stop = 0;
     survivor s[N];
     aioc_task t[N];
@@ -825,7 +852,7 @@ TASK_TEST(server_blocking_on_writes) {
     char addr[64];
     snprintf(addr, sizeof addr, "127.0.0.1:%d", aioc_server_port(srv));
     aioc_redis *r;
-    CHECK_ERR(aioc_redis_connect(addr, NULL, &r), 0);
+    CHECK_ERR(redis_connect(addr, NULL, &r), 0);
     /* megabytes out both ways at once: far more than the sockets hold */
     enum { N = 16 };
     size_t len = BIG_REPLY;
