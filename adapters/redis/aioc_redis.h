@@ -36,13 +36,14 @@
  *     int err;
  *     redisReply *reply;
  *     aioc_redis *r = aioc_redis_connect("redis://127.0.0.1:6379/0", NULL, &err);
- *     if (!err)
- *         err = aioc_redis_command(r, NULL, "SET %s %b", "key", value, len);
+ *     if (!r)
+ *         return aioc_fail(err);
+ *     err = aioc_redis_command(r, NULL, "SET %s %b", "key", value, len);
  *     if (!err && !(err = aioc_redis_command(r, &reply, "GET key"))) {
  *         // reply->type == REDIS_REPLY_STRING: reply->str, reply->len
  *         aioc_redis_reply_free(reply);
  *     }
- *     if (err == AIOC_REDIS_ESERVER) // "-ERR ...": the text is in the reply
+ *     // err == AIOC_REDIS_ESERVER: the server's "-ERR ..." (see the codes)
  *     aioc_redis_close(r);
  */
 #ifndef AIOC_REDIS_H
