@@ -234,14 +234,19 @@ static int wait_for_room(const client *from) {
     return 0;
 }
 
-/* Sends `m` to everyone in the room except `from`, and drops the caller's
+/* Sends `m` to everyone in the room except `from`; the caller keeps its
  * reference. Never suspends, so the room cannot change meanwhile. */
-static void broadcast(msg *m, const client *from) {
-    if (!m)
-        return; /* out of memory: the line is lost */
+static void send_to_room(msg *m, const client *from) {
     for (client *c = room.next; c != &room; c = c->next)
         if (c != from)
             send_to(c, m);
+}
+
+/* send_to_room, and drops the caller's reference. */
+static void broadcast(msg *m, const client *from) {
+    if (!m)
+        return; /* out of memory: the line is lost */
+    send_to_room(m, from);
     msg_unref(m);
 }
 
@@ -411,8 +416,7 @@ static client *find(const char *nick) {
 static void join(client *c) {
     msg *m = msg_printf("* %s joined\n", c->nick);
     if (m)
-        m->refs++;
-    broadcast(m, NULL);
+        send_to_room(m, NULL);
     c->prev = room.prev;
     c->next = &room;
     room.prev->next = c;
@@ -431,10 +435,8 @@ static void leave(client *c, const char *why) {
     c->next->prev = c->prev;
     online--;
     msg *m = msg_printf("* %s %s\n", c->nick, why);
-    if (m)
-        m->refs++;
-    broadcast(m, NULL);
     if (m) {
+        send_to_room(m, NULL);
         publish(m, 1);
         msg_unref(m);
     }
@@ -558,10 +560,8 @@ static const char *talk(client *c, char *text) {
             tell(c, msg_printf("* unknown command; try /who or /quit\n"));
         else if (wait_for_room(c) == 0) {
             msg *m = msg_printf("%s: %s\n", c->nick, text);
-            if (m)
-                m->refs++;
-            broadcast(m, c);
             if (m) {
+                send_to_room(m, c);
                 publish(m, 0);
                 msg_unref(m);
             }

@@ -169,10 +169,12 @@ typedef struct aioc_pg_params {
 ///   (PQcancel, run on the thread pool), its result is read and dropped,
 ///   and the connection stays usable; -ENOMEM; -EINVAL (bad arguments, or
 ///   libpq refused to send: too many parameters...); AIOC_ENOTASK.
-/// The caller owns `*res` and frees it with PQclear. A cancel request
-/// reaches whatever the server runs on the connection at that moment: if
-/// the query ends just before it arrives, the next query of the pipeline
-/// may be the one cancelled (it then fails with SQLSTATE 57014).
+/// The caller owns `*res` and frees it with PQclear. While a query
+/// cancelled on the server has not answered, new queries on `c` wait
+/// before they are sent, so the cancel cannot reach them; queries already
+/// pipelined behind it, and a next query when the cancelled one ends just
+/// before the cancel request arrives, may still be the one cancelled (it
+/// then fails with SQLSTATE 57014).
 AIOC_PG_EXTERN int aioc_pg_exec(aioc_pg_conn *c, const char *sql, const aioc_pg_params *p,
                                 PGresult **res);
 

@@ -45,6 +45,9 @@ struct aioc_pg_conn {
     aioc_event flush; /* set when libpq holds output it could not send */
     aioc_event idle;  /* set while nothing is in flight */
     aioc_event probe; /* always set: waiting on it checks for a cancellation */
+    /* set unless a query cancelled on the server has not answered yet:
+     * new queries wait for it, so the server's cancel cannot hit them */
+    aioc_event settled;
     int listening;
     aioc_queue *notifies; /* PGnotify * that arrived, in order */
     pg_stmt *stmts;       /* most recently used first */

@@ -45,8 +45,10 @@ static void maybe_cancel(aioc_pg_conn *c) {
     aioc_task t = aioc_spawn_with(cancel_main, k, &o);
     if (aioc_task_error(t))
         PQfreeCancel(k);
-    else
+    else {
         aioc_detach(t);
+        aioc_event_clear(&c->settled); /* until q's answer comes */
+    }
 }
 
 /* ------------------------------------------------------------ replies -- */
@@ -97,6 +99,7 @@ static void complete_head(aioc_pg_conn *c) {
 
 void pg__fail_all(aioc_pg_conn *c, int err) {
     c->broken = 1;
+    aioc_event_set(&c->settled);
     while (c->head) {
         pg_req *q = c->head;
         c->head = q->next;
@@ -129,8 +132,11 @@ static int drain(aioc_pg_conn *c) {
     while (c->head && !PQisBusy(c->pg)) {
         pg_req *q = c->head;
         PGresult *r = PQgetResult(c->pg);
-        if (q->parts <= 1) /* its last statement: done on the server */
+        if (q->parts <= 1) { /* its last statement: done on the server */
             q->replied = 1;
+            if (q->cancel_sent)
+                aioc_event_set(&c->settled);
+        }
         if (!r) { /* the end of one statement's results */
             if (q->parts > 0)
                 q->parts--;
@@ -240,6 +246,8 @@ int pg__conn_start(aioc_pg_conn *c) {
     aioc_event_set(&c->idle);
     aioc_event_init(&c->probe);
     aioc_event_set(&c->probe);
+    aioc_event_init(&c->settled);
+    aioc_event_set(&c->settled);
     c->last_used = aioc_now();
     aioc_spawn_opts o = {.name = "pg-reader"};
     c->reader = aioc_spawn_with(reader_main, c, &o);
@@ -378,10 +386,13 @@ int aioc_pg_exec(aioc_pg_conn *c, const char *sql, const aioc_pg_params *p, PGre
     if (c->exclusive)
         return -EBUSY;
     /* a caller cancelled already (or past its deadline) sends nothing: a
-     * query sent only to be cancelled would race the ones behind it */
-    int err = aioc_event_wait(&c->probe);
+     * query sent only to be cancelled would race the ones behind it; and
+     * none is sent while a query cancelled on the server still runs */
+    int err = aioc_event_wait(&c->settled);
     if (err)
         return err;
+    if (c->broken || c->closing)
+        return AIOC_PG_EBROKEN;
     pg_req *q = calloc(1, sizeof *q);
     if (!q)
         return -ENOMEM;
