@@ -4,15 +4,21 @@
  * blocking the thread.
  *
  * A connection (aioc_pg_conn) runs in libpq's pipeline mode, and any number
- * of tasks may query it at once: each query goes out as soon as it is made,
- * followed by a Sync of its own, without waiting for the replies to the
- * queries before it; a reader task of the connection hands each reply to
- * its task, in order. A task alone costs one round trip per query; many
- * tasks on one connection share round trips. Because every query has its
- * own Sync, each runs in its own implicit transaction (autocommit), and an
- * error in one affects no other. A transaction (BEGIN ... COMMIT) needs a
- * connection of its own for its duration: take one from a pool with
- * aioc_pg_pool_acquire, so that other tasks' queries do not land inside it.
+ * of tasks may query it at once: the queries made in one turn of the loop
+ * leave together, in one write closed by one Sync (a batch, at most 64),
+ * without waiting for the replies to the queries before them; a reader
+ * task of the connection hands each reply to its task, in order. A task
+ * alone costs one round trip per query; many tasks on one connection
+ * share round trips and system calls. Each query behaves as its own
+ * implicit transaction (autocommit): an error in one fails no other. (A
+ * batch is one transaction on the server; when a query of it fails, the
+ * others are sent again, each alone, before their tasks see any result,
+ * and their tasks never see the difference, except that the queries of
+ * one batch share transaction_timestamp().) A transaction (BEGIN ...
+ * COMMIT) needs a connection of its own for its duration: take one from a
+ * pool with aioc_pg_pool_acquire, so that other tasks' queries do not land
+ * inside it; so do statements that commit by themselves (CREATE DATABASE),
+ * which would be sent again if their batch failed after them.
  *
  * Results are libpq's PGresult, not hidden: read them with libpq's PQ*
  * functions or the few helpers below, and free them with PQclear (or
@@ -154,8 +160,9 @@ typedef struct aioc_pg_params {
 /// Runs one SQL statement with parameters (libpq's PQsendQueryParams, or
 /// PQsendQueryPrepared with `p->prepare`) on `c`, pipelined with the
 /// queries of other tasks, and waits for its result. `p` may be NULL (no
-/// parameters); it and what it points to are read before the call first
-/// suspends. Suspends. Returns:
+/// parameters); `sql`, `p` and what it points to must stay as they are
+/// until the call returns (a query whose batch failed because of another
+/// query is sent again from them). Suspends. Returns:
 ///   0: `*res` is the result (PGRES_TUPLES_OK or PGRES_COMMAND_OK);
 ///   AIOC_PG_ESERVER: `*res` is the server's error result (SQLSTATE and
 ///     message: aioc_pg_sqlstate, aioc_pg_error_message);
@@ -171,10 +178,9 @@ typedef struct aioc_pg_params {
 ///   libpq refused to send: too many parameters...); AIOC_ENOTASK.
 /// The caller owns `*res` and frees it with PQclear. While a query
 /// cancelled on the server has not answered, new queries on `c` wait
-/// before they are sent, so the cancel cannot reach them; queries already
-/// pipelined behind it, and a next query when the cancelled one ends just
-/// before the cancel request arrives, may still be the one cancelled (it
-/// then fails with SQLSTATE 57014).
+/// before they are sent, so the cancel cannot reach them; a query already
+/// pipelined behind it that the cancel reaches anyway (it ends just before
+/// the cancel request arrives) is sent again.
 AIOC_PG_EXTERN int aioc_pg_exec(aioc_pg_conn *c, const char *sql, const aioc_pg_params *p,
                                 PGresult **res);
 

@@ -13,17 +13,18 @@
  * close of the original cannot leave a stale registration behind.
  *
  * Pipelining. After connecting, the connection enters pipeline mode and
- * stays in it. A task's query is sent at once from the task
- * (PQsendQueryParams, then PQpipelineSync, which flushes), and a request
- * for it joins the connection's FIFO of queries sent. One reader task per
- * connection reads replies as they come (PQconsumeInput, then PQgetResult
- * while not busy) and hands each one to the request at the head: its
- * results, the NULL after each statement, and PGRES_PIPELINE_SYNC, which
- * completes it and wakes its task. Each query has its own Sync, so it is
- * its own implicit transaction: an error aborts nothing but itself. When
- * libpq could not send everything at once, a flusher task waits for room
- * and flushes, while the reader goes on reading (a server blocked writing
- * to us would otherwise never read what we send).
+ * stays in it. A task's query is put into libpq's output from the task
+ * (PQsendQueryParams), and a request for it joins the connection's FIFO of
+ * queries sent; the flusher task closes each loop turn's batch with one
+ * PQpipelineSync, which sends it. One reader task per connection reads
+ * replies as they come (PQconsumeInput, then PQgetResult while not busy)
+ * and hands each to its request: its results, and the NULL after each
+ * statement; PGRES_PIPELINE_SYNC completes the batch and wakes its tasks.
+ * A failed batch's other queries are sent again, each alone (pipe.c), so
+ * that an error aborts nothing but its own query. When libpq could not
+ * send everything at once, the flusher waits for room and flushes, while
+ * the reader goes on reading (a server blocked writing to us would
+ * otherwise never read what we send).
  *
  * Cancelling. A request whose task gave up stays in the FIFO, marked
  * abandoned: the reader reads its reply and drops it. When it is at the

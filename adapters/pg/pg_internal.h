@@ -11,13 +11,21 @@ typedef struct pg_req {
     PGresult *res; /* the answer: the last result, or the first error */
     int err;       /* 0, or an error for the whole request */
     int parts;     /* statements whose end (a NULL result) is still due */
-    int done;      /* its Sync came (or the connection broke) */
+    int seg_end;   /* a Sync follows it: the last query of its batch */
+    int done;      /* its batch's Sync came (or the connection broke) */
     int abandoned; /* its task gave up: drop the answer */
+    int internal;  /* sent for the connection's own sake (never cancelled) */
     int cancel_sent;
-    int replied;   /* a reply to it has been read: the server is done */
-    int err_part;  /* `parts` when the first error came */
-    int prepares;  /* it prepares statement `stmt` first (parts 2) */
-    char stmt[24]; /* the cached statement it runs, if any */
+    int replied;              /* a reply to it has been read: the server is done */
+    int err_part;             /* `parts` when the first error came */
+    int prepares;             /* it prepares statement `stmt` first (parts 2) */
+    char stmt[24];            /* the cached statement it runs, if any */
+    int retries;              /* times it was sent again (see pipe.c) */
+    unsigned cancels_at_send; /* the connection's `cancels` when it was sent */
+    /* the caller's query, valid while it waits (not once abandoned): a
+     * query of a failed batch is sent again from them */
+    const char *sql;
+    const aioc_pg_params *params;
     aioc_event ev;
 } pg_req;
 
@@ -37,12 +45,16 @@ struct aioc_pg_conn {
     int wfd;    /* our duplicate of it, which we wait on */
     int broken; /* unusable: every request fails */
     int closing;
-    int exclusive; /* a COPY runs: the reader keeps off */
-    pg_req *head, *tail;
+    int exclusive;       /* a COPY runs: the reader keeps off */
+    pg_req *head, *tail; /* sent, not answered: head's batch is the oldest */
+    pg_req *cur;         /* the first whose results have not all come */
     size_t in_flight;
+    int unsynced;     /* queries sent since the last Sync (the open batch) */
+    unsigned cancels; /* cancel requests sent so far */
     aioc_task reader, flusher;
     aioc_event work;  /* set when the reader has something to read */
-    aioc_event flush; /* set when libpq holds output it could not send */
+    aioc_event flush; /* set when a batch awaits its Sync, or libpq holds
+                       * output it could not send */
     aioc_event idle;  /* set while nothing is in flight */
     aioc_event probe; /* always set: waiting on it checks for a cancellation */
     /* set unless a query cancelled on the server has not answered yet:

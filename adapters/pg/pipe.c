@@ -30,12 +30,13 @@ static void *cancel_main(void *arg) {
     return NULL;
 }
 
-/* Cancels the query at the head if its task gave up: it is the one the
- * server runs now (or is about to). Not once a reply to it has come: the
- * server is done with it, and the cancel would hit the next query. */
+/* Cancels the query the server runs now (or is about to), the first
+ * whose results have not all come, if its task gave up. Not once a reply
+ * to it has come: the server is done with it, and the cancel would hit
+ * the next query. */
 static void maybe_cancel(aioc_pg_conn *c) {
-    pg_req *q = c->head;
-    if (!q || !q->abandoned || q->cancel_sent || q->replied || c->broken)
+    pg_req *q = c->cur;
+    if (!q || !q->abandoned || q->internal || q->cancel_sent || q->replied || c->broken)
         return;
     q->cancel_sent = 1;
     PGcancel *k = PQgetCancel(c->pg);
@@ -47,9 +48,70 @@ static void maybe_cancel(aioc_pg_conn *c) {
         PQfreeCancel(k);
     else {
         aioc_detach(t);
+        c->cancels++;
         aioc_event_clear(&c->settled); /* until q's answer comes */
     }
 }
+
+/* ------------------------------------------------------------ sending -- */
+
+static void break_conn(aioc_pg_conn *c, int err);
+
+/* Puts `q`, just sent, at the tail of the queue of requests in flight,
+ * in the open batch: the connection is no longer idle. */
+static void queue_push(aioc_pg_conn *c, pg_req *q) {
+    q->next = NULL;
+    if (c->tail)
+        c->tail->next = q;
+    else
+        c->head = q;
+    c->tail = q;
+    if (!c->cur)
+        c->cur = q;
+    c->in_flight++;
+    c->unsynced++;
+    q->cancels_at_send = c->cancels;
+    aioc_event_clear(&c->idle);
+}
+
+/* Closes the open batch: one Sync after every query sent since the last
+ * (PQpipelineSync also sends what libpq holds). Returns 0, or -1 when
+ * libpq refused (the connection is failing). */
+static int send_sync(aioc_pg_conn *c) {
+    if (!c->unsynced)
+        return 0;
+    c->unsynced = 0;
+    c->tail->seg_end = 1;
+    return PQpipelineSync(c->pg) ? 0 : -1;
+}
+
+/* After a Sync: the flusher sends what libpq could not send at once. */
+static void push_out(aioc_pg_conn *c) {
+    int fl = PQflush(c->pg); /* no system call unless output is left */
+    if (fl == 1)
+        aioc_event_set(&c->flush);
+    else if (fl < 0)
+        break_conn(c, AIOC_PG_EBROKEN);
+}
+
+/* Sends `sql` for the connection's own sake, in a batch of its own; its
+ * answer is dropped. */
+static void send_internal(aioc_pg_conn *c, const char *sql) {
+    pg_req *q = calloc(1, sizeof *q);
+    if (!q)
+        return;
+    q->parts = 1;
+    q->abandoned = q->internal = 1;
+    if (send_sync(c) || !PQsendQueryParams(c->pg, sql, 0, NULL, NULL, NULL, NULL, 0)) {
+        free(q); /* the connection is failing: the reader will find out */
+        return;
+    }
+    queue_push(c, q);
+    if (!send_sync(c))
+        push_out(c);
+}
+
+static int send_req(aioc_pg_conn *c, pg_req *q);
 
 /* ------------------------------------------------------------ replies -- */
 
@@ -64,16 +126,15 @@ static int is_state(const PGresult *r, const char *state) {
     const char *s = PQresultErrorField(r, PG_DIAG_SQLSTATE);
     return s && !strcmp(s, state);
 }
-static void send_internal(aioc_pg_conn *c, const char *sql);
 
-/* The head's Sync came: it is answered. */
-static void complete_head(aioc_pg_conn *c) {
-    pg_req *q = c->head;
-    c->head = q->next;
-    if (!c->head)
-        c->tail = NULL;
-    c->in_flight--;
-    c->last_used = aioc_now();
+static int is_error(const PGresult *r) {
+    ExecStatusType s = PQresultStatus(r);
+    return s == PGRES_FATAL_ERROR || s == PGRES_PIPELINE_ABORTED || s == PGRES_BAD_RESPONSE ||
+           s == PGRES_NONFATAL_ERROR;
+}
+
+/* `q` is answered (its batch's Sync came): its task gets the answer. */
+static void finish(aioc_pg_conn *c, pg_req *q) {
     if (q->prepares && q->err_part == 2) {
         stmt_drop_name(c, q->stmt); /* the Prepare failed: again next time */
     } else if (q->stmt[0] && q->res && PQresultStatus(q->res) == PGRES_FATAL_ERROR &&
@@ -86,14 +147,98 @@ static void complete_head(aioc_pg_conn *c) {
         stmt_drop_name(c, q->stmt);
         send_internal(c, sql);
     }
-    if (!c->in_flight)
-        aioc_event_set(&c->idle);
     if (q->abandoned) {
         req_free(q);
     } else {
         q->done = 1;
         aioc_event_set(&q->ev);
     }
+}
+
+/* Whether `q`'s answer cannot stand, so that it is sent again. A batch
+ * (the queries one Sync closes) is one implicit transaction on the server:
+ * when one of its queries failed, the work of those before it was rolled
+ * back and those after it were skipped (PGRES_PIPELINE_ABORTED), so every
+ * other query of a failed batch goes again, alone; the failing one keeps
+ * its error, unless the error came from sharing the batch: "cannot run
+ * inside a transaction block" (VACUUM and the like, 25001), a deadlock
+ * (40P01: locks held to the batch's end) or a serialization failure
+ * (40001). A query that failed with "canceling statement" (57014) when
+ * the connection sent a cancel meant for another since it was sent goes
+ * again too. */
+static int must_resend(const aioc_pg_conn *c, const pg_req *q, int batch_failed) {
+    if (q->res && PQresultStatus(q->res) == PGRES_FATAL_ERROR) {
+        if (is_state(q->res, "57014"))
+            return c->cancels != q->cancels_at_send;
+        return batch_failed && (is_state(q->res, "25001") || is_state(q->res, "40P01") ||
+                                is_state(q->res, "40001"));
+    }
+    return batch_failed;
+}
+
+/* The most times a query is sent again: once for its batch, once more
+ * for a stray cancel. */
+#define RESEND_MAX 2
+
+/* Sends `q` again, in a batch of its own, at the tail of the queue. From
+ * the reader, while q's task waits (its query and parameters are still
+ * there). Returns 0, or an error for q's task. */
+static int resend(aioc_pg_conn *c, pg_req *q) {
+    if (q->prepares && q->err_part == 2)
+        stmt_drop_name(c, q->stmt); /* skipped with the batch: prepare again */
+    PQclear(q->res);
+    q->res = NULL;
+    q->err_part = q->prepares = q->replied = q->cancel_sent = q->seg_end = 0;
+    q->stmt[0] = 0;
+    q->retries++;
+    if (send_sync(c)) /* the open batch goes first: q goes alone */
+        return AIOC_PG_EBROKEN;
+    int err = send_req(c, q);
+    if (err)
+        return err;
+    queue_push(c, q);
+    if (send_sync(c))
+        return 0; /* q is queued: the reader finds the connection broken */
+    push_out(c);
+    return 0;
+}
+
+/* A Sync came: the batch at the head of the queue is answered. */
+static void complete_batch(aioc_pg_conn *c) {
+    pg_req *first = c->head, *last = first;
+    if (!first)
+        return;
+    size_t n = 1;
+    int failed = 0;
+    for (;; last = last->next, n++) {
+        if (last->res && is_error(last->res))
+            failed = 1;
+        if (last->seg_end || !last->next)
+            break;
+    }
+    c->head = last->next;
+    if (!c->head)
+        c->tail = NULL;
+    c->cur = c->head; /* the next batch's replies come after this Sync */
+    last->next = NULL;
+    c->in_flight -= n;
+    c->last_used = aioc_now();
+    for (pg_req *q = first, *next; q; q = next) {
+        next = q->next;
+        if (!q->abandoned && !q->internal && must_resend(c, q, failed && n > 1)) {
+            int err = AIOC_PG_EBROKEN;
+            if (q->retries < RESEND_MAX && !c->broken && !c->closing && !(err = resend(c, q)))
+                continue;
+            if (!q->res || !is_error(q->res)) { /* rolled back: no answer to give */
+                PQclear(q->res);
+                q->res = NULL;
+                q->err = err;
+            }
+        }
+        finish(c, q);
+    }
+    if (!c->in_flight)
+        aioc_event_set(&c->idle);
     maybe_cancel(c);
 }
 
@@ -113,62 +258,63 @@ void pg__fail_all(aioc_pg_conn *c, int err) {
         q->done = 1;
         aioc_event_set(&q->ev);
     }
-    c->tail = NULL;
+    c->tail = c->cur = NULL;
     c->in_flight = 0;
+    c->unsynced = 0;
     aioc_event_set(&c->idle);
     if (c->notifies)
         aioc_queue_shutdown(c->notifies, 0, NULL, NULL);
-}
-
-static int is_error(const PGresult *r) {
-    ExecStatusType s = PQresultStatus(r);
-    return s == PGRES_FATAL_ERROR || s == PGRES_PIPELINE_ABORTED || s == PGRES_BAD_RESPONSE ||
-           s == PGRES_NONFATAL_ERROR;
 }
 
 /* Hands every reply that has arrived to its request. Returns 0, or
  * AIOC_PG_EPROTOCOL for a reply the pipeline cannot take (COPY). */
 static int drain(aioc_pg_conn *c) {
     while (c->head && !PQisBusy(c->pg)) {
-        pg_req *q = c->head;
+        pg_req *q = c->cur;
         PGresult *r = PQgetResult(c->pg);
-        if (q->parts <= 1) { /* its last statement: done on the server */
-            q->replied = 1;
-            if (q->cancel_sent)
-                aioc_event_set(&c->settled);
-        }
         if (!r) { /* the end of one statement's results */
-            if (q->parts > 0)
-                q->parts--;
+            if (q && q->parts > 0 && --q->parts == 0)
+                c->cur = q->next;
             continue;
         }
         switch (PQresultStatus(r)) {
         case PGRES_PIPELINE_SYNC:
             PQclear(r);
-            complete_head(c);
-            break;
+            complete_batch(c);
+            continue;
         case PGRES_COPY_IN:
         case PGRES_COPY_OUT:
         case PGRES_COPY_BOTH:
             PQclear(r);
             return AIOC_PG_EPROTOCOL;
         default:
-            if (is_error(r)) {
-                if (q->res && is_error(q->res)) {
-                    PQclear(r); /* the first error is the answer */
-                } else {
-                    PQclear(q->res);
-                    q->res = r;
-                    q->err_part = q->parts;
-                }
-            } else if (q->res && is_error(q->res)) {
-                PQclear(r);
+            break;
+        }
+        if (!q) { /* no query waits for it: cannot happen */
+            PQclear(r);
+            continue;
+        }
+        if (q->parts <= 1) { /* its last statement: done on the server */
+            q->replied = 1;
+            if (q->cancel_sent)
+                aioc_event_set(&c->settled);
+        }
+        if (is_error(r)) {
+            if (q->res && is_error(q->res)) {
+                PQclear(r); /* the first error is the answer */
             } else {
                 PQclear(q->res);
                 q->res = r;
+                q->err_part = q->parts;
             }
+        } else if (q->res && is_error(q->res)) {
+            PQclear(r);
+        } else {
+            PQclear(q->res);
+            q->res = r;
         }
     }
+    maybe_cancel(c);
     return 0;
 }
 
@@ -213,7 +359,9 @@ static void *reader_main(void *arg) {
     return NULL;
 }
 
-/* Sends what libpq could not send at once, while the reader reads. */
+/* Closes the open batch once the tasks ready in this turn have sent
+ * their queries (it runs after them), and sends what libpq could not
+ * send at once, while the reader goes on reading. */
 static void *flusher_main(void *arg) {
     aioc_pg_conn *c = arg;
     for (;;) {
@@ -222,8 +370,8 @@ static void *flusher_main(void *arg) {
         aioc_event_clear(&c->flush);
         if (c->broken || c->closing)
             return NULL;
-        int r;
-        while ((r = PQflush(c->pg)) == 1) {
+        int r = send_sync(c);
+        while (!r && (r = PQflush(c->pg)) == 1) {
             int err = aioc_wait_writable(c->wfd);
             if (err == -ECANCELED || err == -ETIMEDOUT)
                 return NULL;
@@ -304,35 +452,6 @@ int pg__check_idle(aioc_pg_conn *c) {
     return 0;
 }
 
-/* Puts `q`, just sent, at the tail of the queue of requests in flight:
- * the connection is no longer idle. */
-static void queue_push(aioc_pg_conn *c, pg_req *q) {
-    q->next = NULL;
-    if (c->tail)
-        c->tail->next = q;
-    else
-        c->head = q;
-    c->tail = q;
-    c->in_flight++;
-    aioc_event_clear(&c->idle);
-}
-
-/* Sends `sql` for the connection's own sake; its answer is dropped. */
-static void send_internal(aioc_pg_conn *c, const char *sql) {
-    pg_req *q = calloc(1, sizeof *q);
-    if (!q)
-        return;
-    q->parts = 1;
-    q->abandoned = q->cancel_sent = 1;
-    if (!PQsendQueryParams(c->pg, sql, 0, NULL, NULL, NULL, NULL, 0) || !PQpipelineSync(c->pg)) {
-        free(q); /* the connection is failing: the reader will find out */
-        return;
-    }
-    queue_push(c, q);
-    if (PQflush(c->pg) == 1)
-        aioc_event_set(&c->flush);
-}
-
 /* ---------------------------------------------- prepared statements -- */
 
 /* Finds `sql` in the cache and moves it to the front (the statements in
@@ -374,6 +493,57 @@ void pg__stmt_cache_free(aioc_pg_conn *c) {
 
 /* ------------------------------------------------------------ queries -- */
 
+/* Puts `q`'s query into libpq's output, a Parse first when it prepares a
+ * statement the cache lacks. Returns 0, -ENOMEM, -EINVAL (libpq refused
+ * it: nothing was sent), or AIOC_PG_EBROKEN. */
+static int send_req(aioc_pg_conn *c, pg_req *q) {
+    const aioc_pg_params *p = q->params;
+    q->parts = 1;
+    pg_stmt *s = p->prepare ? stmt_find(c, q->sql) : NULL;
+    if (p->prepare && !s && c->ncached < AIOC_PG_STMT_CACHE_MAX) {
+        s = calloc(1, sizeof *s);
+        if (!s || !(s->sql = strdup(q->sql))) {
+            free(s);
+            return -ENOMEM;
+        }
+        snprintf(s->name, sizeof s->name, "aioc_%u", ++c->nstmts);
+        s->next = c->stmts;
+        c->stmts = s;
+        c->ncached++;
+        if (!PQsendPrepare(c->pg, s->name, q->sql, p->n, p->types)) {
+            stmt_drop_name(c, s->name);
+            return PQstatus(c->pg) == CONNECTION_BAD ? AIOC_PG_EBROKEN : -EINVAL;
+        }
+        q->parts++;
+        q->prepares = 1;
+    }
+    int ok;
+    if (s) {
+        memcpy(q->stmt, s->name, sizeof q->stmt);
+        ok = PQsendQueryPrepared(c->pg, s->name, p->n, p->values, p->lengths, p->formats,
+                                 p->binary_results ? 1 : 0);
+    } else { /* no cache asked, or it is full: the unnamed statement */
+        ok = PQsendQueryParams(c->pg, q->sql, p->n, p->types, p->values, p->lengths, p->formats,
+                               p->binary_results ? 1 : 0);
+    }
+    if (ok)
+        return 0;
+    if (q->prepares) {
+        /* the Parse went out and its reply would have no request: libpq
+         * refuses an Execute its Parse took only when out of memory */
+        stmt_drop_name(c, q->stmt);
+        break_conn(c, AIOC_PG_EBROKEN);
+        return AIOC_PG_EBROKEN;
+    }
+    return PQstatus(c->pg) == CONNECTION_BAD ? AIOC_PG_EBROKEN : -EINVAL;
+}
+
+/* The most queries one Sync closes. A batch is one implicit transaction
+ * on the server: the larger it is, the fewer Syncs (the server flushes
+ * its output at each), and the more a failing query costs (the others of
+ * its batch are sent again). */
+#define BATCH_MAX 64
+
 int aioc_pg_exec(aioc_pg_conn *c, const char *sql, const aioc_pg_params *p, PGresult **res) {
     if (res)
         *res = NULL;
@@ -396,59 +566,28 @@ int aioc_pg_exec(aioc_pg_conn *c, const char *sql, const aioc_pg_params *p, PGre
     pg_req *q = calloc(1, sizeof *q);
     if (!q)
         return -ENOMEM;
-    q->parts = 1;
     static const aioc_pg_params none;
-    if (!p)
-        p = &none;
-    int ok;
-    pg_stmt *s = p->prepare ? stmt_find(c, sql) : NULL;
-    if (p->prepare && !s && c->ncached < AIOC_PG_STMT_CACHE_MAX) {
-        s = calloc(1, sizeof *s);
-        if (!s || !(s->sql = strdup(sql))) {
-            free(s);
-            free(q);
-            return -ENOMEM;
-        }
-        snprintf(s->name, sizeof s->name, "aioc_%u", ++c->nstmts);
-        s->next = c->stmts;
-        c->stmts = s;
-        c->ncached++;
-        if (!PQsendPrepare(c->pg, s->name, sql, p->n, p->types)) {
-            stmt_drop_name(c, s->name);
-            goto send_failed;
-        }
-        q->parts++;
-        q->prepares = 1;
-    }
-    if (s) {
-        memcpy(q->stmt, s->name, sizeof q->stmt);
-        ok = PQsendQueryPrepared(c->pg, s->name, p->n, p->values, p->lengths, p->formats,
-                                 p->binary_results ? 1 : 0);
-    } else { /* no cache asked, or it is full: the unnamed statement */
-        ok = PQsendQueryParams(c->pg, sql, p->n, p->types, p->values, p->lengths, p->formats,
-                               p->binary_results ? 1 : 0);
-    }
-    if (!ok && q->parts == 2) {
-        q->parts = 1; /* the Prepare went out: let its Sync follow */
-        q->abandoned = 1;
-    }
-    if ((!ok && !q->abandoned) || !PQpipelineSync(c->pg))
-        goto send_failed;
-    if (q->abandoned) { /* answered with nothing: the error is libpq's */
-        q->cancel_sent = 1;
-        queue_push(c, q);
-        aioc_event_set(&c->work);
-        stmt_drop_name(c, q->stmt);
-        return -EINVAL;
+    q->sql = sql;
+    q->params = p ? p : &none;
+    err = send_req(c, q);
+    if (err) {
+        free(q);
+        if (err != AIOC_PG_EBROKEN && PQstatus(c->pg) == CONNECTION_BAD)
+            err = AIOC_PG_EBROKEN;
+        if (err == AIOC_PG_EBROKEN)
+            break_conn(c, err);
+        return err;
     }
     queue_push(c, q);
-    int fl = PQflush(c->pg); /* no system call unless output is left */
-    if (fl == 1)
-        aioc_event_set(&c->flush);
-    aioc_event_set(&c->work);
-    if (fl < 0) {
-        break_conn(c, AIOC_PG_EBROKEN);
+    if (c->unsynced >= BATCH_MAX) {
+        if (send_sync(c))
+            break_conn(c, AIOC_PG_EBROKEN);
+        else
+            push_out(c);
+    } else {
+        aioc_event_set(&c->flush); /* the flusher closes the batch */
     }
+    aioc_event_set(&c->work);
 
     err = aioc_event_wait(&q->ev);
     if (!q->done) { /* gave up: the reader drops the answer */
@@ -466,14 +605,6 @@ int aioc_pg_exec(aioc_pg_conn *c, const char *sql, const aioc_pg_params *p, PGre
     }
     req_free(q);
     return err;
-
-send_failed:
-    free(q);
-    if (PQstatus(c->pg) == CONNECTION_BAD) {
-        break_conn(c, AIOC_PG_EBROKEN);
-        return AIOC_PG_EBROKEN;
-    }
-    return -EINVAL;
 }
 
 int aioc_pg_query(aioc_pg_conn *c, const char *sql, int n, const char *const *values,

@@ -366,8 +366,9 @@ TASK_TEST(sqlstate) {
 typedef struct job {
     aioc_pg_conn *c;
     aioc_pg_pool *pool;
-    int i, err;
+    int i, err, prepare;
     char state[6];
+    const char *sql; /* run_sql's */
 } job;
 
 static void *double_it(void *arg) {
@@ -416,42 +417,158 @@ static void *insert_or_fail(void *arg) {
     snprintf(v, sizeof v, "%d", j->i);
     const char *args[] = {v};
     PGresult *r;
+    aioc_pg_params p = {.n = 1, .values = args, .prepare = j->prepare};
     /* task 50 divides by zero; every other one inserts its number */
-    j->err = aioc_pg_query(j->c,
-                           j->i == 50 ? "INSERT INTO p VALUES (1 / ($1::int4 - 50))"
-                                      : "INSERT INTO p VALUES ($1::int4)",
-                           1, args, &r);
+    j->err = aioc_pg_exec(j->c,
+                          j->i == 50 ? "INSERT INTO p VALUES (1 / ($1::int4 - 50))"
+                                     : "INSERT INTO p VALUES ($1::int4)",
+                          &p, &r);
     if (j->err == AIOC_PG_ESERVER)
         snprintf(j->state, sizeof j->state, "%s", aioc_pg_sqlstate(r));
     PQclear(r);
     return NULL;
 }
 
+/* Queries sent together share a Sync (a batch, one implicit transaction
+ * on the server); an error in one must still fail no other: the others of
+ * its batch are sent again, each alone. With and without prepared
+ * statements (a Parse skipped with its batch is sent again too). */
 TASK_TEST(pipeline_error_middle) {
     aioc_pg_conn *c = connect_ok(info_tcp);
     exec_ok(c, "CREATE TEMP TABLE p (v int)");
     enum { N = 100 };
     static job jobs[N];
     aioc_task t[N];
-    for (int i = 0; i < N; i++) {
-        jobs[i] = (job){.c = c, .i = i};
-        t[i] = aioc_spawn(insert_or_fail, &jobs[i]);
-    }
-    aioc_yield();
-    CHECK_EQ(aioc_pg_in_flight(c), N); /* all in one pipeline */
-    CHECK_ERR(aioc_gather(t, N, NULL), 0);
-    for (int i = 0; i < N; i++) {
-        if (i == 50) {
-            CHECK_ERR(jobs[i].err, AIOC_PG_ESERVER);
-            CHECK(!strcmp(jobs[i].state, "22012"));
-        } else {
-            CHECK_ERR(jobs[i].err, 0);
+    for (int prepare = 0; prepare < 2; prepare++) {
+        exec_ok(c, "TRUNCATE p");
+        for (int i = 0; i < N; i++) {
+            jobs[i] = (job){.c = c, .i = i, .prepare = prepare};
+            t[i] = aioc_spawn(insert_or_fail, &jobs[i]);
         }
+        aioc_yield();
+        CHECK_EQ(aioc_pg_in_flight(c), N); /* all in one pipeline */
+        CHECK_ERR(aioc_gather(t, N, NULL), 0);
+        for (int i = 0; i < N; i++) {
+            if (i == 50) {
+                CHECK_ERR(jobs[i].err, AIOC_PG_ESERVER);
+                CHECK(!strcmp(jobs[i].state, "22012"));
+            } else {
+                CHECK_ERR(jobs[i].err, 0);
+            }
+        }
+        /* the others' rows stayed, each once */
+        CHECK_EQ(query_int(c, "SELECT count(*) FROM p"), N - 1);
+        CHECK_EQ(query_int(c, "SELECT count(DISTINCT v) FROM p"), N - 1);
+        CHECK_EQ(query_int(c, "SELECT sum(v) FROM p"), N * (N - 1) / 2 - 50);
     }
-    /* the others' rows stayed: each query was its own transaction */
-    CHECK_EQ(query_int(c, "SELECT count(*) FROM p"), N - 1);
-    CHECK_EQ(query_int(c, "SELECT sum(v) FROM p"), N * (N - 1) / 2 - 50);
     aioc_pg_close(c);
+    return NULL;
+}
+
+static void *run_sql(void *arg) {
+    job *j = arg;
+    PGresult *r;
+    j->err = aioc_pg_query(j->c, j->sql, 0, NULL, &r);
+    if (j->err == AIOC_PG_ESERVER)
+        snprintf(j->state, sizeof j->state, "%s", aioc_pg_sqlstate(r));
+    PQclear(r);
+    return NULL;
+}
+
+/* Runs `n` statements at once on `c`, one task each; returns how many
+ * failed (their SQLSTATEs in jobs[i].state). */
+static int run_together(aioc_pg_conn *c, const char *const *sql, int n, job *jobs) {
+    aioc_task t[16];
+    CHECK(n <= 16);
+    for (int i = 0; i < n; i++) {
+        jobs[i] = (job){.c = c, .i = i, .sql = sql[i]};
+        t[i] = aioc_spawn(run_sql, &jobs[i]);
+    }
+    CHECK_ERR(aioc_gather(t, (size_t)n, NULL), 0);
+    int failed = 0;
+    for (int i = 0; i < n; i++)
+        failed += jobs[i].err != 0;
+    return failed;
+}
+
+/* Queries sent in one turn of the loop travel in one batch: the server
+ * sees one transaction (so one transaction_timestamp) per batch of up to
+ * 64, not one per query; and a statement that cannot run inside a
+ * transaction block (VACUUM), sent among others, still runs. */
+TASK_TEST(pipeline_batches) {
+    aioc_pg_conn *c = connect_ok(info_tcp);
+    exec_ok(c, "CREATE TEMP TABLE stamps (t text)");
+    enum { N = 100 };
+    static job jobs[N];
+    aioc_task t[N];
+    for (int i = 0; i < N; i++) {
+        jobs[i] = (job){.c = c, .sql = "INSERT INTO stamps VALUES (transaction_timestamp()::text)"};
+        t[i] = aioc_spawn(run_sql, &jobs[i]);
+    }
+    CHECK_ERR(aioc_gather(t, N, NULL), 0);
+    for (int i = 0; i < N; i++)
+        CHECK_ERR(jobs[i].err, 0);
+    CHECK_EQ(query_int(c, "SELECT count(*) FROM stamps"), N);
+    int64_t batches = query_int(c, "SELECT count(DISTINCT t) FROM stamps");
+    CHECK(batches >= 2 && batches <= 3); /* 64 + 36 */
+
+    const char *mixed[] = {"SELECT 1", "SELECT 2", "VACUUM stamps", "SELECT 3", "SELECT 4"};
+    CHECK_EQ(run_together(c, mixed, 5, jobs), 0);
+    aioc_pg_close(c);
+    return NULL;
+}
+
+/* Inside an explicit transaction the statements are one unit anyway: the
+ * failing one reports its own error, the others of its batch report that
+ * the transaction is aborted (25P02) and nothing is committed. */
+TASK_TEST(pipeline_transaction_error) {
+    aioc_pg_conn *c = connect_ok(info_tcp);
+    exec_ok(c, "CREATE TEMP TABLE tx (v int)");
+    exec_ok(c, "BEGIN");
+    const char *sql[] = {"INSERT INTO tx VALUES (1)", "INSERT INTO tx VALUES (2)",
+                         "INSERT INTO tx VALUES (1 / 0)", "INSERT INTO tx VALUES (4)"};
+    job jobs[4];
+    CHECK_EQ(run_together(c, sql, 4, jobs), 4);
+    CHECK(!strcmp(jobs[2].state, "22012"));
+    CHECK(!strcmp(jobs[0].state, "25P02") && !strcmp(jobs[1].state, "25P02"));
+    CHECK(!strcmp(jobs[3].state, "25P02"));
+    PGresult *r;
+    CHECK_ERR(aioc_pg_query(c, "COMMIT", 0, NULL, &r), 0);
+    CHECK(!strcmp(PQcmdStatus(r), "ROLLBACK"));
+    PQclear(r);
+    CHECK_EQ(query_int(c, "SELECT count(*) FROM tx"), 0);
+    aioc_pg_close(c);
+    return NULL;
+}
+
+/* Two connections whose batches take the same row locks in opposite
+ * orders deadlock on the server (locks are held to a batch's end); one
+ * query is chosen as the victim (40P01) and, being a casualty of
+ * batching, is sent again alone: every statement succeeds. */
+TASK_TEST(pipeline_batch_deadlock) {
+    aioc_pg_conn *a = connect_ok(info_tcp), *b = connect_ok(info_tcp);
+    exec_ok(a, "DROP TABLE IF EXISTS dl");
+    exec_ok(a, "CREATE TABLE dl (id int PRIMARY KEY, n int)");
+    exec_ok(a, "INSERT INTO dl VALUES (1, 0), (2, 0)");
+    const char *ab[] = {"UPDATE dl SET n = n + 1 WHERE id = 1", "SELECT pg_sleep(0.3)",
+                        "UPDATE dl SET n = n + 1 WHERE id = 2"};
+    const char *ba[] = {"UPDATE dl SET n = n + 1 WHERE id = 2", "SELECT pg_sleep(0.3)",
+                        "UPDATE dl SET n = n + 1 WHERE id = 1"};
+    static job jobs[6];
+    aioc_task t[6];
+    for (int i = 0; i < 3; i++) {
+        jobs[i] = (job){.c = a, .sql = ab[i]};
+        jobs[3 + i] = (job){.c = b, .sql = ba[i]};
+    }
+    for (int i = 0; i < 6; i++)
+        t[i] = aioc_spawn(run_sql, &jobs[i]);
+    CHECK_ERR(aioc_gather(t, 6, NULL), 0);
+    for (int i = 0; i < 6; i++)
+        CHECK_ERR(jobs[i].err, 0);
+    CHECK_EQ(query_int(a, "SELECT sum(n) FROM dl"), 4);
+    exec_ok(a, "DROP TABLE dl");
+    aioc_pg_close(a);
+    aioc_pg_close(b);
     return NULL;
 }
 
