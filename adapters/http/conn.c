@@ -442,7 +442,18 @@ static int respond(conn *c) {
     bool keep = c->keep_alive && !c->h->closing;
     aioc__http_response_init(&res, c->s, &c->h->closing, c->h->o.write_timeout, r->head,
                              r->minor == 0, keep);
+    res.pending = c->rbuf + c->rpos;
+    res.npending = c->rlen - c->rpos;
     int err = c->h->fn(r, &res, c->h->arg);
+    if (res.upgraded) {
+        /* the handler spoke another protocol on the connection: nothing
+         * after the request is HTTP, and it ends here */
+        aioc__http_response_free(&res);
+        free(r->param_buf);
+        r->param_buf = NULL;
+        c->rpos = c->rlen;
+        return err < 0 ? err : 0;
+    }
     if (aioc_cancelling())
         err = -ECANCELED; /* cancelled (the grace ran out): send nothing more */
     else

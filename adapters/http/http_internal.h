@@ -39,6 +39,11 @@ struct aioc_http_response {
     const char *body; /* the buffered body: borrowed, or `owned` */
     size_t body_len;
     char *owned;
+    /* aioc_http_response_upgrade: the bytes read past the request (the
+     * connection's read buffer), and whether the handler took it over */
+    const char *pending;
+    size_t npending;
+    bool upgraded;
 };
 
 /* response.c */
