@@ -254,10 +254,13 @@ AIOC_WS_EXTERN int aioc_ws_send_text(aioc_ws *ws, const char *text, size_t n);
 AIOC_WS_EXTERN int aioc_ws_send_binary(aioc_ws *ws, const void *data, size_t n);
 
 /// Sends like aioc_ws_send, or not at all: for a broadcaster that drops a
-/// peer that falls behind instead of waiting for it. Does not wait for the
-/// peer (it may yield to the loop as any write does). Returns 0, -EAGAIN
-/// (high_water bytes or more are waiting to go out, or another task is in
-/// the middle of a send: nothing was sent), or aioc_ws_send's errors.
+/// peer that falls behind instead of waiting for it. The message goes as
+/// one frame (never fragmented), copied whole into the connection's
+/// scratch buffer. Never waits for the peer (it may yield to the loop, as
+/// any write does). Returns 0; -EAGAIN, with nothing sent, when high_water
+/// bytes or more wait to go out, another task is in the middle of a send,
+/// or the stream could take the frame only by waiting for the peer; or
+/// aioc_ws_send's errors (-ETIMEDOUT and -ECANCELED excepted).
 AIOC_WS_EXTERN int aioc_ws_try_send(aioc_ws *ws, int type, const void *data, size_t n);
 
 /// Sends a ping with up to 125 bytes of application data; the peer's pong

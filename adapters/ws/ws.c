@@ -179,6 +179,35 @@ static int put_frame(aioc_ws *ws, bool fin, bool rsv1, uint8_t op, const uint8_t
     return err;
 }
 
+/* One whole frame in one write, or nothing: for try-sends, which must not
+ * wait for a peer. The stream may wait even below its high-water mark (its
+ * buffer must grow while the flusher is inside a transport write that
+ * points into it): the write goes in a scope that has expired already, so
+ * any wait fails at once and the bytes are not taken (-EAGAIN). An empty
+ * buffer cannot make it wait on the peer: that failure was the write's
+ * turn to yield (aioc.h), so it is made again outside the scope. */
+static int put_frame_try(aioc_ws *ws, bool rsv1, uint8_t op, const uint8_t *data, size_t n) {
+    uint8_t mask[4];
+    if (ws->client)
+        arc4random_buf(mask, 4);
+    if (grow(&ws->sbuf, &ws->sbuf_cap, n + 14))
+        return -ENOMEM;
+    size_t h = aioc__ws_put_header(ws->sbuf, true, rsv1, op, n, ws->client ? mask : NULL);
+    if (n)
+        memcpy(ws->sbuf + h, data, n);
+    if (ws->client)
+        aioc__ws_mask(ws->sbuf + h, n, mask, 0);
+    aioc_scope sc;
+    if (aioc_scope_enter(&sc, 0))
+        return -ENOMEM;
+    int err = aioc_stream_write(ws->s, ws->sbuf, h + n);
+    aioc_scope_exit(&sc);
+    if (err == -ETIMEDOUT || err == -ECANCELED)
+        err =
+            aioc_stream_write_buffered(ws->s) ? -EAGAIN : aioc_stream_write(ws->s, ws->sbuf, h + n);
+    return err;
+}
+
 /* A control frame, under the send lock. With `try`, gives -EAGAIN instead
  * of waiting for the lock or for room. */
 static int put_control(aioc_ws *ws, uint8_t op, const void *data, size_t n, bool try) {
@@ -235,6 +264,11 @@ static int send_message(aioc_ws *ws, int type, const void *data, size_t n, bool 
         p = ws->zbuf;
         n = (size_t)z;
         rsv1 = true;
+    }
+    if (try) {
+        err = put_frame_try(ws, rsv1, (uint8_t)type, p, n);
+        aioc_lock_release(&ws->send_lock);
+        return err;
     }
     size_t off = 0;
     err = 0;

@@ -362,3 +362,537 @@ TEST(echo_over_tls) {
     with_certs = true;
     run(tls_main);
 }
+
+/* ------------------------------------------------- Python websockets -- */
+
+/* Runs argv under a 60 s deadline; returns its stdout (malloc'd) and checks
+ * that it exited with 0. */
+static char *outside(const char *const *argv) {
+    aioc_process_opts po = {.stdout_mode = AIOC_STDIO_PIPE, .stdin_mode = AIOC_STDIO_DEVNULL};
+    int err;
+    aioc_process *p = aioc_process_spawn(argv, &po, &err);
+    CHECK_ERR(err, 0);
+    char *out = NULL;
+    aioc_scope sc;
+    aioc_scope_enter(&sc, 60 * S);
+    err = aioc_process_communicate(p, NULL, 0, &out, NULL, NULL, NULL);
+    aioc_scope_exit(&sc);
+    CHECK_ERR(err, 0);
+    int status;
+    CHECK_ERR(aioc_process_wait(p, &status), 0);
+    aioc_process_free(p);
+    if (status) {
+        fprintf(stderr, "%s exited with %d; stdout:\n%s\n", argv[1], status, out);
+        exit(1);
+    }
+    return out;
+}
+
+TASK_TEST(python_client) {
+    fixture f;
+    srv_opts =
+        (aioc_ws_opts){.subprotocols = (const char *const[]){"chat", NULL}, .max_message = 2 << 20};
+    start(&f, NULL);
+    char url[64];
+    snprintf(url, sizeof url, "ws://127.0.0.1:%s/echo", f.port);
+    const char *argv[] = {"/usr/bin/python3", AIOC_WS_TEST_DIR "/ws_client.py", url, NULL};
+    char *out = outside(argv);
+    CHECK_STR(out, "extensions permessage-deflate\n"
+                   "subprotocol chat\n"
+                   "echo True\necho True\necho True\necho True\n"
+                   "1 MiB True\n"
+                   "fragments one two three\n"
+                   "pong True\n"
+                   "closed 4000 \n" /* the code echoed, no reason */
+                   "server closed 1001 bye\n"
+                   "uncompressed plain 0\n");
+    free(out);
+    wait_done(3);
+    stop(&f);
+    srv_opts = (aioc_ws_opts){0};
+    return NULL;
+}
+
+TASK_TEST(python_server) {
+    aioc_process_opts po = {.stdout_mode = AIOC_STDIO_PIPE, .stdin_mode = AIOC_STDIO_PIPE};
+    const char *argv[] = {"/usr/bin/python3", AIOC_WS_TEST_DIR "/ws_server.py", NULL};
+    int err;
+    aioc_process *p = aioc_process_spawn(argv, &po, &err);
+    CHECK_ERR(err, 0);
+    aioc_scope sc;
+    aioc_scope_enter(&sc, 60 * S);
+    const char *line;
+    CHECK(aioc_stream_readline(aioc_process_stdout(p), &line) > 0);
+    fixture f;
+    snprintf(f.port, sizeof f.port, "%d", atoi(line));
+    aioc_ws_opts co = {.subprotocols = (const char *const[]){"chat", NULL}, .max_message = 2 << 20};
+    aioc_ws *ws = dial_ws("ws", &f, &co);
+    CHECK(aioc_ws_deflate(ws));
+    CHECK_STR(aioc_ws_subprotocol(ws), "chat");
+    conversation(ws);
+    aioc_ws_msg m;
+    CHECK_ERR(aioc_ws_send_text(ws, "ext?", 4), 0);
+    CHECK_ERR(aioc_ws_recv(ws, &m), 0);
+    CHECK_STR(m.data, "permessage-deflate;chat");
+    CHECK_ERR(aioc_ws_send_text(ws, "frag?", 5), 0);
+    CHECK_ERR(aioc_ws_recv(ws, &m), 0);
+    CHECK_STR(m.data, "fragmented");
+    CHECK_ERR(aioc_ws_send_text(ws, "ping?", 5), 0); /* answered inside recv */
+    CHECK_ERR(aioc_ws_recv(ws, &m), 0);
+    CHECK_STR(m.data, "pinged");
+    CHECK_ERR(aioc_ws_close(ws, 4002, "aioc says bye"), 0);
+    CHECK_EQ(aioc_ws_close_code(ws), 4002);
+    aioc_ws_free(ws);
+    /* the server closes first */
+    ws = dial_ws("ws", &f, NULL);
+    CHECK_ERR(aioc_ws_send_text(ws, "close:4003", 10), 0);
+    CHECK_ERR(aioc_ws_recv(ws, &m), AIOC_EOF);
+    CHECK_EQ(aioc_ws_close_code(ws), 4003);
+    CHECK_STR(aioc_ws_close_reason(ws), "python closes");
+    CHECK_ERR(aioc_ws_close(ws, 1000, NULL), 0);
+    aioc_ws_free(ws);
+    /* without permessage-deflate */
+    co.no_deflate = 1;
+    ws = dial_ws("ws", &f, &co);
+    CHECK(!aioc_ws_deflate(ws));
+    CHECK_ERR(aioc_ws_send_text(ws, "ext?", 4), 0);
+    CHECK_ERR(aioc_ws_recv(ws, &m), 0);
+    CHECK_STR(m.data, ";chat");
+    CHECK_ERR(aioc_ws_close(ws, 1000, NULL), 0);
+    aioc_ws_free(ws);
+    aioc_stream_write_eof(aioc_process_stdin(p)); /* the server's cue to stop */
+    int status;
+    CHECK_ERR(aioc_process_wait(p, &status), 0);
+    CHECK_EQ(status, 0);
+    CHECK_ERR(aioc_scope_exit(&sc), 0);
+    aioc_process_free(p);
+    return NULL;
+}
+
+/* ------------------------------------------------ raw-byte conformance -- */
+
+static int raw_dial(fixture *f) {
+    int fd = aioc_tcp_connect("127.0.0.1", f->port);
+    CHECK(fd >= 0);
+    return fd;
+}
+
+static void raw_put(int fd, const void *p, size_t n) { CHECK_EQ(aioc_send(fd, p, n, 0), (long)n); }
+
+/* Connects and does the handshake by hand; returns the socket after the
+ * 101's head (the server sends nothing more unasked). */
+static int raw_ws(fixture *f) {
+    int fd = raw_dial(f);
+    const char *req = "GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                      "Connection: keep-alive, Upgrade\r\n"
+                      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                      "Sec-WebSocket-Version: 13\r\n\r\n";
+    raw_put(fd, req, strlen(req));
+    char head[1024];
+    size_t len = 0;
+    aioc_scope sc;
+    aioc_scope_enter(&sc, 5 * S);
+    while (len < 4 || memcmp(head + len - 4, "\r\n\r\n", 4)) {
+        CHECK(len < sizeof head - 1);
+        CHECK_EQ(aioc_recv(fd, head + len, 1, 0), 1);
+        len++;
+    }
+    CHECK_ERR(aioc_scope_exit(&sc), 0);
+    head[len] = '\0';
+    /* RFC 6455 §1.3's example key and its answer */
+    CHECK(strstr(head, "HTTP/1.1 101 Switching Protocols\r\n") == head);
+    CHECK(strstr(head, "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"));
+    return fd;
+}
+
+/* A frame as a client sends it (masked unless told otherwise). */
+static size_t frame(uint8_t *out, uint8_t first, const void *payload, size_t n, bool mask) {
+    uint8_t key[4] = {0x37, 0xfa, 0x21, 0x3d};
+    size_t h = aioc__ws_put_header(out, false, false, 0, n, mask ? key : NULL);
+    out[0] = first;
+    memcpy(out + h, payload, n);
+    if (mask)
+        aioc__ws_mask(out + h, n, key, 0);
+    return h + n;
+}
+
+static void send_frame(int fd, uint8_t first, const void *payload, size_t n) {
+    uint8_t buf[512];
+    raw_put(fd, buf, frame(buf, first, payload, n, true));
+}
+
+/* Reads one frame from the server: its first byte, payload into `buf`. */
+static int read_frame(int fd, uint8_t *buf, size_t cap, size_t *len) {
+    uint8_t h[14];
+    aioc_scope sc;
+    aioc_scope_enter(&sc, 5 * S);
+    CHECK_EQ(aioc_recv(fd, h, 2, MSG_WAITALL), 2);
+    size_t hs = aioc__ws_header_size(h);
+    if (hs > 2)
+        CHECK_EQ(aioc_recv(fd, h + 2, hs - 2, MSG_WAITALL), (long)(hs - 2));
+    ws_frame f;
+    aioc__ws_parse_header(h, &f);
+    CHECK(!f.masked); /* servers do not mask */
+    if (f.len > cap)
+        fprintf(stderr, "frame %02x %02x len %llu\n", h[0], h[1], (unsigned long long)f.len);
+    CHECK(f.len <= cap);
+    if (f.len)
+        CHECK_EQ(aioc_recv(fd, buf, (size_t)f.len, MSG_WAITALL), (long)f.len);
+    CHECK_ERR(aioc_scope_exit(&sc), 0);
+    *len = (size_t)f.len;
+    return h[0];
+}
+
+/* Expects a close frame with `code` and then the end of the connection. */
+static void expect_close(int fd, int code) {
+    uint8_t buf[256];
+    size_t n;
+    int first = read_frame(fd, buf, sizeof buf, &n);
+    CHECK_EQ(first, 0x80 | WS_OP_CLOSE);
+    CHECK(n >= 2);
+    CHECK_EQ(buf[0] << 8 | buf[1], code);
+    aioc_scope sc;
+    aioc_scope_enter(&sc, 5 * S);
+    CHECK_EQ(aioc_recv(fd, buf, sizeof buf, 0), 0); /* then the server hangs up */
+    CHECK_ERR(aioc_scope_exit(&sc), 0);
+    aioc_close(fd);
+}
+
+static void expect_text(int fd, const char *text) {
+    uint8_t buf[256];
+    size_t n;
+    CHECK_EQ(read_frame(fd, buf, sizeof buf - 1, &n), 0x80 | WS_OP_TEXT);
+    buf[n] = '\0';
+    CHECK_STR((char *)buf, text);
+}
+
+TASK_TEST(conformance_raw_frames) {
+    fixture f;
+    srv_opts = (aioc_ws_opts){.max_message = 1000, .no_deflate = 1};
+    start(&f, NULL);
+    int done = 0;
+    /* fragmentation with a ping between the fragments: the pong comes
+     * first, then the whole message */
+    int fd = raw_ws(&f);
+    send_frame(fd, WS_OP_TEXT, "frag", 4);
+    send_frame(fd, 0x80 | WS_OP_PING, "mid", 3);
+    send_frame(fd, WS_OP_CONT, "men", 3);
+    send_frame(fd, 0x80 | WS_OP_CONT, "ted", 3);
+    uint8_t buf[256];
+    size_t n;
+    CHECK_EQ(read_frame(fd, buf, sizeof buf, &n), 0x80 | WS_OP_PONG);
+    CHECK(n == 3 && !memcmp(buf, "mid", 3));
+    expect_text(fd, "fragmented");
+    /* a normal close: echoed, then the end */
+    send_frame(fd, 0x80 | WS_OP_CLOSE, "\x03\xe8ok", 4);
+    expect_close(fd, 1000);
+    wait_done(++done);
+    CHECK_ERR(srv_end, AIOC_EOF);
+    CHECK_STR(srv_reason, "ok");
+    /* a close without a code: answered with an empty close frame */
+    fd = raw_ws(&f);
+    send_frame(fd, 0x80 | WS_OP_CLOSE, "", 0);
+    CHECK_EQ(read_frame(fd, buf, sizeof buf, &n), 0x80 | WS_OP_CLOSE);
+    CHECK_EQ(n, 0);
+    aioc_close(fd);
+    wait_done(++done);
+    CHECK_EQ(srv_code, AIOC_WS_NO_STATUS);
+
+    struct {
+        const char *what;
+        uint8_t first[3];
+        const char *payload[3];
+        size_t len[3];
+        bool unmasked;
+        int code, err;
+    } cases[] = {
+        {"invalid UTF-8 in one frame",
+         {0x81},
+         {"\xce\xba\xc0\xaf"},
+         {4},
+         false,
+         1007,
+         AIOC_WS_EUTF8},
+        {"invalid UTF-8 split across fragments",
+         {0x01, 0x80},
+         {"ok \xf0\x9f", "\x98\xff"},
+         {5, 2},
+         false,
+         1007,
+         AIOC_WS_EUTF8},
+        {"a character cut off at the end",
+         {0x01, 0x80},
+         {"ok", "\xe2\x82"},
+         {2, 2},
+         false,
+         1007,
+         AIOC_WS_EUTF8},
+        {"an unmasked client frame", {0x81}, {"hi"}, {2}, true, 1002, AIOC_WS_EPROTOCOL},
+        {"RSV1 without an extension", {0xc1}, {"hi"}, {2}, false, 1002, AIOC_WS_EPROTOCOL},
+        {"RSV2", {0xa1}, {"hi"}, {2}, false, 1002, AIOC_WS_EPROTOCOL},
+        {"RSV3", {0x91}, {"hi"}, {2}, false, 1002, AIOC_WS_EPROTOCOL},
+        {"a reserved data opcode", {0x83}, {"hi"}, {2}, false, 1002, AIOC_WS_EPROTOCOL},
+        {"a reserved control opcode", {0x8b}, {"hi"}, {2}, false, 1002, AIOC_WS_EPROTOCOL},
+        {"a fragmented ping", {0x09}, {"hi"}, {2}, false, 1002, AIOC_WS_EPROTOCOL},
+        {"a continuation with no message", {0x80}, {"hi"}, {2}, false, 1002, AIOC_WS_EPROTOCOL},
+        {"a new message inside one",
+         {0x01, 0x81},
+         {"a", "b"},
+         {1, 1},
+         false,
+         1002,
+         AIOC_WS_EPROTOCOL},
+        {"a close frame of one byte", {0x88}, {"\x03"}, {1}, false, 1002, AIOC_WS_EPROTOCOL},
+        {"close code 1005", {0x88}, {"\x03\xed"}, {2}, false, 1002, AIOC_WS_EPROTOCOL},
+        {"close code 1006", {0x88}, {"\x03\xee"}, {2}, false, 1002, AIOC_WS_EPROTOCOL},
+        {"close code 1015", {0x88}, {"\x03\xf7"}, {2}, false, 1002, AIOC_WS_EPROTOCOL},
+        {"close code 999", {0x88}, {"\x03\xe7"}, {2}, false, 1002, AIOC_WS_EPROTOCOL},
+        {"close code 2000", {0x88}, {"\x07\xd0"}, {2}, false, 1002, AIOC_WS_EPROTOCOL},
+        {"close code 5000", {0x88}, {"\x13\x88"}, {2}, false, 1002, AIOC_WS_EPROTOCOL},
+        {"a close reason not UTF-8", {0x88}, {"\x03\xe8\xff"}, {3}, false, 1007, AIOC_WS_EUTF8},
+        {"valid close code 1011", {0x88}, {"\x03\xf3"}, {2}, false, 1011, AIOC_EOF},
+        {"valid close code 3000", {0x88}, {"\x0b\xb8"}, {2}, false, 3000, AIOC_EOF},
+        {"valid close code 4999", {0x88}, {"\x13\x87"}, {2}, false, 4999, AIOC_EOF},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        fprintf(stderr, "case: %s\n", cases[i].what);
+        fd = raw_ws(&f);
+        for (int k = 0; k < 3 && cases[i].first[k]; k++) {
+            uint8_t out[64];
+            size_t m = frame(out, cases[i].first[k], cases[i].payload[k], cases[i].len[k],
+                             !cases[i].unmasked);
+            raw_put(fd, out, m);
+        }
+        expect_close(fd, cases[i].code);
+        wait_done(++done);
+        CHECK_ERR(srv_end, cases[i].err);
+    }
+    /* a control frame over 125 bytes */
+    fd = raw_ws(&f);
+    uint8_t big[1500];
+    memset(big, 'x', sizeof big);
+    uint8_t out[1600];
+    raw_put(fd, out, frame(out, 0x89, big, 126, true));
+    expect_close(fd, 1002);
+    wait_done(++done);
+    /* over max_message (1000 bytes): in one frame, and in fragments */
+    fd = raw_ws(&f);
+    raw_put(fd, out, frame(out, 0x82, big, 1001, true));
+    expect_close(fd, 1009); /* the header alone tells */
+    wait_done(++done);
+    CHECK_ERR(srv_end, AIOC_WS_ETOOBIG);
+    fd = raw_ws(&f);
+    for (int k = 0; k < 4; k++)
+        raw_put(fd, out, frame(out, k ? 0x00 : 0x02, big, 300, true));
+    expect_close(fd, 1009);
+    wait_done(++done);
+    CHECK_ERR(srv_end, AIOC_WS_ETOOBIG);
+    /* a 64-bit length with its top bit set */
+    fd = raw_ws(&f);
+    uint8_t huge[] = {0x82, 0xff, 0x80, 0, 0, 0, 0, 0, 0, 1, 1, 2, 3, 4};
+    raw_put(fd, huge, sizeof huge);
+    expect_close(fd, 1002);
+    wait_done(++done);
+    /* a peer vanishing mid-frame: an error, not a hang */
+    fd = raw_ws(&f);
+    raw_put(fd, out, frame(out, 0x82, big, 100, true) - 50);
+    aioc_close(fd);
+    wait_done(++done);
+    CHECK_ERR(srv_end, AIOC_WS_EABNORMAL);
+    CHECK_EQ(srv_code, AIOC_WS_ABNORMAL);
+    /* ... and mid-header */
+    fd = raw_ws(&f);
+    raw_put(fd, huge, 5);
+    aioc_close(fd);
+    wait_done(++done);
+    CHECK_ERR(srv_end, AIOC_WS_EABNORMAL);
+    /* frames sent right behind the handshake, in the same segment */
+    fd = raw_dial(&f);
+    char req[512];
+    int rn = snprintf(req, sizeof req,
+                      "GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: "
+                      "Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                      "Sec-WebSocket-Version: 13\r\n\r\n");
+    rn += (int)frame((uint8_t *)req + rn, 0x81, "early", 5, true);
+    raw_put(fd, req, (size_t)rn);
+    CHECK_EQ(aioc_recv(fd, buf, 129, MSG_WAITALL), 129); /* the 101 */
+    CHECK(!memcmp(buf, "HTTP/1.1 101", 12));
+    expect_text(fd, "early");
+    send_frame(fd, 0x88, "\x03\xe8", 2);
+    expect_close(fd, 1000);
+    wait_done(++done);
+    /* handshakes refused: a wrong version gets 426 with ours */
+    fd = raw_dial(&f);
+    const char *bad =
+        "GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: "
+        "8\r\nConnection: close\r\n\r\n";
+    raw_put(fd, bad, strlen(bad));
+    char resp[512] = {0};
+    CHECK(aioc_recv(fd, resp, sizeof resp - 1, MSG_WAITALL) > 0);
+    CHECK(!strncmp(resp, "HTTP/1.1 426 ", 13));
+    CHECK(strstr(resp, "Sec-WebSocket-Version: 13\r\n"));
+    aioc_close(fd);
+    fd = raw_dial(&f);
+    bad = "GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+          "Sec-WebSocket-Key: short\r\nSec-WebSocket-Version: 13\r\nConnection: close\r\n\r\n";
+    raw_put(fd, bad, strlen(bad));
+    memset(resp, 0, sizeof resp);
+    CHECK(aioc_recv(fd, resp, sizeof resp - 1, MSG_WAITALL) > 0);
+    CHECK(!strncmp(resp, "HTTP/1.1 400 ", 13));
+    aioc_close(fd);
+    stop(&f);
+    srv_opts = (aioc_ws_opts){0};
+    return NULL;
+}
+
+/* ---------------------------------------- deadlines and back-pressure -- */
+
+typedef struct quiet_srv {
+    aioc_ws *ws; /* the server's side, once accepted */
+    aioc_event ready, release;
+    int send_err, recv_err;
+} quiet_srv;
+
+static quiet_srv qs;
+
+/* Accepts, hands the connection to the test, waits until released. */
+static int hold_route(aioc_http_request *req, aioc_http_response *res, void *arg) {
+    (void)arg;
+    int err;
+    qs.ws = aioc_ws_accept(req, res, &srv_opts, &err);
+    if (!qs.ws)
+        return err;
+    aioc_event_set(&qs.ready);
+    aioc_event_wait(&qs.release);
+    aioc_ws_free(qs.ws);
+    qs.ws = NULL;
+    return -ECANCELED; /* abort: bytes may be left that nobody reads */
+}
+
+TASK_TEST(deadlines_and_back_pressure) {
+    aioc_event_init(&qs.ready);
+    aioc_event_init(&qs.release);
+    aioc_http_router *r = aioc_http_router_new();
+    CHECK_ERR(aioc_http_route(r, "GET", "/echo", hold_route, NULL), 0);
+    int err;
+    aioc_http_opts ho = {.server.stream = {.high_water = 65536}, .write_timeout = 60};
+    aioc_http_server *srv =
+        aioc_http_serve("127.0.0.1", "0", aioc_http_router_handle, r, &ho, &err);
+    CHECK_ERR(err, 0);
+    fixture f = {.router = r, .srv = srv};
+    snprintf(f.port, sizeof f.port, "%d", aioc_http_server_port(srv));
+    /* a raw client that never reads after the handshake */
+    int fd = raw_ws(&f);
+    int small = 4096;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    CHECK_ERR(aioc_event_wait(&qs.ready), 0);
+    aioc_ws *ws = qs.ws;
+    /* a recv with a deadline: -ETIMEDOUT, and the connection lives on */
+    aioc_scope sc;
+    aioc_ws_msg m;
+    CHECK_ERR(aioc_scope_enter(&sc, 0.05), 0);
+    CHECK_ERR(aioc_ws_recv(ws, &m), -ETIMEDOUT);
+    aioc_scope_exit(&sc);
+    /* half a frame, a deadline, then the rest: nothing lost */
+    uint8_t out[64];
+    size_t fl = frame(out, 0x81, "resumed", 7, true);
+    raw_put(fd, out, 5);
+    CHECK_ERR(aioc_scope_enter(&sc, 0.1), 0);
+    CHECK_ERR(aioc_ws_recv(ws, &m), -ETIMEDOUT);
+    aioc_scope_exit(&sc);
+    raw_put(fd, out + 5, fl - 5);
+    CHECK_ERR(aioc_ws_recv(ws, &m), 0);
+    CHECK_STR(m.data, "resumed");
+    /* the peer does not read: once the socket's buffers are full, try_send
+     * refuses (at the mark, or sooner, when taking the frame would mean
+     * waiting), and a blocking send parks until its deadline */
+    static uint8_t chunk[16384];
+    int sent = 0;
+    while ((err = aioc_ws_try_send(ws, AIOC_WS_BINARY, chunk, sizeof chunk)) == 0) {
+        sent++;
+        CHECK(sent < 10000); /* the socket buffers are finite */
+        aioc_sleep(0.001);
+    }
+    CHECK_ERR(err, -EAGAIN);
+    CHECK(sent > 0);
+    CHECK(aioc_stream_write_buffered(aioc_ws_stream(ws)) > 0); /* waiting for the peer */
+    CHECK_ERR(aioc_scope_enter(&sc, 0.1), 0);
+    err = aioc_ws_send_binary(ws, chunk, sizeof chunk);
+    aioc_scope_exit(&sc);
+    CHECK_ERR(err, -ETIMEDOUT);
+    /* cancellation of a task blocked in recv: -ECANCELED */
+    aioc_close(fd);
+    aioc_event_set(&qs.release);
+    CHECK_ERR(aioc_http_server_close(srv, 5 * S), 0);
+    aioc_http_router_free(r);
+    aioc_event_destroy(&qs.ready);
+    aioc_event_destroy(&qs.release);
+    return NULL;
+}
+
+static void *recv_forever(void *arg) {
+    aioc_ws_msg m;
+    return P(aioc_ws_recv(arg, &m));
+}
+
+TASK_TEST(cancel_during_recv) {
+    fixture f;
+    start(&f, NULL);
+    aioc_ws_opts co = {.no_deflate = 1};
+    aioc_ws *ws = dial_ws("ws", &f, &co);
+    aioc_task t = aioc_spawn(recv_forever, ws);
+    aioc_sleep(0.02);
+    CHECK_ERR(aioc_cancel(t), 0);
+    void *res;
+    CHECK_ERR(aioc_await(t, &res), -ECANCELED);
+    /* the connection is still good */
+    expect_echo(ws, AIOC_WS_TEXT, "still here", 10);
+    /* a close while another task receives: that task sees AIOC_EOF */
+    t = aioc_spawn(recv_forever, ws);
+    aioc_sleep(0.01);
+    CHECK_ERR(aioc_ws_close(ws, 1000, NULL), 0);
+    CHECK_ERR(aioc_await(t, &res), 0);
+    CHECK_ERR(I(res), AIOC_EOF);
+    aioc_ws_free(ws);
+    wait_done(1);
+    stop(&f);
+    return NULL;
+}
+
+/* ---------------------------------------------------------- heartbeat -- */
+
+TASK_TEST(heartbeat_closes_a_dead_peer) {
+    fixture f;
+    srv_opts = (aioc_ws_opts){.heartbeat = 0.1 * S, .no_deflate = 1};
+    start(&f, NULL);
+    /* a peer that answers pings stays */
+    aioc_ws *ws = dial_ws("ws", &f, NULL);
+    aioc_task t = aioc_spawn(recv_forever, ws); /* answers the pings */
+    aioc_sleep(0.5 * S);
+    CHECK_EQ(srv_done, 0);
+    CHECK_ERR(aioc_cancel(t), 0);
+    aioc_await(t, NULL);
+    CHECK_ERR(aioc_ws_close(ws, 1000, NULL), 0);
+    aioc_ws_free(ws);
+    wait_done(1);
+    CHECK_ERR(srv_end, AIOC_EOF);
+    /* a peer that stops answering is dropped after about two intervals */
+    int fd = raw_ws(&f);
+    uint8_t buf[256];
+    size_t n;
+    CHECK_EQ(read_frame(fd, buf, sizeof buf, &n), 0x80 | WS_OP_PING);
+    double t0 = aioc_now();
+    aioc_scope sc;
+    aioc_scope_enter(&sc, 5 * S);
+    while (srv_done < 2)
+        CHECK_ERR(aioc_sleep(0.01), 0);
+    aioc_scope_exit(&sc);
+    CHECK(aioc_now() - t0 >= 0.05 * S);
+    CHECK_ERR(srv_end, AIOC_WS_EHEARTBEAT);
+    CHECK_EQ(srv_code, AIOC_WS_ABNORMAL);
+    aioc_close(fd);
+    stop(&f);
+    srv_opts = (aioc_ws_opts){0};
+    return NULL;
+}
