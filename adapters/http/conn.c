@@ -444,6 +444,7 @@ static int respond(conn *c) {
                              r->minor == 0, keep);
     res.pending = c->rbuf + c->rpos;
     res.npending = c->rlen - c->rpos;
+    res.rbuf = &c->rbuf;
     int err = c->h->fn(r, &res, c->h->arg);
     if (res.upgraded) {
         /* the handler spoke another protocol on the connection: nothing

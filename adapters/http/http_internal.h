@@ -44,6 +44,8 @@ struct aioc_http_response {
     const char *pending;
     size_t npending;
     bool upgraded;
+    char **rbuf;        /* the connection's read buffer, freed by an upgrade */
+    char *pending_copy; /* what an upgrade hands over, owned until the end */
 };
 
 /* response.c */

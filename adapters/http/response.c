@@ -86,7 +86,8 @@ void aioc__http_response_init(aioc_http_response *res, aioc_stream *s, const boo
 void aioc__http_response_free(aioc_http_response *res) {
     free(res->headers);
     free(res->owned);
-    res->headers = res->owned = NULL;
+    free(res->pending_copy);
+    res->headers = res->owned = res->pending_copy = NULL;
 }
 
 /* 1xx, 204 and 304 responses never carry a body or its length. */
@@ -284,9 +285,20 @@ int aioc_http_response_upgrade(aioc_http_response *res, aioc_stream **s, const v
         free(head);
     if (err)
         return err;
+    /* no more HTTP on this connection: its read buffer goes back to the
+     * allocator now (a long-lived upgraded connection would hold it idle),
+     * the bytes read past the request in a copy of their own */
+    if (res->npending && !(res->pending_copy = malloc(res->npending)))
+        return -ENOMEM;
+    if (res->npending)
+        memcpy(res->pending_copy, res->pending, res->npending);
+    if (res->rbuf) {
+        free(*res->rbuf);
+        *res->rbuf = NULL;
+    }
     *s = res->s;
     if (pending)
-        *pending = res->pending;
+        *pending = res->pending_copy;
     if (npending)
         *npending = res->npending;
     return 0;

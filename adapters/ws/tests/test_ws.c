@@ -8,6 +8,7 @@
 #include <arpa/inet.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <aioc_tls.h>
@@ -894,5 +895,125 @@ TASK_TEST(heartbeat_closes_a_dead_peer) {
     aioc_close(fd);
     stop(&f);
     srv_opts = (aioc_ws_opts){0};
+    return NULL;
+}
+
+/* ------------------------------------------------------------- scale -- */
+
+#if defined(__SANITIZE_ADDRESS__)
+#define IDLE_CONNECTIONS 1000 /* ASan's shadow memory is the cost there */
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define IDLE_CONNECTIONS 1000
+#endif
+#endif
+#ifndef IDLE_CONNECTIONS
+#define IDLE_CONNECTIONS 10000
+#endif
+
+static long rss_bytes(void) {
+    FILE *f = fopen("/proc/self/statm", "r");
+    long size = 0, resident = 0;
+    CHECK(f && fscanf(f, "%ld %ld", &size, &resident) == 2);
+    fclose(f);
+    return resident * sysconf(_SC_PAGESIZE);
+}
+
+/* The client ends, in a child process (so that the server's process
+ * holds one descriptor per connection, and its RSS is the server's
+ * alone): plain blocking sockets, each with the handshake done (the 101's
+ * length is known: no extension, no subprotocol). Writes a byte to `ready`
+ * once all are up, then waits for `go` to end and exits, which closes them.
+ * Only system calls after the fork. */
+static void clients_child(int port, int n, int ready, int go) {
+    static const char req[] = "GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                              "Connection: Upgrade\r\n"
+                              "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                              "Sec-WebSocket-Version: 13\r\n\r\n";
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    for (int i = 0; i < n; i++) {
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        char head[129];
+        if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) ||
+            send(fd, req, sizeof req - 1, 0) != (long)sizeof req - 1 ||
+            recv(fd, head, sizeof head, MSG_WAITALL) != (long)sizeof head ||
+            memcmp(head, "HTTP/1.1 101 ", 13))
+            _exit(2);
+    }
+    char b = 1;
+    if (write(ready, &b, 1) != 1)
+        _exit(3);
+    while (read(go, &b, 1) > 0)
+        ;
+    _exit(0);
+}
+
+TASK_TEST(idle_connections_memory) {
+    int n = IDLE_CONNECTIONS;
+    struct rlimit rl;
+    CHECK_ERR(getrlimit(RLIMIT_NOFILE, &rl), 0);
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if ((rlim_t)n + 100 > rl.rlim_cur)
+        n = (int)rl.rlim_cur - 100;
+    srv_opts = (aioc_ws_opts){0};
+    fixture f;
+    start(&f, NULL);
+    /* one first, so that what every connection shares is counted before */
+    int first = raw_ws(&f);
+    send_frame(first, 0x81, "warm", 4);
+    expect_text(first, "warm");
+    aioc_sleep(0.01);
+    long before = rss_bytes();
+    int ready[2], go[2];
+    CHECK_ERR(pipe(ready), 0);
+    CHECK_ERR(pipe(go), 0);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        close(ready[0]);
+        close(go[1]);
+        clients_child(atoi(f.port), n, ready[1], go[0]);
+    }
+    close(ready[1]);
+    close(go[0]);
+    char b;
+    aioc_scope sc;
+    aioc_scope_enter(&sc, 120 * S);
+    CHECK_EQ(aioc_read(ready[0], &b, 1), 1);
+    /* every server task is in aioc_ws_recv now, or about to be */
+    while (aioc_http_server_connections(f.srv) < (size_t)n + 1)
+        CHECK_ERR(aioc_sleep(0.01), 0);
+    aioc_sleep(0.1);
+    long after = rss_bytes();
+    if (getenv("AIOC_WS_SMAPS")) {
+        char cmd[160];
+        snprintf(cmd, sizeof cmd,
+                 "awk '/^[0-9a-f]/{name=$6} /^Rss:/{r[name]+=$2} END{for(k in r) print r[k], "
+                 "k}' /proc/%d/smaps | sort -n | tail -4",
+                 (int)getpid());
+        CHECK(system(cmd) == 0);
+    }
+    double per = (double)(after - before) / n;
+    printf("%d idle WebSocket connections on one loop: %.0f bytes (%.2f KiB) of the server's "
+           "RSS each\n",
+           n, per, per / 1024);
+    fflush(stdout);
+    /* the first one still works; then the child ends them all */
+    send_frame(first, 0x81, "still", 5);
+    expect_text(first, "still");
+    aioc_close(go[1]);
+    int status = 0;
+    while (waitpid(pid, &status, WNOHANG) == 0)
+        CHECK_ERR(aioc_sleep(0.01), 0);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    aioc_close(first);
+    wait_done(n + 1);
+    CHECK_ERR(aioc_scope_exit(&sc), 0);
+    aioc_close(ready[0]);
+    stop(&f);
     return NULL;
 }
