@@ -327,7 +327,8 @@ static int send_close(aioc_ws *ws, int code, const char *reason, bool try) {
         size_t r = reason ? strlen(reason) : 0;
         if (r > 123)
             r = 123;
-        memcpy(b + 2, reason, r);
+        if (r)
+            memcpy(b + 2, reason, r);
         n += r;
     }
     return put_control(ws, WS_OP_CLOSE, b, n, try);
