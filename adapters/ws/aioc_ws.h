@@ -285,8 +285,8 @@ AIOC_WS_EXTERN int aioc_ws_ping(aioc_ws *ws, const void *data, size_t n);
 AIOC_WS_EXTERN int aioc_ws_close(aioc_ws *ws, int code, const char *reason);
 
 /// The peer's close code: 0 while none came, the code it sent, 1005 (its
-/// close frame had no code) or 1006 (the connection ended without one).
-/// Does not suspend.
+/// close frame had no code) or 1006 (the connection ended, or this side
+/// failed it, without a close frame from the peer). Does not suspend.
 AIOC_WS_EXTERN int aioc_ws_close_code(const aioc_ws *ws);
 
 /// The reason in the peer's close frame (UTF-8, checked; "" if none).

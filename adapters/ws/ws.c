@@ -345,7 +345,7 @@ static int fail(aioc_ws *ws, int err) {
                                                                  : 0;
     if (code)
         send_close(ws, code, NULL, true);
-    if (!ws->peer_code && err != AIOC_EOF && !code)
+    if (!ws->peer_code) /* §7.1.5: closed with no close frame from the peer */
         ws->peer_code = AIOC_WS_ABNORMAL;
     ws->error = err;
     aioc_event_set(&ws->closed);

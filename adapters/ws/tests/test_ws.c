@@ -13,6 +13,9 @@
 
 #include <aioc_tls.h>
 #include <aioc_ws.h>
+#include <openssl/evp.h>
+#include <openssl/sha.h>
+#include <zlib.h>
 
 #include "certs.h"
 #include "ws_internal.h"
@@ -1015,5 +1018,132 @@ TASK_TEST(idle_connections_memory) {
     CHECK_ERR(aioc_scope_exit(&sc), 0);
     aioc_close(ready[0]);
     stop(&f);
+    return NULL;
+}
+
+/* ------------------------------------------- a client and bad servers -- */
+
+static int bad_mode; /* what the fake server below does wrong */
+
+static void accept_for(const char *key, char out[29]) {
+    char buf[128];
+    int n = snprintf(buf, sizeof buf, "%s258EAFA5-E914-47DA-95CA-C5AB0DC85B11", key);
+    unsigned char md[SHA_DIGEST_LENGTH];
+    SHA1((const unsigned char *)buf, (size_t)n, md);
+    EVP_EncodeBlock((unsigned char *)out, md, SHA_DIGEST_LENGTH);
+}
+
+/* A server written by hand, wrong in the way bad_mode says. */
+static void fake_server(aioc_stream *s, void *arg) {
+    (void)arg;
+    const char *head;
+    long n = aioc_stream_readuntil(s, "\r\n\r\n", 4, &head);
+    if (n < 0)
+        return;
+    char *req = strndup(head, (size_t)n); /* readuntil's bytes have no NUL */
+    CHECK(req);
+    const char *k = strstr(req, "Sec-WebSocket-Key: ");
+    char key[32] = "", acc[29];
+    if (k)
+        sscanf(k + 19, "%31[^\r]", key);
+    free(req);
+    accept_for(key, acc);
+    char resp[512];
+    const char *extra = bad_mode == 4   ? "Sec-WebSocket-Extensions: permessage-deflate\r\n"
+                        : bad_mode == 5 ? "Sec-WebSocket-Protocol: other\r\n"
+                        : bad_mode == 7 ? "Sec-WebSocket-Extensions: permessage-deflate\r\n"
+                                        : "";
+    if (bad_mode == 1)
+        snprintf(resp, sizeof resp, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+    else
+        snprintf(resp, sizeof resp,
+                 "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: "
+                 "Upgrade\r\nSec-WebSocket-Accept: %s\r\n%s\r\n",
+                 bad_mode == 2 ? "AAAAAAAAAAAAAAAAAAAAAAAAAAA=" : acc, extra);
+    aioc_stream_write(s, resp, strlen(resp));
+    uint8_t out[2048];
+    if (bad_mode == 3) { /* a masked frame from a server */
+        aioc_stream_write(s, out, frame(out, 0x81, "masked", 6, true));
+    } else if (bad_mode == 7) { /* 100 KB of zeros, compressed, to a 1000-byte limit */
+        static uint8_t zeros[100000];
+        uint8_t z[1024];
+        z_stream zs = {0};
+        deflateInit2(&zs, 9, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY);
+        zs.next_in = zeros;
+        zs.avail_in = sizeof zeros;
+        zs.next_out = z;
+        zs.avail_out = sizeof z;
+        deflate(&zs, Z_SYNC_FLUSH);
+        size_t zn = sizeof z - zs.avail_out - 4;
+        deflateEnd(&zs);
+        size_t h = aioc__ws_put_header(out, true, true, WS_OP_BINARY, zn, NULL);
+        memcpy(out + h, z, zn);
+        aioc_stream_write(s, out, h + zn);
+    } else if (bad_mode == 8) { /* a clean-looking text, then a compressed
+                                   message though none was agreed */
+        size_t h = aioc__ws_put_header(out, true, true, WS_OP_TEXT, 2, NULL);
+        memcpy(out + h, "hi", 2);
+        aioc_stream_write(s, out, h + 2);
+    }
+    if (bad_mode == 3 || bad_mode == 7 || bad_mode == 8) {
+        /* the client's close frame (masked) comes back before the end */
+        char got[64];
+        size_t total = 0;
+        long r;
+        aioc_scope sc;
+        aioc_scope_enter(&sc, 5 * S);
+        while ((r = aioc_stream_read(s, got + total, sizeof got - total)) > 0)
+            total += (size_t)r;
+        aioc_scope_exit(&sc);
+        CHECK(total >= 8);
+        CHECK_EQ((uint8_t)got[0], 0x88);
+        CHECK((uint8_t)got[1] & 0x80); /* masked */
+    }
+    /* mode 6: the connection just ends */
+}
+
+TASK_TEST(client_refuses_bad_servers) {
+    int err;
+    aioc_server *srv = aioc_tcp_serve("127.0.0.1", "0", fake_server, NULL, NULL, &err);
+    CHECK_ERR(err, 0);
+    fixture f;
+    snprintf(f.port, sizeof f.port, "%d", aioc_server_port(srv));
+    char url[64];
+    snprintf(url, sizeof url, "ws://127.0.0.1:%s/x", f.port);
+    aioc_ws_opts plain = {.no_deflate = 1, .max_message = 1000};
+    struct {
+        int mode, connect_err, recv_err, code;
+    } cases[] = {
+        {1, AIOC_WS_EHANDSHAKE, 0, 0},               /* a 200 */
+        {2, AIOC_WS_EHANDSHAKE, 0, 0},               /* a wrong accept value */
+        {3, 0, AIOC_WS_EPROTOCOL, AIOC_WS_ABNORMAL}, /* a masked server frame */
+        {4, AIOC_WS_EHANDSHAKE, 0, 0},               /* an extension not offered */
+        {5, AIOC_WS_EHANDSHAKE, 0, 0},               /* a subprotocol not offered */
+        {6, 0, AIOC_WS_EABNORMAL, AIOC_WS_ABNORMAL}, /* the end, no close frame */
+        {7, 0, AIOC_WS_ETOOBIG, AIOC_WS_ABNORMAL},   /* a compressed bomb */
+        {8, 0, AIOC_WS_EPROTOCOL, AIOC_WS_ABNORMAL}, /* RSV1 without deflate */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        bad_mode = cases[i].mode;
+        aioc_ws_opts o = plain;
+        if (bad_mode == 7)
+            o.no_deflate = 0; /* offered, so that the answer is valid */
+        aioc_ws *ws = aioc_ws_connect(url, &o, &err);
+        CHECK_ERR(err, cases[i].connect_err);
+        if (!ws)
+            continue;
+        aioc_ws_msg m;
+        CHECK_ERR(aioc_ws_recv(ws, &m), cases[i].recv_err);
+        CHECK_ERR(aioc_ws_recv(ws, &m), cases[i].recv_err); /* sticky */
+        CHECK_EQ(aioc_ws_close_code(ws), cases[i].code);
+        CHECK_ERR(aioc_ws_send_text(ws, "x", 1), AIOC_WS_ECLOSED);
+        CHECK_ERR(aioc_ws_close(ws, 1000, NULL), cases[i].recv_err);
+        aioc_stream_drain(aioc_ws_stream(ws)); /* the close frame out */
+        aioc_ws_free(ws);
+    }
+    /* nobody listening */
+    aioc_server_close(srv, 1);
+    CHECK(!aioc_ws_connect(url, NULL, &err));
+    CHECK_ERR(err, -ECONNREFUSED);
     return NULL;
 }

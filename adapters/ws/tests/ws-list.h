@@ -10,6 +10,7 @@ X(conformance_raw_frames)
 X(deadlines_and_back_pressure)
 X(cancel_during_recv)
 X(heartbeat_closes_a_dead_peer)
+X(client_refuses_bad_servers)
 /* 10,000 connections on one loop (1,000 under ASan); not under Valgrind,
  * which would take minutes over it and measure its own memory */
 X(idle_connections_memory, stress, no_valgrind)
