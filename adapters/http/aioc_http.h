@@ -345,6 +345,9 @@ AIOC_HTTP_EXTERN int aioc_http_response_file(aioc_http_response *res, const char
 /// returns; the server then ends the connection (it reads no more HTTP
 /// from it; a negative result, such as a stream error, makes the TCP
 /// handler abort rather than flush a stream with bytes still buffered).
+/// The request stays readable until the handler returns; what only HTTP
+/// needed (the read buffer, the head arena beyond this request) is freed
+/// here, so a long-lived upgraded connection holds little of HTTP's.
 /// The stream stays the server's: never close it. The check that the
 /// request asked for the upgrade (its Upgrade and Connection headers) is
 /// the handler's. Suspends only while the write buffer is full. Returns 0,

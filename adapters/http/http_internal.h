@@ -44,7 +44,10 @@ struct aioc_http_response {
     const char *pending;
     size_t npending;
     bool upgraded;
-    char **rbuf;        /* the connection's read buffer, freed by an upgrade */
+    /* conn.c's: gives back what only HTTP needs, once the connection is
+     * upgraded (the read buffer; the head arena down to the request) */
+    void (*release)(void *conn);
+    void *conn;
     char *pending_copy; /* what an upgrade hands over, owned until the end */
 };
 

@@ -285,17 +285,15 @@ int aioc_http_response_upgrade(aioc_http_response *res, aioc_stream **s, const v
         free(head);
     if (err)
         return err;
-    /* no more HTTP on this connection: its read buffer goes back to the
-     * allocator now (a long-lived upgraded connection would hold it idle),
-     * the bytes read past the request in a copy of their own */
+    /* no more HTTP on this connection: what only HTTP needs goes back to
+     * the allocator now (a long-lived upgraded connection would hold it
+     * idle), the bytes read past the request in a copy of their own */
     if (res->npending && !(res->pending_copy = malloc(res->npending)))
         return -ENOMEM;
     if (res->npending)
         memcpy(res->pending_copy, res->pending, res->npending);
-    if (res->rbuf) {
-        free(*res->rbuf);
-        *res->rbuf = NULL;
-    }
+    if (res->release)
+        res->release(res->conn);
     *s = res->s;
     if (pending)
         *pending = res->pending_copy;

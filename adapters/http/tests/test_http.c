@@ -146,6 +146,11 @@ static int upgrade_echo(aioc_http_request *req, aioc_http_response *res, void *a
     if (err)
         return err;
     CHECK_ERR(aioc_http_response_upgrade(res, &s, NULL, NULL), -EALREADY);
+    /* the request stays readable after the handover */
+    CHECK(!strcmp(aioc_http_request_header(req, "Upgrade"), "shout"));
+    CHECK(!strcmp(aioc_http_request_header(req, "Connection"), "Upgrade"));
+    CHECK(!strcmp(aioc_http_request_path(req), "/upgrade"));
+    CHECK(!strcmp(aioc_http_request_query(req), "q=1"));
     CHECK_ERR(aioc_http_response_body(res, "x", 1), -EALREADY);
     char buf[256];
     memcpy(buf, pending, n < sizeof buf ? n : sizeof buf);
@@ -805,7 +810,7 @@ TASK_TEST(upgrade_hands_over_the_connection) {
     start(&f, NULL);
     int fd = dial(&f);
     /* the new protocol's first bytes come in the same segment as the head */
-    put(fd, "GET /upgrade HTTP/1.1\r\nHost: x\r\nUpgrade: shout\r\nConnection: Upgrade\r\n\r\n"
+    put(fd, "GET /upgrade?q=1 HTTP/1.1\r\nHost: x\r\nUpgrade: shout\r\nConnection: Upgrade\r\n\r\n"
             "first");
     read_until(fd, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: shout\r\nConnection: "
                    "Upgrade\r\n\r\nFIRST");
