@@ -230,7 +230,8 @@ typedef struct aioc_ws_msg {
 /// AIOC_WS_EUTF8 (1007), AIOC_WS_ETOOBIG (1009), AIOC_WS_EDEFLATE (1007:
 /// compressed data that does not inflate), AIOC_WS_EABNORMAL (the stream
 /// ended without a close frame), AIOC_WS_EHEARTBEAT, a stream error
-/// (-ECONNRESET, AIOC_TLS_ETRUNCATED, ...), -ENOMEM. -ECANCELED and
+/// (-ECONNRESET, AIOC_TLS_ETRUNCATED, ...), -ENOMEM. Also -EBUSY (another
+/// task is receiving: nothing happens) and AIOC_ENOTASK. -ECANCELED and
 /// -ETIMEDOUT (a deadline scope around the call) leave the connection as it
 /// was: a later call goes on where this one stopped, even mid-frame.
 AIOC_WS_EXTERN int aioc_ws_recv(aioc_ws *ws, aioc_ws_msg *msg);

@@ -1040,6 +1040,12 @@ static void fake_server(aioc_stream *s, void *arg) {
     long n = aioc_stream_readuntil(s, "\r\n\r\n", 4, &head);
     if (n < 0)
         return;
+    if (bad_mode == 9) { /* never answers: reads until the client gives up */
+        char drop[64];
+        while (aioc_stream_read(s, drop, sizeof drop) > 0)
+            ;
+        return;
+    }
     char *req = strndup(head, (size_t)n); /* readuntil's bytes have no NUL */
     CHECK(req);
     const char *k = strstr(req, "Sec-WebSocket-Key: ");
@@ -1141,6 +1147,13 @@ TASK_TEST(client_refuses_bad_servers) {
         aioc_stream_drain(aioc_ws_stream(ws)); /* the close frame out */
         aioc_ws_free(ws);
     }
+    /* a server that never answers: the caller's deadline ends the wait */
+    bad_mode = 9;
+    aioc_scope sc;
+    CHECK_ERR(aioc_scope_enter(&sc, 0.1), 0);
+    CHECK(!aioc_ws_connect(url, &plain, &err));
+    CHECK_ERR(err, -ETIMEDOUT);
+    CHECK_ERR(aioc_scope_exit(&sc), -ETIMEDOUT);
     /* nobody listening */
     aioc_server_close(srv, 1);
     CHECK(!aioc_ws_connect(url, NULL, &err));
