@@ -274,6 +274,17 @@ TASK_TEST(echo_aioc_client_and_server) {
     CHECK(!aioc_ws_deflate(ws));
     CHECK_STR(aioc_ws_subprotocol(ws), "chat.v2"); /* the server's preference */
     conversation(ws);
+    /* codes and reasons that must not be sent */
+    int unsendable[] = {999, 1004, 1005, 1006, 1015, 2999, 5000};
+    for (size_t i = 0; i < sizeof unsendable / sizeof *unsendable; i++)
+        CHECK_ERR(aioc_ws_close(ws, unsendable[i], NULL), -EINVAL);
+    char long_reason[125];
+    memset(long_reason, 'r', 124);
+    long_reason[124] = '\0';
+    CHECK_ERR(aioc_ws_close(ws, 1000, long_reason), -EINVAL); /* over 123 bytes */
+    CHECK_ERR(aioc_ws_close(ws, 1000, "\xc0\xaf"), -EINVAL);  /* not UTF-8 */
+    CHECK_ERR(aioc_ws_close(ws, 0, "no code"), -EINVAL);
+    expect_echo(ws, AIOC_WS_TEXT, "still open", 10);
     CHECK_ERR(aioc_ws_close(ws, 4001, "done here"), 0);
     CHECK_EQ(aioc_ws_close_code(ws), 4001); /* echoed */
     CHECK_ERR(aioc_ws_send_text(ws, "x", 1), AIOC_WS_ECLOSED);
@@ -670,6 +681,20 @@ TASK_TEST(conformance_raw_frames) {
         expect_close(fd, cases[i].code);
         wait_done(++done);
         CHECK_ERR(srv_end, cases[i].err);
+    }
+    /* every code from 1000 to 1015 and the edges of the ranges, on the
+     * wire: the valid ones are echoed, the others fail with 1002 */
+    int codes[] = {1000, 1001, 1002, 1003, 1004, 1005, 1006, 1007, 1008, 1009, 1010,
+                   1011, 1012, 1013, 1014, 1015, 1016, 2999, 3000, 4000, 4999, 5000};
+    for (size_t i = 0; i < sizeof codes / sizeof *codes; i++) {
+        bool valid = codes[i] <= 1003 || (codes[i] >= 1007 && codes[i] <= 1014) ||
+                     (codes[i] >= 3000 && codes[i] <= 4999);
+        uint8_t c[2] = {(uint8_t)(codes[i] >> 8), (uint8_t)codes[i]};
+        fd = raw_ws(&f);
+        send_frame(fd, 0x88, c, 2);
+        expect_close(fd, valid ? codes[i] : 1002);
+        wait_done(++done);
+        CHECK_ERR(srv_end, valid ? AIOC_EOF : AIOC_WS_EPROTOCOL);
     }
     /* a control frame over 125 bytes */
     fd = raw_ws(&f);
