@@ -16,7 +16,9 @@
 #                           redis-benchmark), Python's redis (redis.asyncio)
 # and for the PostgreSQL adapter (aioc_pg): libpq-dev (libs, test, bench),
 # the postgresql server its tests and bench/pg start (test, bench), and
-# bench/pg's Python clients, python3-asyncpg and python3-psycopg (bench)
+# bench/pg's Python clients, python3-asyncpg and python3-psycopg (bench);
+# for the WebSocket adapter (aioc_ws): zlib1g-dev (libs, test) and the
+# outside peer its tests run, Python's websockets, python3-websockets (test)
 set -eu
 
 need_build="cmake:cmake gcc:gcc make:make"
@@ -92,6 +94,13 @@ need_pg() {
     [ "$1" = libs ] || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 ||
         missing="$missing postgresql"
 }
+# the WebSocket adapter: zlib (permessage-deflate); its tests' outside peer
+case "${1:-build}" in
+libs | test) has_header zlib.h || missing="$missing zlib1g-dev" ;;
+esac
+case "${1:-build}" in
+test) /usr/bin/python3 -c 'import websockets' 2>/dev/null || missing="$missing python3-websockets" ;;
+esac
 case "${1:-build}" in
 libs | test) need_pg "$1" ;;
 bench)

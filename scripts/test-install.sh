@@ -1,7 +1,7 @@
 #!/bin/sh
 # Installs a built tree into a scratch prefix and builds an outside program
 # against each installed library (the core, and each adapter that was
-# built: tls, curl, http, pg, redis), both with pkg-config and with CMake's
+# built: tls, curl, http, pg, redis, ws), both with pkg-config and with CMake's
 # find_package(aioc), and runs every one:
 #   - the pkg-config builds link the shared libraries (what -laioc picks)
 #     and find them at run time through the run path the README shows;
@@ -10,7 +10,8 @@
 # The programs are tests/install/use_*.c and examples/orders.c; each checks
 # what it gets (a TLS round trip with a verified certificate, a fetch, an
 # HTTP request, Redis commands against a redis-server it starts) and fails
-# otherwise. The README's Redis example must be use_redis.c's code.
+# otherwise. The README's Redis and WebSocket examples must be
+# use_redis.c's and use_ws.c's code.
 #   scripts/test-install.sh [TREE]   (default build/release)
 set -eu
 tree=${1:-build/release}
@@ -55,7 +56,7 @@ uses_shared() { # program library: the program loads libLIBRARY.so from the pref
     ldd "$1" | grep -q "lib$2\.so\.0 => $libdir/"
 }
 
-for use in aioc tls curl http pg redis; do
+for use in aioc tls curl http pg redis ws; do
     module=aioc-$use
     library=aioc_$use
     source=$top/tests/install/use_$use.c
@@ -120,14 +121,16 @@ fi
 run "$use" "$build/outside" >"$scratch/out" || { cat "$scratch/out"; exit 1; }
 echo "ok: find_package(aioc) aioc::$target, shared library (CMake's run path)"
 
-# the README's Redis example is the code use_redis.c compiles and runs
-if [ -f "$libdir/pkgconfig/aioc-redis.pc" ]; then
-    sed -n '/README example begins/,/README example ends/p' "$top/tests/install/use_redis.c" |
+# the README's Redis and WebSocket examples are the code use_redis.c and
+# use_ws.c compile and run
+for use in redis ws; do
+    [ -f "$libdir/pkgconfig/aioc-$use.pc" ] || continue
+    sed -n '/README example begins/,/README example ends/p' "$top/tests/install/use_$use.c" |
         sed '1d;$d' >"$scratch/example.c"
-    awk '/<!-- the code of tests\/install\/use_redis.c -->/ { on = 1; next }
+    awk -v mark="<!-- the code of tests/install/use_$use.c -->" '$0 == mark { on = 1; next }
          on && /^```/ { if (in_block) exit; in_block = 1; next }
          in_block { print }' "$top/README.md" >"$scratch/readme.c"
     diff -u "$scratch/readme.c" "$scratch/example.c" ||
-        { echo "README.md's Redis example differs from tests/install/use_redis.c's" >&2; exit 1; }
-    echo "ok: README.md's Redis example is tests/install/use_redis.c's"
-fi
+        { echo "README.md's example differs from tests/install/use_$use.c's" >&2; exit 1; }
+    echo "ok: README.md's example is tests/install/use_$use.c's"
+done

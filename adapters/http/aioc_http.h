@@ -330,6 +330,33 @@ AIOC_HTTP_EXTERN int aioc_http_response_write(aioc_http_response *res, const voi
 /// sent): the connection then closes.
 AIOC_HTTP_EXTERN int aioc_http_response_file(aioc_http_response *res, const char *path);
 
+/// Hands the connection over to another protocol (an HTTP/1.1 Upgrade,
+/// such as WebSocket's: see aioc_ws.h, which does all of this for you):
+/// writes "HTTP/1.1 101 Switching Protocols" and the headers the handler
+/// set (nothing else: no Date, no framing header; the handler sets
+/// Upgrade and "Connection: Upgrade" itself), and gives the handler the
+/// connection's stream in `*s` and, in `*pending` / `*npending` (either may
+/// be NULL), the bytes the server had already read past the request: they
+/// are the new protocol's first bytes (llhttp stops at the end of an
+/// upgrade request's head; a client may send its first frames right
+/// behind it). `*pending` stays valid until the handler returns or reads
+/// from the stream, whichever comes first: copy it before reading.
+/// From then on the handler owns the conversation on `*s` until it
+/// returns; the server then ends the connection (it reads no more HTTP
+/// from it; a negative result, such as a stream error, makes the TCP
+/// handler abort rather than flush a stream with bytes still buffered).
+/// The request stays readable until the handler returns; what only HTTP
+/// needed (the read buffer, the head arena beyond this request) is freed
+/// here, so a long-lived upgraded connection holds little of HTTP's.
+/// The stream stays the server's: never close it. The check that the
+/// request asked for the upgrade (its Upgrade and Connection headers) is
+/// the handler's. Suspends only while the write buffer is full. Returns 0,
+/// -EALREADY (a head was sent, a body streamed, or already upgraded),
+/// -EINVAL (an HTTP/1.0 or HEAD request: no upgrade), -ENOMEM, a stream
+/// error (-EPIPE, ...), -ECANCELED, -ETIMEDOUT (the write timeout).
+AIOC_HTTP_EXTERN int aioc_http_response_upgrade(aioc_http_response *res, aioc_stream **s,
+                                                const void **pending, size_t *npending);
+
 /// Ends a streamed response (the last chunk); done for the handler when it
 /// returns. Suspends. Returns 0 or a stream error; 0 if already ended.
 AIOC_HTTP_EXTERN int aioc_http_response_end(aioc_http_response *res);

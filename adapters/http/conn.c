@@ -430,6 +430,57 @@ static long read_some(conn *c, double when, bool idle) {
     return n;
 }
 
+/* Moves `*p` along with the arena if it points into the old one. */
+static void rebase(const char **p, const char *old, size_t n, char *now) {
+    uintptr_t at = (uintptr_t)*p, from = (uintptr_t)old;
+    if (at >= from && at < from + n)
+        *p = now + (at - from);
+}
+
+/* The connection was upgraded (aioc_http_response_upgrade): it will read
+ * no more HTTP, but its handler goes on, for as long as the new protocol
+ * lives, and may still read the request. So the read buffer and the
+ * parser's offsets go, and the head arena (sized for the largest head the
+ * server takes) and the header tables shrink to what this request uses:
+ * an idle WebSocket then holds a few hundred bytes of HTTP, not 20 KiB.
+ * Out of memory, the arena simply stays as it is. */
+static void release_for_upgrade(void *arg) {
+    conn *c = arg;
+    aioc_http_request *r = &c->req;
+    free(c->rbuf);
+    free(c->name_off);
+    free(c->value_off);
+    c->rbuf = NULL;
+    c->name_off = c->value_off = NULL;
+    c->rpos = c->rlen = 0;
+    size_t n = c->alen;
+    char *arena = malloc(n ? n : 1);
+    const char **names = malloc((r->nheaders ? r->nheaders : 1) * sizeof *names);
+    const char **values = malloc((r->nheaders ? r->nheaders : 1) * sizeof *values);
+    if (!arena || !names || !values) {
+        free(arena);
+        free(names);
+        free(values);
+        return;
+    }
+    memcpy(arena, c->arena, n);
+    for (size_t i = 0; i < r->nheaders; i++) {
+        names[i] = r->names[i];
+        values[i] = r->values[i];
+        rebase(&names[i], c->arena, n, arena);
+        rebase(&values[i], c->arena, n, arena);
+    }
+    rebase(&r->path, c->arena, n, arena);
+    rebase(&r->query, c->arena, n, arena);
+    free(c->arena);
+    free(r->names);
+    free(r->values);
+    c->arena = arena;
+    c->acap = n;
+    r->names = names;
+    r->values = values;
+}
+
 /* Runs the handler on a complete request and sends its response. Returns
  * 1 to go on with the next request, 0 to end the connection, or an error. */
 static int respond(conn *c) {
@@ -442,7 +493,20 @@ static int respond(conn *c) {
     bool keep = c->keep_alive && !c->h->closing;
     aioc__http_response_init(&res, c->s, &c->h->closing, c->h->o.write_timeout, r->head,
                              r->minor == 0, keep);
+    res.pending = c->rbuf + c->rpos;
+    res.npending = c->rlen - c->rpos;
+    res.release = release_for_upgrade;
+    res.conn = c;
     int err = c->h->fn(r, &res, c->h->arg);
+    if (res.upgraded) {
+        /* the handler spoke another protocol on the connection: nothing
+         * after the request is HTTP, and it ends here */
+        aioc__http_response_free(&res);
+        free(r->param_buf);
+        r->param_buf = NULL;
+        c->rpos = c->rlen;
+        return err < 0 ? err : 0;
+    }
     if (aioc_cancelling())
         err = -ECANCELED; /* cancelled (the grace ran out): send nothing more */
     else

@@ -39,6 +39,16 @@ struct aioc_http_response {
     const char *body; /* the buffered body: borrowed, or `owned` */
     size_t body_len;
     char *owned;
+    /* aioc_http_response_upgrade: the bytes read past the request (the
+     * connection's read buffer), and whether the handler took it over */
+    const char *pending;
+    size_t npending;
+    bool upgraded;
+    /* conn.c's: gives back what only HTTP needs, once the connection is
+     * upgraded (the read buffer; the head arena down to the request) */
+    void (*release)(void *conn);
+    void *conn;
+    char *pending_copy; /* what an upgrade hands over, owned until the end */
 };
 
 /* response.c */

@@ -86,7 +86,8 @@ void aioc__http_response_init(aioc_http_response *res, aioc_stream *s, const boo
 void aioc__http_response_free(aioc_http_response *res) {
     free(res->headers);
     free(res->owned);
-    res->headers = res->owned = NULL;
+    free(res->pending_copy);
+    res->headers = res->owned = res->pending_copy = NULL;
 }
 
 /* 1xx, 204 and 304 responses never carry a body or its length. */
@@ -262,6 +263,45 @@ static int send_head(aioc_http_response *res, long long length, const void *body
     return err;
 }
 
+int aioc_http_response_upgrade(aioc_http_response *res, aioc_stream **s, const void **pending,
+                               size_t *npending) {
+    if (res->head_sent || res->streamed || res->upgraded)
+        return -EALREADY;
+    if (res->http10 || res->head_only)
+        return -EINVAL; /* RFC 9110 §7.8: an HTTP/1.0 request cannot upgrade */
+    static const char line[] = "HTTP/1.1 101 Switching Protocols\r\n";
+    size_t n = sizeof line - 1 + res->headers_len + 2;
+    char local[1024];
+    char *head = n <= sizeof local ? local : malloc(n);
+    if (!head)
+        return -ENOMEM;
+    char *p = put(head, line, sizeof line - 1);
+    if (res->headers_len)
+        p = put(p, res->headers, res->headers_len);
+    p = put(p, "\r\n", 2);
+    res->head_sent = res->ended = res->upgraded = true;
+    int err = aioc__http_write(res, head, (size_t)(p - head));
+    if (head != local)
+        free(head);
+    if (err)
+        return err;
+    /* no more HTTP on this connection: what only HTTP needs goes back to
+     * the allocator now (a long-lived upgraded connection would hold it
+     * idle), the bytes read past the request in a copy of their own */
+    if (res->npending && !(res->pending_copy = malloc(res->npending)))
+        return -ENOMEM;
+    if (res->npending)
+        memcpy(res->pending_copy, res->pending, res->npending);
+    if (res->release)
+        res->release(res->conn);
+    *s = res->s;
+    if (pending)
+        *pending = res->pending_copy;
+    if (npending)
+        *npending = res->npending;
+    return 0;
+}
+
 int aioc_http_response_write(aioc_http_response *res, const void *data, size_t n) {
     if (res->ended || res->body || res->broken)
         return res->broken ? -EPIPE : -EALREADY;
@@ -313,6 +353,8 @@ int aioc_http_response_end(aioc_http_response *res) {
 }
 
 int aioc__http_response_finish(aioc_http_response *res, int err) {
+    if (res->upgraded)
+        return err;
     if (res->streamed) {
         if (err || res->broken)
             return err ? err : -EPIPE; /* a body cut short: only closing tells */

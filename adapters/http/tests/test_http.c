@@ -130,6 +130,42 @@ static int failing(aioc_http_request *req, aioc_http_response *res, void *arg) {
     return -EIO;
 }
 
+/* A made-up protocol behind an Upgrade: echoes the bytes that came with
+ * the request, then each read, upper-cased, until the client ends. */
+static int upgrade_echo(aioc_http_request *req, aioc_http_response *res, void *arg) {
+    (void)arg;
+    const char *up = aioc_http_request_header(req, "Upgrade");
+    if (!up || strcmp(up, "shout"))
+        return aioc_http_response_status(res, 426);
+    aioc_http_response_header(res, "Upgrade", "shout");
+    aioc_http_response_header(res, "Connection", "Upgrade");
+    aioc_stream *s;
+    const void *pending;
+    size_t n;
+    int err = aioc_http_response_upgrade(res, &s, &pending, &n);
+    if (err)
+        return err;
+    CHECK_ERR(aioc_http_response_upgrade(res, &s, NULL, NULL), -EALREADY);
+    /* the request stays readable after the handover */
+    CHECK(!strcmp(aioc_http_request_header(req, "Upgrade"), "shout"));
+    CHECK(!strcmp(aioc_http_request_header(req, "Connection"), "Upgrade"));
+    CHECK(!strcmp(aioc_http_request_path(req), "/upgrade"));
+    CHECK(!strcmp(aioc_http_request_query(req), "q=1"));
+    CHECK_ERR(aioc_http_response_body(res, "x", 1), -EALREADY);
+    char buf[256];
+    memcpy(buf, pending, n < sizeof buf ? n : sizeof buf);
+    for (;;) {
+        for (size_t i = 0; i < n; i++)
+            buf[i] = (char)(buf[i] >= 'a' && buf[i] <= 'z' ? buf[i] - 32 : buf[i]);
+        if (n && (err = aioc_stream_write(s, buf, n)))
+            return err;
+        long got = aioc_stream_read(s, buf, sizeof buf);
+        if (got <= 0)
+            return (int)got;
+        n = (size_t)got;
+    }
+}
+
 static aioc_http_router *app(void) {
     aioc_http_router *r = aioc_http_router_new();
     CHECK(r);
@@ -146,6 +182,7 @@ static aioc_http_router *app(void) {
     CHECK_ERR(aioc_http_route(r, "GET", "/fail", failing, NULL), 0);
     CHECK_ERR(aioc_http_route(r, "GET", "/whoami", whoami, NULL), 0);
     CHECK_ERR(aioc_http_route(r, "GET", "/big", big, NULL), 0);
+    CHECK_ERR(aioc_http_route(r, "GET", "/upgrade", upgrade_echo, NULL), 0);
     CHECK_ERR(aioc_http_route(r, "GET", "/a/*/b", hello, NULL), -EINVAL);
     CHECK_ERR(aioc_http_route(r, "GET", "nope", hello, NULL), -EINVAL);
     return r;
@@ -763,6 +800,32 @@ TASK_TEST(expect_100_continue) {
     out = talk(&f, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999\r\nExpect: "
                    "100-continue\r\n\r\n");
     CHECK(starts(out, "HTTP/1.1 413 "));
+    free(out);
+    stop(&f);
+    return NULL;
+}
+
+TASK_TEST(upgrade_hands_over_the_connection) {
+    fixture f;
+    start(&f, NULL);
+    int fd = dial(&f);
+    /* the new protocol's first bytes come in the same segment as the head */
+    put(fd, "GET /upgrade?q=1 HTTP/1.1\r\nHost: x\r\nUpgrade: shout\r\nConnection: Upgrade\r\n\r\n"
+            "first");
+    read_until(fd, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: shout\r\nConnection: "
+                   "Upgrade\r\n\r\nFIRST");
+    /* what follows is the new protocol's too, not a request */
+    put(fd, "GET / HTTP/1.1\r\n\r\n");
+    read_until(fd, "GET / HTTP/1.1\r\n\r\n");
+    CHECK_ERR(shutdown(fd, SHUT_WR), 0);
+    aioc_close(fd);
+    /* an HTTP/1.0 request cannot upgrade: the handler's error gives 500 */
+    char *out = talk(&f, "GET /upgrade HTTP/1.0\r\nUpgrade: shout\r\nConnection: Upgrade\r\n\r\n");
+    CHECK(starts(out, "HTTP/1.1 500 "));
+    free(out);
+    /* no Upgrade header: the handler answers 426 over plain HTTP */
+    out = talk(&f, "GET /upgrade HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    CHECK(starts(out, "HTTP/1.1 426 "));
     free(out);
     stop(&f);
     return NULL;
