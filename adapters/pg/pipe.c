@@ -273,7 +273,9 @@ static int drain(aioc_pg_conn *c) {
         pg_req *q = c->cur;
         PGresult *r = PQgetResult(c->pg);
         if (!r) { /* the end of one statement's results */
-            if (q && q->parts > 0 && --q->parts == 0)
+            if (!q)
+                break; /* libpq is idle: the open batch has no Sync yet */
+            if (q->parts > 0 && --q->parts == 0)
                 c->cur = q->next;
             continue;
         }
