@@ -28,20 +28,6 @@ void aioc__ws_deflate_free(ws_deflate *d) {
     free(d);
 }
 
-static int grow(uint8_t **buf, size_t *cap, size_t need) {
-    if (need <= *cap)
-        return 0;
-    size_t c = *cap ? *cap : 4096;
-    while (c < need)
-        c *= 2;
-    uint8_t *b = realloc(*buf, c);
-    if (!b)
-        return -ENOMEM;
-    *buf = b;
-    *cap = c;
-    return 0;
-}
-
 long aioc__ws_deflate(ws_deflate **zp, const ws_pmd *pmd, int level, const uint8_t *in, size_t n,
                       uint8_t **out, size_t *cap) {
     if (!*zp) {
@@ -55,7 +41,7 @@ long aioc__ws_deflate(ws_deflate **zp, const ws_pmd *pmd, int level, const uint8
         *zp = d;
     }
     z_stream *z = &(*zp)->z;
-    if (grow(out, cap, deflateBound(z, n) + 16))
+    if (aioc__ws_grow(out, cap, deflateBound(z, n) + 16))
         return -ENOMEM;
     z->next_in = (Bytef *)(uintptr_t)in;
     z->avail_in = (uInt)n;
@@ -69,7 +55,7 @@ long aioc__ws_deflate(ws_deflate **zp, const ws_pmd *pmd, int level, const uint8
             return -ENOMEM;
         if (z->avail_in == 0 && z->avail_out > 0)
             break;
-        if (grow(out, cap, *cap * 2))
+        if (aioc__ws_grow(out, cap, *cap * 2))
             return -ENOMEM;
     }
     if (pmd->our_no_takeover)
@@ -108,7 +94,7 @@ long aioc__ws_inflate(ws_deflate **zp, const ws_pmd *pmd, const uint8_t *in, siz
                 if (end == limit)
                     return AIOC_WS_ETOOBIG;
                 size_t want = *cap ? *cap * 2 : 4096;
-                if (grow(out, cap, want < limit ? want : limit))
+                if (aioc__ws_grow(out, cap, want < limit ? want : limit))
                     return -ENOMEM;
                 continue;
             }

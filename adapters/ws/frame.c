@@ -2,6 +2,8 @@
  * UTF-8 check text messages and close reasons need, and §7.4's close codes.
  * No I/O and no allocation: ws.c feeds these from the stream, and the fuzz
  * target drives them through a whole connection. */
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ws_internal.h"
@@ -164,4 +166,18 @@ bool aioc__ws_close_code_ok(int code) {
      * 1012-1014 were registered after RFC 6455 (IANA) */
     return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) ||
            (code >= 3000 && code <= 4999);
+}
+
+int aioc__ws_grow(uint8_t **buf, size_t *cap, size_t need) {
+    if (need <= *cap)
+        return 0;
+    size_t c = *cap ? *cap : 256;
+    while (c < need)
+        c *= 2;
+    uint8_t *b = realloc(*buf, c);
+    if (!b)
+        return -ENOMEM;
+    *buf = b;
+    *cap = c;
+    return 0;
 }

@@ -134,20 +134,6 @@ aioc_stream *aioc_ws_stream(const aioc_ws *ws) { return ws->s; }
 
 /* ----------------------------------------------------------- sending -- */
 
-static int grow(uint8_t **buf, size_t *cap, size_t need) {
-    if (need <= *cap)
-        return 0;
-    size_t c = *cap ? *cap : 256;
-    while (c < need)
-        c *= 2;
-    uint8_t *b = realloc(*buf, c);
-    if (!b)
-        return -ENOMEM;
-    *buf = b;
-    *cap = c;
-    return 0;
-}
-
 /* Writes one frame; the send lock is held. A small frame goes out in one
  * write with its header; a server's large payload is written from the
  * caller's bytes (the stream copies it or sends it at once); a client's is
@@ -164,7 +150,7 @@ static int put_frame(aioc_ws *ws, bool fin, bool rsv1, uint8_t op, const uint8_t
             aioc__ws_mask(local + h, n, mask, 0);
         return aioc_stream_write(ws->s, local, h + n);
     }
-    if (ws->client && grow(&ws->sbuf, &ws->sbuf_cap, n))
+    if (ws->client && aioc__ws_grow(&ws->sbuf, &ws->sbuf_cap, n))
         return -ENOMEM;
     int err = aioc_stream_write(ws->s, local, h);
     if (err)
@@ -190,7 +176,7 @@ static int put_frame_try(aioc_ws *ws, bool rsv1, uint8_t op, const uint8_t *data
     uint8_t mask[4];
     if (ws->client)
         arc4random_buf(mask, 4);
-    if (grow(&ws->sbuf, &ws->sbuf_cap, n + 14))
+    if (aioc__ws_grow(&ws->sbuf, &ws->sbuf_cap, n + 14))
         return -ENOMEM;
     size_t h = aioc__ws_put_header(ws->sbuf, true, rsv1, op, n, ws->client ? mask : NULL);
     if (n)
@@ -208,22 +194,28 @@ static int put_frame_try(aioc_ws *ws, bool rsv1, uint8_t op, const uint8_t *data
     return err;
 }
 
+/* Takes the send lock. With `try`, -EAGAIN instead of waiting for the
+ * lock, or when the stream holds `high_water` bytes already. */
+static int take_send_lock(aioc_ws *ws, bool try) {
+    if (!try)
+        return aioc_lock_acquire(&ws->send_lock);
+    if (aioc_lock_try_acquire(&ws->send_lock))
+        return -EAGAIN;
+    if (aioc_stream_write_buffered(ws->s) >= ws->o.high_water) {
+        aioc_lock_release(&ws->send_lock);
+        return -EAGAIN;
+    }
+    return 0;
+}
+
 /* A control frame, under the send lock. With `try`, gives -EAGAIN instead
  * of waiting for the lock or for room. */
 static int put_control(aioc_ws *ws, uint8_t op, const void *data, size_t n, bool try) {
     if (ws->s == NULL)
         return AIOC_WS_ECLOSED;
-    int err;
-    if (try) {
-        if (aioc_lock_try_acquire(&ws->send_lock))
-            return -EAGAIN;
-        if (aioc_stream_write_buffered(ws->s) >= ws->o.high_water) {
-            aioc_lock_release(&ws->send_lock);
-            return -EAGAIN;
-        }
-    } else if ((err = aioc_lock_acquire(&ws->send_lock))) {
+    int err = take_send_lock(ws, try);
+    if (err)
         return err;
-    }
     err = put_frame(ws, true, false, op, data, n);
     aioc_lock_release(&ws->send_lock);
     return err;
@@ -238,17 +230,9 @@ static int send_message(aioc_ws *ws, int type, const void *data, size_t n, bool 
         return -EINVAL;
     if (send_closed(ws))
         return AIOC_WS_ECLOSED;
-    int err;
-    if (try) {
-        if (aioc_lock_try_acquire(&ws->send_lock))
-            return -EAGAIN;
-        if (aioc_stream_write_buffered(ws->s) >= ws->o.high_water) {
-            aioc_lock_release(&ws->send_lock);
-            return -EAGAIN;
-        }
-    } else if ((err = aioc_lock_acquire(&ws->send_lock))) {
+    int err = take_send_lock(ws, try);
+    if (err)
         return err;
-    }
     if (send_closed(ws)) { /* closed while this task waited for the lock */
         aioc_lock_release(&ws->send_lock);
         return AIOC_WS_ECLOSED;
@@ -455,7 +439,7 @@ static int deliver(aioc_ws *ws, aioc_ws_msg *msg) {
     } else if (ws->msg_op == WS_OP_TEXT && ws->utf8) {
         return fail(ws, AIOC_WS_EUTF8); /* a character cut off at the end */
     }
-    if (grow(buf, cap, len + 1))
+    if (aioc__ws_grow(buf, cap, len + 1))
         return fail(ws, -ENOMEM);
     (*buf)[len] = '\0';
     msg->type = ws->msg_op;
@@ -500,7 +484,7 @@ static int recv_frames(aioc_ws *ws, aioc_ws_msg *msg) {
                 }
                 if (ws->f.len > ws->o.max_message - ws->msg_len)
                     return fail(ws, AIOC_WS_ETOOBIG);
-                if (grow(&ws->msg, &ws->msg_cap, ws->msg_len + (size_t)ws->f.len + 1))
+                if (aioc__ws_grow(&ws->msg, &ws->msg_cap, ws->msg_len + (size_t)ws->f.len + 1))
                     return fail(ws, -ENOMEM);
             }
         }

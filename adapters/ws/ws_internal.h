@@ -57,6 +57,10 @@ bool aioc__ws_utf8(uint32_t *state, const uint8_t *p, size_t n);
 /* Whether a close code may be sent or received (RFC 6455 §7.4). */
 bool aioc__ws_close_code_ok(int code);
 
+/* Grows `*buf` (capacity `*cap`, doubling from 256) to hold `need` bytes.
+ * Returns 0 or -ENOMEM (the buffer unchanged). */
+int aioc__ws_grow(uint8_t **buf, size_t *cap, size_t need);
+
 /* ----------------------------------------------------------- deflate.c -- */
 
 typedef struct ws_deflate ws_deflate;
