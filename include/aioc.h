@@ -1410,6 +1410,199 @@ AIOC_EXTERN int aioc_future_wait(aioc_future *f, void **result);
 /// Does not suspend; any thread.
 AIOC_EXTERN void aioc_future_cancel(aioc_future *f);
 
+/* ============================================================== files == */
+
+/* Files without blocking the loop (aiofiles, libuv's uv_fs_*, Tokio's fs).
+ * Regular files are never "ready" to epoll, so every call here runs its
+ * system calls on the thread pool behind aioc_to_thread (the engine; see
+ * docs/architecture.md) and suspends the task until they are done.
+ *
+ * Names: aioc_file_* work on an open file (an aioc_file handle);
+ * aioc_fs_* work on paths.
+ *
+ * One trip per call: each call is one job on the pool, however much it
+ * does (aioc_fs_read_file opens, sizes, reads to the end and closes in one
+ * job; aioc_file_read loops until it has all `n` bytes in one job), so the
+ * cost of a cross-thread hand-off is paid once per call, not once per
+ * block or per system call.
+ *
+ * Every call suspends and is a cancellation point, as everywhere in aioc:
+ * a cancelled caller (or one whose deadline scope expires) returns
+ * -ECANCELED (-ETIMEDOUT) at once. A job the pool had not started then
+ * never runs; one that runs cannot be interrupted and finishes on its
+ * thread, and what it made is released there, never leaked and never
+ * handed to anybody: a descriptor it opened is closed, a buffer it
+ * allocated is freed. The caller's memory is never touched after the call
+ * returns: reads go through a buffer of the job's, copied into the
+ * caller's on success, and writes copy the caller's bytes before the
+ * call suspends (so a write of n bytes allocates n bytes for its time on
+ * the pool). A write whose caller gave up may therefore still happen
+ * (or have happened): -ECANCELED says the caller stopped waiting, not
+ * that nothing was written.
+ *
+ * Errors: the system calls' errno, negated (-ENOENT, -EACCES, -EISDIR,
+ * -ENOSPC, -EFBIG, -EBADF...), and in every call -ECANCELED, -ETIMEDOUT,
+ * -ENOMEM (the job or its buffer could not be allocated), -EAGAIN (no
+ * pool thread could be started), AIOC_ENOTASK (called outside a task:
+ * nothing done). Interrupted system calls are restarted. */
+
+/// An open file: a descriptor that the thread pool's jobs may use. Jobs
+/// still running for a caller that gave up hold a reference, so the
+/// descriptor is closed only once none uses it (its number is never
+/// reused under a running job).
+typedef struct aioc_file aioc_file;
+
+struct stat;
+
+/// Opens `path` as open(2) does (`flags` O_RDONLY, O_WRONLY | O_CREAT |
+/// O_TRUNC, O_APPEND..., `mode` for a created file; O_CLOEXEC is always
+/// added). Suspends. Returns the handle, to be closed with
+/// aioc_file_close, or NULL with `*err` (if not NULL) set: -ENOENT,
+/// -EACCES, -EISDIR (a directory opened for writing), -EEXIST (O_EXCL),
+/// -EMFILE, ... and the codes every file call returns. A descriptor opened
+/// by a job whose caller gave up is closed on the pool's thread.
+AIOC_EXTERN aioc_file *aioc_file_open(const char *path, int flags, unsigned mode, int *err);
+
+/// Closes `f` and frees the handle (which must not be used again). Does
+/// not suspend: close(2) runs at once on the caller's thread (quick for
+/// local files; on a network file system that flushes on close, call
+/// aioc_file_sync first), or, if a job of a caller that gave up still
+/// uses the descriptor, on the pool's thread when that job ends (its error
+/// is then lost). Any thread, any time (a cancelled task may close).
+/// Returns 0, or close's negated errno (-EIO...). NULL: 0.
+AIOC_EXTERN int aioc_file_close(aioc_file *f);
+
+/// The handle's descriptor, borrowed (for fcntl, flock, mmap...: calls that
+/// do not block). Do not close it.
+AIOC_EXTERN int aioc_file_fd(const aioc_file *f);
+
+/// Reads `n` bytes at the file's position (advancing it), in one trip:
+/// read(2) again until it has them all or the file ends. Suspends. Returns
+/// the count (less than `n` only at the end of the file, 0 there), or a
+/// negative error (-EISDIR, -EBADF not open for reading, -EIO, ...; the
+/// bytes read before an error are lost; `buf` is written only on success).
+AIOC_EXTERN long aioc_file_read(aioc_file *f, void *buf, size_t n);
+
+/// One read(2) of up to `n` bytes at the file's position. Suspends.
+/// Returns the count (0 at the end of the file) or a negative error.
+AIOC_EXTERN long aioc_file_read_some(aioc_file *f, void *buf, size_t n);
+
+/// Writes all `n` bytes at the file's position (the end with O_APPEND), in
+/// one trip. Suspends. Returns `n` or a negative error (-ENOSPC, -EFBIG,
+/// -EDQUOT, -EBADF not open for writing, -EIO, ...); on an error, some
+/// bytes may have been written.
+AIOC_EXTERN long aioc_file_write(aioc_file *f, const void *buf, size_t n);
+
+/// One write(2) of up to `n` bytes. Suspends. Returns the count or a
+/// negative error.
+AIOC_EXTERN long aioc_file_write_some(aioc_file *f, const void *buf, size_t n);
+
+/// aioc_file_read at `offset` (pread(2)); the file's position is left
+/// alone, so tasks may read one handle at several offsets at once.
+/// -EINVAL for a negative offset; -ESPIPE on a pipe.
+AIOC_EXTERN long aioc_file_pread(aioc_file *f, void *buf, size_t n, int64_t offset);
+
+/// One pread(2) of up to `n` bytes at `offset`.
+AIOC_EXTERN long aioc_file_pread_some(aioc_file *f, void *buf, size_t n, int64_t offset);
+
+/// aioc_file_write at `offset` (pwrite(2)); the position is left alone.
+/// (On Linux a file opened with O_APPEND appends whatever the offset.)
+AIOC_EXTERN long aioc_file_pwrite(aioc_file *f, const void *buf, size_t n, int64_t offset);
+
+/// One pwrite(2) of up to `n` bytes at `offset`.
+AIOC_EXTERN long aioc_file_pwrite_some(aioc_file *f, const void *buf, size_t n, int64_t offset);
+
+/// fsync(2): the file's data and metadata reach the disk. Suspends.
+/// Returns 0 or a negative error (-EIO, -ENOSPC, -EDQUOT, -EINVAL for a
+/// file that cannot be synced, ...).
+AIOC_EXTERN int aioc_file_sync(aioc_file *f);
+
+/// fdatasync(2): the data, and the metadata needed to read it back.
+/// Suspends. Returns as aioc_file_sync.
+AIOC_EXTERN int aioc_file_datasync(aioc_file *f);
+
+/// fstat(2) into `*st`. Suspends. Returns 0 or a negative error;
+/// `*st` is written only on success.
+AIOC_EXTERN int aioc_file_stat(aioc_file *f, struct stat *st);
+
+/// stat(2) of `path` into `*st` (symbolic links followed). Suspends.
+/// Returns 0, -ENOENT, -ENOTDIR, -EACCES (a directory on the way may not
+/// be searched), -ELOOP, -ENAMETOOLONG, ...; `*st` is written only on
+/// success.
+AIOC_EXTERN int aioc_fs_stat(const char *path, struct stat *st);
+
+/// Reads the whole file at `path` in one trip (open, read to the end,
+/// close). Suspends. On success returns its length and sets `*data` to a
+/// buffer from malloc holding the bytes and one NUL after them (so text
+/// may be used as a string); the caller frees it. Returns a negative error
+/// otherwise (`*data` untouched): -ENOENT, -EACCES, -EISDIR, -EIO,
+/// -EFBIG (longer than a long can count)... A buffer made by a job
+/// whose caller gave up is freed on the pool's thread.
+AIOC_EXTERN long aioc_fs_read_file(const char *path, char **data);
+
+/// Replaces the file at `path` with the `n` bytes at `data`, atomically,
+/// in one trip: they are written to a new file in the same directory
+/// (".NAME.tmp-..."), synced (fsync), renamed over `path`, and the
+/// directory is synced, so that after a crash or a failure `path` holds
+/// either its old content or the new one, never a part. The new file gets
+/// the old one's permission bits, or `mode` (less the umask) if there was
+/// none. A symbolic link at `path` is replaced, not followed. Suspends.
+/// `data` is copied before the call suspends. Returns 0 or a negative
+/// error (the temporary file is removed, `path` untouched): -ENOENT (no
+/// such directory), -EACCES, -EISDIR, -ENOSPC, -EFBIG, -EDQUOT, -EIO...
+/// A caller that gave up may find either content: the job, once started,
+/// goes to its end.
+AIOC_EXTERN int aioc_fs_write_file(const char *path, const void *data, size_t n, unsigned mode);
+
+/// Appends the `n` bytes at `data` to the file at `path` (created with
+/// `mode`, less the umask, if missing) in one trip: open with O_APPEND,
+/// write them all, close. Suspends. Returns 0 or a negative error, as
+/// aioc_file_open and aioc_file_write; on an error some bytes may have
+/// been appended.
+AIOC_EXTERN int aioc_fs_append(const char *path, const void *data, size_t n, unsigned mode);
+
+/// rename(2): moves `from` to `to`, replacing `to` atomically. Suspends.
+/// Returns 0, -ENOENT, -EACCES, -EXDEV (another file system), -EISDIR,
+/// -ENOTDIR, -ENOTEMPTY, ...
+AIOC_EXTERN int aioc_fs_rename(const char *from, const char *to);
+
+/// unlink(2): removes a name (not a directory: -EISDIR). Suspends.
+/// Returns 0, -ENOENT, -EACCES, -EISDIR, ...
+AIOC_EXTERN int aioc_fs_unlink(const char *path);
+
+/// mkdir(2) with `mode` (less the umask). Suspends. Returns 0, -EEXIST,
+/// -ENOENT (a parent is missing), -EACCES, -ENOSPC, ...
+AIOC_EXTERN int aioc_fs_mkdir(const char *path, unsigned mode);
+
+/// rmdir(2): removes an empty directory. Suspends. Returns 0, -ENOENT,
+/// -ENOTEMPTY, -ENOTDIR, -EACCES, ...
+AIOC_EXTERN int aioc_fs_rmdir(const char *path);
+
+/// One entry of a directory: its name and its type as readdir(3) gives it
+/// (DT_REG, DT_DIR, DT_LNK, ...; DT_UNKNOWN on file systems that do not
+/// say, where aioc_fs_stat tells).
+typedef struct aioc_dirent {
+    const char *name;
+    unsigned char type;
+} aioc_dirent;
+
+/// Lists the directory at `path`, all of it in one trip, without "." and
+/// "..", sorted by name (strcmp). Suspends. On success returns the number
+/// of entries and sets `*entries` to an array of them from malloc, names
+/// included, freed with one free(*entries) (an empty directory gives 0
+/// and an array that must be freed too). Returns a negative error
+/// otherwise (`*entries` untouched): -ENOENT, -ENOTDIR, -EACCES, ...
+AIOC_EXTERN long aioc_fs_readdir(const char *path, aioc_dirent **entries);
+
+/// Copies the file at `from` to `to` in one trip, in the kernel where it
+/// can (copy_file_range(2); a read and write loop where it cannot: across
+/// file systems on older kernels, from /proc...). `to` is created with
+/// `from`'s permission bits (less the umask) or truncated. Suspends.
+/// Returns the bytes copied or a negative error: -ENOENT, -EACCES,
+/// -EISDIR, -ENOSPC, -EFBIG, -EINVAL (`from` and `to` are one file:
+/// nothing done), ...; after an error `to` may hold part of the copy.
+AIOC_EXTERN long aioc_fs_copy(const char *from, const char *to);
+
 /* ============================================================ signals == */
 
 /// Waits until one of the `n` signals listed in `signals` (e.g. SIGTERM,

@@ -1,0 +1,96 @@
+/* aioc_file_*: the open-file handle and its calls, which the engine runs
+ * (the thread pool's, src/file_pool.c). The handle is counted: each job
+ * out holds a reference, so that a job still running for a caller that
+ * gave up never finds its descriptor closed, or worse, reused for another
+ * file; the last reference closes it. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "file.h"
+
+static const aioc__file_engine *engine = &aioc__file_pool_engine;
+
+void aioc__file_ref(aioc_file *f) { __atomic_add_fetch(&f->refs, 1, __ATOMIC_RELAXED); }
+
+int aioc__file_unref(aioc_file *f) {
+    if (__atomic_sub_fetch(&f->refs, 1, __ATOMIC_ACQ_REL) != 0)
+        return 0;
+    /* Linux releases the descriptor even when close fails with EINTR */
+    int err = close(f->fd) < 0 && errno != EINTR ? -errno : 0;
+    free(f);
+    return err;
+}
+
+aioc_file *aioc_file_open(const char *path, int flags, unsigned mode, int *err) {
+    int e = 0;
+    aioc_file *f = NULL;
+    if (!path) {
+        e = -EINVAL;
+    } else if (!(f = malloc(sizeof *f))) {
+        e = -ENOMEM;
+    } else {
+        int fd = engine->open(path, flags, mode);
+        if (fd < 0) {
+            e = fd;
+            free(f);
+            f = NULL;
+        } else {
+            *f = (aioc_file){.fd = fd, .refs = 1};
+        }
+    }
+    if (err)
+        *err = e;
+    return f;
+}
+
+int aioc_file_close(aioc_file *f) { return f ? aioc__file_unref(f) : 0; }
+
+int aioc_file_fd(const aioc_file *f) { return f ? f->fd : -1; }
+
+static long rw(aioc_file *f, const void *buf, size_t n, int64_t offset, unsigned how) {
+    if (!f || (!buf && n) || n > LONG_MAX)
+        return -EINVAL;
+    if ((how & AIOC__RW_AT) && offset < 0)
+        return -EINVAL;
+    return engine->rw(f, (void *)(uintptr_t)buf, n, offset, how);
+}
+
+long aioc_file_read(aioc_file *f, void *buf, size_t n) { return rw(f, buf, n, 0, AIOC__RW_ALL); }
+
+long aioc_file_read_some(aioc_file *f, void *buf, size_t n) { return rw(f, buf, n, 0, 0); }
+
+long aioc_file_write(aioc_file *f, const void *buf, size_t n) {
+    return rw(f, buf, n, 0, AIOC__RW_WRITE | AIOC__RW_ALL);
+}
+
+long aioc_file_write_some(aioc_file *f, const void *buf, size_t n) {
+    return rw(f, buf, n, 0, AIOC__RW_WRITE);
+}
+
+long aioc_file_pread(aioc_file *f, void *buf, size_t n, int64_t offset) {
+    return rw(f, buf, n, offset, AIOC__RW_AT | AIOC__RW_ALL);
+}
+
+long aioc_file_pread_some(aioc_file *f, void *buf, size_t n, int64_t offset) {
+    return rw(f, buf, n, offset, AIOC__RW_AT);
+}
+
+long aioc_file_pwrite(aioc_file *f, const void *buf, size_t n, int64_t offset) {
+    return rw(f, buf, n, offset, AIOC__RW_AT | AIOC__RW_WRITE | AIOC__RW_ALL);
+}
+
+long aioc_file_pwrite_some(aioc_file *f, const void *buf, size_t n, int64_t offset) {
+    return rw(f, buf, n, offset, AIOC__RW_AT | AIOC__RW_WRITE);
+}
+
+int aioc_file_sync(aioc_file *f) { return f ? engine->sync(f, false) : -EINVAL; }
+
+int aioc_file_datasync(aioc_file *f) { return f ? engine->sync(f, true) : -EINVAL; }
+
+int aioc_file_stat(aioc_file *f, struct stat *st) {
+    return f && st ? engine->stat(f, st) : -EINVAL;
+}

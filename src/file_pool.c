@@ -1,0 +1,196 @@
+/* File jobs on the thread pool, and the pool engine of aioc_file_*.
+ *
+ * A job goes to the pool through aioc_to_thread_with, whose cleanup
+ * contract makes ownership exact: on success the job comes back to the
+ * caller; on any error the cleanup gets it exactly once, when the work no
+ * longer runs (at once if it never started or is already over, else on
+ * the pool thread as the work ends), and releases what the work made.
+ * Reads and writes go through the job's own buffer, so a job that
+ * outlives its caller never touches the caller's memory. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "file.h"
+
+static unsigned long jobs_alive; /* atomic */
+
+unsigned long aioc__file_jobs_alive(void) { return __atomic_load_n(&jobs_alive, __ATOMIC_ACQUIRE); }
+
+void aioc__fjob_free(aioc__fjob *j) {
+    if (j->file)
+        aioc__file_unref(j->file);
+    free(j);
+    __atomic_sub_fetch(&jobs_alive, 1, __ATOMIC_RELEASE);
+}
+
+static void *job_work(void *arg) {
+    aioc__fjob *j = arg;
+    j->res = j->work(j);
+    return j; /* not NULL: the cleanup learns that it ran */
+}
+
+static void job_cleanup(void *result, void *arg) {
+    aioc__fjob *j = arg;
+    if (result && j->discard)
+        j->discard(j);
+    aioc__fjob_free(j);
+}
+
+int aioc__fjob_run(aioc__fjob *j) {
+    __atomic_add_fetch(&jobs_alive, 1, __ATOMIC_RELAXED);
+    if (j->file)
+        aioc__file_ref(j->file);
+    int err = aioc_to_thread_with(job_work, j, NULL, job_cleanup);
+    if (err == AIOC_ENOTASK) /* the one error that leaves it with us */
+        aioc__fjob_free(j);
+    return err;
+}
+
+/* ------------------------------------------------------------- open -- */
+
+typedef struct open_job {
+    aioc__fjob base;
+    int flags;
+    unsigned mode;
+    char path[];
+} open_job;
+
+static long open_work(aioc__fjob *b) {
+    open_job *j = (open_job *)b;
+    int fd;
+    do
+        fd = open(j->path, j->flags | O_CLOEXEC, (mode_t)j->mode);
+    while (fd < 0 && errno == EINTR);
+    return fd < 0 ? -errno : fd;
+}
+
+static void open_discard(aioc__fjob *b) {
+    if (b->res >= 0)
+        close((int)b->res);
+}
+
+static int pool_open(const char *path, int flags, unsigned mode) {
+    size_t len = strlen(path);
+    open_job *j = malloc(sizeof *j + len + 1);
+    if (!j)
+        return -ENOMEM;
+    *j = (open_job){
+        .base = {.work = open_work, .discard = open_discard}, .flags = flags, .mode = mode};
+    memcpy(j->path, path, len + 1);
+    int err = aioc__fjob_run(&j->base);
+    if (err)
+        return err;
+    int fd = (int)j->base.res;
+    aioc__fjob_free(&j->base);
+    return fd;
+}
+
+/* -------------------------------------------------------- read, write -- */
+
+typedef struct rw_job {
+    aioc__fjob base;
+    size_t n;
+    int64_t offset;
+    unsigned how;
+    char data[]; /* the bytes to write, or room for those read */
+} rw_job;
+
+static long rw_work(aioc__fjob *b) {
+    rw_job *j = (rw_job *)b;
+    int fd = b->file->fd;
+    bool write_ = j->how & AIOC__RW_WRITE, at = j->how & AIOC__RW_AT;
+    size_t done = 0;
+    while (done < j->n) {
+        char *p = j->data + done;
+        size_t left = j->n - done;
+        off_t off = (off_t)(j->offset + (int64_t)done);
+        ssize_t r;
+        if (write_)
+            r = at ? pwrite(fd, p, left, off) : write(fd, p, left);
+        else
+            r = at ? pread(fd, p, left, off) : read(fd, p, left);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        if (r == 0) /* end of file (a write of 0: nothing more will go) */
+            break;
+        done += (size_t)r;
+        if (!(j->how & AIOC__RW_ALL))
+            break;
+    }
+    return (long)done;
+}
+
+static long pool_rw(aioc_file *f, void *buf, size_t n, int64_t offset, unsigned how) {
+    rw_job *j = malloc(sizeof *j + n);
+    if (!j)
+        return -ENOMEM;
+    *j = (rw_job){.base = {.work = rw_work, .file = f}, .n = n, .offset = offset, .how = how};
+    if (how & AIOC__RW_WRITE)
+        memcpy(j->data, buf, n);
+    int err = aioc__fjob_run(&j->base);
+    if (err)
+        return err;
+    long res = j->base.res;
+    if (res > 0 && !(how & AIOC__RW_WRITE))
+        memcpy(buf, j->data, (size_t)res);
+    aioc__fjob_free(&j->base);
+    return res;
+}
+
+/* --------------------------------------------------------- sync, stat -- */
+
+typedef struct meta_job {
+    aioc__fjob base;
+    bool data_only; /* sync: fdatasync */
+    struct stat st; /* stat: the answer */
+} meta_job;
+
+static long sync_work(aioc__fjob *b) {
+    meta_job *j = (meta_job *)b;
+    int r = j->data_only ? fdatasync(b->file->fd) : fsync(b->file->fd);
+    return r < 0 ? -errno : 0;
+}
+
+static long stat_work(aioc__fjob *b) {
+    meta_job *j = (meta_job *)b;
+    return fstat(b->file->fd, &j->st) < 0 ? -errno : 0;
+}
+
+static long run_meta(aioc_file *f, long (*work)(aioc__fjob *), bool data_only, struct stat *st) {
+    meta_job *j = malloc(sizeof *j);
+    if (!j)
+        return -ENOMEM;
+    *j = (meta_job){.base = {.work = work, .file = f}, .data_only = data_only};
+    int err = aioc__fjob_run(&j->base);
+    if (err)
+        return err;
+    long res = j->base.res;
+    if (res == 0 && st)
+        *st = j->st;
+    aioc__fjob_free(&j->base);
+    return res;
+}
+
+static int pool_sync(aioc_file *f, bool data_only) {
+    return (int)run_meta(f, sync_work, data_only, NULL);
+}
+
+static int pool_stat(aioc_file *f, struct stat *st) {
+    return (int)run_meta(f, stat_work, false, st);
+}
+
+const aioc__file_engine aioc__file_pool_engine = {
+    .name = "pool",
+    .open = pool_open,
+    .rw = pool_rw,
+    .sync = pool_sync,
+    .stat = pool_stat,
+};
