@@ -1443,8 +1443,10 @@ AIOC_EXTERN void aioc_future_cancel(aioc_future *f);
  * Errors: the system calls' errno, negated (-ENOENT, -EACCES, -EISDIR,
  * -ENOSPC, -EFBIG, -EBADF...), and in every call -ECANCELED, -ETIMEDOUT,
  * -ENOMEM (the job or its buffer could not be allocated), -EAGAIN (no
- * pool thread could be started), AIOC_ENOTASK (called outside a task:
- * nothing done). Interrupted system calls are restarted. */
+ * pool thread could be started), -EINVAL (a NULL handle, path or
+ * out-pointer, a NULL buffer with n > 0, n > LONG_MAX), AIOC_ENOTASK
+ * (called outside a task: nothing done). Interrupted system calls are
+ * restarted. */
 
 /// An open file: a descriptor that the thread pool's jobs may use. Jobs
 /// still running for a caller that gave up hold a reference, so the

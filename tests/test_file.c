@@ -22,8 +22,9 @@ static char scratch_dir[64];
 static void remove_scratch(void) {
     if (!scratch_dir[0])
         return;
-    umount2(scratch_dir, MNT_DETACH); /* a tmpfs of a test, if any */
     char cmd[256];
+    snprintf(cmd, sizeof cmd, "%s/tiny", scratch_dir);
+    umount2(cmd, MNT_DETACH); /* the tmpfs of a test that failed, if any */
     snprintf(cmd, sizeof cmd, "chmod -R u+rwx %s 2>/dev/null; rm -rf %s", scratch_dir, scratch_dir);
     if (system(cmd) != 0)
         fprintf(stderr, "could not remove %s\n", scratch_dir);
