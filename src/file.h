@@ -55,7 +55,7 @@ void aioc__fjob_free(aioc__fjob *j);
 
 /* Jobs allocated and not yet freed, process-wide: the tests wait for it to
  * come back to 0 to see that a cancelled job has released everything. */
-AIOC_EXTERN unsigned long aioc__file_jobs_alive(void);
+unsigned long aioc__file_jobs_alive(void);
 
 /* How aioc__file_engine.rw reads or writes. */
 enum {

@@ -165,11 +165,12 @@ static long read_file_work(aioc__fjob *b) {
         return fd;
     struct stat st;
     size_t cap = 4096, len = 0;
-    if (fstat((int)fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+    bool sized = fstat((int)fd, &st) == 0;
+    if (sized && S_ISDIR(st.st_mode)) { /* (read(2) would say EISDIR too) */
         close((int)fd);
         return -EISDIR;
     }
-    if (fstat((int)fd, &st) == 0 && st.st_size > 0 && (uintmax_t)st.st_size < LONG_MAX)
+    if (sized && st.st_size > 0 && (uintmax_t)st.st_size < LONG_MAX / 2)
         cap = (size_t)st.st_size + 1; /* + 1: the end is seen without growing */
     char *buf = malloc(cap + 1);
     long err = buf ? 0 : -ENOMEM;
