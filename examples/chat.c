@@ -1,9 +1,11 @@
 /* A chat server, and a small client for it.
  *
- *     chat server [PORT] [--redis URL]
- *                               serve on 127.0.0.1 (PORT 0: any free port);
- *                               with --redis, share the room with the other
- *                               servers on that Redis (see the end)
+ *     chat server [PORT] [--web PORT] [--redis URL]
+ *                               serve on 127.0.0.1 (PORT 0: any free port),
+ *                               and the page for browsers on the --web port
+ *                               (default: any free one); with --redis,
+ *                               share the room with the other servers on
+ *                               that Redis (see the end)
  *     chat client HOST PORT     send stdin's lines, print what comes back
  *
  * The protocol is lines of text (any client will do: socat, nc, telnet):
@@ -34,7 +36,13 @@
  * stopped reading: it is disconnected ("* NICK was too slow"), and the
  * room goes on.
  *
- * The server prints "listening on 127.0.0.1:PORT" once it is ready and
+ * Browsers join the same room (where the WebSocket adapter aioc_ws is
+ * built; see "browsers" below): the server also serves a page at
+ * http://127.0.0.1:WEBPORT/ whose script speaks the same protocol over a
+ * WebSocket at /ws, a message for a line.
+ *
+ * The server prints "listening on 127.0.0.1:PORT" once it is ready (then
+ * "page at http://127.0.0.1:WEBPORT/") and
  * stops on Ctrl-C: the main task is cancelled, everyone is told, and the
  * connections are closed after a second's grace.
  *
@@ -78,6 +86,10 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <unistd.h>
+#ifdef CHAT_WEB
+#include <aioc_http.h>
+#include <aioc_ws.h>
+#endif
 
 #define MAX_NICK 16
 #define MAX_LINE 1024 /* bytes of a line from a client, newline included */
@@ -127,12 +139,49 @@ static void msg_drop(void *item, void *data) {
     msg_unref(item);
 }
 
+/* Copies the `n` bytes of `line` into `text` and NUL-terminates it, made
+ * fit to show: control characters (C1 ones too) and bytes that are not
+ * part of well-formed UTF-8 become '?' (a browser takes only UTF-8, and
+ * nobody's terminal should take escapes from others). */
+static void printable(char *text, const char *line, size_t n) {
+    const unsigned char *u = (const unsigned char *)line;
+    for (size_t i = 0; i < n;) {
+        unsigned b = u[i];
+        /* the length of the sequence b starts, and its second byte's range
+         * (RFC 3629: no overlong forms, no surrogates, nothing past U+10FFFF) */
+        size_t len = b < 0x80                ? 1
+                     : b >= 0xc2 && b < 0xe0 ? 2
+                     : b >= 0xe0 && b < 0xf0 ? 3
+                     : b >= 0xf0 && b < 0xf5 ? 4
+                                             : 0;
+        unsigned lo = b == 0xe0 ? 0xa0 : b == 0xf0 ? 0x90 : 0x80;
+        unsigned hi = b == 0xed ? 0x9f : b == 0xf4 ? 0x8f : 0xbf;
+        int ok = len > 0 && i + len <= n;
+        for (size_t k = 1; ok && k < len; k++)
+            ok = k == 1 ? u[i + 1] >= lo && u[i + 1] <= hi : (u[i + k] & 0xc0) == 0x80;
+        if (len == 1)
+            ok = b >= ' ' && b != 0x7f;
+        else if (ok && b == 0xc2)
+            ok = u[i + 1] >= 0xa0; /* U+0080-U+009F: C1 controls */
+        if (!ok) {
+            text[i++] = '?';
+            continue;
+        }
+        memcpy(text + i, line + i, len);
+        i += len;
+    }
+    text[n] = '\0';
+}
+
 /* ---------------------------------------------------------------- room -- */
 
 typedef struct client {
     struct client *prev, *next; /* in the room, once it has a nickname */
     char nick[MAX_NICK + 1];
     aioc_stream *conn;
+#ifdef CHAT_WEB
+    aioc_ws *ws; /* a browser's WebSocket (conn is its stream), or NULL */
+#endif
     aioc_queue *out; /* messages for this client */
     aioc_task reader, writer;
     double last_moved; /* when its writer last took from the queue,
@@ -141,6 +190,15 @@ typedef struct client {
     int full;          /* QUEUE_LINES or more lines wait in its queue */
     int kicked;        /* it stopped reading: dropped */
 } client;
+
+static int is_browser(const client *c) {
+#ifdef CHAT_WEB
+    return c->ws != NULL;
+#else
+    (void)c;
+    return 0;
+#endif
+}
 
 /* Everyone who has a nickname, in a circular list. */
 static client room = {.prev = &room, .next = &room};
@@ -321,13 +379,15 @@ static void deliver(const aioc_redis_message *rm) {
     size_t tag = (size_t)(space - rm->payload), len = rm->payload_len - tag - 1;
     if (tag == strlen(origin) && memcmp(rm->payload, origin, tag) == 0)
         return;
-    msg *m = malloc(sizeof *m + len + 1);
+    if (len > 0 && space[len] == '\n') /* (space[len]: the payload's last byte) */
+        len--;
+    msg *m = malloc(sizeof *m + len + 2);
     if (!m)
         return;
     m->refs = 1;
-    m->len = len;
-    memcpy(m->text, space + 1, len);
-    m->text[len] = '\0';
+    m->len = len + 1;
+    printable(m->text, space + 1, len); /* whoever published it */
+    strcpy(m->text + len, "\n");
     broadcast(m, NULL);
 }
 
@@ -461,6 +521,17 @@ static void who(client *c) {
 
 /* ------------------------------------------------------------ sessions -- */
 
+/* Sends `m` (a line ending in '\n') to `c`: as it is on TCP, as a text
+ * message without the newline to a browser. Returns 0 or the error that
+ * ended the connection. */
+static int send_line(client *c, const msg *m) {
+#ifdef CHAT_WEB
+    if (c->ws)
+        return aioc_ws_send_text(c->ws, m->text, m->len - 1);
+#endif
+    return aioc_stream_write(c->conn, m->text, m->len);
+}
+
 /* The writer task of a client: sends what its queue holds, in order. It
  * takes everything queued at once (the stream sends all it is given
  * within a loop turn in one system call), so a busy room costs a send per
@@ -477,7 +548,7 @@ static void *writer(void *arg) {
             c->last_moved = aioc_now();
             set_full(c, 0);
             msg *m = item;
-            err = aioc_stream_write(c->conn, m->text, m->len);
+            err = send_line(c, m);
             msg_unref(m);
         } while (!err && aioc_queue_try_get(c->out, &item) == 0);
         if (err) {
@@ -487,10 +558,15 @@ static void *writer(void *arg) {
         if ((err = aioc_sleep(GATHER)))
             return NULL; /* cancelled: the server drops the connection */
     }
-    if (err == -ESHUTDOWN)
-        aioc_stream_drain(c->conn); /* what the stream still buffers */
+    if (err == -ESHUTDOWN && !is_browser(c))
+        aioc_stream_drain(c->conn); /* what the stream still buffers (a
+                                       WebSocket's close frame follows it) */
     return NULL;
 }
+
+#ifdef CHAT_WEB
+static long read_message(client *c, char *text);
+#endif
 
 /* Reads a line into `text` (MAX_LINE + 1 bytes) without its end of line,
  * printable. Returns its length; AIOC_ELIMIT if it is too long (the client
@@ -498,6 +574,10 @@ static void *writer(void *arg) {
  * of the stream (a last line without newline is dropped), on an error, or
  * when the reader is cancelled (kicked, or the server closes). */
 static long read_line(client *c, char *text) {
+#ifdef CHAT_WEB
+    if (c->ws)
+        return read_message(c, text);
+#endif
     const char *line;
     long n = aioc_stream_readline(c->conn, &line);
     if (n == AIOC_ELIMIT || n > MAX_LINE) { /* ELIMIT: past the stream's 64 KiB */
@@ -509,9 +589,7 @@ static long read_line(client *c, char *text) {
     n--;
     if (n > 0 && line[n - 1] == '\r')
         n--;
-    for (long i = 0; i < n; i++) /* no terminal escapes for the others */
-        text[i] = (unsigned char)line[i] < ' ' || line[i] == 0x7f ? '?' : line[i];
-    text[n] = '\0';
+    printable(text, line, (size_t)n);
     return n;
 }
 
@@ -574,27 +652,146 @@ static const char *talk(client *c, char *text) {
     }
 }
 
-/* One connection, in the handler task the server gives it. */
+/* A client's whole stay, in the task that reads it (the handler task of
+ * its connection): nickname, lines, leaving. Returns 1 once its writer has
+ * sent it everything that was queued for it; 0 if it was kicked, or did
+ * not take what was left within LINGER seconds (its writer is cancelled
+ * then), or the server closes (this task is cancelled): the caller drops
+ * the connection rather than wait to flush it. */
+static int stay(client *c) {
+    char text[MAX_LINE + 1];
+    if (!(c->out = aioc_queue_new(AIOC_QUEUE_FIFO, 0, NULL)))
+        return 0;
+    c->writer = aioc_spawn(writer, c);
+    if (aioc_task_error(c->writer) == 0 && choose_nick(c, text) == 0) {
+        join(c);
+        leave(c, talk(c, text));
+    }
+    /* The writer sends what is left in the queue, then ends. */
+    aioc_queue_shutdown(c->out, c->kicked, msg_drop, NULL);
+    int err = aioc_wait_for(c->writer, LINGER, NULL);
+    if (err && err != -ETIMEDOUT) {
+        /* this task was cancelled (the server closes), and the wait with
+         * it: the writer, which uses `c`, must end before `c` does */
+        aioc_scope shield;
+        aioc_shield_enter(&shield);
+        aioc_cancel(c->writer);
+        aioc_await(c->writer, NULL);
+        aioc_scope_exit(&shield);
+    }
+    aioc_queue_free(c->out, msg_drop, NULL);
+    return err == 0 && !c->kicked;
+}
+
+/* A TCP connection, in the handler task the server gives it. */
 static void session(aioc_stream *conn, void *arg) {
     (void)arg;
-    char text[MAX_LINE + 1];
     client c = {.conn = conn, .reader = aioc_current(), .last_moved = aioc_now()};
-    if (!(c.out = aioc_queue_new(AIOC_QUEUE_FIFO, 0, NULL)))
-        return;
-    c.writer = aioc_spawn(writer, &c);
-    if (aioc_task_error(c.writer) == 0 && choose_nick(&c, text) == 0) {
-        join(&c);
-        leave(&c, talk(&c, text));
-    }
-    /* The writer sends what is left in the queue, then ends. A client that
-     * does not take it within LINGER seconds (or was kicked, or the server
-     * closes: this task is cancelled then) has its writer cancelled. */
-    aioc_queue_shutdown(c.out, c.kicked, msg_drop, NULL);
-    if (aioc_wait_for(c.writer, LINGER, NULL) == -ETIMEDOUT)
-        aioc_cancel(aioc_current()); /* so the server drops the connection
-                                        rather than wait to flush it */
-    aioc_queue_free(c.out, msg_drop, NULL);
+    if (!stay(&c))
+        aioc_cancel(aioc_current()); /* so the server drops the connection */
 }
+
+/* ------------------------------------------------------------ browsers -- */
+
+#ifdef CHAT_WEB
+#define HEARTBEAT 30.0 /* seconds of silence before a browser is pinged */
+
+/* The page (examples/chat.html, made into a C array at build time). */
+extern const unsigned char chat_page[];
+extern const size_t chat_page_len;
+
+static const char *web_port = "0"; /* --web */
+static int closing;                /* the server is shutting down */
+
+/* Reads a browser's next line: a text message, its last end of line
+ * dropped, made printable into `text` (MAX_LINE + 1 bytes; a longer
+ * message ends the connection with 1009). Binary messages are not lines:
+ * skipped. Returns the length, or a negative code once the browser is gone
+ * (AIOC_EOF after its close frame, a WebSocket error, -ECANCELED). */
+static long read_message(client *c, char *text) {
+    aioc_ws_msg m;
+    int err;
+    while ((err = aioc_ws_recv(c->ws, &m)) == 0) {
+        if (m.type != AIOC_WS_TEXT)
+            continue;
+        size_t n = m.len;
+        if (n > 0 && m.data[n - 1] == '\n')
+            n--;
+        if (n > 0 && m.data[n - 1] == '\r')
+            n--;
+        printable(text, m.data, n);
+        return (long)n;
+    }
+    return err;
+}
+
+/* GET /: the page. */
+static int page(aioc_http_request *req, aioc_http_response *res, void *arg) {
+    (void)req, (void)arg;
+    int err = aioc_http_response_header(res, "Content-Type", "text/html; charset=utf-8");
+    if (!err)
+        err = aioc_http_response_header(res, "Cache-Control", "no-cache");
+    return err ? err : aioc_http_response_body_borrowed(res, chat_page, chat_page_len);
+}
+
+/* Whether the handshake comes from this server's own page, or from a
+ * client that is not a browser. A browser sends the Origin of the page
+ * that opens a WebSocket, and lets any site's page open one to any
+ * server: without this check a page of another site, open in the user's
+ * browser, could join the chat in the user's name (cross-site WebSocket
+ * hijacking). */
+static int same_origin(const aioc_http_request *req) {
+    const char *page_origin = aioc_http_request_header(req, "Origin");
+    const char *host = aioc_http_request_header(req, "Host");
+    if (!page_origin)
+        return 1;
+    const char *authority = strstr(page_origin, "://");
+    return host && authority && strcmp(authority + 3, host) == 0;
+}
+
+/* GET /ws: a browser (or any WebSocket client) joins, in the handler task
+ * of its HTTP connection. */
+static int browser(aioc_http_request *req, aioc_http_response *res, void *arg) {
+    (void)arg;
+    if (!same_origin(req))
+        return aioc_http_response_status(res, 403);
+    aioc_ws_opts opts = {.max_message = MAX_LINE, .heartbeat = HEARTBEAT, .close_timeout = 1.0};
+    int err;
+    aioc_ws *ws = aioc_ws_accept(req, res, &opts, &err);
+    if (!ws)
+        return err == AIOC_WS_EHANDSHAKE ? 0 : err; /* its 400 or 426 */
+    client c = {
+        .conn = aioc_ws_stream(ws), .ws = ws, .reader = aioc_current(), .last_moved = aioc_now()};
+    err = -ECANCELED; /* dropped, unless the close handshake is done */
+    if (stay(&c) || (closing && !c.kicked)) {
+        aioc_scope shield; /* once its lines are out, end properly, even
+                              on Ctrl-C (bounded by close_timeout) */
+        aioc_shield_enter(&shield);
+        err = closing ? aioc_ws_close(ws, AIOC_WS_GOING_AWAY, "the server is shutting down")
+                      : aioc_ws_close(ws, AIOC_WS_NORMAL, NULL);
+        aioc_scope_exit(&shield);
+    }
+    aioc_ws_free(ws);
+    return err ? -ECANCELED : 0; /* -ECANCELED: the server aborts the connection */
+}
+
+/* Serves the page and the WebSocket on 127.0.0.1:web_port. Returns the
+ * server, or NULL (the reason told on stderr). */
+static aioc_http_server *web_start(aioc_http_router **router) {
+    int err = -ENOMEM;
+    aioc_http_server *web = NULL;
+    if ((*router = aioc_http_router_new()) &&
+        !(err = aioc_http_route(*router, "GET", "/", page, NULL)) &&
+        !(err = aioc_http_route(*router, "GET", "/ws", browser, NULL)))
+        web = aioc_http_serve("127.0.0.1", web_port, aioc_http_router_handle, *router, NULL, &err);
+    if (!web) {
+        fprintf(stderr, "chat: cannot serve the page on port %s: %s\n", web_port,
+                aioc_ws_strerror(err));
+        aioc_http_router_free(*router);
+    }
+    return web;
+}
+#endif
 
 static void *server(void *arg) {
     const char *port = arg;
@@ -611,13 +808,35 @@ static void *server(void *arg) {
         return aioc_fail(err);
     }
 #endif
+#ifdef CHAT_WEB
+    aioc_http_router *router;
+    aioc_http_server *web = web_start(&router);
+    if (!web) {
+        aioc_server_close(srv, 0);
+#ifdef CHAT_REDIS
+        if (redis_url)
+            redis_stop(sub);
+#endif
+        return aioc_fail(-EADDRNOTAVAIL);
+    }
+#endif
     printf("listening on 127.0.0.1:%d\n", aioc_server_port(srv));
+#ifdef CHAT_WEB
+    printf("page at http://127.0.0.1:%d/\n", aioc_http_server_port(web));
+#endif
     fflush(stdout);
     aioc_event forever = AIOC_EVENT_INIT;
     aioc_event_wait(&forever); /* until Ctrl-C cancels us */
     aioc_scope shield;         /* then close properly, even though cancelled */
     aioc_shield_enter(&shield);
+#ifdef CHAT_WEB
+    closing = 1;
+#endif
     broadcast(msg_printf("* the server is shutting down\n"), NULL);
+#ifdef CHAT_WEB
+    aioc_http_server_close(web, 1.0);
+    aioc_http_router_free(router);
+#endif
     aioc_server_close(srv, 1.0);
 #ifdef CHAT_REDIS
     if (redis_url)
@@ -702,7 +921,15 @@ int main(int argc, char **argv) {
         static char any_port[] = "0";
         char *port = any_port;
         for (int i = 2; i < argc; i++) {
-            if (strcmp(argv[i], "--redis") == 0 && i + 1 < argc) {
+            if (strcmp(argv[i], "--web") == 0 && i + 1 < argc) {
+#ifdef CHAT_WEB
+                web_port = argv[++i];
+#else
+                fprintf(stderr, "chat: --web: this chat was built without the WebSocket "
+                                "adapter (aioc_ws)\n");
+                return 2;
+#endif
+            } else if (strcmp(argv[i], "--redis") == 0 && i + 1 < argc) {
 #ifdef CHAT_REDIS
                 redis_url = argv[++i];
 #else
@@ -713,7 +940,7 @@ int main(int argc, char **argv) {
             } else if (i == 2 && argv[i][0] != '-') {
                 port = argv[i];
             } else {
-                fprintf(stderr, "usage: chat server [PORT] [--redis URL]\n");
+                fprintf(stderr, "usage: chat server [PORT] [--web PORT] [--redis URL]\n");
                 return 2;
             }
         }
@@ -728,6 +955,7 @@ int main(int argc, char **argv) {
             fprintf(stderr, "chat: %s:%s: %s\n", t.host, t.port, aioc_strerror(status));
         return status ? 1 : 0;
     }
-    fprintf(stderr, "usage: chat server [PORT] [--redis URL] | chat client HOST PORT\n");
+    fprintf(stderr, "usage: chat server [PORT] [--web PORT] [--redis URL] | "
+                    "chat client HOST PORT\n");
     return 2;
 }

@@ -88,6 +88,29 @@ echo "--- the server's: $(cat "$tmp/server"), then Ctrl-C: exit status $status"
 end=$(date +%s%N)
 echo "(took $(( (end - start) / 1000000 )) ms)"
 
+# The chat's page in a real browser: headless Chromium joins the room
+# from the page the server serves, typing as a person would (driven by
+# tests/peers/chat_browser.py), with two TCP clients in the room; its
+# screen is saved as a PNG. Where the chat was built without its page
+# (no WebSocket adapter) or no browser is installed, this is skipped.
+if [ -x "$(command -v chromium-headless-shell)" ] &&
+    "$chat" server 0 --web 0 --help 2>&1 | grep -q "^usage:"; then # built with its page
+    echo
+    echo "\$ chat server 0 --web 0 &  and a browser at http://127.0.0.1:WEBPORT/    # the same room from a web page (headless Chromium), then Ctrl-C"
+    start=$(date +%s%N)
+    serve chat 0 --web 0
+    web_port=$(sed -n 's|^page at http://127\.0\.0\.1:\([0-9]*\)/$|\1|p' "$tmp/server")
+    /usr/bin/python3 tests/peers/chat_browser.py "$(command -v chromium-headless-shell)" \
+        "$port" "$web_port" "$server" "$tree"
+    status=0
+    wait "$server" || status=$?
+    echo "--- the page's screen: $tree/chat-page.png; the server exited with status $status"
+    echo "--- to join yourself: $chat server 7000 --web 8000, then open http://127.0.0.1:8000/"
+    echo "    in a browser, and: socat - TCP:127.0.0.1:7000 in a terminal"
+    end=$(date +%s%N)
+    echo "(took $(( (end - start) / 1000000 )) ms)"
+fi
+
 # start_fixture PROGRAM WHAT ARGS...: starts tests/fixtures' PROGRAM (the
 # demo site, the demo API) in the background, its output in $tmp/fixture;
 # sets $fixture (its PID) and $url once it says "serving the demo WHAT on

@@ -5,7 +5,8 @@
 #                           on (OpenSSL, libcurl, llhttp, jansson, SQLite,
 #                           hiredis): `make deps`
 #   scripts/deps.sh demo    + what the web examples build on (libcurl, llhttp,
-#                           jansson, SQLite), and redis-cli for kv
+#                           jansson, SQLite, zlib), redis-cli for kv, and a
+#                           browser for the chat's page
 #   scripts/deps.sh test    + Valgrind, gdb, aarch64 cross compiler, qemu-user,
 #                           and what the adapters build on and are tested with;
 #                           redis-tools and redis-server for examples/kv
@@ -18,7 +19,9 @@
 # the postgresql server its tests and bench/pg start (test, bench), and
 # bench/pg's Python clients, python3-asyncpg and python3-psycopg (bench);
 # for the WebSocket adapter (aioc_ws): zlib1g-dev (libs, test) and the
-# outside peer its tests run, Python's websockets, python3-websockets (test)
+# outside peer its tests run, Python's websockets, python3-websockets (test);
+# the browser the chat's page is checked in, chromium-headless-shell (test),
+# and a font for Korean text in its screenshots, fonts-nanum (test, demo)
 set -eu
 
 need_build="cmake:cmake gcc:gcc make:make"
@@ -27,6 +30,7 @@ need_test="valgrind:valgrind gdb:gdb socat:socat aarch64-linux-gnu-gcc:gcc-aarch
 # the outside peers their tests start: openssl, curl, nginx
 need_test="$need_test openssl:openssl curl:curl /usr/sbin/nginx:nginx-light"
 need_test="$need_test sqlite3:sqlite3 python3:python3"
+need_test="$need_test chromium-headless-shell:chromium-headless-shell"
 # the Redis adapter's tests start a throwaway redis-server; examples/kv's
 # checks talk to it with redis-cli and redis-benchmark and compare it with one
 need_test="$need_test redis-cli:redis-tools redis-benchmark:redis-tools redis-server:redis-server"
@@ -36,7 +40,8 @@ need_bench="$need_bench redis-server:redis-server redis-benchmark:redis-tools"
 case "${1:-build}" in
 build) want="$need_build" ;;
 libs) want="$need_build pkg-config:pkg-config" ;;
-demo) want="$need_build pkg-config:pkg-config redis-cli:redis-tools" ;;
+demo) want="$need_build pkg-config:pkg-config redis-cli:redis-tools"
+    want="$want chromium-headless-shell:chromium-headless-shell" ;;
 test) want="$need_build $need_test" ;;
 bench) want="$need_build $need_bench" ;;
 format) want="clang-format:clang-format" ;;
@@ -95,8 +100,14 @@ need_pg() {
         missing="$missing postgresql"
 }
 # the WebSocket adapter: zlib (permessage-deflate); its tests' outside peer
+# and the chat's page: a browser for its check (and the demo's screenshot)
+# and a Korean font for what the screenshots show
 case "${1:-build}" in
-libs | test) has_header zlib.h || missing="$missing zlib1g-dev" ;;
+libs | test | demo) has_header zlib.h || missing="$missing zlib1g-dev" ;;
+esac
+case "${1:-build}" in
+test | demo)
+    [ -f /usr/share/fonts/truetype/nanum/NanumGothic.ttf ] || missing="$missing fonts-nanum" ;;
 esac
 case "${1:-build}" in
 test) /usr/bin/python3 -c 'import websockets' 2>/dev/null || missing="$missing python3-websockets" ;;
