@@ -81,6 +81,10 @@ extern "C" {
 #define AIOC_REDIS_EABORTED (-15003)
 /// The address is not one aioc_redis_connect understands (see there).
 #define AIOC_REDIS_EADDRESS (-15004)
+/// Not a failure: a pub/sub connection with aioc_redis_opts.resubscribe
+/// broke and was made again, subscribed to everything as before; what was
+/// published in between is lost (pub/sub keeps nothing).
+#define AIOC_REDIS_ERESUBSCRIBED (-15005)
 
 /// A description of `err`: the codes above, or anything aioc_strerror
 /// knows. Static; never NULL. Callable anywhere.
@@ -117,6 +121,12 @@ typedef struct aioc_redis_opts {
     /// drops the connection: Redis's client-output-buffer-limit pubsub);
     /// 0: 1024.
     size_t pubsub_buffer;
+    /// Pub/sub only. Non-zero: when the connection breaks, the iterator
+    /// (aioc_redis_pubsub_next) connects again and subscribes to every
+    /// channel and pattern asked for, with the backoff above between
+    /// attempts, and says so (go-redis and redis-py resubscribe too, but
+    /// silently). 0: a broken connection stays broken.
+    int resubscribe;
 } aioc_redis_opts;
 
 /// Connects to the server at `addr` and returns the connection.
@@ -240,9 +250,11 @@ AIOC_REDIS_EXTERN void aioc_redis_tx_free(aioc_redis_tx *tx);
 
 /// A pub/sub connection: a dedicated connection that subscribes to
 /// channels and patterns and delivers their messages, in the order the
-/// server sent them, through aioc_redis_pubsub_next. It does not reconnect:
-/// when it breaks, next returns the error once the messages it buffered
-/// are taken; make a new one and subscribe again.
+/// server sent them, through aioc_redis_pubsub_next. By default it does
+/// not reconnect: when it breaks, next returns the error once the messages
+/// it buffered are taken; make a new one and subscribe again. With
+/// aioc_redis_opts.resubscribe it reconnects and subscribes again itself
+/// (see aioc_redis_pubsub_next).
 typedef struct aioc_redis_pubsub aioc_redis_pubsub;
 
 /// A message. The pointers point into `reply`, which the message owns;
@@ -268,7 +280,8 @@ aioc_redis_pubsub_connect(const char *addr, const aioc_redis_opts *opts, int *er
 /// wait until the server has confirmed each. Messages on them are delivered
 /// from then on. Suspends. Returns 0, -EINVAL (n == 0), AIOC_REDIS_ESERVER,
 /// -ECANCELED / -ETIMEDOUT (the subscriptions may still take effect), the
-/// connection's error, -ENOMEM, AIOC_ENOTASK.
+/// connection's error (with aioc_redis_opts.resubscribe the channels are
+/// still made at the reconnect), -ENOMEM, AIOC_ENOTASK.
 AIOC_REDIS_EXTERN int aioc_redis_subscribe(aioc_redis_pubsub *ps, const char *const *channels,
                                            size_t n);
 
@@ -295,6 +308,17 @@ AIOC_REDIS_EXTERN int aioc_redis_punsubscribe(aioc_redis_pubsub *ps, const char 
 /// (-ECONNRESET...); -ECANCELED / -ETIMEDOUT (no message taken); -EINVAL
 /// (`ps` or `msg` NULL); AIOC_ENOTASK. Taking a message lets the connection read on if its
 /// buffer was full.
+/// With aioc_redis_opts.resubscribe, a broken connection is not the end:
+/// once its buffered messages are taken, each call makes one attempt to
+/// connect again and subscribe to every channel and pattern asked for
+/// (subscribe calls that failed because the connection was broken
+/// included; unsubscribed ones not), after waiting the backoff (none
+/// before the first attempt, then backoff_min doubling to backoff_max).
+/// It returns AIOC_REDIS_ERESUBSCRIBED once the new connection is
+/// subscribed (messages published in between were lost: tell the user,
+/// reload state), or the attempt's error (a connect error, -ECONNREFUSED,
+/// ...): call again to try again. -ECANCELED / -ETIMEDOUT during the
+/// attempt leave the connection broken, to be tried at the next call.
 AIOC_REDIS_EXTERN int aioc_redis_pubsub_next(aioc_redis_pubsub *ps, aioc_redis_message **msg);
 
 /// Frees a message. NULL does nothing. Callable anywhere.

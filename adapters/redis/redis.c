@@ -30,6 +30,9 @@ const char *aioc_redis_strerror(int err) {
         return "the transaction was aborted (a WATCHed key changed)";
     case AIOC_REDIS_EADDRESS:
         return "not a Redis address (redis://host:port/db, host:port, unix:/path)";
+    case AIOC_REDIS_ERESUBSCRIBED:
+        return "the pub/sub connection broke and was made again: messages published "
+               "meanwhile were lost";
     default:
         return aioc_strerror(err);
     }
@@ -48,6 +51,7 @@ typedef struct cfg {
     int db;
     double timeout, backoff_min, backoff_max;
     size_t pubsub_buffer;
+    int resubscribe;
 } cfg;
 
 static void cfg_free(cfg *c) {
@@ -193,6 +197,7 @@ static int cfg_make(cfg *c, const char *addr, const aioc_redis_opts *opts) {
     if (c->backoff_max < c->backoff_min)
         c->backoff_max = c->backoff_min;
     c->pubsub_buffer = opts && opts->pubsub_buffer ? opts->pubsub_buffer : 1024;
+    c->resubscribe = opts && opts->resubscribe;
     return 0;
 }
 
@@ -923,32 +928,82 @@ void aioc_redis_tx_free(aioc_redis_tx *tx) {
 
 /* ------------------------------------------------------------ pub/sub -- */
 
+/* A set of names (channels or patterns), kept in the order first asked. */
+typedef struct name_set {
+    char **v;
+    size_t n, cap;
+} name_set;
+
+static int names_has(const name_set *set, const char *name) {
+    for (size_t i = 0; i < set->n; i++)
+        if (strcmp(set->v[i], name) == 0)
+            return 1;
+    return 0;
+}
+
+static int names_add(name_set *set, const char *const *add, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        if (names_has(set, add[i]))
+            continue;
+        if (set->n == set->cap) {
+            size_t cap = set->cap ? 2 * set->cap : 8;
+            char **v = realloc(set->v, cap * sizeof *v);
+            if (!v)
+                return -ENOMEM;
+            set->v = v;
+            set->cap = cap;
+        }
+        if (!(set->v[set->n] = strdup(add[i])))
+            return -ENOMEM;
+        set->n++;
+    }
+    return 0;
+}
+
+static void names_remove(name_set *set, const char *const *gone, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < set->n; j++)
+            if (strcmp(set->v[j], gone[i]) == 0) {
+                free(set->v[j]);
+                memmove(set->v + j, set->v + j + 1, (set->n - j - 1) * sizeof *set->v);
+                set->n--;
+                break;
+            }
+}
+
+static void names_free(name_set *set) {
+    for (size_t i = 0; i < set->n; i++)
+        free(set->v[i]);
+    free(set->v);
+}
+
 struct aioc_redis_pubsub {
     link *link;
+    /* with opts->resubscribe: what to connect to again, what was asked
+     * for (made again on the new connection), the wait before the next
+     * attempt */
+    cfg cfg;
+    name_set channels, patterns;
+    double backoff;
 };
 
 aioc_redis_pubsub *aioc_redis_pubsub_connect(const char *addr, const aioc_redis_opts *opts,
                                              int *err) {
-    aioc_redis_pubsub *ps = NULL;
-    cfg c;
-    int e = cfg_make(&c, addr, opts);
-    if (!e) {
-        if (!(ps = calloc(1, sizeof *ps)))
-            e = -ENOMEM;
-        else if ((e = link_open(&c, 1, &ps->link)) != 0) {
-            free(ps);
-            ps = NULL;
-        }
-        cfg_free(&c);
+    aioc_redis_pubsub *ps = calloc(1, sizeof *ps);
+    int e = ps ? cfg_make(&ps->cfg, addr, opts) : -ENOMEM;
+    if (!e && (e = link_open(&ps->cfg, 1, &ps->link)) != 0)
+        cfg_free(&ps->cfg);
+    if (e) {
+        free(ps);
+        ps = NULL;
     }
     if (err)
         *err = e;
     return ps;
 }
 
-static int pubsub_cmd(aioc_redis_pubsub *ps, const char *verb, const char *const *names, size_t n) {
-    if (!ps || n == 0 || n > 100000 || !names)
-        return -EINVAL;
+/* Sends VERB with `n` names on `l` and waits for the confirmations. */
+static int link_subscribe(link *l, const char *verb, const char *const *names, size_t n) {
     const char **argv = malloc((n + 1) * sizeof *argv);
     if (!argv)
         return -ENOMEM;
@@ -958,9 +1013,29 @@ static int pubsub_cmd(aioc_redis_pubsub *ps, const char *verb, const char *const
     int err = format_argv(&b, (int)n + 1, argv, NULL);
     free(argv);
     if (!err)
-        err = link_call(ps->link, b.data, b.len, NODE_SUB, (unsigned)n, NULL);
+        err = link_call(l, b.data, b.len, NODE_SUB, (unsigned)n, NULL);
     free(b.data);
     return err;
+}
+
+/* (un)subscribes, and with resubscribe keeps the set of what is asked for
+ * up to date first: a subscription that the broken connection did not
+ * take is made on the next one. */
+static int pubsub_cmd(aioc_redis_pubsub *ps, const char *verb, const char *const *names, size_t n) {
+    if (!ps || n == 0 || n > 100000 || !names)
+        return -EINVAL;
+    if (ps->cfg.resubscribe) {
+        int pattern = verb[0] == 'P'; /* PSUBSCRIBE, PUNSUBSCRIBE */
+        name_set *set = pattern ? &ps->patterns : &ps->channels;
+        if (verb[pattern] == 'U') {
+            names_remove(set, names, n);
+        } else {
+            int err = names_add(set, names, n);
+            if (err)
+                return err;
+        }
+    }
+    return link_subscribe(ps->link, verb, names, n);
 }
 
 int aioc_redis_subscribe(aioc_redis_pubsub *ps, const char *const *channels, size_t n) {
@@ -979,6 +1054,35 @@ int aioc_redis_punsubscribe(aioc_redis_pubsub *ps, const char *const *patterns, 
     return pubsub_cmd(ps, "PUNSUBSCRIBE", patterns, n);
 }
 
+/* After the connection broke (with resubscribe): waits out the backoff,
+ * connects again and subscribes to every channel and pattern asked for.
+ * Returns 0 (the new connection replaced the broken one) or the attempt's
+ * error (the next waits twice as long, up to backoff_max). */
+static int pubsub_reconnect(aioc_redis_pubsub *ps) {
+    int err = ps->backoff > 0 ? aioc_sleep(ps->backoff) : 0;
+    if (err)
+        return err;
+    link *l = NULL;
+    err = link_open(&ps->cfg, 1, &l);
+    if (!err && ps->channels.n)
+        err = link_subscribe(l, "SUBSCRIBE", (const char *const *)ps->channels.v, ps->channels.n);
+    if (!err && ps->patterns.n)
+        err = link_subscribe(l, "PSUBSCRIBE", (const char *const *)ps->patterns.v, ps->patterns.n);
+    if (err) {
+        if (l)
+            link_close(l);
+        if (err != -ECANCELED && err != -ETIMEDOUT)
+            ps->backoff = ps->backoff == 0                        ? ps->cfg.backoff_min
+                          : 2 * ps->backoff > ps->cfg.backoff_max ? ps->cfg.backoff_max
+                                                                  : 2 * ps->backoff;
+        return err;
+    }
+    link_close(ps->link);
+    ps->link = l;
+    ps->backoff = 0;
+    return 0;
+}
+
 int aioc_redis_pubsub_next(aioc_redis_pubsub *ps, aioc_redis_message **msg) {
     if (msg)
         *msg = NULL;
@@ -995,8 +1099,14 @@ int aioc_redis_pubsub_next(aioc_redis_pubsub *ps, aioc_redis_message **msg) {
                 aioc_event_set(&l->not_full);
             return 0;
         }
-        if (l->dead)
-            return l->err;
+        if (l->dead) {
+            if (!ps->cfg.resubscribe)
+                return l->err;
+            int err = pubsub_reconnect(ps);
+            if (err)
+                return err;
+            return AIOC_REDIS_ERESUBSCRIBED;
+        }
         if (l->subs == 0 && !l->head)
             return AIOC_EOF;
         aioc_event_clear(&l->not_empty);
@@ -1017,6 +1127,9 @@ void aioc_redis_pubsub_close(aioc_redis_pubsub *ps) {
     if (!ps)
         return;
     link_close(ps->link);
+    cfg_free(&ps->cfg);
+    names_free(&ps->channels);
+    names_free(&ps->patterns);
     free(ps);
 }
 

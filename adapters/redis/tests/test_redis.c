@@ -785,6 +785,78 @@ TASK_TEST(server_killed) {
     return NULL;
 }
 
+/* PUBLISH `payload` on `channel`; returns how many subscribers got it. */
+static long long publish(aioc_redis *r, const char *channel, const char *payload) {
+    redisReply *reply = must(r, "PUBLISH %s %s", channel, payload);
+    CHECK_EQ(reply->type, REDIS_REPLY_INTEGER);
+    long long n = reply->integer;
+    aioc_redis_reply_free(reply);
+    return n;
+}
+
+/* The next message must be `payload` on `channel` (through `pattern`). */
+static void expect_message(aioc_redis_pubsub *ps, const char *channel, const char *pattern,
+                           const char *payload) {
+    aioc_redis_message *m;
+    CHECK_ERR(aioc_redis_pubsub_next(ps, &m), 0);
+    CHECK(m->channel_len == strlen(channel) && !memcmp(m->channel, channel, m->channel_len));
+    CHECK(pattern ? m->pattern && m->pattern_len == strlen(pattern) &&
+                        !memcmp(m->pattern, pattern, m->pattern_len)
+                  : !m->pattern);
+    CHECK(m->payload_len == strlen(payload) && !memcmp(m->payload, payload, m->payload_len));
+    aioc_redis_message_free(m);
+}
+
+/* With resubscribe, the iterator outlives the server: the server is
+ * killed and started again on the same port; while it is down each step
+ * says why, and once it is back one step says AIOC_REDIS_ERESUBSCRIBED,
+ * after which the channels and patterns asked for deliver again (one
+ * subscribed while the server was down included, one unsubscribed
+ * before not): checked by PUBLISH's count of receivers. */
+TASK_TEST(pubsub_resubscribes) {
+    NEEDS_OWN_SERVER();
+    aioc_redis *pub = connect_or_die();
+    aioc_redis_opts o = {.resubscribe = 1, .backoff_min = 0.01, .backoff_max = 0.2};
+    aioc_redis_pubsub *ps;
+    CHECK_ERR(pubsub_connect(server.addr, &o, &ps), 0);
+    const char *channels[] = {"aioc-test:a", "aioc-test:c"}, *pattern = "aioc-test:p.*";
+    CHECK_ERR(aioc_redis_subscribe(ps, channels, 2), 0);
+    CHECK_ERR(aioc_redis_psubscribe(ps, &pattern, 1), 0);
+    CHECK_ERR(aioc_redis_unsubscribe(ps, &channels[1], 1), 0);
+    CHECK_EQ(publish(pub, "aioc-test:a", "before"), 1);
+    CHECK_EQ(publish(pub, "aioc-test:p.x", "before"), 1);
+    CHECK_EQ(publish(pub, "aioc-test:c", "before"), 0);
+    expect_message(ps, "aioc-test:a", NULL, "before");
+    expect_message(ps, "aioc-test:p.x", pattern, "before");
+
+    redis_server_kill(&server);
+    aioc_redis_message *m;
+    int err = aioc_redis_pubsub_next(ps, &m);
+    CHECK(err < 0 && err != AIOC_REDIS_ERESUBSCRIBED && err != AIOC_EOF && !m);
+    const char *later = "aioc-test:b"; /* asked for while down: made at the reconnect */
+    CHECK(aioc_redis_subscribe(ps, &later, 1) < 0);
+    err = aioc_redis_pubsub_next(ps, &m); /* the server is still down */
+    CHECK(err < 0 && err != AIOC_REDIS_ERESUBSCRIBED && err != AIOC_EOF);
+
+    CHECK_EQ(redis_server_restart(&server), 0);
+    double give_up = aioc_now() + 30;
+    while ((err = aioc_redis_pubsub_next(ps, &m)) != AIOC_REDIS_ERESUBSCRIBED) {
+        CHECK(err < 0 && err != AIOC_EOF); /* no message can come before */
+        CHECK(aioc_now() < give_up);
+    }
+    CHECK(strstr(aioc_redis_strerror(err), "made again"));
+    CHECK_EQ(publish(pub, "aioc-test:a", "after"), 1);
+    CHECK_EQ(publish(pub, "aioc-test:b", "after"), 1);
+    CHECK_EQ(publish(pub, "aioc-test:c", "after"), 0);
+    CHECK_EQ(publish(pub, "aioc-test:p.y", "after"), 1);
+    expect_message(ps, "aioc-test:a", NULL, "after");
+    expect_message(ps, "aioc-test:b", NULL, "after");
+    expect_message(ps, "aioc-test:p.y", pattern, "after");
+    aioc_redis_pubsub_close(ps);
+    aioc_redis_close(pub);
+    return NULL;
+}
+
 /* ------------------------------------- a server that blocks on writes -- */
 
 /* A naive RESP server of our own: it reads one command, then writes its
