@@ -8,9 +8,9 @@
 #   make test     every test: release, ASan+UBSan, Valgrind, ucontext, aarch64
 #   make check    the quick loop: every test once, release build (~1.5 min)
 #   make bench    benchmarks side by side with asyncio, uvloop, Go and libuv,
-#                 then the network, HTTP, chat, PostgreSQL, Redis and kv
+#                 then the network, HTTP, chat, PostgreSQL, Redis, kv and WebSocket
 #                 ones (bench/net, bench/http, bench/chat, bench/pg,
-#                 bench/redis, bench/kv)
+#                 bench/redis, bench/kv, bench/ws)
 #   make install  install into PREFIX (default /usr/local)
 #   make test-install  install into a scratch prefix and build programs
 #                 against each library with pkg-config and with CMake
@@ -59,6 +59,7 @@ bench:
 	@bench/pg/run.sh $(REL)
 	@bench/redis/run.sh $(REL)
 	@bench/kv/run.sh $(REL)
+	@bench/ws/run.sh $(REL)
 
 install: all
 	$(CMAKE) --install $(REL)

@@ -21,7 +21,10 @@
 # for the WebSocket adapter (aioc_ws): zlib1g-dev (libs, test) and the
 # outside peer its tests run, Python's websockets, python3-websockets (test);
 # the browser the chat's page is checked in, chromium-headless-shell (test),
-# and a font for Korean text in its screenshots, fonts-nanum (test, demo)
+# and a font for Korean text in its screenshots, fonts-nanum (test, demo);
+# bench/ws's other servers: python3-websockets, python3-aiohttp, Go's
+# gorilla/websocket (golang-github-gorilla-websocket-dev) and npm (bench:
+# bench/ws/run.sh installs Node's ws with npm into the build tree)
 set -eu
 
 need_build="cmake:cmake gcc:gcc make:make"
@@ -110,7 +113,14 @@ test | demo)
     [ -f /usr/share/fonts/truetype/nanum/NanumGothic.ttf ] || missing="$missing fonts-nanum" ;;
 esac
 case "${1:-build}" in
-test) /usr/bin/python3 -c 'import websockets' 2>/dev/null || missing="$missing python3-websockets" ;;
+test | bench) /usr/bin/python3 -c 'import websockets' 2>/dev/null || missing="$missing python3-websockets" ;;
+esac
+case "${1:-build}" in
+bench)
+    has_header zlib.h || missing="$missing zlib1g-dev"
+    [ -d /usr/share/gocode/src/github.com/gorilla/websocket ] ||
+        missing="$missing golang-github-gorilla-websocket-dev"
+    command -v npm >/dev/null 2>&1 || missing="$missing npm" ;;
 esac
 case "${1:-build}" in
 libs | test) need_pg "$1" ;;
