@@ -11,7 +11,11 @@
 #                 then the network, HTTP, chat, PostgreSQL, Redis, kv and WebSocket
 #                 ones (bench/net, bench/http, bench/chat, bench/pg,
 #                 bench/redis, bench/kv, bench/ws)
-#   make install  install into PREFIX (default /usr/local)
+#   make docs     the API reference from the headers (Doxygen): HTML in
+#                 build/release/docs/html, man pages (man 3 aioc_gather,
+#                 man 7 aioc); fails on an undocumented public symbol
+#   make install  install into PREFIX (default /usr/local), with the man
+#                 pages when Doxygen is installed (`make docs` installs it)
 #   make test-install  install into a scratch prefix and build programs
 #                 against each library with pkg-config and with CMake
 #   make clean    remove build trees
@@ -22,14 +26,15 @@ CMAKE ?= cmake
 REL := build/release
 
 .PHONY: all demo test check test-release test-asan test-valgrind test-ucontext \
-        test-aarch64 test-install bench install clean deps
+        test-aarch64 test-install bench install clean deps docs
 
 all:
 	@command -v $(CMAKE) >/dev/null || { echo "make: $(CMAKE) not found; \`make deps\` installs it" >&2; exit 1; }
 	$(CMAKE) -S . -B $(REL) -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=$(PREFIX) $(CMAKE_FLAGS)
 	$(CMAKE) --build $(REL) -j$(JOBS)
 
-# the only target besides demo, test, check and bench that installs packages
+# the only target besides demo, docs, test, check and bench that installs
+# packages
 deps:
 	@scripts/deps.sh libs
 
@@ -61,7 +66,15 @@ bench:
 	@bench/kv/run.sh $(REL)
 	@bench/ws/run.sh $(REL)
 
+docs:
+	@scripts/deps.sh docs
+	@$(MAKE) --no-print-directory all
+	$(CMAKE) --build $(REL) --target docs
+
+# the man pages go with the library when Doxygen can make them
 install: all
+	@if command -v doxygen >/dev/null; then $(CMAKE) --build $(REL) --target docs; \
+	else echo "make install: no man pages (doxygen not installed; make docs installs it)"; fi
 	$(CMAKE) --install $(REL)
 
 # installs the release tree into a scratch prefix and builds, links and

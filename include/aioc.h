@@ -1,4 +1,5 @@
-/*
+/**
+ * @file
  * aioc — asyncio's programming model in C.
  *
  * A task is a stackful coroutine: any C function called from a task may
@@ -51,17 +52,23 @@
 extern "C" {
 #endif
 
+/// @cond INTERNAL
+/// @cond INTERNAL
 #if defined(AIOC_BUILDING) && defined(__GNUC__)
 #define AIOC_EXTERN __attribute__((visibility("default")))
 #else
 #define AIOC_EXTERN
 #endif
+/// @endcond
+/// @endcond
 
 /* ============================================================ version == */
+/// @defgroup core_version Version
+/// @{
 
-#define AIOC_VERSION_MAJOR 0
-#define AIOC_VERSION_MINOR 1
-#define AIOC_VERSION_PATCH 0
+#define AIOC_VERSION_MAJOR 0 ///< the version this header belongs to: major,
+#define AIOC_VERSION_MINOR 1 ///< minor,
+#define AIOC_VERSION_PATCH 0 ///< and patch number
 
 /// The library's version as "MAJOR.MINOR.PATCH".
 AIOC_EXTERN const char *aioc_version(void);
@@ -69,21 +76,24 @@ AIOC_EXTERN const char *aioc_version(void);
 /// The context-switch method compiled in: "x86_64-asm", "aarch64-asm" or
 /// "ucontext".
 AIOC_EXTERN const char *aioc_switch_method(void);
+/// @}
 
 /* ============================================================= errors == */
+/// @defgroup core_errors Errors
+/// @{
 
-/* Library codes sit far from errno values (errno stays below 4096 in
- * magnitude on Linux but never comes near these). */
-#define AIOC_EOF (-10001)         /* end of stream */
-#define AIOC_ESTALE (-10002)      /* handle is invalid or its object is gone */
-#define AIOC_ENOTASK (-10003)     /* the call must be made from inside a task */
-#define AIOC_ENOLOOP (-10004)     /* no loop is running in this thread */
-#define AIOC_EAWAITED (-10005)    /* the task is already being awaited */
-#define AIOC_EBROKEN (-10006)     /* the barrier was aborted or reset */
-#define AIOC_ELIMIT (-10007)      /* no separator within the stream's limit */
-#define AIOC_EINCOMPLETE (-10008) /* the stream ended before what was asked */
-/* Name resolution failures: AIOC_EAI_BASE + getaddrinfo's EAI_* code (its
- * codes are small negative numbers that would collide with -errno). */
+// Library codes sit far from errno values (errno stays below 4096 in
+// magnitude on Linux but never comes near these).
+#define AIOC_EOF (-10001)         ///< end of stream
+#define AIOC_ESTALE (-10002)      ///< handle is invalid or its object is gone
+#define AIOC_ENOTASK (-10003)     ///< the call must be made from inside a task
+#define AIOC_ENOLOOP (-10004)     ///< no loop is running in this thread
+#define AIOC_EAWAITED (-10005)    ///< the task is already being awaited
+#define AIOC_EBROKEN (-10006)     ///< the barrier was aborted or reset
+#define AIOC_ELIMIT (-10007)      ///< no separator within the stream's limit
+#define AIOC_EINCOMPLETE (-10008) ///< the stream ended before what was asked
+/// Name resolution failures: AIOC_EAI_BASE + getaddrinfo's EAI_* code (its
+/// codes are small negative numbers that would collide with -errno).
 #define AIOC_EAI_BASE (-11000)
 
 /// A human-readable description of `err` (negative errno or AIOC_E*).
@@ -93,8 +103,11 @@ AIOC_EXTERN const char *aioc_strerror(int err);
 /// The symbolic name of `err`, e.g. "ECANCELED" or "AIOC_ESTALE"; "0" for 0
 /// and "EUNKNOWN" for a code it does not know. Static; never NULL.
 AIOC_EXTERN const char *aioc_err_name(int err);
+/// @}
 
 /* =============================================================== time == */
+/// @defgroup core_time Time
+/// @{
 
 /// The loop's clock in seconds (monotonic; virtual under virtual time).
 /// Cached: it advances when the loop polls, not during a task's run, which
@@ -104,19 +117,25 @@ AIOC_EXTERN double aioc_now(void);
 /// The same clock in nanoseconds.
 AIOC_EXTERN uint64_t aioc_now_ns(void);
 
-/* Timeouts and deadlines, everywhere (scopes, aioc_wait_for, grace periods,
- * the adapters' timeouts), as in asyncio: a timeout of 0 or less, or a
- * deadline already passed, has expired at once (the next suspending call
- * inside it returns -ETIMEDOUT without waiting), so a remaining time that
- * was computed too late never switches a timeout off. NaN counts as 0.
- * The one way to say "no timeout" is AIOC_NO_TIMEOUT, which is INFINITY
- * (asyncio's None). Options structs where 0 picks a default say so. */
+/// Timeouts and deadlines, everywhere (scopes, aioc_wait_for, grace periods,
+/// the adapters' timeouts), as in asyncio: a timeout of 0 or less, or a
+/// deadline already passed, has expired at once (the next suspending call
+/// inside it returns -ETIMEDOUT without waiting), so a remaining time that
+/// was computed too late never switches a timeout off. NaN counts as 0.
+/// The one way to say "no timeout" is AIOC_NO_TIMEOUT, which is INFINITY
+/// (asyncio's None). Options structs where 0 picks a default say so.
 #define AIOC_NO_TIMEOUT INFINITY
+/// @}
 
 /* ================================================================ run == */
+/// @defgroup core_run Run
+/// @{
 
+/// A task's function: what aioc_run and aioc_spawn run; its return value
+/// is the task's result (aioc_await's `*result`).
 typedef void *(*aioc_fn)(void *arg);
 
+/// Options of aioc_run_with; zeroed fields take the defaults.
 typedef struct aioc_run_opts {
     /// Default stack size of tasks in bytes (rounded up to pages); 0 takes
     /// the environment variable AIOC_STACK_SIZE, else 256 KiB.
@@ -175,15 +194,19 @@ AIOC_EXTERN int aioc_run(aioc_fn main, void *arg, void **result);
 
 /// aioc_run with options; `opts` may be NULL and is only read during the call.
 AIOC_EXTERN int aioc_run_with(aioc_fn main, void *arg, void **result, const aioc_run_opts *opts);
+/// @}
 
 /* ============================================================== tasks == */
+/// @defgroup core_tasks Tasks
+/// @{
 
 /// A task handle. Copy it freely; it stays valid until the task is awaited
 /// (or, for a detached task, ends). `id == 0` is never a valid task.
 typedef struct aioc_task {
-    uint64_t id;
+    uint64_t id; ///< the task's number in dumps; 0 is never a task
 } aioc_task;
 
+/// Options of aioc_spawn_with; zeroed fields take the defaults.
 typedef struct aioc_spawn_opts {
     /// Shown in dumps and failure reports; copied. NULL: "task-<n>".
     const char *name;
@@ -267,14 +290,17 @@ typedef void (*aioc_failure_handler)(const char *name, int err, void *data);
 /// prints "aioc: task 'NAME' failed: ERROR" to stderr. Returns 0 or
 /// AIOC_ENOLOOP.
 AIOC_EXTERN int aioc_set_failure_handler(aioc_failure_handler fn, void *data);
+/// @}
 
 /* ========================================================= task-local == */
+/// @defgroup core_task_local Task-local
+/// @{
 
 /// A task-local variable: declare one per variable with static storage,
 /// e.g. `static aioc_local_key request_id = {free};`. The destructor (may
 /// be NULL) runs on the value when the task ends.
 typedef struct aioc_local_key {
-    void (*destructor)(void *value);
+    void (*destructor)(void *value); ///< run on a task's value when it ends; may be NULL
 } aioc_local_key;
 
 /// Sets the current task's value for `key` (replacing without destroying
@@ -294,8 +320,11 @@ AIOC_EXTERN int aioc_loop_local_set(aioc_local_key *key, void *value);
 
 /// The running loop's value for `key`, or NULL (none, or no loop).
 AIOC_EXTERN void *aioc_loop_local_get(const aioc_local_key *key);
+/// @}
 
 /* ============================================================ waiting == */
+/// @defgroup core_waiting Waiting
+/// @{
 
 /// Suspends the current task for `seconds` (≤ 0: like aioc_yield).
 /// Returns 0, -ECANCELED, -ETIMEDOUT (deadline scope) or AIOC_ENOTASK.
@@ -307,15 +336,20 @@ AIOC_EXTERN int aioc_sleep_until(double when);
 /// Lets every other ready task run once, then resumes (asyncio.sleep(0)).
 /// Returns 0, -ECANCELED, -ETIMEDOUT or AIOC_ENOTASK.
 AIOC_EXTERN int aioc_yield(void);
+/// @}
 
 /* ========================================================== callbacks == */
+/// @defgroup core_callbacks Callbacks
+/// @{
 
 /// A scheduled callback. Like a task handle, a call that could not be
 /// scheduled returns a handle carrying the error (aioc_call_error).
 typedef struct aioc_call {
-    uint64_t id;
+    uint64_t id; ///< the call's number; 0 is never a call
 } aioc_call;
 
+/// A callback run by the loop outside any task (aioc_call_soon,
+/// aioc_call_later, aioc_loop_call): it must not suspend.
 typedef void (*aioc_callback)(void *arg);
 
 /// Runs `fn(arg)` on the loop at its next turn, in FIFO order with ready
@@ -338,8 +372,11 @@ AIOC_EXTERN int aioc_call_error(aioc_call c);
 /// Cancels a callback that has not run yet. Returns 0, or AIOC_ESTALE if it
 /// already ran, was cancelled or was never scheduled.
 AIOC_EXTERN int aioc_call_cancel(aioc_call c);
+/// @}
 
 /* ==================================================== waiting on many == */
+/// @defgroup core_waiting_on_many Waiting on many
+/// @{
 
 /// Waits for every task in `tasks` and consumes all the handles. On the
 /// first failure, cancels the others, waits for them, and returns that
@@ -355,10 +392,11 @@ AIOC_EXTERN int aioc_gather(const aioc_task *tasks, size_t n, void **results);
 /// after cancelling and awaiting every task). Either array may be NULL.
 AIOC_EXTERN int aioc_gather_all(const aioc_task *tasks, size_t n, void **results, int *statuses);
 
+/// What aioc_wait waits for (asyncio.wait's return_when).
 enum aioc_wait_mode {
-    AIOC_WAIT_ANY = 1,           /* one task has ended */
-    AIOC_WAIT_ALL = 2,           /* every task has ended */
-    AIOC_WAIT_FIRST_FAILURE = 3, /* one task failed, or all ended */
+    AIOC_WAIT_ANY = 1,           ///< one task has ended
+    AIOC_WAIT_ALL = 2,           ///< every task has ended
+    AIOC_WAIT_FIRST_FAILURE = 3, ///< one task failed, or all ended
 };
 
 /// Waits until `mode` is met, without consuming any handle (await them
@@ -383,14 +421,17 @@ AIOC_EXTERN long aioc_completion_next(aioc_completion *c);
 
 /// Stops watching and frees the iterator; the tasks are not affected.
 AIOC_EXTERN void aioc_completion_free(aioc_completion *c);
+/// @}
 
 /* ============================================================= scopes == */
+/// @defgroup core_scopes Scopes
+/// @{
 
 /// A deadline/cancel scope (Trio's cancel scopes, asyncio.timeout). The
 /// handle may live on the stack; the scope's state lives in the task, so a
 /// copy of the handle can cancel it from another task.
 typedef struct aioc_scope {
-    uint64_t id;
+    uint64_t id; ///< the scope's number; 0 is never a scope
 } aioc_scope;
 
 /// Enters a scope that expires `seconds` from now (AIOC_NO_TIMEOUT: never;
@@ -432,13 +473,16 @@ AIOC_EXTERN int aioc_scope_reschedule(aioc_scope s, double seconds);
 /// -ETIMEDOUT. Consumes the handle in every case except
 /// AIOC_ESTALE/AIOC_EAWAITED. Otherwise as aioc_await.
 AIOC_EXTERN int aioc_wait_for(aioc_task t, double seconds, void **result);
+/// @}
 
 /* ======================================================== task groups == */
+/// @defgroup core_task_groups Task groups
+/// @{
 
 /// A task group (asyncio.TaskGroup, a Trio nursery): children cannot
 /// outlive it, the first failure cancels the others.
 typedef struct aioc_group {
-    uint64_t id;
+    uint64_t id; ///< the group's number; 0 is never a group
 } aioc_group;
 
 /// Creates a group owned by the current task. Returns 0, AIOC_ENOTASK or
@@ -465,8 +509,11 @@ AIOC_EXTERN int aioc_group_wait(aioc_group g);
 /// Cancels every child of `g`; later spawns into it fail. From any task or
 /// callback of the loop. Returns 0 or AIOC_ESTALE. Does not suspend.
 AIOC_EXTERN int aioc_group_cancel(aioc_group g);
+/// @}
 
 /* ============================================== synchronization == */
+/// @defgroup core_synchronization Synchronization
+/// @{
 
 /* Lock, event, condition, semaphore and barrier, as in asyncio. Each is a
  * small embeddable struct: start it with its AIOC_*_INIT macro (static or
@@ -481,10 +528,11 @@ AIOC_EXTERN int aioc_group_cancel(aioc_group g);
 
 /// An event (asyncio.Event): tasks wait until it is set.
 typedef struct aioc_event {
-    uintptr_t opaque[3];
+    uintptr_t opaque[3]; ///< private: use the functions
 } aioc_event;
 
 // clang-format off
+/// A static initializer, the same as aioc_event_init.
 #define AIOC_EVENT_INIT {{0, 0, 0}}
 // clang-format on
 
@@ -512,10 +560,11 @@ AIOC_EXTERN int aioc_event_wait(aioc_event *ev);
 /// A lock (asyncio.Lock), owned by the task that acquired it; not
 /// recursive.
 typedef struct aioc_lock {
-    uintptr_t opaque[4];
+    uintptr_t opaque[4]; ///< private: use the functions
 } aioc_lock;
 
 // clang-format off
+/// A static initializer, the same as aioc_lock_init.
 #define AIOC_LOCK_INIT {{0, 0, 0, 0}}
 // clang-format on
 
@@ -546,10 +595,11 @@ AIOC_EXTERN int aioc_lock_locked(const aioc_lock *l);
 
 /// A condition variable (asyncio.Condition) used with an aioc_lock.
 typedef struct aioc_cond {
-    uintptr_t opaque[3];
+    uintptr_t opaque[3]; ///< private: use the functions
 } aioc_cond;
 
 // clang-format off
+/// A static initializer, the same as aioc_cond_init.
 #define AIOC_COND_INIT {{0, 0, 0}}
 // clang-format on
 
@@ -580,11 +630,13 @@ AIOC_EXTERN int aioc_cond_notify_all(aioc_cond *c);
 /// one (asyncio.BoundedSemaphore: releasing above the initial value is an
 /// error, not silently allowed).
 typedef struct aioc_sem {
-    uintptr_t opaque[4];
+    uintptr_t opaque[4]; ///< private: use the functions
 } aioc_sem;
 
 // clang-format off
+/// A static initializer for a semaphore holding `value` permits.
 #define AIOC_SEM_INIT(value) {{0, 0, (uintptr_t)(value), 0}}
+/// A static initializer for a bounded semaphore of `value` permits.
 #define AIOC_BOUNDED_SEM_INIT(value) {{0, 0, (uintptr_t)(value), (uintptr_t)(value) + 1}}
 // clang-format on
 
@@ -617,10 +669,11 @@ AIOC_EXTERN unsigned aioc_sem_value(const aioc_sem *s);
 /// A barrier (asyncio.Barrier): `parties` tasks wait until all have
 /// arrived, then all go on together; then it can be used again.
 typedef struct aioc_barrier {
-    uintptr_t opaque[5];
+    uintptr_t opaque[5]; ///< private: use the functions
 } aioc_barrier;
 
 // clang-format off
+/// A static initializer for a barrier of `parties` tasks.
 #define AIOC_BARRIER_INIT(parties) {{0, 0, (uintptr_t)(parties), 0, 0}}
 // clang-format on
 
@@ -646,8 +699,11 @@ AIOC_EXTERN void aioc_barrier_reset(aioc_barrier *b);
 
 /// The number of tasks waiting now.
 AIOC_EXTERN unsigned aioc_barrier_waiting(const aioc_barrier *b);
+/// @}
 
 /* ============================================================= queues == */
+/// @defgroup core_queues Queues
+/// @{
 
 /// A queue of `void *` items between tasks (asyncio.Queue, LifoQueue,
 /// PriorityQueue), with an optional bound: put waits while it is full,
@@ -656,10 +712,11 @@ AIOC_EXTERN unsigned aioc_barrier_waiting(const aioc_barrier *b);
 /// to drop (an immediate shutdown, aioc_queue_free) go to a drop function.
 typedef struct aioc_queue aioc_queue;
 
+/// The order in which a queue gives its items back.
 enum aioc_queue_kind {
-    AIOC_QUEUE_FIFO = 0,
-    AIOC_QUEUE_LIFO = 1,
-    AIOC_QUEUE_PRIORITY = 2, /* smallest first by `cmp`; ties in put order */
+    AIOC_QUEUE_FIFO = 0,     ///< first in, first out (asyncio.Queue)
+    AIOC_QUEUE_LIFO = 1,     ///< last in, first out (asyncio.LifoQueue)
+    AIOC_QUEUE_PRIORITY = 2, ///< smallest first by `cmp`; ties in put order
 };
 
 /// Orders items in a priority queue: negative if `a` comes out before `b`.
@@ -716,8 +773,11 @@ AIOC_EXTERN int aioc_queue_join(aioc_queue *q);
 /// -ESHUTDOWN at once. Does not suspend.
 AIOC_EXTERN void aioc_queue_shutdown(aioc_queue *q, int immediate, aioc_queue_drop drop,
                                      void *data);
+/// @}
 
 /* =================================================== file descriptors == */
+/// @defgroup core_file_descriptors File descriptors
+/// @{
 
 /* Operations on file descriptors (sockets, pipes, terminals, eventfds) that
  * suspend the task instead of blocking the thread. Each tries the system
@@ -815,14 +875,18 @@ AIOC_EXTERN int aioc_wait_writable(int fd);
 /// Return as aioc_wait_readable (0, -EBADF if it is closed meanwhile,
 /// -ECANCELED, -ETIMEDOUT, AIOC_ENOTASK, ...).
 AIOC_EXTERN int aioc_wait_readable_after_eagain(int fd);
+/// The same for writability: after a write(2) that said EAGAIN.
 AIOC_EXTERN int aioc_wait_writable_after_eagain(int fd);
 
 /// Closes `fd`: tasks waiting on it return -EBADF, the loop forgets it, and
 /// close(2) runs. Does not suspend. Returns 0 or close's negated errno.
 /// Outside a loop it is a plain close.
 AIOC_EXTERN int aioc_close(int fd);
+/// @}
 
 /* ======================================================== networking == */
+/// @defgroup core_networking Networking
+/// @{
 
 struct addrinfo;
 
@@ -870,8 +934,11 @@ AIOC_EXTERN int aioc_udp_bind(const char *host, const char *port);
 /// -ECONNREFUSED when the peer's port is closed (an ICMP error came back).
 /// Returns the socket or a negative error, as aioc_udp_bind.
 AIOC_EXTERN int aioc_udp_connect(const char *host, const char *port);
+/// @}
 
 /* ============================================================ streams == */
+/// @defgroup core_streams Streams
+/// @{
 
 /// A buffered byte stream over a transport (asyncio's StreamReader and
 /// StreamWriter in one): a socket or pipe descriptor, or TLS through the
@@ -920,6 +987,8 @@ typedef struct aioc_transport {
     int (*wait_readable)(void *ctx);
 } aioc_transport;
 
+/// Options of a stream (aioc_stream_new, aioc_server_opts.stream); zeroed
+/// fields take the defaults.
 typedef struct aioc_stream_opts {
     size_t limit;      ///< longest line or separator search; 0: 64 KiB
     size_t high_water; ///< write buffer size at which writes wait; 0: 64 KiB
@@ -1068,8 +1137,11 @@ AIOC_EXTERN int aioc_stream_peer_address(const aioc_stream *s, char *buf, size_t
 
 /// The stream's own address as text: its length, or an error.
 AIOC_EXTERN int aioc_stream_local_address(const aioc_stream *s, char *buf, size_t n);
+/// @}
 
 /* ============================================================ servers == */
+/// @defgroup core_servers Servers
+/// @{
 
 /// A stream server (TCP or Unix): a task accepts connections and runs a
 /// handler task for each (asyncio.start_server, start_unix_server).
@@ -1082,6 +1154,8 @@ typedef struct aioc_server aioc_server;
 /// stopped reading), aborts it without waiting for the peer.
 typedef void (*aioc_stream_handler)(aioc_stream *conn, void *arg);
 
+/// Options of a server (aioc_tcp_serve, aioc_unix_serve); zeroed fields
+/// take the defaults.
 typedef struct aioc_server_opts {
     int backlog;             ///< listen(2) backlog; 0: 511
     int reuse_port;          ///< non-zero: SO_REUSEPORT, for one loop per core
@@ -1124,8 +1198,11 @@ AIOC_EXTERN size_t aioc_server_connections(const aioc_server *srv);
 /// handlers had to be cancelled. A server still open when aioc_run ends is
 /// closed then (its handlers were cancelled with every other task).
 AIOC_EXTERN int aioc_server_close(aioc_server *srv, double grace);
+/// @}
 
 /* ========================================================= subprocesses == */
+/// @defgroup core_subprocesses Subprocesses
+/// @{
 
 /// A child process (asyncio.create_subprocess_exec): spawned with each of
 /// its stdin, stdout and stderr inherited, connected to a pipe (an
@@ -1140,12 +1217,14 @@ typedef struct aioc_process aioc_process;
 
 /// Where a standard descriptor of the child goes.
 enum aioc_stdio_mode {
-    AIOC_STDIO_INHERIT = 0, /* the caller's own descriptor (the default) */
-    AIOC_STDIO_PIPE,        /* a pipe to a stream of the process object */
-    AIOC_STDIO_DEVNULL,     /* /dev/null */
-    AIOC_STDIO_STDOUT,      /* stderr only: wherever stdout goes */
+    AIOC_STDIO_INHERIT = 0, ///< the caller's own descriptor (the default)
+    AIOC_STDIO_PIPE,        ///< a pipe to a stream of the process object
+    AIOC_STDIO_DEVNULL,     ///< /dev/null
+    AIOC_STDIO_STDOUT,      ///< stderr only: wherever stdout goes
 };
 
+/// Options of aioc_process_spawn; zeroed options inherit stdin, stdout
+/// and stderr and the caller's environment and directory.
 typedef struct aioc_process_opts {
     /// The child's environment, NULL-terminated "NAME=value" strings; NULL:
     /// the caller's. The program is looked up in the caller's PATH either
@@ -1153,8 +1232,9 @@ typedef struct aioc_process_opts {
     const char *const *envp;
     /// The child's working directory; NULL: the caller's.
     const char *cwd;
-    /// enum aioc_stdio_mode for each; zeroed options inherit all three.
-    int stdin_mode, stdout_mode, stderr_mode;
+    int stdin_mode;  ///< enum aioc_stdio_mode of the child's stdin; 0: inherit
+    int stdout_mode; ///< the same for its stdout
+    int stderr_mode; ///< the same for its stderr
 } aioc_process_opts;
 
 /// Starts the program argv[0] (searched in PATH unless it contains a '/')
@@ -1243,8 +1323,11 @@ AIOC_EXTERN int aioc_process_communicate(aioc_process *p, const void *input, siz
 /// Does not suspend. NULL does nothing. A process spawned in a loop and
 /// not freed when aioc_run ends is freed then, in the same way.
 AIOC_EXTERN void aioc_process_free(aioc_process *p);
+/// @}
 
 /* ============================================ threads and loops == */
+/// @defgroup core_threads_and_loops Threads and loops
+/// @{
 
 /// A loop, as seen from other threads. Obtain it in the loop's thread with
 /// aioc_loop_current(); keep a reference (aioc_loop_ref) to use it from
@@ -1409,8 +1492,11 @@ AIOC_EXTERN int aioc_future_wait(aioc_future *f, void **result);
 /// the waiter's reference; a result completed later goes to the cleanup.
 /// Does not suspend; any thread.
 AIOC_EXTERN void aioc_future_cancel(aioc_future *f);
+/// @}
 
 /* ============================================================== files == */
+/// @defgroup core_files Files
+/// @{
 
 /* Files without blocking the loop (aiofiles, libuv's uv_fs_*, Tokio's fs).
  * Regular files are never "ready" to epoll, so every call here runs its
@@ -1584,8 +1670,8 @@ AIOC_EXTERN int aioc_fs_rmdir(const char *path);
 /// (DT_REG, DT_DIR, DT_LNK, ...; DT_UNKNOWN on file systems that do not
 /// say, where aioc_fs_stat tells).
 typedef struct aioc_dirent {
-    const char *name;
-    unsigned char type;
+    const char *name;   ///< the entry's name, freed with the array
+    unsigned char type; ///< DT_REG, DT_DIR, DT_LNK, ... or DT_UNKNOWN
 } aioc_dirent;
 
 /// Lists the directory at `path`, all of it in one trip, without "." and
@@ -1604,8 +1690,11 @@ AIOC_EXTERN long aioc_fs_readdir(const char *path, aioc_dirent **entries);
 /// -EISDIR, -ENOSPC, -EFBIG, -EINVAL (`from` and `to` are one file:
 /// nothing done), ...; after an error `to` may hold part of the copy.
 AIOC_EXTERN long aioc_fs_copy(const char *from, const char *to);
+/// @}
 
 /* ============================================================ signals == */
+/// @defgroup core_signals Signals
+/// @{
 
 /// Waits until one of the `n` signals listed in `signals` (e.g. SIGTERM,
 /// SIGHUP) arrives, received through signalfd, and returns its number. The
@@ -1615,8 +1704,11 @@ AIOC_EXTERN long aioc_fs_copy(const char *from, const char *to);
 /// -EINVAL (an invalid signal, or n == 0), AIOC_ENOTASK, or the errno of a
 /// failed signalfd.
 AIOC_EXTERN int aioc_signal_wait(const int *signals, size_t n);
+/// @}
 
 /* ========================================================== debugging == */
+/// @defgroup core_debugging Debugging
+/// @{
 
 /// Prints every task of the running loop: id, name, state, what it waits on
 /// and for how long. Returns the number of tasks, or AIOC_ENOLOOP.
@@ -1633,6 +1725,7 @@ AIOC_EXTERN int aioc_dump_tasks(FILE *out);
  * pages one by one, child processes waited for by polling, epoll_wait's
  * milliseconds rounded up). They are not errors: the exit status stays
  * 0, even with --error-exitcode. */
+/// @}
 
 #ifdef __cplusplus
 }

@@ -11,6 +11,8 @@
 #                           and what the adapters build on and are tested with;
 #                           redis-tools and redis-server for examples/kv
 #   scripts/deps.sh format  clang-format (the CI's format check)
+#   scripts/deps.sh docs    + Doxygen and man (the API reference: make docs);
+#                           test installs them too (the ctest docs)
 #   scripts/deps.sh bench   + Go, Python's uvloop, libuv, hyperfine, iperf3, and
 #                           for bench/http: wrk, nginx, Node, aiohttp, libcurl, llhttp;
 #                           for bench/kv and bench/redis: hiredis, redis-server (and
@@ -37,6 +39,9 @@ need_test="$need_test chromium-headless-shell:chromium-headless-shell"
 # the Redis adapter's tests start a throwaway redis-server; examples/kv's
 # checks talk to it with redis-cli and redis-benchmark and compare it with one
 need_test="$need_test redis-cli:redis-tools redis-benchmark:redis-tools redis-server:redis-server"
+# the API reference (ctest docs builds it and reads its man pages)
+need_docs="doxygen:doxygen man:man-db"
+need_test="$need_test $need_docs"
 need_bench="go:golang-go /usr/bin/python3:python3 hyperfine:hyperfine iperf3:iperf3 wrk:wrk curl:curl /usr/sbin/nginx:nginx-light node:nodejs"
 need_bench="$need_bench redis-server:redis-server redis-benchmark:redis-tools"
 
@@ -48,7 +53,8 @@ demo) want="$need_build pkg-config:pkg-config redis-cli:redis-tools"
 test) want="$need_build $need_test" ;;
 bench) want="$need_build $need_bench" ;;
 format) want="clang-format:clang-format" ;;
-*) echo "usage: $0 build|libs|demo|test|bench|format" >&2; exit 2 ;;
+docs) want="$need_build $need_docs" ;;
+*) echo "usage: $0 build|libs|demo|test|bench|format|docs" >&2; exit 2 ;;
 esac
 
 missing=""

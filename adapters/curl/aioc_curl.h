@@ -1,4 +1,5 @@
-/*
+/**
+ * @file
  * aioc_curl — libcurl transfers that suspend the calling task instead of
  * blocking the thread, driven by the loop through libcurl's multi-socket
  * interface.
@@ -46,17 +47,19 @@
 extern "C" {
 #endif
 
+/// @cond INTERNAL
 #if defined(AIOC_CURL_BUILDING) && defined(__GNUC__)
 #define AIOC_CURL_EXTERN __attribute__((visibility("default")))
 #else
 #define AIOC_CURL_EXTERN
 #endif
+/// @endcond
 
-/* A libcurl failure: AIOC_CURL_EBASE - CURLcode (CURLE_COULDNT_CONNECT, 7,
- * gives -13007). The few failures with a natural errno are returned as that
- * errno instead (see aioc_curl_perform). */
+/// A libcurl failure: AIOC_CURL_EBASE - CURLcode (CURLE_COULDNT_CONNECT, 7,
+/// gives -13007). The few failures with a natural errno are returned as that
+/// errno instead (see aioc_curl_perform).
 #define AIOC_CURL_EBASE (-13000)
-/* The largest CURLcode the range holds. */
+/// The largest CURLcode the range holds.
 #define AIOC_CURL_EMAX_CODE 999
 
 /// The error code for a libcurl result: 0 for CURLE_OK, -ETIMEDOUT for
@@ -110,6 +113,8 @@ AIOC_CURL_EXTERN int aioc_curl_perform(CURL *easy);
 AIOC_CURL_EXTERN CURLM *aioc_curl_multi(void);
 
 /* ===================================================== convenience == */
+/// @defgroup curl_convenience HTTP client (libcurl): convenience
+/// @{
 
 /// A request for aioc_curl_fetch; zeroed options make a plain GET.
 typedef struct aioc_curl_fetch_opts {
@@ -117,11 +122,11 @@ typedef struct aioc_curl_fetch_opts {
     const char *method;
     /// Request headers ("Name: value"), `nheaders` of them; may be NULL.
     const char *const *headers;
-    size_t nheaders;
+    size_t nheaders; ///< the number of `headers`
     /// Request body (sent as is, with Content-Length), `body_len` bytes;
     /// NULL for none. Borrowed for the call.
     const void *body;
-    size_t body_len;
+    size_t body_len; ///< the size of `body` in bytes
     /// Whole-transfer limit in seconds (CURLOPT_TIMEOUT_MS); 0 or
     /// AIOC_NO_TIMEOUT: none. Running out gives -ETIMEDOUT; a negative
     /// (or NaN) limit has run out already: -ETIMEDOUT, nothing is sent.
@@ -173,6 +178,7 @@ AIOC_CURL_EXTERN void aioc_curl_response_free(aioc_curl_response *resp);
 /// header), -ENOSPC (`buf` too small).
 AIOC_CURL_EXTERN long aioc_curl_response_header(const aioc_curl_response *resp, const char *name,
                                                 char *buf, size_t cap);
+/// @}
 
 #ifdef __cplusplus
 }

@@ -1,4 +1,5 @@
-/*
+/**
+ * @file
  * aioc_http — an HTTP/1.1 server for aioc (aiohttp's web server), parsing
  * with llhttp.
  *
@@ -41,14 +42,19 @@
 extern "C" {
 #endif
 
+/// @cond INTERNAL
 #if defined(AIOC_HTTP_BUILDING) && defined(__GNUC__)
 #define AIOC_HTTP_EXTERN __attribute__((visibility("default")))
 #else
 #define AIOC_HTTP_EXTERN
 #endif
+/// @endcond
 
+/// A server: its routes, its listener and its connections.
 typedef struct aioc_http_server aioc_http_server;
+/// A request being handled: method, target, headers and body.
 typedef struct aioc_http_request aioc_http_request;
+/// The response a handler fills in: status, headers and body.
 typedef struct aioc_http_response aioc_http_response;
 
 /// Handles one request: reads `req`, fills in `res`. Runs in the
@@ -59,7 +65,10 @@ typedef struct aioc_http_response aioc_http_response;
 typedef int (*aioc_http_handler)(aioc_http_request *req, aioc_http_response *res, void *arg);
 
 /* ============================================================ server == */
+/// @defgroup http_server HTTP server: server
+/// @{
 
+/// Options of aioc_http_server_new; zeroed fields take the defaults.
 typedef struct aioc_http_opts {
     /// The request line and headers; 0: 16 KiB (at most 16 MiB). Over: 431
     /// (414 when the request target alone is over).
@@ -198,8 +207,11 @@ AIOC_HTTP_EXTERN int aioc_http_server_adopt(aioc_http_server *h, aioc_server *li
 /// when aioc_run ends is closed then, its connections cancelled with every
 /// other task.
 AIOC_HTTP_EXTERN int aioc_http_server_close(aioc_http_server *h, double grace);
+/// @}
 
 /* =========================================================== request == */
+/// @defgroup http_request HTTP server: request
+/// @{
 
 /// The method as sent ("GET", "POST", ...).
 AIOC_HTTP_EXTERN const char *aioc_http_request_method(const aioc_http_request *req);
@@ -265,8 +277,11 @@ AIOC_HTTP_EXTERN long aioc_http_request_query_get(const aioc_http_request *req, 
 /// not followed by two hex digits, or "%00"), -ENOSPC (`out` too small).
 AIOC_HTTP_EXTERN long aioc_http_percent_decode(const char *in, size_t n, char *out, size_t cap,
                                                bool plus_is_space);
+/// @}
 
 /* ========================================================== response == */
+/// @defgroup http_response HTTP server: response
+/// @{
 
 /* A response is either buffered (status, headers, then one body: sent when
  * the handler returns, with Content-Length) or streamed (the first
@@ -360,8 +375,11 @@ AIOC_HTTP_EXTERN int aioc_http_response_upgrade(aioc_http_response *res, aioc_st
 /// Ends a streamed response (the last chunk); done for the handler when it
 /// returns. Suspends. Returns 0 or a stream error; 0 if already ended.
 AIOC_HTTP_EXTERN int aioc_http_response_end(aioc_http_response *res);
+/// @}
 
 /* ============================================================ router == */
+/// @defgroup http_router HTTP server: router
+/// @{
 
 /// Routes requests by method and path to handlers; it is itself a handler
 /// (aioc_http_router_handle), so pass it as the server's `arg`.
@@ -397,6 +415,7 @@ AIOC_HTTP_EXTERN void aioc_http_router_fallback(aioc_http_router *r, aioc_http_h
 /// the chosen handler returns (0 for 404/405, or the fallback's result).
 AIOC_HTTP_EXTERN int aioc_http_router_handle(aioc_http_request *req, aioc_http_response *res,
                                              void *arg);
+/// @}
 
 #ifdef __cplusplus
 }

@@ -1,4 +1,5 @@
-/*
+/**
+ * @file
  * aioc_pg — PostgreSQL through libpq's asynchronous API: connecting,
  * queries, results and notifications suspend the calling task instead of
  * blocking the thread.
@@ -64,35 +65,44 @@
 extern "C" {
 #endif
 
+/// @cond INTERNAL
 #if defined(AIOC_PG_BUILDING) && defined(__GNUC__)
 #define AIOC_PG_EXTERN __attribute__((visibility("default")))
 #else
 #define AIOC_PG_EXTERN
 #endif
+/// @endcond
 
 /* ============================================================= errors == */
+/// @defgroup pg_errors PostgreSQL: errors
+/// @{
 
+/// The base of this adapter's error codes (-14001...).
 #define AIOC_PG_EBASE (-14000)
-/* The server refused the query: the error result carries the SQLSTATE
- * (aioc_pg_sqlstate) and the message (aioc_pg_error_message). */
+/// The server refused the query: the error result carries the SQLSTATE
+/// (aioc_pg_sqlstate) and the message (aioc_pg_error_message).
 #define AIOC_PG_ESERVER (-14001)
-/* The connection could not be made (refused, authentication failed, no
- * such database...): the message, when asked for, says which. */
+/// The connection could not be made (refused, authentication failed, no
+/// such database...): the message, when asked for, says which.
 #define AIOC_PG_ECONNECT (-14002)
-/* The connection broke (the server ended it or the network failed) or was
- * closed: the query may or may not have run. The connection is unusable;
- * a pool replaces it. */
+/// The connection broke (the server ended it or the network failed) or was
+/// closed: the query may or may not have run. The connection is unusable;
+/// a pool replaces it.
 #define AIOC_PG_EBROKEN (-14003)
-/* The server answered with something the call did not expect (a COPY
- * where a query was meant, say); the connection is closed. */
+/// The server answered with something the call did not expect (a COPY
+/// where a query was meant, say); the connection is closed.
 #define AIOC_PG_EPROTOCOL (-14004)
 
 /// A description of `err`: this adapter's codes, else aioc_strerror's.
 /// Static; never NULL.
 AIOC_PG_EXTERN const char *aioc_pg_strerror(int err);
+/// @}
 
 /* ======================================================== connecting == */
+/// @defgroup pg_connecting PostgreSQL: connecting
+/// @{
 
+/// A connection to a PostgreSQL server, used by the tasks of one loop.
 typedef struct aioc_pg_conn aioc_pg_conn;
 
 /// Connects to the server that `conninfo` names, either "key=value ..." or
@@ -133,8 +143,11 @@ AIOC_PG_EXTERN int aioc_pg_ok(const aioc_pg_conn *c);
 /// The last connection-level error message of `c` (libpq's
 /// PQerrorMessage): why it broke. Borrowed until the next call on `c`.
 AIOC_PG_EXTERN const char *aioc_pg_conn_message(const aioc_pg_conn *c);
+/// @}
 
 /* ============================================================ queries == */
+/// @defgroup pg_queries PostgreSQL: queries
+/// @{
 
 /// A query's parameters and options. Zero-initialise and fill in what
 /// you need: all NULL means text parameters, types inferred by the server,
@@ -190,8 +203,11 @@ AIOC_PG_EXTERN int aioc_pg_query(aioc_pg_conn *c, const char *sql, int n, const 
 
 /// The number of queries sent on `c` and not yet answered.
 AIOC_PG_EXTERN size_t aioc_pg_in_flight(const aioc_pg_conn *c);
+/// @}
 
 /* ============================================================ results == */
+/// @defgroup pg_results PostgreSQL: results
+/// @{
 
 /// Frees a result (PQclear); NULL does nothing.
 AIOC_PG_EXTERN void aioc_pg_result_free(PGresult *res);
@@ -206,6 +222,7 @@ AIOC_PG_EXTERN const char *aioc_pg_error_message(const PGresult *res);
 
 /// Row and column counts (PQntuples, PQnfields; 0 for NULL).
 AIOC_PG_EXTERN int aioc_pg_rows(const PGresult *res);
+/// @copydoc aioc_pg_rows
 AIOC_PG_EXTERN int aioc_pg_cols(const PGresult *res);
 
 /// The value at (row, col) as text (text results only), NULL for SQL NULL
@@ -225,8 +242,11 @@ AIOC_PG_EXTERN int aioc_pg_double(const PGresult *res, int row, int col, double 
 /// bytes), for a text one its text. `*len` receives the length. NULL for
 /// SQL NULL or out of range. Borrowed from `res`.
 AIOC_PG_EXTERN const char *aioc_pg_bytes(const PGresult *res, int row, int col, size_t *len);
+/// @}
 
 /* ============================================================== pools == */
+/// @defgroup pg_pools PostgreSQL: pools
+/// @{
 
 /// A pool of connections to one server, made on demand up to a maximum.
 /// Queries on the pool are pipelined onto its connections (the least busy
@@ -238,6 +258,7 @@ AIOC_PG_EXTERN const char *aioc_pg_bytes(const PGresult *res, int row, int col, 
 /// back.
 typedef struct aioc_pg_pool aioc_pg_pool;
 
+/// Options of aioc_pg_pool_new; zeroed fields take the defaults.
 typedef struct aioc_pg_pool_opts {
     unsigned max_size; ///< most connections; 0: 10
 } aioc_pg_pool_opts;
@@ -277,14 +298,19 @@ AIOC_PG_EXTERN void aioc_pg_pool_release(aioc_pg_pool *pool, aioc_pg_conn *c);
 
 /// Connections open now (lent out or not).
 AIOC_PG_EXTERN unsigned aioc_pg_pool_size(const aioc_pg_pool *pool);
+/// @}
 
 /* ======================================================= transactions == */
+/// @defgroup pg_transactions PostgreSQL: transactions
+/// @{
 
 /// BEGIN, COMMIT and ROLLBACK on `c` (which the caller holds alone: see
 /// aioc_pg_pool_acquire). Suspend. Return as aioc_pg_exec (no result to
 /// free).
 AIOC_PG_EXTERN int aioc_pg_begin(aioc_pg_conn *c);
+/// @copydoc aioc_pg_begin
 AIOC_PG_EXTERN int aioc_pg_commit(aioc_pg_conn *c);
+/// @copydoc aioc_pg_begin
 AIOC_PG_EXTERN int aioc_pg_rollback(aioc_pg_conn *c);
 
 /// A transaction's body, run by aioc_pg_pool_transaction on `c` between
@@ -302,8 +328,11 @@ typedef int (*aioc_pg_tx_fn)(aioc_pg_conn *c, void *arg);
 /// use aioc_pg_commit yourself to read its SQLSTATE), aioc_pg_pool_acquire's
 /// and BEGIN's errors, AIOC_ENOTASK.
 AIOC_PG_EXTERN int aioc_pg_pool_transaction(aioc_pg_pool *pool, aioc_pg_tx_fn fn, void *arg);
+/// @}
 
 /* ===================================================== LISTEN/NOTIFY == */
+/// @defgroup pg_listen_notify PostgreSQL: LISTEN/NOTIFY
+/// @{
 
 /// Waits for the next notification on `c` (after LISTEN on it: use a
 /// connection of its own, e.g. from aioc_pg_pool_acquire). Notifications
@@ -311,8 +340,11 @@ AIOC_PG_EXTERN int aioc_pg_pool_transaction(aioc_pg_pool *pool, aioc_pg_tx_fn fn
 /// 0 and `*out` (free it with PQfreemem), AIOC_PG_EBROKEN, -ECANCELED,
 /// -ETIMEDOUT (nothing lost: the next call returns it), AIOC_ENOTASK.
 AIOC_PG_EXTERN int aioc_pg_notify_next(aioc_pg_conn *c, PGnotify **out);
+/// @}
 
 /* =============================================================== COPY == */
+/// @defgroup pg_copy PostgreSQL: COPY
+/// @{
 
 /// Starts `COPY ... FROM STDIN` (`sql`) on `c`, which the caller holds
 /// alone; the pipeline is left while the COPY lasts. Suspends. Returns 0,
@@ -351,6 +383,7 @@ AIOC_PG_EXTERN int aioc_pg_copy_out_start(aioc_pg_conn *c, const char *sql, PGre
 /// AIOC_PG_EBROKEN, -ECANCELED / -ETIMEDOUT (the COPY is cancelled on the
 /// server and drained; the connection stays usable), AIOC_ENOTASK.
 AIOC_PG_EXTERN long aioc_pg_copy_get(aioc_pg_conn *c, char **buf, PGresult **res);
+/// @}
 
 #ifdef __cplusplus
 }

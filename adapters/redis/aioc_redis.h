@@ -1,4 +1,5 @@
-/*
+/**
+ * @file
  * aioc_redis — a Redis client for tasks (redis.asyncio, go-redis), on
  * hiredis's RESP parser.
  *
@@ -59,14 +60,19 @@
 extern "C" {
 #endif
 
+/// @cond INTERNAL
 #if defined(AIOC_REDIS_BUILDING) && defined(__GNUC__)
 #define AIOC_REDIS_EXTERN __attribute__((visibility("default")))
 #else
 #define AIOC_REDIS_EXTERN
 #endif
+/// @endcond
 
 /* ============================================================= errors == */
+/// @defgroup redis_errors Redis: errors
+/// @{
 
+/// The base of this adapter's error codes (-15001...).
 #define AIOC_REDIS_EBASE (-15000)
 /// The server answered with an error reply ("-ERR ...", "-WRONGTYPE ...",
 /// "-NOAUTH ..."). The command's call hands that reply out (type
@@ -89,8 +95,11 @@ extern "C" {
 /// A description of `err`: the codes above, or anything aioc_strerror
 /// knows. Static; never NULL. Callable anywhere.
 AIOC_REDIS_EXTERN const char *aioc_redis_strerror(int err);
+/// @}
 
 /* ======================================================== connections == */
+/// @defgroup redis_connections Redis: connections
+/// @{
 
 /// A connection, shared by the tasks of one loop (see the top).
 typedef struct aioc_redis aioc_redis;
@@ -115,7 +124,8 @@ typedef struct aioc_redis_opts {
     /// After a reconnect fails, the next is not tried for this long,
     /// doubling at each failure up to backoff_max; a connect that works
     /// resets it. 0: 0.05 s and 2 s.
-    double backoff_min, backoff_max;
+    double backoff_min;
+    double backoff_max; ///< the longest wait between reconnects; 0: 2 s
     /// Messages a pub/sub connection buffers before it stops reading its
     /// socket (and the server, once its own output buffer for us is full,
     /// drops the connection: Redis's client-output-buffer-limit pubsub);
@@ -207,8 +217,11 @@ AIOC_REDIS_EXTERN int aioc_redis_vcommand(aioc_redis *r, redisReply **reply, con
 /// Frees a reply (and its elements) this library handed out: hiredis's
 /// freeReplyObject. NULL does nothing. Callable anywhere.
 AIOC_REDIS_EXTERN void aioc_redis_reply_free(redisReply *reply);
+/// @}
 
 /* ======================================================= transactions == */
+/// @defgroup redis_transactions Redis: transactions
+/// @{
 
 /// A transaction: commands gathered, then sent as MULTI, the commands and
 /// EXEC in one write, so that no other task's command on the shared
@@ -245,8 +258,11 @@ AIOC_REDIS_EXTERN int aioc_redis_tx_exec(aioc_redis *r, aioc_redis_tx *tx, redis
 
 /// Frees a transaction. NULL does nothing. Does not suspend.
 AIOC_REDIS_EXTERN void aioc_redis_tx_free(aioc_redis_tx *tx);
+/// @}
 
 /* ============================================================ pub/sub == */
+/// @defgroup redis_pub_sub Redis: pub/sub
+/// @{
 
 /// A pub/sub connection: a dedicated connection that subscribes to
 /// channels and patterns and delivers their messages, in the order the
@@ -261,12 +277,12 @@ typedef struct aioc_redis_pubsub aioc_redis_pubsub;
 /// free it with aioc_redis_message_free.
 typedef struct aioc_redis_message {
     const char *channel; ///< the channel it was published on
-    size_t channel_len;
+    size_t channel_len;  ///< its length
     const char *pattern; ///< the pattern it matched (psubscribe), else NULL
-    size_t pattern_len;
+    size_t pattern_len;  ///< its length (0 without a pattern)
     const char *payload; ///< the message, binary-safe
-    size_t payload_len;
-    redisReply *reply; ///< the whole "message" / "pmessage" reply
+    size_t payload_len;  ///< its length
+    redisReply *reply;   ///< the whole "message" / "pmessage" reply
 } aioc_redis_message;
 
 /// Connects for pub/sub (addresses and options as aioc_redis_connect).
@@ -328,8 +344,11 @@ AIOC_REDIS_EXTERN void aioc_redis_message_free(aioc_redis_message *msg);
 /// buffered. Must not race other calls on `ps`. Does not suspend. NULL
 /// does nothing.
 AIOC_REDIS_EXTERN void aioc_redis_pubsub_close(aioc_redis_pubsub *ps);
+/// @}
 
 /* ============================================================== pools == */
+/// @defgroup redis_pools Redis: pools
+/// @{
 
 /// A pool of up to `max_size` connections to one server, each lent to one
 /// task at a time (for commands that hold a connection: WATCH ... EXEC,
@@ -373,6 +392,7 @@ AIOC_REDIS_EXTERN size_t aioc_redis_pool_size(const aioc_redis_pool *pool);
 /// Closes the idle connections and frees the pool. Every lent connection
 /// must have been given back. Does not suspend. NULL does nothing.
 AIOC_REDIS_EXTERN void aioc_redis_pool_free(aioc_redis_pool *pool);
+/// @}
 
 #ifdef __cplusplus
 }

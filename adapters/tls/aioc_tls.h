@@ -1,4 +1,5 @@
-/*
+/**
+ * @file
  * aioc_tls — TLS streams over OpenSSL (asyncio's `ssl=` and `start_tls`).
  *
  * A TLS connection is an ordinary aioc_stream whose transport encrypts:
@@ -23,14 +24,19 @@
 extern "C" {
 #endif
 
+/// @cond INTERNAL
 #if defined(AIOC_TLS_BUILDING) && defined(__GNUC__)
 #define AIOC_TLS_EXTERN __attribute__((visibility("default")))
 #else
 #define AIOC_TLS_EXTERN
 #endif
+/// @endcond
 
 /* ============================================================= errors == */
+/// @defgroup tls_errors TLS: errors
+/// @{
 
+/// The base of this adapter's error codes (-12001...).
 #define AIOC_TLS_EBASE (-12000)
 /// The peer's certificate did not verify: unknown or untrusted issuer,
 /// self-signed, expired, not yet valid, revoked... The X509 verify result
@@ -60,8 +66,11 @@ AIOC_TLS_EXTERN const char *aioc_tls_strerror(int err);
 /// OpenSSL's description of an X509 verify result (e.g. "certificate has
 /// expired"). Static; never NULL.
 AIOC_TLS_EXTERN const char *aioc_tls_verify_string(long verify_result);
+/// @}
 
 /* =========================================================== contexts == */
+/// @defgroup tls_contexts TLS: contexts
+/// @{
 
 /// Settings shared by many connections: a client context (whom to trust)
 /// or a server context (which certificate to show). Wraps an OpenSSL
@@ -69,6 +78,7 @@ AIOC_TLS_EXTERN const char *aioc_tls_verify_string(long verify_result);
 /// while connections made from it live on; it is used from one thread.
 typedef struct aioc_tls_ctx aioc_tls_ctx;
 
+/// Options of a client context (aioc_tls_client_new).
 typedef struct aioc_tls_client_opts {
     /// PEM file of CA certificates to trust instead of the system's store
     /// (SSL_CTX_set_default_verify_paths); NULL: the system's store.
@@ -80,7 +90,7 @@ typedef struct aioc_tls_client_opts {
     /// first) and its private key that the client shows a server asking
     /// for one (aioc_tls_ctx_require_client_cert). Both or neither.
     const char *cert_file;
-    const char *key_file;
+    const char *key_file; ///< the private key of `cert_file` (PEM)
 } aioc_tls_client_opts;
 
 /// A client context: by default every connection verifies the server's
@@ -130,8 +140,11 @@ AIOC_TLS_EXTERN int aioc_tls_ctx_set_alpn(aioc_tls_ctx *ctx, const char *const *
 /// by aioc_tls_serve uses it. Connections already made are not affected.
 /// NULL does nothing. Does not suspend.
 AIOC_TLS_EXTERN void aioc_tls_ctx_free(aioc_tls_ctx *ctx);
+/// @}
 
 /* ======================================================== connections == */
+/// @defgroup tls_connections TLS: connections
+/// @{
 
 /* The TLS stream. The calls below return an aioc_stream that owns the
  * connection; every aioc_stream_* call works on it as documented in
@@ -149,6 +162,8 @@ AIOC_TLS_EXTERN void aioc_tls_ctx_free(aioc_tls_ctx *ctx);
  *   - After a protocol error no close_notify is sent.
  *   - aioc_stream_release_fd gives -EINVAL (TLS cannot be taken back). */
 
+/// Options of one connection (aioc_tls_connect, aioc_tls_accept,
+/// aioc_tls_start).
 typedef struct aioc_tls_opts {
     /// Client: the name sent as SNI and checked against the certificate
     /// (an IP address is checked against the certificate's IP addresses
@@ -257,6 +272,7 @@ AIOC_TLS_EXTERN aioc_server *aioc_tls_serve(const char *host, const char *port, 
                                             aioc_stream_handler fn, void *arg,
                                             const aioc_server_opts *opts,
                                             const aioc_tls_opts *tls_opts, int *err);
+/// @}
 
 #ifdef __cplusplus
 }

@@ -1,4 +1,5 @@
-/*
+/**
+ * @file
  * aioc_ws — WebSockets (RFC 6455) for aioc: a server side that takes over
  * a route's connection from aioc_http, a ws:// and wss:// client, and one
  * message API for both, in aioc's blocking style.
@@ -56,14 +57,19 @@
 extern "C" {
 #endif
 
+/// @cond INTERNAL
 #if defined(AIOC_WS_BUILDING) && defined(__GNUC__)
 #define AIOC_WS_EXTERN __attribute__((visibility("default")))
 #else
 #define AIOC_WS_EXTERN
 #endif
+/// @endcond
 
 /* ============================================================= errors == */
+/// @defgroup ws_errors WebSocket: errors
+/// @{
 
+/// The base of this adapter's error codes (-16001...).
 #define AIOC_WS_EBASE (-16000)
 /// The opening handshake failed: a request that is not a valid WebSocket
 /// upgrade (aioc_ws_accept set the response: 400, or 426 with
@@ -96,25 +102,33 @@ extern "C" {
 /// A description of `err`: the codes above, or anything aioc_strerror (and
 /// the TLS adapter's aioc_tls_strerror) knows. Static; never NULL.
 AIOC_WS_EXTERN const char *aioc_ws_strerror(int err);
+/// @}
 
 /* ======================================================= close codes == */
+/// @defgroup ws_close_codes WebSocket: close codes
+/// @{
 
-/* RFC 6455 §7.4.1. 1005 (no code), 1006 (abnormal) and 1015 (TLS) are
- * never sent: aioc_ws_close_code reports them. */
-#define AIOC_WS_NORMAL 1000
-#define AIOC_WS_GOING_AWAY 1001
-#define AIOC_WS_PROTOCOL_ERROR 1002
-#define AIOC_WS_UNSUPPORTED 1003
-#define AIOC_WS_NO_STATUS 1005
-#define AIOC_WS_ABNORMAL 1006
-#define AIOC_WS_INVALID_DATA 1007
-#define AIOC_WS_POLICY 1008
-#define AIOC_WS_TOO_BIG 1009
-#define AIOC_WS_EXTENSION 1010
-#define AIOC_WS_INTERNAL 1011
+/// RFC 6455 §7.4.1. 1005 (no code), 1006 (abnormal) and 1015 (TLS) are
+/// never sent: aioc_ws_close_code reports them.
+#define AIOC_WS_NORMAL 1000         ///< normal closure
+#define AIOC_WS_GOING_AWAY 1001     ///< the endpoint is going away (shutdown, page left)
+#define AIOC_WS_PROTOCOL_ERROR 1002 ///< a protocol error
+#define AIOC_WS_UNSUPPORTED 1003    ///< a data type the endpoint cannot accept
+#define AIOC_WS_NO_STATUS 1005      ///< reported only: the close frame had no code
+#define AIOC_WS_ABNORMAL 1006       ///< reported only: no close frame at all
+#define AIOC_WS_INVALID_DATA 1007   ///< data not consistent with its type (bad UTF-8)
+#define AIOC_WS_POLICY 1008         ///< a message that violates the endpoint's policy
+#define AIOC_WS_TOO_BIG 1009        ///< a message too big to process
+#define AIOC_WS_EXTENSION 1010      ///< the server did not agree to a needed extension
+#define AIOC_WS_INTERNAL 1011       ///< the server met an unexpected condition
+/// @}
 
 /* ============================================================ options == */
+/// @defgroup ws_options WebSocket: options
+/// @{
 
+/// Options of aioc_ws_accept and aioc_ws_connect; zeroed fields take the
+/// defaults.
 typedef struct aioc_ws_opts {
     /// The largest message received, in bytes, after decompression; 0:
     /// 1 MiB. Over it the connection closes with 1009 (AIOC_WS_ETOOBIG).
@@ -158,14 +172,18 @@ typedef struct aioc_ws_opts {
     /// Origin header to send (NULL: none) and extra header lines
     /// ("Name: value\r\n..." or NULL, e.g. Authorization).
     aioc_stream_opts stream;
-    struct aioc_tls_ctx *tls;
-    const struct aioc_tls_opts *tls_opts;
-    const char *origin;
-    const char *headers;
+    struct aioc_tls_ctx *tls;             ///< client: the TLS context for wss://
+    const struct aioc_tls_opts *tls_opts; ///< client: the TLS options
+    const char *origin;                   ///< client: the Origin header
+    const char *headers;                  ///< client: extra header lines
 } aioc_ws_opts;
+/// @}
 
 /* ======================================================== connections == */
+/// @defgroup ws_connections WebSocket: connections
+/// @{
 
+/// A WebSocket connection, server or client side.
 typedef struct aioc_ws aioc_ws;
 
 /// Server side, from an aioc_http handler: checks that `req` is a WebSocket
@@ -202,20 +220,23 @@ AIOC_WS_EXTERN aioc_ws *aioc_ws_connect(const char *url, const aioc_ws_opts *opt
 /// handler returns. Does not suspend. NULL does nothing. No other call may
 /// be in progress on `ws`.
 AIOC_WS_EXTERN void aioc_ws_free(aioc_ws *ws);
+/// @}
 
 /* =========================================================== messages == */
+/// @defgroup ws_messages WebSocket: messages
+/// @{
 
-#define AIOC_WS_TEXT 1
-#define AIOC_WS_BINARY 2
+#define AIOC_WS_TEXT 1   ///< a text message (UTF-8)
+#define AIOC_WS_BINARY 2 ///< a binary message
 
 /// A message received: AIOC_WS_TEXT (UTF-8, checked; NUL-terminated for
 /// convenience, the NUL not counted) or AIOC_WS_BINARY, its bytes and their
 /// count. `data` belongs to the connection and stays valid until the next
 /// aioc_ws_recv or aioc_ws_free.
 typedef struct aioc_ws_msg {
-    int type;
-    const char *data;
-    size_t len;
+    int type;         ///< AIOC_WS_TEXT or AIOC_WS_BINARY
+    const char *data; ///< the bytes, owned by the connection
+    size_t len;       ///< their count
 } aioc_ws_msg;
 
 /// Receives the next whole message: fragments are joined, compressed ones
@@ -252,6 +273,7 @@ AIOC_WS_EXTERN int aioc_ws_send(aioc_ws *ws, int type, const void *data, size_t 
 
 /// aioc_ws_send of AIOC_WS_TEXT and AIOC_WS_BINARY.
 AIOC_WS_EXTERN int aioc_ws_send_text(aioc_ws *ws, const char *text, size_t n);
+/// @copydoc aioc_ws_send_text
 AIOC_WS_EXTERN int aioc_ws_send_binary(aioc_ws *ws, const void *data, size_t n);
 
 /// Sends like aioc_ws_send, or not at all: for a broadcaster that drops a
@@ -304,6 +326,7 @@ AIOC_WS_EXTERN bool aioc_ws_deflate(const aioc_ws *ws);
 /// certificate). Owned by the connection (or the HTTP server): never read,
 /// write or close it.
 AIOC_WS_EXTERN aioc_stream *aioc_ws_stream(const aioc_ws *ws);
+/// @}
 
 #ifdef __cplusplus
 }
