@@ -25,3 +25,8 @@ unwritable)
 *) fail "unknown mode $mode" ;;
 esac
 python3 "$(dirname "$0")/check_trace.py" "$trace" "$mode" || fail "the trace does not hold"
+if [ "$mode" = orders ]; then # the picture of it (scripts/trace_view.py) draws the sleeps
+    python3 "$(dirname "$0")/../scripts/trace_view.py" "$trace" "$dir/view.html" ||
+        fail "trace_view.py failed"
+    grep -q "sleep 2.00 s" "$dir/view.html" || fail "trace_view.py did not draw order 1's sleep"
+fi
