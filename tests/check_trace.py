@@ -103,8 +103,12 @@ def check_orders(events):
     if tasks != {"main", "task-2", "task-3", "task-4"}:
         fail(f"expected main and three orders, found tasks {sorted(tasks)}")
     sleeps = sorted(max(d) for d in spans_of(events, "sleep").values())
-    # orders 1 and 2 sleep 2 s and 1 s; order 3 sleeps 0 s, a yield
-    if len(sleeps) != 2 or not (0.99e6 <= sleeps[0] <= 1.5e6 and 1.99e6 <= sleeps[1] <= 2.5e6):
+    # orders 1 and 2 sleep 2 s and 1 s; order 3 sleeps 0 s, a yield. A
+    # sleep counts from the loop's clock as last read, which may be a little
+    # before the step that slept ended (much under Valgrind): bounds are wide,
+    # the difference is narrow.
+    if len(sleeps) != 2 or not (0.5e6 <= sleeps[0] <= 1.5e6 and 1.5e6 <= sleeps[1] <= 2.5e6
+                                and 0.9e6 <= sleeps[1] - sleeps[0] <= 1.1e6):
         fail(f"expected sleeps of 1 s and 2 s, found {sleeps} µs")
     gather = [d for ds in spans_of(events, "await tasks").values() for d in ds]
     if not gather or sum(gather) < 1.99e6:
