@@ -176,7 +176,7 @@ def compile_fragment(block, flags, workdir, name):
 
 
 def run_program(exe, opts, expected, wrapper, timeout):
-    env = dict(os.environ)
+    env = {k: v for k, v in os.environ.items() if k not in ("AIOC_VIRTUAL_TIME", "AIOC_SEED")}
     if opts["virtual-time"]:
         env["AIOC_VIRTUAL_TIME"] = "1"
     r = subprocess.run(wrapper + [exe], stdin=subprocess.DEVNULL, capture_output=True,
