@@ -175,10 +175,18 @@ typedef struct aioc_run_opts {
     /// Most threads for the process-wide pool behind aioc_to_thread; 0
     /// leaves the pool as it is (see aioc_thread_pool_size).
     unsigned threads;
+    /// How many loops run `main`, each in a thread of its own (one per core
+    /// for a server: see the "Loops" section). 0 takes the environment
+    /// variable AIOC_LOOPS (a number or "auto"), else 1; 1 is one loop in
+    /// the calling thread; N > 1 runs main once per loop, the calling
+    /// thread being loop 0; AIOC_LOOPS_AUTO is the number of CPUs the
+    /// process may use. At most AIOC_LOOPS_MAX (-EINVAL above it).
+    unsigned loops;
 } aioc_run_opts;
 
 /// Runs `main(arg)` as the first task of a new event loop in this thread and
-/// returns when it ends. Before returning, every task still alive is
+/// returns when it ends (with several loops, aioc_run_opts.loops: once per
+/// loop, and returns when all have ended, as told in the "Loops" section). Before returning, every task still alive is
 /// cancelled and joined, and unobserved failures are reported.
 /// `*result` (if `result` is not NULL) receives main's return value.
 /// Returns main's status: 0, the error main returned with aioc_fail(),
@@ -196,8 +204,12 @@ typedef struct aioc_run_opts {
 AIOC_EXTERN int aioc_run(aioc_fn main, void *arg, void **result);
 
 /// aioc_run with options; `opts` may be NULL and is only read during the call.
+/// Also -EINVAL for aioc_run_opts.loops (or AIOC_LOOPS) above
+/// AIOC_LOOPS_MAX or not a number, and -EAGAIN if a loop's thread cannot
+/// be started.
 AIOC_EXTERN int aioc_run_with(aioc_fn main, void *arg, void **result, const aioc_run_opts *opts);
 /// @}
+
 
 /* ============================================================== tasks == */
 /// @defgroup core_tasks Tasks
@@ -1497,6 +1509,60 @@ AIOC_EXTERN int aioc_future_wait(aioc_future *f, void **result);
 AIOC_EXTERN void aioc_future_cancel(aioc_future *f);
 /// @}
 
+/* ============================================================== loops == */
+/// @defgroup core_loops Loops (one per core)
+/// @brief Running main on N loops, one thread each, with aioc_run_opts.loops.
+///
+/// A run of N loops starts N-1 threads; the calling thread is loop 0. Each
+/// loop is a whole loop of its own (tasks never move between loops) and
+/// runs `main(arg)` as its main task; aioc_loop_index() tells main which
+/// loop it is. A server started from every loop with
+/// aioc_tcp_serve_opts.reuse_port shares the port: the kernel spreads
+/// connections over the loops. Loops share work by message passing: a
+/// call queued on a sibling with aioc_loop_call(aioc_loop_at(i), fn, arg).
+///
+/// Every loop is set up before any main runs: if one cannot be (or a
+/// thread cannot be started), no main runs and aioc_run returns that
+/// error. A loop whose tasks have all ended stays open to calls from its
+/// siblings (aioc_loop_at stays valid) until every loop of the run has
+/// ended its tasks; such a call may not spawn tasks any more (-ESHUTDOWN).
+///
+/// aioc_run then returns 0 if every loop's main ended with status 0; else
+/// the status of the first main, in the order in which they ended, that
+/// ended with a non-zero status (its error, -ECANCELED, or -EDEADLK for a
+/// loop reported deadlocked). `*result` receives loop 0's main's return
+/// value, as with one loop; give other loops' results to loop 0 by a call.
+///
+/// Ctrl-C (unless aioc_run_opts.keep_sigint) cancels the main task of every
+/// loop of the run; aioc_run_opts.return_on_sigint applies once all have
+/// ended. A loop whose tasks all wait on each other is reported deadlocked
+/// only when no sibling can wake it any more: every other loop of the run
+/// is stuck too or has ended its tasks, and no call is queued anywhere.
+/// aioc_dump_tasks dumps every loop of the run, each headed "loop I of N".
+/// @{
+
+/// The value of aioc_run_opts.loops for one loop per CPU that the process
+/// may use (sched_getaffinity), at most AIOC_LOOPS_MAX.
+#define AIOC_LOOPS_AUTO 0xFFFFFFFFu
+/// The most loops one aioc_run runs.
+#define AIOC_LOOPS_MAX 256u
+
+/// The index of the calling thread's loop within its run, 0 to
+/// aioc_loop_count() - 1; 0 for a loop run alone or outside any loop.
+AIOC_EXTERN unsigned aioc_loop_index(void);
+
+/// How many loops the calling thread's run has: 1 for a loop run alone, 0
+/// outside any loop.
+AIOC_EXTERN unsigned aioc_loop_count(void);
+
+/// Loop `i` of the calling thread's run, to queue calls on it with
+/// aioc_loop_call; aioc_loop_at(aioc_loop_index()) is aioc_loop_current().
+/// NULL outside a loop or if `i` >= aioc_loop_count(). Borrowed: valid
+/// until aioc_run returns (calls fail with -ESHUTDOWN once every loop of
+/// the run has ended its tasks); aioc_loop_ref keeps it for longer.
+AIOC_EXTERN aioc_loop *aioc_loop_at(unsigned i);
+/// @}
+
 /* ============================================================== files == */
 /// @defgroup core_files Files
 /// @{
@@ -1714,7 +1780,12 @@ AIOC_EXTERN int aioc_signal_wait(const int *signals, size_t n);
 /// @{
 
 /// Prints every task of the running loop: id, name, state, what it waits on
-/// and for how long. Returns the number of tasks, or AIOC_ENOLOOP.
+/// and for how long. Returns the number of tasks, or AIOC_ENOLOOP. In a run
+/// of several loops, prints every loop's, each headed "loop I of N", and
+/// returns the total: a sibling prints its own tasks when it next polls
+/// (it is asked with a loop call), waited for up to a second per loop;
+/// one that did not answer by then (a task keeps it busy) or that has
+/// ended is named as such. Does not suspend (the thread waits).
 AIOC_EXTERN int aioc_dump_tasks(FILE *out);
 
 /* Valgrind: task stacks are registered with it, so a program using aioc

@@ -1,4 +1,5 @@
 /* aioc_dump_tasks: every task, its state, what it waits on, for how long. */
+#include "loops.h"
 #include "scheduler.h"
 
 static const char *state_name(int s) {
@@ -16,6 +17,10 @@ int aioc_dump_tasks(FILE *out) {
     aioc__loop *loop = aioc__loop_get();
     if (!loop)
         return AIOC_ENOLOOP;
+    return loop->run ? aioc__loops_dump(loop, out) : aioc__dump_loop(loop, out);
+}
+
+int aioc__dump_loop(aioc__loop *loop, FILE *out) {
     int count = 0;
     aioc__clock_update(loop);
     fprintf(out, "aioc: %zu live task(s), clock %.6f s\n", loop->live_tasks,

@@ -14,6 +14,7 @@
 #include "call.h"
 #include "group.h"
 #include "io.h"
+#include "loops.h"
 #include "remote.h"
 #include "scheduler.h"
 #include "scope.h"
@@ -156,29 +157,43 @@ static int run_until(aioc__loop *loop, bool (*done)(aioc__loop *)) {
                 timeout = 0;
             }
         } else if (stuck(loop)) {
-            return -EDEADLK;
+            /* in a run of loops, a sibling may still call in: sleep, unless
+             * the run as a whole is stuck (src/loops.c) */
+            if (!loop->run || aioc__loops_stuck(loop))
+                return -EDEADLK;
         }
         if (timeout != 0 && !aioc__remote_prepare_sleep(loop->handle))
             timeout = 0;
         loop->backend->poll(loop, timeout);
         if (timeout != 0)
             aioc__remote_awake(loop->handle);
+        if (loop->run_sleeping && aioc__loops_awake(loop))
+            return -EDEADLK;
         clock_tick(loop);
         fire_timers(loop);
         if (aioc__remote_pending(loop->handle))
             aioc__remote_run(loop->handle);
         if (loop->sigint && !loop->interrupted && aioc__sigint_pending(loop) &&
-            loop->main->state != AIOC__DONE) {
-            loop->interrupted = true; /* Ctrl-C: cancel main, shut down cleanly */
-            loop->main->cancels++;
-            aioc__interrupt(loop, loop->main);
+            (loop->run || (loop->main && loop->main->state != AIOC__DONE))) {
+            aioc__interrupt_main(loop); /* Ctrl-C: cancel main, shut down cleanly */
+            if (loop->run)
+                aioc__loops_interrupt(loop); /* and every sibling's */
         }
     }
     return 0;
 }
 
+void aioc__interrupt_main(aioc__loop *loop) {
+    loop->interrupted = true;
+    if (loop->main && loop->main->state != AIOC__DONE) {
+        loop->main->cancels++;
+        aioc__interrupt(loop, loop->main);
+    }
+}
+
 static bool main_done(aioc__loop *loop) { return loop->main->state == AIOC__DONE; }
 static bool all_done(aioc__loop *loop) { return loop->live_tasks == 0; }
+static bool run_over(aioc__loop *loop) { return aioc__loops_over(loop->run); }
 
 /* Cancels every live task; returns how many there were. */
 static size_t cancel_all(aioc__loop *loop) {
@@ -320,28 +335,37 @@ static void loop_free(aioc__loop *loop) {
     aioc__handles_free(&loop->handles);
 }
 
-int aioc_run(aioc_fn main, void *arg, void **result) {
-    return aioc_run_with(main, arg, result, NULL);
-}
-
-int aioc_run_with(aioc_fn main, void *arg, void **result, const aioc_run_opts *opts) {
+/* One loop's whole life, in this thread: set up, run main and then every
+ * task left, tear down. In a run of several loops (src/loops.c), `run` and
+ * `index` place it there: it waits for its siblings to be set up before
+ * main runs, and after its own tasks for them all to end. Returns main's
+ * status; `*interrupted` tells whether a Ctrl-C cancelled it (the caller
+ * decides what then: aioc_run_with). */
+int aioc__loop_run(aioc_fn main, void *arg, void **result, const aioc_run_opts *opts,
+                   struct aioc__run *run, unsigned index, bool *interrupted) {
+    *interrupted = false;
     if (result)
         *result = NULL;
-    if (!main)
-        return -EINVAL;
-    if (aioc__loop_tls)
-        return -EBUSY;
     aioc__loop *loop = malloc(sizeof *loop);
-    if (!loop)
-        return -ENOMEM;
-    int err = loop_init(loop, opts);
+    int err = loop ? loop_init(loop, opts) : -ENOMEM;
+    bool guarded = false, signals = false;
     if (!err)
         err = aioc__overflow_guard_start();
+    guarded = !err;
     if (!err)
         err = aioc__signals_start(loop, opts);
+    signals = !err;
+    if (run) /* every loop set up, or none runs main */
+        err = aioc__loops_join(run, index, err ? NULL : loop, err);
     if (err) {
-        loop_free(loop);
-        free(loop);
+        if (signals)
+            aioc__signals_stop(loop, false);
+        if (guarded)
+            aioc__overflow_guard_stop();
+        if (loop) {
+            loop_free(loop);
+            free(loop);
+        }
         return err;
     }
     aioc__pools_enter(opts);
@@ -354,16 +378,24 @@ int aioc_run_with(aioc_fn main, void *arg, void **result, const aioc_run_opts *o
     if (loop->main) {
         if (run_until(loop, main_done) == -EDEADLK) {
             loop->deadlocked = true;
-            fprintf(stderr, "aioc: deadlock: every task waits and nothing can wake one\n");
-            aioc_dump_tasks(stderr);
+            aioc__loops_report(loop, "deadlock: every task waits and nothing can wake one");
         }
+        if (run)
+            aioc__loops_main_ended(loop, loop->deadlocked ? -EDEADLK : loop->main->status);
         /* main ended (or is stuck): cancel and join everything left */
         loop->shutting_down = true;
         cancel_all(loop);
-        if (run_until(loop, all_done) == -EDEADLK) {
-            fprintf(stderr, "aioc: tasks still waiting at shutdown, abandoned:\n");
-            aioc_dump_tasks(stderr);
-        }
+        if (run_until(loop, all_done) == -EDEADLK)
+            aioc__loops_report(loop, "tasks still waiting at shutdown, abandoned:");
+    } else if (run) {
+        aioc__loops_main_ended(loop, status);
+    }
+    if (run) { /* siblings may still call in until all have ended */
+        loop->shutting_down = true;
+        aioc__loops_finished(loop);
+        run_until(loop, run_over);
+    }
+    if (loop->main) {
         /* streams the program never closed: what they buffer goes out if
          * it can at once, and none stays linked to this loop */
         run_deferred(loop);
@@ -387,14 +419,10 @@ int aioc_run_with(aioc_fn main, void *arg, void **result, const aioc_run_opts *o
     aioc__trace_stop(loop);
     aioc__overflow_guard_stop();
     aioc__loop_tls = NULL;
-    bool interrupted = loop->interrupted;
+    *interrupted = loop->interrupted;
     aioc__signals_stop(loop, false);
     loop_free(loop);
     free(loop);
     aioc__pools_leave();
-    if (interrupted && opts && opts->return_on_sigint)
-        return -ECANCELED; /* the program exits as it likes */
-    if (interrupted)       /* Ctrl-C, handled cleanly: now die of it, as expected */
-        aioc__signals_stop(NULL, true);
     return status;
 }

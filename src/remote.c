@@ -23,6 +23,7 @@ typedef struct aioc__remote_call {
 struct aioc_loop {
     pthread_mutex_t lock;     /* guards everything below but refs */
     unsigned refs;            /* atomic */
+    unsigned quiet_refs;      /* of them, held by the loop's run: not callers */
     aioc__remote_call *calls; /* newest first; peeked at without the lock */
     aioc__loop *loop;         /* NULL once closed */
     bool sleeping;            /* the loop blocks in its poll: wake it */
@@ -85,9 +86,19 @@ int aioc_loop_call(aioc_loop *h, aioc_callback fn, void *arg) {
     return 0;
 }
 
+/* A reference held by the loop's run (src/loops.c), which keeps the handle
+ * valid for aioc_loop_at: the run itself never calls in, its loops' calls
+ * are accounted for by the run's own deadlock rule. Taken before the loop
+ * runs tasks. */
+aioc_loop *aioc__remote_hold_quiet(aioc_loop *h) {
+    __atomic_add_fetch(&h->quiet_refs, 1, __ATOMIC_RELAXED);
+    return aioc_loop_ref(h);
+}
+
 /* Whether a thread other than the loop's may still call in. */
 bool aioc__remote_referenced(aioc_loop *h) {
-    return __atomic_load_n(&h->refs, __ATOMIC_ACQUIRE) > 1;
+    return __atomic_load_n(&h->refs, __ATOMIC_ACQUIRE) >
+           1 + __atomic_load_n(&h->quiet_refs, __ATOMIC_RELAXED);
 }
 
 bool aioc__remote_pending(aioc_loop *h) {

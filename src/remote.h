@@ -8,6 +8,7 @@
 aioc_loop *aioc__remote_open(aioc__loop *loop);
 bool aioc__remote_pending(aioc_loop *h);
 bool aioc__remote_referenced(aioc_loop *h);
+aioc_loop *aioc__remote_hold_quiet(aioc_loop *h);
 bool aioc__remote_prepare_sleep(aioc_loop *h);
 void aioc__remote_awake(aioc_loop *h);
 size_t aioc__remote_run(aioc_loop *h);

@@ -202,6 +202,9 @@ struct aioc__loop {
     aioc__spares spare_buffers;      /* I/O buffers for reuse (streams) */
     aioc__list before_poll;          /* aioc__deferred records due this turn */
     aioc__trace *trace;              /* AIOC_TRACE's recorder, or NULL */
+    struct aioc__run *run;           /* the run of several loops, or NULL (src/loops.c) */
+    unsigned run_index;              /* this loop's index in it */
+    bool run_sleeping;               /* marked stuck in the run: aioc__loops_awake after polling */
 };
 
 /* Runs `call`, a hook of src/trace.c, only while the loop is traced: one

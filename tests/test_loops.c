@@ -1,0 +1,347 @@
+/* aioc_run on N loops (aioc_run_opts.loops): main once per loop, the
+ * loop's index and siblings, the first failure, calls between loops, the
+ * deadlock rule across loops, dumps, Ctrl-C and AIOC_LOOPS. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "test.h"
+
+enum { MAX_LOOPS = 8 };
+
+/* ------------------------------------------------------ main per loop -- */
+
+static atomic_uint seen_mask;
+static atomic_uint seen_count;
+
+static void *record_loop(void *arg) {
+    unsigned i = aioc_loop_index(), n = aioc_loop_count();
+    CHECK(i < n && n <= MAX_LOOPS);
+    CHECK(aioc_loop_at(i) == aioc_loop_current());
+    for (unsigned k = 0; k < n; k++)
+        CHECK(aioc_loop_at(k) != NULL);
+    CHECK(aioc_loop_at(n) == NULL);
+    atomic_fetch_or(&seen_mask, 1u << i);
+    atomic_store(&seen_count, n);
+    return i == 0 ? arg : NULL;
+}
+
+TEST(loops_run_main_once_per_loop) {
+    CHECK_EQ(aioc_loop_count(), 0); /* outside any loop */
+    aioc_run_opts opts = {.loops = 3};
+    void *result = NULL;
+    CHECK_ERR(aioc_run_with(record_loop, P(42), &result, &opts), 0);
+    CHECK_EQ(atomic_load(&seen_mask), 7);
+    CHECK_EQ(atomic_load(&seen_count), 3);
+    CHECK_EQ(I(result), 42); /* loop 0's main's value */
+}
+
+TEST(one_loop_is_index_0_of_1) {
+    atomic_store(&seen_mask, 0);
+    CHECK_ERR(aioc_run(record_loop, NULL, NULL), 0);
+    CHECK_EQ(atomic_load(&seen_mask), 1);
+    CHECK_EQ(atomic_load(&seen_count), 1);
+}
+
+/* ------------------------------------------------------------ failure -- */
+
+static void *loop_1_fails(void *arg) {
+    (void)arg;
+    if (aioc_loop_index() == 1)
+        return aioc_fail(-EPIPE);
+    return P(7);
+}
+
+TEST(loops_return_the_failure_and_loop_0s_result) {
+    aioc_run_opts opts = {.loops = 3};
+    void *result = NULL;
+    CHECK_ERR(aioc_run_with(loop_1_fails, NULL, &result, &opts), -EPIPE);
+    CHECK_EQ(I(result), 7);
+}
+
+static void *run_inside(void *arg) {
+    (void)arg;
+    aioc_run_opts opts = {.loops = 2};
+    CHECK_ERR(aioc_run_with(record_loop, NULL, NULL, &opts), -EBUSY);
+    return NULL;
+}
+
+TEST(loops_inside_a_loop_is_ebusy) { CHECK_ERR(aioc_run(run_inside, NULL, NULL), 0); }
+
+/* ------------------------------------------- a counter owned by loop 0 -- */
+
+enum { CALLS_PER_LOOP = 200 };
+
+static long counter;         /* touched by loop 0 only */
+static aioc_event all_added; /* loop 0's */
+
+static void add_one(void *arg) {
+    (void)arg;
+    if (++counter == (long)(aioc_loop_count() - 1) * CALLS_PER_LOOP)
+        aioc_event_set(&all_added);
+}
+
+static void *count_on_loop_0(void *arg) {
+    (void)arg;
+    if (aioc_loop_index() == 0) {
+        /* every task of loop 0 waits, and nothing of loop 0's own can wake
+         * it: only its siblings' calls can, which is not a deadlock */
+        CHECK_ERR(aioc_event_wait(&all_added), 0);
+        return P(counter);
+    }
+    for (int k = 0; k < CALLS_PER_LOOP; k++) {
+        CHECK_ERR(aioc_loop_call(aioc_loop_at(0), add_one, NULL), 0);
+        if (k % 16 == 0)
+            aioc_yield();
+    }
+    return NULL;
+}
+
+TEST(loops_share_a_counter_by_calls) {
+    aioc_event_init(&all_added);
+    aioc_run_opts opts = {.loops = 4};
+    void *result = NULL;
+    CHECK_ERR(aioc_run_with(count_on_loop_0, NULL, &result, &opts), 0);
+    CHECK_EQ((long)(intptr_t)result, 3 * CALLS_PER_LOOP);
+}
+
+/* A loop whose main has ended still takes calls while a sibling runs. */
+static void *call_after_loop_0_ended(void *arg) {
+    (void)arg;
+    if (aioc_loop_index() == 0)
+        return NULL; /* ends at once */
+    CHECK_ERR(aioc_sleep(0.02), 0);
+    CHECK_ERR(aioc_loop_call(aioc_loop_at(0), add_one, NULL), 0);
+    return NULL;
+}
+
+TEST(a_finished_loop_still_takes_calls_until_the_run_ends) {
+    counter = 0;
+    aioc_event_init(&all_added);
+    aioc_run_opts opts = {.loops = 2};
+    CHECK_ERR(aioc_run_with(call_after_loop_0_ended, NULL, NULL, &opts), 0);
+    CHECK_EQ(counter, 1);
+}
+
+/* ----------------------------------------------------------- deadlock -- */
+
+static aioc_event per_loop_event[MAX_LOOPS];
+
+static void set_my_event(void *arg) {
+    (void)arg;
+    aioc_event_set(&per_loop_event[aioc_loop_index()]);
+}
+
+/* Loop 1 waits for an event that only loop 0 sets, later, by a call. */
+static void *woken_by_sibling(void *arg) {
+    (void)arg;
+    if (aioc_loop_index() == 1)
+        return P(aioc_event_wait(&per_loop_event[1]));
+    CHECK_ERR(aioc_sleep(0.05), 0);
+    CHECK_ERR(aioc_loop_call(aioc_loop_at(1), set_my_event, NULL), 0);
+    return NULL;
+}
+
+TEST(a_loop_a_sibling_can_wake_is_not_deadlocked) {
+    for (int i = 0; i < MAX_LOOPS; i++)
+        aioc_event_init(&per_loop_event[i]);
+    aioc_run_opts opts = {.loops = 2};
+    CHECK_ERR(aioc_run_with(woken_by_sibling, NULL, NULL, &opts), 0);
+}
+
+/* Runs `fn` on `loops` loops with stderr in a temporary file; returns
+ * aioc_run's status and what was printed (freed by the caller). */
+static int run_capturing_stderr(aioc_fn fn, unsigned loops, char **text) {
+    fflush(stderr);
+    int saved = dup(2);
+    FILE *tmp = tmpfile();
+    CHECK(saved >= 0 && tmp);
+    dup2(fileno(tmp), 2);
+    aioc_run_opts opts = {.loops = loops};
+    int status = aioc_run_with(fn, NULL, NULL, &opts);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    long len = ftell(tmp);
+    CHECK(len >= 0);
+    *text = calloc(1, (size_t)len + 1);
+    rewind(tmp);
+    CHECK(fread(*text, 1, (size_t)len, tmp) == (size_t)len);
+    fclose(tmp);
+    return status;
+}
+
+/* Loop 1 waits for an event nobody sets; loop 0 ends at once. */
+static void *loop_1_waits_forever(void *arg) {
+    (void)arg;
+    if (aioc_loop_index() == 1)
+        aioc_event_wait(&per_loop_event[1]);
+    return NULL;
+}
+
+TEST(a_loop_is_deadlocked_once_no_sibling_can_wake_it) {
+    aioc_event_init(&per_loop_event[1]);
+    char *err;
+    CHECK_ERR(run_capturing_stderr(loop_1_waits_forever, 2, &err), -EDEADLK);
+    CHECK(strstr(err, "aioc: loop 1 of 2: deadlock"));
+    CHECK(!strstr(err, "loop 0 of 2: deadlock"));
+    free(err);
+}
+
+/* Every loop waits on its own event: the run is stuck as a whole. */
+static void *each_waits_forever(void *arg) {
+    (void)arg;
+    aioc_event_wait(&per_loop_event[aioc_loop_index()]);
+    return NULL;
+}
+
+TEST(every_loop_stuck_is_reported_by_each) {
+    for (int i = 0; i < MAX_LOOPS; i++)
+        aioc_event_init(&per_loop_event[i]);
+    char *err;
+    CHECK_ERR(run_capturing_stderr(each_waits_forever, 3, &err), -EDEADLK);
+    CHECK(strstr(err, "aioc: loop 0 of 3: deadlock"));
+    CHECK(strstr(err, "aioc: loop 1 of 3: deadlock"));
+    CHECK(strstr(err, "aioc: loop 2 of 3: deadlock"));
+    free(err);
+}
+
+/* --------------------------------------------------------------- dump -- */
+
+static aioc_event sibling_ready; /* loop 0's */
+
+static void mark_sibling_ready(void *arg) {
+    (void)arg;
+    aioc_event_set(&sibling_ready);
+}
+
+static void *sleeper(void *arg) {
+    (void)arg;
+    aioc_sleep(60);
+    return NULL;
+}
+
+static void *dump_both(void *arg) {
+    (void)arg;
+    if (aioc_loop_index() == 1) {
+        aioc_spawn_opts so = {.name = "sleeper-on-loop-1"};
+        aioc_task t = aioc_spawn_with(sleeper, NULL, &so);
+        aioc_yield(); /* it parks in its sleep */
+        CHECK_ERR(aioc_loop_call(aioc_loop_at(0), mark_sibling_ready, NULL), 0);
+        CHECK_ERR(aioc_event_wait(&per_loop_event[1]), 0);
+        aioc_cancel(t);
+        return NULL;
+    }
+    CHECK_ERR(aioc_event_wait(&sibling_ready), 0);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    int n = aioc_dump_tasks(f);
+    fclose(f);
+    CHECK(n >= 3); /* main here, main and the sleeper there */
+    CHECK(strstr(text, "aioc: loop 0 of 2 (this one)"));
+    CHECK(strstr(text, "aioc: loop 1 of 2\n"));
+    CHECK(strstr(text, "sleeper-on-loop-1"));
+    CHECK(strstr(text, "sleeper-on-loop-1") > strstr(text, "loop 1 of 2"));
+    free(text);
+    CHECK_ERR(aioc_loop_call(aioc_loop_at(1), set_my_event, NULL), 0);
+    return NULL;
+}
+
+TEST(dump_shows_every_loop) {
+    aioc_event_init(&sibling_ready);
+    aioc_event_init(&per_loop_event[1]);
+    aioc_run_opts opts = {.loops = 2};
+    CHECK_ERR(aioc_run_with(dump_both, NULL, NULL, &opts), 0);
+}
+
+/* ------------------------------------------------------------- Ctrl-C -- */
+
+static int ready_fd;
+
+static void *sleep_until_interrupted(void *arg) {
+    (void)arg;
+    ssize_t w = write(ready_fd, "r", 1);
+    (void)w;
+    int err = aioc_sleep(60);
+    printf("loop %u: %s\n", aioc_loop_index(), aioc_err_name(err));
+    fflush(stdout);
+    return NULL;
+}
+
+TEST(ctrl_c_cancels_main_on_every_loop) {
+    int ready[2], output[2];
+    CHECK(pipe(ready) == 0 && pipe(output) == 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(output[1], 1);
+        ready_fd = ready[1];
+        aioc_run_opts opts = {.loops = 3, .return_on_sigint = 1};
+        int status = aioc_run_with(sleep_until_interrupted, NULL, NULL, &opts);
+        printf("after aioc_run: %s\n", aioc_err_name(status));
+        fflush(stdout);
+        _exit(3);
+    }
+    close(ready[1]);
+    close(output[1]);
+    char c;
+    for (int i = 0; i < 3; i++) /* every main is in its sleep, or about to be */
+        CHECK(read(ready[0], &c, 1) == 1);
+    kill(pid, SIGINT);
+    int ws;
+    CHECK(waitpid(pid, &ws, 0) == pid);
+    char out[512];
+    size_t len = 0;
+    ssize_t r;
+    while (len + 1 < sizeof out && (r = read(output[0], out + len, sizeof out - 1 - len)) > 0)
+        len += (size_t)r;
+    out[len] = 0;
+    close(ready[0]);
+    close(output[0]);
+    CHECK(WIFEXITED(ws) && WEXITSTATUS(ws) == 3);
+    CHECK(strstr(out, "loop 0: ECANCELED\n"));
+    CHECK(strstr(out, "loop 1: ECANCELED\n"));
+    CHECK(strstr(out, "loop 2: ECANCELED\n"));
+    CHECK(strstr(out, "after aioc_run: ECANCELED\n"));
+}
+
+/* --------------------------------------------------------- AIOC_LOOPS -- */
+
+static void *return_count(void *arg) {
+    (void)arg;
+    return P(aioc_loop_count());
+}
+
+static unsigned count_with_env(const char *value, const aioc_run_opts *opts) {
+    setenv("AIOC_LOOPS", value, 1);
+    void *result = NULL;
+    CHECK_ERR(aioc_run_with(return_count, NULL, &result, opts), 0);
+    unsetenv("AIOC_LOOPS");
+    return (unsigned)I(result);
+}
+
+TEST(aioc_loops_environment_variable) {
+    CHECK_EQ(count_with_env("2", NULL), 2);
+    CHECK_EQ(count_with_env("1", NULL), 1);
+    cpu_set_t set;
+    CHECK(sched_getaffinity(0, sizeof set, &set) == 0);
+    unsigned cpus = (unsigned)CPU_COUNT(&set);
+    CHECK_EQ(count_with_env("auto", NULL), cpus < AIOC_LOOPS_MAX ? cpus : AIOC_LOOPS_MAX);
+    aioc_run_opts three = {.loops = 3}; /* the field wins over the variable */
+    CHECK_EQ(count_with_env("2", &three), 3);
+    aioc_run_opts autos = {.loops = AIOC_LOOPS_AUTO};
+    CHECK_EQ(count_with_env("1", &autos), cpus < AIOC_LOOPS_MAX ? cpus : AIOC_LOOPS_MAX);
+    setenv("AIOC_LOOPS", "many", 1);
+    CHECK_ERR(aioc_run(return_count, NULL, NULL), -EINVAL);
+    setenv("AIOC_LOOPS", "100000", 1);
+    CHECK_ERR(aioc_run(return_count, NULL, NULL), -EINVAL);
+    unsetenv("AIOC_LOOPS");
+    aioc_run_opts too_many = {.loops = AIOC_LOOPS_MAX + 1};
+    CHECK_ERR(aioc_run_with(return_count, NULL, NULL, &too_many), -EINVAL);
+}
