@@ -1,6 +1,7 @@
 /* An echo server and client (asyncio's start_server / open_connection).
  *
- *     echo server [--lines] [PORT]   serve on 127.0.0.1 (PORT 0: any free port)
+ *     echo server [--lines] [--loops N] [PORT]
+ *                                    serve on 127.0.0.1 (PORT 0: any free port)
  *     echo client HOST PORT          send stdin, print what comes back
  *
  * The server echoes whatever bytes arrive, as they arrive (RFC 862): any
@@ -18,6 +19,12 @@
  * server stops accepting and its open connections are cancelled after a
  * second's grace.
  *
+ * With --loops N (a number or "auto": one per CPU) the server runs on N
+ * loops, a thread each, every loop listening on the same port
+ * (SO_REUSEPORT: the kernel spreads connections over them). Loop 0 binds
+ * first (PORT 0 picks the port there), hands the port to the others by a
+ * loop call, and prints the "listening" line once every loop listens.
+ *
  * The client sends stdin in one task while the main task prints what comes
  * back, so a large input never waits for its own echo; at the end of stdin
  * it half-closes and prints the rest until the server closes. */
@@ -25,6 +32,7 @@
 #include <aioc.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,19 +80,83 @@ static void echo(aioc_stream *conn, void *arg) {
     fflush(stdout);
 }
 
+/* Several loops: loop 0 binds first and tells the others its port; each
+ * tells loop 0 once it listens too (or failed to). Every field is touched
+ * by its own loop only: the calls carry the news. */
+enum { MAX_LOOPS = AIOC_LOOPS_MAX };
+static struct {
+    char port[16];       /* a sibling's: the port to share */
+    aioc_event port_set; /* a sibling's: port is set */
+    aioc_event stop;     /* a sibling's: loop 0 gave up */
+} sibling[MAX_LOOPS];
+static unsigned listening;                         /* loop 0's: loops that listen, or failed */
+static int sibling_error;                          /* loop 0's: the first sibling that failed */
+static aioc_event all_listening = AIOC_EVENT_INIT; /* loop 0's */
+
+static void take_port(void *arg) {
+    aioc_event_set(&sibling[aioc_loop_index()].port_set);
+    (void)arg;
+}
+
+static void stop_here(void *arg) {
+    (void)arg;
+    aioc_event_set(&sibling[aioc_loop_index()].stop);
+}
+
+static void one_more_listening(void *arg) {
+    int err = (int)(intptr_t)arg;
+    if (err && !sibling_error)
+        sibling_error = err;
+    if (++listening == aioc_loop_count())
+        aioc_event_set(&all_listening);
+}
+
+/* A sibling loop (index > 0): the port loop 0 picked, or NULL if loop 0
+ * gave up. */
+static const char *wait_for_port(void) {
+    unsigned i = aioc_loop_index();
+    if (aioc_event_wait(&sibling[i].port_set))
+        return NULL;
+    return sibling[i].port[0] ? sibling[i].port : NULL;
+}
+
 static void *server(void *arg) {
-    const char *port = arg;
+    unsigned index = aioc_loop_index(), loops = aioc_loop_count();
+    const char *port = index == 0 ? arg : wait_for_port();
+    if (!port)
+        return NULL; /* loop 0 could not listen */
+    aioc_server_opts opts = {.reuse_port = loops > 1};
     int err;
-    aioc_server *srv = aioc_tcp_serve("127.0.0.1", port, echo, NULL, NULL, &err);
-    if (!srv) {
+    aioc_server *srv = aioc_tcp_serve("127.0.0.1", port, echo, NULL, &opts, &err);
+    if (!srv)
         fprintf(stderr, "echo: cannot listen on port %s: %s\n", port, aioc_strerror(err));
-        return aioc_fail(err);
+    if (index == 0) { /* give the port to the others, then wait for them */
+        for (unsigned i = 1; i < loops; i++) {
+            if (srv)
+                snprintf(sibling[i].port, sizeof sibling[i].port, "%d", aioc_server_port(srv));
+            aioc_loop_call(aioc_loop_at(i), take_port, NULL);
+        }
+        if (!srv)
+            return aioc_fail(err);
+        listening++;
+        if (listening < loops && aioc_event_wait(&all_listening) == 0 && sibling_error) {
+            for (unsigned i = 1; i < loops; i++)
+                aioc_loop_call(aioc_loop_at(i), stop_here, NULL);
+            aioc_server_close(srv, 0);
+            return aioc_fail(sibling_error);
+        }
+        if (listening == loops) {
+            printf("listening on 127.0.0.1:%d\n", aioc_server_port(srv));
+            fflush(stdout);
+        }
+    } else {
+        aioc_loop_call(aioc_loop_at(0), one_more_listening, (void *)(intptr_t)(srv ? 0 : err));
+        if (!srv)
+            return aioc_fail(err);
     }
-    printf("listening on 127.0.0.1:%d\n", aioc_server_port(srv));
-    fflush(stdout);
     aioc_event forever = AIOC_EVENT_INIT;
-    aioc_event_wait(&forever); /* until Ctrl-C cancels us */
-    aioc_scope shield;         /* then close properly, even though cancelled */
+    aioc_event_wait(index == 0 ? &forever : &sibling[index].stop); /* until Ctrl-C */
+    aioc_scope shield; /* then close properly, even though cancelled */
     aioc_shield_enter(&shield);
     aioc_server_close(srv, 1.0);
     aioc_scope_exit(&shield);
@@ -142,11 +214,26 @@ static void *client(void *arg) {
 int main(int argc, char **argv) {
     if (argc >= 2 && strcmp(argv[1], "server") == 0) {
         int arg = 2;
-        if (argc > arg && strcmp(argv[arg], "--lines") == 0) {
-            lines_mode = 1;
-            arg++;
+        aioc_run_opts opts = {.loops = 1};
+        for (; argc > arg && argv[arg][0] == '-'; arg++) {
+            if (strcmp(argv[arg], "--lines") == 0) {
+                lines_mode = 1;
+            } else if (strcmp(argv[arg], "--loops") == 0 && argc > arg + 1) {
+                const char *n = argv[++arg];
+                opts.loops = strcmp(n, "auto") == 0 ? AIOC_LOOPS_AUTO : (unsigned)atoi(n);
+                if (!opts.loops || (opts.loops > MAX_LOOPS && opts.loops != AIOC_LOOPS_AUTO)) {
+                    fprintf(stderr, "echo: --loops: 1 to %d, or auto\n", MAX_LOOPS);
+                    return 2;
+                }
+            } else {
+                break;
+            }
         }
-        int status = aioc_run(server, argc > arg ? argv[arg] : "0", NULL);
+        for (unsigned i = 0; i < MAX_LOOPS; i++) {
+            aioc_event_init(&sibling[i].port_set);
+            aioc_event_init(&sibling[i].stop);
+        }
+        int status = aioc_run_with(server, argc > arg ? argv[arg] : "0", NULL, &opts);
         return status ? 1 : 0;
     }
     if (argc == 4 && strcmp(argv[1], "client") == 0) {
@@ -156,6 +243,6 @@ int main(int argc, char **argv) {
             fprintf(stderr, "echo: %s\n", aioc_strerror(status));
         return status ? 1 : 0;
     }
-    fprintf(stderr, "usage: echo server [--lines] [PORT] | echo client HOST PORT\n");
+    fprintf(stderr, "usage: echo server [--lines] [--loops N] [PORT] | echo client HOST PORT\n");
     return 2;
 }
