@@ -10,7 +10,8 @@
 #   make bench    benchmarks side by side with asyncio, uvloop, Go and libuv,
 #                 then the network, HTTP, chat, PostgreSQL, Redis, kv and WebSocket
 #                 ones (bench/net, bench/http, bench/chat, bench/pg,
-#                 bench/redis, bench/kv, bench/ws)
+#                 bench/redis, bench/kv, bench/ws), and loops on 1 and 2
+#                 cores (bench/loops)
 #   make docs     the API reference from the headers (Doxygen): HTML in
 #                 build/release/docs/html, man pages (man 3 aioc_gather,
 #                 man 7 aioc); fails on an undocumented public symbol
@@ -60,6 +61,7 @@ bench:
 	@bench/run.sh $(REL)
 	@bench/net/run.sh $(REL)
 	@bench/http/run.sh $(REL)
+	@bench/loops/run.sh $(REL)
 	@bench/chat/run.sh $(REL)
 	@bench/pg/run.sh $(REL)
 	@bench/redis/run.sh $(REL)

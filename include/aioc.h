@@ -186,8 +186,9 @@ typedef struct aioc_run_opts {
 
 /// Runs `main(arg)` as the first task of a new event loop in this thread and
 /// returns when it ends (with several loops, aioc_run_opts.loops: once per
-/// loop, and returns when all have ended, as told in the "Loops" section). Before returning, every task still alive is
-/// cancelled and joined, and unobserved failures are reported.
+/// loop, returning when all have ended, as the "Loops" section tells).
+/// Before returning, every task still alive is cancelled and joined, and
+/// unobserved failures are reported.
 /// `*result` (if `result` is not NULL) receives main's return value.
 /// Returns main's status: 0, the error main returned with aioc_fail(),
 /// -ECANCELED if main was cancelled (or a Ctrl-C came, with
@@ -209,7 +210,6 @@ AIOC_EXTERN int aioc_run(aioc_fn main, void *arg, void **result);
 /// be started.
 AIOC_EXTERN int aioc_run_with(aioc_fn main, void *arg, void **result, const aioc_run_opts *opts);
 /// @}
-
 
 /* ============================================================== tasks == */
 /// @defgroup core_tasks Tasks
