@@ -23,7 +23,8 @@
  * loops, a thread each, every loop listening on the same port
  * (SO_REUSEPORT: the kernel spreads connections over them). Loop 0 binds
  * first (PORT 0 picks the port there), hands the port to the others by a
- * loop call, and prints the "listening" line once every loop listens.
+ * loop call, and prints the "listening" line once every loop listens;
+ * the line per connection then names the loop that served it.
  *
  * The client sends stdin in one task while the main task prints what comes
  * back, so a large input never waits for its own echo; at the end of stdin
@@ -76,7 +77,10 @@ static void echo(aioc_stream *conn, void *arg) {
     if (aioc_stream_peer_address(conn, peer, sizeof peer) < 0)
         strcpy(peer, "?");
     long long n = lines_mode ? echo_lines(conn) : echo_bytes(conn);
-    printf("%s: %lld bytes echoed\n", peer, n);
+    if (aioc_loop_count() > 1)
+        printf("%s: %lld bytes echoed on loop %u\n", peer, n, aioc_loop_index());
+    else
+        printf("%s: %lld bytes echoed\n", peer, n);
     fflush(stdout);
 }
 
