@@ -116,7 +116,9 @@ int aioc__loops_join(struct aioc__run *run, unsigned index, aioc__loop *loop, in
     }
     if (++run->arrived == run->count)
         pthread_cond_broadcast(&run->joined);
-    while (run->arrived < run->count)
+    /* a loop that failed (or a thread that never started, told by the
+     * calling thread) has nothing to wait for */
+    while (loop && run->arrived < run->count)
         pthread_cond_wait(&run->joined, &run->lock);
     err = run->start_error;
     if (err && loop) {
@@ -405,12 +407,12 @@ static int run_loops(aioc_fn main, void *arg, void **result, const aioc_run_opts
             aioc__loops_join(run, i, NULL, -err);
     }
     bool interrupted;
-    int status = aioc__loop_run(main, arg, result, &run->opts, run, 0, &interrupted);
+    /* loop 0's status, like every loop's, is in run->failure if non-zero */
+    aioc__loop_run(main, arg, result, &run->opts, run, 0, &interrupted);
     for (unsigned i = 1; i < n; i++)
         if (run->members[i].has_thread)
             pthread_join(run->members[i].thread, NULL);
     int err = run->start_error ? run->start_error : run->failure;
-    (void)status; /* loop 0's is in run->failure if it failed */
     interrupted = run->interrupted || interrupted;
     for (unsigned i = 0; i < n; i++)
         aioc_loop_unref(run->members[i].handle);

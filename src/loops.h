@@ -17,8 +17,9 @@ int aioc__loop_run(aioc_fn main, void *arg, void **result, const aioc_run_opts *
 void aioc__interrupt_main(aioc__loop *loop);
 
 /* Loop `index` of `run` is set up (`loop`), or failed to be (`err`, `loop`
- * NULL). Waits until every loop of the run has got this far; returns 0 if
- * all were set up (main may run), else the first error. */
+ * NULL: returns at once). A loop set up waits until every loop of the run
+ * has got this far; returns 0 if all were set up (main may run), else the
+ * first error. */
 int aioc__loops_join(struct aioc__run *run, unsigned index, aioc__loop *loop, int err);
 
 /* The loop's main ended (or was found deadlocked) with `status`: the run

@@ -7,6 +7,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -344,4 +345,38 @@ TEST(aioc_loops_environment_variable) {
     unsetenv("AIOC_LOOPS");
     aioc_run_opts too_many = {.loops = AIOC_LOOPS_MAX + 1};
     CHECK_ERR(aioc_run_with(return_count, NULL, NULL, &too_many), -EINVAL);
+}
+
+/* ------------------------------------------------------ start failure -- */
+
+static atomic_int mains_run;
+
+static void *count_main(void *arg) {
+    (void)arg;
+    atomic_fetch_add(&mains_run, 1);
+    return NULL;
+}
+
+TEST(no_main_runs_unless_every_loop_is_set_up) {
+    setenv("AIOC_BACKEND", "bogus", 1); /* every loop fails */
+    aioc_run_opts opts = {.loops = 3};
+    CHECK_ERR(aioc_run_with(count_main, NULL, NULL, &opts), -EINVAL);
+    unsetenv("AIOC_BACKEND");
+    CHECK_EQ(atomic_load(&mains_run), 0);
+    /* descriptors for one loop only: the first set up waits for the
+     * others, which fail, and then gives up too */
+    struct rlimit saved, low;
+    CHECK(getrlimit(RLIMIT_NOFILE, &saved) == 0);
+    int probe = dup(0);
+    CHECK(probe >= 0);
+    close(probe);
+    low = saved;
+    low.rlim_cur = (rlim_t)probe + 2; /* an epoll and an eventfd */
+    CHECK(setrlimit(RLIMIT_NOFILE, &low) == 0);
+    int status = aioc_run_with(count_main, NULL, NULL, &opts);
+    CHECK(setrlimit(RLIMIT_NOFILE, &saved) == 0);
+    CHECK_ERR(status, -EMFILE);
+    CHECK_EQ(atomic_load(&mains_run), 0);
+    CHECK_ERR(aioc_run_with(count_main, NULL, NULL, &opts), 0); /* and all is well again */
+    CHECK_EQ(atomic_load(&mains_run), 3);
 }
