@@ -2,7 +2,7 @@
  * server with its data in an SQLite file or on a PostgreSQL server.
  *
  *   backend [--db FILE | --db postgres://...] [--host H] [--port N] [--db-delay S]
- *           [--cache redis://HOST:PORT[/DB]]
+ *           [--cache redis://HOST:PORT[/DB]] [--loops N]
  *   backend --demo [--db postgres://...] [--cache redis://...]
  *
  * One idea per file:
@@ -27,8 +27,12 @@
  *                   Redis down: reads go to the database (a line on
  *                   stderr per outage), no request fails for it; Redis
  *                   unreachable at start: an error, as for the database
- * and this one: the command line, the server, the demo. Both stores give
- * the same JSON (ids never given out twice, timestamps in UTC to the
+ * and this one: the command line, the server, the demo. With --loops N the
+ * server runs on N loops (aioc_run_opts.loops), a thread each: every loop
+ * opens its own store (its own SQLite connections, or PostgreSQL pool)
+ * and listens on the same port (SO_REUSEPORT); SQLite's WAL and busy
+ * timeout arbitrate between the loops' writers as between processes.
+ * Both stores give the same JSON (ids never given out twice, timestamps in UTC to the
  * millisecond); the table is made if missing. A 500 carries the
  * database's message ("database: ..."), a 503 says the database cannot be
  * reached (PostgreSQL down: the store connects again once it is back).
@@ -176,6 +180,7 @@ static int tour(int port, const char *where) {
 struct args {
     const char *db, *host, *port, *cache;
     double delay;
+    unsigned loops; /* --loops: each loop its own store and listener */
     bool demo;
     char *demo_dir; /* --demo on SQLite: the temporary directory of the database */
 };
@@ -210,7 +215,9 @@ static void *run(void *arg) {
     err = -ENOMEM;
     if (r)
         srv = aioc_http_serve(a->host, a->port, aioc_http_router_handle, r,
-                              &(aioc_http_opts){.max_body_bytes = MAX_BODY}, &err);
+                              &(aioc_http_opts){.max_body_bytes = MAX_BODY,
+                                                .server.reuse_port = aioc_loop_count() > 1},
+                              &err);
     if (!srv) {
         fprintf(stderr, "backend: cannot serve on %s port %s: %s\n", a->host, a->port,
                 aioc_strerror(err));
@@ -219,6 +226,8 @@ static void *run(void *arg) {
                    a->demo_dir ? "SQLite in a temporary file" : "on PostgreSQL");
     } else {
         bool v6 = strchr(a->host, ':');
+        if (aioc_loop_count() > 1) /* every loop says so: all listen once all have */
+            printf("loop %u: ", aioc_loop_index());
         printf("listening on http://%s%s%s:%d\n", v6 ? "[" : "", a->host, v6 ? "]" : "",
                aioc_http_server_port(srv));
         fflush(stdout);
@@ -233,6 +242,10 @@ static void *run(void *arg) {
     store_close(api.store);
     if (a->demo_dir) { /* here: after Ctrl-C, aioc_run does not return */
         remove_demo_files(a->demo_dir);
+    } else if (err == -ECANCELED && aioc_loop_count() > 1) {
+        printf("backend: loop %u interrupted; its database connections are closed\n",
+               aioc_loop_index());
+        fflush(stdout);
     } else if (err == -ECANCELED) {
         printf("backend: interrupted; the database is closed\n");
         fflush(stdout); /* the process ends by SIGINT, not exit() */
@@ -243,12 +256,15 @@ static void *run(void *arg) {
 
 static int usage(void) {
     fprintf(stderr, "usage: backend [--db FILE | --db postgres://...] [--host H] [--port N]\n"
-                    "               [--db-delay S] [--cache redis://HOST:PORT]\n"
+                    "               [--db-delay S] [--cache redis://HOST:PORT] [--loops N]\n"
                     "       backend --demo [--db postgres://...] [--cache redis://...]\n"
                     "  --db FILE     SQLite (default notes.db); postgres://, postgresql:// or\n"
                     "                \"host=... dbname=...\": PostgreSQL\n"
                     "  --cache ADDR  a Redis cache of single notes (GET /notes/:id)\n"
-                    "  --db-delay S  a demonstration aid: each query waits S seconds first\n");
+                    "  --db-delay S  a demonstration aid: each query waits S seconds first\n"
+                    "  --loops N     serve on N loops (\"auto\": one per CPU), a thread each,\n"
+                    "                each with its own database connections, all on PORT\n"
+                    "                (SO_REUSEPORT; PORT must not be 0)\n");
     return 2;
 }
 
@@ -268,11 +284,17 @@ int main(int argc, char **argv) {
             a.host = argv[++i];
         else if (!strcmp(o, "--port") && next && strtol(next, &end, 10) >= 0 && !*end && *next)
             a.port = argv[++i];
+        else if (!strcmp(o, "--loops") && next)
+            a.loops = !strcmp(argv[++i], "auto") ? AIOC_LOOPS_AUTO : (unsigned)atoi(argv[i]);
         else if (!strcmp(o, "--db-delay") && next && (a.delay = strtod(next, &end)) >= 0 &&
                  a.delay <= 3600 && !*end && *next)
             i++;
         else
             return usage();
+    }
+    if (a.loops > 1 && (a.demo || !strcmp(a.port, "0"))) {
+        fprintf(stderr, "backend: --loops needs a fixed --port, and no --demo\n");
+        return 2;
     }
     if (a.demo && !store_is_pg(a.db)) { /* a temporary SQLite file */
         a.demo_dir = demo_dir;
@@ -296,7 +318,8 @@ int main(int argc, char **argv) {
     }
     /* With the default options, the first Ctrl-C cancels run(); once it
      * has closed everything, the process dies of SIGINT (status 130). */
-    int status = aioc_run_with(run, &a, NULL, &(aioc_run_opts){.main_name = "backend"});
+    int status =
+        aioc_run_with(run, &a, NULL, &(aioc_run_opts){.main_name = "backend", .loops = a.loops});
     curl_global_cleanup();
     return status ? 1 : 0;
 }
