@@ -24,6 +24,7 @@ unsigned long aioc__file_jobs_alive(void) { return __atomic_load_n(&jobs_alive, 
 void aioc__fjob_free(aioc__fjob *j) {
     if (j->file)
         aioc__file_unref(j->file);
+    free(j->buf);
     free(j);
     __atomic_sub_fetch(&jobs_alive, 1, __ATOMIC_RELEASE);
 }
@@ -97,13 +98,20 @@ typedef struct rw_job {
     size_t n;
     int64_t offset;
     unsigned how;
-    char data[]; /* the bytes to write, or room for those read */
+    char *data; /* base.buf: the bytes to write, or room for those read */
 } rw_job;
+
+/* A bounce buffer aligned for O_DIRECT (whose reads and writes need
+ * buffers aligned on the device's block size; a page covers them all). */
+static char *bounce_buffer(size_t n) {
+    void *p = NULL;
+    return posix_memalign(&p, 4096, n ? n : 1) == 0 ? p : NULL;
+}
 
 static long rw_work(aioc__fjob *b) {
     rw_job *j = (rw_job *)b;
     int fd = b->file->fd;
-    bool write_ = j->how & AIOC__RW_WRITE, at = j->how & AIOC__RW_AT;
+    bool write_ = j->how & AIOC_FILE_RW_WRITE, at = j->how & AIOC_FILE_RW_AT;
     size_t done = 0;
     while (done < j->n) {
         char *p = j->data + done;
@@ -122,24 +130,31 @@ static long rw_work(aioc__fjob *b) {
         if (r == 0) /* end of file (a write of 0: nothing more will go) */
             break;
         done += (size_t)r;
-        if (!(j->how & AIOC__RW_ALL))
+        if (!(j->how & AIOC_FILE_RW_ALL))
             break;
     }
     return (long)done;
 }
 
 static long pool_rw(aioc_file *f, void *buf, size_t n, int64_t offset, unsigned how) {
-    rw_job *j = malloc(sizeof *j + n);
-    if (!j)
+    rw_job *j = malloc(sizeof *j);
+    char *data = j ? bounce_buffer(n) : NULL;
+    if (!data) {
+        free(j);
         return -ENOMEM;
-    *j = (rw_job){.base = {.work = rw_work, .file = f}, .n = n, .offset = offset, .how = how};
-    if (how & AIOC__RW_WRITE)
+    }
+    *j = (rw_job){.base = {.work = rw_work, .file = f, .buf = data},
+                  .n = n,
+                  .offset = offset,
+                  .how = how,
+                  .data = data};
+    if (how & AIOC_FILE_RW_WRITE)
         memcpy(j->data, buf, n);
     int err = aioc__fjob_run(&j->base);
     if (err)
         return err;
     long res = j->base.res;
-    if (res > 0 && !(how & AIOC__RW_WRITE))
+    if (res > 0 && !(how & AIOC_FILE_RW_WRITE))
         memcpy(buf, j->data, (size_t)res);
     aioc__fjob_free(&j->base);
     return res;
@@ -179,7 +194,7 @@ static long run_meta(aioc_file *f, long (*work)(aioc__fjob *), bool data_only, s
     return res;
 }
 
-static int pool_sync(aioc_file *f, bool data_only) {
+static int pool_sync(aioc_file *f, int data_only) {
     return (int)run_meta(f, sync_work, data_only, NULL);
 }
 
@@ -187,7 +202,7 @@ static int pool_stat(aioc_file *f, struct stat *st) {
     return (int)run_meta(f, stat_work, false, st);
 }
 
-const aioc__file_engine aioc__file_pool_engine = {
+const aioc_file_engine aioc__file_pool_engine = {
     .name = "pool",
     .open = pool_open,
     .rw = pool_rw,
