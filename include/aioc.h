@@ -1552,6 +1552,12 @@ struct stat;
 /// by a job whose caller gave up is closed on the pool's thread.
 AIOC_EXTERN aioc_file *aioc_file_open(const char *path, int flags, unsigned mode, int *err);
 
+/// Wraps a descriptor the caller opened (a file opened before the loop
+/// ran, stdin, stdout, one from openat(2)...) in a handle, which takes it
+/// over: aioc_file_close closes it. Does not suspend; any thread. Returns
+/// the handle, or NULL with errno set (EBADF: `fd` < 0; ENOMEM).
+AIOC_EXTERN aioc_file *aioc_file_from_fd(int fd);
+
 /// Closes `f` and frees the handle (which must not be used again). Does
 /// not suspend: close(2) runs at once on the caller's thread (quick for
 /// local files; on a network file system that flushes on close, call

@@ -75,6 +75,20 @@ aioc_file *aioc_file_open(const char *path, int flags, unsigned mode, int *err) 
     return f;
 }
 
+aioc_file *aioc_file_from_fd(int fd) {
+    if (fd < 0) {
+        errno = EBADF;
+        return NULL;
+    }
+    aioc_file *f = malloc(sizeof *f);
+    if (!f) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    *f = (aioc_file){.fd = fd, .refs = 1};
+    return f;
+}
+
 int aioc_file_close(aioc_file *f) { return f ? aioc__file_unref(f) : 0; }
 
 int aioc_file_fd(const aioc_file *f) { return f ? f->fd : -1; }
