@@ -42,8 +42,17 @@ struct aioc__fjob {
     void (*discard)(aioc__fjob *j); /* releases what work made; NULL: nothing */
     aioc_file *file;                /* referenced while the job lives, or NULL */
     long res;                       /* work's return value, once it has run */
-    void *buf;                      /* freed with the job (free), or NULL */
+    void *buf;                      /* a bounce buffer freed with the job, or NULL */
+    size_t buf_cap;                 /* its capacity (aioc__bounce_get's) */
 };
+
+/* Bounce buffers, page-aligned (for O_DIRECT), kept for reuse by size
+ * class: a fresh 1 MiB allocation is an mmap whose pages fault in one by
+ * one, which costs more than the read it serves. Thread-safe (late jobs
+ * free theirs on pool threads). Get returns NULL if out of memory and
+ * sets *cap to the buffer's capacity, which put takes back. */
+void *aioc__bounce_get(size_t n, size_t *cap);
+void aioc__bounce_put(void *buf, size_t cap);
 
 /* Runs j->work on the pool and waits (see the top of this file). Takes a
  * reference to j->file. Returns 0 (j->res is set; free j with

@@ -43,6 +43,9 @@
 #define VALGRIND_MAKE_MEM_DEFINED(p, n) ((void)(p), (void)(n))
 #endif
 
+#define BOUNCE_CLASSES 11          /* 4 KiB to 4 MiB; larger ones are not kept */
+#define BOUNCE_KEEP 64             /* buffers kept per class, at most */
+#define BOUNCE_KEPT_MAX (32 << 20) /* bytes kept per ring, at most */
 #define SQ_ENTRIES 256
 #define CQ_ENTRIES 4096 /* more may be in flight: the kernel keeps overflow (NODROP) */
 
@@ -69,6 +72,7 @@ typedef struct op {
     unsigned long gen;        /* the batch its submission went in */
     aioc_file *file;          /* held while the op lives, or NULL */
     char *buf;                /* rw: the bounce buffer; open: the path */
+    size_t buf_cap;           /* rw: its capacity */
     struct statx stx;         /* stat: the answer */
 } op;
 
@@ -79,6 +83,12 @@ struct ring {
     unsigned long inflight; /* ops whose completion has not been reaped */
     op head;                /* sentinel of the ops in flight */
     bool reaper, submit_scheduled;
+    /* bounce buffers kept for reuse, by size class (4 KiB << class): a
+     * fresh large allocation is an mmap whose pages fault in one by one,
+     * which costs more than the read it serves */
+    void *kept[BOUNCE_CLASSES][BOUNCE_KEEP];
+    unsigned kept_count[BOUNCE_CLASSES];
+    size_t kept_bytes;
 };
 
 static void ring_destroy(void *value);
@@ -121,12 +131,45 @@ int aioc_uring_probe(void) {
 
 /* ------------------------------------------------------- the ring -- */
 
+static int bounce_class(size_t n) {
+    for (int c = 0; c < BOUNCE_CLASSES; c++)
+        if (n <= (size_t)4096 << c)
+            return c;
+    return -1;
+}
+
+/* A page-aligned buffer (O_DIRECT) of at least n bytes; *cap its size. */
+static void *bounce_get(ring *r, size_t n, size_t *cap) {
+    int c = bounce_class(n);
+    *cap = c >= 0 ? (size_t)4096 << c : n;
+    if (c >= 0 && r->kept_count[c]) {
+        r->kept_bytes -= *cap;
+        return r->kept[c][--r->kept_count[c]];
+    }
+    void *p = NULL;
+    return posix_memalign(&p, 4096, *cap) == 0 ? p : NULL;
+}
+
+static void bounce_put(ring *r, void *buf, size_t cap) {
+    int c = bounce_class(cap);
+    if (c >= 0 && cap == (size_t)4096 << c && r->kept_count[c] < BOUNCE_KEEP &&
+        r->kept_bytes + cap <= BOUNCE_KEPT_MAX) {
+        r->kept[c][r->kept_count[c]++] = buf;
+        r->kept_bytes += cap;
+    } else {
+        free(buf);
+    }
+}
+
 static void op_free(op *o) {
     if (o->kind == OP_OPEN && o->completed && o->abandoned && o->res >= 0)
         close(o->res); /* a descriptor nobody will take */
     if (o->file)
         aioc_file_release(o->file);
-    free(o->buf);
+    if (o->kind == OP_RW && o->buf)
+        bounce_put(o->r, o->buf, o->buf_cap);
+    else
+        free(o->buf);
     free(o);
     __atomic_sub_fetch(&ops_alive, 1, __ATOMIC_RELEASE);
 }
@@ -255,8 +298,12 @@ static void ring_destroy(void *value) {
     }
     io_uring_queue_exit(&r->ring);
     aioc_close(r->efd);
-    if (!r->inflight)
+    if (!r->inflight) { /* (else ops still point here: left, as they are) */
+        for (int c = 0; c < BOUNCE_CLASSES; c++)
+            while (r->kept_count[c])
+                free(r->kept[c][--r->kept_count[c]]);
         free(r);
+    }
 }
 
 /* ------------------------------------------------------ operations -- */
@@ -436,12 +483,10 @@ static long uring_rw(aioc_file *f, void *buf, size_t n, int64_t offset, unsigned
     op *o = op_new(r, OP_RW, f, &sqe, &err);
     if (!o)
         return err;
-    void *bounce = NULL;
-    if (posix_memalign(&bounce, 4096, n ? n : 1) != 0) { /* aligned: O_DIRECT */
+    if (!(o->buf = bounce_get(r, n ? n : 1, &o->buf_cap))) {
         op_drop(o, sqe);
         return -ENOMEM;
     }
-    o->buf = bounce;
     if (write_)
         memcpy(o->buf, buf, n);
     int fd = aioc_file_fd(f);
