@@ -8,9 +8,9 @@
  *
  * ENGINE pool | uring; MODE randread (BS-aligned random offsets) | read |
  * write (sequential: each task takes the next BS block, wrapping at the
- * file's size). Prints one RESULT line: operations, IOPS, GB/s and the
- * process's CPU time (all threads, the kernel's io_uring workers
- * included) per operation. */
+ * file's size) | cachedread (randread without O_DIRECT, from the page
+ * cache: what each call costs beyond the disk). Prints one RESULT line: operations, IOPS, GB/s and
+ * the process's CPU time (all threads, the kernel's io_uring workers included) per operation. */
 #define _GNU_SOURCE
 #include <aioc.h>
 #include <aioc_uring.h>
@@ -47,7 +47,8 @@ static void *worker(void *arg) {
     if (!buf)
         return aioc_fail(-ENOMEM);
     memset(buf, 'w', bs);
-    bool write_ = !strcmp(mode, "write"), random_ = !strcmp(mode, "randread");
+    bool write_ = !strcmp(mode, "write"),
+         random_ = !strcmp(mode, "randread") || !strcmp(mode, "cachedread");
     while (aioc_now() < end_at) {
         long long b = random_ ? (long long)(rand_r(&seed) % blocks) : next_block++ % blocks;
         long r = write_ ? aioc_file_pwrite(file, buf, bs, b * (long long)bs)
@@ -64,7 +65,8 @@ static void *worker(void *arg) {
 
 static void *run(void *arg) {
     (void)arg;
-    int fd = open(path, (!strcmp(mode, "write") ? O_WRONLY : O_RDONLY) | O_DIRECT | O_CLOEXEC);
+    int fd = open(path, (!strcmp(mode, "write") ? O_WRONLY : O_RDONLY) |
+                            (strcmp(mode, "cachedread") ? O_DIRECT : 0) | O_CLOEXEC);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) != 0 || !(file = aioc_file_from_fd(fd)))
         return aioc_fail(-errno);

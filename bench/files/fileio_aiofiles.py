@@ -34,7 +34,7 @@ async def main(mode, bs, depth, seconds, path):
         rng = random.Random(i)
         async with aiofiles.open(path, "r+b" if mode == "write" else "rb", buffering=0) as f:
             while time.monotonic() < end:
-                if mode == "randread":
+                if mode in ("randread", "cachedread"):
                     b = rng.randrange(blocks)
                 else:
                     b = state["next"] % blocks

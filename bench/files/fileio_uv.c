@@ -36,7 +36,7 @@ static double cpu_s(void) {
 static void done(uv_fs_t *fs);
 
 static void issue(req *r) {
-    bool random_ = !strcmp(mode, "randread");
+    bool random_ = !strcmp(mode, "randread") || !strcmp(mode, "cachedread");
     long long b = random_ ? (long long)(rand_r(&r->seed) % blocks) : next_block++ % blocks;
     if (!strcmp(mode, "write"))
         uv_fs_write(uv_default_loop(), &r->fs, fd, &r->buf, 1, b * (long long)bs, done);
@@ -66,7 +66,8 @@ int main(int argc, char **argv) {
     bs = strtoul(argv[2], NULL, 10);
     long depth = strtol(argv[3], NULL, 10);
     double seconds = strtod(argv[4], NULL);
-    fd = open(argv[5], (!strcmp(mode, "write") ? O_WRONLY : O_RDONLY) | O_DIRECT | O_CLOEXEC);
+    fd = open(argv[5], (!strcmp(mode, "write") ? O_WRONLY : O_RDONLY) |
+                           (strcmp(mode, "cachedread") ? O_DIRECT : 0) | O_CLOEXEC);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) != 0) {
         perror(argv[5]);

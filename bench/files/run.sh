@@ -5,7 +5,10 @@
 #   with 1 and 64 in flight, FILES_SECONDS (2) s each, all with O_DIRECT
 #   (this machine's RAM holds any file we could make: O_DIRECT makes every
 #   read reach the disk, as fio's direct=1), but aiofiles, which cannot
-#   (its reads are Python buffers, not aligned): it reads the page cache.
+#   (its reads are Python buffers, not aligned): it reads the page cache;
+#   and "cachedread", random 4 KiB reads from the page cache (no O_DIRECT,
+#   the file read once before), for everyone: the cost of a call beyond
+#   the disk, where aiofiles is compared on equal terms.
 #   aioc_file_pread/pwrite from 1 or 64 tasks, on the pool engine and on
 #   io_uring (fileio_aioc); fio with psync (1 or 64 threads) and io_uring
 #   (iodepth 1 or 64); libuv's uv_fs_read/uv_fs_write (fileio_uv, 1 or
@@ -18,7 +21,7 @@
 #
 # FILE (default /var/tmp/aioc-fileio.dat, made if missing, removed
 # afterwards) must be on a disk file system (not tmpfs: no O_DIRECT).
-# About 80 s. RESULT lines are appended to BUILD_DIR/bench-files-results.txt.
+# About 100 s. RESULT lines are appended to BUILD_DIR/bench-files-results.txt.
 set -euo pipefail
 build=$(cd "${1:?usage: bench/files/run.sh BUILD_DIR [FILE]}" && pwd)
 file=${2:-/var/tmp/aioc-fileio.dat}
