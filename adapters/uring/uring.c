@@ -66,14 +66,14 @@ typedef struct op {
     struct op *prev, *next; /* the ring's ops in flight */
     op_kind kind;
     aioc_event done;
-    bool completed, abandoned;
-    int res;                  /* the completion's */
-    struct io_uring_sqe *sqe; /* while not submitted (gen == r->gen) */
-    unsigned long gen;        /* the batch its submission went in */
-    aioc_file *file;          /* held while the op lives, or NULL */
-    char *buf;                /* rw: the bounce buffer; open: the path */
-    size_t buf_cap;           /* rw: its capacity */
-    struct statx stx;         /* stat: the answer */
+    bool completed, abandoned, noop; /* noop: its submission was made a no-op */
+    int res;                         /* the completion's */
+    struct io_uring_sqe *sqe;        /* while not submitted (gen == r->gen) */
+    unsigned long gen;               /* the batch its submission went in */
+    aioc_file *file;                 /* held while the op lives, or NULL */
+    char *buf;                       /* rw: the bounce buffer; open: the path */
+    size_t buf_cap;                  /* rw: its capacity */
+    struct statx stx;                /* stat: the answer */
 } op;
 
 struct ring {
@@ -162,8 +162,8 @@ static void bounce_put(ring *r, void *buf, size_t cap) {
 }
 
 static void op_free(op *o) {
-    if (o->kind == OP_OPEN && o->completed && o->abandoned && o->res >= 0)
-        close(o->res); /* a descriptor nobody will take */
+    if (o->kind == OP_OPEN && o->completed && o->abandoned && !o->noop && o->res >= 0)
+        close(o->res); /* a descriptor nobody will take (a no-op's 0 is none) */
     if (o->file)
         aioc_file_release(o->file);
     if (o->kind == OP_RW && o->buf)
@@ -396,6 +396,7 @@ static int op_go(op *o, struct io_uring_sqe *sqe) {
     }
     o->abandoned = true;
     if (o->gen == r->gen) { /* still in our queue: make it a no-op */
+        o->noop = true;
         io_uring_prep_nop(o->sqe);
         io_uring_sqe_set_data(o->sqe, o);
         return err;

@@ -136,6 +136,42 @@ TASK_TEST(cancel_interrupts_a_blocked_read) {
     return NULL;
 }
 
+/* A caller whose deadline has passed before its call: the submission,
+ * still in the ring's queue, becomes a no-op. Nothing is created or
+ * written, and the no-op's result (0) is not taken for a descriptor that
+ * a late open got: descriptor 0 stays open. */
+TASK_TEST(cancelled_before_submission_does_nothing) {
+    if (fcntl(0, F_GETFD) < 0) /* (descriptor 0 must exist to be watched) */
+        CHECK_EQ(open("/dev/null", O_RDONLY), 0);
+    strcpy(dir, "/tmp/aioc-uring-XXXXXX");
+    CHECK(mkdtemp(dir));
+    atexit(remove_dir);
+    char path[128];
+    snprintf(path, sizeof path, "%s/never", dir);
+    aioc_scope s;
+    aioc_scope_enter(&s, 0);
+    int err = 0;
+    CHECK(!aioc_file_open(path, O_WRONLY | O_CREAT, 0644, &err));
+    CHECK_ERR(err, -ETIMEDOUT);
+    aioc_scope_exit(&s);
+    wait_ops_released();
+    CHECK_EQ(access(path, F_OK), -1); /* never created */
+    CHECK(fcntl(0, F_GETFD) >= 0);
+    snprintf(path, sizeof path, "%s/kept", dir);
+    aioc_file *f = aioc_file_open(path, O_RDWR | O_CREAT, 0644, NULL);
+    CHECK(f);
+    CHECK_EQ(aioc_file_pwrite(f, "old", 3, 0), 3);
+    aioc_scope_enter(&s, 0);
+    CHECK_ERR(aioc_file_pwrite(f, "new", 3, 0), -ETIMEDOUT);
+    aioc_scope_exit(&s);
+    wait_ops_released();
+    char buf[4] = {0};
+    CHECK_EQ(aioc_file_pread(f, buf, 3, 0), 3);
+    CHECK(!strcmp(buf, "old"));
+    CHECK_ERR(aioc_file_close(f), 0);
+    return NULL;
+}
+
 static const char *shutdown_fifo;
 
 static void *start_blocked_reads(void *arg) {
