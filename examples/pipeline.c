@@ -8,11 +8,12 @@
  * cancels the main task, cancels the group too. The end of the input travels
  * down the pipe as a graceful queue shutdown (Python 3.13's Queue.shutdown):
  * each stage drains its input, and the last of its workers shuts down the
- * next queue. Disk reads and writes and the CPU-bound transform run on the
- * thread pool (asyncio.to_thread), so the loop itself never blocks; the
- * transformers hand records to the pool in batches (aioc_to_thread_map,
- * a batch closed when full or after a short delay, as the writer's are),
- * so that handing work to other threads costs next to nothing per record.
+ * next queue. Disk reads and writes go through aioc's file API
+ * (aioc_file_*, aiofiles' counterpart: the thread pool here, io_uring in
+ * a program that calls aioc_uring_install) and the CPU-bound transform runs on the thread pool
+ * (asyncio.to_thread), so the loop itself never blocks; the transformers hand records to the pool
+ * in batches (aioc_to_thread_map, a batch closed when full or after a short delay, as the writer's
+ * are), so that handing work to other threads costs next to nothing per record.
  *
  *   pipeline [--quiet] [--parsers N] [--transformers M] [--records K]
  *            [--out FILE] [--unwritten FILE] [INPUT]
@@ -64,8 +65,9 @@ struct entry {
 };
 
 struct pipeline {
-    int parsers, transformers, in_fd, out_fd;
-    unsigned long long generate; /* records to make up when in_fd < 0 */
+    int parsers, transformers;
+    aioc_file *in, *out;         /* the input (NULL: none), the output */
+    unsigned long long generate; /* records to make up when there is no input */
     const char *in_name, *unwritten_name;
     bool progress;
     aioc_queue *lines, *records, *results;
@@ -80,20 +82,7 @@ struct pipeline {
  * files and the ledger must outlive it: main waits for this to reach 0. */
 static atomic_long jobs_in_pool;
 
-/* aioc_to_thread_with(fn, job, ...). When it fails, it hands the job to
- * `late` exactly once: at once if fn never ran (the task was already
- * cancelled), or on the pool thread when fn returns (the task gave up
- * while it ran). Either way a failed call has given the job away (*gone). */
-static int offload(aioc_fn fn, void *job, void **result, aioc_cleanup late, bool *gone) {
-    atomic_fetch_add(&jobs_in_pool, 1);
-    int err = aioc_to_thread_with(fn, job, result, late);
-    *gone = err != 0;
-    if (!err)
-        atomic_fetch_sub(&jobs_in_pool, 1);
-    return err;
-}
-
-/* The cleanup of a job given away (a chunk, a record): on the pool thread
+/* The cleanup of a job given away (a batch of records): on the pool thread
  * after fn ran, or at once (result NULL) if it never did. The job is the
  * argument. */
 static void free_late(void *result, void *job) {
@@ -130,60 +119,48 @@ static int send_line(struct pipeline *p, const char *text, size_t len) {
     return err;
 }
 
-struct chunk {
-    int fd, err;
-    size_t kept; /* the start of a line, from the previous read */
-    ssize_t got;
-    char data[CHUNK_SIZE];
-};
-
-static void *read_chunk(void *arg) { /* on a pool thread */
-    struct chunk *c = arg;
-    do
-        c->got = read(c->fd, c->data + c->kept, sizeof c->data - c->kept);
-    while (c->got < 0 && errno == EINTR);
-    c->err = c->got < 0 ? errno : 0;
-    return c;
-}
-
+/* Reads the input a chunk at a time (aioc_file_read_some: the engine's
+ * buffer, copied into ours on success, so a cancelled read never writes
+ * here late) and sends its lines on. */
 static int read_file(struct pipeline *p) {
-    struct chunk *c = malloc(sizeof *c);
-    if (!c)
+    char *data = malloc(CHUNK_SIZE);
+    if (!data)
         return -ENOMEM;
-    *c = (struct chunk){.fd = p->in_fd};
-    bool gone, skip = false; /* skip: the rest of a line too long to be valid */
-    int err;
-    while (!(err = offload(read_chunk, c, NULL, free_late, &gone)) && c->got > 0) {
-        char *s = c->data, *end = c->data + c->kept + c->got, *nl;
+    size_t kept = 0;   /* the start of a line, from the previous read */
+    bool skip = false; /* the rest of a line too long to be valid */
+    long got;
+    int err = 0;
+    while ((got = aioc_file_read_some(p->in, data + kept, CHUNK_SIZE - kept)) > 0) {
+        char *s = data, *end = data + kept + got, *nl;
         for (; !err && (nl = memchr(s, '\n', (size_t)(end - s))); s = nl + 1, skip = false)
             if (!skip)
                 err = send_line(p, s, (size_t)(nl - s));
-        c->kept = (size_t)(end - s);
-        if (!err && c->kept == sizeof c->data) { /* no newline in sight */
+        kept = (size_t)(end - s);
+        if (!err && kept == CHUNK_SIZE) { /* no newline in sight */
             if (!skip)
-                err = send_line(p, c->data, c->kept); /* as a malformed line */
+                err = send_line(p, data, kept); /* as a malformed line */
             skip = true;
-            c->kept = 0;
+            kept = 0;
         }
-        memmove(c->data, s, c->kept);
+        memmove(data, s, kept);
         if (err)
             break;
     }
-    if (!err && c->got < 0) {
-        fprintf(stderr, "pipeline: %s: %s\n", p->in_name, strerror(c->err));
-        err = -c->err;
-    } else if (!err && c->kept && !skip) { /* a last line without its newline */
-        err = send_line(p, c->data, c->kept);
+    if (!err && got < 0) {
+        if (got != -ECANCELED)
+            fprintf(stderr, "pipeline: %s: %s\n", p->in_name, strerror((int)-got));
+        err = (int)got;
+    } else if (!err && kept && !skip) { /* a last line without its newline */
+        err = send_line(p, data, kept);
     }
-    if (!gone) /* else free_late frees it when the read is done */
-        free(c);
+    free(data);
     return err;
 }
 
 static void *reader(void *arg) {
     struct pipeline *p = arg;
     int err = 0;
-    if (p->in_fd >= 0) {
+    if (p->in) {
         err = read_file(p);
     } else { /* make up records: no I/O, so no need for the pool */
         char text[64];
@@ -349,25 +326,10 @@ static void *transformer(void *arg) {
 /* ------------------------------------------------------------ writer -- */
 
 struct batch {
-    int fd, err;
     size_t n, len;
     struct record *recs[BATCH];
     char text[BATCH * OUT_LINE_MAX];
 };
-
-static void *write_all(void *arg) { /* on a pool thread */
-    struct batch *b = arg;
-    b->err = 0;
-    for (size_t off = 0; off < b->len;) {
-        ssize_t n = write(b->fd, b->text + off, b->len - off);
-        if (n < 0 && errno != EINTR) {
-            b->err = errno;
-            break;
-        }
-        off += n > 0 ? (size_t)n : 0;
-    }
-    return NULL;
-}
 
 /* Writes the batch. The write is shielded: a batch is written whole (or
  * fails) and only then marked WRITTEN, so a Ctrl-C can never leave records
@@ -381,13 +343,13 @@ static int flush(struct pipeline *p, struct batch *b) {
     }
     aioc_scope shield;
     int err = aioc_shield_enter(&shield);
-    if (!err) { /* unshielded, a cancel could leave `b` to a running write */
-        err = aioc_to_thread(write_all, b, NULL);
+    if (!err) { /* unshielded, a cancel could leave the batch half written */
+        long n = aioc_file_write(p->out, b->text, b->len);
         aioc_scope_exit(&shield);
-    }
-    if (!err && b->err) {
-        fprintf(stderr, "pipeline: writing output: %s\n", strerror(b->err));
-        err = -b->err;
+        if (n < 0) {
+            fprintf(stderr, "pipeline: writing output: %s\n", strerror((int)-n));
+            err = (int)n;
+        }
     }
     for (size_t i = 0; i < b->n; i++) {
         if (!err) {
@@ -408,7 +370,6 @@ static void *writer(void *arg) {
     struct batch *b = malloc(sizeof *b);
     if (!b)
         return aioc_fail(-ENOMEM);
-    b->fd = p->out_fd;
     b->n = 0;
     double due = 0;
     int err = 0;
@@ -553,11 +514,8 @@ int main(int argc, char **argv) {
      * others fill theirs, so the pool always has a few milliseconds of work
      * queued and never idles while the loop's thread waits for a CPU. */
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    struct pipeline p = {.parsers = 2,
-                         .transformers = 4 * (cpus > 0 ? (int)cpus : 2),
-                         .in_fd = -1,
-                         .out_fd = STDOUT_FILENO,
-                         .generate = 200000};
+    struct pipeline p = {
+        .parsers = 2, .transformers = 4 * (cpus > 0 ? (int)cpus : 2), .generate = 200000};
     const char *out_name = NULL;
     bool quiet = false;
     for (int i = 1; i < argc; i++) {
@@ -588,13 +546,18 @@ int main(int argc, char **argv) {
             p.in_name = a;
         }
     }
-    if (p.in_name && (p.in_fd = open(p.in_name, O_RDONLY | O_CLOEXEC)) < 0) {
+    /* opened before the loop runs (nothing to block yet), then handed to
+     * aioc_file handles; stdout is a duplicate, so that closing the handle
+     * leaves it open for stdio */
+    int in_fd = p.in_name ? open(p.in_name, O_RDONLY | O_CLOEXEC) : -1;
+    if (p.in_name && (in_fd < 0 || !(p.in = aioc_file_from_fd(in_fd)))) {
         fprintf(stderr, "pipeline: %s: %s\n", p.in_name, strerror(errno));
         return 1;
     }
-    if (out_name &&
-        (p.out_fd = open(out_name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666)) < 0) {
-        fprintf(stderr, "pipeline: %s: %s\n", out_name, strerror(errno));
+    int out_fd = out_name ? open(out_name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666)
+                          : fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3);
+    if (out_fd < 0 || !(p.out = aioc_file_from_fd(out_fd))) {
+        fprintf(stderr, "pipeline: %s: %s\n", out_name ? out_name : "stdout", strerror(errno));
         return 1;
     }
     p.progress = !quiet && isatty(STDERR_FILENO);
@@ -612,11 +575,11 @@ int main(int argc, char **argv) {
      * has cleaned up the process dies of SIGINT (status 130). */
     aioc_run_opts opts = {.main_name = "pipeline", .threads = (unsigned)(cpus > 0 ? cpus : 2) + 2};
     int status = aioc_run_with(run, &p, NULL, &opts);
-    if (p.in_fd >= 0)
-        close(p.in_fd);
-    if (out_name && close(p.out_fd) != 0) {
-        fprintf(stderr, "pipeline: %s: %s\n", out_name, strerror(errno));
-        status = -errno;
+    aioc_file_close(p.in);
+    int err = aioc_file_close(p.out);
+    if (err) {
+        fprintf(stderr, "pipeline: %s: %s\n", out_name ? out_name : "stdout", strerror(-err));
+        status = err;
     }
     return status ? 1 : 0;
 }

@@ -1569,7 +1569,8 @@ AIOC_EXTERN aioc_loop *aioc_loop_at(unsigned i);
 
 /* Files without blocking the loop (aiofiles, libuv's uv_fs_*, Tokio's fs).
  * Regular files are never "ready" to epoll, so every call here runs its
- * system calls on the thread pool behind aioc_to_thread (the engine; see
+ * system calls on the thread pool behind aioc_to_thread (the default
+ * engine; io_uring's is the other, see aioc_file_engine_set and
  * docs/architecture.md) and suspends the task until they are done.
  *
  * Names: aioc_file_* work on an open file (an aioc_file handle);
@@ -1619,6 +1620,12 @@ struct stat;
 /// -EMFILE, ... and the codes every file call returns. A descriptor opened
 /// by a job whose caller gave up is closed on the pool's thread.
 AIOC_EXTERN aioc_file *aioc_file_open(const char *path, int flags, unsigned mode, int *err);
+
+/// Wraps a descriptor the caller opened (a file opened before the loop
+/// ran, stdin, stdout, one from openat(2)...) in a handle, which takes it
+/// over: aioc_file_close closes it. Does not suspend; any thread. Returns
+/// the handle, or NULL with errno set (EBADF: `fd` < 0; ENOMEM).
+AIOC_EXTERN aioc_file *aioc_file_from_fd(int fd);
 
 /// Closes `f` and frees the handle (which must not be used again). Does
 /// not suspend: close(2) runs at once on the caller's thread (quick for
@@ -1681,6 +1688,74 @@ AIOC_EXTERN int aioc_file_datasync(aioc_file *f);
 /// fstat(2) into `*st`. Suspends. Returns 0 or a negative error;
 /// `*st` is written only on success.
 AIOC_EXTERN int aioc_file_stat(aioc_file *f, struct stat *st);
+
+/* The engine: who runs the per-file calls above (aioc_file_open, the
+ * reads and writes, the syncs, aioc_file_stat). The thread pool's is
+ * built in and the default; the aioc_uring adapter (<aioc_uring.h>)
+ * installs one on io_uring. The aioc_fs_* calls on paths are one pool
+ * job each whatever the engine. The environment variable
+ * AIOC_FILE_ENGINE, read once, names the only engine that may be set
+ * ("pool" or "uring"): AIOC_FILE_ENGINE=pool keeps the pool whatever a
+ * program installs, AIOC_FILE_ENGINE=uring makes the uring engine's
+ * fallbacks to the pool errors (see <aioc_uring.h>). */
+
+/// How an engine's `rw` reads or writes: flags, or'ed.
+enum aioc_file_rw_flags {
+    AIOC_FILE_RW_WRITE = 1, ///< write (else read)
+    AIOC_FILE_RW_ALL = 2,   ///< until all `n` bytes (or the end of the file); else one call
+    AIOC_FILE_RW_AT = 4,    ///< at `offset` (pread/pwrite); else at the file's position
+};
+
+/// An engine: a table of the per-file operations, each with the contract
+/// of the public call it serves (it suspends, is a cancellation point, and
+/// never touches the caller's memory once it returns, which a caller that
+/// gave up may free at once). Arguments arrive checked (non-NULL, `n` ≤
+/// LONG_MAX, `offset` ≥ 0 with AIOC_FILE_RW_AT). An operation still in
+/// flight for a caller that gave up keeps the handle alive with
+/// aioc_file_hold and lets it go with aioc_file_release. The table must
+/// outlive every call made through it (static storage).
+typedef struct aioc_file_engine {
+    const char *name; ///< "pool", "uring", ...: what AIOC_FILE_ENGINE names
+    /// open(2) with O_CLOEXEC added: a descriptor or a negative error.
+    int (*open)(const char *path, int flags, unsigned mode);
+    /// reads or writes as `how` says (aioc_file_rw_flags): the count or a
+    /// negative error.
+    long (*rw)(aioc_file *f, void *buf, size_t n, int64_t offset, unsigned how);
+    /// fsync(2), or fdatasync(2) if `data_only`: 0 or a negative error.
+    int (*sync)(aioc_file *f, int data_only);
+    /// fstat(2) into `*st` (written only on success): 0 or a negative error.
+    int (*stat)(aioc_file *f, struct stat *st);
+} aioc_file_engine;
+
+/// Makes `engine` the one the per-file calls use from now on, in every
+/// loop of the process (calls already running finish on theirs); NULL
+/// restores the thread pool's. Does not suspend; any thread. Returns 0,
+/// or -EPERM if the environment variable AIOC_FILE_ENGINE names another
+/// engine (nothing changes), -EINVAL if a member of the table is NULL.
+AIOC_EXTERN int aioc_file_engine_set(const aioc_file_engine *engine);
+
+/// The engine in use (never NULL). Any thread.
+AIOC_EXTERN const aioc_file_engine *aioc_file_engine_get(void);
+
+/// The thread pool's engine, which another engine may fall back to for
+/// an operation it cannot run. Any thread.
+AIOC_EXTERN const aioc_file_engine *aioc_file_engine_pool(void);
+
+/// What the environment variable AIOC_FILE_ENGINE says ("pool",
+/// "uring"...), or NULL when it is unset or empty. Any thread.
+AIOC_EXTERN const char *aioc_file_engine_forced(void);
+
+/// For engines: takes a reference to `f` for an operation in flight, so
+/// that its descriptor stays open (and its number is not reused) until
+/// the matching aioc_file_release, whatever the caller does meanwhile.
+/// Any thread.
+AIOC_EXTERN void aioc_file_hold(aioc_file *f);
+
+/// Drops a reference taken with aioc_file_hold; the last one (the
+/// caller's aioc_file_close, or an engine's late release) closes the
+/// descriptor and frees the handle. Any thread. Returns 0, or close's
+/// negated errno when this release closed it.
+AIOC_EXTERN int aioc_file_release(aioc_file *f);
 
 /// stat(2) of `path` into `*st` (symbolic links followed). Suspends.
 /// Returns 0, -ENOENT, -ENOTDIR, -EACCES (a directory on the way may not

@@ -3,7 +3,7 @@
 #   scripts/deps.sh build   compiler, CMake
 #   scripts/deps.sh libs    + every library the adapters and examples build
 #                           on (OpenSSL, libcurl, llhttp, jansson, SQLite,
-#                           hiredis): `make deps`
+#                           hiredis, liburing): `make deps`
 #   scripts/deps.sh demo    + what the web examples build on (libcurl, llhttp,
 #                           jansson, SQLite, zlib), redis-cli for kv, and a
 #                           browser for the chat's page
@@ -16,7 +16,8 @@
 #   scripts/deps.sh bench   + Go, Python's uvloop, libuv, hyperfine, iperf3, and
 #                           for bench/http: wrk, nginx, Node, aiohttp, libcurl, llhttp;
 #                           for bench/kv and bench/redis: hiredis, redis-server (and
-#                           redis-benchmark), Python's redis (redis.asyncio)
+#                           redis-benchmark), Python's redis (redis.asyncio);
+#                           for bench/files: fio, liburing, libuv, aiofiles
 # and for the PostgreSQL adapter (aioc_pg): libpq-dev (libs, test, bench),
 # the postgresql server its tests and bench/pg start (test, bench), and
 # bench/pg's Python clients, python3-asyncpg and python3-psycopg (bench);
@@ -86,6 +87,7 @@ case "${1:-build}" in
 libs)
     has_header openssl/ssl.h || missing="$missing libssl-dev"
     has_header hiredis/hiredis.h || missing="$missing libhiredis-dev"
+    has_header liburing.h || missing="$missing liburing-dev"
     need_web_libs ;;
 demo) need_web_libs ;;
 test)
@@ -93,6 +95,7 @@ test)
     has_header valgrind/valgrind.h || missing="$missing valgrind"
     has_header openssl/ssl.h || missing="$missing libssl-dev"
     has_header hiredis/hiredis.h || missing="$missing libhiredis-dev"
+    has_header liburing.h || missing="$missing liburing-dev"
     need_web_libs ;;
 bench)
     /usr/bin/python3 -c 'import uvloop' 2>/dev/null || missing="$missing python3-uvloop"
@@ -100,6 +103,10 @@ bench)
     /usr/bin/python3 -c 'import aiohttp' 2>/dev/null || missing="$missing python3-aiohttp"
     has_header hiredis/hiredis.h || missing="$missing libhiredis-dev"
     /usr/bin/python3 -c 'import redis.asyncio' 2>/dev/null || missing="$missing python3-redis"
+    # bench/files: aioc's io_uring engine, fio, aiofiles (libuv: above)
+    has_header liburing.h || missing="$missing liburing-dev"
+    command -v fio >/dev/null 2>&1 || missing="$missing fio"
+    /usr/bin/python3 -c 'import aiofiles' 2>/dev/null || missing="$missing python3-aiofiles"
     need_web_libs ;;
 esac
 # the PostgreSQL adapter: libpq, the server (any version Debian ships)

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Installs a built tree into a scratch prefix and builds an outside program
 # against each installed library (the core, and each adapter that was
-# built: tls, curl, http, pg, redis, ws), both with pkg-config and with CMake's
+# built: tls, curl, http, pg, redis, ws, uring), both with pkg-config and with CMake's
 # find_package(aioc), and runs every one:
 #   - the pkg-config builds link the shared libraries (what -laioc picks)
 #     and find them at run time through the run path the README shows;
@@ -56,7 +56,7 @@ uses_shared() { # program library: the program loads libLIBRARY.so from the pref
     ldd "$1" | grep -q "lib$2\.so\.0 => $libdir/"
 }
 
-for use in aioc tls curl http pg redis ws; do
+for use in aioc tls curl http pg redis ws uring; do
     module=aioc-$use
     library=aioc_$use
     source=$top/tests/install/use_$use.c

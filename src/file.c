@@ -1,18 +1,46 @@
 /* aioc_file_*: the open-file handle and its calls, which the engine runs
- * (the thread pool's, src/file_pool.c). The handle is counted: each job
- * out holds a reference, so that a job still running for a caller that
- * gave up never finds its descriptor closed, or worse, reused for another
- * file; the last reference closes it. */
+ * (the thread pool's, src/file_pool.c, unless one was set: io_uring's). The handle is counted: each
+ * job out holds a reference, so that a job still running for a caller that gave up never finds its
+ * descriptor closed, or worse, reused for another file; the last reference closes it. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "file.h"
 
-static const aioc__file_engine *engine = &aioc__file_pool_engine;
+static const aioc_file_engine *current = &aioc__file_pool_engine; /* atomic */
+
+/* The engine a call starts with (it finishes on it whatever is set then). */
+static const aioc_file_engine *engine(void) { return __atomic_load_n(&current, __ATOMIC_ACQUIRE); }
+
+const char *aioc_file_engine_forced(void) {
+    const char *name = getenv("AIOC_FILE_ENGINE");
+    return name && *name ? name : NULL;
+}
+
+int aioc_file_engine_set(const aioc_file_engine *e) {
+    if (!e)
+        e = &aioc__file_pool_engine;
+    if (!e->name || !e->open || !e->rw || !e->sync || !e->stat)
+        return -EINVAL;
+    const char *forced = aioc_file_engine_forced();
+    if (forced && strcmp(forced, e->name) != 0)
+        return -EPERM;
+    __atomic_store_n(&current, e, __ATOMIC_RELEASE);
+    return 0;
+}
+
+const aioc_file_engine *aioc_file_engine_get(void) { return engine(); }
+
+const aioc_file_engine *aioc_file_engine_pool(void) { return &aioc__file_pool_engine; }
+
+void aioc_file_hold(aioc_file *f) { aioc__file_ref(f); }
+
+int aioc_file_release(aioc_file *f) { return aioc__file_unref(f); }
 
 void aioc__file_ref(aioc_file *f) { __atomic_add_fetch(&f->refs, 1, __ATOMIC_RELAXED); }
 
@@ -33,7 +61,7 @@ aioc_file *aioc_file_open(const char *path, int flags, unsigned mode, int *err) 
     } else if (!(f = malloc(sizeof *f))) {
         e = -ENOMEM;
     } else {
-        int fd = engine->open(path, flags, mode);
+        int fd = engine()->open(path, flags, mode);
         if (fd < 0) {
             e = fd;
             free(f);
@@ -47,6 +75,20 @@ aioc_file *aioc_file_open(const char *path, int flags, unsigned mode, int *err) 
     return f;
 }
 
+aioc_file *aioc_file_from_fd(int fd) {
+    if (fd < 0) {
+        errno = EBADF;
+        return NULL;
+    }
+    aioc_file *f = malloc(sizeof *f);
+    if (!f) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    *f = (aioc_file){.fd = fd, .refs = 1};
+    return f;
+}
+
 int aioc_file_close(aioc_file *f) { return f ? aioc__file_unref(f) : 0; }
 
 int aioc_file_fd(const aioc_file *f) { return f ? f->fd : -1; }
@@ -54,43 +96,45 @@ int aioc_file_fd(const aioc_file *f) { return f ? f->fd : -1; }
 static long rw(aioc_file *f, const void *buf, size_t n, int64_t offset, unsigned how) {
     if (!f || (!buf && n) || n > LONG_MAX)
         return -EINVAL;
-    if ((how & AIOC__RW_AT) && offset < 0)
+    if ((how & AIOC_FILE_RW_AT) && offset < 0)
         return -EINVAL;
-    return engine->rw(f, (void *)(uintptr_t)buf, n, offset, how);
+    return engine()->rw(f, (void *)(uintptr_t)buf, n, offset, how);
 }
 
-long aioc_file_read(aioc_file *f, void *buf, size_t n) { return rw(f, buf, n, 0, AIOC__RW_ALL); }
+long aioc_file_read(aioc_file *f, void *buf, size_t n) {
+    return rw(f, buf, n, 0, AIOC_FILE_RW_ALL);
+}
 
 long aioc_file_read_some(aioc_file *f, void *buf, size_t n) { return rw(f, buf, n, 0, 0); }
 
 long aioc_file_write(aioc_file *f, const void *buf, size_t n) {
-    return rw(f, buf, n, 0, AIOC__RW_WRITE | AIOC__RW_ALL);
+    return rw(f, buf, n, 0, AIOC_FILE_RW_WRITE | AIOC_FILE_RW_ALL);
 }
 
 long aioc_file_write_some(aioc_file *f, const void *buf, size_t n) {
-    return rw(f, buf, n, 0, AIOC__RW_WRITE);
+    return rw(f, buf, n, 0, AIOC_FILE_RW_WRITE);
 }
 
 long aioc_file_pread(aioc_file *f, void *buf, size_t n, int64_t offset) {
-    return rw(f, buf, n, offset, AIOC__RW_AT | AIOC__RW_ALL);
+    return rw(f, buf, n, offset, AIOC_FILE_RW_AT | AIOC_FILE_RW_ALL);
 }
 
 long aioc_file_pread_some(aioc_file *f, void *buf, size_t n, int64_t offset) {
-    return rw(f, buf, n, offset, AIOC__RW_AT);
+    return rw(f, buf, n, offset, AIOC_FILE_RW_AT);
 }
 
 long aioc_file_pwrite(aioc_file *f, const void *buf, size_t n, int64_t offset) {
-    return rw(f, buf, n, offset, AIOC__RW_AT | AIOC__RW_WRITE | AIOC__RW_ALL);
+    return rw(f, buf, n, offset, AIOC_FILE_RW_AT | AIOC_FILE_RW_WRITE | AIOC_FILE_RW_ALL);
 }
 
 long aioc_file_pwrite_some(aioc_file *f, const void *buf, size_t n, int64_t offset) {
-    return rw(f, buf, n, offset, AIOC__RW_AT | AIOC__RW_WRITE);
+    return rw(f, buf, n, offset, AIOC_FILE_RW_AT | AIOC_FILE_RW_WRITE);
 }
 
-int aioc_file_sync(aioc_file *f) { return f ? engine->sync(f, false) : -EINVAL; }
+int aioc_file_sync(aioc_file *f) { return f ? engine()->sync(f, false) : -EINVAL; }
 
-int aioc_file_datasync(aioc_file *f) { return f ? engine->sync(f, true) : -EINVAL; }
+int aioc_file_datasync(aioc_file *f) { return f ? engine()->sync(f, true) : -EINVAL; }
 
 int aioc_file_stat(aioc_file *f, struct stat *st) {
-    return f && st ? engine->stat(f, st) : -EINVAL;
+    return f && st ? engine()->stat(f, st) : -EINVAL;
 }

@@ -11,10 +11,10 @@
  * work made: a descriptor, a buffer) and frees it, dropping its reference
  * to the file.
  *
- * The engine is the seam for a second implementation of the per-file
- * operations (io_uring): open, read and write, sync, stat. The coarse
- * path operations (read a whole file, write one atomically, readdir,
- * copy) are always one pool job. */
+ * The engine (aioc_file_engine, public so that an adapter can supply
+ * one: io_uring's) runs the per-file operations: open, read and write,
+ * sync, stat. The coarse path operations (read a whole file, write one
+ * atomically, readdir, copy) are always one pool job. */
 #ifndef AIOC_FILE_H
 #define AIOC_FILE_H
 
@@ -42,7 +42,17 @@ struct aioc__fjob {
     void (*discard)(aioc__fjob *j); /* releases what work made; NULL: nothing */
     aioc_file *file;                /* referenced while the job lives, or NULL */
     long res;                       /* work's return value, once it has run */
+    void *buf;                      /* a bounce buffer freed with the job, or NULL */
+    size_t buf_cap;                 /* its capacity (aioc__bounce_get's) */
 };
+
+/* Bounce buffers, page-aligned (for O_DIRECT), kept for reuse by size
+ * class: a fresh 1 MiB allocation is an mmap whose pages fault in one by
+ * one, which costs more than the read it serves. Thread-safe (late jobs
+ * free theirs on pool threads). Get returns NULL if out of memory and
+ * sets *cap to the buffer's capacity, which put takes back. */
+void *aioc__bounce_get(size_t n, size_t *cap);
+void aioc__bounce_put(void *buf, size_t cap);
 
 /* Runs j->work on the pool and waits (see the top of this file). Takes a
  * reference to j->file. Returns 0 (j->res is set; free j with
@@ -57,24 +67,8 @@ void aioc__fjob_free(aioc__fjob *j);
  * come back to 0 to see that a cancelled job has released everything. */
 unsigned long aioc__file_jobs_alive(void);
 
-/* How aioc__file_engine.rw reads or writes. */
-enum {
-    AIOC__RW_WRITE = 1, /* write; else read */
-    AIOC__RW_ALL = 2,   /* until all n (or end of file); else one call */
-    AIOC__RW_AT = 4,    /* at the offset (pread/pwrite); else the position */
-};
-
-/* The per-file operations; each suspends and follows the contract of the
- * public call it serves (aioc_file_open, _read..., _sync, _stat): the
- * caller's memory is not used once it returns. */
-typedef struct aioc__file_engine {
-    const char *name;
-    int (*open)(const char *path, int flags, unsigned mode); /* fd or -errno */
-    long (*rw)(aioc_file *f, void *buf, size_t n, int64_t offset, unsigned how);
-    int (*sync)(aioc_file *f, bool data_only);
-    int (*stat)(aioc_file *f, struct stat *st);
-} aioc__file_engine;
-
-extern const aioc__file_engine aioc__file_pool_engine;
+/* The engine (aioc_file_engine in aioc.h) the per-file calls go through;
+ * the thread pool's is the default. */
+extern const aioc_file_engine aioc__file_pool_engine;
 
 #endif

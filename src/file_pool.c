@@ -10,6 +10,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -19,11 +20,67 @@
 
 static unsigned long jobs_alive; /* atomic */
 
+/* ---------------------------------------------------- bounce buffers -- */
+
+#define BOUNCE_MIN 4096            /* the smallest class: a page */
+#define BOUNCE_CLASSES 11          /* 4 KiB to 4 MiB; larger ones are not kept */
+#define BOUNCE_KEEP 64             /* buffers kept per class, at most */
+#define BOUNCE_KEPT_MAX (32 << 20) /* bytes kept in all, at most */
+
+static pthread_mutex_t bounce_lock = PTHREAD_MUTEX_INITIALIZER;
+static void *bounce_kept[BOUNCE_CLASSES][BOUNCE_KEEP];
+static unsigned bounce_count[BOUNCE_CLASSES];
+static size_t bounce_bytes;
+
+/* The class of n bytes (its capacity BOUNCE_MIN << class), or -1. */
+static int bounce_class(size_t n) {
+    for (int c = 0; c < BOUNCE_CLASSES; c++)
+        if (n <= (size_t)BOUNCE_MIN << c)
+            return c;
+    return -1;
+}
+
+void *aioc__bounce_get(size_t n, size_t *cap) {
+    int c = bounce_class(n);
+    void *p = NULL;
+    if (c >= 0) {
+        pthread_mutex_lock(&bounce_lock);
+        if (bounce_count[c]) {
+            p = bounce_kept[c][--bounce_count[c]];
+            bounce_bytes -= (size_t)BOUNCE_MIN << c;
+        }
+        pthread_mutex_unlock(&bounce_lock);
+        n = (size_t)BOUNCE_MIN << c;
+    }
+    *cap = n ? n : 1;
+    if (!p && posix_memalign(&p, 4096, *cap) != 0)
+        p = NULL;
+    return p;
+}
+
+void aioc__bounce_put(void *buf, size_t cap) {
+    int c = bounce_class(cap);
+    if (c >= 0 && cap == (size_t)BOUNCE_MIN << c) {
+        pthread_mutex_lock(&bounce_lock);
+        bool keep = bounce_count[c] < BOUNCE_KEEP && bounce_bytes + cap <= BOUNCE_KEPT_MAX;
+        if (keep) {
+            bounce_kept[c][bounce_count[c]++] = buf;
+            bounce_bytes += cap;
+        }
+        pthread_mutex_unlock(&bounce_lock);
+        if (keep)
+            return;
+    }
+    free(buf);
+}
+
 unsigned long aioc__file_jobs_alive(void) { return __atomic_load_n(&jobs_alive, __ATOMIC_ACQUIRE); }
 
 void aioc__fjob_free(aioc__fjob *j) {
     if (j->file)
         aioc__file_unref(j->file);
+    if (j->buf)
+        aioc__bounce_put(j->buf, j->buf_cap);
     free(j);
     __atomic_sub_fetch(&jobs_alive, 1, __ATOMIC_RELEASE);
 }
@@ -97,13 +154,13 @@ typedef struct rw_job {
     size_t n;
     int64_t offset;
     unsigned how;
-    char data[]; /* the bytes to write, or room for those read */
+    char *data; /* base.buf: the bytes to write, or room for those read */
 } rw_job;
 
 static long rw_work(aioc__fjob *b) {
     rw_job *j = (rw_job *)b;
     int fd = b->file->fd;
-    bool write_ = j->how & AIOC__RW_WRITE, at = j->how & AIOC__RW_AT;
+    bool write_ = j->how & AIOC_FILE_RW_WRITE, at = j->how & AIOC_FILE_RW_AT;
     size_t done = 0;
     while (done < j->n) {
         char *p = j->data + done;
@@ -122,24 +179,32 @@ static long rw_work(aioc__fjob *b) {
         if (r == 0) /* end of file (a write of 0: nothing more will go) */
             break;
         done += (size_t)r;
-        if (!(j->how & AIOC__RW_ALL))
+        if (!(j->how & AIOC_FILE_RW_ALL))
             break;
     }
     return (long)done;
 }
 
 static long pool_rw(aioc_file *f, void *buf, size_t n, int64_t offset, unsigned how) {
-    rw_job *j = malloc(sizeof *j + n);
-    if (!j)
+    rw_job *j = malloc(sizeof *j);
+    size_t cap = 0;
+    char *data = j ? aioc__bounce_get(n, &cap) : NULL;
+    if (!data) {
+        free(j);
         return -ENOMEM;
-    *j = (rw_job){.base = {.work = rw_work, .file = f}, .n = n, .offset = offset, .how = how};
-    if (how & AIOC__RW_WRITE)
+    }
+    *j = (rw_job){.base = {.work = rw_work, .file = f, .buf = data, .buf_cap = cap},
+                  .n = n,
+                  .offset = offset,
+                  .how = how,
+                  .data = data};
+    if (how & AIOC_FILE_RW_WRITE)
         memcpy(j->data, buf, n);
     int err = aioc__fjob_run(&j->base);
     if (err)
         return err;
     long res = j->base.res;
-    if (res > 0 && !(how & AIOC__RW_WRITE))
+    if (res > 0 && !(how & AIOC_FILE_RW_WRITE))
         memcpy(buf, j->data, (size_t)res);
     aioc__fjob_free(&j->base);
     return res;
@@ -179,7 +244,7 @@ static long run_meta(aioc_file *f, long (*work)(aioc__fjob *), bool data_only, s
     return res;
 }
 
-static int pool_sync(aioc_file *f, bool data_only) {
+static int pool_sync(aioc_file *f, int data_only) {
     return (int)run_meta(f, sync_work, data_only, NULL);
 }
 
@@ -187,7 +252,7 @@ static int pool_stat(aioc_file *f, struct stat *st) {
     return (int)run_meta(f, stat_work, false, st);
 }
 
-const aioc__file_engine aioc__file_pool_engine = {
+const aioc_file_engine aioc__file_pool_engine = {
     .name = "pool",
     .open = pool_open,
     .rw = pool_rw,

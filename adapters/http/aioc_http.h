@@ -331,8 +331,9 @@ AIOC_HTTP_EXTERN int aioc_http_response_json(aioc_http_response *res, int status
 AIOC_HTTP_EXTERN int aioc_http_response_write(aioc_http_response *res, const void *data, size_t n);
 
 /// Sends the regular file at `path` as the body (aiohttp's FileResponse):
-/// opens it and reads it on aioc's thread pool (a slow disk never stalls
-/// the loop), adds Content-Length and, unless the handler set one, a
+/// opens it and reads it with aioc's file API (aioc_file_*: on the thread
+/// pool, or on io_uring where the program called aioc_uring_install; a
+/// slow disk never stalls the loop), adds Content-Length and, unless the handler set one, a
 /// Content-Type from the name's extension (html, css, js, json, txt, svg,
 /// png, jpg, wasm, ...; else application/octet-stream), then streams the
 /// file 64 KiB at a time through the connection (TLS included). A HEAD
