@@ -175,6 +175,15 @@ typedef struct aioc_run_opts {
     /// Most threads for the process-wide pool behind aioc_to_thread; 0
     /// leaves the pool as it is (see aioc_thread_pool_size).
     unsigned threads;
+    /// Watchdog threshold in milliseconds: a task or callback that runs
+    /// this long without yielding is reported on stderr while it still
+    /// runs, with its name, id and backtrace, and again when it yields
+    /// (README, "Watchdog"). 0 takes the environment variable
+    /// AIOC_WATCHDOG_MS, else 100 if AIOC_DEBUG is set (not to "0"), else
+    /// no watchdog. It costs a monitor thread per loop, and it interrupts
+    /// the loop thread once per stall with SIGURG: a blocking call such as
+    /// usleep, poll or epoll_wait then returns early with EINTR.
+    unsigned watchdog_ms;
 } aioc_run_opts;
 
 /// Runs `main(arg)` as the first task of a new event loop in this thread and

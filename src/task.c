@@ -16,6 +16,7 @@
 #include "scheduler.h"
 #include "scope.h"
 #include "wait.h"
+#include "watchdog.h"
 
 /* ------------------------------------------------------ switching -- */
 
@@ -25,6 +26,7 @@ static void finish_without_running(aioc__loop *loop, aioc__task *t, int status);
 /* Gives `t` a stack and a first frame if it has none. False if it ended
  * instead (cancelled before it started, or no stack to be had). */
 static bool ready_to_run(aioc__loop *loop, aioc__task *t) {
+    aioc__watchdog_step_begin();
     if (t->stack.lo)
         return true;
     if (t->cancels) {
