@@ -17,8 +17,9 @@
 
 static void *ticker(void *arg) {
     (void)arg;
+    double start = aioc_now();
     for (int i = 0; i < 8; i++) {
-        fprintf(stderr, "tick %.2f s\n", aioc_now());
+        fprintf(stderr, "tick %.2f s\n", aioc_now() - start);
         aioc_sleep(0.05);
     }
     return NULL;
