@@ -236,6 +236,27 @@ AIOC_EXTERN aioc_task aioc_spawn(aioc_fn fn, void *arg);
 /// a stack size below 16 KiB or above 1 GiB.
 AIOC_EXTERN aioc_task aioc_spawn_with(aioc_fn fn, void *arg, const aioc_spawn_opts *opts);
 
+/// aioc_spawn, recording `file`:`line` as the place that created the task:
+/// the watchdog's reports show it. `file` is borrowed for the task's life
+/// (a string literal such as `__FILE__`). The aioc_spawn macro calls it, so
+/// every spawn records its site; errors as aioc_spawn.
+AIOC_EXTERN aioc_task aioc_spawn_at(const char *file, int line, aioc_fn fn, void *arg);
+
+/// aioc_spawn_with, recording `file`:`line` as aioc_spawn_at does; the
+/// aioc_spawn_with macro calls it. Errors as aioc_spawn_with.
+AIOC_EXTERN aioc_task aioc_spawn_with_at(const char *file, int line, aioc_fn fn, void *arg,
+                                         const aioc_spawn_opts *opts);
+
+#if !defined(AIOC_BUILDING) && !defined(AIOC_NO_SPAWN_SITE)
+/// Calls aioc_spawn_at with the caller's file and line, so that reports
+/// can say where a task was created. The functions aioc_spawn and
+/// aioc_spawn_with still exist (take their address, or define
+/// AIOC_NO_SPAWN_SITE before including aioc.h, to call them directly).
+#define aioc_spawn(...) aioc_spawn_at(__FILE__, __LINE__, __VA_ARGS__)
+/// Calls aioc_spawn_with_at with the caller's file and line.
+#define aioc_spawn_with(...) aioc_spawn_with_at(__FILE__, __LINE__, __VA_ARGS__)
+#endif
+
 /// 0 if `t` came from a successful spawn, else the spawn's error.
 AIOC_EXTERN int aioc_task_error(aioc_task t);
 

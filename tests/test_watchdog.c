@@ -86,6 +86,7 @@ static void check_watchdog(aioc_fn fn, const char *frame) {
     const char *report = strstr(captured, "aioc watchdog: task 'blocker' (id ");
     CHECK(report);
     CHECK(strstr(report, REPORTED "; its stack"));
+    CHECK(strstr(report, "test_watchdog.c:")); /* where aioc_spawn_with was called */
     const char *end = strstr(report, "aioc watchdog: task 'blocker'");
     end = strstr(end + 1, "aioc watchdog: task 'blocker'");
     CHECK(end && strstr(end, " yielded after ")); /* its end comes after it */
@@ -204,7 +205,7 @@ TEST(watchdog_follows_the_environment) {
     int err = aioc_run(sleeper, NULL, NULL);
     capture_stop();
     CHECK_ERR(err, 0);
-    CHECK(strstr(captured, "aioc watchdog: task 'main' (id "));
+    CHECK(strstr(captured, "aioc watchdog: task 'main' (id 1)")); /* no spawn site */
     setenv("AIOC_WATCHDOG_MS", "0", 1);
     capture_start();
     err = aioc_run(brief_block, NULL, NULL);
@@ -213,4 +214,26 @@ TEST(watchdog_follows_the_environment) {
     unsetenv("AIOC_WATCHDOG_MS");
     CHECK_ERR(err, 0);
     CHECK(!strstr(captured, "aioc watchdog"));
+}
+
+/* ---------------------------------------------------- spawn sites -- */
+
+static void *returns_arg(void *arg) { return arg; }
+
+/* aioc_spawn is a macro that records the call site; the function of the
+ * same name still exists, for a program that takes its address. */
+TASK_TEST(spawn_function_still_exists_behind_the_macro) {
+    aioc_task (*spawn)(aioc_fn, void *) = aioc_spawn;
+    aioc_task (*spawn_with)(aioc_fn, void *, const aioc_spawn_opts *) = aioc_spawn_with;
+    void *r = NULL;
+    CHECK_ERR(aioc_await(spawn(returns_arg, P(7)), &r), 0);
+    CHECK_EQ(I(r), 7);
+    CHECK_ERR(aioc_await(spawn_with(returns_arg, P(8), NULL), &r), 0);
+    CHECK_EQ(I(r), 8);
+    /* the macro's arguments may hold commas (a compound literal) */
+    aioc_task t =
+        aioc_spawn_with(returns_arg, P(9), &(aioc_spawn_opts){.name = "x", .stack_size = 0});
+    CHECK_ERR(aioc_await(t, &r), 0);
+    CHECK_EQ(I(r), 9);
+    return NULL;
 }
