@@ -39,6 +39,7 @@
 #define RUNNING_ON_VALGRIND 0
 #endif
 
+#include "debug_checks.h"
 #include "watchdog.h"
 
 _Thread_local struct aioc__watchdog_marks *aioc__watchdog_tls
@@ -542,10 +543,16 @@ void aioc__watchdog_start(const aioc_run_opts *opts) {
     aioc__watchdog_tls = &w->marks;
 }
 
+uint64_t aioc__watchdog_threshold_ns(void) {
+    struct aioc__watchdog *w = (struct aioc__watchdog *)aioc__watchdog_tls;
+    return w ? w->threshold_ns : 0;
+}
+
 void aioc__watchdog_stop(void) {
     struct aioc__watchdog *w = (struct aioc__watchdog *)aioc__watchdog_tls;
     if (!w)
         return;
+    aioc__debug_streams_report();
     pthread_mutex_lock(&w->mu);
     w->stopping = true;
     pthread_cond_signal(&w->cv);

@@ -37,8 +37,11 @@ extern _Thread_local struct aioc__watchdog_marks *aioc__watchdog_tls
  * AIOC_DEBUG). A debugging aid: if it cannot start, it says so on stderr
  * and the loop runs without. */
 void aioc__watchdog_start(const aioc_run_opts *opts);
-/* Stops and joins this thread's monitor, if any. */
+/* Stops and joins this thread's monitor, if any, after reporting the
+ * streams never closed (src/debug_checks.c). */
 void aioc__watchdog_stop(void);
+/* The threshold of this thread's watchdog in ns; 0 when it is off. */
+uint64_t aioc__watchdog_threshold_ns(void);
 
 /* The reported stall ended: says so, with its length (the slow path). */
 void aioc__watchdog_stall_ended(struct aioc__watchdog_marks *m);

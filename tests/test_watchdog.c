@@ -237,3 +237,71 @@ TASK_TEST(spawn_function_still_exists_behind_the_macro) {
     CHECK_EQ(I(r), 9);
     return NULL;
 }
+
+/* ------------------------------------------- debug mode's other checks -- */
+
+static aioc_lock long_held = AIOC_LOCK_INIT;
+
+static void *hold_lock(void *arg) {
+    CHECK_ERR(aioc_lock_acquire(&long_held), 0);
+    CHECK_ERR(aioc_sleep(*(double *)arg), 0);
+    CHECK_ERR(aioc_lock_release(&long_held), 0);
+    return NULL;
+}
+
+static void *hold_locks(void *arg) {
+    (void)arg;
+    double brief = 0.1, long_ = 5;
+    aioc_task t = aioc_spawn_with(hold_lock, &brief, &(aioc_spawn_opts){.name = "brief"});
+    CHECK_ERR(aioc_await(t, NULL), 0);
+    t = aioc_spawn_with(hold_lock, &long_, &(aioc_spawn_opts){.name = "holder"});
+    CHECK_ERR(aioc_await(t, NULL), 0);
+    return NULL;
+}
+
+/* Ten thresholds (here 10 x 50 ms, on the loop's clock): a lock held 5 s
+ * is reported by its holder when it lets go; one held 0.1 s is not. */
+TEST(debug_mode_reports_a_lock_held_long) {
+    capture_start();
+    aioc_run_opts opts = {.watchdog_ms = 50, .virtual_time = 1};
+    int err = aioc_run_with(hold_locks, NULL, NULL, &opts);
+    capture_stop();
+    CHECK_ERR(err, 0);
+    const char *report = strstr(captured, "aioc debug: lock ");
+    CHECK(report && strstr(report, " was held 5.0"));
+    CHECK(strstr(report, "by task 'holder' (id "));
+    CHECK(strstr(report, "test_watchdog.c:"));
+    CHECK(!strstr(captured, "'brief'"));
+}
+
+static aioc_stream *left_open;
+
+static void *open_streams(void *arg) {
+    (void)arg;
+    int p[2];
+    CHECK(pipe(p) == 0);
+    aioc_stream *closed = aioc_stream_new(p[0], NULL);
+    left_open = aioc_stream_new(p[1], NULL);
+    CHECK(closed && left_open);
+    CHECK_ERR(aioc_stream_close(closed), 0);
+    return NULL;
+}
+
+static void *run_opener(void *arg) {
+    aioc_task t = aioc_spawn_with(open_streams, arg, &(aioc_spawn_opts){.name = "opener"});
+    CHECK_ERR(aioc_await(t, NULL), 0);
+    return NULL;
+}
+
+TEST(debug_mode_reports_a_stream_never_closed) {
+    capture_start();
+    aioc_run_opts opts = {.watchdog_ms = 50};
+    int err = aioc_run_with(run_opener, NULL, NULL, &opts);
+    capture_stop();
+    CHECK_ERR(err, 0);
+    const char *report = strstr(captured, "aioc debug: a stream created by task 'opener' (id ");
+    CHECK(report && strstr(report, "test_watchdog.c:"));
+    CHECK(strstr(report, "was never closed"));
+    CHECK(!strstr(report + 1, "aioc debug: a stream")); /* the closed one is not */
+    aioc_stream_abort(left_open);                       /* frees it, outside the loop */
+}
