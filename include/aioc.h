@@ -180,9 +180,15 @@ typedef struct aioc_run_opts {
     /// runs, with its name, id and backtrace, and again when it yields
     /// (README, "Watchdog"). 0 takes the environment variable
     /// AIOC_WATCHDOG_MS, else 100 if AIOC_DEBUG is set (not to "0"), else
-    /// no watchdog. It costs a monitor thread per loop, and it interrupts
-    /// the loop thread once per stall with SIGURG: a blocking call such as
-    /// usleep, poll or epoll_wait then returns early with EINTR.
+    /// no watchdog. It costs a monitor thread per loop. When the loop thread
+    /// is blocked in a system call inside a task, the backtrace is taken
+    /// without disturbing it; otherwise the loop thread gets SIGURG once
+    /// per stall (a handler of the program's own is chained), and a
+    /// blocking call it enters at that moment may return early with EINTR.
+    /// With the watchdog on, debug mode's other checks are on too: a lock
+    /// released after being held ten thresholds or more, and a stream still
+    /// open when the loop ends, are reported on stderr with the task that
+    /// held or created it and where that task was spawned.
     unsigned watchdog_ms;
 } aioc_run_opts;
 
