@@ -344,20 +344,25 @@ static bool blocked_in_kernel(pid_t tid, uintptr_t *pc, uintptr_t *sp) {
 }
 
 /* Samples the stalled `step` from this thread, without disturbing the
- * loop thread: true if it is blocked in a system call inside a task (the
- * task's stack bounds the scan). The task's fields are read racily, and
- * kept only if the step did not move meanwhile (the task still runs). */
+ * loop thread: true if it was blocked in a system call inside a task (the
+ * task's stack bounds the scan), with s->taken false if the step ended
+ * meanwhile; false if the loop thread must be asked with the signal.
+ * The task's fields are read racily, and kept only if the step did not
+ * move meanwhile (the task still runs). */
 static bool sample_blocked(struct aioc__watchdog *w, uint64_t step) {
+    sample *s = &w->sample;
+    s->taken = s->scanned = false;
     uintptr_t pc, sp;
     if (RUNNING_ON_VALGRIND || !blocked_in_kernel(w->loop_tid, &pc, &sp))
         return false;
+    if (atomic_load_explicit(&w->marks.step, memory_order_acquire) != step)
+        return true; /* over already */
     aioc__task *t = w->loop->current;
     if (!t || !t->stack.lo)
         return false;
     uintptr_t lo = (uintptr_t)t->stack.lo, hi = lo + t->stack.size;
     if (sp < lo || sp >= hi)
         return false; /* on another stack (a callback's, the scheduler's) */
-    sample *s = &w->sample;
     s->is_task = true;
     s->task_id = t->id;
     s->spawn_file = t->spawn_file;
@@ -373,8 +378,10 @@ static bool sample_blocked(struct aioc__watchdog *w, uint64_t step) {
     scan_stack(s, code, sp, hi);
     free(code);
     s->scanned = true;
+    /* kept only if the task still runs; else the stall is over: no report,
+     * and no signal either */
     s->taken = atomic_load_explicit(&w->marks.step, memory_order_acquire) == step;
-    return s->taken;
+    return true;
 }
 
 /* Asks the loop thread for its sample of step `step`; true once it has
