@@ -179,6 +179,36 @@ TEST(watchdog_reports_a_task_inside_qsort) {
 #endif
 }
 
+/* ------------------------------------------------------ callbacks -- */
+
+static bool callback_saw_report;
+
+static void spinning_callback(void *arg) {
+    (void)arg;
+    callback_saw_report = watchdog_test_spin();
+}
+
+static void *run_callback(void *arg) {
+    (void)arg;
+    callback_saw_report = false;
+    aioc_call_soon(spinning_callback, NULL);
+    CHECK_ERR(aioc_sleep(0.001), 0); /* the callback runs meanwhile */
+    CHECK(callback_saw_report);
+    return NULL;
+}
+
+/* A loop callback that blocks is reported too (it has no task). */
+TEST(watchdog_reports_a_blocking_callback) {
+    capture_start();
+    aioc_run_opts opts = {.watchdog_ms = 50};
+    int err = aioc_run_with(run_callback, NULL, NULL, &opts);
+    capture_stop();
+    CHECK_ERR(err, 0);
+    const char *report = strstr(captured, "aioc watchdog: a callback (no task) has run ");
+    CHECK(report && strstr(report, "watchdog_test_spin"));
+    CHECK(strstr(report, "aioc watchdog: a callback (no task) yielded after "));
+}
+
 /* ------------------------------------------------------------ off -- */
 
 static void *brief_block(void *arg) {
