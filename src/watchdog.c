@@ -14,8 +14,11 @@
  * in the handler) and the running task's id and name; the monitor
  * symbolizes them (dladdr) and writes the report to stderr with write(2),
  * not stdio, so that a loop thread stuck inside stdio cannot hold it up.
- * docs/architecture.md ("Watchdog") says why this is safe and where it is
- * not. */
+ * A loop thread blocked in a system call is not signalled (the signal
+ * would cut a sleep or a poll short with EINTR): the monitor reads where
+ * it stopped from /proc and scans the task's stack instead. The same
+ * lines also report a step's end. docs/architecture.md ("Watchdog") says
+ * why this is safe and where it is not. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <elf.h>
