@@ -182,6 +182,21 @@ typedef struct aioc_run_opts {
     /// thread being loop 0; AIOC_LOOPS_AUTO is the number of CPUs the
     /// process may use. At most AIOC_LOOPS_MAX (-EINVAL above it).
     unsigned loops;
+    /// Watchdog threshold in milliseconds: a task or callback that runs
+    /// this long without yielding is reported on stderr while it still
+    /// runs, with its name, id and backtrace, and again when it yields
+    /// (README, "Watchdog"). 0 takes the environment variable
+    /// AIOC_WATCHDOG_MS, else 100 if AIOC_DEBUG is set (not to "0"), else
+    /// no watchdog. It costs a monitor thread per loop. When the loop thread
+    /// is blocked in a system call inside a task, the backtrace is taken
+    /// without disturbing it; otherwise the loop thread gets SIGURG once
+    /// per stall (a handler of the program's own is chained), and a
+    /// blocking call it enters at that moment may return early with EINTR.
+    /// With the watchdog on, debug mode's other checks are on too: a lock
+    /// released after being held ten thresholds or more, and a stream still
+    /// open when the loop ends, are reported on stderr with the task that
+    /// held or created it and where that task was spawned.
+    unsigned watchdog_ms;
 } aioc_run_opts;
 
 /// Runs `main(arg)` as the first task of a new event loop in this thread and
@@ -241,6 +256,27 @@ AIOC_EXTERN aioc_task aioc_spawn(aioc_fn fn, void *arg);
 /// aioc_spawn with options; `opts` may be NULL. Also fails with -EINVAL for
 /// a stack size below 16 KiB or above 1 GiB.
 AIOC_EXTERN aioc_task aioc_spawn_with(aioc_fn fn, void *arg, const aioc_spawn_opts *opts);
+
+/// aioc_spawn, recording `file`:`line` as the place that created the task:
+/// the watchdog's reports show it. `file` is borrowed for the task's life
+/// (a string literal such as `__FILE__`). The aioc_spawn macro calls it, so
+/// every spawn records its site; errors as aioc_spawn.
+AIOC_EXTERN aioc_task aioc_spawn_at(const char *file, int line, aioc_fn fn, void *arg);
+
+/// aioc_spawn_with, recording `file`:`line` as aioc_spawn_at does; the
+/// aioc_spawn_with macro calls it. Errors as aioc_spawn_with.
+AIOC_EXTERN aioc_task aioc_spawn_with_at(const char *file, int line, aioc_fn fn, void *arg,
+                                         const aioc_spawn_opts *opts);
+
+#if !defined(AIOC_BUILDING) && !defined(AIOC_NO_SPAWN_SITE)
+/// Calls aioc_spawn_at with the caller's file and line, so that reports
+/// can say where a task was created. The functions aioc_spawn and
+/// aioc_spawn_with still exist (take their address, or define
+/// AIOC_NO_SPAWN_SITE before including aioc.h, to call them directly).
+#define aioc_spawn(...) aioc_spawn_at(__FILE__, __LINE__, __VA_ARGS__)
+/// Calls aioc_spawn_with_at with the caller's file and line.
+#define aioc_spawn_with(...) aioc_spawn_with_at(__FILE__, __LINE__, __VA_ARGS__)
+#endif
 
 /// 0 if `t` came from a successful spawn, else the spawn's error.
 AIOC_EXTERN int aioc_task_error(aioc_task t);

@@ -20,6 +20,7 @@
 #include "scope.h"
 #include "signals.h"
 #include "thread.h"
+#include "watchdog.h"
 
 _Thread_local aioc__loop *aioc__loop_tls __attribute__((tls_model("initial-exec")));
 
@@ -104,10 +105,12 @@ static void run_ready(aioc__loop *loop, bool (*done)(aioc__loop *)) {
     aioc__list *n;
     while (loop->since_poll < AIOC__POLL_EVERY && (n = aioc__list_pop_front(&loop->ready))) {
         loop->since_poll++;
+        aioc__watchdog_step_begin();
         if (aioc__runnable_kind_of(n) == AIOC__RUN_TASK)
             aioc__task_resume(loop, aioc__container_of(n, aioc__task, link));
         else
             aioc__call_run(loop, aioc__container_of(n, aioc__call_rec, link));
+        aioc__watchdog_step_end();
         if (done(loop))
             return;
     }
@@ -370,6 +373,7 @@ int aioc__loop_run(aioc_fn main, void *arg, void **result, const aioc_run_opts *
     }
     aioc__pools_enter(opts);
     aioc__loop_tls = loop;
+    aioc__watchdog_start(opts);
     aioc__trace_start(loop);
 
     aioc_spawn_opts mo = {.name = opts && opts->main_name ? opts->main_name : "main"};
@@ -416,6 +420,7 @@ int aioc__loop_run(aioc_fn main, void *arg, void **result, const aioc_run_opts *
         aioc__task_release(loop, loop->main);
         release_leftovers(loop);
     }
+    aioc__watchdog_stop();
     aioc__trace_stop(loop);
     aioc__overflow_guard_stop();
     aioc__loop_tls = NULL;

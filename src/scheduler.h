@@ -111,6 +111,8 @@ struct aioc__task {
     aioc__list group_link;  /* in the group's children */
     aioc__local *locals;
     char *name;
+    const char *spawn_file; /* where aioc_spawn was called (a literal), or NULL */
+    uint32_t spawn_line;
     aioc__stack stack; /* lo == NULL until it first runs */
     uint32_t stack_size;
     aioc__timer timer; /* aioc_sleep */

@@ -33,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "debug_checks.h"
 #include "scheduler.h"
 #include "stream.h"
 
@@ -57,6 +58,8 @@ struct aioc_stream {
     bool write_closed; /* write_eof done: writes fail with -EPIPE */
     size_t consumed;   /* bytes handed out by the last readuntil */
     aioc_lock reading, writing;
+    /* debug mode's record of the stream (src/debug_checks.c) */
+    struct aioc__debug_stream *debug;
     aioc_task flusher;         /* id 0 when none runs */
     bool flushing;             /* the flusher is inside a transport write */
     bool abandoned;            /* closed while the flusher lives: it frees */
@@ -143,6 +146,7 @@ aioc_stream *aioc__stream_new_with_state(const aioc_transport *ops, size_t size,
     aioc_lock_init(&s->writing);
     aioc__list_init(&s->flush_soon.link);
     s->flush_soon.run = flush_at_turn_end;
+    aioc__debug_stream_opened(&s->debug);
     return s;
 }
 
@@ -510,6 +514,7 @@ int aioc_stream_write_eof(aioc_stream *s) {
 }
 
 static void stream_free(aioc_stream *s) {
+    aioc__debug_stream_closed(&s->debug);
     aioc__deferred_cancel(&s->flush_soon);
     buffer_release(&s->in);
     buffer_release(&s->out);

@@ -10,6 +10,7 @@
  *
  * The public structs are opaque arrays; the layouts below are checked
  * against them. A zeroed list head (the AIOC_*_INIT macros) means empty. */
+#include "debug_checks.h"
 #include "scheduler.h"
 
 /* ------------------------------------------------------------- event -- */
@@ -58,6 +59,8 @@ int aioc_event_wait(aioc_event *ev) {
 typedef struct lock {
     aioc__list waiters;
     uint64_t owner; /* the holder's task id; 0 when free */
+    /* the loop's clock when the holder got it (debug mode's check) */
+    uint64_t acquired_at;
 } lock;
 _Static_assert(sizeof(lock) <= sizeof(aioc_lock), "aioc_lock too small");
 
@@ -84,6 +87,7 @@ int aioc_lock_try_acquire(aioc_lock *l) {
     if (k->owner || !aioc__list_empty(aioc__lazy_list(&k->waiters)))
         return -EBUSY;
     k->owner = t->id;
+    k->acquired_at = loop->now;
     return 0;
 }
 
@@ -99,6 +103,7 @@ int aioc_lock_acquire(aioc_lock *l) {
     aioc__list *waiters = aioc__lazy_list(&k->waiters);
     if (!k->owner && aioc__list_empty(waiters)) {
         k->owner = t->id;
+        k->acquired_at = loop->now;
         return 0;
     }
     /* on success the releaser has already made us the owner */
@@ -110,8 +115,10 @@ int aioc_lock_release(aioc_lock *l) {
     lock *k = (lock *)l;
     if (!loop || !loop->current || !k->owner || k->owner != loop->current->id)
         return -EPERM;
+    aioc__debug_lock_released(loop, l, k->acquired_at);
     aioc__task *next = aioc__wake_first(loop, aioc__lazy_list(&k->waiters), AIOC__WOKEN);
     k->owner = next ? next->id : 0;
+    k->acquired_at = loop->now;
     return 0;
 }
 

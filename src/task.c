@@ -16,6 +16,7 @@
 #include "scheduler.h"
 #include "scope.h"
 #include "wait.h"
+#include "watchdog.h"
 
 /* ------------------------------------------------------ switching -- */
 
@@ -25,6 +26,7 @@ static void finish_without_running(aioc__loop *loop, aioc__task *t, int status);
 /* Gives `t` a stack and a first frame if it has none. False if it ended
  * instead (cancelled before it started, or no stack to be had). */
 static bool ready_to_run(aioc__loop *loop, aioc__task *t) {
+    aioc__watchdog_step_begin();
     if (t->stack.lo)
         return true;
     if (t->cancels) {
@@ -197,6 +199,7 @@ aioc__task *aioc__task_spawn(aioc__loop *loop, aioc_fn fn, void *arg, const aioc
     t->fn = fn;
     t->arg = arg;
     t->wait_obj = NULL;
+    t->spawn_file = NULL;
     t->watcher = NULL;
     t->watch_kind = AIOC__WATCH_NONE;
     t->io_streak = 0;
@@ -224,16 +227,32 @@ aioc__task *aioc__task_spawn(aioc__loop *loop, aioc_fn fn, void *arg, const aioc
 
 static aioc_task error_handle(int err) { return (aioc_task){aioc__error_id(err)}; }
 
-aioc_task aioc_spawn_with(aioc_fn fn, void *arg, const aioc_spawn_opts *opts) {
+aioc_task aioc_spawn_with_at(const char *file, int line, aioc_fn fn, void *arg,
+                             const aioc_spawn_opts *opts) {
     aioc__loop *loop = aioc__loop_get();
     if (!loop)
         return error_handle(AIOC_ENOLOOP);
     int err;
     aioc__task *t = aioc__task_spawn(loop, fn, arg, opts, &err);
-    return t ? (aioc_task){t->id} : error_handle(err);
+    if (!t)
+        return error_handle(err);
+    t->spawn_file = file;
+    t->spawn_line = line > 0 ? (uint32_t)line : 0;
+    return (aioc_task){t->id};
 }
 
-aioc_task aioc_spawn(aioc_fn fn, void *arg) { return aioc_spawn_with(fn, arg, NULL); }
+aioc_task aioc_spawn_at(const char *file, int line, aioc_fn fn, void *arg) {
+    return aioc_spawn_with_at(file, line, fn, arg, NULL);
+}
+
+/* The functions behind the macros' names, for programs that take their
+ * address or define AIOC_NO_SPAWN_SITE (the library itself is built
+ * without the macros). */
+aioc_task aioc_spawn_with(aioc_fn fn, void *arg, const aioc_spawn_opts *opts) {
+    return aioc_spawn_with_at(NULL, 0, fn, arg, opts);
+}
+
+aioc_task aioc_spawn(aioc_fn fn, void *arg) { return aioc_spawn_with_at(NULL, 0, fn, arg, NULL); }
 
 int aioc_task_error(aioc_task h) { return aioc__id_error(h.id); }
 

@@ -1,0 +1,37 @@
+/* Debug mode's checks besides the watchdog (src/debug_checks.c): a lock
+ * held too long, reported when it is released; a stream never closed,
+ * reported when the loop ends. On while the watchdog is (AIOC_DEBUG,
+ * AIOC_WATCHDOG_MS, aioc_run_opts.watchdog_ms); off, each check is one
+ * thread-local load and a branch. */
+#ifndef AIOC_DEBUG_CHECKS_H
+#define AIOC_DEBUG_CHECKS_H
+
+#include "scheduler.h"
+#include "watchdog.h"
+
+/* A lock held this many watchdog thresholds is reported on release. */
+#define AIOC__LOCK_HELD_THRESHOLDS 10
+
+/* The record of an open stream, while debug mode is on. */
+typedef struct aioc__debug_stream aioc__debug_stream;
+
+void aioc__debug_lock_released_slow(aioc__loop *loop, const void *lock, uint64_t acquired_at);
+
+/* The running task releases `lock`, which it acquired at `acquired_at`
+ * (the loop's clock). */
+static inline void aioc__debug_lock_released(aioc__loop *loop, const void *lock,
+                                             uint64_t acquired_at) {
+    if (__builtin_expect(aioc__watchdog_tls != NULL, 0))
+        aioc__debug_lock_released_slow(loop, lock, acquired_at);
+}
+
+/* A stream was created: its record, kept in `*slot` (NULL when debug mode
+ * is off or memory is short). The record names the task that created it. */
+void aioc__debug_stream_opened(aioc__debug_stream **slot);
+/* The stream of `*slot` is freed: forgets its record. */
+void aioc__debug_stream_closed(aioc__debug_stream **slot);
+/* Reports the streams of this thread still open, and forgets them (the
+ * loop ends). */
+void aioc__debug_streams_report(void);
+
+#endif
