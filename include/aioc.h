@@ -175,6 +175,22 @@ typedef struct aioc_run_opts {
     /// Most threads for the process-wide pool behind aioc_to_thread; 0
     /// leaves the pool as it is (see aioc_thread_pool_size).
     unsigned threads;
+    /// Non-zero: debug mode (asyncio's), also turned on for every loop by
+    /// the environment variable AIOC_DEBUG=1. It times each task's steps,
+    /// so that aioc_tasks() reports how long each task has run (two clock
+    /// reads per task switch; off, nothing is timed).
+    int debug;
+    /// A signal (e.g. SIGQUIT or SIGUSR1) on which the loop prints its
+    /// tasks to stderr, as aioc_dump_tasks() does, and goes on running (Go's
+    /// SIGQUIT dump, without the exit). 0 takes the environment variable
+    /// AIOC_DUMP_SIGNAL (a number or a name: "SIGUSR1", "USR1"), else none.
+    /// The handler only wakes the loop: the dump is printed by the loop
+    /// itself after its next poll, between two task steps, so a task that
+    /// never yields delays it. Every loop asking for the signal dumps.
+    /// aioc_run fails with -EBUSY if the program already handles that
+    /// signal or another loop dumps on another one (from the environment:
+    /// a warning, and no dump signal), -EINVAL for an invalid signal.
+    int dump_signal;
 } aioc_run_opts;
 
 /// Runs `main(arg)` as the first task of a new event loop in this thread and
@@ -1706,12 +1722,109 @@ AIOC_EXTERN long aioc_fs_copy(const char *from, const char *to);
 AIOC_EXTERN int aioc_signal_wait(const int *signals, size_t n);
 /// @}
 
+/* ===================================================== tasks as data == */
+/// @defgroup core_inspection Tasks as data and loop metrics
+/// Python's asyncio.all_tasks(), with what each task waits on, and counters
+/// per loop: for programs that show their own state (a status page, a
+/// health check). Nothing here suspends.
+/// @{
+
+/// A task's state in a snapshot.
+typedef enum aioc_task_state {
+    AIOC_TASK_NEW,     ///< spawned, not yet started
+    AIOC_TASK_READY,   ///< queued to run (it yielded or was woken)
+    AIOC_TASK_RUNNING, ///< the task that took the snapshot
+    AIOC_TASK_WAITING, ///< parked until something wakes it (aioc_task_info.wait)
+    AIOC_TASK_DONE,    ///< ended, not yet awaited (aioc_task_info.status)
+} aioc_task_state;
+
+/// What a waiting task waits on.
+typedef enum aioc_wait_kind {
+    AIOC_WAITS_ON_NOTHING,   ///< not waiting
+    AIOC_WAITS_ON_YIELD,     ///< its turn, after aioc_yield()
+    AIOC_WAITS_ON_SLEEP,     ///< a timer: aioc_task_info.deadline
+    AIOC_WAITS_ON_TASK,      ///< another task's end: aioc_task_info.wait_task
+    AIOC_WAITS_ON_TASKS,     ///< several tasks (gather, wait_any, ...)
+    AIOC_WAITS_ON_GROUP,     ///< a task group's children
+    AIOC_WAITS_ON_SCOPE,     ///< a scope's tasks
+    AIOC_WAITS_ON_FD,        ///< a descriptor: aioc_task_info.fd and .fd_write
+    AIOC_WAITS_ON_PRIMITIVE, ///< a lock, event, condition, semaphore, queue...
+    AIOC_WAITS_ON_THREAD,    ///< another thread: a future, aioc_to_thread
+} aioc_wait_kind;
+
+/// One task in a snapshot taken by aioc_tasks(). Times are seconds on the
+/// loop's clock (aioc_now()).
+typedef struct aioc_task_info {
+    uint64_t id;           ///< the handle's id (aioc_task.id), as in dumps
+    const char *name;      ///< its name, or "task-<n>"; owned by the snapshot
+    aioc_task_state state; ///< what it does now
+    aioc_wait_kind wait;   ///< what it waits on (AIOC_TASK_WAITING only)
+    /// The object waited on: the primitive, the future, the awaited task's
+    /// internal record, the group; NULL for a sleep, a descriptor or a yield.
+    /// An address to tell waits apart, never to dereference.
+    const void *wait_object;
+    uint64_t wait_task; ///< AIOC_WAITS_ON_TASK: the awaited task's id
+    int fd;             ///< AIOC_WAITS_ON_FD: the descriptor, else -1
+    int fd_write;       ///< AIOC_WAITS_ON_FD: 1 waiting to write, 0 to read
+    double deadline;    ///< AIOC_WAITS_ON_SLEEP: when it wakes, else 0
+    double waiting;     ///< AIOC_TASK_WAITING: for how long so far, else 0
+    uint64_t parent;    ///< id of the task that spawned it; 0: spawned by a callback
+    double age;         ///< time since it was spawned
+    double run_time;    ///< time it has run, in debug mode; -1 when not timed
+    int status;         ///< AIOC_TASK_DONE: its status (0, an error)
+    unsigned cancels;   ///< cancel requests pending
+    double taken_at;    ///< the loop's clock when the snapshot was taken
+} aioc_task_info;
+
+/// A snapshot of every task of the running loop (asyncio.all_tasks(), done
+/// tasks not yet awaited included), in handle order. Returns an array of
+/// `*count` entries, to release with aioc_tasks_free(); it owns its
+/// strings and stays valid after the tasks end. On failure returns NULL
+/// with `*err` (if `err` is not NULL) set to AIOC_ENOLOOP outside a loop or
+/// -ENOMEM. May be called from a task or a loop callback.
+AIOC_EXTERN aioc_task_info *aioc_tasks(size_t *count, int *err);
+
+/// Frees a snapshot from aioc_tasks() (NULL: nothing).
+AIOC_EXTERN void aioc_tasks_free(aioc_task_info *tasks);
+
+/// Prints `n` entries of a snapshot to `out`, one line each, the format of
+/// aioc_dump_tasks(): id, name, state, what it waits on and for how long,
+/// a done task's status, and the run time when known. Returns `n`.
+AIOC_EXTERN int aioc_tasks_print(FILE *out, const aioc_task_info *tasks, size_t n);
+
+/// Counters of one loop. Tasks, switches and polls are the loop's own;
+/// the thread-pool figures are the process-wide pool's (aioc_to_thread).
+typedef struct aioc_loop_stats {
+    uint64_t tasks_spawned; ///< tasks spawned since the loop started (main too)
+    size_t tasks_alive;     ///< tasks not yet ended
+    uint64_t switches;      ///< switches to a task (each starts a step)
+    uint64_t polls;         ///< times the loop polled for I/O and timers
+    size_t fds_watched;     ///< descriptors registered with the poller
+    size_t fd_waiters;      ///< tasks waiting on a descriptor
+    size_t timers;          ///< timers pending: sleeps, deadlines, delayed calls
+    size_t ready;           ///< tasks and callbacks queued to run
+    unsigned pool_threads;  ///< the pool's threads
+    unsigned pool_queued;   ///< jobs waiting for a thread of the pool
+    uint64_t pool_jobs;     ///< jobs the pool has started so far
+    double pool_wait;       ///< seconds those jobs waited in its queue, in total
+} aioc_loop_stats;
+
+/// Fills `*stats` with the counters of `loop`, which must be the loop of
+/// the calling thread (NULL: that one); to read another loop's, ask it
+/// through aioc_loop_call(). Does not suspend. Returns 0, AIOC_ENOLOOP if
+/// no loop runs in this thread, -EINVAL if `stats` is NULL or `loop` is
+/// another thread's.
+AIOC_EXTERN int aioc_loop_stats_get(aioc_loop *loop, aioc_loop_stats *stats);
+/// @}
+
 /* ========================================================== debugging == */
 /// @defgroup core_debugging Debugging
 /// @{
 
 /// Prints every task of the running loop: id, name, state, what it waits on
-/// and for how long. Returns the number of tasks, or AIOC_ENOLOOP.
+/// and for how long, and in debug mode how long it has run (one line per
+/// task, as aioc_tasks_print() prints them, after a line that names the
+/// loop's clock). Returns the number of tasks, or AIOC_ENOLOOP.
 AIOC_EXTERN int aioc_dump_tasks(FILE *out);
 
 /* Valgrind: task stacks are registered with it, so a program using aioc

@@ -12,6 +12,8 @@
 
 #include "backend/backend.h"
 #include "call.h"
+#include "debug_mode.h"
+#include "dump_signal.h"
 #include "group.h"
 #include "io.h"
 #include "remote.h"
@@ -160,6 +162,7 @@ static int run_until(aioc__loop *loop, bool (*done)(aioc__loop *)) {
         if (timeout != 0 && !aioc__remote_prepare_sleep(loop->handle))
             timeout = 0;
         loop->backend->poll(loop, timeout);
+        loop->polls++;
         if (timeout != 0)
             aioc__remote_awake(loop->handle);
         clock_tick(loop);
@@ -172,6 +175,8 @@ static int run_until(aioc__loop *loop, bool (*done)(aioc__loop *)) {
             loop->main->cancels++;
             aioc__interrupt(loop, loop->main);
         }
+        if (loop->dump_slot)
+            aioc__dump_if_requested(loop);
     }
     return 0;
 }
@@ -292,6 +297,7 @@ static int loop_init(aioc__loop *loop, const aioc_run_opts *opts) {
     const char *vt = getenv("AIOC_VIRTUAL_TIME");
     loop->virtual_time = (opts && opts->virtual_time) || (vt && strcmp(vt, "1") == 0);
     loop->default_stack = default_stack_size(opts);
+    loop->debug = aioc__debug_requested(opts);
     loop->handle = aioc__remote_open(loop);
     if (!loop->handle)
         return -ENOMEM;
@@ -338,6 +344,10 @@ int aioc_run_with(aioc_fn main, void *arg, void **result, const aioc_run_opts *o
         err = aioc__overflow_guard_start();
     if (!err)
         err = aioc__signals_start(loop, opts);
+    if (!err && (err = aioc__dump_signal_start(loop, opts))) {
+        aioc__signals_stop(loop, false);
+        aioc__overflow_guard_stop();
+    }
     if (err) {
         loop_free(loop);
         free(loop);
@@ -385,6 +395,7 @@ int aioc_run_with(aioc_fn main, void *arg, void **result, const aioc_run_opts *o
     aioc__overflow_guard_stop();
     aioc__loop_tls = NULL;
     bool interrupted = loop->interrupted;
+    aioc__dump_signal_stop(loop);
     aioc__signals_stop(loop, false);
     loop_free(loop);
     free(loop);

@@ -112,7 +112,10 @@ struct aioc__task {
     char *name;
     aioc__stack stack; /* lo == NULL until it first runs */
     uint32_t stack_size;
-    aioc__timer timer; /* aioc_sleep */
+    aioc__timer timer;   /* aioc_sleep */
+    uint64_t parent;     /* id of the task that spawned it; 0: none */
+    uint64_t created_at; /* loop clock at spawn, ns */
+    uint64_t run_ns;     /* time inside its steps (debug mode only) */
 #ifdef AIOC__ASAN
     void *asan_fake_stack; /* ASan's fake stack while switched out */
 #endif
@@ -200,6 +203,15 @@ struct aioc__loop {
     struct aioc__local *loop_locals; /* aioc_loop_local_set's values */
     aioc__spares spare_buffers;      /* I/O buffers for reuse (streams) */
     aioc__list before_poll;          /* aioc__deferred records due this turn */
+
+    /* inspection (src/inspect.c): counters kept always, plain increments */
+    uint64_t switches;        /* task steps started */
+    uint64_t polls;           /* backend polls */
+    bool debug;               /* debug mode: src/debug_mode.h */
+    uint64_t step_start;      /* debug mode: when the running step began, ns */
+    unsigned dump_slot;       /* 1 + its index among the loops that dump on a
+                                 signal (src/dump_signal.c); 0: none */
+    unsigned dump_generation; /* the dump requests seen so far */
 };
 
 /* initial-exec: a plain %fs-relative load, not a __tls_get_addr call, on
@@ -243,6 +255,22 @@ static inline void aioc__defer(aioc__loop *loop, aioc__deferred *d) {
 static inline void aioc__deferred_cancel(aioc__deferred *d) { aioc__list_remove(&d->link); }
 
 void aioc__ready_push_shuffled(aioc__loop *loop, aioc__list *link);
+
+/* A task's step is the stretch it runs between two switches. The hook pair
+ * below is called at each switch (src/task.c): it counts steps always and,
+ * in debug mode only, adds each step's duration to the task's run time
+ * (two clock reads per switch, measured in BENCHMARKS.md). */
+uint64_t aioc__step_clock(void);
+static inline void aioc__step_begin(aioc__loop *loop, aioc__task *t) {
+    (void)t;
+    loop->switches++;
+    if (__builtin_expect(loop->debug, 0))
+        loop->step_start = aioc__step_clock();
+}
+static inline void aioc__step_end(aioc__loop *loop, aioc__task *t) {
+    if (__builtin_expect(loop->debug, 0))
+        t->run_ns += aioc__step_clock() - loop->step_start;
+}
 
 /* Queues a runnable (task or callback) at the back of the ready queue; or,
  * in a seeded run, a few places further ahead (aioc_run_opts.seed). */

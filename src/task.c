@@ -80,9 +80,11 @@ static aioc__task *next_direct(aioc__loop *loop) {
  * (NULL when `t` has ended, which tells ASan to drop it). */
 static void leave(aioc__loop *loop, aioc__task *t, aioc__task *next, void **fake) {
     (void)fake;
+    aioc__step_end(loop, t);
     if (next) {
         loop->current = next;
         next->state = AIOC__RUNNING;
+        aioc__step_begin(loop, next);
         aioc__asan_start_switch(fake, next->stack.lo, next->stack.size);
         aioc__ctx_switch(&t->ctx, &next->ctx);
     } else {
@@ -116,6 +118,7 @@ void aioc__task_resume(aioc__loop *loop, aioc__task *t) {
         return;
     loop->current = t;
     t->state = AIOC__RUNNING;
+    aioc__step_begin(loop, t);
 #ifdef AIOC__ASAN
     void *fake = NULL;
 #endif
@@ -205,6 +208,9 @@ aioc__task *aioc__task_spawn(aioc__loop *loop, aioc_fn fn, void *arg, const aioc
     t->stack_size = (uint32_t)stack;
     t->timer.index = AIOC__TIMER_IDLE;
     t->timer.kind = AIOC__TIMER_SLEEP;
+    t->parent = loop->current ? loop->current->id : 0;
+    t->created_at = loop->now;
+    t->run_ns = 0;
     aioc__list_init(&t->group_link);
     if (opts && opts->name) {
         t->name = strdup(opts->name);
