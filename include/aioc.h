@@ -191,6 +191,19 @@ typedef struct aioc_run_opts {
     /// signal or another loop dumps on another one (from the environment:
     /// a warning, and no dump signal), -EINVAL for an invalid signal.
     int dump_signal;
+    /// The path of a Unix socket on which tools/aioc-ps (`aioc-ps PID`)
+    /// reads this program's tasks while it runs, as `python -m asyncio ps`
+    /// does; "" takes the default, $XDG_RUNTIME_DIR/aioc-PID.sock (else
+    /// /tmp/aioc-PID.sock). NULL takes the environment variable
+    /// AIOC_INSPECT (a path; "1": the default), else no socket. Served by a
+    /// detached task named "aioc-inspect" on the first loop of the process
+    /// that asks; it answers one command per connection ("tasks": the dump;
+    /// "stats": aioc_loop_stats, one "name value" line each). The socket is
+    /// for its owner only (mode 0600); its file is removed when the loop
+    /// ends. A socket that cannot be made is reported on stderr and the
+    /// program runs without. While it serves, the loop always has a
+    /// descriptor to wait on, so it cannot report a deadlock.
+    const char *inspect_path;
 } aioc_run_opts;
 
 /// Runs `main(arg)` as the first task of a new event loop in this thread and

@@ -15,6 +15,7 @@
 #include "debug_mode.h"
 #include "dump_signal.h"
 #include "group.h"
+#include "inspect_socket.h"
 #include "io.h"
 #include "remote.h"
 #include "scheduler.h"
@@ -360,6 +361,7 @@ int aioc_run_with(aioc_fn main, void *arg, void **result, const aioc_run_opts *o
     loop->main = aioc__task_spawn(loop, main, arg, &mo, &err);
     int status = err;
     if (loop->main) {
+        aioc__inspect_socket_start(loop, opts);
         if (run_until(loop, main_done) == -EDEADLK) {
             loop->deadlocked = true;
             fprintf(stderr, "aioc: deadlock: every task waits and nothing can wake one\n");
