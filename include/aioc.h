@@ -1805,21 +1805,23 @@ AIOC_EXTERN void aioc_tasks_free(aioc_task_info *tasks);
 /// a done task's status, and the run time when known. Returns `n`.
 AIOC_EXTERN int aioc_tasks_print(FILE *out, const aioc_task_info *tasks, size_t n);
 
-/// Counters of one loop. Tasks, switches and polls are the loop's own;
+/// Counters of one loop. Tasks, steps and polls are the loop's own;
 /// the thread-pool figures are the process-wide pool's (aioc_to_thread).
 typedef struct aioc_loop_stats {
     uint64_t tasks_spawned; ///< tasks spawned since the loop started (main too)
     size_t tasks_alive;     ///< tasks not yet ended
-    uint64_t switches;      ///< switches to a task (each starts a step)
-    uint64_t polls;         ///< times the loop polled for I/O and timers
-    size_t fds_watched;     ///< descriptors registered with the poller
-    size_t fd_waiters;      ///< tasks waiting on a descriptor
-    size_t timers;          ///< timers pending: sleeps, deadlines, delayed calls
-    size_t ready;           ///< tasks and callbacks queued to run
-    unsigned pool_threads;  ///< the pool's threads
-    unsigned pool_queued;   ///< jobs waiting for a thread of the pool
-    uint64_t pool_jobs;     ///< jobs the pool has started so far
-    double pool_wait;       ///< seconds those jobs waited in its queue, in total
+    /// Turns given so far: tasks resumed (each runs a step, until it waits
+    /// or yields) and callbacks run.
+    uint64_t steps;
+    uint64_t polls;        ///< times the loop polled for I/O and timers
+    size_t fds_watched;    ///< descriptors registered with the poller
+    size_t fd_waiters;     ///< tasks waiting on a descriptor
+    size_t timers;         ///< timers pending: sleeps, deadlines, delayed calls
+    size_t ready;          ///< tasks and callbacks queued to run
+    unsigned pool_threads; ///< the pool's threads
+    unsigned pool_queued;  ///< jobs waiting for a thread of the pool
+    uint64_t pool_jobs;    ///< jobs the pool has started so far
+    double pool_wait;      ///< seconds those jobs waited in its queue, in total
 } aioc_loop_stats;
 
 /// Fills `*stats` with the counters of `loop`, which must be the loop of

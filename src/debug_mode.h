@@ -10,6 +10,12 @@
 /* Whether `opts` (may be NULL) or the environment ask for debug mode. */
 bool aioc__debug_requested(const aioc_run_opts *opts);
 
+/* Turns debug mode on for `loop`, which is starting. */
+void aioc__debug_start(aioc__loop *loop);
+
+/* A task's run time so far, in ns. */
+uint64_t aioc__run_time_ns(const aioc__loop *loop, const aioc__task *t);
+
 /* Whether `loop` runs in debug mode. */
 static inline bool aioc__debug_enabled(const aioc__loop *loop) { return loop->debug; }
 

@@ -6,8 +6,9 @@
  * valid after the tasks it describes have ended. It reads what the
  * scheduler keeps anyway for dumps (state, wait reason and object, park
  * time); the only cost added to the hot path is a task's parent id and
- * spawn time at spawn, and a step counter per switch (scheduler.h). Run
- * time needs two clock reads per switch and is kept in debug mode only. */
+ * spawn time at spawn, and a test of the debug flag per switch
+ * (scheduler.h). Run time needs two clock reads per switch and is kept in
+ * debug mode only. */
 #define _GNU_SOURCE
 #include <stdlib.h>
 #include <string.h>
@@ -18,10 +19,41 @@
 #include "scheduler.h"
 #include "thread.h"
 
-uint64_t aioc__step_clock(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * AIOC__NS + (uint64_t)ts.tv_nsec;
+/* Steps are timed with the CPU's counter (rdtsc, cntvct_el0: a few ns to
+ * read, where clock_gettime takes 20 or more) when the kernel keeps its
+ * own clock with it, which says that the counter runs at a constant rate
+ * and agrees across CPUs; else with CLOCK_MONOTONIC. Ticks become ns at a
+ * snapshot, by the ratio of the clock to the counter since the loop began. */
+static bool counter_trusted(void) {
+#if defined(__x86_64__)
+    FILE *f = fopen("/sys/devices/system/clocksource/clocksource0/current_clocksource", "r");
+    char name[32] = "";
+    if (f) {
+        if (!fgets(name, sizeof name, f))
+            name[0] = '\0';
+        fclose(f);
+    }
+    return strcmp(name, "tsc\n") == 0;
+#elif defined(__aarch64__)
+    return true; /* the architected counter: constant rate, system-wide */
+#else
+    return false;
+#endif
+}
+
+void aioc__debug_start(aioc__loop *loop) {
+    loop->debug = true;
+    loop->step_tsc = counter_trusted();
+    loop->ns0 = aioc__monotonic_ns();
+    loop->tick0 = aioc__step_ticks(loop);
+}
+
+uint64_t aioc__run_time_ns(const aioc__loop *loop, const aioc__task *t) {
+    if (!loop->step_tsc)
+        return t->run_ticks;
+    uint64_t ticks = aioc__step_ticks(loop) - loop->tick0;
+    uint64_t ns = aioc__monotonic_ns() - loop->ns0;
+    return ticks ? (uint64_t)((double)t->run_ticks * ((double)ns / (double)ticks)) : 0;
 }
 
 bool aioc__debug_requested(const aioc_run_opts *opts) {
@@ -62,7 +94,7 @@ static void describe(aioc__loop *loop, const aioc__task *t, aioc_task_info *e) {
     e->fd = -1;
     e->parent = t->parent;
     e->age = loop->now > t->created_at ? seconds(loop->now - t->created_at) : 0;
-    e->run_time = aioc__debug_enabled(loop) ? seconds(t->run_ns) : -1;
+    e->run_time = aioc__debug_enabled(loop) ? seconds(aioc__run_time_ns(loop, t)) : -1;
     e->cancels = t->cancels;
     e->taken_at = seconds(loop->now);
     if (t->state == AIOC__DONE) {
@@ -196,7 +228,7 @@ int aioc_loop_stats_get(aioc_loop *handle, aioc_loop_stats *stats) {
     memset(stats, 0, sizeof *stats);
     stats->tasks_spawned = loop->spawned;
     stats->tasks_alive = loop->live_tasks;
-    stats->switches = loop->switches;
+    stats->steps = loop->steps + loop->since_poll;
     stats->polls = loop->polls;
     stats->fds_watched = aioc__fds_watched(loop);
     stats->fd_waiters = loop->fd_waiters;

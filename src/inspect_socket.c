@@ -71,10 +71,10 @@ static void answer_stats(FILE *out) {
     if (aioc_loop_stats_get(NULL, &st) != 0)
         return;
     fprintf(out,
-            "tasks_spawned %" PRIu64 "\ntasks_alive %zu\nswitches %" PRIu64 "\npolls %" PRIu64
+            "tasks_spawned %" PRIu64 "\ntasks_alive %zu\nsteps %" PRIu64 "\npolls %" PRIu64
             "\nfds_watched %zu\nfd_waiters %zu\ntimers %zu\nready %zu\npool_threads %u\n"
             "pool_queued %u\npool_jobs %" PRIu64 "\npool_wait %.6f\n",
-            st.tasks_spawned, st.tasks_alive, st.switches, st.polls, st.fds_watched, st.fd_waiters,
+            st.tasks_spawned, st.tasks_alive, st.steps, st.polls, st.fds_watched, st.fd_waiters,
             st.timers, st.ready, st.pool_threads, st.pool_queued, st.pool_jobs, st.pool_wait);
 }
 

@@ -25,7 +25,7 @@
 
 _Thread_local aioc__loop *aioc__loop_tls __attribute__((tls_model("initial-exec")));
 
-static uint64_t monotonic_ns(void) {
+uint64_t aioc__monotonic_ns(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * AIOC__NS + (uint64_t)ts.tv_nsec;
@@ -37,7 +37,7 @@ static uint64_t monotonic_ns(void) {
  * stays as the last poll left it and a run's timer order is the same on a
  * slow machine as on a fast one. */
 static void clock_tick(aioc__loop *loop) {
-    uint64_t now = monotonic_ns() + loop->clock_offset;
+    uint64_t now = aioc__monotonic_ns() + loop->clock_offset;
     if (now > loop->now)
         loop->now = now;
 }
@@ -143,6 +143,7 @@ static int run_until(aioc__loop *loop, bool (*done)(aioc__loop *)) {
         if (done(loop))
             break;
         bool busy = !aioc__list_empty(&loop->ready);
+        loop->steps += loop->since_poll; /* aioc_loop_stats' steps */
         loop->since_poll = 0;
         int64_t timeout = -1;
         if (busy) {
@@ -298,7 +299,8 @@ static int loop_init(aioc__loop *loop, const aioc_run_opts *opts) {
     const char *vt = getenv("AIOC_VIRTUAL_TIME");
     loop->virtual_time = (opts && opts->virtual_time) || (vt && strcmp(vt, "1") == 0);
     loop->default_stack = default_stack_size(opts);
-    loop->debug = aioc__debug_requested(opts);
+    if (aioc__debug_requested(opts))
+        aioc__debug_start(loop);
     loop->handle = aioc__remote_open(loop);
     if (!loop->handle)
         return -ENOMEM;

@@ -115,7 +115,8 @@ struct aioc__task {
     aioc__timer timer;   /* aioc_sleep */
     uint64_t parent;     /* id of the task that spawned it; 0: none */
     uint64_t created_at; /* loop clock at spawn, ns */
-    uint64_t run_ns;     /* time inside its steps (debug mode only) */
+    uint64_t run_ticks;  /* time inside its steps (debug mode only; see
+                            aioc__step_ticks) */
 #ifdef AIOC__ASAN
     void *asan_fake_stack; /* ASan's fake stack while switched out */
 #endif
@@ -170,6 +171,7 @@ struct aioc__loop {
     bool shutting_down;
     bool deadlocked;
     bool interrupted; /* main was cancelled by Ctrl-C */
+    bool debug;       /* debug mode (src/debug_mode.h): tested at each switch */
 
     aioc__timer_heap timers;
     aioc__handles handles;
@@ -205,10 +207,11 @@ struct aioc__loop {
     aioc__list before_poll;          /* aioc__deferred records due this turn */
 
     /* inspection (src/inspect.c): counters kept always, plain increments */
-    uint64_t switches;        /* task steps started */
+    uint64_t steps;           /* runnables started before this turn's since_poll */
     uint64_t polls;           /* backend polls */
-    bool debug;               /* debug mode: src/debug_mode.h */
-    uint64_t step_start;      /* debug mode: when the running step began, ns */
+    uint64_t step_start;      /* debug mode: when the running step began */
+    bool step_tsc;            /* steps timed with the CPU's counter, not ns */
+    uint64_t tick0, ns0;      /* the counter and the clock at the loop's start */
     unsigned dump_slot;       /* 1 + its index among the loops that dump on a
                                  signal (src/dump_signal.c); 0: none */
     unsigned dump_generation; /* the dump requests seen so far */
@@ -221,6 +224,7 @@ extern _Thread_local aioc__loop *aioc__loop_tls __attribute__((tls_model("initia
 static inline aioc__loop *aioc__loop_get(void) { return aioc__loop_tls; }
 
 void aioc__clock_update(aioc__loop *loop);
+uint64_t aioc__monotonic_ns(void);            /* CLOCK_MONOTONIC */
 uint64_t aioc__seconds_to_ns(double seconds); /* clamps: <=0 -> 0, huge -> never */
 
 /* Something a program may leave open when its main task returns (a server,
@@ -257,19 +261,37 @@ static inline void aioc__deferred_cancel(aioc__deferred *d) { aioc__list_remove(
 void aioc__ready_push_shuffled(aioc__loop *loop, aioc__list *link);
 
 /* A task's step is the stretch it runs between two switches. The hook pair
- * below is called at each switch (src/task.c): it counts steps always and,
- * in debug mode only, adds each step's duration to the task's run time
- * (two clock reads per switch, measured in BENCHMARKS.md). */
-uint64_t aioc__step_clock(void);
+ * below is called at the switches (src/task.c): in debug mode it adds each
+ * step's duration to the task's run time, read from the CPU's counter
+ * where the kernel trusts it (aioc__step_ticks); otherwise it costs a test
+ * of loop->debug. One reading serves at a hand-off from task to task: the
+ * end of one step is the start of the next, so aioc__step_begin is called
+ * only where the scheduler resumes a task. The loop counts steps without
+ * these hooks, from since_poll at each poll (loop->steps). */
+static inline uint64_t aioc__step_ticks(const aioc__loop *loop) {
+#if defined(__x86_64__)
+    if (loop->step_tsc)
+        return __builtin_ia32_rdtsc();
+#elif defined(__aarch64__)
+    if (loop->step_tsc) {
+        uint64_t v;
+        __asm__ volatile("mrs %0, cntvct_el0" : "=r"(v));
+        return v;
+    }
+#endif
+    return aioc__monotonic_ns();
+}
 static inline void aioc__step_begin(aioc__loop *loop, aioc__task *t) {
     (void)t;
-    loop->switches++;
     if (__builtin_expect(loop->debug, 0))
-        loop->step_start = aioc__step_clock();
+        loop->step_start = aioc__step_ticks(loop);
 }
 static inline void aioc__step_end(aioc__loop *loop, aioc__task *t) {
-    if (__builtin_expect(loop->debug, 0))
-        t->run_ns += aioc__step_clock() - loop->step_start;
+    if (__builtin_expect(loop->debug, 0)) {
+        uint64_t now = aioc__step_ticks(loop);
+        t->run_ticks += now - loop->step_start;
+        loop->step_start = now; /* the next task's step starts here */
+    }
 }
 
 /* Queues a runnable (task or callback) at the back of the ready queue; or,
@@ -342,6 +364,7 @@ int aioc__yield(aioc__loop *loop, aioc__task *t);
 static inline int aioc__io_budget(aioc__loop *loop, aioc__task *t) {
     if (++t->io_streak <= AIOC__IO_BUDGET)
         return 0;
+    loop->steps -= AIOC__POLL_EVERY - loop->since_poll; /* not started, only due */
     loop->since_poll = AIOC__POLL_EVERY;
     return aioc__yield(loop, t);
 }

@@ -80,11 +80,10 @@ static aioc__task *next_direct(aioc__loop *loop) {
  * (NULL when `t` has ended, which tells ASan to drop it). */
 static void leave(aioc__loop *loop, aioc__task *t, aioc__task *next, void **fake) {
     (void)fake;
-    aioc__step_end(loop, t);
+    aioc__step_end(loop, t); /* and, in the same reading, next's begins */
     if (next) {
         loop->current = next;
         next->state = AIOC__RUNNING;
-        aioc__step_begin(loop, next);
         aioc__asan_start_switch(fake, next->stack.lo, next->stack.size);
         aioc__ctx_switch(&t->ctx, &next->ctx);
     } else {
@@ -210,7 +209,7 @@ aioc__task *aioc__task_spawn(aioc__loop *loop, aioc_fn fn, void *arg, const aioc
     t->timer.kind = AIOC__TIMER_SLEEP;
     t->parent = loop->current ? loop->current->id : 0;
     t->created_at = loop->now;
-    t->run_ns = 0;
+    t->run_ticks = 0;
     aioc__list_init(&t->group_link);
     if (opts && opts->name) {
         t->name = strdup(opts->name);

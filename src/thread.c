@@ -198,12 +198,6 @@ static pthread_once_t pools_once = PTHREAD_ONCE_INIT;
 static pthread_mutex_t loops_lock = PTHREAD_MUTEX_INITIALIZER;
 static unsigned loops_running; /* guarded by loops_lock */
 
-static uint64_t monotonic_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 void aioc__pool_stats(unsigned *threads, unsigned *queued, uint64_t *jobs, uint64_t *wait_ns) {
     pthread_mutex_lock(&workers.lock);
     *threads = workers.threads;
@@ -341,7 +335,7 @@ static void *worker(void *arg) {
             p->tail = NULL;
         p->queued--;
         p->started++;
-        p->wait_ns += monotonic_ns() - j->queued_at;
+        p->wait_ns += aioc__monotonic_ns() - j->queued_at;
         p->idle--;
         pthread_mutex_unlock(&p->lock);
         j->run(j, p); /* calls pool_job_done */
@@ -396,7 +390,7 @@ static int pool_submit(pool *p, job *j, bool optional) {
         }
     }
     j->next = NULL;
-    j->queued_at = monotonic_ns();
+    j->queued_at = aioc__monotonic_ns();
     if (p->tail)
         p->tail->next = j;
     else
