@@ -216,8 +216,9 @@ typedef struct aioc_run_opts {
 /// -EDEADLK if every task waits and nothing can ever wake one (the waiting
 /// tasks are dumped to stderr), -EBUSY if a loop already runs in this
 /// thread, -EINVAL if the environment variable AIOC_BACKEND names a
-/// backend other than "epoll", -ENOMEM or another errno if the loop cannot
-/// be set up. May be called again after it returns, and in several
+/// backend other than "epoll", -EBUSY or -EINVAL for a dump signal it
+/// cannot take (aioc_run_opts.dump_signal), -ENOMEM or another errno if
+/// the loop cannot be set up. May be called again after it returns, and in several
 /// threads at once (one loop each).
 AIOC_EXTERN int aioc_run(aioc_fn main, void *arg, void **result);
 
@@ -1839,7 +1840,8 @@ AIOC_EXTERN int aioc_loop_stats_get(aioc_loop *loop, aioc_loop_stats *stats);
 /// Prints every task of the running loop: id, name, state, what it waits on
 /// and for how long, and in debug mode how long it has run (one line per
 /// task, as aioc_tasks_print() prints them, after a line that names the
-/// loop's clock). Returns the number of tasks, or AIOC_ENOLOOP.
+/// loop's clock). Returns the number of tasks, AIOC_ENOLOOP, or -ENOMEM
+/// (no room for the snapshot: nothing printed).
 AIOC_EXTERN int aioc_dump_tasks(FILE *out);
 
 /* Valgrind: task stacks are registered with it, so a program using aioc
