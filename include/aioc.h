@@ -176,9 +176,10 @@ typedef struct aioc_run_opts {
     /// leaves the pool as it is (see aioc_thread_pool_size).
     unsigned threads;
     /// Non-zero: debug mode (asyncio's), also turned on for every loop by
-    /// the environment variable AIOC_DEBUG=1. It times each task's steps,
-    /// so that aioc_tasks() reports how long each task has run (two clock
-    /// reads per task switch; off, nothing is timed).
+    /// the environment variable AIOC_DEBUG=1. It times each task's steps and
+    /// records who spawned it, so that aioc_tasks() reports how long each
+    /// task has run and its parent (one reading of the CPU's counter per
+    /// task switch; off, nothing is timed).
     int debug;
     /// A signal (e.g. SIGQUIT or SIGUSR1) on which the loop prints its
     /// tasks to stderr, as aioc_dump_tasks() does, and goes on running (Go's
@@ -1782,12 +1783,15 @@ typedef struct aioc_task_info {
     int fd_write;       ///< AIOC_WAITS_ON_FD: 1 waiting to write, 0 to read
     double deadline;    ///< AIOC_WAITS_ON_SLEEP: when it wakes, else 0
     double waiting;     ///< AIOC_TASK_WAITING: for how long so far, else 0
-    uint64_t parent;    ///< id of the task that spawned it; 0: spawned by a callback
-    double age;         ///< time since it was spawned
-    double run_time;    ///< time it has run, in debug mode; -1 when not timed
-    int status;         ///< AIOC_TASK_DONE: its status (0, an error)
-    unsigned cancels;   ///< cancel requests pending
-    double taken_at;    ///< the loop's clock when the snapshot was taken
+    /// In debug mode, the id of the task that spawned it; 0 when spawned by
+    /// a callback, or outside debug mode (where nothing per task is kept
+    /// for it, so that tasks stay small).
+    uint64_t parent;
+    double age;       ///< time since it was spawned, to the millisecond
+    double run_time;  ///< time it has run, in debug mode; -1 when not timed
+    int status;       ///< AIOC_TASK_DONE: its status (0, an error)
+    unsigned cancels; ///< cancel requests pending
+    double taken_at;  ///< the loop's clock when the snapshot was taken
 } aioc_task_info;
 
 /// A snapshot of every task of the running loop (asyncio.all_tasks(), done

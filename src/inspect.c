@@ -5,10 +5,11 @@
  * point to, so that aioc_tasks_free is one free() and the snapshot stays
  * valid after the tasks it describes have ended. It reads what the
  * scheduler keeps anyway for dumps (state, wait reason and object, park
- * time); the only cost added to the hot path is a task's parent id and
- * spawn time at spawn, and a test of the debug flag per switch
- * (scheduler.h). Run time needs two clock reads per switch and is kept in
- * debug mode only. */
+ * time); the only cost added to the hot path is the spawn time, stored at
+ * spawn in what was padding, and a test of the debug flag at spawn and per
+ * switch (scheduler.h). The parent and the run time are debug mode's: kept
+ * outside the task struct (aioc__task_extra), timed with one counter
+ * reading per hand-off. */
 #define _GNU_SOURCE
 #include <stdlib.h>
 #include <string.h>
@@ -48,12 +49,32 @@ void aioc__debug_start(aioc__loop *loop) {
     loop->tick0 = aioc__step_ticks(loop);
 }
 
+void aioc__debug_spawned(aioc__loop *loop, aioc__task *t) {
+    uint32_t i = (uint32_t)t->id - 1;
+    if (i >= loop->nextras) {
+        uint32_t n = loop->nextras ? loop->nextras : 64;
+        while (n <= i)
+            n *= 2;
+        aioc__task_extra *v = realloc(loop->extras, n * sizeof *v);
+        if (!v)
+            return; /* this task goes without: its run time reads 0 */
+        memset(v + loop->nextras, 0, (n - loop->nextras) * sizeof *v);
+        loop->extras = v;
+        loop->nextras = n;
+    }
+    loop->extras[i] = (aioc__task_extra){
+        .id = t->id, .parent = loop->current ? loop->current->id : 0, .run_ticks = 0};
+}
+
 uint64_t aioc__run_time_ns(const aioc__loop *loop, const aioc__task *t) {
+    aioc__task_extra *x = aioc__task_extra_of(loop, t);
+    if (!x)
+        return 0;
     if (!loop->step_tsc)
-        return t->run_ticks;
+        return x->run_ticks;
     uint64_t ticks = aioc__step_ticks(loop) - loop->tick0;
     uint64_t ns = aioc__monotonic_ns() - loop->ns0;
-    return ticks ? (uint64_t)((double)t->run_ticks * ((double)ns / (double)ticks)) : 0;
+    return ticks ? (uint64_t)((double)x->run_ticks * ((double)ns / (double)ticks)) : 0;
 }
 
 bool aioc__debug_requested(const aioc_run_opts *opts) {
@@ -92,8 +113,9 @@ static void describe(aioc__loop *loop, const aioc__task *t, aioc_task_info *e) {
     e->id = t->id;
     e->state = state_of(t);
     e->fd = -1;
-    e->parent = t->parent;
-    e->age = loop->now > t->created_at ? seconds(loop->now - t->created_at) : 0;
+    aioc__task_extra *x = aioc__task_extra_of(loop, t);
+    e->parent = x ? x->parent : 0;
+    e->age = seconds((uint64_t)((uint32_t)(loop->now >> 20) - t->created_at) << 20);
     e->run_time = aioc__debug_enabled(loop) ? seconds(aioc__run_time_ns(loop, t)) : -1;
     e->cancels = t->cancels;
     e->taken_at = seconds(loop->now);

@@ -326,6 +326,7 @@ static void loop_free(aioc__loop *loop) {
     aioc__slab_destroy(&loop->scopes);
     aioc__slab_destroy(&loop->calls);
     aioc__handles_free(&loop->handles);
+    free(loop->extras);
 }
 
 int aioc_run(aioc_fn main, void *arg, void **result) {

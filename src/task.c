@@ -207,9 +207,9 @@ aioc__task *aioc__task_spawn(aioc__loop *loop, aioc_fn fn, void *arg, const aioc
     t->stack_size = (uint32_t)stack;
     t->timer.index = AIOC__TIMER_IDLE;
     t->timer.kind = AIOC__TIMER_SLEEP;
-    t->parent = loop->current ? loop->current->id : 0;
-    t->created_at = loop->now;
-    t->run_ticks = 0;
+    t->created_at = (uint32_t)(loop->now >> 20);
+    if (__builtin_expect(loop->debug, 0))
+        aioc__debug_spawned(loop, t);
     aioc__list_init(&t->group_link);
     if (opts && opts->name) {
         t->name = strdup(opts->name);
