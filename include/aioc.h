@@ -221,8 +221,11 @@ typedef struct aioc_run_opts {
 /// thread, -EINVAL if the environment variable AIOC_BACKEND names a
 /// backend other than "epoll", -EBUSY or -EINVAL for a dump signal it
 /// cannot take (aioc_run_opts.dump_signal), -ENOMEM or another errno if
-/// the loop cannot be set up. May be called again after it returns, and in several
-/// threads at once (one loop each).
+/// the loop cannot be set up. May be called again after it returns, and in
+/// several threads at once (one loop each). With the environment variable
+/// AIOC_TRACE=FILE, the loop's timeline (task steps, waits, wake-ups) is
+/// written to FILE as Chrome trace-event JSON when the loop ends (Perfetto
+/// opens it); see the README's "The timeline".
 AIOC_EXTERN int aioc_run(aioc_fn main, void *arg, void **result);
 
 /// aioc_run with options; `opts` may be NULL and is only read during the call.

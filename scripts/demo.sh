@@ -1,5 +1,6 @@
 #!/bin/sh
-# `make demo`: the tour. Runs the user's two programs, the deadline one, the
+# `make demo`: the tour. Runs the user's two programs (the second once more
+# with its timeline written, AIOC_TRACE), the deadline one, the
 # data pipeline, the echo server, the chat server, kv (Redis-compatible),
 # and the web examples on loopback: the crawler against the demo site and
 # the API client against the demo API (tests/fixtures), and the back end
@@ -18,6 +19,13 @@ show() { # program, what it shows, arguments...
 }
 show hello_await "print(await func()) -> 1"
 show orders "three orders gathered: about 2 s in all, not 3"
+# the same run, traced: a timeline for ui.perfetto.dev, and a picture of it
+trace_dir=$(cd "$tree" && pwd)
+echo
+echo "\$ AIOC_TRACE=$trace_dir/orders-trace.json orders    # the run's timeline (Chrome trace-event JSON)"
+AIOC_TRACE="$trace_dir/orders-trace.json" "$tree/examples/orders" >/dev/null
+python3 "$(dirname "$0")/trace_view.py" "$trace_dir/orders-trace.json" "$trace_dir/orders-trace.html"
+echo "open it in ui.perfetto.dev or chrome://tracing; a picture: $trace_dir/orders-trace.html"
 show deadline "a deadline scope, wait_for, and cancelling a task"
 show pipeline "reader -> parsers -> transformers (thread pool) -> writer; Ctrl-C stops it cleanly" \
     --records 100000 --out /dev/null

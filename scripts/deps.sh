@@ -48,7 +48,7 @@ need_bench="$need_bench redis-server:redis-server redis-benchmark:redis-tools"
 case "${1:-build}" in
 build) want="$need_build" ;;
 libs) want="$need_build pkg-config:pkg-config" ;;
-demo) want="$need_build pkg-config:pkg-config redis-cli:redis-tools"
+demo) want="$need_build pkg-config:pkg-config redis-cli:redis-tools python3:python3"
     want="$want chromium-headless-shell:chromium-headless-shell" ;;
 test) want="$need_build $need_test" ;;
 bench) want="$need_build $need_bench" ;;

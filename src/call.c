@@ -40,7 +40,9 @@ void aioc__call_run(aioc__loop *loop, aioc__call_rec *c) {
     aioc_callback fn = c->fn;
     void *arg = c->arg;
     call_free(loop, c); /* first, so the callback may schedule itself again */
+    AIOC__TRACE(loop, aioc__trace_call(loop, 1));
     fn(arg);
+    AIOC__TRACE(loop, aioc__trace_call(loop, 0));
 }
 
 static aioc_call error_handle(int err) { return (aioc_call){aioc__error_id(err)}; }

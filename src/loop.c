@@ -102,6 +102,7 @@ static void fire_timers(aioc__loop *loop) {
  * spent, the queue is empty or `done`. Tasks also hand over to each other
  * directly (aioc__task_switch_out) and count against the same budget. */
 static void run_ready(aioc__loop *loop, bool (*done)(aioc__loop *)) {
+    AIOC__TRACE(loop, aioc__trace_turn(loop));
     aioc__list *n;
     while (loop->since_poll < AIOC__POLL_EVERY && (n = aioc__list_pop_front(&loop->ready))) {
         loop->since_poll++;
@@ -359,6 +360,7 @@ int aioc_run_with(aioc_fn main, void *arg, void **result, const aioc_run_opts *o
     }
     aioc__pools_enter(opts);
     aioc__loop_tls = loop;
+    aioc__trace_start(loop);
 
     aioc_spawn_opts mo = {.name = opts && opts->main_name ? opts->main_name : "main"};
     loop->main = aioc__task_spawn(loop, main, arg, &mo, &err);
@@ -397,6 +399,7 @@ int aioc_run_with(aioc_fn main, void *arg, void **result, const aioc_run_opts *o
         aioc__task_release(loop, loop->main);
         release_leftovers(loop);
     }
+    aioc__trace_stop(loop);
     aioc__overflow_guard_stop();
     aioc__loop_tls = NULL;
     bool interrupted = loop->interrupted;

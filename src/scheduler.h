@@ -23,6 +23,7 @@
 #include "slab.h"
 #include "stack.h"
 #include "timer.h"
+#include "trace.h"
 
 #define AIOC__NS 1000000000ULL
 
@@ -206,6 +207,7 @@ struct aioc__loop {
     struct aioc__local *loop_locals; /* aioc_loop_local_set's values */
     aioc__spares spare_buffers;      /* I/O buffers for reuse (streams) */
     aioc__list before_poll;          /* aioc__deferred records due this turn */
+    aioc__trace *trace;              /* AIOC_TRACE's recorder, or NULL */
 
     /* inspection (src/inspect.c): counters kept always, plain increments */
     uint64_t steps;                  /* runnables started before this turn's since_poll */
@@ -219,6 +221,14 @@ struct aioc__loop {
                                  signal (src/dump_signal.c); 0: none */
     unsigned dump_generation; /* the dump requests seen so far */
 };
+
+/* Runs `call`, a hook of src/trace.c, only while the loop is traced: one
+ * load and a branch not taken otherwise. */
+#define AIOC__TRACE(loop, call)                                                                    \
+    do {                                                                                           \
+        if (__builtin_expect((loop)->trace != NULL, 0))                                            \
+            call;                                                                                  \
+    } while (0)
 
 /* initial-exec: a plain %fs-relative load, not a __tls_get_addr call, on
  * every suspending call */
@@ -424,6 +434,7 @@ static inline void aioc__wake(aioc__loop *loop, aioc__task *t, int wake) {
     t->state = AIOC__READY;
     t->wake = wake;
     aioc__ready_push(loop, &t->link);
+    AIOC__TRACE(loop, aioc__trace_wake(loop, t));
 }
 
 int aioc__interrupted_error(const aioc__task *t);

@@ -81,6 +81,7 @@ static aioc__task *next_direct(aioc__loop *loop) {
 static void leave(aioc__loop *loop, aioc__task *t, aioc__task *next, void **fake) {
     (void)fake;
     aioc__step_end(loop, t); /* and, in the same reading, next's begins */
+    AIOC__TRACE(loop, aioc__trace_step(loop, t, next));
     if (next) {
         loop->current = next;
         next->state = AIOC__RUNNING;
@@ -99,6 +100,7 @@ void aioc__task_switch_out(aioc__loop *loop, aioc__task *t) {
         loop->overflowed = t;
     aioc__task *next = next_direct(loop);
     if (next == t) { /* it yielded and is next anyway */
+        AIOC__TRACE(loop, aioc__trace_step(loop, t, t));
         t->state = AIOC__RUNNING;
         return;
     }
@@ -118,6 +120,7 @@ void aioc__task_resume(aioc__loop *loop, aioc__task *t) {
     loop->current = t;
     t->state = AIOC__RUNNING;
     aioc__step_begin(loop, t);
+    AIOC__TRACE(loop, aioc__trace_step(loop, NULL, t));
 #ifdef AIOC__ASAN
     void *fake = NULL;
 #endif
@@ -219,6 +222,7 @@ aioc__task *aioc__task_spawn(aioc__loop *loop, aioc_fn fn, void *arg, const aioc
     aioc__ready_push(loop, &t->link);
     loop->live_tasks++;
     loop->spawned++;
+    AIOC__TRACE(loop, aioc__trace_spawn(loop, t));
     *err = 0;
     return t;
 }
