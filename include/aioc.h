@@ -1772,6 +1772,19 @@ typedef enum aioc_wait_kind {
     AIOC_WAITS_ON_THREAD,    ///< another thread: a future, aioc_to_thread
 } aioc_wait_kind;
 
+/// Which primitive a task waits on (AIOC_WAITS_ON_PRIMITIVE).
+typedef enum aioc_primitive {
+    AIOC_PRIMITIVE_NONE,       ///< not waiting on a primitive
+    AIOC_PRIMITIVE_EVENT,      ///< aioc_event_wait
+    AIOC_PRIMITIVE_LOCK,       ///< aioc_lock_acquire
+    AIOC_PRIMITIVE_CONDITION,  ///< aioc_cond_wait
+    AIOC_PRIMITIVE_SEMAPHORE,  ///< aioc_sem_acquire
+    AIOC_PRIMITIVE_BARRIER,    ///< aioc_barrier_wait
+    AIOC_PRIMITIVE_QUEUE_PUT,  ///< aioc_queue_put on a full queue
+    AIOC_PRIMITIVE_QUEUE_GET,  ///< aioc_queue_get on an empty queue
+    AIOC_PRIMITIVE_QUEUE_JOIN, ///< aioc_queue_join
+} aioc_primitive;
+
 /// One task in a snapshot taken by aioc_tasks(). Times are seconds on the
 /// loop's clock (aioc_now()).
 typedef struct aioc_task_info {
@@ -1783,11 +1796,12 @@ typedef struct aioc_task_info {
     /// internal record, the group; NULL for a sleep, a descriptor or a yield.
     /// An address to tell waits apart, never to dereference.
     const void *wait_object;
-    uint64_t wait_task; ///< AIOC_WAITS_ON_TASK: the awaited task's id
-    int fd;             ///< AIOC_WAITS_ON_FD: the descriptor, else -1
-    int fd_write;       ///< AIOC_WAITS_ON_FD: 1 waiting to write, 0 to read
-    double deadline;    ///< AIOC_WAITS_ON_SLEEP: when it wakes, else 0
-    double waiting;     ///< AIOC_TASK_WAITING: for how long so far, else 0
+    aioc_primitive primitive; ///< AIOC_WAITS_ON_PRIMITIVE: which kind
+    uint64_t wait_task;       ///< AIOC_WAITS_ON_TASK: the awaited task's id
+    int fd;                   ///< AIOC_WAITS_ON_FD: the descriptor, else -1
+    int fd_write;             ///< AIOC_WAITS_ON_FD: 1 waiting to write, 0 to read
+    double deadline;          ///< AIOC_WAITS_ON_SLEEP: when it wakes, else 0
+    double waiting;           ///< AIOC_TASK_WAITING: for how long so far, else 0
     /// In debug mode, the id of the task that spawned it; 0 when spawned by
     /// a callback, or outside debug mode (where nothing per task is kept
     /// for it, so that tasks stay small).

@@ -136,6 +136,10 @@ static void describe(aioc__loop *loop, const aioc__task *t, aioc_task_info *e) {
             e->wait_object = t->wait_obj;
             e->wait_task = ((const aioc__task *)t->wait_obj)->id;
             break;
+        case AIOC__WAIT_PRIMITIVE:
+            e->wait_object = t->wait_obj;
+            e->primitive = (aioc_primitive)t->wait_primitive;
+            break;
         default:
             e->wait_object = t->wait_obj;
             break;
@@ -201,6 +205,12 @@ static const char *wait_name(aioc_wait_kind w) {
     return (unsigned)w <= AIOC_WAITS_ON_THREAD ? names[w] : "?";
 }
 
+static const char *primitive_name(aioc_primitive p) {
+    static const char *names[] = {"?",       "event",     "lock",      "condition", "semaphore",
+                                  "barrier", "queue put", "queue get", "queue join"};
+    return (unsigned)p <= AIOC_PRIMITIVE_QUEUE_JOIN ? names[p] : "?";
+}
+
 /* The name of the task `id` in the snapshot, or NULL. */
 static const char *name_of(const aioc_task_info *tasks, size_t n, uint64_t id) {
     for (size_t i = 0; i < n; i++)
@@ -221,7 +231,9 @@ int aioc_tasks_print(FILE *out, const aioc_task_info *tasks, size_t n) {
                     fprintf(out, " '%s'", other);
                 else
                     fprintf(out, " 'task-%u'", (uint32_t)t->wait_task);
-            } else if (t->wait == AIOC_WAITS_ON_PRIMITIVE || t->wait == AIOC_WAITS_ON_THREAD) {
+            } else if (t->wait == AIOC_WAITS_ON_PRIMITIVE) {
+                fprintf(out, " %p (%s)", t->wait_object, primitive_name(t->primitive));
+            } else if (t->wait == AIOC_WAITS_ON_THREAD) {
                 fprintf(out, " %p", t->wait_object);
             } else if (t->wait == AIOC_WAITS_ON_FD) {
                 fprintf(out, " %d", t->fd);

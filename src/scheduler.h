@@ -106,6 +106,7 @@ struct aioc__task {
     uint32_t watch_index;   /* this task's index in the watching set */
     uint8_t watch_kind;     /* enum aioc__watch_kind */
     uint8_t io_streak;      /* I/O calls done in a row without waiting */
+    uint8_t wait_primitive; /* AIOC__WAIT_PRIMITIVE: which (aioc_primitive) */
     aioc__scope_rec *scope; /* innermost open scope */
     aioc__group_rec *group; /* owning group, if AIOC__F_GROUPED */
     aioc__list group_link;  /* in the group's children */
@@ -440,14 +441,16 @@ static inline void aioc__wake(aioc__loop *loop, aioc__task *t, int wake) {
 int aioc__interrupted_error(const aioc__task *t);
 
 /* Waiting on a primitive's FIFO list of tasks (linked through t->link):
- * parks the running task at the back of `waiters` and returns the waker's
+ * parks the running task at the back of `waiters` (`obj` of kind `kind`,
+ * for dumps) and returns the waker's
  * value (0 or a negative error) or, if interrupted, the interruption's
  * error; the task is off the list either way. */
 static inline int aioc__wait_on(aioc__loop *loop, aioc__task *t, aioc__list *waiters,
-                                const void *obj) {
+                                const void *obj, aioc_primitive kind) {
     int err = aioc__interruption(t);
     if (err)
         return err;
+    t->wait_primitive = (uint8_t)kind; /* for dumps: what `obj` is */
     aioc__list_push_back(waiters, &t->link);
     int wake = aioc__park(loop, AIOC__WAIT_PRIMITIVE, obj);
     return wake == AIOC__INTERRUPTED ? aioc__interrupted_error(t) : wake;

@@ -79,6 +79,7 @@ TASK_TEST(tasks_snapshot_shows_what_each_waits_on) {
     CHECK_EQ(g->state, AIOC_TASK_WAITING);
     CHECK_EQ(g->wait, AIOC_WAITS_ON_PRIMITIVE);
     CHECK(g->wait_object == q);
+    CHECK_EQ(g->primitive, AIOC_PRIMITIVE_QUEUE_GET);
     CHECK_EQ(g->parent, 0); /* known in debug mode only */
     CHECK(g->age >= 0 && g->waiting >= 0);
     CHECK(g->run_time == -1); /* not timed outside debug mode */
@@ -106,7 +107,8 @@ TASK_TEST(tasks_snapshot_shows_what_each_waits_on) {
     FILE *out = open_memstream(&text, &len);
     CHECK_EQ(aioc_tasks_print(out, v, n), 6);
     fclose(out);
-    CHECK(strstr(text, "getter") && strstr(text, "waits on primitive"));
+    CHECK(strstr(text, "getter") && strstr(text, "waits on primitive") &&
+          strstr(text, "(queue get)"));
     CHECK(strstr(text, "reader") && strstr(text, "waits on fd"));
     CHECK(strstr(text, "parent") && strstr(text, "waits on task 'child'"));
     CHECK(strstr(text, "sleeper") && strstr(text, "waits on sleep (wakes in 3"));
