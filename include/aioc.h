@@ -186,17 +186,47 @@ typedef struct aioc_run_opts {
     /// this long without yielding is reported on stderr while it still
     /// runs, with its name, id and backtrace, and again when it yields
     /// (README, "Watchdog"). 0 takes the environment variable
-    /// AIOC_WATCHDOG_MS, else 100 if AIOC_DEBUG is set (not to "0"), else
-    /// no watchdog. It costs a monitor thread per loop. When the loop thread
-    /// is blocked in a system call inside a task, the backtrace is taken
-    /// without disturbing it; otherwise the loop thread gets SIGURG once
-    /// per stall (a handler of the program's own is chained), and a
-    /// blocking call it enters at that moment may return early with EINTR.
-    /// With the watchdog on, debug mode's other checks are on too: a lock
-    /// released after being held ten thresholds or more, and a stream still
-    /// open when the loop ends, are reported on stderr with the task that
-    /// held or created it and where that task was spawned.
+    /// AIOC_WATCHDOG_MS, else 100 in debug mode (the `debug` field, or
+    /// AIOC_DEBUG set, not to "0"), else no watchdog. It costs a monitor thread per loop. When the
+    /// loop thread is blocked in a system call inside a task, the backtrace is taken without
+    /// disturbing it; otherwise the loop thread gets SIGURG once per stall (a handler of the
+    /// program's own is chained), and a blocking call it enters at that moment may return early
+    /// with EINTR. With the watchdog on, debug mode's other checks are on too: a lock released
+    /// after being held ten thresholds or more, and a stream still open when the loop ends, are
+    /// reported on stderr with the task that held or created it and where that task was spawned.
     unsigned watchdog_ms;
+    /// Non-zero: debug mode (asyncio's), also turned on for every loop by
+    /// the environment variable AIOC_DEBUG=1. It times each task's steps and
+    /// records who spawned it, so that aioc_tasks() reports how long each
+    /// task has run and its parent (one reading of the CPU's counter per
+    /// task switch; off, nothing is timed).
+    int debug;
+    /// A signal (e.g. SIGQUIT or SIGUSR1) on which the loop prints its
+    /// tasks to stderr, as aioc_dump_tasks() does, and goes on running (Go's
+    /// SIGQUIT dump, without the exit). 0 takes the environment variable
+    /// AIOC_DUMP_SIGNAL (a number or a name: "SIGUSR1", "USR1"), else none.
+    /// The handler only wakes the loop: the dump is printed by the loop
+    /// itself after its next poll, between two task steps, so a task that
+    /// never yields delays it. Every loop asking for the signal dumps.
+    /// aioc_run fails with -EBUSY if the program already handles that
+    /// signal or another loop dumps on another one (from the environment:
+    /// a warning, and no dump signal), -EINVAL for an invalid signal.
+    int dump_signal;
+    /// The path of a Unix socket on which tools/aioc-ps (`aioc-ps PID`)
+    /// reads this program's tasks while it runs, as `python -m asyncio ps`
+    /// does; "" takes the default, $XDG_RUNTIME_DIR/aioc-PID.sock (else
+    /// /tmp/aioc-PID.sock). NULL takes the environment variable
+    /// AIOC_INSPECT (a path; "1": the default), else no socket. Served by a
+    /// detached task named "aioc-inspect" on the first loop of the process
+    /// that asks; it answers one command per connection ("tasks": the dump;
+    /// "stats": aioc_loop_stats, one "name value" line each). The socket is
+    /// for its owner only (mode 0600); its file is removed when the loop
+    /// ends. A socket that cannot be made is reported on stderr and the
+    /// program runs without. While it serves, the loop always has a
+    /// descriptor to wait on, so it cannot report a deadlock, and virtual
+    /// time runs at real speed (the clock jumps only when no descriptor is
+    /// waited on).
+    const char *inspect_path;
 } aioc_run_opts;
 
 /// Runs `main(arg)` as the first task of a new event loop in this thread and
@@ -211,9 +241,10 @@ typedef struct aioc_run_opts {
 /// -EDEADLK if every task waits and nothing can ever wake one (the waiting
 /// tasks are dumped to stderr), -EBUSY if a loop already runs in this
 /// thread, -EINVAL if the environment variable AIOC_BACKEND names a
-/// backend other than "epoll", -ENOMEM or another errno if the loop cannot
-/// be set up. May be called again after it returns, and in several
-/// threads at once (one loop each). With the environment variable
+/// backend other than "epoll", -EBUSY or -EINVAL for a dump signal it
+/// cannot take (aioc_run_opts.dump_signal), -ENOMEM or another errno if
+/// the loop cannot be set up. May be called again after it returns, and in
+/// several threads at once (one loop each). With the environment variable
 /// AIOC_TRACE=FILE, the loop's timeline (task steps, waits, wake-ups) is
 /// written to FILE as Chrome trace-event JSON when the loop ends (Perfetto
 /// opens it); see the README's "The timeline".
@@ -1886,17 +1917,134 @@ AIOC_EXTERN long aioc_fs_copy(const char *from, const char *to);
 AIOC_EXTERN int aioc_signal_wait(const int *signals, size_t n);
 /// @}
 
+/* ===================================================== tasks as data == */
+/// @defgroup core_inspection Tasks as data and loop metrics
+/// Python's asyncio.all_tasks(), with what each task waits on, and counters
+/// per loop: for programs that show their own state (a status page, a
+/// health check). Nothing here suspends.
+/// @{
+
+/// A task's state in a snapshot.
+typedef enum aioc_task_state {
+    AIOC_TASK_NEW,     ///< spawned, not yet started
+    AIOC_TASK_READY,   ///< queued to run (it yielded or was woken)
+    AIOC_TASK_RUNNING, ///< the task that took the snapshot
+    AIOC_TASK_WAITING, ///< parked until something wakes it (aioc_task_info.wait)
+    AIOC_TASK_DONE,    ///< ended, not yet awaited (aioc_task_info.status)
+} aioc_task_state;
+
+/// What a waiting task waits on.
+typedef enum aioc_wait_kind {
+    AIOC_WAITS_ON_NOTHING,   ///< not waiting
+    AIOC_WAITS_ON_YIELD,     ///< its turn, after aioc_yield()
+    AIOC_WAITS_ON_SLEEP,     ///< a timer: aioc_task_info.deadline
+    AIOC_WAITS_ON_TASK,      ///< another task's end: aioc_task_info.wait_task
+    AIOC_WAITS_ON_TASKS,     ///< several tasks (gather, wait_any, ...)
+    AIOC_WAITS_ON_GROUP,     ///< a task group's children
+    AIOC_WAITS_ON_SCOPE,     ///< a scope's tasks
+    AIOC_WAITS_ON_FD,        ///< a descriptor: aioc_task_info.fd and .fd_write
+    AIOC_WAITS_ON_PRIMITIVE, ///< a lock, event, condition, semaphore, queue...
+    AIOC_WAITS_ON_THREAD,    ///< another thread: a future, aioc_to_thread
+} aioc_wait_kind;
+
+/// Which primitive a task waits on (AIOC_WAITS_ON_PRIMITIVE).
+typedef enum aioc_primitive {
+    AIOC_PRIMITIVE_NONE,       ///< not waiting on a primitive
+    AIOC_PRIMITIVE_EVENT,      ///< aioc_event_wait
+    AIOC_PRIMITIVE_LOCK,       ///< aioc_lock_acquire
+    AIOC_PRIMITIVE_CONDITION,  ///< aioc_cond_wait
+    AIOC_PRIMITIVE_SEMAPHORE,  ///< aioc_sem_acquire
+    AIOC_PRIMITIVE_BARRIER,    ///< aioc_barrier_wait
+    AIOC_PRIMITIVE_QUEUE_PUT,  ///< aioc_queue_put on a full queue
+    AIOC_PRIMITIVE_QUEUE_GET,  ///< aioc_queue_get on an empty queue
+    AIOC_PRIMITIVE_QUEUE_JOIN, ///< aioc_queue_join
+} aioc_primitive;
+
+/// One task in a snapshot taken by aioc_tasks(). Times are seconds on the
+/// loop's clock (aioc_now()).
+typedef struct aioc_task_info {
+    uint64_t id;           ///< the handle's id (aioc_task.id), as in dumps
+    const char *name;      ///< its name, or "task-<n>"; owned by the snapshot
+    aioc_task_state state; ///< what it does now
+    aioc_wait_kind wait;   ///< what it waits on (AIOC_TASK_WAITING only)
+    /// The object waited on: the primitive, the future, the awaited task's
+    /// internal record, the group; NULL for a sleep, a descriptor or a yield.
+    /// An address to tell waits apart, never to dereference.
+    const void *wait_object;
+    aioc_primitive primitive; ///< AIOC_WAITS_ON_PRIMITIVE: which kind
+    uint64_t wait_task;       ///< AIOC_WAITS_ON_TASK: the awaited task's id
+    int fd;                   ///< AIOC_WAITS_ON_FD: the descriptor, else -1
+    int fd_write;             ///< AIOC_WAITS_ON_FD: 1 waiting to write, 0 to read
+    double deadline;          ///< AIOC_WAITS_ON_SLEEP: when it wakes, else 0
+    double waiting;           ///< AIOC_TASK_WAITING: for how long so far, else 0
+    /// In debug mode, the id of the task that spawned it; 0 when spawned by
+    /// a callback, or outside debug mode (where nothing per task is kept
+    /// for it, so that tasks stay small).
+    uint64_t parent;
+    double age;       ///< time since it was spawned, to the millisecond
+    double run_time;  ///< time it has run, in debug mode; -1 when not timed
+    int status;       ///< AIOC_TASK_DONE: its status (0, an error)
+    unsigned cancels; ///< cancel requests pending
+    double taken_at;  ///< the loop's clock when the snapshot was taken
+} aioc_task_info;
+
+/// A snapshot of every task of the running loop (asyncio.all_tasks(), done
+/// tasks not yet awaited included), in handle order. Returns an array of
+/// `*count` entries, to release with aioc_tasks_free(); it owns its
+/// strings and stays valid after the tasks end. On failure returns NULL
+/// with `*err` (if `err` is not NULL) set to AIOC_ENOLOOP outside a loop or
+/// -ENOMEM. May be called from a task or a loop callback.
+AIOC_EXTERN aioc_task_info *aioc_tasks(size_t *count, int *err);
+
+/// Frees a snapshot from aioc_tasks() (NULL: nothing).
+AIOC_EXTERN void aioc_tasks_free(aioc_task_info *tasks);
+
+/// Prints `n` entries of a snapshot to `out`, one line each, the format of
+/// aioc_dump_tasks(): id, name, state, what it waits on and for how long,
+/// a done task's status, and the run time when known. Returns `n`.
+AIOC_EXTERN int aioc_tasks_print(FILE *out, const aioc_task_info *tasks, size_t n);
+
+/// Counters of one loop. Tasks, steps and polls are the loop's own;
+/// the thread-pool figures are the process-wide pool's (aioc_to_thread).
+typedef struct aioc_loop_stats {
+    uint64_t tasks_spawned; ///< tasks spawned since the loop started (main too)
+    size_t tasks_alive;     ///< tasks not yet ended
+    /// Turns given so far: tasks resumed (each runs a step, until it waits
+    /// or yields) and callbacks run.
+    uint64_t steps;
+    uint64_t polls;        ///< times the loop polled for I/O and timers
+    size_t fds_watched;    ///< descriptors registered with the poller
+    size_t fd_waiters;     ///< tasks waiting on a descriptor
+    size_t timers;         ///< timers pending: sleeps, deadlines, delayed calls
+    size_t ready;          ///< tasks and callbacks queued to run
+    unsigned pool_threads; ///< the pool's threads
+    unsigned pool_queued;  ///< jobs waiting for a thread of the pool
+    uint64_t pool_jobs;    ///< jobs the pool has started so far
+    double pool_wait;      ///< seconds those jobs waited in its queue, in total
+} aioc_loop_stats;
+
+/// Fills `*stats` with the counters of `loop`, which must be the loop of
+/// the calling thread (NULL: that one); to read another loop's, ask it
+/// through aioc_loop_call(). Does not suspend. Returns 0, AIOC_ENOLOOP if
+/// no loop runs in this thread, -EINVAL if `stats` is NULL or `loop` is
+/// another thread's.
+AIOC_EXTERN int aioc_loop_stats_get(aioc_loop *loop, aioc_loop_stats *stats);
+/// @}
+
 /* ========================================================== debugging == */
 /// @defgroup core_debugging Debugging
 /// @{
 
 /// Prints every task of the running loop: id, name, state, what it waits on
-/// and for how long. Returns the number of tasks, or AIOC_ENOLOOP. In a run
-/// of several loops, prints every loop's, each headed "loop I of N", and
-/// returns the total: a sibling prints its own tasks when it next polls
-/// (it is asked with a loop call), waited for up to a second per loop;
-/// one that did not answer by then (a task keeps it busy) or that has
-/// ended is named as such. Does not suspend (the thread waits).
+/// and for how long, and in debug mode how long it has run (one line per
+/// task, as aioc_tasks_print() prints them, after a line that names the
+/// loop's clock). Returns the number of tasks, AIOC_ENOLOOP, or -ENOMEM
+/// (no room for the snapshot: nothing printed). In a run of several loops,
+/// prints every loop's, each headed "loop I of N", and returns the total: a
+/// sibling prints its own tasks when it next polls (it is asked with a loop
+/// call), waited for up to a second per loop; one that did not answer by
+/// then (a task keeps it busy) or that has ended is named as such. Does not
+/// suspend (the thread waits).
 AIOC_EXTERN int aioc_dump_tasks(FILE *out);
 
 /* Valgrind: task stacks are registered with it, so a program using aioc

@@ -162,6 +162,14 @@ void aioc__fds_free(aioc__loop *loop) {
     loop->nfdchunks = 0;
 }
 
+size_t aioc__fds_watched(const aioc__loop *loop) {
+    size_t n = 0;
+    for (size_t c = 0; c < loop->nfdchunks; c++)
+        for (size_t i = 0; loop->fdchunks[c] && i < FDS_PER_CHUNK; i++)
+            n += loop->fdchunks[c][i].registered;
+    return n;
+}
+
 /* Called by the backend for an event on a registered descriptor. */
 void aioc__fd_ready(aioc__loop *loop, int fd, unsigned events) {
     if ((size_t)fd / FDS_PER_CHUNK >= loop->nfdchunks || !loop->fdchunks[fd / FDS_PER_CHUNK])

@@ -16,5 +16,8 @@ bool aioc__fd_drained(int fd);
 /* One send(2) (MSG_NOSIGNAL added), waiting while the socket has no room:
  * the count sent, which may be short, or a negative error. */
 long aioc__send_some(int fd, const void *buf, size_t n, int flags);
+/* How many descriptors are registered with the backend (aioc_loop_stats):
+ * a walk of the table, not for hot paths. */
+size_t aioc__fds_watched(const aioc__loop *loop);
 
 #endif

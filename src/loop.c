@@ -12,7 +12,10 @@
 
 #include "backend/backend.h"
 #include "call.h"
+#include "debug_mode.h"
+#include "dump_signal.h"
 #include "group.h"
+#include "inspect_socket.h"
 #include "io.h"
 #include "loops.h"
 #include "remote.h"
@@ -24,7 +27,7 @@
 
 _Thread_local aioc__loop *aioc__loop_tls __attribute__((tls_model("initial-exec")));
 
-static uint64_t monotonic_ns(void) {
+uint64_t aioc__monotonic_ns(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * AIOC__NS + (uint64_t)ts.tv_nsec;
@@ -36,7 +39,7 @@ static uint64_t monotonic_ns(void) {
  * stays as the last poll left it and a run's timer order is the same on a
  * slow machine as on a fast one. */
 static void clock_tick(aioc__loop *loop) {
-    uint64_t now = monotonic_ns() + loop->clock_offset;
+    uint64_t now = aioc__monotonic_ns() + loop->clock_offset;
     if (now > loop->now)
         loop->now = now;
 }
@@ -145,6 +148,7 @@ static int run_until(aioc__loop *loop, bool (*done)(aioc__loop *)) {
         if (done(loop))
             break;
         bool busy = !aioc__list_empty(&loop->ready);
+        loop->steps += loop->since_poll; /* aioc_loop_stats' steps */
         loop->since_poll = 0;
         int64_t timeout = -1;
         if (busy) {
@@ -168,6 +172,7 @@ static int run_until(aioc__loop *loop, bool (*done)(aioc__loop *)) {
         if (timeout != 0 && !aioc__remote_prepare_sleep(loop->handle))
             timeout = 0;
         loop->backend->poll(loop, timeout);
+        loop->polls++;
         if (timeout != 0)
             aioc__remote_awake(loop->handle);
         if (loop->run_sleeping && aioc__loops_awake(loop))
@@ -182,6 +187,8 @@ static int run_until(aioc__loop *loop, bool (*done)(aioc__loop *)) {
             if (loop->run)
                 aioc__loops_interrupt(loop); /* and every sibling's */
         }
+        if (loop->dump_slot)
+            aioc__dump_if_requested(loop);
     }
     return 0;
 }
@@ -311,6 +318,8 @@ static int loop_init(aioc__loop *loop, const aioc_run_opts *opts) {
     const char *vt = getenv("AIOC_VIRTUAL_TIME");
     loop->virtual_time = (opts && opts->virtual_time) || (vt && strcmp(vt, "1") == 0);
     loop->default_stack = default_stack_size(opts);
+    if (aioc__debug_requested(opts))
+        aioc__debug_start(loop);
     loop->handle = aioc__remote_open(loop);
     if (!loop->handle)
         return -ENOMEM;
@@ -336,6 +345,7 @@ static void loop_free(aioc__loop *loop) {
     aioc__slab_destroy(&loop->scopes);
     aioc__slab_destroy(&loop->calls);
     aioc__handles_free(&loop->handles);
+    free(loop->extras);
 }
 
 /* One loop's whole life, in this thread: set up, run main and then every
@@ -351,16 +361,21 @@ int aioc__loop_run(aioc_fn main, void *arg, void **result, const aioc_run_opts *
         *result = NULL;
     aioc__loop *loop = malloc(sizeof *loop);
     int err = loop ? loop_init(loop, opts) : -ENOMEM;
-    bool guarded = false, signals = false;
+    bool guarded = false, signals = false, dumps = false;
     if (!err)
         err = aioc__overflow_guard_start();
     guarded = !err;
     if (!err)
         err = aioc__signals_start(loop, opts);
     signals = !err;
+    if (!err)
+        err = aioc__dump_signal_start(loop, opts);
+    dumps = !err;
     if (run) /* every loop set up, or none runs main */
         err = aioc__loops_join(run, index, err ? NULL : loop, err);
     if (err) {
+        if (dumps)
+            aioc__dump_signal_stop(loop);
         if (signals)
             aioc__signals_stop(loop, false);
         if (guarded)
@@ -380,6 +395,7 @@ int aioc__loop_run(aioc_fn main, void *arg, void **result, const aioc_run_opts *
     loop->main = aioc__task_spawn(loop, main, arg, &mo, &err);
     int status = err;
     if (loop->main) {
+        aioc__inspect_socket_start(loop, opts);
         if (run_until(loop, main_done) == -EDEADLK) {
             loop->deadlocked = true;
             aioc__loops_report(loop, "deadlock: every task waits and nothing can wake one");
@@ -425,6 +441,7 @@ int aioc__loop_run(aioc_fn main, void *arg, void **result, const aioc_run_opts *
     aioc__overflow_guard_stop();
     aioc__loop_tls = NULL;
     *interrupted = loop->interrupted;
+    aioc__dump_signal_stop(loop);
     aioc__signals_stop(loop, false);
     loop_free(loop);
     free(loop);

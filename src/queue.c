@@ -186,7 +186,7 @@ int aioc_queue_put(aioc_queue *q, void *item) {
         return err;
     /* full: wait with the item in our task; a get moves it in for us */
     t->wait_data = (uintptr_t)item;
-    return aioc__wait_on(loop, t, &q->putters, q);
+    return aioc__wait_on(loop, t, &q->putters, q, AIOC_PRIMITIVE_QUEUE_PUT);
 }
 
 int aioc_queue_get(aioc_queue *q, void **item) {
@@ -199,7 +199,7 @@ int aioc_queue_get(aioc_queue *q, void **item) {
     if (err != -EAGAIN)
         return err;
     /* empty: wait; a put hands its item to us directly */
-    err = aioc__wait_on(loop, t, &q->getters, q);
+    err = aioc__wait_on(loop, t, &q->getters, q, AIOC_PRIMITIVE_QUEUE_GET);
     if (err == 0)
         *item = (void *)t->wait_data;
     return err;
@@ -225,7 +225,7 @@ int aioc_queue_join(aioc_queue *q) {
         return err;
     if ((err = aioc__interruption(t)) || q->unfinished == 0)
         return err;
-    return aioc__wait_on(loop, t, &q->joiners, q);
+    return aioc__wait_on(loop, t, &q->joiners, q, AIOC_PRIMITIVE_QUEUE_JOIN);
 }
 
 void aioc_queue_shutdown(aioc_queue *q, int immediate, aioc_queue_drop drop, void *data) {

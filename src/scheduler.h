@@ -106,6 +106,7 @@ struct aioc__task {
     uint32_t watch_index;   /* this task's index in the watching set */
     uint8_t watch_kind;     /* enum aioc__watch_kind */
     uint8_t io_streak;      /* I/O calls done in a row without waiting */
+    uint8_t wait_primitive; /* AIOC__WAIT_PRIMITIVE: which (aioc_primitive) */
     aioc__scope_rec *scope; /* innermost open scope */
     aioc__group_rec *group; /* owning group, if AIOC__F_GROUPED */
     aioc__list group_link;  /* in the group's children */
@@ -115,6 +116,11 @@ struct aioc__task {
     uint32_t spawn_line;
     aioc__stack stack; /* lo == NULL until it first runs */
     uint32_t stack_size;
+    /* Loop clock at spawn in units of 2^20 ns (~1 ms), modulo 2^32: the age
+     * of a task younger than 52 days, in what was padding (the struct
+     * stays at 192 bytes, three cache lines; a million tasks notice 16
+     * more). Debug mode keeps more per task: aioc__task_extra. */
+    uint32_t created_at;
     aioc__timer timer; /* aioc_sleep */
 #ifdef AIOC__ASAN
     void *asan_fake_stack; /* ASan's fake stack while switched out */
@@ -170,6 +176,7 @@ struct aioc__loop {
     bool shutting_down;
     bool deadlocked;
     bool interrupted; /* main was cancelled by Ctrl-C */
+    bool debug;       /* debug mode (src/debug_mode.h): tested at each switch */
 
     aioc__timer_heap timers;
     aioc__handles handles;
@@ -207,6 +214,18 @@ struct aioc__loop {
     struct aioc__run *run;           /* the run of several loops, or NULL (src/loops.c) */
     unsigned run_index;              /* this loop's index in it */
     bool run_sleeping;               /* marked stuck in the run: aioc__loops_awake after polling */
+
+    /* inspection (src/inspect.c): counters kept always, plain increments */
+    uint64_t steps;                  /* runnables started before this turn's since_poll */
+    uint64_t polls;                  /* backend polls */
+    uint64_t step_start;             /* debug mode: when the running step began */
+    bool step_tsc;                   /* steps timed with the CPU's counter, not ns */
+    uint64_t tick0, ns0;             /* the counter and the clock at the loop's start */
+    struct aioc__task_extra *extras; /* debug mode: by handle index */
+    uint32_t nextras;
+    unsigned dump_slot;       /* 1 + its index among the loops that dump on a
+                                 signal (src/dump_signal.c); 0: none */
+    unsigned dump_generation; /* the dump requests seen so far */
 };
 
 /* Runs `call`, a hook of src/trace.c, only while the loop is traced: one
@@ -224,6 +243,7 @@ extern _Thread_local aioc__loop *aioc__loop_tls __attribute__((tls_model("initia
 static inline aioc__loop *aioc__loop_get(void) { return aioc__loop_tls; }
 
 void aioc__clock_update(aioc__loop *loop);
+uint64_t aioc__monotonic_ns(void);            /* CLOCK_MONOTONIC */
 uint64_t aioc__seconds_to_ns(double seconds); /* clamps: <=0 -> 0, huge -> never */
 
 /* Something a program may leave open when its main task returns (a server,
@@ -258,6 +278,62 @@ static inline void aioc__defer(aioc__loop *loop, aioc__deferred *d) {
 static inline void aioc__deferred_cancel(aioc__deferred *d) { aioc__list_remove(&d->link); }
 
 void aioc__ready_push_shuffled(aioc__loop *loop, aioc__list *link);
+
+/* What debug mode keeps per task, outside the task struct (which it would
+ * make larger for every program): in an array indexed by the task's handle
+ * index, each entry valid while its id is the task's (a slot's next task
+ * has another id). Filled at spawn (aioc__debug_spawned, src/inspect.c). */
+typedef struct aioc__task_extra {
+    uint64_t id;        /* the task this entry describes */
+    uint64_t parent;    /* the id of the task that spawned it; 0: none */
+    uint64_t run_ticks; /* time inside its steps (aioc__step_ticks) */
+} aioc__task_extra;
+
+/* The task's entry, or NULL (debug mode was off at its spawn, or there was
+ * no memory for the entry). */
+static inline aioc__task_extra *aioc__task_extra_of(const aioc__loop *loop, const aioc__task *t) {
+    uint32_t i = (uint32_t)t->id - 1;
+    return i < loop->nextras && loop->extras[i].id == t->id ? &loop->extras[i] : NULL;
+}
+
+/* Debug mode: records the new task `t` (parent, zero run time). */
+void aioc__debug_spawned(aioc__loop *loop, aioc__task *t);
+
+/* A task's step is the stretch it runs between two switches. The hook pair
+ * below is called at the switches (src/task.c): in debug mode it adds each
+ * step's duration to the task's run time, read from the CPU's counter
+ * where the kernel trusts it (aioc__step_ticks); otherwise it costs a test
+ * of loop->debug. One reading serves at a hand-off from task to task: the
+ * end of one step is the start of the next, so aioc__step_begin is called
+ * only where the scheduler resumes a task. The loop counts steps without
+ * these hooks, from since_poll at each poll (loop->steps). */
+static inline uint64_t aioc__step_ticks(const aioc__loop *loop) {
+#if defined(__x86_64__)
+    if (loop->step_tsc)
+        return __builtin_ia32_rdtsc();
+#elif defined(__aarch64__)
+    if (loop->step_tsc) {
+        uint64_t v;
+        __asm__ volatile("mrs %0, cntvct_el0" : "=r"(v));
+        return v;
+    }
+#endif
+    return aioc__monotonic_ns();
+}
+static inline void aioc__step_begin(aioc__loop *loop, aioc__task *t) {
+    (void)t;
+    if (__builtin_expect(loop->debug, 0))
+        loop->step_start = aioc__step_ticks(loop);
+}
+static inline void aioc__step_end(aioc__loop *loop, aioc__task *t) {
+    if (__builtin_expect(loop->debug, 0)) {
+        uint64_t now = aioc__step_ticks(loop);
+        aioc__task_extra *x = aioc__task_extra_of(loop, t);
+        if (x)
+            x->run_ticks += now - loop->step_start;
+        loop->step_start = now; /* the next task's step starts here */
+    }
+}
 
 /* Queues a runnable (task or callback) at the back of the ready queue; or,
  * in a seeded run, a few places further ahead (aioc_run_opts.seed). */
@@ -329,6 +405,7 @@ int aioc__yield(aioc__loop *loop, aioc__task *t);
 static inline int aioc__io_budget(aioc__loop *loop, aioc__task *t) {
     if (++t->io_streak <= AIOC__IO_BUDGET)
         return 0;
+    loop->steps -= AIOC__POLL_EVERY - loop->since_poll; /* not started, only due */
     loop->since_poll = AIOC__POLL_EVERY;
     return aioc__yield(loop, t);
 }
@@ -369,14 +446,16 @@ static inline void aioc__wake(aioc__loop *loop, aioc__task *t, int wake) {
 int aioc__interrupted_error(const aioc__task *t);
 
 /* Waiting on a primitive's FIFO list of tasks (linked through t->link):
- * parks the running task at the back of `waiters` and returns the waker's
+ * parks the running task at the back of `waiters` (`obj` of kind `kind`,
+ * for dumps) and returns the waker's
  * value (0 or a negative error) or, if interrupted, the interruption's
  * error; the task is off the list either way. */
 static inline int aioc__wait_on(aioc__loop *loop, aioc__task *t, aioc__list *waiters,
-                                const void *obj) {
+                                const void *obj, aioc_primitive kind) {
     int err = aioc__interruption(t);
     if (err)
         return err;
+    t->wait_primitive = (uint8_t)kind; /* for dumps: what `obj` is */
     aioc__list_push_back(waiters, &t->link);
     int wake = aioc__park(loop, AIOC__WAIT_PRIMITIVE, obj);
     return wake == AIOC__INTERRUPTED ? aioc__interrupted_error(t) : wake;

@@ -51,7 +51,7 @@ int aioc_event_wait(aioc_event *ev) {
     event *e = (event *)ev;
     if (e->set)
         return 0;
-    return aioc__wait_on(loop, t, aioc__lazy_list(&e->waiters), ev);
+    return aioc__wait_on(loop, t, aioc__lazy_list(&e->waiters), ev, AIOC_PRIMITIVE_EVENT);
 }
 
 /* -------------------------------------------------------------- lock -- */
@@ -107,7 +107,7 @@ int aioc_lock_acquire(aioc_lock *l) {
         return 0;
     }
     /* on success the releaser has already made us the owner */
-    return aioc__wait_on(loop, t, waiters, l);
+    return aioc__wait_on(loop, t, waiters, l, AIOC_PRIMITIVE_LOCK);
 }
 
 int aioc_lock_release(aioc_lock *l) {
@@ -146,7 +146,8 @@ int aioc_cond_wait(aioc_cond *c, aioc_lock *l) {
     if (((lock *)l)->owner != t->id)
         return -EPERM;
     aioc_lock_release(l);
-    err = aioc__wait_on(loop, t, aioc__lazy_list(&((cond *)c)->waiters), c);
+    err =
+        aioc__wait_on(loop, t, aioc__lazy_list(&((cond *)c)->waiters), c, AIOC_PRIMITIVE_CONDITION);
     /* Take the lock back whatever happened, shielded, so that a cancelled
      * or timed-out waiter still returns holding it, as the caller expects. */
     aioc_scope shield;
@@ -216,7 +217,7 @@ int aioc_sem_acquire(aioc_sem *s) {
         return 0;
     }
     /* on success the releaser handed its permit straight to us */
-    return aioc__wait_on(loop, t, waiters, s);
+    return aioc__wait_on(loop, t, waiters, s, AIOC_PRIMITIVE_SEMAPHORE);
 }
 
 int aioc_sem_release(aioc_sem *s) {
@@ -277,7 +278,7 @@ int aioc_barrier_wait(aioc_barrier *b) {
         return (int)index;
     }
     r->count++;
-    err = aioc__wait_on(loop, t, waiters, b);
+    err = aioc__wait_on(loop, t, waiters, b, AIOC_PRIMITIVE_BARRIER);
     if (err == 0)
         return (int)t->wait_data;
     if (err != AIOC_EBROKEN)

@@ -82,6 +82,7 @@ static aioc__task *next_direct(aioc__loop *loop) {
  * (NULL when `t` has ended, which tells ASan to drop it). */
 static void leave(aioc__loop *loop, aioc__task *t, aioc__task *next, void **fake) {
     (void)fake;
+    aioc__step_end(loop, t); /* and, in the same reading, next's begins */
     AIOC__TRACE(loop, aioc__trace_step(loop, t, next));
     if (next) {
         loop->current = next;
@@ -120,6 +121,7 @@ void aioc__task_resume(aioc__loop *loop, aioc__task *t) {
         return;
     loop->current = t;
     t->state = AIOC__RUNNING;
+    aioc__step_begin(loop, t);
     AIOC__TRACE(loop, aioc__trace_step(loop, NULL, t));
 #ifdef AIOC__ASAN
     void *fake = NULL;
@@ -211,6 +213,9 @@ aioc__task *aioc__task_spawn(aioc__loop *loop, aioc_fn fn, void *arg, const aioc
     t->stack_size = (uint32_t)stack;
     t->timer.index = AIOC__TIMER_IDLE;
     t->timer.kind = AIOC__TIMER_SLEEP;
+    t->created_at = (uint32_t)(loop->now >> 20);
+    if (__builtin_expect(loop->debug, 0))
+        aioc__debug_spawned(loop, t);
     aioc__list_init(&t->group_link);
     if (opts && opts->name) {
         t->name = strdup(opts->name);

@@ -163,6 +163,7 @@ typedef struct pool pool;
 typedef struct job {
     struct job *next;
     void (*run)(struct job *j, pool *p);
+    uint64_t queued_at; /* monotonic ns, for the pool's wait time */
 } job;
 
 /* A pool of threads: jobs in FIFO order, threads started on demand up to
@@ -183,11 +184,13 @@ struct pool {
     unsigned threads, idle, queued, max;
     unsigned retiring; /* idle threads told to end that have not yet */
     worker_rec *ended; /* threads that ended, to be joined */
+    uint64_t started;  /* jobs taken by a thread so far */
+    uint64_t wait_ns;  /* the time they spent queued, in total */
 };
 
 // clang-format off
 #define POOL_INIT {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER, \
-                   NULL, NULL, 0, 0, 0, 0, 0, NULL}
+                   NULL, NULL, 0, 0, 0, 0, 0, NULL, 0, 0}
 // clang-format on
 static pool workers = POOL_INIT;
 static pool resolvers = POOL_INIT;
@@ -195,12 +198,22 @@ static pthread_once_t pools_once = PTHREAD_ONCE_INIT;
 static pthread_mutex_t loops_lock = PTHREAD_MUTEX_INITIALIZER;
 static unsigned loops_running; /* guarded by loops_lock */
 
+void aioc__pool_stats(unsigned *threads, unsigned *queued, uint64_t *jobs, uint64_t *wait_ns) {
+    pthread_mutex_lock(&workers.lock);
+    *threads = workers.threads;
+    *queued = workers.queued;
+    *jobs = workers.started;
+    *wait_ns = workers.wait_ns;
+    pthread_mutex_unlock(&workers.lock);
+}
+
 static void reset(pool *p) {
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->wake, NULL);
     pthread_cond_init(&p->retired, NULL);
     p->head = p->tail = NULL;
     p->threads = p->idle = p->queued = p->retiring = 0;
+    p->started = p->wait_ns = 0;
     p->ended = NULL; /* (their records are the parent's) */
 }
 
@@ -321,6 +334,8 @@ static void *worker(void *arg) {
         if (!p->head)
             p->tail = NULL;
         p->queued--;
+        p->started++;
+        p->wait_ns += aioc__monotonic_ns() - j->queued_at;
         p->idle--;
         pthread_mutex_unlock(&p->lock);
         j->run(j, p); /* calls pool_job_done */
@@ -375,6 +390,7 @@ static int pool_submit(pool *p, job *j, bool optional) {
         }
     }
     j->next = NULL;
+    j->queued_at = aioc__monotonic_ns();
     if (p->tail)
         p->tail->next = j;
     else

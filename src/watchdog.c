@@ -43,6 +43,7 @@
 #endif
 
 #include "debug_checks.h"
+#include "debug_mode.h"
 #include "watchdog.h"
 
 _Thread_local struct aioc__watchdog_marks *aioc__watchdog_tls
@@ -495,16 +496,16 @@ static void *monitor_main(void *arg) {
 
 /* ---------------------------------------------------- start, stop -- */
 
-/* The threshold in ms: the option, else AIOC_WATCHDOG_MS, else 100 under
- * AIOC_DEBUG (set, not empty, not "0"), else 0 (off). */
+/* The threshold in ms: the option, else AIOC_WATCHDOG_MS, else 100 in
+ * debug mode (aioc_run_opts.debug, or AIOC_DEBUG set, not empty, not "0"),
+ * else 0 (off). */
 static unsigned threshold_ms(const aioc_run_opts *opts) {
     if (opts && opts->watchdog_ms)
         return opts->watchdog_ms;
     const char *ms = getenv("AIOC_WATCHDOG_MS");
     if (ms && *ms)
         return (unsigned)strtoul(ms, NULL, 10);
-    const char *debug = getenv("AIOC_DEBUG");
-    return debug && *debug && strcmp(debug, "0") != 0 ? 100 : 0;
+    return aioc__debug_requested(opts) ? 100 : 0; /* debug mode's default */
 }
 
 void aioc__watchdog_start(const aioc_run_opts *opts) {
