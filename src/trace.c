@@ -51,6 +51,7 @@ struct aioc__trace {
     bool in_slice; /* a step or callback runs */
     uint64_t last_ready, last_alive, last_offset;
     pid_t tid;
+    unsigned index, count; /* the loop's place in a run of several */
     /* ticks() against the trace clock at start and stop: ticks are turned
      * into ns by the line through these two points */
     uint64_t tick0, ns0, tick1, ns1;
@@ -414,10 +415,20 @@ static void convert_all(FILE *f, aioc__trace *tr) {
     convert c = {.f = f, .pid = (int)getpid(), .tid = (int)tr->tid, .tr = tr, .ns_per_tick = 1};
     if (tr->tick1 > tr->tick0)
         c.ns_per_tick = (double)(tr->ns1 - tr->ns0) / (double)(tr->tick1 - tr->tick0);
+    char name[64];
+    if (tr->count > 1)
+        snprintf(name, sizeof name, "aioc loop %u of %u (thread %d)", tr->index, tr->count, c.tid);
+    else
+        snprintf(name, sizeof name, "aioc loop (thread %d)", c.tid);
     fprintf(event(f),
-            "{\"ph\":\"M\",\"name\":\"thread_name\",\"pid\":%d,\"tid\":%d,"
-            "\"args\":{\"name\":\"aioc loop (thread %d)\"}}",
-            c.pid, c.tid, c.tid);
+            "{\"ph\":\"M\",\"name\":\"thread_name\",\"pid\":%d,\"tid\":%d,\"args\":{\"name\":",
+            c.pid, c.tid);
+    put_string(f, name, strlen(name));
+    fputs("}}", f);
+    fprintf(event(f),
+            "{\"ph\":\"M\",\"name\":\"thread_sort_index\",\"pid\":%d,\"tid\":%d,"
+            "\"args\":{\"sort_index\":%u}}",
+            c.pid, c.tid, tr->index);
     if (tr->spill) {
         rewind(tr->spill);
         rec chunk[1024];
@@ -494,6 +505,8 @@ void aioc__trace_start(aioc__loop *loop) {
         return;
     }
     tr->tid = (pid_t)syscall(SYS_gettid);
+    tr->index = aioc_loop_index(); /* the loop is this thread's already */
+    tr->count = aioc_loop_count();
     tr->ns0 = monotonic_ns() - clock_zero;
     tr->tick0 = ticks();
     tr->last_ready = UINT64_MAX;
