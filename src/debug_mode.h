@@ -10,6 +10,10 @@
 /* Whether `opts` (may be NULL) or the environment ask for debug mode. */
 bool aioc__debug_requested(const aioc_run_opts *opts);
 
+/* Whether the CPU's counter can time steps (aioc__step_ticks): the
+ * kernel's clocksource is the TSC (x86-64), or always (aarch64). */
+bool aioc__counter_trusted(void);
+
 /* Turns debug mode on for `loop`, which is starting. */
 void aioc__debug_start(aioc__loop *loop);
 

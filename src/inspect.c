@@ -25,7 +25,7 @@
  * own clock with it, which says that the counter runs at a constant rate
  * and agrees across CPUs; else with CLOCK_MONOTONIC. Ticks become ns at a
  * snapshot, by the ratio of the clock to the counter since the loop began. */
-static bool counter_trusted(void) {
+bool aioc__counter_trusted(void) {
 #if defined(__x86_64__)
     FILE *f = fopen("/sys/devices/system/clocksource/clocksource0/current_clocksource", "r");
     char name[32] = "";
@@ -44,7 +44,7 @@ static bool counter_trusted(void) {
 
 void aioc__debug_start(aioc__loop *loop) {
     loop->debug = true;
-    loop->step_tsc = counter_trusted();
+    loop->step_tsc = aioc__counter_trusted();
     loop->ns0 = aioc__monotonic_ns();
     loop->tick0 = aioc__step_ticks(loop);
 }

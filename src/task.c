@@ -101,7 +101,8 @@ void aioc__task_switch_out(aioc__loop *loop, aioc__task *t) {
     if (t->stack.canary && !aioc__stack_canary_ok(&t->stack))
         loop->overflowed = t;
     aioc__task *next = next_direct(loop);
-    if (next == t) { /* it yielded and is next anyway */
+    if (next == t) { /* it yielded and is next anyway: a new step */
+        aioc__step_end(loop, t);
         AIOC__TRACE(loop, aioc__trace_step(loop, t, t));
         t->state = AIOC__RUNNING;
         return;

@@ -22,13 +22,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "debug_mode.h"
 #include "scheduler.h"
 #include "trace.h"
 
 enum rec_kind { REC_STEP, REC_CALL, REC_IDLE, REC_WAKE, REC_NAME, REC_COUNT, REC_JUMP };
 
 typedef struct rec {
-    uint64_t ts; /* ticks(); 0 for a wake-up inside a slice */
+    uint64_t ts; /* ticks(loop); 0 for a wake-up inside a slice */
     uint64_t a;  /* STEP, WAKE, NAME: the task's id; COUNT: ready tasks;
                     JUMP: the loop's virtual-time offset from now on, ns */
     uint32_t kind;
@@ -52,7 +53,7 @@ struct aioc__trace {
     uint64_t last_ready, last_alive, last_offset;
     pid_t tid;
     unsigned index, count; /* the loop's place in a run of several */
-    /* ticks() against the trace clock at start and stop: ticks are turned
+    /* ticks(loop) against the trace clock at start and stop: ticks are turned
      * into ns by the line through these two points */
     uint64_t tick0, ns0, tick1, ns1;
 };
@@ -75,24 +76,12 @@ static uint64_t monotonic_ns(void) {
     return (uint64_t)ts.tv_sec * AIOC__NS + (uint64_t)ts.tv_nsec;
 }
 
-/* The timestamp of a record: the CPU's cycle counter where there is one
- * to read from user space (a third of a vDSO clock_gettime's cost, which
- * is most of a task switch's), else the monotonic clock. Linux only picks
- * the TSC as its clocksource when it is constant and synchronised across
- * cores, and aarch64's virtual counter always is. */
-static inline uint64_t ticks(void) {
-#if defined(__x86_64__)
-    uint32_t lo, hi;
-    __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
-    return (uint64_t)hi << 32 | lo;
-#elif defined(__aarch64__)
-    uint64_t v;
-    __asm__ volatile("mrs %0, cntvct_el0" : "=r"(v));
-    return v;
-#else
-    return monotonic_ns();
-#endif
-}
+/* Records are stamped with aioc__step_ticks (scheduler.h): the CPU's
+ * counter where the kernel trusts it, a third of a vDSO clock_gettime's
+ * cost, which is most of a task switch's; else the monotonic clock. In
+ * debug mode a step's start has just been read for its run time, and the
+ * trace takes that reading. */
+static uint64_t ticks(const aioc__loop *loop) { return aioc__step_ticks(loop); }
 
 /* ------------------------------------------------------ recording -- */
 
@@ -118,20 +107,22 @@ static uint32_t end_code(const aioc__task *t) {
 void aioc__trace_step(aioc__loop *loop, const aioc__task *from, const aioc__task *to) {
     aioc__trace *tr = loop->trace;
     rec *r = push(tr);
-    *r = (rec){
-        .ts = ticks(), .a = to ? to->id : 0, .kind = to ? REC_STEP : REC_IDLE, .b = end_code(from)};
+    *r = (rec){.ts = loop->debug ? loop->step_start : ticks(loop),
+               .a = to ? to->id : 0,
+               .kind = to ? REC_STEP : REC_IDLE,
+               .b = end_code(from)};
     tr->in_slice = to != NULL;
 }
 
 void aioc__trace_call(aioc__loop *loop, int begin) {
     aioc__trace *tr = loop->trace;
-    *push(tr) = (rec){.ts = ticks(), .kind = begin ? REC_CALL : REC_IDLE};
+    *push(tr) = (rec){.ts = ticks(loop), .kind = begin ? REC_CALL : REC_IDLE};
     tr->in_slice = begin;
 }
 
 void aioc__trace_wake(aioc__loop *loop, const aioc__task *t) {
     aioc__trace *tr = loop->trace;
-    *push(tr) = (rec){.ts = tr->in_slice ? 0 : ticks(), .a = t->id, .kind = REC_WAKE};
+    *push(tr) = (rec){.ts = tr->in_slice ? 0 : ticks(loop), .a = t->id, .kind = REC_WAKE};
 }
 
 void aioc__trace_spawn(aioc__loop *loop, const aioc__task *t) {
@@ -161,7 +152,7 @@ void aioc__trace_turn(aioc__loop *loop) {
     tr->last_ready = ready;
     tr->last_alive = loop->live_tasks;
     *push(tr) =
-        (rec){.ts = ticks(), .a = ready, .kind = REC_COUNT, .b = (uint32_t)loop->live_tasks};
+        (rec){.ts = ticks(loop), .a = ready, .kind = REC_COUNT, .b = (uint32_t)loop->live_tasks};
 }
 
 /* -------------------------------------------------- the JSON file -- */
@@ -507,8 +498,10 @@ void aioc__trace_start(aioc__loop *loop) {
     tr->tid = (pid_t)syscall(SYS_gettid);
     tr->index = aioc_loop_index(); /* the loop is this thread's already */
     tr->count = aioc_loop_count();
+    if (!loop->debug) /* debug mode has decided already */
+        loop->step_tsc = aioc__counter_trusted();
     tr->ns0 = monotonic_ns() - clock_zero;
-    tr->tick0 = ticks();
+    tr->tick0 = ticks(loop);
     tr->last_ready = UINT64_MAX;
     loop->trace = tr;
 }
@@ -518,7 +511,7 @@ void aioc__trace_stop(aioc__loop *loop) {
     if (!tr)
         return;
     loop->trace = NULL;
-    tr->tick1 = ticks();
+    tr->tick1 = ticks(loop);
     tr->ns1 = monotonic_ns() - clock_zero;
     pthread_mutex_lock(&file_lock);
     FILE *f = file_reopen();
