@@ -1986,6 +1986,11 @@ typedef struct aioc_task_info {
     int status;       ///< AIOC_TASK_DONE: its status (0, an error)
     unsigned cancels; ///< cancel requests pending
     double taken_at;  ///< the loop's clock when the snapshot was taken
+    /// Where it was spawned: the source file of the aioc_spawn or
+    /// aioc_spawn_with call (`__FILE__`), or NULL (spawned through the
+    /// functions, or main). A string of the program's, not the snapshot's.
+    const char *spawn_file;
+    int spawn_line; ///< and the line of that call; 0 with no file
 } aioc_task_info;
 
 /// A snapshot of every task of the running loop (asyncio.all_tasks(), done

@@ -119,6 +119,8 @@ static void describe(aioc__loop *loop, const aioc__task *t, aioc_task_info *e) {
     e->run_time = aioc__debug_enabled(loop) ? seconds(aioc__run_time_ns(loop, t)) : -1;
     e->cancels = t->cancels;
     e->taken_at = seconds(loop->now);
+    e->spawn_file = t->spawn_file;
+    e->spawn_line = t->spawn_file ? (int)t->spawn_line : 0;
     if (t->state == AIOC__DONE) {
         e->status = t->status;
     } else if (t->state == AIOC__PARKED) {

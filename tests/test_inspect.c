@@ -54,6 +54,7 @@ TASK_TEST(tasks_snapshot_shows_what_each_waits_on) {
     CHECK(pipe(fds) == 0);
     aioc_spawn_opts o1 = {.name = "getter"}, o2 = {.name = "sleeper"}, o3 = {.name = "reader"},
                     o4 = {.name = "parent"};
+    int getter_line = __LINE__ + 1; /* where the getter is spawned */
     aioc_task getter = aioc_spawn_with(gets_from_queue, q, &o1);
     aioc_task sleeper = aioc_spawn_with(sleeps_long, NULL, &o2);
     aioc_task reader = aioc_spawn_with(reads_pipe, P(fds[0]), &o3);
@@ -83,6 +84,10 @@ TASK_TEST(tasks_snapshot_shows_what_each_waits_on) {
     CHECK_EQ(g->parent, 0); /* known in debug mode only */
     CHECK(g->age >= 0 && g->waiting >= 0);
     CHECK(g->run_time == -1); /* not timed outside debug mode */
+    /* its spawn site, from aioc_spawn_with's macro; main has none */
+    CHECK(g->spawn_file && strstr(g->spawn_file, "test_inspect.c"));
+    CHECK_EQ(g->spawn_line, getter_line);
+    CHECK(m->spawn_file == NULL && m->spawn_line == 0);
 
     const aioc_task_info *s = entry(v, n, sleeper.id);
     CHECK_EQ(s->wait, AIOC_WAITS_ON_SLEEP);
