@@ -1,6 +1,6 @@
 /* An echo server and client (asyncio's start_server / open_connection).
  *
- *     echo server [--lines] [--loops N] [PORT]
+ *     echo server [--lines] [--loops N [--spread]] [PORT]
  *                                    serve on 127.0.0.1 (PORT 0: any free port)
  *     echo client HOST PORT          send stdin, print what comes back
  *
@@ -26,6 +26,12 @@
  * loop call, and prints the "listening" line once every loop listens;
  * the line per connection then names the loop that served it.
  *
+ * With --spread as well, only loop 0 listens: it hands each connection to
+ * the loop with the fewest connections open (aioc_server_opts.spread), so
+ * that even a few long-lived connections are shared out evenly, at the
+ * cost of a loop call per connection. On Ctrl-C the connections on the
+ * other loops are cancelled with their loop's tasks, at once.
+ *
  * The client sends stdin in one task while the main task prints what comes
  * back, so a large input never waits for its own echo; at the end of stdin
  * it half-closes and prints the rest until the server closes. */
@@ -40,6 +46,7 @@
 #include <unistd.h>
 
 static int lines_mode;
+static int spread_mode; /* --spread: loop 0 accepts for every loop */
 
 /* Echoes bytes until the peer's end of stream; returns how many. */
 static long long echo_bytes(aioc_stream *conn) {
@@ -126,16 +133,26 @@ static const char *wait_for_port(void) {
 
 static void *server(void *arg) {
     unsigned index = aioc_loop_index(), loops = aioc_loop_count();
+    if (spread_mode && index > 0) {            /* serves what loop 0 hands over */
+        aioc_event_wait(&sibling[index].stop); /* until Ctrl-C or loop 0 fails */
+        return NULL;
+    }
     const char *port = index == 0 ? arg : wait_for_port();
     if (!port)
         return NULL; /* loop 0 could not listen */
-    aioc_server_opts opts = {.reuse_port = loops > 1};
+    aioc_server_opts opts = {.reuse_port = loops > 1 && !spread_mode, .spread = spread_mode};
+    unsigned listeners = spread_mode ? 1 : loops; /* loops that listen */
     int err;
     aioc_server *srv = aioc_tcp_serve("127.0.0.1", port, echo, NULL, &opts, &err);
     if (!srv)
         fprintf(stderr, "echo: cannot listen on port %s: %s\n", port, aioc_strerror(err));
     if (index == 0) { /* give the port to the others, then wait for them */
         for (unsigned i = 1; i < loops; i++) {
+            if (spread_mode) { /* the others serve without listening */
+                if (!srv)
+                    aioc_loop_call(aioc_loop_at(i), stop_here, NULL);
+                continue;
+            }
             if (srv)
                 snprintf(sibling[i].port, sizeof sibling[i].port, "%d", aioc_server_port(srv));
             aioc_loop_call(aioc_loop_at(i), take_port, NULL);
@@ -143,13 +160,13 @@ static void *server(void *arg) {
         if (!srv)
             return aioc_fail(err);
         listening++;
-        if (listening < loops && aioc_event_wait(&all_listening) == 0 && sibling_error) {
+        if (listening < listeners && aioc_event_wait(&all_listening) == 0 && sibling_error) {
             for (unsigned i = 1; i < loops; i++)
                 aioc_loop_call(aioc_loop_at(i), stop_here, NULL);
             aioc_server_close(srv, 0);
             return aioc_fail(sibling_error);
         }
-        if (listening == loops) {
+        if (listening == listeners) {
             printf("listening on 127.0.0.1:%d\n", aioc_server_port(srv));
             fflush(stdout);
         }
@@ -222,6 +239,8 @@ int main(int argc, char **argv) {
         for (; argc > arg && argv[arg][0] == '-'; arg++) {
             if (strcmp(argv[arg], "--lines") == 0) {
                 lines_mode = 1;
+            } else if (strcmp(argv[arg], "--spread") == 0) {
+                spread_mode = 1;
             } else if (strcmp(argv[arg], "--loops") == 0 && argc > arg + 1) {
                 const char *n = argv[++arg];
                 opts.loops = strcmp(n, "auto") == 0 ? AIOC_LOOPS_AUTO : (unsigned)atoi(n);
@@ -247,6 +266,7 @@ int main(int argc, char **argv) {
             fprintf(stderr, "echo: %s\n", aioc_strerror(status));
         return status ? 1 : 0;
     }
-    fprintf(stderr, "usage: echo server [--lines] [--loops N] [PORT] | echo client HOST PORT\n");
+    fprintf(stderr,
+            "usage: echo server [--lines] [--loops N [--spread]] [PORT] | echo client HOST PORT\n");
     return 2;
 }

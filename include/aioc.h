@@ -1243,6 +1243,23 @@ typedef struct aioc_server_opts {
     int reuse_port;          ///< non-zero: SO_REUSEPORT, for one loop per core
     size_t stack_size;       ///< handler tasks' stack size; 0: the loop's default
     aioc_stream_opts stream; ///< each connection's stream (line limit, water marks)
+    /// Non-zero, in a run of several loops (aioc_run_opts.loops): accept on
+    /// the calling loop only and hand each connection to the loop of the
+    /// run with the fewest connections of this server open (the lowest
+    /// index on a tie), counting the calling loop's own. The descriptor
+    /// goes there by a loop call; that loop makes the stream and runs the
+    /// handler as one of its tasks, so the handler's stream is its loop's
+    /// and aioc_loop_index() in the handler names it. Unlike SO_REUSEPORT,
+    /// whose kernel hash may pile few long-lived connections on one loop,
+    /// the load stays even; it costs a loop call per connection. The other
+    /// loops need not listen, but must keep running (their main not
+    /// returned) to serve: a loop that has ended its tasks gets no more
+    /// connections, and one handed to it meanwhile is closed (never
+    /// leaked). aioc_server_close stops accepting and waits for (then
+    /// cancels) the calling loop's connections only: those handed to
+    /// siblings are theirs, and end with their handler or their loop.
+    /// Ignored with a single loop.
+    int spread;
 } aioc_server_opts;
 
 /// Listens on `host` (NULL: every address, IPv6 and IPv4) and `port` (a
@@ -1270,7 +1287,8 @@ AIOC_EXTERN aioc_server *aioc_unix_serve(const char *path, aioc_stream_handler f
 /// socket).
 AIOC_EXTERN int aioc_server_port(const aioc_server *srv);
 
-/// Connections being served now.
+/// Connections being served now (with aioc_server_opts.spread: on every
+/// loop of the run, an instant's count as the other loops update theirs).
 AIOC_EXTERN size_t aioc_server_connections(const aioc_server *srv);
 
 /// Stops accepting and closes the listening sockets, then gives the
@@ -1584,8 +1602,10 @@ AIOC_EXTERN void aioc_future_cancel(aioc_future *f);
 /// loop is a whole loop of its own (tasks never move between loops) and
 /// runs `main(arg)` as its main task; aioc_loop_index() tells main which
 /// loop it is. A server started from every loop with
-/// aioc_tcp_serve_opts.reuse_port shares the port: the kernel spreads
-/// connections over the loops. Loops share work by message passing: a
+/// aioc_server_opts.reuse_port shares the port: the kernel spreads
+/// connections over the loops by a hash of their addresses; with
+/// aioc_server_opts.spread one loop accepts and hands each connection to
+/// the least-loaded loop. Loops share work by message passing: a
 /// call queued on a sibling with aioc_loop_call(aioc_loop_at(i), fn, arg).
 ///
 /// Every loop is set up before any main runs: if one cannot be (or a

@@ -7,7 +7,17 @@
  * (with a grace period), then cancel the rest. When accept runs out of
  * descriptors (EMFILE, ENFILE) the accepting task sleeps, backing off, and
  * tries again: the connections already open keep being served, and nothing
- * spins. A server the program never closed is closed when aioc_run ends. */
+ * spins. A server the program never closed is closed when aioc_run ends.
+ *
+ * A spread server (aioc_server_opts.spread, in a run of several loops)
+ * accepts on its own loop only and hands each connection to the loop of
+ * the run with the fewest of its connections open: the descriptor travels
+ * by a loop call, and that loop makes the stream and the handler task.
+ * The counts and what a sibling needs to serve (handler, options) are in
+ * a record of their own (spread), shared by reference with the
+ * connections, since these may outlive the server. A loop that turns out
+ * to have ended (the call fails, or the task cannot be spawned there) is
+ * marked gone and chosen no more; the connection in hand is closed. */
 #define _GNU_SOURCE
 #include <netdb.h>
 #include <netinet/in.h>
@@ -24,9 +34,28 @@
 
 #define MAX_LISTENERS 4
 
+/* A spread server's state shared by the loops of the run. Every field but
+ * the atomics is constant once made. */
+typedef struct spread {
+    unsigned refs; /* atomic: the server's, and one per connection */
+    unsigned count;
+    aioc_stream_handler fn;
+    void *arg;
+    size_t stack_size;
+    aioc_stream_opts stream_opts;
+    struct {
+        unsigned live; /* atomic: connections open on that loop */
+        bool gone;     /* atomic: that loop has ended its tasks */
+    } loops[];
+} spread;
+
 typedef struct conn {
     aioc__list link;
-    aioc_server *srv;
+    aioc_server *srv; /* NULL: served for a sibling's spread server */
+    spread *shared;   /* a spread server's: counted in shared->loops[loop] */
+    unsigned loop;
+    aioc_stream_handler fn;
+    void *arg;
     aioc_stream *stream;
     aioc_task task;
 } conn;
@@ -48,6 +77,7 @@ struct aioc_server {
     aioc__list conns;
     size_t nconns;
     aioc_event idle; /* set while no connection is open */
+    spread *shared;  /* non-NULL: hand connections to the least-loaded loop */
     bool closing;
     bool tcp;                /* TCP_NODELAY for its connections */
     aioc__leftover leftover; /* closed by aioc_run if the program did not */
@@ -58,7 +88,7 @@ struct aioc_server {
 
 static void *serve_conn(void *arg) {
     conn *c = arg;
-    c->srv->fn(c->stream, c->srv->arg);
+    c->fn(c->stream, c->arg);
     /* flush what the handler left, unless we are being cancelled */
     aioc_scope shield;
     int shielded = aioc_shield_enter(&shield) == 0;
@@ -72,6 +102,8 @@ static void *serve_conn(void *arg) {
     return NULL; /* conn_ended does the rest */
 }
 
+static void spread_left(struct spread *sp, unsigned loop);
+
 /* Runs when a connection's task ends, however it ends: also for a task
  * cancelled before it started (the loop shutting down), whose stream is
  * still open. */
@@ -80,13 +112,154 @@ static void conn_ended(void *arg) {
     if (c->stream)
         aioc_stream_abort(c->stream);
     aioc_server *srv = c->srv;
-    aioc__list_remove(&c->link);
+    if (c->shared)
+        spread_left(c->shared, c->loop);
+    if (srv)
+        aioc__list_remove(&c->link);
     free(c);
+    if (!srv)
+        return;
     if (--srv->nconns == 0)
         aioc_event_set(&srv->idle);
 }
 
 static aioc_local_key conn_key = {conn_ended};
+
+/* Starts a connection's handler task on this loop, for `srv` (NULL: a
+ * sibling's spread server). Owns `s` and, when `shared`, a reference and a
+ * count in it: on failure closes the one and drops the others. Returns 0,
+ * or the error (-ESHUTDOWN: this loop has ended its tasks). */
+static int start_conn(aioc_server *srv, spread *shared, unsigned loop, aioc_stream_handler fn,
+                      void *arg, size_t stack_size, const aioc_stream_opts *stream_opts, int s) {
+    conn *c = calloc(1, sizeof *c);
+    aioc_stream *st = c ? aioc_stream_new(s, stream_opts) : NULL;
+    if (!st) {
+        free(c);
+        aioc_close(s);
+        if (shared)
+            spread_left(shared, loop);
+        return -ENOMEM;
+    }
+    *c = (conn){.srv = srv, .shared = shared, .loop = loop, .fn = fn, .arg = arg, .stream = st};
+    aioc_spawn_opts o = {.name = "conn", .stack_size = stack_size};
+    c->task = aioc_spawn_with(serve_conn, c, &o);
+    int err = aioc_task_error(c->task);
+    if (err || (err = aioc__local_set_for(c->task, &conn_key, c))) {
+        if (aioc_task_error(c->task) == 0) {
+            aioc_cancel(c->task); /* not started: it ends without running */
+            aioc_detach(c->task);
+        }
+        aioc_stream_abort(st);
+        free(c);
+        if (shared)
+            spread_left(shared, loop);
+        return err;
+    }
+    aioc_detach(c->task);
+    if (srv) {
+        aioc__list_push_back(&srv->conns, &c->link);
+        if (srv->nconns++ == 0)
+            aioc_event_clear(&srv->idle);
+    }
+    return 0;
+}
+
+/* ------------------------------------------------ spreading connections -- */
+
+static spread *spread_new(aioc_stream_handler fn, void *arg, const aioc_server_opts *opts,
+                          unsigned count) {
+    spread *sp = calloc(1, sizeof *sp + count * sizeof sp->loops[0]);
+    if (!sp)
+        return NULL;
+    sp->refs = 1;
+    sp->count = count;
+    sp->fn = fn;
+    sp->arg = arg;
+    sp->stack_size = opts->stack_size;
+    sp->stream_opts = opts->stream;
+    return sp;
+}
+
+static void spread_unref(spread *sp) {
+    if (sp && __atomic_sub_fetch(&sp->refs, 1, __ATOMIC_ACQ_REL) == 0)
+        free(sp);
+}
+
+/* A connection counted on `loop` has ended (or never started). */
+static void spread_left(spread *sp, unsigned loop) {
+    __atomic_sub_fetch(&sp->loops[loop].live, 1, __ATOMIC_RELAXED);
+    spread_unref(sp);
+}
+
+/* The loop with the fewest connections open, of those not gone (`self`,
+ * which runs this, is not); the lowest index on a tie. */
+static unsigned least_loaded(const spread *sp, unsigned self) {
+    unsigned best = self, best_live = __atomic_load_n(&sp->loops[self].live, __ATOMIC_RELAXED);
+    for (unsigned i = 0; i < sp->count; i++) {
+        if (i == self || __atomic_load_n(&sp->loops[i].gone, __ATOMIC_RELAXED))
+            continue;
+        unsigned live = __atomic_load_n(&sp->loops[i].live, __ATOMIC_RELAXED);
+        if (live < best_live || (live == best_live && i < best)) {
+            best = i;
+            best_live = live;
+        }
+    }
+    return best;
+}
+
+/* A connection on its way to a sibling loop, with a reference to `sp` and
+ * a count on `loop`. */
+typedef struct handoff {
+    spread *sp;
+    unsigned loop;
+    int fd;
+} handoff;
+
+/* On the chosen loop: serve the connection here. A loop that has ended its
+ * tasks cannot: the connection is closed, and the loop marked gone. */
+static void adopt(void *arg) {
+    handoff *h = arg;
+    spread *sp = h->sp;
+    unsigned loop = h->loop;
+    int fd = h->fd;
+    free(h);
+    if (start_conn(NULL, sp, loop, sp->fn, sp->arg, sp->stack_size, &sp->stream_opts, fd) ==
+        -ESHUTDOWN)
+        __atomic_store_n(&sp->loops[loop].gone, true, __ATOMIC_RELAXED);
+}
+
+/* Gives accepted connection `s` to the least-loaded loop: to a sibling by
+ * a loop call, or to this loop's server. */
+static void spread_conn(aioc_server *srv, int s) {
+    spread *sp = srv->shared;
+    unsigned self = aioc_loop_index();
+    for (;;) {
+        unsigned to = least_loaded(sp, self);
+        __atomic_add_fetch(&sp->loops[to].live, 1, __ATOMIC_RELAXED);
+        __atomic_add_fetch(&sp->refs, 1, __ATOMIC_RELAXED);
+        if (to == self) {
+            start_conn(srv, sp, to, srv->fn, srv->arg, srv->stack_size, &srv->stream_opts, s);
+            return;
+        }
+        handoff *h = malloc(sizeof *h);
+        int err = -ENOMEM;
+        if (h) {
+            *h = (handoff){sp, to, s};
+            err = aioc_loop_call(aioc_loop_at(to), adopt, h);
+        }
+        if (err == 0)
+            return;
+        free(h);
+        spread_left(sp, to);
+        if (err != -ESHUTDOWN) { /* out of memory: serve it here */
+            __atomic_add_fetch(&sp->loops[self].live, 1, __ATOMIC_RELAXED);
+            __atomic_add_fetch(&sp->refs, 1, __ATOMIC_RELAXED);
+            start_conn(srv, sp, self, srv->fn, srv->arg, srv->stack_size, &srv->stream_opts, s);
+            return;
+        }
+        __atomic_store_n(&sp->loops[to].gone, true, __ATOMIC_RELAXED); /* try another */
+    }
+}
 
 static void *accept_loop(void *arg) {
     aioc_server *srv = ((listener *)arg)->srv;
@@ -107,30 +280,10 @@ static void *accept_loop(void *arg) {
             int one = 1;
             setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         }
-        conn *c = calloc(1, sizeof *c);
-        aioc_stream *st = c ? aioc_stream_new(s, &srv->stream_opts) : NULL;
-        if (!st) {
-            free(c);
-            aioc_close(s);
-            continue;
-        }
-        c->srv = srv;
-        c->stream = st;
-        aioc_spawn_opts o = {.name = "conn", .stack_size = srv->stack_size};
-        c->task = aioc_spawn_with(serve_conn, c, &o);
-        if (aioc_task_error(c->task) || aioc__local_set_for(c->task, &conn_key, c)) {
-            if (aioc_task_error(c->task) == 0) {
-                aioc_cancel(c->task); /* not started: it ends without running */
-                aioc_detach(c->task);
-            }
-            aioc_stream_abort(st);
-            free(c);
-            continue;
-        }
-        aioc_detach(c->task);
-        aioc__list_push_back(&srv->conns, &c->link);
-        if (srv->nconns++ == 0)
-            aioc_event_clear(&srv->idle);
+        if (srv->shared)
+            spread_conn(srv, s);
+        else
+            start_conn(srv, NULL, 0, srv->fn, srv->arg, srv->stack_size, &srv->stream_opts, s);
     }
     return NULL;
 }
@@ -183,6 +336,7 @@ static void server_free(aioc_server *srv) {
         free(srv->unix_path);
     }
     aioc__leftover_remove(&srv->leftover);
+    spread_unref(srv->shared);
     free(srv);
 }
 
@@ -204,6 +358,11 @@ static aioc_server *server_new(aioc_stream_handler fn, void *arg, const aioc_ser
     aioc__list_init(&srv->leftover.link);
     aioc_event_init(&srv->idle);
     aioc_event_set(&srv->idle);
+    if (opts && opts->spread && aioc_loop_count() > 1 &&
+        !(srv->shared = spread_new(fn, arg, opts, aioc_loop_count()))) {
+        free(srv);
+        return NULL;
+    }
     return srv;
 }
 
@@ -331,7 +490,14 @@ out:
 
 int aioc_server_port(const aioc_server *srv) { return srv->port; }
 
-size_t aioc_server_connections(const aioc_server *srv) { return srv->nconns; }
+size_t aioc_server_connections(const aioc_server *srv) {
+    if (!srv->shared)
+        return srv->nconns;
+    size_t n = 0;
+    for (unsigned i = 0; i < srv->shared->count; i++)
+        n += __atomic_load_n(&srv->shared->loops[i].live, __ATOMIC_RELAXED);
+    return n;
+}
 
 int aioc_server_close(aioc_server *srv, double grace) {
     srv->closing = true;

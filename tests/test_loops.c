@@ -1,9 +1,11 @@
 /* aioc_run on N loops (aioc_run_opts.loops): main once per loop, the
  * loop's index and siblings, the first failure, calls between loops, the
- * deadlock rule across loops, dumps, Ctrl-C and AIOC_LOOPS. */
+ * deadlock rule across loops, dumps, Ctrl-C, AIOC_LOOPS, and servers that
+ * spread connections over the loops. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include <dirent.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -379,4 +381,186 @@ TEST(no_main_runs_unless_every_loop_is_set_up) {
     CHECK_EQ(atomic_load(&mains_run), 0);
     CHECK_ERR(aioc_run_with(count_main, NULL, NULL, &opts), 0); /* and all is well again */
     CHECK_EQ(atomic_load(&mains_run), 3);
+}
+
+/* ------------------------------------- servers spreading connections -- */
+
+/* aioc_server_opts.spread: loop 0 accepts, each connection is served on
+ * the loop with the fewest open. Each handler tells its client which loop
+ * runs it, then holds the connection until the client closes. */
+
+static int count_fds(void) {
+    DIR *d = opendir("/proc/self/fd");
+    if (!d)
+        return -1;
+    int n = 0;
+    while (readdir(d))
+        n++;
+    closedir(d);
+    return n;
+}
+
+static void *nothing(void *arg) { return arg; }
+
+/* Descriptors open after a run, once the process-wide ones are: the
+ * stacks' pidfd (src/stack.c) is opened by the first run that makes them. */
+static int count_fds_after_a_run(void) {
+    CHECK_ERR(aioc_run(nothing, NULL, NULL), 0);
+    return count_fds();
+}
+
+static void tell_loop_index(aioc_stream *conn, void *arg) {
+    (void)arg;
+    char c = (char)('0' + aioc_loop_index());
+    if (aioc_stream_write(conn, &c, 1) || aioc_stream_drain(conn))
+        return;
+    char buf[16];
+    while (aioc_stream_read(conn, buf, sizeof buf) > 0)
+        ;
+}
+
+static char spread_port[16];
+
+/* Connects to the spread server: the loop that serves the connection (0
+ * to 9), or -1 if the server closed it, with the stream in `*out`. */
+static int connect_to_spread(aioc_stream **out) {
+    int fd = aioc_tcp_connect("127.0.0.1", spread_port);
+    CHECK(fd >= 0);
+    aioc_stream *s = aioc_stream_new(fd, NULL);
+    CHECK(s != NULL);
+    char c;
+    long n = aioc_stream_read(s, &c, 1);
+    *out = s;
+    return n == 1 ? c - '0' : -1;
+}
+
+/* Siblings wait for loop 0 to say they are done (per_loop_event). */
+static void stop_siblings(void) {
+    for (unsigned i = 1; i < aioc_loop_count(); i++)
+        CHECK_ERR(aioc_loop_call(aioc_loop_at(i), set_my_event, NULL), 0);
+}
+
+static aioc_server *serve_spread(void) {
+    aioc_server_opts opts = {.spread = 1};
+    int err;
+    aioc_server *srv = aioc_tcp_serve("127.0.0.1", "0", tell_loop_index, NULL, &opts, &err);
+    CHECK(srv != NULL);
+    snprintf(spread_port, sizeof spread_port, "%d", aioc_server_port(srv));
+    return srv;
+}
+
+/* Waits (bounded) until the server counts `n` connections: the count
+ * drops as the serving loop sees its peer close. */
+static void wait_for_connections(aioc_server *srv, size_t n) {
+    for (int i = 0; i < 5000 && aioc_server_connections(srv) != n; i++)
+        CHECK_ERR(aioc_sleep(0.001), 0);
+    CHECK_EQ(aioc_server_connections(srv), n);
+}
+
+enum { SPREAD_CONNS = 9 };
+
+static void *spread_to_the_least_loaded(void *arg) {
+    (void)arg;
+    if (aioc_loop_index() != 0)
+        return aioc_event_wait(&per_loop_event[aioc_loop_index()]) ? P(-1) : NULL;
+    aioc_server *srv = serve_spread();
+    aioc_stream *conns[SPREAD_CONNS + 1];
+    /* one at a time, each left open: 0, 1, 2, 0, 1, 2, ... */
+    for (int i = 0; i < SPREAD_CONNS; i++)
+        CHECK_EQ(connect_to_spread(&conns[i]), i % 3);
+    CHECK_EQ(aioc_server_connections(srv), SPREAD_CONNS);
+    /* loop 1 loses one: it is the least loaded, and gets the next */
+    CHECK_ERR(aioc_stream_close(conns[4]), 0);
+    wait_for_connections(srv, SPREAD_CONNS - 1);
+    CHECK_EQ(connect_to_spread(&conns[4]), 1);
+    /* then the rule goes round again from loop 0 */
+    CHECK_EQ(connect_to_spread(&conns[SPREAD_CONNS]), 0);
+    for (int i = 0; i <= SPREAD_CONNS; i++)
+        CHECK_ERR(aioc_stream_close(conns[i]), 0);
+    wait_for_connections(srv, 0);
+    CHECK_ERR(aioc_server_close(srv, 1.0), 0);
+    stop_siblings();
+    return NULL;
+}
+
+TEST(spread_server_hands_connections_to_the_least_loaded_loop) {
+    for (int i = 0; i < MAX_LOOPS; i++)
+        aioc_event_init(&per_loop_event[i]);
+    int fds = count_fds_after_a_run();
+    aioc_run_opts opts = {.loops = 3};
+    CHECK_ERR(aioc_run_with(spread_to_the_least_loaded, NULL, NULL, &opts), 0);
+    CHECK_EQ(count_fds(), fds);
+}
+
+/* Loop 1 ends at once. Loop 0 learns it has (a call there can no longer
+ * spawn), then the connection the rule gives loop 1 is closed there, and
+ * loop 1 gets no more. */
+static atomic_int sibling_spawn_result; /* 1: spawned, -1: could not */
+
+static void note_spawn(void *arg) {
+    (void)arg;
+    aioc_task t = aioc_spawn(nothing, NULL);
+    int err = aioc_task_error(t);
+    if (!err)
+        aioc_detach(t);
+    atomic_store(&sibling_spawn_result, err ? -1 : 1);
+}
+
+static void *spread_past_an_ended_loop(void *arg) {
+    (void)arg;
+    if (aioc_loop_index() != 0)
+        return NULL; /* ends its tasks at once */
+    aioc_server *srv = serve_spread();
+    for (int i = 0; i < 5000; i++) { /* until loop 1 has ended its tasks */
+        atomic_store(&sibling_spawn_result, 0);
+        CHECK_ERR(aioc_loop_call(aioc_loop_at(1), note_spawn, NULL), 0);
+        while (atomic_load(&sibling_spawn_result) == 0)
+            CHECK_ERR(aioc_sleep(0.001), 0);
+        if (atomic_load(&sibling_spawn_result) < 0)
+            break;
+    }
+    CHECK_EQ(atomic_load(&sibling_spawn_result), -1);
+    aioc_stream *a, *b, *c;
+    CHECK_EQ(connect_to_spread(&a), 0);
+    CHECK_EQ(connect_to_spread(&b), -1); /* given to loop 1: closed there */
+    CHECK_EQ(connect_to_spread(&c), 0);  /* loop 1 is gone: loop 0 again */
+    CHECK_EQ(aioc_server_connections(srv), 2);
+    aioc_stream_abort(b);
+    CHECK_ERR(aioc_stream_close(a), 0);
+    CHECK_ERR(aioc_stream_close(c), 0);
+    CHECK_ERR(aioc_server_close(srv, 1.0), 0);
+    return NULL;
+}
+
+TEST(spread_server_closes_what_an_ended_loop_cannot_serve) {
+    int fds = count_fds_after_a_run();
+    aioc_run_opts opts = {.loops = 2};
+    CHECK_ERR(aioc_run_with(spread_past_an_ended_loop, NULL, NULL, &opts), 0);
+    CHECK_EQ(count_fds(), fds);
+}
+
+/* The run ends with connections open on every loop: each loop's are
+ * cancelled with its tasks, the server is closed by aioc_run, nothing
+ * leaks. */
+static void *spread_then_end(void *arg) {
+    (void)arg;
+    if (aioc_loop_index() != 0)
+        return aioc_event_wait(&per_loop_event[aioc_loop_index()]) ? P(-1) : NULL;
+    serve_spread(); /* left open: aioc_run closes it */
+    aioc_stream *conns[6];
+    for (int i = 0; i < 6; i++)
+        CHECK_EQ(connect_to_spread(&conns[i]), i % 3);
+    stop_siblings(); /* siblings end with their connections still open */
+    for (int i = 0; i < 6; i++)
+        aioc_stream_abort(conns[i]);
+    return NULL;
+}
+
+TEST(spread_server_connections_end_with_their_loops) {
+    for (int i = 0; i < MAX_LOOPS; i++)
+        aioc_event_init(&per_loop_event[i]);
+    int fds = count_fds_after_a_run();
+    aioc_run_opts opts = {.loops = 3};
+    CHECK_ERR(aioc_run_with(spread_then_end, NULL, NULL, &opts), 0);
+    CHECK_EQ(count_fds(), fds);
 }
