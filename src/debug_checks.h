@@ -55,6 +55,14 @@ static inline int aioc__debug_owned(aioc__loop *loop, const void *obj, const cha
 
 void aioc__debug_forget_slow(const void *obj);
 
+/* The same for a running task's `loop` (never NULL): the branch on debug
+ * mode alone. */
+static inline int aioc__debug_owned_here(aioc__loop *loop, const void *obj, const char *kind) {
+    if (__builtin_expect(aioc__watchdog_tls != NULL, 0))
+        return aioc__debug_owned_slow(loop, obj, kind);
+    return 0;
+}
+
 /* `obj` ends (destroyed, freed, or initialised anew): forgets its owner. */
 static inline void aioc__debug_forget(const void *obj) {
     if (__builtin_expect(aioc__watchdog_tls != NULL, 0))

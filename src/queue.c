@@ -233,7 +233,7 @@ int aioc_queue_join(aioc_queue *q) {
     aioc__task *t = aioc__running(&loop, &err);
     if (!t)
         return err;
-    if ((err = aioc__debug_owned(loop, q, "queue")) || (err = aioc__interruption(t)) ||
+    if ((err = aioc__debug_owned_here(loop, q, "queue")) || (err = aioc__interruption(t)) ||
         q->unfinished == 0)
         return err;
     return aioc__wait_on(loop, t, &q->joiners, q, AIOC_PRIMITIVE_QUEUE_JOIN);

@@ -55,7 +55,7 @@ int aioc_event_wait(aioc_event *ev) {
     aioc__task *t = aioc__suspension_point(&loop, &err);
     if (!t)
         return err;
-    if ((err = aioc__debug_owned(loop, ev, "event")))
+    if ((err = aioc__debug_owned_here(loop, ev, "event")))
         return err;
     event *e = (event *)ev;
     if (e->set)
@@ -94,7 +94,7 @@ int aioc_lock_try_acquire(aioc_lock *l) {
     aioc__task *t = aioc__running(&loop, &err);
     if (!t)
         return err;
-    if ((err = aioc__debug_owned(loop, l, "lock")))
+    if ((err = aioc__debug_owned_here(loop, l, "lock")))
         return err;
     lock *k = (lock *)l;
     if (k->owner == t->id)
@@ -112,7 +112,7 @@ int aioc_lock_acquire(aioc_lock *l) {
     aioc__task *t = aioc__suspension_point(&loop, &err);
     if (!t)
         return err;
-    if ((err = aioc__debug_owned(loop, l, "lock")))
+    if ((err = aioc__debug_owned_here(loop, l, "lock")))
         return err;
     lock *k = (lock *)l;
     if (k->owner == t->id)
@@ -169,7 +169,7 @@ int aioc_cond_wait(aioc_cond *c, aioc_lock *l) {
     aioc__task *t = aioc__running(&loop, &err);
     if (!t)
         return err;
-    if ((err = aioc__debug_owned(loop, c, "condition")))
+    if ((err = aioc__debug_owned_here(loop, c, "condition")))
         return err;
     if (((lock *)l)->owner != t->id)
         return -EPERM;
@@ -252,7 +252,7 @@ int aioc_sem_acquire(aioc_sem *s) {
     aioc__task *t = aioc__suspension_point(&loop, &err);
     if (!t)
         return err;
-    if ((err = aioc__debug_owned(loop, s, "semaphore")))
+    if ((err = aioc__debug_owned_here(loop, s, "semaphore")))
         return err;
     sem *m = (sem *)s;
     aioc__list *waiters = aioc__lazy_list(&m->waiters);
@@ -312,7 +312,7 @@ int aioc_barrier_wait(aioc_barrier *b) {
     aioc__task *t = aioc__suspension_point(&loop, &err);
     if (!t)
         return err;
-    if ((err = aioc__debug_owned(loop, b, "barrier")))
+    if ((err = aioc__debug_owned_here(loop, b, "barrier")))
         return err;
     barrier *r = (barrier *)b;
     if (r->broken)
