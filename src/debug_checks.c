@@ -95,7 +95,7 @@ typedef struct owner_rec {
 static pthread_mutex_t owners_mu = PTHREAD_MUTEX_INITIALIZER;
 static owner_rec *owners[OWNER_BUCKETS];
 static atomic_size_t owners_count; /* read without the mutex: 0, nothing to check */
-static _Thread_local const void *mine[CACHE_SLOTS];
+static _Thread_local const void *mine[CACHE_SLOTS] __attribute__((tls_model("initial-exec")));
 
 static size_t slot_of(const void *obj, size_t n) {
     uintptr_t a = (uintptr_t)obj;
@@ -121,12 +121,11 @@ static void report(const char *kind, const void *obj, const owner_rec *r, aioc__
             loop ? "another thread's loop" : "a thread with no loop", loop ? who : "no task");
 }
 
-int aioc__debug_owned_slow(aioc__loop *loop, const void *obj, const char *kind) {
+/* The owner of `obj` from the table, claimed by `loop` if it has none. */
+static __attribute__((noinline)) int claim(aioc__loop *loop, const void *obj, const char *kind,
+                                           size_t c) {
     if (!loop && atomic_load_explicit(&owners_count, memory_order_relaxed) == 0)
         return 0; /* no loop in debug mode has claimed anything */
-    size_t c = slot_of(obj, CACHE_SLOTS);
-    if (loop && mine[c] == obj)
-        return 0;
     int err = 0;
     pthread_mutex_lock(&owners_mu);
     owner_rec **p = find(obj), *r = *p;
@@ -146,6 +145,13 @@ int aioc__debug_owned_slow(aioc__loop *loop, const void *obj, const char *kind) 
     if (!err && loop)
         mine[c] = obj;
     return err;
+}
+
+int aioc__debug_owned_slow(aioc__loop *loop, const void *obj, const char *kind) {
+    size_t c = slot_of(obj, CACHE_SLOTS);
+    if (loop && mine[c] == obj)
+        return 0; /* the hand-off's case: one of this loop's own */
+    return claim(loop, obj, kind, c);
 }
 
 void aioc__debug_forget_slow(const void *obj) {
