@@ -199,7 +199,13 @@ typedef struct aioc_run_opts {
     /// the environment variable AIOC_DEBUG=1. It times each task's steps and
     /// records who spawned it, so that aioc_tasks() reports how long each
     /// task has run and its parent (one reading of the CPU's counter per
-    /// task switch; off, nothing is timed).
+    /// task switch; off, nothing is timed). It also checks for
+    /// thread-unsafe calls: a primitive, queue or stream belongs to the
+    /// first loop that uses it; used from another thread's loop the call
+    /// fails with -EXDEV, from a thread with no loop with AIOC_ENOLOOP
+    /// (void functions do nothing), and the object is reported once on
+    /// stderr (README, debug mode). The owner is forgotten when the object
+    /// is destroyed, initialised again or freed, or its loop ends.
     int debug;
     /// A signal (e.g. SIGQUIT or SIGUSR1) on which the loop prints its
     /// tasks to stderr, as aioc_dump_tasks() does, and goes on running (Go's
@@ -606,7 +612,13 @@ AIOC_EXTERN int aioc_group_cancel(aioc_group g);
  * that gives up never takes a wake-up, a permit or a lock that another
  * waiter should get. The structs are opaque: use the functions. A
  * primitive must not be moved or copied while a task waits on it, and is
- * used by the tasks of one loop (thread) only. */
+ * used by the tasks of one loop (thread) only: from another thread it is
+ * undefined behaviour, except in debug mode (aioc_run_opts.debug), where
+ * the first loop to use it owns it and every use from another thread
+ * fails with -EXDEV (another loop) or AIOC_ENOLOOP (no loop), or does
+ * nothing for the functions returning void, and is reported once on
+ * stderr. Initialise a primitive again (its init function) to hand it to
+ * another loop. */
 
 /// An event (asyncio.Event): tasks wait until it is set.
 typedef struct aioc_event {
@@ -792,6 +804,9 @@ AIOC_EXTERN unsigned aioc_barrier_waiting(const aioc_barrier *b);
 /// get waits while it is empty, and an item is handed straight to a
 /// waiting getter. The queue never owns the items' memory; items it has
 /// to drop (an immediate shutdown, aioc_queue_free) go to a drop function.
+/// A queue is used by the tasks of one loop; debug mode refuses its use
+/// from another thread (-EXDEV, AIOC_ENOLOOP; a shutdown does nothing), as
+/// it does a primitive's.
 typedef struct aioc_queue aioc_queue;
 
 /// The order in which a queue gives its items back.
@@ -1035,7 +1050,9 @@ AIOC_EXTERN int aioc_udp_connect(const char *host, const char *port);
 /// copy. Once the buffer holds `high_water` bytes a write waits, flushing
 /// it down to `low_water`, instead of buffering without limit. Tasks that
 /// read at the same time are served one after the other, and likewise
-/// writers. A stream belongs to one loop.
+/// writers. A stream belongs to one loop; debug mode refuses its reads,
+/// writes and drains from another thread (-EXDEV, AIOC_ENOLOOP), as it
+/// does a primitive's.
 typedef struct aioc_stream aioc_stream;
 
 /// How a stream moves bytes: each call may suspend the task unless it says

@@ -1,9 +1,11 @@
 /* Debug mode's checks besides the watchdog: a lock held longer than ten
- * watchdog thresholds (reported by its holder when it releases it), and a
- * stream the program never closed (reported when the loop ends). Both
- * measure with the loop's clock and cost nothing but a branch when debug
- * mode is off. */
+ * watchdog thresholds (reported by its holder when it releases it), a
+ * stream the program never closed (reported when the loop ends), and a
+ * loop's object used from another thread (reported and refused). They
+ * cost nothing but a branch when debug mode is off. */
 #define _GNU_SOURCE
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -71,7 +73,125 @@ void aioc__debug_stream_closed(aioc__debug_stream **slot) {
     free(r);
 }
 
+/* --------------------------------------------- objects of one loop -- */
+
+/* The owners, in a table shared by every thread (a loop's objects are
+ * judged from other threads): chained buckets under one mutex. Debug mode
+ * only, so simplicity wins over speed; each thread keeps the last objects
+ * it found its own in a small cache, so a hand-off does not take the mutex.
+ * A cache entry may outlive its object's owner (destroyed in another
+ * thread, its memory reused by another loop): a report is then missed,
+ * never made wrongly. */
+typedef struct owner_rec {
+    struct owner_rec *next;
+    const void *obj;
+    const aioc__loop *loop;
+    bool reported;
+} owner_rec;
+
+#define OWNER_BUCKETS 1024u
+#define CACHE_SLOTS 64u
+
+static pthread_mutex_t owners_mu = PTHREAD_MUTEX_INITIALIZER;
+static owner_rec *owners[OWNER_BUCKETS];
+static atomic_size_t owners_count; /* read without the mutex: 0, nothing to check */
+static _Thread_local const void *mine[CACHE_SLOTS] __attribute__((tls_model("initial-exec")));
+
+static size_t slot_of(const void *obj, size_t n) {
+    uintptr_t a = (uintptr_t)obj;
+    return (size_t)((a >> 4) ^ (a >> 14)) & (n - 1);
+}
+
+/* The record of `obj`, and where the pointer to it is; owners_mu held. */
+static owner_rec **find(const void *obj) {
+    owner_rec **p = &owners[slot_of(obj, OWNER_BUCKETS)];
+    while (*p && (*p)->obj != obj)
+        p = &(*p)->next;
+    return p;
+}
+
+static void report(const char *kind, const void *obj, const owner_rec *r, aioc__loop *loop) {
+    char who[512];
+    if (loop)
+        describe(who, sizeof who, loop->current);
+    fprintf(stderr,
+            "aioc debug: %s %p of loop %p used from %s (%s); loop objects are not "
+            "thread-safe: hand work over with aioc_loop_call\n",
+            kind, obj, (const void *)r->loop,
+            loop ? "another thread's loop" : "a thread with no loop", loop ? who : "no task");
+}
+
+/* The owner of `obj` from the table, claimed by `loop` if it has none. */
+static __attribute__((noinline)) int claim(aioc__loop *loop, const void *obj, const char *kind,
+                                           size_t c) {
+    if (!loop && atomic_load_explicit(&owners_count, memory_order_relaxed) == 0)
+        return 0; /* no loop in debug mode has claimed anything */
+    int err = 0;
+    pthread_mutex_lock(&owners_mu);
+    owner_rec **p = find(obj), *r = *p;
+    if (!r && loop && (r = malloc(sizeof *r))) { /* memory short: unchecked */
+        *r = (owner_rec){.obj = obj, .loop = loop};
+        *p = r;
+        atomic_fetch_add_explicit(&owners_count, 1, memory_order_relaxed);
+    }
+    if (r && r->loop != loop) {
+        err = loop ? -EXDEV : AIOC_ENOLOOP;
+        if (!r->reported) {
+            r->reported = true;
+            report(kind, obj, r, loop);
+        }
+    }
+    pthread_mutex_unlock(&owners_mu);
+    if (!err && loop)
+        mine[c] = obj;
+    return err;
+}
+
+int aioc__debug_owned_slow(aioc__loop *loop, const void *obj, const char *kind) {
+    size_t c = slot_of(obj, CACHE_SLOTS);
+    if (loop && mine[c] == obj)
+        return 0; /* the hand-off's case: one of this loop's own */
+    return claim(loop, obj, kind, c);
+}
+
+void aioc__debug_forget_slow(const void *obj) {
+    size_t c = slot_of(obj, CACHE_SLOTS);
+    if (mine[c] == obj)
+        mine[c] = NULL;
+    pthread_mutex_lock(&owners_mu);
+    owner_rec **p = find(obj), *r = *p;
+    if (r) {
+        *p = r->next;
+        free(r);
+        atomic_fetch_sub_explicit(&owners_count, 1, memory_order_relaxed);
+    }
+    pthread_mutex_unlock(&owners_mu);
+}
+
+/* The loop ends: its objects are free to be claimed by others. */
+static void forget_loop(const aioc__loop *loop) {
+    for (size_t c = 0; c < CACHE_SLOTS; c++)
+        mine[c] = NULL;
+    pthread_mutex_lock(&owners_mu);
+    for (size_t b = 0; b < OWNER_BUCKETS; b++) {
+        for (owner_rec **p = &owners[b]; *p;) {
+            owner_rec *r = *p;
+            if (r->loop != loop) {
+                p = &r->next;
+                continue;
+            }
+            *p = r->next;
+            free(r);
+            atomic_fetch_sub_explicit(&owners_count, 1, memory_order_relaxed);
+        }
+    }
+    pthread_mutex_unlock(&owners_mu);
+}
+
+/* ------------------------------------------------------- loop's end -- */
+
 void aioc__debug_streams_report(void) {
+    forget_loop(aioc__loop_get());
     for (aioc__list *n; (n = aioc__list_pop_front(aioc__lazy_list(&open_streams)));) {
         aioc__debug_stream *r = aioc__container_of(n, aioc__debug_stream, link);
         fprintf(stderr, "aioc debug: a stream created by %s was never closed\n", r->creator);

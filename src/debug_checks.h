@@ -1,6 +1,7 @@
 /* Debug mode's checks besides the watchdog (src/debug_checks.c): a lock
  * held too long, reported when it is released; a stream never closed,
- * reported when the loop ends. On while the watchdog is (AIOC_DEBUG,
+ * reported when the loop ends; a loop's object (primitive, queue, stream)
+ * used from another thread, reported and refused. On while the watchdog is (AIOC_DEBUG,
  * AIOC_WATCHDOG_MS, aioc_run_opts.watchdog_ms); off, each check is one
  * thread-local load and a branch. */
 #ifndef AIOC_DEBUG_CHECKS_H
@@ -30,8 +31,42 @@ static inline void aioc__debug_lock_released(aioc__loop *loop, const void *lock,
 void aioc__debug_stream_opened(aioc__debug_stream **slot);
 /* The stream of `*slot` is freed: forgets its record. */
 void aioc__debug_stream_closed(aioc__debug_stream **slot);
-/* Reports the streams of this thread still open, and forgets them (the
- * loop ends). */
+/* Reports the streams of this thread still open, and forgets them and
+ * the owners of the loop's objects (the loop ends). */
 void aioc__debug_streams_report(void);
+
+/* ------------------------------------------------ objects of one loop -- */
+
+/* The first loop to use an object owns it (a table keyed by address, kept
+ * only in debug mode); a use from another loop, or from a thread with no
+ * loop, is reported once per object and refused. */
+int aioc__debug_owned_slow(aioc__loop *loop, const void *obj, const char *kind);
+
+/* `loop` (aioc__loop_get(), NULL in a thread with no loop) uses `obj`, a
+ * `kind` ("event", "queue" ...). Returns 0, or (debug mode, a foreign
+ * object) -EXDEV from another loop and AIOC_ENOLOOP from no loop; the
+ * caller then changes nothing. Off: a thread-local load and a branch, and
+ * the test of `loop` that the caller's own code needs anyway. */
+static inline int aioc__debug_owned(aioc__loop *loop, const void *obj, const char *kind) {
+    if (__builtin_expect(aioc__watchdog_tls != NULL || loop == NULL, 0))
+        return aioc__debug_owned_slow(loop, obj, kind);
+    return 0;
+}
+
+void aioc__debug_forget_slow(const void *obj);
+
+/* The same for a running task's `loop` (never NULL): the branch on debug
+ * mode alone. */
+static inline int aioc__debug_owned_here(aioc__loop *loop, const void *obj, const char *kind) {
+    if (__builtin_expect(aioc__watchdog_tls != NULL, 0))
+        return aioc__debug_owned_slow(loop, obj, kind);
+    return 0;
+}
+
+/* `obj` ends (destroyed, freed, or initialised anew): forgets its owner. */
+static inline void aioc__debug_forget(const void *obj) {
+    if (__builtin_expect(aioc__watchdog_tls != NULL, 0))
+        aioc__debug_forget_slow(obj);
+}
 
 #endif

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "debug_checks.h"
 #include "scheduler.h"
 
 typedef struct entry {
@@ -142,6 +143,9 @@ static inline void admit_putter(aioc__loop *loop, aioc_queue *q) {
 
 /* Everything a put does that cannot wait; -EAGAIN if it would have to. */
 static inline int put_now(aioc__loop *loop, aioc_queue *q, void *item) {
+    int err = aioc__debug_owned(loop, q, "queue");
+    if (err)
+        return err;
     if (q->shutdown)
         return -ESHUTDOWN;
     aioc__list *n = aioc__list_pop_front(&q->getters);
@@ -154,8 +158,7 @@ static inline int put_now(aioc__loop *loop, aioc_queue *q, void *item) {
     }
     if (full(q) || !aioc__list_empty(&q->putters))
         return -EAGAIN;
-    int err = store(q, item);
-    if (err)
+    if ((err = store(q, item)))
         return err;
     q->unfinished++;
     return 0;
@@ -163,6 +166,9 @@ static inline int put_now(aioc__loop *loop, aioc_queue *q, void *item) {
 
 /* Everything a get does that cannot wait; -EAGAIN if it would have to. */
 static inline int get_now(aioc__loop *loop, aioc_queue *q, void **item) {
+    int err = aioc__debug_owned(loop, q, "queue");
+    if (err)
+        return err;
     if (q->len) {
         *item = take(q);
         admit_putter(loop, q);
@@ -210,10 +216,14 @@ size_t aioc_queue_size(const aioc_queue *q) { return q->len; }
 /* ----------------------------------------- task_done, join, shutdown -- */
 
 int aioc_queue_task_done(aioc_queue *q) {
+    aioc__loop *loop = aioc__loop_get();
+    int err = aioc__debug_owned(loop, q, "queue");
+    if (err)
+        return err;
     if (q->unfinished == 0)
         return -EINVAL;
     if (--q->unfinished == 0)
-        aioc__wake_all(aioc__loop_get(), &q->joiners, AIOC__WOKEN);
+        aioc__wake_all(loop, &q->joiners, AIOC__WOKEN);
     return 0;
 }
 
@@ -223,13 +233,16 @@ int aioc_queue_join(aioc_queue *q) {
     aioc__task *t = aioc__running(&loop, &err);
     if (!t)
         return err;
-    if ((err = aioc__interruption(t)) || q->unfinished == 0)
+    if ((err = aioc__debug_owned_here(loop, q, "queue")) || (err = aioc__interruption(t)) ||
+        q->unfinished == 0)
         return err;
     return aioc__wait_on(loop, t, &q->joiners, q, AIOC_PRIMITIVE_QUEUE_JOIN);
 }
 
 void aioc_queue_shutdown(aioc_queue *q, int immediate, aioc_queue_drop drop, void *data) {
     aioc__loop *loop = aioc__loop_get();
+    if (aioc__debug_owned(loop, q, "queue"))
+        return; /* debug mode: another thread's queue, left alone */
     q->shutdown = 1;
     aioc__wake_all(loop, &q->putters, -ESHUTDOWN); /* they keep their items */
     if (immediate) {
@@ -258,6 +271,7 @@ int aioc_queue_free(aioc_queue *q, aioc_queue_drop drop, void *data) {
             drop(item, data);
     }
     free(q->buf);
+    aioc__debug_forget(q);
     free(q);
     return 0;
 }

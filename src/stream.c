@@ -88,6 +88,12 @@ static void chunk_put(char *c) {
         free(c);
 }
 
+/* Debug mode: 0, or the error that refuses another thread's stream
+ * (src/debug_checks.h). */
+static inline int owned(const aioc_stream *s) {
+    return aioc__debug_owned(aioc__loop_get(), s, "stream");
+}
+
 static void buffer_release(buffer *b) {
     if (b->cap == CHUNK)
         chunk_put(b->data);
@@ -204,8 +210,8 @@ static long refill(aioc_stream *s) {
 }
 
 long aioc_stream_read(aioc_stream *s, void *buf, size_t n) {
-    int err = flush_before_read(s);
-    if (err || (err = aioc_lock_acquire(&s->reading)))
+    int err = owned(s);
+    if (err || (err = flush_before_read(s)) || (err = aioc_lock_acquire(&s->reading)))
         return err;
     settle(s);
     long r = 0;
@@ -239,8 +245,8 @@ long aioc_stream_read(aioc_stream *s, void *buf, size_t n) {
 long aioc_stream_readexactly(aioc_stream *s, void *buf, size_t n, size_t *got) {
     if (got)
         *got = 0;
-    int err = flush_before_read(s);
-    if (err || (err = aioc_lock_acquire(&s->reading)))
+    int err = owned(s);
+    if (err || (err = flush_before_read(s)) || (err = aioc_lock_acquire(&s->reading)))
         return err;
     settle(s);
     long r = 1;
@@ -283,8 +289,8 @@ static long until(aioc_stream *s, const void *sep, size_t seplen, const char **o
                   bool last_line) {
     if (!sep || seplen == 0)
         return -EINVAL;
-    int err = flush_before_read(s);
-    if (err || (err = aioc_lock_acquire(&s->reading)))
+    int err = owned(s);
+    if (err || (err = flush_before_read(s)) || (err = aioc_lock_acquire(&s->reading)))
         return err;
     settle(s);
     size_t searched = 0;
@@ -426,9 +432,11 @@ static void flush_at_turn_end(aioc__deferred *d) {
 }
 
 int aioc_stream_write(aioc_stream *s, const void *buf, size_t n) {
+    int err = owned(s);
+    if (err)
+        return err;
     if (s->write_error || s->write_closed)
         return s->write_error ? s->write_error : -EPIPE;
-    int err = 0;
     if (used(&s->out) >= s->high) { /* at the mark: make room first */
         if ((err = aioc_lock_acquire(&s->writing)))
             return err;
@@ -494,10 +502,12 @@ static int flush_before_read(aioc_stream *s) {
 }
 
 int aioc_stream_drain(aioc_stream *s) {
+    int err = owned(s);
+    if (err)
+        return err;
     if (s->write_error)
         return s->write_error;
-    int err = aioc_lock_acquire(&s->writing);
-    if (err)
+    if ((err = aioc_lock_acquire(&s->writing)))
         return err;
     err = flush_to(s, 0);
     aioc_lock_release(&s->writing);
@@ -515,6 +525,9 @@ int aioc_stream_write_eof(aioc_stream *s) {
 
 static void stream_free(aioc_stream *s) {
     aioc__debug_stream_closed(&s->debug);
+    aioc__debug_forget(s);
+    aioc__debug_forget(&s->reading);
+    aioc__debug_forget(&s->writing);
     aioc__deferred_cancel(&s->flush_soon);
     buffer_release(&s->in);
     buffer_release(&s->out);

@@ -25,17 +25,24 @@ void aioc_event_init(aioc_event *ev) {
     event *e = (event *)ev;
     aioc__list_init(&e->waiters);
     e->set = 0;
+    aioc__debug_forget(ev);
 }
 
 int aioc_event_destroy(aioc_event *ev) {
     event *e = (event *)ev;
-    return aioc__list_empty(aioc__lazy_list(&e->waiters)) ? 0 : -EBUSY;
+    if (!aioc__list_empty(aioc__lazy_list(&e->waiters)))
+        return -EBUSY;
+    aioc__debug_forget(ev);
+    return 0;
 }
 
 void aioc_event_set(aioc_event *ev) {
+    aioc__loop *loop = aioc__loop_get();
+    if (aioc__debug_owned(loop, ev, "event"))
+        return; /* debug mode: another thread's event, left alone */
     event *e = (event *)ev;
     e->set = 1;
-    aioc__wake_all(aioc__loop_get(), aioc__lazy_list(&e->waiters), AIOC__WOKEN);
+    aioc__wake_all(loop, aioc__lazy_list(&e->waiters), AIOC__WOKEN);
 }
 
 void aioc_event_clear(aioc_event *ev) { ((event *)ev)->set = 0; }
@@ -47,6 +54,8 @@ int aioc_event_wait(aioc_event *ev) {
     int err;
     aioc__task *t = aioc__suspension_point(&loop, &err);
     if (!t)
+        return err;
+    if ((err = aioc__debug_owned_here(loop, ev, "event")))
         return err;
     event *e = (event *)ev;
     if (e->set)
@@ -68,11 +77,15 @@ void aioc_lock_init(aioc_lock *l) {
     lock *k = (lock *)l;
     aioc__list_init(&k->waiters);
     k->owner = 0;
+    aioc__debug_forget(l);
 }
 
 int aioc_lock_destroy(aioc_lock *l) {
     lock *k = (lock *)l;
-    return k->owner || !aioc__list_empty(aioc__lazy_list(&k->waiters)) ? -EBUSY : 0;
+    if (k->owner || !aioc__list_empty(aioc__lazy_list(&k->waiters)))
+        return -EBUSY;
+    aioc__debug_forget(l);
+    return 0;
 }
 
 int aioc_lock_try_acquire(aioc_lock *l) {
@@ -80,6 +93,8 @@ int aioc_lock_try_acquire(aioc_lock *l) {
     int err;
     aioc__task *t = aioc__running(&loop, &err);
     if (!t)
+        return err;
+    if ((err = aioc__debug_owned_here(loop, l, "lock")))
         return err;
     lock *k = (lock *)l;
     if (k->owner == t->id)
@@ -97,6 +112,8 @@ int aioc_lock_acquire(aioc_lock *l) {
     aioc__task *t = aioc__suspension_point(&loop, &err);
     if (!t)
         return err;
+    if ((err = aioc__debug_owned_here(loop, l, "lock")))
+        return err;
     lock *k = (lock *)l;
     if (k->owner == t->id)
         return -EDEADLK;
@@ -112,6 +129,9 @@ int aioc_lock_acquire(aioc_lock *l) {
 
 int aioc_lock_release(aioc_lock *l) {
     aioc__loop *loop = aioc__loop_get();
+    int err = aioc__debug_owned(loop, l, "lock");
+    if (err)
+        return err;
     lock *k = (lock *)l;
     if (!loop || !loop->current || !k->owner || k->owner != loop->current->id)
         return -EPERM;
@@ -131,10 +151,16 @@ typedef struct cond {
 } cond;
 _Static_assert(sizeof(cond) <= sizeof(aioc_cond), "aioc_cond too small");
 
-void aioc_cond_init(aioc_cond *c) { aioc__list_init(&((cond *)c)->waiters); }
+void aioc_cond_init(aioc_cond *c) {
+    aioc__list_init(&((cond *)c)->waiters);
+    aioc__debug_forget(c);
+}
 
 int aioc_cond_destroy(aioc_cond *c) {
-    return aioc__list_empty(aioc__lazy_list(&((cond *)c)->waiters)) ? 0 : -EBUSY;
+    if (!aioc__list_empty(aioc__lazy_list(&((cond *)c)->waiters)))
+        return -EBUSY;
+    aioc__debug_forget(c);
+    return 0;
 }
 
 int aioc_cond_wait(aioc_cond *c, aioc_lock *l) {
@@ -142,6 +168,8 @@ int aioc_cond_wait(aioc_cond *c, aioc_lock *l) {
     int err;
     aioc__task *t = aioc__running(&loop, &err);
     if (!t)
+        return err;
+    if ((err = aioc__debug_owned_here(loop, c, "condition")))
         return err;
     if (((lock *)l)->owner != t->id)
         return -EPERM;
@@ -160,6 +188,9 @@ int aioc_cond_wait(aioc_cond *c, aioc_lock *l) {
 
 int aioc_cond_notify(aioc_cond *c, int n) {
     aioc__loop *loop = aioc__loop_get();
+    int err = aioc__debug_owned(loop, c, "condition");
+    if (err)
+        return err;
     aioc__list *waiters = aioc__lazy_list(&((cond *)c)->waiters);
     int woken = 0;
     while (woken < n && aioc__wake_first(loop, waiters, AIOC__WOKEN))
@@ -168,7 +199,11 @@ int aioc_cond_notify(aioc_cond *c, int n) {
 }
 
 int aioc_cond_notify_all(aioc_cond *c) {
-    return aioc__wake_all(aioc__loop_get(), aioc__lazy_list(&((cond *)c)->waiters), AIOC__WOKEN);
+    aioc__loop *loop = aioc__loop_get();
+    int err = aioc__debug_owned(loop, c, "condition");
+    if (err)
+        return err;
+    return aioc__wake_all(loop, aioc__lazy_list(&((cond *)c)->waiters), AIOC__WOKEN);
 }
 
 /* --------------------------------------------------------- semaphore -- */
@@ -185,6 +220,7 @@ void aioc_sem_init(aioc_sem *s, unsigned value) {
     aioc__list_init(&m->waiters);
     m->value = value;
     m->bound_plus_one = 0;
+    aioc__debug_forget(s);
 }
 
 void aioc_sem_init_bounded(aioc_sem *s, unsigned value) {
@@ -193,10 +229,16 @@ void aioc_sem_init_bounded(aioc_sem *s, unsigned value) {
 }
 
 int aioc_sem_destroy(aioc_sem *s) {
-    return aioc__list_empty(aioc__lazy_list(&((sem *)s)->waiters)) ? 0 : -EBUSY;
+    if (!aioc__list_empty(aioc__lazy_list(&((sem *)s)->waiters)))
+        return -EBUSY;
+    aioc__debug_forget(s);
+    return 0;
 }
 
 int aioc_sem_try_acquire(aioc_sem *s) {
+    int err = aioc__debug_owned(aioc__loop_get(), s, "semaphore");
+    if (err)
+        return err;
     sem *m = (sem *)s;
     if (m->value == 0 || !aioc__list_empty(aioc__lazy_list(&m->waiters)))
         return -EAGAIN;
@@ -210,6 +252,8 @@ int aioc_sem_acquire(aioc_sem *s) {
     aioc__task *t = aioc__suspension_point(&loop, &err);
     if (!t)
         return err;
+    if ((err = aioc__debug_owned_here(loop, s, "semaphore")))
+        return err;
     sem *m = (sem *)s;
     aioc__list *waiters = aioc__lazy_list(&m->waiters);
     if (m->value > 0 && aioc__list_empty(waiters)) {
@@ -221,8 +265,12 @@ int aioc_sem_acquire(aioc_sem *s) {
 }
 
 int aioc_sem_release(aioc_sem *s) {
+    aioc__loop *loop = aioc__loop_get();
+    int err = aioc__debug_owned(loop, s, "semaphore");
+    if (err)
+        return err;
     sem *m = (sem *)s;
-    if (aioc__wake_first(aioc__loop_get(), aioc__lazy_list(&m->waiters), AIOC__WOKEN))
+    if (aioc__wake_first(loop, aioc__lazy_list(&m->waiters), AIOC__WOKEN))
         return 0;
     if (m->bound_plus_one && m->value + 1 >= m->bound_plus_one)
         return -EOVERFLOW;
@@ -248,10 +296,14 @@ void aioc_barrier_init(aioc_barrier *b, unsigned parties) {
     r->parties = parties ? parties : 1;
     r->count = 0;
     r->broken = 0;
+    aioc__debug_forget(b);
 }
 
 int aioc_barrier_destroy(aioc_barrier *b) {
-    return aioc__list_empty(aioc__lazy_list(&((barrier *)b)->waiters)) ? 0 : -EBUSY;
+    if (!aioc__list_empty(aioc__lazy_list(&((barrier *)b)->waiters)))
+        return -EBUSY;
+    aioc__debug_forget(b);
+    return 0;
 }
 
 int aioc_barrier_wait(aioc_barrier *b) {
@@ -259,6 +311,8 @@ int aioc_barrier_wait(aioc_barrier *b) {
     int err;
     aioc__task *t = aioc__suspension_point(&loop, &err);
     if (!t)
+        return err;
+    if ((err = aioc__debug_owned_here(loop, b, "barrier")))
         return err;
     barrier *r = (barrier *)b;
     if (r->broken)
@@ -286,20 +340,26 @@ int aioc_barrier_wait(aioc_barrier *b) {
     return err;
 }
 
-static void break_waiters(barrier *r) {
-    aioc__wake_all(aioc__loop_get(), aioc__lazy_list(&r->waiters), AIOC_EBROKEN);
+static void break_waiters(aioc__loop *loop, barrier *r) {
+    aioc__wake_all(loop, aioc__lazy_list(&r->waiters), AIOC_EBROKEN);
     r->count = 0;
 }
 
 void aioc_barrier_abort(aioc_barrier *b) {
+    aioc__loop *loop = aioc__loop_get();
+    if (aioc__debug_owned(loop, b, "barrier"))
+        return; /* debug mode: another thread's barrier, left alone */
     barrier *r = (barrier *)b;
     r->broken = 1;
-    break_waiters(r);
+    break_waiters(loop, r);
 }
 
 void aioc_barrier_reset(aioc_barrier *b) {
+    aioc__loop *loop = aioc__loop_get();
+    if (aioc__debug_owned(loop, b, "barrier"))
+        return;
     barrier *r = (barrier *)b;
-    break_waiters(r);
+    break_waiters(loop, r);
     r->broken = 0;
 }
 
