@@ -5,7 +5,8 @@
 #
 #   X(name)                          a test
 #   X(name, stress)                  heavy or scale: 300 s, run alone
-#                                    (RUN_SERIAL), label "stress" too
+#                                    (RUN_SERIAL, its valgrind_ twin
+#                                    too), label "stress" too
 #   X(name, no_valgrind)             no valgrind_ twin
 #   X(name, needs("PROGRAM"))        registered only where PROGRAM is
 #                                    (a name on PATH or an absolute path)
@@ -90,6 +91,9 @@ function(aioc_test_suite target)
         LABELS "${arg_LABEL};valgrind")
       if(arg_VALGRIND_ENV)
         set_tests_properties(valgrind_${test} PROPERTIES ENVIRONMENT ${arg_VALGRIND_ENV})
+      endif()
+      if(stress) # alone, like its release twin: it may restart a shared server
+        set_tests_properties(valgrind_${test} PROPERTIES RUN_SERIAL TRUE)
       endif()
     endif()
   endforeach()
