@@ -12,46 +12,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "capture_stderr.h"
 #include "sanitizer.h"
 #include "test.h"
-
-/* ------------------------------------------------ stderr in a pipe -- */
-
-static int saved_stderr = -1, capture_fd = -1;
-static char captured[65536];
-static size_t captured_len;
-
-static void capture_start(void) {
-    int p[2];
-    CHECK(pipe(p) == 0);
-    CHECK(fcntl(p[0], F_SETFL, O_NONBLOCK) == 0);
-    saved_stderr = dup(STDERR_FILENO);
-    CHECK(saved_stderr >= 0);
-    CHECK(dup2(p[1], STDERR_FILENO) == STDERR_FILENO);
-    close(p[1]);
-    capture_fd = p[0];
-    captured_len = 0;
-    captured[0] = '\0';
-}
-
-/* Reads what has been written so far; true if it holds `needle`. */
-static bool captured_has(const char *needle) {
-    ssize_t n;
-    while (captured_len + 1 < sizeof captured &&
-           (n = read(capture_fd, captured + captured_len, sizeof captured - 1 - captured_len)) > 0)
-        captured_len += (size_t)n;
-    captured[captured_len] = '\0';
-    return strstr(captured, needle) != NULL;
-}
-
-/* Puts stderr back and shows what was captured (for a failing check). */
-static void capture_stop(void) {
-    captured_has("");
-    dup2(saved_stderr, STDERR_FILENO);
-    close(saved_stderr);
-    close(capture_fd);
-    fprintf(stderr, "--- captured stderr ---\n%s-----------------------\n", captured);
-}
 
 #define REPORTED "without yielding"
 
