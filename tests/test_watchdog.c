@@ -76,7 +76,9 @@ static void *sleeper(void *arg) {
     return watchdog_test_sleep() ? P(1) : NULL;
 }
 
-TEST(watchdog_reports_a_task_in_usleep_while_it_sleeps) { check_watchdog(sleeper, "usleep"); }
+TEST(watchdog_reports_a_task_in_usleep_while_it_sleeps) {
+    check_watchdog(sleeper, "watchdog_test_sleep");
+}
 
 /* ------------------------------------------------------- spinning -- */
 
