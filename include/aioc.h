@@ -294,25 +294,43 @@ AIOC_EXTERN aioc_task aioc_spawn(aioc_fn fn, void *arg);
 /// a stack size below 16 KiB or above 1 GiB.
 AIOC_EXTERN aioc_task aioc_spawn_with(aioc_fn fn, void *arg, const aioc_spawn_opts *opts);
 
-/// aioc_spawn, recording `file`:`line` as the place that created the task:
-/// the watchdog's reports show it. `file` is borrowed for the task's life
-/// (a string literal such as `__FILE__`). The aioc_spawn macro calls it, so
-/// every spawn records its site; errors as aioc_spawn.
-AIOC_EXTERN aioc_task aioc_spawn_at(const char *file, int line, aioc_fn fn, void *arg);
+/// Where a task was spawned: a source file and line. One static record per
+/// call site (AIOC_SPAWN_SITE makes it), so a task keeps one pointer to it.
+typedef struct aioc_spawn_site {
+    const char *file; ///< a string literal such as `__FILE__`
+    int line;         ///< the line in `file`
+} aioc_spawn_site;
 
-/// aioc_spawn_with, recording `file`:`line` as aioc_spawn_at does; the
+/// aioc_spawn, recording `site` as the place that created the task: the
+/// watchdog's reports, debug mode's checks and aioc_tasks() show it.
+/// `site` (may be NULL: no site) is borrowed for the task's life; a static
+/// record such as AIOC_SPAWN_SITE gives lives as long as the program. The
+/// aioc_spawn macro calls it, so every spawn records its site; errors as
+/// aioc_spawn.
+AIOC_EXTERN aioc_task aioc_spawn_at(const aioc_spawn_site *site, aioc_fn fn, void *arg);
+
+/// aioc_spawn_with, recording `site` as aioc_spawn_at does; the
 /// aioc_spawn_with macro calls it. Errors as aioc_spawn_with.
-AIOC_EXTERN aioc_task aioc_spawn_with_at(const char *file, int line, aioc_fn fn, void *arg,
+AIOC_EXTERN aioc_task aioc_spawn_with_at(const aioc_spawn_site *site, aioc_fn fn, void *arg,
                                          const aioc_spawn_opts *opts);
+
+/// A pointer to a static aioc_spawn_site holding the file and line where
+/// the macro is written (a GNU C statement expression, which GCC and Clang
+/// accept in C and C++).
+#define AIOC_SPAWN_SITE                                                                            \
+    (__extension__({                                                                               \
+        static const aioc_spawn_site aioc_spawn_site_here_ = {__FILE__, __LINE__};                 \
+        &aioc_spawn_site_here_;                                                                    \
+    }))
 
 #if !defined(AIOC_BUILDING) && !defined(AIOC_NO_SPAWN_SITE)
 /// Calls aioc_spawn_at with the caller's file and line, so that reports
 /// can say where a task was created. The functions aioc_spawn and
 /// aioc_spawn_with still exist (take their address, or define
 /// AIOC_NO_SPAWN_SITE before including aioc.h, to call them directly).
-#define aioc_spawn(...) aioc_spawn_at(__FILE__, __LINE__, __VA_ARGS__)
+#define aioc_spawn(...) aioc_spawn_at(AIOC_SPAWN_SITE, __VA_ARGS__)
 /// Calls aioc_spawn_with_at with the caller's file and line.
-#define aioc_spawn_with(...) aioc_spawn_with_at(__FILE__, __LINE__, __VA_ARGS__)
+#define aioc_spawn_with(...) aioc_spawn_with_at(AIOC_SPAWN_SITE, __VA_ARGS__)
 #endif
 
 /// 0 if `t` came from a successful spawn, else the spawn's error.
@@ -2013,7 +2031,7 @@ typedef struct aioc_task_info {
     int fd;                   ///< AIOC_WAITS_ON_FD: the descriptor, else -1
     int fd_write;             ///< AIOC_WAITS_ON_FD: 1 waiting to write, 0 to read
     double deadline;          ///< AIOC_WAITS_ON_SLEEP: when it wakes, else 0
-    double waiting;           ///< AIOC_TASK_WAITING: for how long so far, else 0
+    double waiting; ///< AIOC_TASK_WAITING: for how long so far (to the millisecond), else 0
     /// In debug mode, the id of the task that spawned it; 0 when spawned by
     /// a callback, or outside debug mode (where nothing per task is kept
     /// for it, so that tasks stay small).

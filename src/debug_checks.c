@@ -19,9 +19,9 @@ static void describe(char *buf, size_t n, const aioc__task *t) {
     }
     char name[64];
     aioc__task_display_name(t, name, sizeof name);
-    if (t->spawn_file)
-        snprintf(buf, n, "task '%s' (id %u, spawned at %s:%u)", name, (uint32_t)t->id,
-                 t->spawn_file, t->spawn_line);
+    if (t->spawn_site)
+        snprintf(buf, n, "task '%s' (id %u, spawned at %s:%d)", name, (uint32_t)t->id,
+                 t->spawn_site->file, t->spawn_site->line);
     else
         snprintf(buf, n, "task '%s' (id %u)", name, (uint32_t)t->id);
 }

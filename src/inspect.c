@@ -115,17 +115,17 @@ static void describe(aioc__loop *loop, const aioc__task *t, aioc_task_info *e) {
     e->fd = -1;
     aioc__task_extra *x = aioc__task_extra_of(loop, t);
     e->parent = x ? x->parent : 0;
-    e->age = seconds((uint64_t)((uint32_t)(loop->now >> 20) - t->created_at) << 20);
+    e->age = seconds((uint64_t)(aioc__clock_ms(loop->now) - t->created_at) << 20);
     e->run_time = aioc__debug_enabled(loop) ? seconds(aioc__run_time_ns(loop, t)) : -1;
     e->cancels = t->cancels;
     e->taken_at = seconds(loop->now);
-    e->spawn_file = t->spawn_file;
-    e->spawn_line = t->spawn_file ? (int)t->spawn_line : 0;
+    e->spawn_file = t->spawn_site ? t->spawn_site->file : NULL;
+    e->spawn_line = t->spawn_site ? t->spawn_site->line : 0;
     if (t->state == AIOC__DONE) {
         e->status = t->status;
     } else if (t->state == AIOC__PARKED) {
         e->wait = (aioc_wait_kind)t->wait_reason;
-        e->waiting = loop->now > t->parked_at ? seconds(loop->now - t->parked_at) : 0;
+        e->waiting = seconds((uint64_t)(aioc__clock_ms(loop->now) - t->parked_at) << 20);
         switch (t->wait_reason) {
         case AIOC__WAIT_FD: /* io.c parks with wait_data = fd, obj "read"/"write" */
             e->fd = (int)t->wait_data;

@@ -390,6 +390,7 @@ int aioc__loop_run(aioc_fn main, void *arg, void **result, const aioc_run_opts *
     aioc__loop_tls = loop;
     aioc__watchdog_start(opts);
     aioc__trace_start(loop);
+    loop->hooks = loop->debug || loop->trace || aioc__watchdog_tls;
 
     aioc_spawn_opts mo = {.name = opts && opts->main_name ? opts->main_name : "main"};
     loop->main = aioc__task_spawn(loop, main, arg, &mo, &err);

@@ -65,8 +65,7 @@ typedef struct sample {
     bool is_task; /* a task ran (else a callback or the scheduler) */
     int nframes;
     uint64_t task_id;
-    const char *spawn_file; /* a literal: lives as long as the program */
-    uint32_t spawn_line;
+    const aioc_spawn_site *site; /* static: lives as long as the program */
     char name[64];
     void *frames[MAX_FRAMES];
 } sample;
@@ -160,8 +159,7 @@ static void take_sample(struct aioc__watchdog *w, uint64_t want, void *ucontext)
         aioc__task *t = loop ? loop->current : NULL;
         s->is_task = t != NULL;
         s->task_id = t ? t->id : 0;
-        s->spawn_file = t ? t->spawn_file : NULL;
-        s->spawn_line = t ? t->spawn_line : 0;
+        s->site = t ? t->spawn_site : NULL;
         copy_name(s->name, sizeof s->name, t ? t->name : NULL);
     }
     atomic_store_explicit(&w->sampled, want, memory_order_release);
@@ -219,8 +217,8 @@ static void append_who(char *buf, size_t cap, size_t *len, const sample *s) {
         append(buf, cap, len, "task '%s' (id %u", s->name, (uint32_t)s->task_id);
     else
         append(buf, cap, len, "task 'task-%u' (id %u", (uint32_t)s->task_id, (uint32_t)s->task_id);
-    if (s->taken && s->is_task && s->spawn_file)
-        append(buf, cap, len, ", spawned at %s:%u)", s->spawn_file, s->spawn_line);
+    if (s->taken && s->is_task && s->site)
+        append(buf, cap, len, ", spawned at %s:%d)", s->site->file, s->site->line);
     else if (s->taken && s->is_task)
         append(buf, cap, len, ")");
 }
@@ -369,8 +367,7 @@ static bool sample_blocked(struct aioc__watchdog *w, uint64_t step) {
         return false; /* on another stack (a callback's, the scheduler's) */
     s->is_task = true;
     s->task_id = t->id;
-    s->spawn_file = t->spawn_file;
-    s->spawn_line = t->spawn_line;
+    s->site = t->spawn_site;
     copy_name(s->name, sizeof s->name, t->name);
     code_ranges *code = malloc(sizeof *code);
     if (!code)
