@@ -32,9 +32,9 @@
  *       aioc_future_new, aioc_completion_new, ...) return NULL with errno
  *       set (ENOMEM, EINVAL), as malloc and fopen do;
  *       objects whose making does I/O or may fail for other reasons
- *       (servers, processes, TLS contexts and connections) take a last
- *       `int *err` (which may be NULL) and return NULL with `*err` set to
- *       the negative code;
+ *       (servers, processes, files, TLS contexts and connections) take a
+ *       last `int *err` (which may be NULL) and return NULL with `*err`
+ *       set to the negative code;
  *       handles (aioc_task, aioc_call) never fail outright: a failed
  *       aioc_spawn or aioc_call_soon returns a handle that carries the
  *       error (aioc_task_error, aioc_call_error), so a failed spawn can be
@@ -1727,9 +1727,11 @@ AIOC_EXTERN aioc_file *aioc_file_open(const char *path, int flags, unsigned mode
 
 /// Wraps a descriptor the caller opened (a file opened before the loop
 /// ran, stdin, stdout, one from openat(2)...) in a handle, which takes it
-/// over: aioc_file_close closes it. Does not suspend; any thread. Returns
-/// the handle, or NULL with errno set (EBADF: `fd` < 0; ENOMEM).
-AIOC_EXTERN aioc_file *aioc_file_from_fd(int fd);
+/// over: aioc_file_close closes it. Does not suspend; any thread, inside a
+/// task or not. Returns the handle, or NULL with `*err` (if not NULL) set:
+/// -EBADF (`fd` < 0), -ENOMEM; the descriptor is then still the caller's,
+/// open. `*err` is 0 on success.
+AIOC_EXTERN aioc_file *aioc_file_from_fd(int fd, int *err);
 
 /// Closes `f` and frees the handle (which must not be used again). Does
 /// not suspend: close(2) runs at once on the caller's thread (quick for

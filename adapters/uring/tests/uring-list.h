@@ -5,6 +5,7 @@
 X(file_read_write_pread_pwrite_sync_stat)
 X(fs_whole_files_dirs_rename_copy)
 X(file_errors_enoent_eisdir_ebadf_and_more)
+X(file_from_fd_takes_the_descriptor_over_or_is_ebadf)
 X(file_calls_outside_a_task_are_enotask)
 X(file_errors_eacces)
 X(file_errors_efbig_past_the_size_limit)
