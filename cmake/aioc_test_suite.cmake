@@ -16,7 +16,13 @@
 #                                    native build, no sanitizers); no twin
 #
 # The tags combine in any order: X(name, stress, no_valgrind). C reads the
-# same file (runner.c ignores the tags).
+# same file (runner.c ignores the tags). A line
+#
+#   #include "OTHER-list.h"          every test of that list, here
+#
+# shares a list between suites (tests/file-list.h: the core's file tests,
+# which aioc_uring's suite runs again); it is found as the compiler finds
+# it: beside the including list, else in tests/.
 #
 # aioc_test_suite(TARGET LIST file LABEL label [PREFIX prefix]
 #                 [SUPPRESSIONS file...] [VALGRIND_ENV VAR=value])
@@ -35,7 +41,8 @@ function(aioc_test_suite target)
   target_sources(${target} PRIVATE ${aioc_SOURCE_DIR}/tests/runner.c)
   target_compile_definitions(${target} PRIVATE AIOC_TEST_LIST="${list}")
   target_include_directories(${target} PRIVATE ${aioc_SOURCE_DIR}/tests)
-  set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${list})
+  aioc_test_list_lines(lines files ${list})
+  set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${files})
   set(valgrind "")
   if(AIOC_VALGRIND_TESTS AND VALGRIND AND NOT CMAKE_CROSSCOMPILING)
     set(valgrind ${VALGRIND} -q --error-exitcode=99 --leak-check=full
@@ -45,7 +52,6 @@ function(aioc_test_suite target)
     endforeach()
   endif()
 
-  file(STRINGS ${list} lines REGEX "^X\\(")
   foreach(line ${lines})
     if(NOT line MATCHES "^X\\(([a-z0-9_]+)((, *[a-z_]+(\\([^)]*\\))?)*)\\)")
       message(FATAL_ERROR "${list}: cannot read '${line}'")
@@ -97,6 +103,33 @@ function(aioc_test_suite target)
       endif()
     endif()
   endforeach()
+endfunction()
+
+# Sets `lines_var` to the X(...) lines of `list` and of the lists it
+# includes, in order, and `files_var` to every list file read.
+function(aioc_test_list_lines lines_var files_var list)
+  file(STRINGS ${list} raw REGEX "^(X\\(|#include \")")
+  get_filename_component(here ${list} DIRECTORY)
+  set(lines "")
+  set(files ${list})
+  foreach(line ${raw})
+    if(line MATCHES "^#include \"([^\"]+)\"")
+      set(included ${here}/${CMAKE_MATCH_1})
+      if(NOT EXISTS ${included})
+        set(included ${aioc_SOURCE_DIR}/tests/${CMAKE_MATCH_1})
+      endif()
+      if(NOT EXISTS ${included})
+        message(FATAL_ERROR "${list}: cannot find '${CMAKE_MATCH_1}'")
+      endif()
+      aioc_test_list_lines(more more_files ${included})
+      list(APPEND lines ${more})
+      list(APPEND files ${more_files})
+    else()
+      list(APPEND lines "${line}")
+    endif()
+  endforeach()
+  set(${lines_var} ${lines} PARENT_SCOPE)
+  set(${files_var} ${files} PARENT_SCOPE)
 endfunction()
 
 # Sets `var` true if `program` (an absolute path, or a name on PATH) is there.

@@ -503,6 +503,16 @@ static void *run(void *arg) {
     return err ? aioc_fail(err) : NULL;
 }
 
+/* A handle taking over `fd`, the result of an open(2) or fcntl(2) that
+ * may have failed: NULL with *err set (that call's errno, negated). */
+static aioc_file *adopt(int fd, int *err) {
+    if (fd < 0) {
+        *err = -errno;
+        return NULL;
+    }
+    return aioc_file_from_fd(fd, err);
+}
+
 static int usage(void) {
     fprintf(stderr, "usage: pipeline [--quiet] [--parsers N] [--transformers M] "
                     "[--records K] [--out FILE] [--unwritten FILE] [INPUT]\n");
@@ -549,15 +559,15 @@ int main(int argc, char **argv) {
     /* opened before the loop runs (nothing to block yet), then handed to
      * aioc_file handles; stdout is a duplicate, so that closing the handle
      * leaves it open for stdio */
-    int in_fd = p.in_name ? open(p.in_name, O_RDONLY | O_CLOEXEC) : -1;
-    if (p.in_name && (in_fd < 0 || !(p.in = aioc_file_from_fd(in_fd)))) {
-        fprintf(stderr, "pipeline: %s: %s\n", p.in_name, strerror(errno));
+    int err = 0;
+    if (p.in_name && !(p.in = adopt(open(p.in_name, O_RDONLY | O_CLOEXEC), &err))) {
+        fprintf(stderr, "pipeline: %s: %s\n", p.in_name, aioc_strerror(err));
         return 1;
     }
     int out_fd = out_name ? open(out_name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666)
                           : fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3);
-    if (out_fd < 0 || !(p.out = aioc_file_from_fd(out_fd))) {
-        fprintf(stderr, "pipeline: %s: %s\n", out_name ? out_name : "stdout", strerror(errno));
+    if (!(p.out = adopt(out_fd, &err))) {
+        fprintf(stderr, "pipeline: %s: %s\n", out_name ? out_name : "stdout", aioc_strerror(err));
         return 1;
     }
     p.progress = !quiet && isatty(STDERR_FILENO);
@@ -576,7 +586,7 @@ int main(int argc, char **argv) {
     aioc_run_opts opts = {.main_name = "pipeline", .threads = (unsigned)(cpus > 0 ? cpus : 2) + 2};
     int status = aioc_run_with(run, &p, NULL, &opts);
     aioc_file_close(p.in);
-    int err = aioc_file_close(p.out);
+    err = aioc_file_close(p.out);
     if (err) {
         fprintf(stderr, "pipeline: %s: %s\n", out_name ? out_name : "stdout", strerror(-err));
         status = err;

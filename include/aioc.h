@@ -32,9 +32,9 @@
  *       aioc_future_new, aioc_completion_new, ...) return NULL with errno
  *       set (ENOMEM, EINVAL), as malloc and fopen do;
  *       objects whose making does I/O or may fail for other reasons
- *       (servers, processes, TLS contexts and connections) take a last
- *       `int *err` (which may be NULL) and return NULL with `*err` set to
- *       the negative code;
+ *       (servers, processes, files, TLS contexts and connections) take a
+ *       last `int *err` (which may be NULL) and return NULL with `*err`
+ *       set to the negative code;
  *       handles (aioc_task, aioc_call) never fail outright: a failed
  *       aioc_spawn or aioc_call_soon returns a handle that carries the
  *       error (aioc_task_error, aioc_call_error), so a failed spawn can be
@@ -1472,14 +1472,18 @@ AIOC_EXTERN void aioc_process_free(aioc_process *p);
 /// when all its tasks wait on each other.
 typedef struct aioc_loop aioc_loop;
 
-/// The loop running in this thread, or NULL. Borrowed: valid until that
-/// loop's aioc_run returns, unless a reference is taken.
+/// The loop running in this thread, or NULL (a thread that runs none: a
+/// pool thread, one of the program's). Borrowed: valid until that loop's
+/// aioc_run returns, unless a reference is taken. Does not suspend; any
+/// thread.
 AIOC_EXTERN aioc_loop *aioc_loop_current(void);
 
-/// Takes a reference to `loop` and returns it. Thread-safe.
+/// Takes a reference to `loop` and returns it. Thread-safe; does not
+/// suspend.
 AIOC_EXTERN aioc_loop *aioc_loop_ref(aioc_loop *loop);
 
-/// Drops a reference taken with aioc_loop_ref. Thread-safe.
+/// Drops a reference taken with aioc_loop_ref. Thread-safe; does not
+/// suspend.
 AIOC_EXTERN void aioc_loop_unref(aioc_loop *loop);
 
 /// Runs fn(arg) on `loop` as a callback (asyncio's call_soon_threadsafe),
@@ -1669,19 +1673,27 @@ AIOC_EXTERN void aioc_future_cancel(aioc_future *f);
 /// The most loops one aioc_run runs.
 #define AIOC_LOOPS_MAX 256u
 
+/* aioc_loop_index, aioc_loop_count and aioc_loop_at answer for the loop
+ * running in the calling thread (a task or a callback of it): they never
+ * suspend and may be called from any thread, but a thread that runs no
+ * loop (a pool thread inside aioc_to_thread, a thread of the program's)
+ * is "outside any loop" to them, even while a run is going on. */
+
 /// The index of the calling thread's loop within its run, 0 to
 /// aioc_loop_count() - 1; 0 for a loop run alone or outside any loop.
+/// Does not suspend; any thread.
 AIOC_EXTERN unsigned aioc_loop_index(void);
 
 /// How many loops the calling thread's run has: 1 for a loop run alone, 0
-/// outside any loop.
+/// outside any loop. Does not suspend; any thread.
 AIOC_EXTERN unsigned aioc_loop_count(void);
 
 /// Loop `i` of the calling thread's run, to queue calls on it with
 /// aioc_loop_call; aioc_loop_at(aioc_loop_index()) is aioc_loop_current().
 /// NULL outside a loop or if `i` >= aioc_loop_count(). Borrowed: valid
 /// until aioc_run returns (calls fail with -ESHUTDOWN once every loop of
-/// the run has ended its tasks); aioc_loop_ref keeps it for longer.
+/// the run has ended its tasks); aioc_loop_ref keeps it for longer, and
+/// hands it to threads that run no loop. Does not suspend; any thread.
 AIOC_EXTERN aioc_loop *aioc_loop_at(unsigned i);
 /// @}
 
@@ -1745,9 +1757,11 @@ AIOC_EXTERN aioc_file *aioc_file_open(const char *path, int flags, unsigned mode
 
 /// Wraps a descriptor the caller opened (a file opened before the loop
 /// ran, stdin, stdout, one from openat(2)...) in a handle, which takes it
-/// over: aioc_file_close closes it. Does not suspend; any thread. Returns
-/// the handle, or NULL with errno set (EBADF: `fd` < 0; ENOMEM).
-AIOC_EXTERN aioc_file *aioc_file_from_fd(int fd);
+/// over: aioc_file_close closes it. Does not suspend; any thread, inside a
+/// task or not. Returns the handle, or NULL with `*err` (if not NULL) set:
+/// -EBADF (`fd` < 0), -ENOMEM; the descriptor is then still the caller's,
+/// open. `*err` is 0 on success.
+AIOC_EXTERN aioc_file *aioc_file_from_fd(int fd, int *err);
 
 /// Closes `f` and frees the handle (which must not be used again). Does
 /// not suspend: close(2) runs at once on the caller's thread (quick for
@@ -1976,7 +1990,11 @@ AIOC_EXTERN int aioc_signal_wait(const int *signals, size_t n);
 /// @defgroup core_inspection Tasks as data and loop metrics
 /// Python's asyncio.all_tasks(), with what each task waits on, and counters
 /// per loop: for programs that show their own state (a status page, a
-/// health check). Nothing here suspends.
+/// health check). Nothing here suspends. aioc_tasks and
+/// aioc_loop_stats_get read the loop running in the calling thread, from
+/// one of its tasks or callbacks; another loop's are read by asking it
+/// with aioc_loop_call. A snapshot is plain memory: any thread may print
+/// or free it.
 /// @{
 
 /// A task's state in a snapshot.
@@ -2053,15 +2071,23 @@ typedef struct aioc_task_info {
 /// `*count` entries, to release with aioc_tasks_free(); it owns its
 /// strings and stays valid after the tasks end. On failure returns NULL
 /// with `*err` (if `err` is not NULL) set to AIOC_ENOLOOP outside a loop or
-/// -ENOMEM. May be called from a task or a loop callback.
+/// -ENOMEM (`*count`, if `count` is not NULL, is then 0). Does not suspend
+/// (the loop's thread copies what it keeps, nothing is waited for). From
+/// the loop's thread: a task or a loop callback; in a thread that runs no
+/// loop (a pool thread, one of the program's) it fails with AIOC_ENOLOOP,
+/// and a sibling loop gets its own tasks: to snapshot another loop, call
+/// aioc_tasks there with aioc_loop_call.
 AIOC_EXTERN aioc_task_info *aioc_tasks(size_t *count, int *err);
 
-/// Frees a snapshot from aioc_tasks() (NULL: nothing).
+/// Frees a snapshot from aioc_tasks() (NULL: nothing). Does not suspend;
+/// any thread.
 AIOC_EXTERN void aioc_tasks_free(aioc_task_info *tasks);
 
 /// Prints `n` entries of a snapshot to `out`, one line each, the format of
 /// aioc_dump_tasks(): id, name, state, what it waits on and for how long,
-/// a done task's status, and the run time when known. Returns `n`.
+/// a done task's status, and the run time when known. Returns `n`. Does
+/// not suspend (a slow `out`, a full pipe, blocks the thread, as
+/// aioc_dump_tasks does); any thread: it reads only the snapshot.
 AIOC_EXTERN int aioc_tasks_print(FILE *out, const aioc_task_info *tasks, size_t n);
 
 /// Counters of one loop. Tasks, steps and polls are the loop's own;
@@ -2085,9 +2111,10 @@ typedef struct aioc_loop_stats {
 
 /// Fills `*stats` with the counters of `loop`, which must be the loop of
 /// the calling thread (NULL: that one); to read another loop's, ask it
-/// through aioc_loop_call(). Does not suspend. Returns 0, AIOC_ENOLOOP if
-/// no loop runs in this thread, -EINVAL if `stats` is NULL or `loop` is
-/// another thread's.
+/// through aioc_loop_call(). Does not suspend. From the loop's thread: a
+/// task or a loop callback. Returns 0, AIOC_ENOLOOP if no loop runs in
+/// this thread (a pool thread, one of the program's), -EINVAL if `stats`
+/// is NULL or `loop` is another thread's.
 AIOC_EXTERN int aioc_loop_stats_get(aioc_loop *loop, aioc_loop_stats *stats);
 /// @}
 

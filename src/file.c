@@ -75,17 +75,17 @@ aioc_file *aioc_file_open(const char *path, int flags, unsigned mode, int *err) 
     return f;
 }
 
-aioc_file *aioc_file_from_fd(int fd) {
-    if (fd < 0) {
-        errno = EBADF;
-        return NULL;
-    }
-    aioc_file *f = malloc(sizeof *f);
-    if (!f) {
-        errno = ENOMEM;
-        return NULL;
-    }
-    *f = (aioc_file){.fd = fd, .refs = 1};
+aioc_file *aioc_file_from_fd(int fd, int *err) {
+    int e = 0;
+    aioc_file *f = NULL;
+    if (fd < 0)
+        e = -EBADF;
+    else if (!(f = malloc(sizeof *f)))
+        e = -ENOMEM;
+    else
+        *f = (aioc_file){.fd = fd, .refs = 1};
+    if (err)
+        *err = e;
     return f;
 }
 

@@ -2,7 +2,9 @@
  * adapters together).
  *
  * A suite is a list, NAME-list.h, with a line per test, X(name) or
- * X(name, tags...), and test files that define each listed test:
+ * X(name, tags...), or #include "OTHER-list.h" for all of another list's
+ * (tests/file-list.h, shared by the core and aioc_uring), and test files
+ * that define each listed test:
  *
  *   TEST(name) { ... }               a plain function
  *   TASK_TEST(name) { ...; return NULL; }

@@ -249,6 +249,30 @@ TASK_TEST(file_errors_enoent_eisdir_ebadf_and_more) {
     return NULL;
 }
 
+/* aioc_file_from_fd: the handle takes the descriptor over (reads
+ * through it, closes it); a negative descriptor is -EBADF in *err, which
+ * may be NULL. */
+TASK_TEST(file_from_fd_takes_the_descriptor_over_or_is_ebadf) {
+    PATH(p, "adopted");
+    CHECK_ERR(aioc_fs_write_file(p, "abc", 3, 0644), 0);
+    int fd = open(p, O_RDONLY | O_CLOEXEC);
+    CHECK(fd >= 0);
+    int err = 1;
+    aioc_file *f = aioc_file_from_fd(fd, &err);
+    CHECK(f);
+    CHECK_ERR(err, 0);
+    CHECK_EQ(aioc_file_fd(f), fd);
+    char buf[8];
+    CHECK_EQ(aioc_file_read(f, buf, sizeof buf), 3);
+    CHECK(!memcmp(buf, "abc", 3));
+    CHECK_ERR(aioc_file_close(f), 0);
+    CHECK(fcntl(fd, F_GETFD) < 0 && errno == EBADF); /* closed with the handle */
+    CHECK(!aioc_file_from_fd(-1, &err));
+    CHECK_ERR(err, -EBADF);
+    CHECK(!aioc_file_from_fd(-1, NULL));
+    return NULL;
+}
+
 TEST(file_calls_outside_a_task_are_enotask) {
     PATH(p, "x");
     int err = 0;

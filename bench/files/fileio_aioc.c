@@ -68,8 +68,11 @@ static void *run(void *arg) {
     int fd = open(path, (!strcmp(mode, "write") ? O_WRONLY : O_RDONLY) |
                             (strcmp(mode, "cachedread") ? O_DIRECT : 0) | O_CLOEXEC);
     struct stat st;
-    if (fd < 0 || fstat(fd, &st) != 0 || !(file = aioc_file_from_fd(fd)))
+    if (fd < 0 || fstat(fd, &st) != 0)
         return aioc_fail(-errno);
+    int err;
+    if (!(file = aioc_file_from_fd(fd, &err)))
+        return aioc_fail(err);
     blocks = st.st_size / (long long)bs;
     aioc_task *t = calloc((size_t)depth, sizeof *t);
     double c0 = cpu_s();

@@ -64,6 +64,7 @@ HELLO='Hello, World!'
 # scratch files in the build tree: a shared /tmp may be swept by others
 BENCH_NAME=http BENCH_TITLE=HTTP
 . "$SRC/../lib.sh"
+. "$SRC/../nginx.sh"
 
 HZ=$(getconf CLK_TCK 2>/dev/null || echo 100)
 # busy_s: CPU seconds the whole machine has been busy so far (/proc/stat).
@@ -144,42 +145,16 @@ timed() {
     return $st
 }
 
-# nginx_conf PORT: writes a one-worker nginx configuration into $TMP/nginx
-# answering every request with 200 "Hello, World!\n" (text/plain); HTTPS
-# with $TMP/cert.pem when SCHEME is https.
+# nginx_conf PORT: nginx's configuration in $TMP/nginx (bench/nginx.sh):
+# one worker, no master process; HTTPS with $TMP/cert.pem when SCHEME is
+# https. Prints its directory.
 nginx_conf() {
-    local d=$TMP/nginx ssl="" certs=""
-    mkdir -p "$d/tmp"
     if [ "$SCHEME" = https ]; then
-        ssl=" ssl"
-        certs="ssl_certificate $TMP/cert.pem; ssl_certificate_key $TMP/key.pem;"
+        nginx_hello_conf "$TMP/nginx" "$1" 1 off ssl \
+            "ssl_certificate $TMP/cert.pem; ssl_certificate_key $TMP/key.pem;"
+    else
+        nginx_hello_conf "$TMP/nginx" "$1" 1 off
     fi
-    cat >"$d/nginx.conf" <<EOF
-worker_processes 1;
-daemon off;
-master_process off;
-error_log $d/error.log;
-pid $d/nginx.pid;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    keepalive_requests 1000000000;
-    client_body_temp_path $d/tmp/body;
-    proxy_temp_path $d/tmp/proxy;
-    fastcgi_temp_path $d/tmp/fastcgi;
-    uwsgi_temp_path $d/tmp/uwsgi;
-    scgi_temp_path $d/tmp/scgi;
-    server {
-        listen 127.0.0.1:$1$ssl backlog=511;
-        $certs
-        location / {
-            default_type text/plain;
-            return 200 "$HELLO\n";
-        }
-    }
-}
-EOF
-    echo "$d"
 }
 
 # --------------------------------------------------- implementations --

@@ -46,6 +46,7 @@ NGINX=/usr/sbin/nginx
 HELLO='Hello, World!'
 BENCH_NAME=loops BENCH_TITLE=loop-per-core
 . "$SRC/../lib.sh"
+. "$SRC/../nginx.sh"
 
 HZ=$(getconf CLK_TCK 2>/dev/null || echo 100)
 now_s() { date +%s.%N; }
@@ -64,37 +65,6 @@ free_port() {
         p=$((20000 + RANDOM % 20000))
         (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
     done
-}
-
-# nginx_conf PORT WORKERS: a hello-world configuration; prints its directory.
-nginx_conf() {
-    local d=$TMP/nginx-$2
-    mkdir -p "$d/tmp"
-    cat >"$d/nginx.conf" <<EOF
-worker_processes $2;
-daemon off;
-master_process on;
-error_log $d/error.log;
-pid $d/nginx.pid;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    keepalive_requests 1000000000;
-    client_body_temp_path $d/tmp/body;
-    proxy_temp_path $d/tmp/proxy;
-    fastcgi_temp_path $d/tmp/fastcgi;
-    uwsgi_temp_path $d/tmp/uwsgi;
-    scgi_temp_path $d/tmp/scgi;
-    server {
-        listen 127.0.0.1:$1 backlog=511 reuseport;
-        location / {
-            default_type text/plain;
-            return 200 "$HELLO\n";
-        }
-    }
-}
-EOF
-    echo "$d"
 }
 
 # start PORT CMD...: starts a server listening on PORT; sets SRV_PID once
@@ -158,7 +128,9 @@ measure() {
     local kind=$1 impl=$2 n=$3 port=$4 c0 c1 t0 t1 reqs rps
     shift 4
     LINE=""
-    [ "$1" = NGINX ] && set -- "$NGINX" -p "$TMP" -c "$(nginx_conf "$port" "$n")/nginx.conf" \
+    # nginx with N workers (and their master), each listening (reuseport)
+    [ "$1" = NGINX ] && set -- "$NGINX" -p "$TMP" \
+        -c "$(nginx_hello_conf "$TMP/nginx-$n" "$port" "$n" on reuseport)/nginx.conf" \
         -e "$TMP/nginx-$n/error.log"
     start "$port" "$@" || return
     if [ "$kind" = echo ]; then
