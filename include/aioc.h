@@ -16,7 +16,9 @@
  *     function returns AIOC_ENOTASK and does nothing.
  *   - Handles (aioc_task, aioc_scope, aioc_call, aioc_group) are small values
  *     with a generation number: a handle used after its object is gone gives
- *     AIOC_ESTALE, never a crash.
+ *     AIOC_ESTALE, never a crash. A task handle belongs to the loop that
+ *     spawned it: another loop's calls refuse it with -EXDEV (debug mode also
+ *     reports it).
  *   - Every function must be called from the thread that runs the loop,
  *     unless its comment says otherwise.
  *   - The end of a stream, one way per kind of call (as asyncio does):
@@ -342,21 +344,23 @@ AIOC_EXTERN int aioc_task_error(aioc_task t);
 /// gave aioc_fail(), or -ECANCELED if it was cancelled; or, without
 /// consuming the handle: -ECANCELED / -ETIMEDOUT if the caller was
 /// cancelled or its deadline passed (the task keeps running), AIOC_ESTALE
-/// for an invalid handle or one already awaited or detached, AIOC_EAWAITED
+/// for an invalid handle or one already awaited or detached, -EXDEV for a
+/// task of another loop (aioc_run_opts.loops), AIOC_EAWAITED
 /// if another task is awaiting it now, -EDEADLK if `t` is the caller,
 /// AIOC_ENOTASK outside a task, or the spawn error of a failed spawn.
 AIOC_EXTERN int aioc_await(aioc_task t, void **result);
 
 /// Lets `t` run on unobserved: the loop keeps it alive until it ends and
-/// reports it if it fails. Consumes the handle. Does not suspend. Returns 0
-/// or AIOC_ESTALE.
+/// reports it if it fails. Consumes the handle. Does not suspend. Returns 0,
+/// AIOC_ESTALE, or -EXDEV for a task of another loop.
 AIOC_EXTERN int aioc_detach(aioc_task t);
 
 /// Requests cancellation of `t`: its current suspending call (if any) and
 /// every later one return -ECANCELED, except inside a shield, until the
 /// request count drops back to 0 (aioc_uncancel). A task that has not
 /// started yet ends at once with -ECANCELED without running. Does not
-/// suspend; the task sees it when it next runs. Returns 0, or AIOC_ESTALE;
+/// suspend; the task sees it when it next runs. Returns 0, AIOC_ESTALE, or
+/// -EXDEV for a task of another loop (send it a loop call instead);
 /// cancelling a finished task is 0 and does nothing.
 AIOC_EXTERN int aioc_cancel(aioc_task t);
 
@@ -490,6 +494,8 @@ AIOC_EXTERN int aioc_call_cancel(aioc_call c);
 /// value (NULL for a task that failed). Suspends. If the caller is
 /// cancelled or its deadline passes, every task is cancelled and awaited
 /// before -ECANCELED / -ETIMEDOUT is returned. Returns 0 when all succeed.
+/// A handle already awaited, detached or invalid gives AIOC_ESTALE, and a
+/// task of another loop -EXDEV, before anything is awaited.
 AIOC_EXTERN int aioc_gather(const aioc_task *tasks, size_t n, void **results);
 
 /// Like aioc_gather, but a failure does not cancel the others: every task
@@ -510,7 +516,8 @@ enum aioc_wait_mode {
 /// that met AIOC_WAIT_ANY or AIOC_WAIT_FIRST_FAILURE (the lowest index if
 /// several had), `n` when AIOC_WAIT_ALL is met or no task failed, or a
 /// negative error: -ECANCELED, -ETIMEDOUT, -EINVAL (bad mode or n == 0),
-/// AIOC_ESTALE (a handle is invalid), AIOC_ENOTASK, -ENOMEM.
+/// AIOC_ESTALE (a handle is invalid), -EXDEV (a task of another loop),
+/// AIOC_ENOTASK, -ENOMEM.
 AIOC_EXTERN long aioc_wait(const aioc_task *tasks, size_t n, int mode);
 
 /// An iterator over tasks in the order they end (asyncio.as_completed).

@@ -4,6 +4,7 @@
  * loop's object used from another thread (reported and refused). They
  * cost nothing but a branch when debug mode is off. */
 #define _GNU_SOURCE
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -166,6 +167,17 @@ void aioc__debug_forget_slow(const void *obj) {
         atomic_fetch_sub_explicit(&owners_count, 1, memory_order_relaxed);
     }
     pthread_mutex_unlock(&owners_mu);
+}
+
+void aioc__debug_foreign_handle(aioc__loop *loop, uint64_t id) {
+    if (!aioc__watchdog_tls)
+        return;
+    char who[512];
+    describe(who, sizeof who, loop->current);
+    fprintf(stderr,
+            "aioc debug: task handle %" PRIu64 " of another loop used from %s; task handles are "
+            "not thread-safe: hand work over with aioc_loop_call\n",
+            id, who);
 }
 
 /* The loop ends: its objects are free to be claimed by others. */

@@ -63,6 +63,10 @@ static inline int aioc__debug_owned_here(aioc__loop *loop, const void *obj, cons
     return 0;
 }
 
+/* The running code of `loop` used `id`, a task handle of another loop's:
+ * in debug mode, says so on stderr (the caller refuses it: -EXDEV). */
+void aioc__debug_foreign_handle(aioc__loop *loop, uint64_t id);
+
 /* `obj` ends (destroyed, freed, or initialised anew): forgets its owner. */
 static inline void aioc__debug_forget(const void *obj) {
     if (__builtin_expect(aioc__watchdog_tls != NULL, 0))

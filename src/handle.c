@@ -2,12 +2,25 @@
  * public handle names. Slots live in fixed chunks (never moved, so a slot
  * pointer stays valid) and are reused LIFO through a free list. */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 
 #include "handle.h"
 
 static uint64_t make_id(uint32_t gen, uint32_t index) {
     return ((uint64_t)gen << 32) | (uint64_t)(index + 1);
+}
+
+void aioc__handles_init(aioc__handles *h) {
+    static atomic_uint tables;
+    uint32_t n = atomic_fetch_add_explicit(&tables, 1, memory_order_relaxed);
+    *h = (aioc__handles){.tag = (n % 127 + 1) << 24};
+}
+
+/* The generation after `gen`: the same tag, the next nonzero count. */
+static uint32_t next_gen(const aioc__handles *h, uint32_t gen) {
+    uint32_t count = (gen + 1) & AIOC__GEN_COUNT;
+    return h->tag | (count ? count : 1);
 }
 
 uint64_t aioc__handle_new(aioc__handles *h, uint32_t type, void *obj) {
@@ -33,8 +46,8 @@ uint64_t aioc__handle_new(aioc__handles *h, uint32_t type, void *obj) {
         h->used++;
     }
     aioc__slot *s = aioc__handle_slot(h, index);
-    if (s->gen == 0 || s->gen >= INT32_MAX)
-        s->gen = 1; /* bit 63 of an id marks error handles: keep gen < 2^31 */
+    if (s->gen == 0)
+        s->gen = h->tag | 1; /* a slot never used */
     s->obj = obj;
     s->type = type;
     return make_id(s->gen, index);
@@ -44,7 +57,7 @@ void aioc__handle_free(aioc__handles *h, uint64_t id) {
     aioc__slot *s = aioc__handle_lookup(h, id);
     if (!s)
         return;
-    s->gen++;
+    s->gen = next_gen(h, s->gen);
     s->type = AIOC__H_FREE;
     s->obj = (void *)(uintptr_t)h->free_head;
     h->free_head = (uint32_t)id;
@@ -54,5 +67,5 @@ void aioc__handles_free(aioc__handles *h) {
     for (uint32_t c = 0; c < h->nchunks; c++)
         free(h->chunks[c]);
     free(h->chunks);
-    *h = (aioc__handles){0};
+    *h = (aioc__handles){.tag = h->tag};
 }

@@ -302,6 +302,7 @@ static const aioc__backend *backend_named(const char *name) {
 
 static int loop_init(aioc__loop *loop, const aioc_run_opts *opts) {
     memset(loop, 0, sizeof *loop);
+    aioc__handles_init(&loop->handles);
     aioc__list_init(&loop->ready);
     aioc__list_init(&loop->leftovers);
     aioc__list_init(&loop->before_poll);

@@ -374,6 +374,10 @@ void aioc__task_switch_out(aioc__loop *loop, aioc__task *t);
 void aioc__task_resume(aioc__loop *loop, aioc__task *t);
 
 aioc__task *aioc__task_from_handle(aioc__loop *loop, aioc_task h);
+/* The error for a handle `h` that names no task of `loop` (may be NULL):
+ * -EXDEV for another loop's handle (debug mode also reports it), else
+ * AIOC_ESTALE. */
+int aioc__task_handle_error(aioc__loop *loop, aioc_task h);
 /* aioc_local_set for another task of this loop: its destructor runs when
  * that task ends, even if it never got to run (cancelled before starting).
  * 0, AIOC_ESTALE or -ENOMEM. */

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "debug_checks.h"
 #include "group.h"
 #include "sanitizer.h"
 #include "scheduler.h"
@@ -281,6 +282,13 @@ aioc__task *aioc__task_from_handle(aioc__loop *loop, aioc_task h) {
     return loop ? aioc__handle_get(&loop->handles, h.id, AIOC__H_TASK) : NULL;
 }
 
+int aioc__task_handle_error(aioc__loop *loop, aioc_task h) {
+    if (!loop || !aioc__handle_foreign(&loop->handles, h.id))
+        return AIOC_ESTALE;
+    aioc__debug_foreign_handle(loop, h.id);
+    return -EXDEV;
+}
+
 /* ------------------------------------------------------------- end -- */
 
 static void default_failure_handler(const char *name, int err, void *data) {
@@ -379,7 +387,9 @@ int aioc_await(aioc_task h, void **result) {
     if (!self)
         return err;
     aioc__task *t = aioc__task_from_handle(loop, h);
-    if (!t || (t->flags & (AIOC__F_DETACHED | AIOC__F_GROUPED)))
+    if (!t)
+        return aioc__task_handle_error(loop, h);
+    if (t->flags & (AIOC__F_DETACHED | AIOC__F_GROUPED))
         return AIOC_ESTALE;
     if (t == self)
         return -EDEADLK;
@@ -406,7 +416,9 @@ int aioc_await(aioc_task h, void **result) {
 int aioc_detach(aioc_task h) {
     aioc__loop *loop = aioc__loop_get();
     aioc__task *t = aioc__task_from_handle(loop, h);
-    if (!t || (t->flags & (AIOC__F_DETACHED | AIOC__F_GROUPED)))
+    if (!t)
+        return aioc__task_handle_error(loop, h);
+    if (t->flags & (AIOC__F_DETACHED | AIOC__F_GROUPED))
         return AIOC_ESTALE;
     if (t->watch_kind != AIOC__WATCH_NONE)
         return AIOC_EAWAITED;
@@ -422,7 +434,7 @@ int aioc_cancel(aioc_task h) {
     aioc__loop *loop = aioc__loop_get();
     aioc__task *t = aioc__task_from_handle(loop, h);
     if (!t)
-        return AIOC_ESTALE;
+        return aioc__task_handle_error(loop, h);
     if (t->state == AIOC__DONE)
         return 0;
     t->cancels++;
@@ -539,7 +551,7 @@ int aioc_local_set(aioc_local_key *key, void *value) {
 int aioc__local_set_for(aioc_task task, aioc_local_key *key, void *value) {
     aioc__loop *loop = aioc__loop_get();
     aioc__task *t = loop ? aioc__task_from_handle(loop, task) : NULL;
-    return t ? aioc__locals_set(&t->locals, key, value) : AIOC_ESTALE;
+    return t ? aioc__locals_set(&t->locals, key, value) : aioc__task_handle_error(loop, task);
 }
 
 void *aioc_local_get(const aioc_local_key *key) {

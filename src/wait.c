@@ -60,7 +60,9 @@ static int set_watch(aioc__loop *loop, aioc__taskset *set) {
             continue;
         }
         aioc__task *t = aioc__task_from_handle(loop, h);
-        if (!t || (t->flags & (AIOC__F_DETACHED | AIOC__F_GROUPED)))
+        if (!t)
+            return aioc__task_handle_error(loop, h);
+        if (t->flags & (AIOC__F_DETACHED | AIOC__F_GROUPED))
             return AIOC_ESTALE;
         if (t->watch_kind != AIOC__WATCH_NONE)
             return AIOC_EAWAITED;

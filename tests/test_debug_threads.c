@@ -195,3 +195,76 @@ TEST(debug_mode_forgets_a_loops_objects_when_it_ends) {
     CHECK_ERR(second, 0);
     CHECK(!strstr(captured, "aioc debug: "));
 }
+
+/* ------------------------------------ a task handle of another loop -- */
+
+static _Atomic uint64_t worker_id; /* loop 0's worker, published for loop 1 */
+static aioc_event worker_go = AIOC_EVENT_INIT;
+static int handle_errors[4];
+
+static void let_worker_go(void *arg) {
+    (void)arg;
+    aioc_event_set(&worker_go); /* runs on loop 0 */
+}
+
+static void *worker(void *arg) {
+    (void)arg;
+    CHECK_ERR(aioc_event_wait(&worker_go), 0);
+    return P(42);
+}
+
+/* Loop 1's task: at the same slot of loop 1's table as the worker in loop
+ * 0's (both are the second task of their loop), so without the loop's tag
+ * in the handle, cancelling the worker's handle would cancel this task. */
+static void *handle_intruder(void *arg) {
+    (void)arg;
+    while (!atomic_load(&worker_id))
+        CHECK_ERR(aioc_sleep(0.001), 0);
+    aioc_task h = {atomic_load(&worker_id)};
+    handle_errors[0] = aioc_cancel(h);
+    handle_errors[1] = aioc_await(h, NULL);
+    handle_errors[2] = aioc_detach(h);
+    handle_errors[3] = aioc_gather(&h, 1, NULL);
+    CHECK_ERR(aioc_loop_call(aioc_loop_at(0), let_worker_go, NULL), 0);
+    return NULL;
+}
+
+static void *handles_of_two_loops(void *arg) {
+    (void)arg;
+    if (aioc_loop_index() == 1) {
+        aioc_task t = aioc_spawn(handle_intruder, NULL);
+        CHECK_ERR(aioc_await(t, NULL), 0); /* it ran to its end: not cancelled */
+        return NULL;
+    }
+    aioc_task w = aioc_spawn_with(worker, NULL, &(aioc_spawn_opts){.name = "worker"});
+    atomic_store(&worker_id, w.id);
+    void *got = NULL;
+    CHECK_ERR(aioc_await(w, &got), 0); /* untouched by loop 1's calls */
+    CHECK(got == P(42));
+    return NULL;
+}
+
+static void run_handles_of_two_loops(int debug) {
+    aioc_event_init(&worker_go);
+    atomic_store(&worker_id, 0);
+    memset(handle_errors, 0, sizeof handle_errors);
+    capture_start();
+    aioc_run_opts opts = {.loops = 2, .debug = debug};
+    int err = aioc_run_with(handles_of_two_loops, NULL, NULL, &opts);
+    capture_stop();
+    CHECK_ERR(err, 0);
+    for (int i = 0; i < 4; i++)
+        CHECK_ERR(handle_errors[i], -EXDEV);
+}
+
+/* A task handle names a slot of its loop's table; every loop tags its
+ * handles, so another loop's calls refuse them (-EXDEV), debug mode or
+ * not, and debug mode also says so. */
+TEST(a_task_handle_of_another_loop_is_refused) {
+    run_handles_of_two_loops(0);
+    CHECK(!strstr(captured, "aioc debug: "));
+    run_handles_of_two_loops(1);
+    const char *r = strstr(captured, "aioc debug: task handle ");
+    CHECK(r && strstr(r, " of another loop used from task 'task-"));
+    CHECK(captured_count("aioc debug: task handle ") == 4);
+}
