@@ -193,9 +193,10 @@ typedef struct aioc_run_opts {
     /// loop thread is blocked in a system call inside a task, the backtrace is taken without
     /// disturbing it; otherwise the loop thread gets SIGURG once per stall (a handler of the
     /// program's own is chained), and a blocking call it enters at that moment may return early
-    /// with EINTR. With the watchdog on, debug mode's other checks are on too: a lock released
-    /// after being held ten thresholds or more, and a stream still open when the loop ends, are
-    /// reported on stderr with the task that held or created it and where that task was spawned.
+    /// with EINTR. With the watchdog on, debug mode's other checks are on too: a lock, or a
+    /// semaphore's permit, released after being held ten thresholds or more, a stream still open
+    /// when the loop ends, a loop's object or task handle used from another thread, are reported
+    /// on stderr with the task that held, created or used it and where that task was spawned.
     unsigned watchdog_ms;
     /// Non-zero: debug mode (asyncio's), also turned on for every loop by
     /// the environment variable AIOC_DEBUG=1. It times each task's steps and

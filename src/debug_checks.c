@@ -1,14 +1,15 @@
-/* Debug mode's checks besides the watchdog: a lock held longer than ten
- * watchdog thresholds (reported by its holder when it releases it), a
+/* Debug mode's checks besides the watchdog: a lock, or a semaphore's
+ * permit, held longer than ten watchdog thresholds (reported when it is
+ * released), a
  * stream the program never closed (reported when the loop ends), and a
  * loop's object used from another thread (reported and refused). They
  * cost nothing but a branch when debug mode is off. */
 #define _GNU_SOURCE
-#include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "debug_checks.h"
 
@@ -38,6 +39,71 @@ void aioc__debug_lock_released_slow(aioc__loop *loop, const void *lock, uint64_t
     describe(who, sizeof who, loop->current);
     fprintf(stderr, "aioc debug: lock %p was held %.3f s by %s\n", lock,
             (double)(loop->now - acquired_at) / 1e9, who);
+}
+
+/* ------------------------------------------------------- semaphores -- */
+
+/* A semaphore has no owner: a permit taken by one task may be given back
+ * by another. So each thread keeps the permits its loop's tasks took, in
+ * the order taken, and a release gives back the releasing task's own
+ * oldest permit of that semaphore, else the semaphore's oldest. A permit
+ * never given back (a semaphore used as a signal) stays until the table is
+ * full, when the oldest is forgotten: MAX_HOLDS bounds the memory. */
+typedef struct sem_hold {
+    const void *sem;
+    uint64_t task; /* the task that took it; 0: a callback */
+    uint64_t at;   /* the loop's clock then */
+} sem_hold;
+
+#define MAX_HOLDS 1024u
+
+static _Thread_local sem_hold *holds; /* MAX_HOLDS, allocated on first use */
+static _Thread_local unsigned nholds;
+
+static void forget_hold(unsigned i) {
+    memmove(&holds[i], &holds[i + 1], (nholds - i - 1) * sizeof *holds);
+    nholds--;
+}
+
+void aioc__debug_sem_acquired_slow(aioc__loop *loop, const void *s, uint64_t task) {
+    if (!loop)
+        return; /* refused already, or debug mode is another loop's */
+    if (!holds && !(holds = malloc(MAX_HOLDS * sizeof *holds)))
+        return; /* a debugging aid: the semaphore works without */
+    if (nholds == MAX_HOLDS)
+        forget_hold(0);
+    aioc__clock_update(loop);
+    holds[nholds++] = (sem_hold){.sem = s, .task = task, .at = loop->now};
+}
+
+void aioc__debug_sem_released_slow(aioc__loop *loop, const void *s) {
+    if (!loop)
+        return;
+    uint64_t me = loop->current ? loop->current->id : 0;
+    unsigned found = nholds;
+    for (unsigned i = 0; i < nholds && (found == nholds || holds[found].task != me); i++)
+        if (holds[i].sem == s && (found == nholds || holds[i].task == me))
+            found = i;
+    if (found == nholds)
+        return; /* taken before debug mode, or forgotten */
+    sem_hold h = holds[found];
+    forget_hold(found);
+    uint64_t limit = aioc__watchdog_threshold_ns() * AIOC__LOCK_HELD_THRESHOLDS;
+    aioc__clock_update(loop);
+    if (loop->now - h.at < limit)
+        return;
+    char taker[512], giver[512];
+    aioc__task *t = h.task ? aioc__handle_get(&loop->handles, h.task, AIOC__H_TASK) : NULL;
+    if (t)
+        describe(taker, sizeof taker, t);
+    else if (h.task)
+        snprintf(taker, sizeof taker, "task id %u, ended since", (uint32_t)h.task);
+    else
+        describe(taker, sizeof taker, NULL);
+    describe(giver, sizeof giver, loop->current);
+    fprintf(stderr,
+            "aioc debug: a permit of semaphore %p was held %.3f s, taken by %s, given back by %s\n",
+            s, (double)(loop->now - h.at) / 1e9, taker, giver);
 }
 
 /* ---------------------------------------------------------- streams -- */
@@ -175,9 +241,9 @@ void aioc__debug_foreign_handle(aioc__loop *loop, uint64_t id) {
     char who[512];
     describe(who, sizeof who, loop->current);
     fprintf(stderr,
-            "aioc debug: task handle %" PRIu64 " of another loop used from %s; task handles are "
+            "aioc debug: a task handle (id %u) of another loop used from %s; task handles are "
             "not thread-safe: hand work over with aioc_loop_call\n",
-            id, who);
+            (uint32_t)id, who);
 }
 
 /* The loop ends: its objects are free to be claimed by others. */
@@ -204,6 +270,9 @@ static void forget_loop(const aioc__loop *loop) {
 
 void aioc__debug_streams_report(void) {
     forget_loop(aioc__loop_get());
+    free(holds);
+    holds = NULL;
+    nholds = 0;
     for (aioc__list *n; (n = aioc__list_pop_front(aioc__lazy_list(&open_streams)));) {
         aioc__debug_stream *r = aioc__container_of(n, aioc__debug_stream, link);
         fprintf(stderr, "aioc debug: a stream created by %s was never closed\n", r->creator);

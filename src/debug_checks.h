@@ -1,5 +1,5 @@
 /* Debug mode's checks besides the watchdog (src/debug_checks.c): a lock
- * held too long, reported when it is released; a stream never closed,
+ * or a semaphore's permit held too long, reported when it is released; a stream never closed,
  * reported when the loop ends; a loop's object (primitive, queue, stream)
  * used from another thread, reported and refused. On while the watchdog is (AIOC_DEBUG,
  * AIOC_WATCHDOG_MS, aioc_run_opts.watchdog_ms); off, each check is one
@@ -10,7 +10,8 @@
 #include "scheduler.h"
 #include "watchdog.h"
 
-/* A lock held this many watchdog thresholds is reported on release. */
+/* A lock or a semaphore's permit held this many watchdog thresholds is
+ * reported on release. */
 #define AIOC__LOCK_HELD_THRESHOLDS 10
 
 /* The record of an open stream, while debug mode is on. */
@@ -24,6 +25,22 @@ static inline void aioc__debug_lock_released(aioc__loop *loop, const void *lock,
                                              uint64_t acquired_at) {
     if (__builtin_expect(aioc__watchdog_tls != NULL, 0))
         aioc__debug_lock_released_slow(loop, lock, acquired_at);
+}
+
+void aioc__debug_sem_acquired_slow(aioc__loop *loop, const void *s, uint64_t task);
+void aioc__debug_sem_released_slow(aioc__loop *loop, const void *s);
+
+/* Task `task` (0: a callback) of `loop` took a permit of semaphore `s`. */
+static inline void aioc__debug_sem_acquired(aioc__loop *loop, const void *s, uint64_t task) {
+    if (__builtin_expect(aioc__watchdog_tls != NULL, 0))
+        aioc__debug_sem_acquired_slow(loop, s, task);
+}
+
+/* The running code of `loop` gives a permit of `s` back: a permit held
+ * this many watchdog thresholds is reported. */
+static inline void aioc__debug_sem_released(aioc__loop *loop, const void *s) {
+    if (__builtin_expect(aioc__watchdog_tls != NULL, 0))
+        aioc__debug_sem_released_slow(loop, s);
 }
 
 /* A stream was created: its record, kept in `*slot` (NULL when debug mode

@@ -236,13 +236,15 @@ int aioc_sem_destroy(aioc_sem *s) {
 }
 
 int aioc_sem_try_acquire(aioc_sem *s) {
-    int err = aioc__debug_owned(aioc__loop_get(), s, "semaphore");
+    aioc__loop *loop = aioc__loop_get();
+    int err = aioc__debug_owned(loop, s, "semaphore");
     if (err)
         return err;
     sem *m = (sem *)s;
     if (m->value == 0 || !aioc__list_empty(aioc__lazy_list(&m->waiters)))
         return -EAGAIN;
     m->value--;
+    aioc__debug_sem_acquired(loop, s, loop && loop->current ? loop->current->id : 0);
     return 0;
 }
 
@@ -258,6 +260,7 @@ int aioc_sem_acquire(aioc_sem *s) {
     aioc__list *waiters = aioc__lazy_list(&m->waiters);
     if (m->value > 0 && aioc__list_empty(waiters)) {
         m->value--;
+        aioc__debug_sem_acquired(loop, s, t->id);
         return 0;
     }
     /* on success the releaser handed its permit straight to us */
@@ -270,8 +273,12 @@ int aioc_sem_release(aioc_sem *s) {
     if (err)
         return err;
     sem *m = (sem *)s;
-    if (aioc__wake_first(loop, aioc__lazy_list(&m->waiters), AIOC__WOKEN))
+    aioc__debug_sem_released(loop, s);
+    aioc__task *next = aioc__wake_first(loop, aioc__lazy_list(&m->waiters), AIOC__WOKEN);
+    if (next) {
+        aioc__debug_sem_acquired(loop, s, next->id); /* handed over */
         return 0;
+    }
     if (m->bound_plus_one && m->value + 1 >= m->bound_plus_one)
         return -EOVERFLOW;
     m->value++;

@@ -264,7 +264,7 @@ TEST(a_task_handle_of_another_loop_is_refused) {
     run_handles_of_two_loops(0);
     CHECK(!strstr(captured, "aioc debug: "));
     run_handles_of_two_loops(1);
-    const char *r = strstr(captured, "aioc debug: task handle ");
-    CHECK(r && strstr(r, " of another loop used from task 'task-"));
-    CHECK(captured_count("aioc debug: task handle ") == 4);
+    const char *r = strstr(captured, "aioc debug: a task handle (id ");
+    CHECK(r && strstr(r, ") of another loop used from task 'task-"));
+    CHECK(captured_count("aioc debug: a task handle (id ") == 4);
 }
