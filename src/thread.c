@@ -181,17 +181,22 @@ struct pool {
     pthread_cond_t wake;
     pthread_cond_t retired; /* a thread told to end has ended, or took a job */
     job *head, *tail;
-    unsigned threads, idle, queued, max;
+    unsigned threads, queued, max;
+    /* Changed under `lock`, but for the increment of a worker that ends a
+     * job (pool_job_done), which is atomic so as not to take the lock
+     * that every submission and pickup takes: read it with idle_now(). */
+    unsigned idle;
     unsigned retiring; /* idle threads told to end that have not yet */
     worker_rec *ended; /* threads that ended, to be joined */
     uint64_t started;  /* jobs taken by a thread so far */
     uint64_t wait_ns;  /* the time they spent queued, in total */
 };
 
-// clang-format off
-#define POOL_INIT {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER, \
-                   NULL, NULL, 0, 0, 0, 0, 0, NULL, 0, 0}
-// clang-format on
+#define POOL_INIT                                                                                  \
+    {                                                                                              \
+        .lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER,                       \
+        .retired = PTHREAD_COND_INITIALIZER                                                        \
+    }
 static pool workers = POOL_INIT;
 static pool resolvers = POOL_INIT;
 static pthread_once_t pools_once = PTHREAD_ONCE_INIT;
@@ -264,15 +269,21 @@ void aioc__pools_enter(const aioc_run_opts *opts) {
         aioc_thread_pool_size(opts->threads);
 }
 
+static unsigned idle_now(const pool *p) { return __atomic_load_n(&p->idle, __ATOMIC_ACQUIRE); }
+static void idle_add(pool *p, int d) {
+    __atomic_add_fetch(&p->idle, (unsigned)d, __ATOMIC_RELEASE);
+}
+
 /* Tells the idle threads of `p` to end and joins them. Threads running a
  * job (one whose caller gave up, or another loop's) go on and stay. */
 static void stop_idle(pool *p) {
     pthread_mutex_lock(&p->lock);
-    p->retiring = p->idle > p->queued ? p->idle - p->queued : 0;
+    unsigned idle = idle_now(p);
+    p->retiring = idle > p->queued ? idle - p->queued : 0;
     pthread_cond_broadcast(&p->wake);
     /* until they have ended, or the ones left took jobs (a loop that
      * started meanwhile) */
-    while (p->retiring && p->idle > p->queued)
+    while (p->retiring && idle_now(p) > p->queued)
         pthread_cond_wait(&p->retired, &p->lock);
     p->retiring = 0;
     worker_rec *ended = p->ended;
@@ -301,11 +312,7 @@ void aioc__pools_leave(void) {
  * on, so a task that submits again as soon as it is woken finds it
  * available instead of starting another thread (as Python's
  * ThreadPoolExecutor counts them). */
-static void pool_job_done(pool *p) {
-    pthread_mutex_lock(&p->lock);
-    p->idle++;
-    pthread_mutex_unlock(&p->lock);
-}
+static void pool_job_done(pool *p) { idle_add(p, 1); }
 
 /* `idle` counts workers not running a job, including one just started
  * and one that has just finished and is about to look for the next.
@@ -319,7 +326,7 @@ static void *worker(void *arg) {
             pthread_cond_wait(&p->wake, &p->lock);
         if (!p->head) { /* told to end: the last loop has ended */
             p->retiring--;
-            p->idle--;
+            idle_add(p, -1);
             p->threads--;
             self->next = p->ended;
             p->ended = self;
@@ -336,7 +343,7 @@ static void *worker(void *arg) {
         p->queued--;
         p->started++;
         p->wait_ns += aioc__monotonic_ns() - j->queued_at;
-        p->idle--;
+        idle_add(p, -1);
         pthread_mutex_unlock(&p->lock);
         j->run(j, p); /* calls pool_job_done */
         pthread_mutex_lock(&p->lock);
@@ -370,7 +377,7 @@ static int start_worker(pool *p) {
         return failed;
     }
     p->threads++;
-    p->idle++; /* already: a stop_idle before it runs must count it */
+    idle_add(p, 1); /* already: a stop_idle before it runs must count it */
     return 0;
 }
 
@@ -381,7 +388,7 @@ static int start_worker(pool *p) {
 static int pool_submit(pool *p, job *j, bool optional) {
     pthread_once(&pools_once, pools_init);
     pthread_mutex_lock(&p->lock);
-    if (p->idle <= p->queued) { /* every idle thread is spoken for */
+    if (idle_now(p) <= p->queued) { /* every idle thread is spoken for */
         if (p->threads >= p->max || start_worker(p) != 0) {
             if (optional || p->threads == 0) {
                 pthread_mutex_unlock(&p->lock);
