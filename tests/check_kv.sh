@@ -2,7 +2,8 @@
 # Checks examples/kv (a Redis-compatible server) with Debian's redis-cli and
 # redis-benchmark (redis-tools) as the clients, and redis-server
 # (redis-server) as a second implementation where it is installed.
-#   check_kv.sh commands|expiry|pipeline|pubsub|slow|malformed|benchmark|sigint BINARY
+#   check_kv.sh [loops_]commands|expiry|pipeline|pubsub|slow|malformed|benchmark|sigint BINARY
+#   check_kv.sh shared BINARY
 # commands:  tests/peers/kv_commands.txt (every command family, their
 #            errors included) through redis-cli; the replies must be
 #            tests/peers/kv_replies.txt exactly (what the Redis docs
@@ -22,11 +23,26 @@
 # benchmark: redis-benchmark -n 20000 -c 50 -t set,get,ping completes every
 #            request (no timing is checked).
 # sigint:    Ctrl-C with clients connected (one subscribed): exit 130.
+# loops_MODE: MODE with the server on two loops (kv --loops 2): every
+#            connection on loop 1 runs its commands on loop 0 (loops.c).
+# shared:    kv --loops 2 is one keyspace: connections seen on both loops
+#            (CLIENT INFO's loop=), a SET on one seen by GETs on others, a
+#            key expiring, 20,000 INCRs from 50 connections (redis-benchmark)
+#            summing to 20,000, a MULTI/EXEC and WATCH across loops, and
+#            PUBLISH on one loop reaching subscribers on both, in order.
 # Every mode ends with Ctrl-C (status 130) and fails on a sanitizer's or
 # Valgrind's report. AIOC_TEST_EMULATOR: a command prefix for the server.
 # KEEP=1 keeps the scratch directory (tests/lib.sh).
 . "$(dirname "$0")/lib.sh"
 mode=$1 bin=$2
+loops=
+case $mode in
+loops_*)
+    mode=${mode#loops_}
+    loops="--loops 2"
+    ;;
+shared) loops="--loops 2" ;;
+esac
 peers=$(cd "$(dirname "$0")/peers" && pwd)
 command -v redis-cli >/dev/null || fail "redis-cli is missing (Debian: redis-tools)"
 fail_details() {
@@ -34,7 +50,7 @@ fail_details() {
 }
 
 start_server() { # extra flags
-    start ${AIOC_TEST_EMULATOR:-} "$bin" "$@" 0 >"$dir/server.out" 2>"$dir/server.err"
+    start ${AIOC_TEST_EMULATOR:-} "$bin" $loops "$@" 0 >"$dir/server.out" 2>"$dir/server.err"
     pid=$started
     wait_line "$dir/server.out" 's/^listening on 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' 20 "$pid" ||
         fail "the server did not start"
@@ -191,6 +207,18 @@ benchmark)
     [ "$(cli dbsize)" = 1 ] || fail "DBSIZE after SET key:__rand_int__"
     stop_server
     ;;
+shared)
+    start_server
+    timeout 120 python3 "$peers/kv_loops.py" "$port" || fail "kv_loops.py failed"
+    # INCR from 50 connections at once, on both loops: none lost
+    command -v redis-benchmark >/dev/null || fail "redis-benchmark is missing (redis-tools)"
+    timeout 300 redis-benchmark -p "$port" -q -n 20000 -c 50 -t incr >"$dir/bench.out" 2>&1 ||
+        { cat "$dir/bench.out"; fail "redis-benchmark failed"; }
+    [ "$(cli get counter:__rand_int__)" = 20000 ] ||
+        fail "20,000 INCRs made the counter $(cli get counter:__rand_int__)"
+    echo "20,000 INCRs from 50 connections: 20000"
+    stop_server
+    ;;
 sigint)
     start_server
     cli subscribe news >"$dir/sub.out" 2>&1 &
@@ -205,7 +233,7 @@ sigint)
     wait_bounded "$sub" 20 # redis-cli ends when the server closes
     ;;
 *)
-    fail "unknown mode"
+    fail "unknown mode $mode"
     ;;
 esac
-echo "ok: kv $mode"
+echo "ok: kv $mode${loops:+ ($loops)}"

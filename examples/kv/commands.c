@@ -559,13 +559,22 @@ static void cmd_config(client *c) {
     }
 }
 
-/* CLIENT SETNAME / SETINFO (which client libraries send): accepted. */
+/* CLIENT SETNAME / SETINFO (which client libraries send): accepted.
+ * CLIENT ID, and CLIENT INFO: the client's id, and (kv's own field) the
+ * loop its connection is on (--loops). */
 static void cmd_client(client *c) {
-    if (arg_is(c, 1, "SETNAME") || arg_is(c, 1, "SETINFO"))
+    if (arg_is(c, 1, "SETNAME") || arg_is(c, 1, "SETINFO")) {
         reply_ok(&c->out);
-    else
+    } else if (arg_is(c, 1, "ID") && c->argc == 2) {
+        reply_int(&c->out, (long long)c->id);
+    } else if (arg_is(c, 1, "INFO") && c->argc == 2) {
+        char info[64];
+        int n = snprintf(info, sizeof info, "id=%llu db=0 loop=%u\n", c->id, c->loop);
+        reply_bulk(&c->out, info, (size_t)n);
+    } else {
         reply_error(&c->out, "ERR unknown subcommand '%.*s'. Try CLIENT HELP.", (int)c->argv[1].len,
                     c->argv[1].p);
+    }
 }
 
 static void cmd_command(client *c);

@@ -1,6 +1,6 @@
 /* kv: a Redis-compatible key-value server (Tokio's "mini-redis", in aioc).
  *
- *     kv [--host HOST] [--pubsub-limit BYTES] [PORT]
+ *     kv [--host HOST] [--pubsub-limit BYTES] [--loops N] [PORT]
  *
  * It serves on 127.0.0.1 port 6379 unless told otherwise (PORT 0: any
  * free port), prints "listening on HOST:PORT" once it is ready, and stops
@@ -25,23 +25,31 @@
  *     all their replies at once -> read again
  *
  * so a client that pipelines 100 requests gets its 100 replies in one
- * send. Files: kv.h says which file holds what. */
+ * send. Files: kv.h says which file holds what.
+ *
+ * With --loops N (a number or "auto": one per CPU) it runs N loops, a
+ * thread each, every one listening on the port (SO_REUSEPORT), and stays
+ * one keyspace: loop 0 owns all the data and runs every command, the
+ * other loops read their connections' requests and write the replies,
+ * handing each batch to loop 0 and back by two loop calls (loops.c says
+ * how, and why not shards). CLIENT INFO's "loop=" names a connection's
+ * loop. */
 #define _POSIX_C_SOURCE 200809L
 #include "kv.h"
 #include "store.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 
-#define IN_FIRST (16 * 1024)           /* a client's first input buffer */
-#define IN_LIMIT (1024L * 1024 * 1024) /* its largest: one request (Redis's query buffer limit) */
-#define OUT_FLUSH (64 * 1024)          /* replies held back while a batch runs */
-#define SWEEP_EVERY 0.1                /* seconds between active expiry sweeps */
-#define SWEEP_BUDGET 10.0              /* milliseconds a sweep may take */
-#define LINGER 2.0                     /* seconds a leaving client has to take its last replies */
+#define IN_FIRST (16 * 1024)  /* a client's first input buffer */
+#define OUT_FLUSH (64 * 1024) /* replies held back while a batch runs */
+#define SWEEP_EVERY 0.1       /* seconds between active expiry sweeps */
+#define SWEEP_BUDGET 10.0     /* milliseconds a sweep may take */
+#define LINGER 2.0            /* seconds a leaving client has to take its last replies */
 
 size_t pubsub_limit = 32 * 1024 * 1024; /* Redis's client-output-buffer-limit pubsub, hard */
 
@@ -81,6 +89,10 @@ static void *writer(void *arg) {
 }
 
 void client_output_ready(client *c) {
+    if (c->remote) {
+        remote_output_ready(c);
+        return;
+    }
     if (!c->has_writer || c->dropped)
         return; /* the reading task sends it at the end of its batch */
     size_t queued = c->out.len + aioc_stream_write_buffered(c->conn);
@@ -103,6 +115,10 @@ void client_output_ready(client *c) {
  * within a loop turn in one system call), or to the client's writer task
  * once it has subscribed. Returns 0, or an error: the client is gone. */
 static int send_replies(client *c) {
+    if (c->remote) { /* a proxy on loop 0: the replies go home */
+        remote_send(c, 0);
+        return 0;
+    }
     if (!c->has_writer && pubsub_count(c)) {
         /* from now on PUBLISH may add to c->out at any time */
         c->writer = aioc_spawn(writer, c);
@@ -147,7 +163,7 @@ static long read_more(client *c) {
 /* Runs every complete request in c->in, replies into c->out. Returns 0,
  * or -1 if the client must be closed (QUIT, a protocol error, a reply
  * that could not be sent). */
-static int run_requests(client *c) {
+int run_requests(client *c) {
     resp_parser *p = &c->parser;
     int r;
     while ((r = resp_parse(p, c->in.data, c->in.len)) == RESP_REQUEST) {
@@ -184,10 +200,21 @@ static int run_requests(client *c) {
     return 0;
 }
 
+unsigned long long client_new_id(void) {
+    static _Thread_local unsigned long long made; /* by this loop */
+    unsigned loops = aioc_loop_count() ? aioc_loop_count() : 1;
+    return ++made * loops + aioc_loop_index();
+}
+
 /* One connection, in a task of its own (the server's handler). */
 static void serve(aioc_stream *conn, void *arg) {
     (void)arg;
+    if (aioc_loop_index() != 0) {
+        remote_serve(conn); /* its commands run on loop 0 */
+        return;
+    }
     client c = {.conn = conn, .task = aioc_current(), .parser = {.want = -1}};
+    c.id = client_new_id();
     aioc_event_init(&c.wake);
     int alive = 1;
     while (alive) {
@@ -254,15 +281,96 @@ struct config {
     const char *host, *port;
 };
 
+/* Several loops: loop 0 binds first (port 0 picks the port there) and
+ * hands the port to the others; each tells loop 0 once it listens (or
+ * could not), and, at the end, once its connections are all closed.
+ * Every field is touched by its own loop only: the calls carry the news. */
+static struct {
+    char port[16];       /* a sibling's: the port to share ("": give up) */
+    aioc_event port_set; /* a sibling's: port is set */
+    aioc_event stop;     /* a sibling's: loop 0 gave up */
+} sibling[AIOC_LOOPS_MAX];
+static unsigned listening, siblings_done; /* loop 0's */
+static int sibling_error;                 /* loop 0's: the first sibling that failed */
+static aioc_event all_listening = AIOC_EVENT_INIT, all_siblings_done = AIOC_EVENT_INIT;
+
+static void take_port(void *arg) {
+    (void)arg;
+    aioc_event_set(&sibling[aioc_loop_index()].port_set);
+}
+
+static void stop_here(void *arg) {
+    (void)arg;
+    aioc_event_set(&sibling[aioc_loop_index()].stop);
+}
+
+static void one_more_listening(void *arg) { /* on loop 0 */
+    int err = (int)(intptr_t)arg;
+    if (err && !sibling_error)
+        sibling_error = err;
+    if (++listening == aioc_loop_count())
+        aioc_event_set(&all_listening);
+}
+
+static void one_more_done(void *arg) { /* on loop 0 */
+    (void)arg;
+    if (++siblings_done == aioc_loop_count() - 1)
+        aioc_event_set(&all_siblings_done);
+}
+
+/* Loop 0 shares the port with the others (NULL: it could not listen),
+ * waits until they listen, and returns 0 or the first one's error. */
+static int share_port(aioc_server *srv) {
+    unsigned loops = aioc_loop_count();
+    for (unsigned i = 1; i < loops; i++) {
+        if (srv)
+            snprintf(sibling[i].port, sizeof sibling[i].port, "%d", aioc_server_port(srv));
+        aioc_loop_call(aioc_loop_at(i), take_port, NULL);
+    }
+    if (!srv)
+        return 0;
+    listening++;
+    if (listening < loops && aioc_event_wait(&all_listening))
+        return -ECANCELED;
+    if (sibling_error)
+        for (unsigned i = 1; i < loops; i++)
+            aioc_loop_call(aioc_loop_at(i), stop_here, NULL);
+    return sibling_error;
+}
+
 static void *server(void *arg) {
     struct config *cfg = arg;
+    unsigned index = aioc_loop_index(), loops = aioc_loop_count();
+    const char *port = cfg->port;
+    if (index > 0) { /* the port loop 0 picked, or nothing if it gave up */
+        if (aioc_event_wait(&sibling[index].port_set) || !sibling[index].port[0])
+            return NULL;
+        port = sibling[index].port;
+    }
+    aioc_server_opts opts = {.reuse_port = loops > 1};
     int err;
-    aioc_server *srv = aioc_tcp_serve(cfg->host, cfg->port, serve, NULL, NULL, &err);
-    if (!srv) {
-        fprintf(stderr, "kv: cannot listen on %s port %s: %s\n", cfg->host, cfg->port,
+    aioc_server *srv = aioc_tcp_serve(cfg->host, port, serve, NULL, &opts, &err);
+    if (!srv)
+        fprintf(stderr, "kv: cannot listen on %s port %s: %s\n", cfg->host, port,
                 aioc_strerror(err));
+    if (index > 0) {
+        aioc_loop_call(aioc_loop_at(0), one_more_listening, (void *)(intptr_t)(srv ? 0 : err));
+        if (!srv)
+            return aioc_fail(err);
+        aioc_event_wait(&sibling[index].stop); /* until Ctrl-C, or loop 0 gives up */
+        aioc_scope shield;                     /* then close properly, even though cancelled */
+        aioc_shield_enter(&shield);
+        aioc_server_close(srv, 1.0);
+        aioc_loop_call(aioc_loop_at(0), one_more_done, NULL); /* its proxies are gone */
+        aioc_scope_exit(&shield);
+        return NULL;
+    }
+    if (loops > 1 && (err = share_port(srv)) && srv) {
+        aioc_server_close(srv, 0);
         return aioc_fail(err);
     }
+    if (!srv)
+        return aioc_fail(err);
     printf("listening on %s:%d\n", cfg->host, aioc_server_port(srv));
     fflush(stdout);
     aioc_task sweep = aioc_spawn(sweeper, NULL);
@@ -273,6 +381,8 @@ static void *server(void *arg) {
     aioc_cancel(sweep);
     aioc_await(sweep, NULL);
     aioc_server_close(srv, 1.0);
+    if (loops > 1 && siblings_done < loops - 1)
+        aioc_event_wait(&all_siblings_done); /* their clients' last commands run here */
     store_flush();
     aioc_scope_exit(&shield);
     return NULL;
@@ -288,12 +398,13 @@ static void raise_descriptor_limit(void) {
 }
 
 static int usage(void) {
-    fprintf(stderr, "usage: kv [--host HOST] [--pubsub-limit BYTES] [PORT]\n");
+    fprintf(stderr, "usage: kv [--host HOST] [--pubsub-limit BYTES] [--loops N] [PORT]\n");
     return 2;
 }
 
 int main(int argc, char **argv) {
     struct config cfg = {"127.0.0.1", "6379"};
+    aioc_run_opts opts = {.loops = 1};
     int i = 1;
     for (; i < argc && strncmp(argv[i], "--", 2) == 0; i += 2) {
         if (i + 1 >= argc)
@@ -305,6 +416,13 @@ int main(int argc, char **argv) {
             pubsub_limit = strtoull(argv[i + 1], &end, 10);
             if (*end || !pubsub_limit)
                 return usage();
+        } else if (strcmp(argv[i], "--loops") == 0) {
+            const char *n = argv[i + 1];
+            opts.loops = strcmp(n, "auto") == 0 ? AIOC_LOOPS_AUTO : (unsigned)atoi(n);
+            if (!opts.loops || (opts.loops > AIOC_LOOPS_MAX && opts.loops != AIOC_LOOPS_AUTO)) {
+                fprintf(stderr, "kv: --loops: 1 to %u, or auto\n", AIOC_LOOPS_MAX);
+                return 2;
+            }
         } else {
             return usage();
         }
@@ -315,5 +433,9 @@ int main(int argc, char **argv) {
         return usage();
     raise_descriptor_limit();
     commands_init();
-    return aioc_run(server, &cfg, NULL) ? 1 : 0;
+    for (unsigned l = 0; l < AIOC_LOOPS_MAX; l++) {
+        aioc_event_init(&sibling[l].port_set);
+        aioc_event_init(&sibling[l].stop);
+    }
+    return aioc_run_with(server, &cfg, NULL, &opts) ? 1 : 0;
 }

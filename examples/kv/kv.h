@@ -7,6 +7,7 @@
  *   store.c     the keyspace, with expiry     (dict.c: the hash table)
  *   pubsub.c    channels and patterns: SUBSCRIBE, PUBLISH...
  *   multi.c     transactions: MULTI, EXEC, DISCARD, WATCH
+ *   loops.c     --loops N: connections on every loop, commands on loop 0
  */
 #ifndef KV_KV_H
 #define KV_KV_H
@@ -50,6 +51,16 @@ typedef struct client {
     struct queued *queued; /* multi.c's */
     size_t nqueued, qcap;
     dict watching; /* the keys it watches (vals unused) */
+
+    /* Several loops (loops.c): a client whose connection another loop
+     * serves is a proxy on loop 0, with no stream: its replies go back
+     * to that loop by loop calls. */
+    struct remote *remote;    /* its connection's side (NULL: conn is here);
+                                 loop 0 only hands the pointer back */
+    unsigned loop;            /* the loop its connection is on */
+    unsigned long long id;    /* CLIENT INFO's */
+    struct client *next_push; /* in loops.c's list of proxies to flush */
+    int push_pending;         /* in that list */
 } client;
 
 /* A command of the table (commands.c). */
@@ -63,6 +74,9 @@ typedef struct command {
 } command;
 enum { KEY1 = 1, KEYS, KEYPAIRS };
 
+/* A client's largest input buffer: one request (Redis's query buffer limit). */
+#define IN_LIMIT (1024L * 1024 * 1024)
+
 /* Limits, set by flags in kv.c. */
 extern size_t pubsub_limit; /* bytes queued for a subscriber before it is dropped */
 
@@ -75,6 +89,16 @@ void command_exec(client *c, const command *cmd);
 /* kv.c: the replies in c->out are ready to go (wakes its writer, if it has
  * one, and drops the client if too much is queued). */
 void client_output_ready(client *c);
+/* kv.c: runs every complete request in c->in, replies into c->out.
+ * Returns 0, or -1 if the client must be closed. */
+int run_requests(client *c);
+/* kv.c: a new client id (unique in the process). */
+unsigned long long client_new_id(void);
+
+/* loops.c: with several loops, loop 0 runs every command: */
+void remote_serve(aioc_stream *conn);    /* a connection on another loop */
+void remote_send(client *c, int pushed); /* hands a proxy's c->out back home */
+void remote_output_ready(client *c);     /* PUBLISH gave a proxy output */
 
 /* pubsub.c */
 void cmd_subscribe(client *c);
