@@ -81,6 +81,7 @@
 #include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -200,14 +201,20 @@ static int is_browser(const client *c) {
 #endif
 }
 
-/* Everyone who has a nickname, in a circular list. */
-static client room = {.prev = &room, .next = &room};
-static size_t online;
+/* The room's state is per loop (with --loops N, each loop has its own
+ * members: see "across loops"), hence _Thread_local. */
+
+/* Everyone who has a nickname (on this loop), in a circular list; made
+ * empty by room_init when the loop starts. */
+static _Thread_local client room;
+static _Thread_local size_t online;
+
+static void room_init(void) { room.prev = room.next = &room; }
 
 /* Clients whose queue is full, and an event set whenever one of them
  * takes from it: senders waiting for room look again then. */
-static size_t nfull;
-static aioc_event room_freed = AIOC_EVENT_INIT;
+static _Thread_local size_t nfull;
+static _Thread_local aioc_event room_freed = AIOC_EVENT_INIT;
 
 static void set_full(client *c, int full) {
     if (c->full == full)
@@ -264,7 +271,7 @@ static void send_to(client *c, msg *m) {
 /* Waits until every client in the room but `from` has room in its queue,
  * dropping those whose full queue has not moved for STUCK seconds.
  * Returns 0, or -ECANCELED if the sender is cancelled meanwhile. */
-static int wait_for_room(const client *from) {
+static int wait_for_local_room(const client *from) {
     while (nfull > (from->full ? 1u : 0u)) {
         int waiting = 0;
         double deadline = INFINITY; /* when the first full queue could count as stuck */
@@ -316,6 +323,473 @@ static void tell(client *c, msg *m) {
     }
 }
 
+/* -------------------------------------------------------- across loops -- */
+
+/* With --loops N, each loop has a room of its own: its members, their
+ * queues, its count, touched by that loop's thread only, so no lock is
+ * shared between loops. What crosses is messages, by aioc_loop_call:
+ *
+ *   - every line and notice a loop gives its own clients is also
+ *     forwarded to each other loop, which gives it to its clients. Lines
+ *     for a loop gather in an outbox during the loop's turn and leave in
+ *     one call at its end (a busy room costs a call per loop per turn,
+ *     not per line). Calls between two loops run in the order made, so a
+ *     sender's lines arrive everywhere in the order sent;
+ *   - each loop's relay task takes what arrives and gives it to its
+ *     clients, waiting for room in their queues as a local sender does,
+ *     then tells the sending loop how many lines it has delivered. A loop
+ *     lets at most QUEUE_LINES lines be on their way to another one:
+ *     beyond that, its senders wait (as for a full queue), so a flood
+ *     from one loop slows to what the slowest loop takes, and memory
+ *     stays bounded;
+ *   - /who asks every other loop for its names and waits for the answers;
+ *   - nicknames are unique across the loops: loop 0 keeps the list of
+ *     those taken, and a client on another loop claims its nickname there
+ *     (a round trip) before it joins;
+ *   - joins and leaves carry +1 / -1, which every loop adds up: the count
+ *     in the welcome is everyone's. */
+
+typedef struct batch {
+    struct batch *next; /* in the receiving loop's inbox */
+    unsigned from;      /* the sending loop */
+    size_t lines, len, cap;
+    char data[]; /* a record per line, each followed by the line's bytes */
+} batch;
+
+typedef struct record {
+    long delta; /* +1: a join, -1: a leave, 0: a line or a notice */
+    size_t len;
+} record;
+
+static _Thread_local batch *outbox[AIOC_LOOPS_MAX];    /* lines for each loop, this turn */
+static _Thread_local size_t in_flight[AIOC_LOOPS_MAX]; /* lines sent to each, not yet delivered */
+static _Thread_local aioc_event credit_freed = AIOC_EVENT_INIT;
+static _Thread_local int flush_scheduled;       /* flush_outboxes is due at the turn's end */
+static _Thread_local int loop_closing;          /* the loop ends: send at once */
+static _Thread_local long online_elsewhere;     /* members of the other loops' rooms */
+static _Thread_local batch *inbox, *inbox_last; /* arrived, for the relay */
+static _Thread_local aioc_event inbox_ready = AIOC_EVENT_INIT;
+static _Thread_local int relaying; /* the relay task runs */
+
+/* On the sending loop: `n` lines it sent to loop `to` were delivered. */
+static void credit_back(void *arg) {
+    uintptr_t v = (uintptr_t)arg;
+    in_flight[v % AIOC_LOOPS_MAX] -= v / AIOC_LOOPS_MAX;
+    aioc_event_set(&credit_freed);
+}
+
+static void acknowledge(const batch *b) {
+    uintptr_t v = (uintptr_t)b->lines * AIOC_LOOPS_MAX + aioc_loop_index();
+    aioc_loop_call(aioc_loop_at(b->from), credit_back, (void *)v);
+}
+
+/* On the receiving loop: a batch arrives for the relay. */
+static void inbox_put(void *arg) {
+    batch *b = arg;
+    if (!relaying) { /* this loop is closing: nobody to give it to */
+        acknowledge(b);
+        free(b);
+        return;
+    }
+    b->next = NULL;
+    if (inbox_last)
+        inbox_last->next = b;
+    else
+        inbox = b;
+    inbox_last = b;
+    aioc_event_set(&inbox_ready);
+}
+
+static void send_batch(unsigned to) {
+    batch *b = outbox[to];
+    outbox[to] = NULL;
+    if (b && aioc_loop_call(aioc_loop_at(to), inbox_put, b)) {
+        in_flight[to] -= b->lines; /* that loop has ended */
+        free(b);
+    }
+}
+
+static void flush_outboxes(void *arg) {
+    (void)arg;
+    flush_scheduled = 0;
+    for (unsigned i = 0; i < aioc_loop_count(); i++)
+        send_batch(i);
+}
+
+/* Hands `m` (a line or a notice, as given to this loop's clients) to every
+ * other loop, for its clients; `delta`: +1 for a join, -1 for a leave. */
+static void forward(const msg *m, long delta) {
+    unsigned loops = aioc_loop_count(), me = aioc_loop_index();
+    if (loops < 2 || !m)
+        return;
+    size_t need = sizeof(record) + m->len;
+    for (unsigned i = 0; i < loops; i++) {
+        batch *b = outbox[i];
+        if (i == me)
+            continue;
+        if (!b || b->len + need > b->cap) {
+            size_t cap = b ? 2 * b->cap : 4096;
+            while (cap < (b ? b->len : 0) + need)
+                cap *= 2;
+            batch *grown = realloc(b, sizeof *grown + cap);
+            if (!grown)
+                continue; /* out of memory: this line is lost for loop i */
+            if (!b)
+                grown->from = me, grown->lines = grown->len = 0;
+            grown->cap = cap;
+            b = outbox[i] = grown;
+        }
+        record r = {delta, m->len};
+        memcpy(b->data + b->len, &r, sizeof r);
+        memcpy(b->data + b->len + sizeof r, m->text, m->len);
+        b->len += need;
+        b->lines++;
+        in_flight[i]++;
+        if (loop_closing)
+            send_batch(i);
+    }
+    if (loop_closing || flush_scheduled)
+        return;
+    if (aioc_call_error(aioc_call_soon(flush_outboxes, NULL)) == 0)
+        flush_scheduled = 1;
+    else
+        flush_outboxes(NULL); /* cannot wait for the turn's end */
+}
+
+/* Waits until no other loop has QUEUE_LINES lines of ours to deliver.
+ * Returns 0, or -ECANCELED. */
+static int wait_for_credit(void) {
+    for (unsigned i = 0; i < aioc_loop_count(); i++)
+        while (in_flight[i] >= QUEUE_LINES) {
+            aioc_event_clear(&credit_freed);
+            int err = aioc_event_wait(&credit_freed);
+            if (err)
+                return err;
+        }
+    return 0;
+}
+
+/* Waits until the room has space for a line from `from`: in this loop's
+ * queues, and on its way to the other loops. */
+static int wait_for_room(const client *from) {
+    int err = wait_for_credit();
+    return err ? err : wait_for_local_room(from);
+}
+
+/* The relay task of a loop: gives its clients what the other loops
+ * forward, in order, waiting for room in their queues like a local
+ * sender. Runs until cancelled. */
+static void *relay(void *arg) {
+    (void)arg;
+    client elsewhere = {0}; /* the sender of what comes from other loops */
+    int err = 0;
+    while (!err) {
+        while (!inbox && !err) {
+            aioc_event_clear(&inbox_ready);
+            err = aioc_event_wait(&inbox_ready);
+        }
+        if (err)
+            break;
+        batch *b = inbox;
+        if (!(inbox = b->next))
+            inbox_last = NULL;
+        for (size_t off = 0; off < b->len;) {
+            record r;
+            memcpy(&r, b->data + off, sizeof r);
+            const char *text = b->data + off + sizeof r;
+            off += sizeof r + r.len;
+            online_elsewhere += r.delta;
+            if (err || (err = wait_for_local_room(&elsewhere)))
+                continue; /* cancelled: the loop closes, counts only */
+            msg *m = malloc(sizeof *m + r.len + 1);
+            if (!m)
+                continue;
+            m->refs = 1;
+            m->len = r.len;
+            memcpy(m->text, text, r.len);
+            m->text[r.len] = '\0';
+            broadcast(m, NULL);
+        }
+        acknowledge(b);
+        free(b);
+    }
+    relaying = 0;
+    while (inbox) {
+        batch *b = inbox;
+        inbox = b->next;
+        acknowledge(b);
+        free(b);
+    }
+    inbox_last = NULL;
+    return NULL;
+}
+
+/* Starts this loop's relay (with several loops). Returns 0 or an error. */
+static int relay_start(aioc_task *t) {
+    if (aioc_loop_count() < 2)
+        return 0;
+    relaying = 1;
+    *t = aioc_spawn(relay, NULL);
+    return aioc_task_error(*t);
+}
+
+/* The loop ends: what is still for other loops goes at once, and the
+ * relay stops. */
+static void relay_stop(aioc_task t) {
+    if (aioc_loop_count() < 2)
+        return;
+    loop_closing = 1;
+    flush_outboxes(NULL);
+    aioc_cancel(t);
+    aioc_await(t, NULL);
+}
+
+/* Sends `m` to this loop's room and to every other loop's; drops the
+ * caller's reference. */
+static void broadcast_everywhere(msg *m) {
+    forward(m, 0);
+    broadcast(m, NULL);
+}
+
+/* --- /who on every loop. The question lives on the asking loop's heap:
+ * the asker may be gone (cancelled) before the last answer comes, which
+ * then frees it. */
+typedef struct who_answer {
+    size_t len;
+    char names[]; /* "a b c" */
+} who_answer;
+
+typedef struct who_question {
+    unsigned asker; /* the asking loop */
+    size_t pending; /* answers still to come */
+    int abandoned;  /* the asker went away */
+    aioc_event answered;
+    who_answer *answers[AIOC_LOOPS_MAX]; /* each loop's names */
+} who_question;
+
+/* This loop's names, space-separated, as an answer (NULL: no memory). */
+static who_answer *room_names(void) {
+    size_t len = 0;
+    for (client *o = room.next; o != &room; o = o->next)
+        len += strlen(o->nick) + 1;
+    who_answer *a = malloc(sizeof *a + len + 1);
+    if (!a)
+        return NULL;
+    char *p = a->names;
+    for (client *o = room.next; o != &room; o = o->next)
+        p += sprintf(p, p == a->names ? "%s" : " %s", o->nick);
+    *p = '\0';
+    a->len = (size_t)(p - a->names);
+    return a;
+}
+
+static void who_free(who_question *q) {
+    for (unsigned i = 0; i < AIOC_LOOPS_MAX; i++)
+        free(q->answers[i]);
+    free(q);
+}
+
+typedef struct who_reply {
+    who_question *q;
+    unsigned loop;
+    who_answer *answer;
+} who_reply;
+
+static void who_answered(void *arg) { /* on the asking loop */
+    who_reply *r = arg;
+    who_question *q = r->q;
+    q->answers[r->loop] = r->answer;
+    free(r);
+    if (--q->pending == 0) {
+        if (q->abandoned)
+            who_free(q);
+        else
+            aioc_event_set(&q->answered);
+    }
+}
+
+static void who_asked(void *arg) { /* on each other loop */
+    who_question *q = arg;
+    who_reply *r = malloc(sizeof *r);
+    if (!r)
+        abort(); /* no way to answer: the asker would wait forever */
+    r->q = q;
+    r->loop = aioc_loop_index();
+    r->answer = room_names(); /* NULL (no memory): no names from here */
+    if (aioc_loop_call(aioc_loop_at(q->asker), who_answered, r)) {
+        free(r->answer);
+        free(r);
+    }
+}
+
+static int by_name(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* "/who": one line with every nickname, on every loop, sorted. */
+static void who(client *c) {
+    unsigned loops = aioc_loop_count(), me = aioc_loop_index();
+    who_question *q = calloc(1, sizeof *q);
+    if (!q)
+        return;
+    q->asker = me;
+    aioc_event_init(&q->answered);
+    for (unsigned i = 0; i < loops; i++)
+        if (i != me && aioc_loop_call(aioc_loop_at(i), who_asked, q) == 0)
+            q->pending++;
+    while (q->pending) {
+        if (aioc_event_wait(&q->answered)) { /* cancelled: the last answer frees it */
+            q->abandoned = 1;
+            return;
+        }
+    }
+    q->answers[me] = room_names();
+    size_t len = strlen("* online:\n"), n = 0;
+    for (unsigned i = 0; i < loops; i++)
+        if (q->answers[i] && q->answers[i]->len) {
+            len += 1 + q->answers[i]->len;
+            n++;
+            for (const char *p = q->answers[i]->names; *p; p++)
+                n += *p == ' ';
+        }
+    char **names = malloc((n ? n : 1) * sizeof *names);
+    msg *m = malloc(sizeof *m + len + 1);
+    if (names && m) {
+        size_t k = 0;
+        for (unsigned i = 0; i < loops; i++) {
+            char *save, *name;
+            if (q->answers[i])
+                for (name = strtok_r(q->answers[i]->names, " ", &save); name;
+                     name = strtok_r(NULL, " ", &save))
+                    names[k++] = name;
+        }
+        qsort(names, k, sizeof *names, by_name);
+        m->refs = 1;
+        char *p = m->text + sprintf(m->text, "* online:");
+        for (size_t i = 0; i < k; i++)
+            p += sprintf(p, " %s", names[i]);
+        strcpy(p, "\n");
+        m->len = (size_t)(p + 1 - m->text);
+        tell(c, m);
+    } else {
+        free(m);
+    }
+    free(names);
+    who_free(q);
+}
+
+/* --- Nicknames, unique across loops: loop 0's list of those taken. */
+typedef struct claim {
+    struct claim *next;
+    unsigned asker;   /* the asking loop */
+    int granted;      /* loop 0's answer */
+    int answered;     /* the answer has come back */
+    int abandoned;    /* the asker went away first */
+    aioc_event event; /* the asker's */
+    char nick[MAX_NICK + 1];
+} claim;
+
+static claim *claimed; /* loop 0's: the nicknames taken, one node each */
+
+/* On loop 0: takes the node's nickname if free. Returns whether it did
+ * (the node is then in the list). */
+static int take_nick(claim *c) {
+    for (claim *o = claimed; o; o = o->next)
+        if (strcmp(o->nick, c->nick) == 0)
+            return 0;
+    c->next = claimed;
+    claimed = c;
+    return 1;
+}
+
+/* On loop 0: frees the nickname of the node (a release message). */
+static void nick_released(void *arg) {
+    claim *c = arg;
+    for (claim **p = &claimed; *p; p = &(*p)->next)
+        if (strcmp((*p)->nick, c->nick) == 0) {
+            claim *gone = *p;
+            *p = gone->next;
+            free(gone);
+            break;
+        }
+    free(c);
+}
+
+/* Frees `nick` on loop 0, from any loop. */
+static void release_nick(const char *nick) {
+    if (aioc_loop_count() < 2)
+        return;
+    claim *c = calloc(1, sizeof *c);
+    if (!c)
+        return; /* the nickname stays taken */
+    strcpy(c->nick, nick);
+    if (aioc_loop_index() == 0)
+        nick_released(c);
+    else if (aioc_loop_call(aioc_loop_at(0), nick_released, c))
+        free(c);
+}
+
+static void nick_answered(void *arg) { /* on the asking loop */
+    claim *c = arg;
+    c->answered = 1;
+    if (!c->abandoned) {
+        aioc_event_set(&c->event);
+    } else {
+        if (c->granted)
+            release_nick(c->nick);
+        free(c);
+    }
+}
+
+static void nick_asked(void *arg) { /* on loop 0 */
+    claim *c = arg;
+    claim *kept = malloc(sizeof *kept);
+    if (kept) {
+        *kept = *c;
+        if (!(c->granted = take_nick(kept)))
+            free(kept);
+    }
+    if (aioc_loop_call(aioc_loop_at(c->asker), nick_answered, c)) {
+        if (c->granted)
+            nick_released(c); /* frees c too */
+        else
+            free(c);
+    }
+}
+
+/* Claims `nick` on every loop. Returns 1 if it was free (it is now this
+ * client's), 0 if taken, or -ECANCELED. */
+static int claim_nick(const char *nick) {
+    if (aioc_loop_count() < 2)
+        return 1;
+    claim *c = calloc(1, sizeof *c);
+    if (!c)
+        return 0;
+    strcpy(c->nick, nick);
+    if (aioc_loop_index() == 0) {
+        int granted = take_nick(c);
+        if (!granted)
+            free(c);
+        return granted;
+    }
+    c->asker = aioc_loop_index();
+    aioc_event_init(&c->event);
+    if (aioc_loop_call(aioc_loop_at(0), nick_asked, c)) {
+        free(c);
+        return 0;
+    }
+    while (!c->answered) {
+        int err = aioc_event_wait(&c->event);
+        if (err) { /* the answer frees it, and the nickname if granted */
+            c->abandoned = 1;
+            return err;
+        }
+    }
+    int granted = c->granted;
+    free(c);
+    return granted;
+}
+
 /* ------------------------------------------------ across processes (Redis) -- */
 
 #ifdef CHAT_REDIS
@@ -327,10 +801,12 @@ static void tell(client *c, msg *m) {
 #define BACKOFF_MAX 5.0
 
 static const char *redis_url; /* NULL: this process is the whole room */
-static aioc_redis *pub;       /* PUBLISH goes out on it (it reconnects) */
-static int pub_down;          /* its last PUBLISH failed (logged once) */
-static char origin[96];       /* this process's tag on what it publishes */
-static client nobody;         /* the sender of lines from other servers */
+/* (each loop publishes its clients' lines on a connection of its own;
+ * loop 0's subscriber takes the other servers' lines for every loop) */
+static _Thread_local aioc_redis *pub; /* PUBLISH goes out on it (it reconnects) */
+static _Thread_local int pub_down;    /* its last PUBLISH failed (logged once) */
+static char origin[96];               /* this process's tag on what it publishes */
+static _Thread_local client nobody;   /* the sender of lines from other servers */
 
 /* Tells the other servers about `m` (a line for the room, as broadcast
  * gives it to local clients): PUBLISH "ORIGIN LINE" on CHANNEL. The caller
@@ -388,7 +864,7 @@ static void deliver(const aioc_redis_message *rm) {
     m->len = len + 1;
     printable(m->text, space + 1, len); /* whoever published it */
     strcpy(m->text + len, "\n");
-    broadcast(m, NULL);
+    broadcast_everywhere(m);
 }
 
 /* The subscriber task: reads the channel and hands the other servers'
@@ -410,7 +886,7 @@ static void *subscriber(void *arg) {
             printf("redis: subscribed to %s\n", CHANNEL);
             fflush(stdout);
             if (told)
-                broadcast(msg_printf("* the other servers are back\n"), NULL);
+                broadcast_everywhere(msg_printf("* the other servers are back\n"));
             was_up = 1, told = 0;
             backoff = BACKOFF_MIN;
             while (!(err = aioc_redis_pubsub_next(ps, &rm))) {
@@ -425,9 +901,8 @@ static void *subscriber(void *arg) {
         fprintf(stderr, "chat: redis: %s: %s; subscribing again in %.1f s\n", redis_url,
                 aioc_redis_strerror(err), backoff);
         if (was_up && !told) {
-            broadcast(msg_printf("* lost the other servers: only this server's users "
-                                 "hear you for now\n"),
-                      NULL);
+            broadcast_everywhere(msg_printf("* lost the other servers: only this server's "
+                                            "users hear you for now\n"));
             told = 1;
         }
         if (aioc_sleep(backoff))
@@ -438,25 +913,32 @@ static void *subscriber(void *arg) {
 
 /* Connects the PUBLISH connection and starts the subscriber. Returns 0 or
  * the connect's error. */
-static int redis_start(aioc_task *sub) {
+static void make_origin(void) {
     char host[64] = "?";
     struct timespec ts;
     gethostname(host, sizeof host - 1);
     clock_gettime(CLOCK_REALTIME, &ts);
     snprintf(origin, sizeof origin, "%s/%ld/%ld", host, (long)getpid(), (long)ts.tv_nsec);
+}
+
+static int redis_start(aioc_task *sub) {
     int err;
     if (!(pub = aioc_redis_connect(redis_url, NULL, &err))) {
         fprintf(stderr, "chat: redis: cannot connect to %s: %s\n", redis_url,
                 aioc_redis_strerror(err));
         return err;
     }
+    if (aioc_loop_index() > 0)
+        return 0; /* one subscriber per process, on loop 0 */
     *sub = aioc_spawn(subscriber, NULL);
     return aioc_task_error(*sub);
 }
 
 static void redis_stop(aioc_task sub) {
-    aioc_cancel(sub);
-    aioc_await(sub, NULL);
+    if (aioc_loop_index() == 0) {
+        aioc_cancel(sub);
+        aioc_await(sub, NULL);
+    }
     aioc_redis_close(pub);
     pub = NULL;
 }
@@ -477,12 +959,14 @@ static void join(client *c) {
     msg *m = msg_printf("* %s joined\n", c->nick);
     if (m)
         send_to_room(m, NULL);
+    forward(m, +1);
     c->prev = room.prev;
     c->next = &room;
     room.prev->next = c;
     room.prev = c;
     online++;
-    tell(c, msg_printf("* welcome, %s: %zu online (/who, /quit)\n", c->nick, online));
+    tell(c, msg_printf("* welcome, %s: %ld online (/who, /quit)\n", c->nick,
+                       (long)online + online_elsewhere));
     if (m) {
         publish(m, 0);
         msg_unref(m);
@@ -494,29 +978,14 @@ static void leave(client *c, const char *why) {
     c->prev->next = c->next;
     c->next->prev = c->prev;
     online--;
+    release_nick(c->nick);
     msg *m = msg_printf("* %s %s\n", c->nick, why);
+    forward(m, -1);
     if (m) {
         send_to_room(m, NULL);
         publish(m, 1);
         msg_unref(m);
     }
-}
-
-/* "/who": one line with every nickname. */
-static void who(client *c) {
-    size_t len = strlen("* online:\n");
-    for (client *o = room.next; o != &room; o = o->next)
-        len += 1 + strlen(o->nick);
-    msg *m = malloc(sizeof *m + len + 1);
-    if (!m)
-        return;
-    m->refs = 1;
-    m->len = len;
-    char *p = m->text + sprintf(m->text, "* online:");
-    for (client *o = room.next; o != &room; o = o->next)
-        p += sprintf(p, " %s", o->nick);
-    strcpy(p, "\n");
-    tell(c, m);
 }
 
 /* ------------------------------------------------------------ sessions -- */
@@ -602,6 +1071,7 @@ static int valid_nick(const char *s) {
 /* Asks until the client gives a valid, free nickname. Returns 0, or a
  * negative code if the client went away first. */
 static int choose_nick(client *c, char *text) {
+    int claimed_here;
     tell(c, msg_printf("* nickname?\n"));
     for (;;) {
         long n = read_line(c, text);
@@ -611,8 +1081,10 @@ static int choose_nick(client *c, char *text) {
             tell(c, msg_printf("* a nickname is 1 to %d letters, digits, - or _; "
                                "nickname?\n",
                                MAX_NICK));
-        else if (find(text))
+        else if (find(text) || (claimed_here = claim_nick(text)) == 0)
             tell(c, msg_printf("* %s is taken; nickname?\n", text));
+        else if (claimed_here < 0)
+            return claimed_here; /* cancelled while loop 0 looked */
         else
             break;
     }
@@ -640,6 +1112,7 @@ static const char *talk(client *c, char *text) {
             msg *m = msg_printf("%s: %s\n", c->nick, text);
             if (m) {
                 send_to_room(m, c);
+                forward(m, 0);
                 publish(m, 0);
                 msg_unref(m);
             }
@@ -684,11 +1157,17 @@ static int stay(client *c) {
 }
 
 /* A TCP connection, in the handler task the server gives it. */
+static _Thread_local size_t sessions;                            /* this loop's connections */
+static _Thread_local aioc_event sessions_over = AIOC_EVENT_INIT; /* none left */
+
 static void session(aioc_stream *conn, void *arg) {
     (void)arg;
     client c = {.conn = conn, .reader = aioc_current(), .last_moved = aioc_now()};
+    sessions++;
     if (!stay(&c))
         aioc_cancel(aioc_current()); /* so the server drops the connection */
+    if (--sessions == 0)
+        aioc_event_set(&sessions_over);
 }
 
 /* ------------------------------------------------------------ browsers -- */
@@ -701,7 +1180,7 @@ extern const unsigned char chat_page[];
 extern const size_t chat_page_len;
 
 static const char *web_port = "0"; /* --web */
-static int closing;                /* the server is shutting down */
+static _Thread_local int closing;  /* the server (this loop) is shutting down */
 
 /* Reads a browser's next line: a text message, its last end of line
  * dropped, made printable into `text` (MAX_LINE + 1 bytes; a longer
@@ -793,18 +1272,78 @@ static aioc_http_server *web_start(aioc_http_router **router) {
 }
 #endif
 
+/* Several loops: loop 0 listens and hands each connection to the loop
+ * with the fewest (aioc_server_opts.spread); the others serve what they
+ * get until Ctrl-C, or until loop 0 tells them it could not start. */
+static aioc_event stop_sibling[AIOC_LOOPS_MAX]; /* each sibling's own */
+
+static void stop_here(void *arg) {
+    (void)arg;
+    aioc_event_set(&stop_sibling[aioc_loop_index()]);
+}
+
+/* A loop other than 0: its room, its relay, its PUBLISH connection. */
+static void *sibling(void) {
+    aioc_task relay_task = {0};
+    int err = relay_start(&relay_task);
+    if (err)
+        return aioc_fail(err);
+#ifdef CHAT_REDIS
+    aioc_task sub = {0};
+    if (redis_url && (err = redis_start(&sub))) {
+        relay_stop(relay_task);
+        return aioc_fail(err);
+    }
+#endif
+    aioc_event_wait(&stop_sibling[aioc_loop_index()]); /* until Ctrl-C */
+    aioc_scope shield, grace; /* then close properly, even though cancelled */
+    aioc_shield_enter(&shield);
+    broadcast(msg_printf("* the server is shutting down\n"), NULL);
+    /* as aioc_server_close's grace on loop 0: a second for the notice to
+     * go out; the loop cancels the connections left when this returns */
+    aioc_scope_enter(&grace, 1.0);
+    while (sessions > 0 && aioc_event_wait(&sessions_over) == 0)
+        aioc_event_clear(&sessions_over);
+    aioc_scope_exit(&grace);
+    relay_stop(relay_task);
+#ifdef CHAT_REDIS
+    if (redis_url)
+        redis_stop(sub);
+#endif
+    aioc_scope_exit(&shield);
+    return NULL;
+}
+
+static void stop_siblings(void) {
+    for (unsigned i = 1; i < aioc_loop_count(); i++)
+        aioc_loop_call(aioc_loop_at(i), stop_here, NULL);
+}
+
 static void *server(void *arg) {
     const char *port = arg;
     int err;
-    aioc_server *srv = aioc_tcp_serve("127.0.0.1", port, session, NULL, NULL, &err);
+    room_init();
+    if (aioc_loop_index() > 0)
+        return sibling();
+    aioc_server_opts opts = {.spread = 1}; /* (ignored with one loop) */
+    aioc_server *srv = aioc_tcp_serve("127.0.0.1", port, session, NULL, &opts, &err);
     if (!srv) {
         fprintf(stderr, "chat: cannot listen on port %s: %s\n", port, aioc_strerror(err));
+        stop_siblings();
+        return aioc_fail(err);
+    }
+    aioc_task relay_task = {0};
+    if ((err = relay_start(&relay_task))) {
+        aioc_server_close(srv, 0);
+        stop_siblings();
         return aioc_fail(err);
     }
 #ifdef CHAT_REDIS
     aioc_task sub = {0};
     if (redis_url && (err = redis_start(&sub))) {
         aioc_server_close(srv, 0);
+        relay_stop(relay_task);
+        stop_siblings();
         return aioc_fail(err);
     }
 #endif
@@ -813,10 +1352,12 @@ static void *server(void *arg) {
     aioc_http_server *web = web_start(&router);
     if (!web) {
         aioc_server_close(srv, 0);
+        relay_stop(relay_task);
 #ifdef CHAT_REDIS
         if (redis_url)
             redis_stop(sub);
 #endif
+        stop_siblings();
         return aioc_fail(-EADDRNOTAVAIL);
     }
 #endif
@@ -838,6 +1379,7 @@ static void *server(void *arg) {
     aioc_http_router_free(router);
 #endif
     aioc_server_close(srv, 1.0);
+    relay_stop(relay_task);
 #ifdef CHAT_REDIS
     if (redis_url)
         redis_stop(sub);
@@ -920,6 +1462,7 @@ int main(int argc, char **argv) {
     if (argc >= 2 && strcmp(argv[1], "server") == 0) {
         static char any_port[] = "0";
         char *port = any_port;
+        aioc_run_opts opts = {.loops = 1};
         for (int i = 2; i < argc; i++) {
             if (strcmp(argv[i], "--web") == 0 && i + 1 < argc) {
 #ifdef CHAT_WEB
@@ -937,15 +1480,28 @@ int main(int argc, char **argv) {
                                 "adapter (aioc_redis, hiredis)\n");
                 return 2;
 #endif
+            } else if (strcmp(argv[i], "--loops") == 0 && i + 1 < argc) {
+                const char *n = argv[++i];
+                opts.loops = strcmp(n, "auto") == 0 ? AIOC_LOOPS_AUTO : (unsigned)atoi(n);
+                if (!opts.loops || (opts.loops > AIOC_LOOPS_MAX && opts.loops != AIOC_LOOPS_AUTO)) {
+                    fprintf(stderr, "chat: --loops: 1 to %u, or auto\n", AIOC_LOOPS_MAX);
+                    return 2;
+                }
             } else if (i == 2 && argv[i][0] != '-') {
                 port = argv[i];
             } else {
-                fprintf(stderr, "usage: chat server [PORT] [--web PORT] [--redis URL]\n");
+                fprintf(stderr, "usage: chat server [PORT] [--web PORT] [--redis URL] "
+                                "[--loops N]\n");
                 return 2;
             }
         }
         raise_descriptor_limit();
-        int status = aioc_run(server, port, NULL);
+        for (unsigned i = 0; i < AIOC_LOOPS_MAX; i++)
+            aioc_event_init(&stop_sibling[i]);
+#ifdef CHAT_REDIS
+        make_origin();
+#endif
+        int status = aioc_run_with(server, port, NULL, &opts);
         return status ? 1 : 0;
     }
     if (argc == 4 && strcmp(argv[1], "client") == 0) {
@@ -955,7 +1511,7 @@ int main(int argc, char **argv) {
             fprintf(stderr, "chat: %s:%s: %s\n", t.host, t.port, aioc_strerror(status));
         return status ? 1 : 0;
     }
-    fprintf(stderr, "usage: chat server [PORT] [--web PORT] [--redis URL] | "
+    fprintf(stderr, "usage: chat server [PORT] [--web PORT] [--redis URL] [--loops N] | "
                     "chat client HOST PORT\n");
     return 2;
 }

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Checks examples/chat.c with socat clients (Debian's socat).
-#   check_chat.sh basic|crowd|flood|slow|vanish|sigint BINARY
+#   check_chat.sh [loops_]basic|crowd|flood|slow|vanish|sigint|redis BINARY
+#   check_chat.sh loops BINARY
 # basic:  three clients join, talk and leave, one step at a time, and their
 #         transcripts are compared exactly: notices, broadcasts, nickname
 #         checks, /who, /quit, control characters, over-long lines.
@@ -25,6 +26,16 @@
 # redis_lost: two servers; Redis is killed mid-run: the clients are told,
 #         a server's own clients still hear each other; Redis is started
 #         again: they are told, and lines cross between servers again.
+# loops_MODE: MODE with each server on two loops (chat server --loops 2):
+#         loop 0 hands each connection to the loop with the fewest
+#         (aioc_server_opts.spread), so clients that join one after
+#         another land on loop 0, 1, 0, ...: lines, notices, /who and the
+#         nickname checks cross loops (in redis mode, within each server too).
+# loops:  four clients on two loops (two each, by the rule above) send 300
+#         numbered lines each at once: every client gets every other's
+#         lines exactly once, in order per sender, and never its own;
+#         /who lists all four from either loop; a nickname taken on one
+#         loop is refused on the other.
 # Every mode ends with Ctrl-C (status 130) and fails on a sanitizer's or
 # Valgrind's report. AIOC_TEST_EMULATOR: a command prefix for the server
 # (qemu-aarch64 -L DIR, valgrind ...), split on spaces. KEEP=1 keeps the
@@ -33,6 +44,14 @@
 . "$(dirname "$0")/lib.sh"
 mode=$1 bin=$2
 pid=
+loops=
+case $mode in
+loops_*)
+    mode=${mode#loops_}
+    loops="--loops 2"
+    ;;
+loops) loops="--loops 2" ;;
+esac
 # (the clients end when the server does, and when the fifos they wait on
 # lose their writers)
 fail_details() {
@@ -41,7 +60,7 @@ fail_details() {
 }
 
 start_server() {
-    start ${AIOC_TEST_EMULATOR:-} "$bin" server 0 >"$dir/server.out" 2>"$dir/server.err"
+    start ${AIOC_TEST_EMULATOR:-} "$bin" server 0 $loops >"$dir/server.out" 2>"$dir/server.err"
     pid=$started
     # up to 20 s for the "listening" line (Valgrind)
     wait_line "$dir/server.out" 's/^listening on 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' 20 ||
@@ -112,7 +131,7 @@ start_redis() {
 # it has subscribed.
 start_linked() { # n
     : >"$dir/server$1.out"
-    start ${AIOC_TEST_EMULATOR:-} "$bin" server 0 --redis "$redis_url" \
+    start ${AIOC_TEST_EMULATOR:-} "$bin" server 0 --redis "$redis_url" $loops \
         >"$dir/server$1.out" 2>"$dir/server$1.err"
     eval "pid$1=$started"
     wait_line "$dir/server$1.out" 's/^listening on 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' 20 ||
@@ -189,6 +208,82 @@ redis)
     done
     for n in 1 2 3; do stop_linked $n; done
     echo "6 clients on 3 servers: each got the others' 5 x $lines lines in order"
+    ;;
+loops)
+    lines=300
+    start_server
+    # joined one after another, each once the others saw it: loop 0 (ann),
+    # 1 (bob), 0 (cat), 1 (dan); the fewest connections, lowest index on a tie
+    names="ann bob cat dan"
+    fd=3 joined=""
+    for name in $names; do
+        client "$name" $fd
+        echo "$name" >&$fd
+        until_true 'grep -q "^\* welcome, $name: " "$dir/$name.out"' || fail "$name not welcomed"
+        for other in $joined; do
+            await_line "$dir/$other.out" "* $name joined"
+        done
+        joined="$joined $name"
+        fd=$((fd + 1))
+    done
+    await_line "$dir/dan.out" "* welcome, dan: 4 online (/who, /quit)"
+    # eve (loop 0) asks for bob's nickname, taken on loop 1
+    client eve 7
+    printf 'bob\neve\n' >&7
+    await_line "$dir/eve.out" "* bob is taken; nickname?"
+    await_line "$dir/eve.out" "* welcome, eve: 5 online (/who, /quit)"
+    for name in $names; do
+        await_line "$dir/$name.out" "* eve joined"
+        seq 1 $lines | sed "s/^/$name line /" >"$dir/$name.lines"
+    done
+    # all at once: each client's lines into its fifo, in the background
+    fd=3 writers=
+    for name in $names; do
+        cat "$dir/$name.lines" >&$fd &
+        writers="$writers $!"
+        fd=$((fd + 1))
+    done
+    wait_for_all() {
+        for name in $names; do
+            [ "$(grep -c ' line ' "$dir/$name.out")" -ge $((3 * lines)) ] || return 1
+        done
+        [ "$(grep -c ' line ' "$dir/eve.out")" -ge $((4 * lines)) ]
+    }
+    until_true wait_for_all 60 || fail "not every line arrived within 60 s"
+    for name in $names eve; do
+        for other in $names; do
+            got=$(sed -n "s/^$other: //p" "$dir/$name.out" | cmp - "$dir/$other.lines" 2>&1)
+            if [ "$other" = "$name" ]; then
+                [ -z "$(sed -n "/^$name: /p" "$dir/$name.out")" ] ||
+                    fail "$name got its own lines back"
+            elif [ -n "$got" ]; then
+                fail "$name did not get $other's lines exactly once in order: $got"
+            fi
+        done
+    done
+    wait $writers # the writers into the fifos (done: every line arrived)
+    echo /who >&3 # ann, on loop 0
+    echo /who >&4 # bob, on loop 1
+    await_line "$dir/ann.out" "* online: ann bob cat dan eve"
+    await_line "$dir/bob.out" "* online: ann bob cat dan eve"
+    echo /quit >&6 # dan leaves: loop 0 sees it, and the count
+    await_line "$dir/ann.out" "* dan left"
+    end_client dan 6
+    client fay 6
+    echo fay >&6
+    await_line "$dir/fay.out" "* welcome, fay: 5 online (/who, /quit)"
+    fd=3
+    for name in ann bob cat fay eve; do
+        [ $fd = 6 ] && fd=7
+        [ "$name" = fay ] && fd=6
+        eval "exec $fd>&-"
+        fd=$((fd + 1))
+    done
+    for name in ann bob cat fay eve; do
+        eval "wait \$${name}_pid" || fail "$name's socat failed"
+    done
+    stop_server
+    echo "4 clients on 2 loops: each got the others' 3 x $lines lines in order; /who on both loops"
     ;;
 redis_lost)
     command -v redis-server >/dev/null || fail "redis-server is missing"
@@ -462,4 +557,4 @@ EOF
     fail "unknown mode"
     ;;
 esac
-echo "ok: chat $mode"
+echo "ok: chat $mode${loops:+ ($loops)}"
