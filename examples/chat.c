@@ -1,11 +1,13 @@
 /* A chat server, and a small client for it.
  *
- *     chat server [PORT] [--web PORT] [--redis URL]
+ *     chat server [PORT] [--web PORT] [--redis URL] [--loops N]
  *                               serve on 127.0.0.1 (PORT 0: any free port),
  *                               and the page for browsers on the --web port
  *                               (default: any free one); with --redis,
  *                               share the room with the other servers on
- *                               that Redis (see the end)
+ *                               that Redis (see the end); with --loops N
+ *                               (a number or "auto"), serve on N loops, a
+ *                               thread each (see "Several loops")
  *     chat client HOST PORT     send stdin's lines, print what comes back
  *
  * The protocol is lines of text (any client will do: socat, nc, telnet):
@@ -41,6 +43,20 @@
  * http://127.0.0.1:WEBPORT/ whose script speaks the same protocol over a
  * WebSocket at /ws, a message for a line.
  *
+ * Several loops (--loops N). Loop 0 listens and hands each connection
+ * to the loop with the fewest connections open (aioc_server_opts.spread):
+ * chat connections live long and are few per second, so an even share
+ * matters more than the hand-off's cost (a loop call per connection),
+ * and SO_REUSEPORT's hash could pile them on one loop. Each loop has a
+ * room of its own (its members, their queues: the room's variables are
+ * _Thread_local), so no lock is shared; lines, notices, /who and
+ * nicknames cross by loop calls ("across loops" below says how, and how
+ * order and back-pressure hold). Browsers are served by loop 0 alone (the
+ * HTTP adapter's server keeps its connections in a list of the loop that
+ * accepts them, so it is not spread) and join loop 0's room: the same
+ * room for everyone. On Ctrl-C every loop tells its clients and gives
+ * them a second, as one loop does.
+ *
  * The server prints "listening on 127.0.0.1:PORT" once it is ready (then
  * "page at http://127.0.0.1:WEBPORT/") and
  * stops on Ctrl-C: the main task is cancelled, everyone is told, and the
@@ -65,8 +81,16 @@
  * subscriber past its client-output-buffer-limit: see below).
  *
  * Nicknames are unique per server only, and /who and the count in the
- * welcome list this server's clients: a shared set in Redis would outlive
- * a server that crashes, and leave its names taken.
+ * welcome list this server's clients (on all its loops): a shared set in
+ * Redis would outlive a server that crashes, and leave its names taken.
+ *
+ * With --loops too, each loop publishes its own clients' lines on a
+ * PUBLISH connection of its own (a sender's lines still go out in order,
+ * on one connection), and one subscriber per process, on loop 0, reads
+ * the channel and gives the other servers' lines to loop 0's clients and,
+ * forwarded like a local line, to every other loop's. Lines of this
+ * process's other loops carry its tag and are skipped: they arrived by
+ * loop calls.
  *
  * If the connection to Redis breaks, the server says so on stderr, its
  * clients are told ("* lost the other servers: ..."), and its own clients
