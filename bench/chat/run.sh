@@ -26,7 +26,11 @@
 # CHAT_RETRIES (1) times, keeping the least disturbed. Every run is bounded
 # by CHAT_TIMEOUT (240 s); a missing tool or a failed run shows as n/a and
 # never stops the others; the script kills only the processes it started,
-# also when interrupted. CHAT_ONLY="aioc go" runs a subset of the servers.
+# also when interrupted. CHAT_ONLY="aioc go" runs a subset of the servers;
+# CHAT_ONLY="aioc aioc_loops2" adds the chat on two loops (chat server
+# --loops 2: a room per loop, lines crossing by loop calls), which is not
+# run by default: it is pinned to the one server CPU like the others, so
+# it shows what crossing loops costs, not what a second CPU buys.
 set -u
 
 BUILD=$(cd "${1:-build/release}" 2>/dev/null && pwd) || {
@@ -144,6 +148,7 @@ case " $ONLY " in
 esac
 # SERVERS: "name|command" (split on spaces), each listening on any free port
 SERVERS="aioc|$BUILD/examples/chat server 0
+aioc_loops2|$BUILD/examples/chat server 0 --loops 2
 asyncio|$PY -B $SRC/chat.py 0
 uvloop|$PY -B $SRC/chat.py --uvloop 0
 go|$BIN/go/chat_go 0"

@@ -22,6 +22,11 @@
 # missing tool or a failed run shows as n/a and never stops the others;
 # the script kills only the processes it started, also when interrupted.
 # RESULT lines are appended to BUILD_DIR/bench-kv-results.txt.
+#
+# KV_LOOPS=N adds a third server, kv --loops N (impl kv_loopsN: loop 0
+# runs every command, the other loops their connections' I/O), on the
+# CPUs KV_LOOPS_CPUS (a taskset list; default: unpinned, since N loops
+# want N CPUs besides redis-benchmark's).
 set -u
 
 BUILD=$(cd "${1:-build/release}" 2>/dev/null && pwd) || {
@@ -55,18 +60,24 @@ declare -A PORT PID
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 ready() { timeout 5 redis-cli -p "$1" ping 2>/dev/null | grep -q PONG; }
 
-start_kv() {
+start_kv() { # [IMPL PIN... -- FLAGS...]: kv pinned as the servers, or so
     [ -x "$BUILD/examples/kv" ] || return 1
-    local port="" i
-    "${PIN_SRV[@]}" "$BUILD/examples/kv" 0 >"$TMP/kv.out" 2>&1 &
-    PID[kv]=$!
-    PIDS="$PIDS ${PID[kv]}"
+    local impl=${1:-kv} port="" i pin=("${PIN_SRV[@]}")
+    if [ $# -gt 0 ]; then
+        shift
+        pin=()
+        while [ "$1" != -- ]; do pin+=("$1"); shift; done
+        shift
+    fi
+    "${pin[@]}" "$BUILD/examples/kv" "$@" 0 >"$TMP/$impl.out" 2>&1 &
+    PID[$impl]=$!
+    PIDS="$PIDS ${PID[$impl]}"
     for ((i = 0; i < 100; i++)); do
         [ -n "$port" ] && break
         sleep 0.1
-        port=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' "$TMP/kv.out")
+        port=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' "$TMP/$impl.out")
     done
-    PORT[kv]=$port
+    PORT[$impl]=$port
     [ -n "$port" ] && ready "$port"
 }
 
@@ -105,6 +116,14 @@ fi
 IMPLS=""
 start_kv && IMPLS="$IMPLS kv" || echo "bench/kv: examples/kv did not start (not built?)" >&2
 start_redis && IMPLS="$IMPLS redis" || echo "bench/kv: no redis-server (Debian: redis-server)" >&2
+LOOPS_IMPL=
+if [ -n "${KV_LOOPS:-}" ]; then
+    LOOPS_IMPL=kv_loops$KV_LOOPS
+    pin=()
+    [ -n "${KV_LOOPS_CPUS:-}" ] && command -v taskset >/dev/null && pin=(taskset -c "$KV_LOOPS_CPUS")
+    start_kv "$LOOPS_IMPL" "${pin[@]}" -- --loops "$KV_LOOPS" && IMPLS="$IMPLS $LOOPS_IMPL" ||
+        echo "bench/kv: kv --loops $KV_LOOPS did not start" >&2
+fi
 
 for depth in $PIPELINES; do
     n=$N
@@ -122,7 +141,7 @@ for depth in $PIPELINES; do
                 [ -n "$r" ] && echo "$impl $r" >>"$TMP/$name.runs"
             done
         done
-        for impl in kv redis; do
+        for impl in kv redis $LOOPS_IMPL; do
             line=$(awk -v impl="$impl" -v n="$n" -v name="$name" -v depth="$depth" -v c="$CLIENTS" '
                 $1 == impl { rps[++k] = $2; cpu += $3 }
                 END {
