@@ -10,7 +10,8 @@
 # kv_redis_TEST, except the tests listed there as not run against kv (with
 # the reason). AIOC_TEST_EMULATOR: a command prefix for both programs;
 # AIOC_KV_WRAPPER: one for kv alone (Valgrind, for the valgrind_kv_redis_
-# twins: its exit status 99 on an error or a definite leak fails them).
+# twins: its exit status 99 on an error or a definite leak fails them);
+# KV_FLAGS: kv's flags (the kv_loops_redis_ entries: "--loops 2").
 # KEEP=1 keeps the scratch directory (tests/lib.sh).
 . "$(dirname "$0")/lib.sh"
 mode=$1 kv=$2 suite=$3
@@ -18,7 +19,7 @@ fail_details() {
     sed 's/^/  kv: /' "$dir/kv.out" "$dir/kv.err" 2>/dev/null | tail -40
 }
 
-start ${AIOC_TEST_EMULATOR:-} ${AIOC_KV_WRAPPER:-} "$kv" 0 >"$dir/kv.out" 2>"$dir/kv.err"
+start ${AIOC_TEST_EMULATOR:-} ${AIOC_KV_WRAPPER:-} "$kv" ${KV_FLAGS:-} 0 >"$dir/kv.out" 2>"$dir/kv.err"
 pid=$started
 wait_line "$dir/kv.out" 's/^listening on 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' 20 "$pid" ||
     fail "kv did not start"
@@ -37,4 +38,4 @@ interrupt "$pid" 20
 if grep -Eq '^==[0-9]+==|runtime error:|ERROR|aioc:' "$dir/kv.err"; then
     fail "kv reported errors"
 fi
-echo "ok: redis_$mode against kv"
+echo "ok: redis_$mode against kv${KV_FLAGS:+ $KV_FLAGS}"

@@ -13,8 +13,9 @@
  * RPOP, LLEN, LRANGE), hashes (HSET, HGET, HDEL, HGETALL, HLEN), pub/sub
  * (PUBLISH, SUBSCRIBE, UNSUBSCRIBE, PSUBSCRIBE, PUNSUBSCRIBE), and PING,
  * ECHO, QUIT, DBSIZE, FLUSHALL, FLUSHDB, SELECT 0, and what clients ask on
- * connecting (CONFIG GET, COMMAND, COMMAND DOCS, CLIENT SETNAME). There is
- * no persistence: the data lives as long as the process.
+ * connecting (CONFIG GET, COMMAND, COMMAND DOCS, CLIENT SETNAME), CLIENT
+ * ID and CLIENT INFO. There is no persistence: the data lives as long as
+ * the process.
  *
  * The shape is Redis's own: one thread, one loop, and the data in plain
  * structures that no lock guards, because only one command runs at a
