@@ -366,12 +366,13 @@ static void *server(void *arg) {
         aioc_scope_exit(&shield);
         return NULL;
     }
-    if (loops > 1 && (err = share_port(srv)) && srv) {
-        aioc_server_close(srv, 0);
-        return aioc_fail(err);
-    }
+    int shared = loops > 1 ? share_port(srv) : 0; /* (siblings give up if !srv) */
     if (!srv)
         return aioc_fail(err);
+    if (shared) {
+        aioc_server_close(srv, 0);
+        return aioc_fail(shared);
+    }
     printf("listening on %s:%d\n", cfg->host, aioc_server_port(srv));
     fflush(stdout);
     aioc_task sweep = aioc_spawn(sweeper, NULL);
