@@ -568,12 +568,14 @@ static void relay_stop(aioc_task t) {
     aioc_await(t, NULL);
 }
 
+#ifdef CHAT_REDIS
 /* Sends `m` to this loop's room and to every other loop's; drops the
- * caller's reference. */
+ * caller's reference. (Lines from other servers arrive on loop 0 only.) */
 static void broadcast_everywhere(msg *m) {
     forward(m, 0);
     broadcast(m, NULL);
 }
+#endif
 
 /* --- /who on every loop. The question lives on the asking loop's heap:
  * the asker may be gone (cancelled) before the last answer comes, which
