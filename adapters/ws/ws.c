@@ -6,7 +6,9 @@
  * Receiving is a state machine kept in the connection (the header bytes
  * read so far, the payload bytes read so far), so a deadline or a
  * cancellation in the middle of a frame loses nothing: the next
- * aioc_ws_recv goes on from there. A data frame's payload is read straight
+ * aioc_ws_recv goes on from there. Bytes come from the stream through a
+ * small read-ahead buffer in the connection, so that a small frame (header
+ * and payload) costs one stream read; a large payload is read straight
  * into the message buffer, which grows to the largest message seen (up to
  * max_message) and is kept; nothing else is allocated per frame or per
  * message. A send takes the connection's send lock, so that the frames of
@@ -377,10 +379,33 @@ static long read_some(aioc_ws *ws, void *buf, size_t n) {
     }
 }
 
+/* Reads up to `n` bytes through the read-ahead buffer: what it holds
+ * first; else a read of `n` >= WS_READ_AHEAD goes straight to `buf`, and a
+ * smaller one fills the buffer with what the stream has (the rest of a
+ * small frame and often the frames behind it), so that a small message
+ * costs one stream read, not one for each part of its header and one for
+ * its payload. Returns as read_some. */
+static long read_ahead(aioc_ws *ws, uint8_t *buf, size_t n) {
+    if (ws->rb_pos == ws->rb_end) {
+        if (n >= WS_READ_AHEAD)
+            return read_some(ws, buf, n);
+        long r = read_some(ws, ws->rb, WS_READ_AHEAD);
+        if (r <= 0)
+            return r;
+        ws->rb_pos = 0;
+        ws->rb_end = (uint16_t)r;
+    }
+    size_t k = (size_t)(ws->rb_end - ws->rb_pos);
+    k = k < n ? k : n;
+    memcpy(buf, ws->rb + ws->rb_pos, k);
+    ws->rb_pos = (uint16_t)(ws->rb_pos + k);
+    return (long)k;
+}
+
 /* Reads `f`'s payload to `dst` (resumable: ws->got counts). */
 static int read_payload(aioc_ws *ws, uint8_t *dst) {
     while (ws->got < ws->f.len) {
-        long r = read_some(ws, dst + ws->got, (size_t)(ws->f.len - ws->got));
+        long r = read_ahead(ws, dst + ws->got, (size_t)(ws->f.len - ws->got));
         if (r == 0)
             return AIOC_WS_EABNORMAL;
         if (r < 0)
@@ -457,7 +482,7 @@ static int recv_frames(aioc_ws *ws, aioc_ws_msg *msg) {
             return ws->error;
         /* the header: two bytes, then what they say follows */
         while (ws->hlen < (ws->hneed ? ws->hneed : 2)) {
-            long r = read_some(ws, ws->hdr + ws->hlen, (ws->hneed ? ws->hneed : 2) - ws->hlen);
+            long r = read_ahead(ws, ws->hdr + ws->hlen, (ws->hneed ? ws->hneed : 2) - ws->hlen);
             if (r == 0)
                 return fail(ws, AIOC_WS_EABNORMAL);
             if (r < 0)

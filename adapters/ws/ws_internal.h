@@ -94,6 +94,10 @@ int aioc__ws_pmd_answer(const char *answer, int bits, ws_pmd *pmd);
 
 /* ---------------------------------------------------------------- ws.c -- */
 
+/* The receive side's read-ahead: a frame header and a small payload come
+ * out of one stream read; larger reads go straight to their buffer. */
+#define WS_READ_AHEAD 512
+
 struct aioc_ws {
     aioc_stream *s;
     bool client;      /* we mask our frames; the peer must not */
@@ -107,6 +111,11 @@ struct aioc_ws {
     /* bytes the HTTP server read past the upgrade request */
     uint8_t *pending;
     size_t npending, pending_pos;
+
+    /* receiving: bytes read ahead of the parser (a small frame's header
+     * and payload come in one stream read: see read_ahead in ws.c) */
+    uint8_t rb[WS_READ_AHEAD];
+    uint16_t rb_pos, rb_end;
 
     /* receiving: the frame being read, resumable after a deadline */
     uint8_t hdr[14];
