@@ -91,8 +91,10 @@ void aioc__ws_mask(uint8_t *p, size_t n, const uint8_t mask[4], uint64_t off) {
     size_t i = 0;
     /* eight bytes at a time once the key is lined up */
     uint8_t k[8];
-    for (int j = 0; j < 8; j++)
-        k[j] = mask[(off + (uint64_t)j) & 3];
+    unsigned r = (unsigned)(off & 3);
+    for (unsigned j = 0; j < 4; j++)
+        k[j] = mask[(r + j) & 3];
+    memcpy(k + 4, k, 4);
     uint64_t k8;
     memcpy(&k8, k, 8);
     for (; i + 8 <= n; i += 8) {

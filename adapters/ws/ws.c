@@ -480,7 +480,17 @@ static int recv_frames(aioc_ws *ws, aioc_ws_msg *msg) {
     for (;;) {
         if (ws->error)
             return ws->error;
-        /* the header: two bytes, then what they say follows */
+        /* the header: two bytes, then what they say follows; taken at once
+         * when the read-ahead holds all of it (a small frame, usually) */
+        if (ws->hlen == 0 && ws->rb_end - ws->rb_pos >= 2) {
+            const uint8_t *b = ws->rb + ws->rb_pos;
+            size_t h = aioc__ws_header_size(b);
+            if ((size_t)(ws->rb_end - ws->rb_pos) >= h) {
+                memcpy(ws->hdr, b, h);
+                ws->hlen = ws->hneed = h;
+                ws->rb_pos = (uint16_t)(ws->rb_pos + h);
+            }
+        }
         while (ws->hlen < (ws->hneed ? ws->hneed : 2)) {
             long r = read_ahead(ws, ws->hdr + ws->hlen, (ws->hneed ? ws->hneed : 2) - ws->hlen);
             if (r == 0)
@@ -522,8 +532,10 @@ static int recv_frames(aioc_ws *ws, aioc_ws_msg *msg) {
         ws->hlen = ws->hneed = 0;
         ws->got = 0;
         ws->checked = false;
-        ws->last_rx = aioc_now();
-        ws->ping_out = false;
+        if (ws->o.heartbeat) { /* the clock is read for the heartbeat only */
+            ws->last_rx = aioc_now();
+            ws->ping_out = false;
+        }
         switch (ws->f.op) {
         case WS_OP_PING:
             if (!ws->close_sent)
