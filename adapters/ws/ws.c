@@ -464,7 +464,7 @@ static int deliver(aioc_ws *ws, aioc_ws_msg *msg) {
     } else if (ws->msg_op == WS_OP_TEXT && ws->utf8) {
         return fail(ws, AIOC_WS_EUTF8); /* a character cut off at the end */
     }
-    if (aioc__ws_grow(buf, cap, len + 1))
+    if (len + 1 > *cap && aioc__ws_grow(buf, cap, len + 1))
         return fail(ws, -ENOMEM);
     (*buf)[len] = '\0';
     msg->type = ws->msg_op;
@@ -486,7 +486,12 @@ static int recv_frames(aioc_ws *ws, aioc_ws_msg *msg) {
             const uint8_t *b = ws->rb + ws->rb_pos;
             size_t h = aioc__ws_header_size(b);
             if ((size_t)(ws->rb_end - ws->rb_pos) >= h) {
-                memcpy(ws->hdr, b, h);
+                /* a fixed-size copy is a few moves; the bytes past the
+                 * header are never read */
+                if (ws->rb_pos + sizeof ws->hdr <= WS_READ_AHEAD)
+                    memcpy(ws->hdr, b, sizeof ws->hdr);
+                else
+                    memcpy(ws->hdr, b, h);
                 ws->hlen = ws->hneed = h;
                 ws->rb_pos = (uint16_t)(ws->rb_pos + h);
             }
@@ -519,7 +524,8 @@ static int recv_frames(aioc_ws *ws, aioc_ws_msg *msg) {
                 }
                 if (ws->f.len > ws->o.max_message - ws->msg_len)
                     return fail(ws, AIOC_WS_ETOOBIG);
-                if (aioc__ws_grow(&ws->msg, &ws->msg_cap, ws->msg_len + (size_t)ws->f.len + 1))
+                size_t need = ws->msg_len + (size_t)ws->f.len + 1;
+                if (need > ws->msg_cap && aioc__ws_grow(&ws->msg, &ws->msg_cap, need))
                     return fail(ws, -ENOMEM);
             }
         }
