@@ -393,8 +393,17 @@ void aioc__task_release(aioc__loop *loop, aioc__task *t);
 void aioc__task_report_failure(aioc__loop *loop, aioc__task *t);
 const char *aioc__task_display_name(const aioc__task *t, char *buf, size_t n);
 
-/* Checks the calling context: the running task, or NULL with *err set. */
-aioc__task *aioc__running(aioc__loop **loopp, int *err);
+/* Checks the calling context: the running task, or NULL with *err set.
+ * Inline: every suspending call starts here, and the call's out-parameters
+ * through memory cost a hand-off more than the check itself. */
+static inline aioc__task *aioc__running(aioc__loop **loopp, int *err) {
+    aioc__loop *loop = aioc__loop_get();
+    *loopp = loop;
+    aioc__task *t = loop ? loop->current : NULL;
+    if (!t)
+        *err = AIOC_ENOTASK;
+    return t;
+}
 
 /* The prologue of a suspending call: the running task, or NULL with *err
  * set to AIOC_ENOTASK or to the interruption already due (level-triggered

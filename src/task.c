@@ -170,18 +170,6 @@ int aioc__interrupted_error(const aioc__task *t) {
     return err ? err : -ECANCELED;
 }
 
-aioc__task *aioc__running(aioc__loop **loopp, int *err) {
-    aioc__loop *loop = aioc__loop_get();
-    *loopp = loop;
-    if (!loop) {
-        *err = AIOC_ENOTASK;
-        return NULL;
-    }
-    if (!loop->current)
-        *err = AIOC_ENOTASK;
-    return loop->current;
-}
-
 /* ----------------------------------------------------------- spawn -- */
 
 aioc__task *aioc__task_spawn(aioc__loop *loop, aioc_fn fn, void *arg, const aioc_spawn_opts *opts,
