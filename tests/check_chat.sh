@@ -88,6 +88,22 @@ until_true() {
     done
 }
 
+# Each client of RECEIVERS got the lines of every other client of SENDERS
+# (their DIR/NAME.lines) exactly once and in order, and never its own.
+got_each_others_lines() { # receivers, senders
+    for name in $1; do
+        for other in $2; do
+            got=$(sed -n "s/^$other: //p" "$dir/$name.out" | cmp - "$dir/$other.lines" 2>&1)
+            if [ "$other" = "$name" ]; then
+                [ -z "$(sed -n "/^$name: /p" "$dir/$name.out")" ] ||
+                    fail "$name got its own lines back"
+            elif [ -n "$got" ]; then
+                fail "$name did not get $other's lines exactly once in order: $got"
+            fi
+        done
+    done
+}
+
 # Waits until FILE has the exact line LINE.
 await_line() { # file, line
     file=$1 line=$2
@@ -190,17 +206,7 @@ redis)
         done
     }
     until_true wait_for_all 60 || fail "not every line arrived within 60 s"
-    for name in $names; do
-        for other in $names; do
-            got=$(sed -n "s/^$other: //p" "$dir/$name.out" | cmp - "$dir/$other.lines" 2>&1)
-            if [ "$other" = "$name" ]; then
-                [ -z "$(sed -n "/^$name: /p" "$dir/$name.out")" ] ||
-                    fail "$name got its own lines back"
-            elif [ -n "$got" ]; then
-                fail "$name did not get $other's lines exactly once in order: $got"
-            fi
-        done
-    done
+    got_each_others_lines "$names" "$names"
     fd=3
     for name in $names; do
         end_client "$name" $fd
@@ -250,17 +256,7 @@ loops)
         [ "$(grep -c ' line ' "$dir/eve.out")" -ge $((4 * lines)) ]
     }
     until_true wait_for_all 60 || fail "not every line arrived within 60 s"
-    for name in $names eve; do
-        for other in $names; do
-            got=$(sed -n "s/^$other: //p" "$dir/$name.out" | cmp - "$dir/$other.lines" 2>&1)
-            if [ "$other" = "$name" ]; then
-                [ -z "$(sed -n "/^$name: /p" "$dir/$name.out")" ] ||
-                    fail "$name got its own lines back"
-            elif [ -n "$got" ]; then
-                fail "$name did not get $other's lines exactly once in order: $got"
-            fi
-        done
-    done
+    got_each_others_lines "$names eve" "$names"
     wait $writers # the writers into the fifos (done: every line arrived)
     echo /who >&3 # ann, on loop 0
     echo /who >&4 # bob, on loop 1
