@@ -7,7 +7,8 @@
  * submission (whose user_data is the op), then waits on the op's event.
  * Submissions are handed to the kernel in batches: the first of a loop
  * turn schedules a callback (aioc_call_soon) that submits every one
- * queued by then, so 64 tasks ready at once cost one io_uring_enter. A
+ * queued by then, so 64 tasks ready at once cost one io_uring_enter, and
+ * every SUBMIT_EVERY-th goes at once with those before it. A
  * reaper task per loop, alive while operations are in flight, waits on
  * the ring's eventfd in the loop's epoll, takes the completions and wakes
  * their tasks.
@@ -47,6 +48,15 @@
 #define BOUNCE_KEEP 64             /* buffers kept per class, at most */
 #define BOUNCE_KEPT_MAX (32 << 20) /* bytes kept per ring, at most */
 #define SQ_ENTRIES 256
+/* A batch goes to the kernel when this many submissions are queued, not
+ * only at the end of the turn. A device handed 64 reads in one batch tends
+ * to complete them together, so the reaper found all 64 at once, and the
+ * device sat idle while their tasks ran and queued the next 64: random
+ * 4 KiB O_DIRECT reads at 64 in flight did 0.80-0.86x fio's io_uring
+ * IOPS. With batches of 16 going out while the other tasks still run,
+ * the device is never empty (0.88-0.97x fio, and less CPU per read);
+ * reads from the page cache cost the same either way. */
+#define SUBMIT_EVERY 16
 #define CQ_ENTRIES 4096 /* more may be in flight: the kernel keeps overflow (NODROP) */
 
 /* What the probe found, process-wide. */
@@ -202,7 +212,6 @@ static void reap(ring *r) {
  * overflow backlog is full) they stay queued: the reaper submits again
  * once it has made room. */
 static void submit(ring *r) {
-    r->submit_scheduled = false;
     if (!io_uring_sq_ready(&r->ring))
         return;
     int n = io_uring_submit(&r->ring);
@@ -212,7 +221,25 @@ static void submit(ring *r) {
         fprintf(stderr, "aioc_uring: io_uring_submit: %s\n", strerror(-n));
 }
 
-static void submit_cb(void *arg) { submit(arg); }
+static void submit_cb(void *arg) {
+    ring *r = arg;
+    r->submit_scheduled = false;
+    submit(r);
+}
+
+/* Submits at the end of this loop turn (at once if that cannot be
+ * scheduled), or now if SUBMIT_EVERY submissions are queued. */
+static void submit_soon(ring *r) {
+    if (io_uring_sq_ready(&r->ring) >= SUBMIT_EVERY) {
+        submit(r);
+    } else if (!r->submit_scheduled) {
+        aioc_call c = aioc_call_soon(submit_cb, r);
+        if (aioc_call_error(c))
+            submit(r);
+        else
+            r->submit_scheduled = true;
+    }
+}
 
 static void *reaper(void *arg) {
     ring *r = arg;
@@ -378,13 +405,7 @@ static int op_go(op *o, struct io_uring_sqe *sqe) {
             r->reaper = true;
         }
     }
-    if (!r->submit_scheduled) {
-        aioc_call c = aioc_call_soon(submit_cb, r);
-        if (aioc_call_error(c))
-            submit(r);
-        else
-            r->submit_scheduled = true;
-    }
+    submit_soon(r);
     if (!err) /* (without a reaper: the loop is ending; ring_destroy reaps) */
         err = aioc_event_wait(&o->done);
     if (!err)
@@ -409,13 +430,7 @@ static int op_go(op *o, struct io_uring_sqe *sqe) {
     if (cancel) { /* (without room, it is freed when it completes by itself) */
         io_uring_prep_cancel(cancel, o, 0);
         io_uring_sqe_set_data(cancel, NULL);
-        if (!r->submit_scheduled) {
-            aioc_call c = aioc_call_soon(submit_cb, r);
-            if (aioc_call_error(c))
-                submit(r);
-            else
-                r->submit_scheduled = true;
-        }
+        submit_soon(r);
     }
     return err;
 }
