@@ -7,6 +7,10 @@
 #                           connection (it pipelines what they have out)
 #     redis-benchmark       -c 50 (50 connections, one GET each in flight)
 #     redis-benchmark-P16   -c 50 -P 16 (16 GETs per connection in flight)
+#   and, at equal depth (the same number of GETs in flight):
+#     aioc-800              get_aioc with 800 tasks: -P 16's 800 in flight
+#     redis-benchmark-c1-P50  -c 1 -P 50: aioc's 50 in flight on one
+#                           connection
 #     redis.asyncio         redis-py's asyncio client (Debian python3-redis),
 #                           50 asyncio tasks on one Redis() client (its
 #                           pool: a connection per task); and on uvloop
@@ -105,8 +109,13 @@ run() {
         once aioc "$REQS" "$BIN/get_aioc" "127.0.0.1:$PORT" "$TASKS" "$REQS" ;;
     redis-benchmark)
         once "$1" "$PLAIN_REQS" redis-benchmark -p "$PORT" -t get -c "$TASKS" -n "$PLAIN_REQS" -q ;;
+    aioc-800)
+        [ -x "$BIN/get_aioc" ] || { LINE="NA impl=$1 reason=not_built_(libhiredis-dev)"; return; }
+        once "$1" "$REQS" "$BIN/get_aioc" "127.0.0.1:$PORT" $((TASKS * 16)) "$REQS" ;;
     redis-benchmark-P16)
         once "$1" "$REQS" redis-benchmark -p "$PORT" -t get -c "$TASKS" -n "$REQS" -P 16 -q ;;
+    redis-benchmark-c1-P50)
+        once "$1" "$REQS" redis-benchmark -p "$PORT" -t get -c 1 -n "$REQS" -P "$TASKS" -q ;;
     redis.asyncio)
         once "$1" "$PY_REQS" $PY "$SRC/get_asyncio.py" 127.0.0.1 "$PORT" "$TASKS" "$PY_REQS" ;;
     redis.asyncio+uvloop)
@@ -114,8 +123,9 @@ run() {
     esac
 }
 
-IMPLS="aioc"
-command -v redis-benchmark >/dev/null && IMPLS="$IMPLS redis-benchmark redis-benchmark-P16"
+IMPLS="aioc aioc-800"
+command -v redis-benchmark >/dev/null &&
+    IMPLS="$IMPLS redis-benchmark redis-benchmark-P16 redis-benchmark-c1-P50"
 if $PY -c 'import redis.asyncio' 2>/dev/null; then
     IMPLS="$IMPLS redis.asyncio"
     $PY -c 'import uvloop' 2>/dev/null && IMPLS="$IMPLS redis.asyncio+uvloop"
@@ -150,6 +160,10 @@ awk '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] } r[v["i
 END {
     if (r["aioc"] > 0 && r["redis-benchmark-P16"] > 0)
         printf "target: aioc / redis-benchmark -P 16 = %.2f (>= 0.8: %s)\n", r["aioc"] / r["redis-benchmark-P16"], (r["aioc"] >= 0.8 * r["redis-benchmark-P16"] ? "met" : "NOT met")
+    if (r["aioc"] > 0 && r["redis-benchmark-c1-P50"] > 0)
+        printf "same depth: aioc / redis-benchmark -c 1 -P 50 = %.2f\n", r["aioc"] / r["redis-benchmark-c1-P50"]
+    if (r["aioc-800"] > 0 && r["redis-benchmark-P16"] > 0)
+        printf "same depth: aioc-800 / redis-benchmark -P 16 = %.2f\n", r["aioc-800"] / r["redis-benchmark-P16"]
     if (r["aioc"] > 0 && r["redis.asyncio"] > 0)
         printf "target: aioc / redis.asyncio = %.1f (>= 5: %s)\n", r["aioc"] / r["redis.asyncio"], (r["aioc"] >= 5 * r["redis.asyncio"] ? "met" : "NOT met")
 }' "$TMP/get"
