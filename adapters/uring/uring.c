@@ -54,7 +54,7 @@
  * device sat idle while their tasks ran and queued the next 64: random
  * 4 KiB O_DIRECT reads at 64 in flight did 0.80-0.86x fio's io_uring
  * IOPS. With batches of 16 going out while the other tasks still run,
- * the device is never empty (0.88-0.97x fio, and less CPU per read);
+ * the device is never empty (0.88-0.99x fio, and less CPU per read);
  * reads from the page cache cost the same either way. */
 #define SUBMIT_EVERY 16
 #define CQ_ENTRIES 4096 /* more may be in flight: the kernel keeps overflow (NODROP) */
