@@ -13,9 +13,12 @@
 #   echo          echo_aioc_stream on the first CPU, bench/net's loadgen on
 #                 the second, 100 connections of 64-byte ping-pong, 1 s of
 #                 warm-up and 4 s measured: requests/s and server ns/request
+# pingpong and spawn_gather run pinned to one CPU (the second), which
+# narrows their spread (an unpinned run sometimes moves mid-way).
 # ROUNDS (default 7) rounds; prints each figure's median per build, the
-# new/base ratio and the spread (the min-max range of each build's runs),
-# so that a ratio inside the spread reads as noise. AIOC_* variables in the
+# new/base ratio, the middle half (first to third quartile) and the spread
+# (the min-max range of each build's runs), so that a ratio inside them
+# reads as noise. AIOC_* variables in the
 # environment reach both builds alike (AIOC_DEBUG=1 measures the cost on).
 set -euo pipefail
 base=$(cd "${1:?usage: bench/offcost.sh BASE_BUILD NEW_BUILD [ROUNDS]}" && pwd)
@@ -37,9 +40,9 @@ field() { echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p" | head -n 1; }
 # one BUILD_DIR LABEL: one run of each benchmark, appended to $out
 one() {
     local b=$1 label=$2 line ready port pid
-    line=$(timeout 120 "$b/bench/pingpong_aioc" 3000000 | grep -m1 '^RESULT')
+    line=$(timeout 120 taskset -c "$client_cpu" "$b/bench/pingpong_aioc" 3000000 | grep -m1 '^RESULT')
     echo "$label pingpong_ns $(field "$line" ns_per_op)" >>"$out"
-    line=$(timeout 120 "$b/bench/spawn_gather_aioc" 1000000 | grep -m1 '^RESULT')
+    line=$(timeout 120 taskset -c "$client_cpu" "$b/bench/spawn_gather_aioc" 1000000 | grep -m1 '^RESULT')
     echo "$label spawn_warm_ns $(field "$line" warm_ns_per_op)" >>"$out"
     coproc SRV { exec timeout -k 2 60 taskset -c "$server_cpu" "$b/bench/net/echo_aioc_stream" 0; }
     server=$SRV_PID
@@ -66,12 +69,21 @@ for line in open(sys.argv[1]):
     label, key, value = line.split()
     runs.setdefault(key, {}).setdefault(label, []).append(float(value))
 print(f"base: {sys.argv[2]}\nnew:  {sys.argv[3]}")
-print(f"{'figure':<16} {'base median':>12} {'new median':>12} {'new/base':>9}  spread base, new")
+print(f"{'figure':<16} {'base median':>12} {'new median':>12} {'new/base':>9}  "
+      "middle half base, new; spread base, new")
+
+
+def quartiles(xs):
+    q = statistics.quantiles(xs, n=4) if len(xs) > 1 else [xs[0]] * 3
+    return f"{q[0]:.1f}-{q[2]:.1f}"
+
+
 for key, by in runs.items():
     b, n = by.get("base", []), by.get("new", [])
     if not b or not n:
         continue
     mb, mn = statistics.median(b), statistics.median(n)
     print(f"{key:<16} {mb:>12.1f} {mn:>12.1f} {mn / mb:>9.3f}  "
+          f"{quartiles(b)}, {quartiles(n)}; "
           f"{min(b):.1f}-{max(b):.1f}, {min(n):.1f}-{max(n):.1f}")
 EOF
