@@ -1820,6 +1820,25 @@ AIOC_EXTERN long aioc_file_pwrite(aioc_file *f, const void *buf, size_t n, int64
 /// One pwrite(2) of up to `n` bytes at `offset`.
 AIOC_EXTERN long aioc_file_pwrite_some(aioc_file *f, const void *buf, size_t n, int64_t offset);
 
+/// Zero copy for `f`'s reads and writes (`on` non-zero; 0: back to
+/// copies). Without it, a call on `f` goes through a buffer of its own
+/// (the copy above, which lets a cancelled caller return at once while
+/// the system call finishes on the pool). With it, aioc_file_read, _write,
+/// _pread, _pwrite and their _some forms hand the caller's `buf` to the
+/// system call itself, as uv_fs_read and Go's os.File do, and so return
+/// only when the system call is done with it: a cancel or deadline scope
+/// that expires while such a call runs takes effect at the task's next
+/// suspension point, after the call has returned its result (as inside
+/// aioc_shield_enter); one due before the call still fails it at once with
+/// -ECANCELED or -ETIMEDOUT, doing nothing. Worth it for large transfers
+/// (the copy of 1 MiB costs about what the system call does; O_DIRECT
+/// needs `buf` aligned, as read(2) does, e.g. with posix_memalign); not
+/// for files where a call may block for long (a hung network file system,
+/// a FIFO with no writer), since the caller cannot give up on it. Does not
+/// suspend; the handle's owner sets it, on any thread, while no call of
+/// `f` runs. Returns 0, or -EINVAL for a NULL handle.
+AIOC_EXTERN int aioc_file_set_zero_copy(aioc_file *f, int on);
+
 /// fsync(2): the file's data and metadata reach the disk. Suspends.
 /// Returns 0 or a negative error (-EIO, -ENOSPC, -EDQUOT, -EINVAL for a
 /// file that cannot be synced, ...).
@@ -1848,12 +1867,17 @@ enum aioc_file_rw_flags {
     AIOC_FILE_RW_WRITE = 1, ///< write (else read)
     AIOC_FILE_RW_ALL = 2,   ///< until all `n` bytes (or the end of the file); else one call
     AIOC_FILE_RW_AT = 4,    ///< at `offset` (pread/pwrite); else at the file's position
+    /// the handle is in zero-copy mode (aioc_file_set_zero_copy): the call
+    /// runs inside a shield, so the engine may read or write `buf` itself,
+    /// returning only once done with it; an engine may still copy
+    AIOC_FILE_RW_ZERO_COPY = 8,
 };
 
 /// An engine: a table of the per-file operations, each with the contract
 /// of the public call it serves (it suspends, is a cancellation point, and
 /// never touches the caller's memory once it returns, which a caller that
-/// gave up may free at once). Arguments arrive checked (non-NULL, `n` ≤
+/// gave up may free at once; with AIOC_FILE_RW_ZERO_COPY it is not
+/// interrupted and may use `buf` directly). Arguments arrive checked (non-NULL, `n` ≤
 /// LONG_MAX, `offset` ≥ 0 with AIOC_FILE_RW_AT). An operation still in
 /// flight for a caller that gave up keeps the handle alive with
 /// aioc_file_hold and lets it go with aioc_file_release. The table must

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "file.h"
+#include "scheduler.h"
 
 static const aioc_file_engine *current = &aioc__file_pool_engine; /* atomic */
 
@@ -93,11 +94,37 @@ int aioc_file_close(aioc_file *f) { return f ? aioc__file_unref(f) : 0; }
 
 int aioc_file_fd(const aioc_file *f) { return f ? f->fd : -1; }
 
+int aioc_file_set_zero_copy(aioc_file *f, int on) {
+    if (!f)
+        return -EINVAL;
+    f->zero_copy = on != 0;
+    return 0;
+}
+
+/* A zero-copy call: the engine gets the caller's buffer and runs inside a
+ * shield, so the call cannot return (cancelled, past a deadline) while a
+ * system call still uses the buffer; an interruption already due fails it
+ * first, as at every suspension point. */
+static long rw_zero_copy(aioc_file *f, void *buf, size_t n, int64_t offset, unsigned how) {
+    aioc__loop *loop;
+    int err;
+    if (!aioc__suspension_point(&loop, &err))
+        return err;
+    aioc_scope shield;
+    if ((err = aioc_shield_enter(&shield)))
+        return err;
+    long res = engine()->rw(f, buf, n, offset, how | AIOC_FILE_RW_ZERO_COPY);
+    aioc_scope_exit(&shield);
+    return res;
+}
+
 static long rw(aioc_file *f, const void *buf, size_t n, int64_t offset, unsigned how) {
     if (!f || (!buf && n) || n > LONG_MAX)
         return -EINVAL;
     if ((how & AIOC_FILE_RW_AT) && offset < 0)
         return -EINVAL;
+    if (f->zero_copy)
+        return rw_zero_copy(f, (void *)(uintptr_t)buf, n, offset, how);
     return engine()->rw(f, (void *)(uintptr_t)buf, n, offset, how);
 }
 

@@ -26,7 +26,8 @@
 
 struct aioc_file {
     int fd;
-    unsigned refs; /* atomic: the caller's, and one per job out */
+    unsigned refs;  /* atomic: the caller's, and one per job out */
+    bool zero_copy; /* aioc_file_set_zero_copy: calls use the caller's buffer */
 };
 
 /* Takes a reference for a job; drops one, closing the descriptor with the

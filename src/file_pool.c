@@ -154,7 +154,8 @@ typedef struct rw_job {
     size_t n;
     int64_t offset;
     unsigned how;
-    char *data; /* base.buf: the bytes to write, or room for those read */
+    char *data; /* base.buf, or the caller's buffer (zero copy): the bytes to
+                 * write, or room for those read */
 } rw_job;
 
 static long rw_work(aioc__fjob *b) {
@@ -186,25 +187,30 @@ static long rw_work(aioc__fjob *b) {
 }
 
 static long pool_rw(aioc_file *f, void *buf, size_t n, int64_t offset, unsigned how) {
+    /* zero copy: the caller, shielded, waits for the job, which may use
+     * its buffer; else the job has a bounce buffer of its own */
+    bool direct = how & AIOC_FILE_RW_ZERO_COPY;
     rw_job *j = malloc(sizeof *j);
+    if (!j)
+        return -ENOMEM;
     size_t cap = 0;
-    char *data = j ? aioc__bounce_get(n, &cap) : NULL;
-    if (!data) {
+    char *data = direct ? buf : aioc__bounce_get(n, &cap);
+    if (!data && !direct) {
         free(j);
         return -ENOMEM;
     }
-    *j = (rw_job){.base = {.work = rw_work, .file = f, .buf = data, .buf_cap = cap},
+    *j = (rw_job){.base = {.work = rw_work, .file = f, .buf = direct ? NULL : data, .buf_cap = cap},
                   .n = n,
                   .offset = offset,
                   .how = how,
                   .data = data};
-    if (how & AIOC_FILE_RW_WRITE)
+    if ((how & AIOC_FILE_RW_WRITE) && !direct)
         memcpy(j->data, buf, n);
     int err = aioc__fjob_run(&j->base);
     if (err)
         return err;
     long res = j->base.res;
-    if (res > 0 && !(how & AIOC_FILE_RW_WRITE))
+    if (res > 0 && !(how & AIOC_FILE_RW_WRITE) && !direct)
         memcpy(buf, j->data, (size_t)res);
     aioc__fjob_free(&j->base);
     return res;

@@ -765,3 +765,102 @@ TASK_TEST(file_cancel_many_reads_in_flight) {
     wait_jobs_freed();
     return NULL;
 }
+
+/* ------------------------------------------------------------ zero copy -- */
+
+static aioc_file *zc_fifo;
+static volatile int zc_returned; /* the reader's call has returned */
+
+/* Reads the FIFO in zero-copy mode while its deadline (`arg` non-NULL) or
+ * a cancel comes: the call still returns what it read, into the caller's
+ * own buffer, and the interruption comes at the next suspension point. */
+static void *zero_copy_reader(void *arg) {
+    char *buf = malloc(100); /* freed as soon as the call returns */
+    CHECK(buf);
+    memset(buf, 'u', 100);
+    aioc_scope s;
+    if (arg)
+        aioc_scope_enter(&s, 0.05);
+    long r = aioc_file_read_some(zc_fifo, buf, 100);
+    zc_returned = 1;
+    CHECK_EQ(r, 5L);
+    CHECK(!memcmp(buf, "bytes", 5)); /* read straight into it */
+    CHECK_EQ(buf[5], 'u');
+    free(buf);
+    int err = aioc_sleep(0); /* the interruption, now delivered */
+    if (arg)
+        aioc_scope_exit(&s);
+    return (void *)(intptr_t)err;
+}
+
+/* aioc_file_set_zero_copy: reads and writes use the caller's buffer, and
+ * a call returns only when its system call is done with it, even when
+ * cancelled or past its deadline meanwhile; one already interrupted does
+ * nothing. */
+TASK_TEST(file_zero_copy_waits_for_its_system_call) {
+    CHECK_ERR(aioc_file_set_zero_copy(NULL, 1), -EINVAL);
+    PATH(p, "zero-copy");
+    aioc_file *f = aioc_file_open(p, O_RDWR | O_CREAT | O_TRUNC, 0600, NULL);
+    CHECK(f);
+    CHECK_ERR(aioc_file_set_zero_copy(f, 1), 0);
+    size_t size = 1u << 20;
+    char *out = malloc(size), *in = malloc(size);
+    CHECK(out && in);
+    for (size_t i = 0; i < size; i++)
+        out[i] = (char)(i * 7 + i / 4096);
+    CHECK_EQ(aioc_file_pwrite(f, out, size, 4096), (long)size);
+    CHECK_EQ(aioc_file_write(f, "head", 4), 4L); /* at the position: 0 */
+    CHECK_EQ(aioc_file_pread(f, in, size, 4096), (long)size);
+    CHECK(!memcmp(in, out, size));
+    CHECK_EQ(aioc_file_pread(f, in, 10, 0), 10L);
+    CHECK(!memcmp(in, "head\0\0\0\0\0\0", 10));
+    CHECK_EQ(aioc_file_read(f, in, 4092), 4092L); /* from the position, 4 */
+    CHECK_EQ(aioc_file_read_some(f, in, 3), 3L);
+    CHECK(!memcmp(in, out, 3));
+    CHECK_EQ(aioc_file_pread(f, NULL, 0, 0), 0L);
+    CHECK_ERR(aioc_file_set_zero_copy(f, 0), 0); /* copies again */
+    CHECK_EQ(aioc_file_pread(f, in, 4, 0), 4L);
+    CHECK(!memcmp(in, "head", 4));
+    free(in);
+    free(out);
+    CHECK_ERR(aioc_file_close(f), 0);
+
+    in_scratch(fifo, sizeof fifo, "zero-copy-fifo");
+    CHECK_EQ(mkfifo(fifo, 0600), 0);
+    zc_fifo = aioc_file_open(fifo, O_RDWR, 0, NULL); /* no wait on a FIFO */
+    CHECK(zc_fifo);
+    CHECK_ERR(aioc_file_set_zero_copy(zc_fifo, 1), 0);
+    int w = open(fifo, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+    CHECK(w >= 0);
+    for (int how = 0; how < 2; how++) { /* a deadline, then a cancel */
+        zc_returned = 0;
+        aioc_task t = aioc_spawn(zero_copy_reader, how == 0 ? (void *)1 : NULL);
+        while (!FILE_WORK_ALIVE()) /* its read is on its way */
+            CHECK_ERR(aioc_sleep(0.001), 0);
+        if (how == 1)
+            CHECK_ERR(aioc_cancel(t), 0);
+        CHECK_ERR(aioc_sleep(0.2), 0); /* past the reader's 0.05 s deadline */
+        CHECK_EQ(zc_returned, 0);      /* still in its read(2) */
+        CHECK_EQ(write(w, "bytes", 5), 5L);
+        void *err = NULL;
+        int st = aioc_await(t, &err);
+        if (how == 0) {
+            CHECK_ERR(st, 0);
+            CHECK_ERR((int)(intptr_t)err, -ETIMEDOUT);
+        } else {
+            CHECK_ERR(st, -ECANCELED);
+        }
+        CHECK_EQ(zc_returned, 1);
+        wait_jobs_freed();
+    }
+    /* interrupted before the call: nothing is done */
+    aioc_scope s;
+    aioc_scope_enter(&s, 0);
+    char c;
+    CHECK_ERR(aioc_file_read_some(zc_fifo, &c, 1), -ETIMEDOUT);
+    CHECK_EQ(FILE_WORK_ALIVE(), 0);
+    aioc_scope_exit(&s);
+    CHECK_EQ(close(w), 0);
+    CHECK_ERR(aioc_file_close(zc_fifo), 0);
+    return NULL;
+}

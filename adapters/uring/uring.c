@@ -77,11 +77,12 @@ typedef struct op {
     op_kind kind;
     aioc_event done;
     bool completed, abandoned, noop; /* noop: its submission was made a no-op */
+    bool borrowed;                   /* rw: buf is the caller's (zero copy) */
     int res;                         /* the completion's */
     struct io_uring_sqe *sqe;        /* while not submitted (gen == r->gen) */
     unsigned long gen;               /* the batch its submission went in */
     aioc_file *file;                 /* held while the op lives, or NULL */
-    char *buf;                       /* rw: the bounce buffer; open: the path */
+    char *buf;                       /* rw: the bounce buffer (or the caller's); open: the path */
     size_t buf_cap;                  /* rw: its capacity */
     struct statx stx;                /* stat: the answer */
 } op;
@@ -176,9 +177,9 @@ static void op_free(op *o) {
         close(o->res); /* a descriptor nobody will take (a no-op's 0 is none) */
     if (o->file)
         aioc_file_release(o->file);
-    if (o->kind == OP_RW && o->buf)
+    if (o->kind == OP_RW && o->buf && !o->borrowed)
         bounce_put(o->r, o->buf, o->buf_cap);
-    else
+    else if (!o->borrowed)
         free(o->buf);
     free(o);
     __atomic_sub_fetch(&ops_alive, 1, __ATOMIC_RELEASE);
@@ -405,9 +406,11 @@ static int op_go(op *o, struct io_uring_sqe *sqe) {
             r->reaper = true;
         }
     }
-    submit_soon(r);
-    if (!err) /* (without a reaper: the loop is ending; ring_destroy reaps) */
+    if (!err) { /* (without a reaper the loop is ending: the op, not yet
+                 * submitted, becomes a no-op below, which ring_destroy reaps) */
+        submit_soon(r);
         err = aioc_event_wait(&o->done);
+    }
     if (!err)
         return 0;
     if (o->completed) { /* it came anyway: nobody takes what it made */
@@ -499,12 +502,16 @@ static long uring_rw(aioc_file *f, void *buf, size_t n, int64_t offset, unsigned
     op *o = op_new(r, OP_RW, f, &sqe, &err);
     if (!o)
         return err;
-    if (!(o->buf = bounce_get(r, n ? n : 1, &o->buf_cap))) {
+    /* zero copy: the caller, shielded, waits for the completion, so the
+     * kernel may use its buffer; else the op has a bounce buffer */
+    if ((o->borrowed = how & AIOC_FILE_RW_ZERO_COPY)) {
+        o->buf = buf;
+    } else if (!(o->buf = bounce_get(r, n ? n : 1, &o->buf_cap))) {
         op_drop(o, sqe);
         return -ENOMEM;
-    }
-    if (write_)
+    } else if (write_) {
         memcpy(o->buf, buf, n);
+    }
     int fd = aioc_file_fd(f);
     /* At the file's position: io_uring's own (offset -1) is not advanced
      * by a short write on the kernels here (a write cut short by
@@ -557,7 +564,7 @@ static long uring_rw(aioc_file *f, void *buf, size_t n, int64_t offset, unsigned
     }
     if (pos >= 0 && done > 0) /* what went through, as read(2) would */
         lseek(fd, (off_t)(pos + (int64_t)done), SEEK_SET);
-    if (res > 0 && !write_)
+    if (res > 0 && !write_ && !o->borrowed)
         memcpy(buf, o->buf, (size_t)res);
     op_free(o);
     return res;
