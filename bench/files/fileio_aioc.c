@@ -6,7 +6,9 @@
  *
  *   fileio_aioc ENGINE MODE BS DEPTH SECONDS FILE
  *
- * ENGINE pool | uring; MODE randread (BS-aligned random offsets) | read |
+ * ENGINE pool | uring, or pool-zc | uring-zc for the same in zero-copy mode
+ * (aioc_file_set_zero_copy: no bounce buffer, the caller's buffer goes to
+ * the system call); MODE randread (BS-aligned random offsets) | read |
  * write (sequential: each task takes the next BS block, wrapping at the
  * file's size) | cachedread (randread without O_DIRECT, from the page
  * cache: what each call costs beyond the disk). Prints one RESULT line: operations, IOPS, GB/s and
@@ -63,6 +65,8 @@ static void *worker(void *arg) {
     return NULL;
 }
 
+static bool zero_copy; /* ENGINE ends in -zc */
+
 static void *run(void *arg) {
     (void)arg;
     int fd = open(path, (!strcmp(mode, "write") ? O_WRONLY : O_RDONLY) |
@@ -73,6 +77,7 @@ static void *run(void *arg) {
     int err;
     if (!(file = aioc_file_from_fd(fd, &err)))
         return aioc_fail(err);
+    aioc_file_set_zero_copy(file, zero_copy);
     blocks = st.st_size / (long long)bs;
     aioc_task *t = calloc((size_t)depth, sizeof *t);
     double c0 = cpu_s();
@@ -88,9 +93,9 @@ static void *run(void *arg) {
     double cpu = cpu_s() - c0;
     if (failure)
         fprintf(stderr, "fileio: %s\n", aioc_strerror(failure));
-    printf("RESULT impl=aioc-%s mode=%s bs=%zu depth=%ld ops=%lld iops=%.0f gbps=%.3f "
+    printf("RESULT impl=aioc-%s%s mode=%s bs=%zu depth=%ld ops=%lld iops=%.0f gbps=%.3f "
            "cpu_us_per_op=%.2f\n",
-           aioc_file_engine_get()->name, mode, bs, depth, ops, (double)ops / wall,
+           aioc_file_engine_get()->name, zero_copy ? "-zc" : "", mode, bs, depth, ops, (double)ops / wall,
            (double)ops * (double)bs / wall / 1e9, cpu * 1e6 / (double)ops);
     free(t);
     aioc_file_close(file);
@@ -100,7 +105,8 @@ static void *run(void *arg) {
 int main(int argc, char **argv) {
     if (argc != 7) {
         fprintf(stderr,
-                "usage: fileio_aioc pool|uring randread|read|write BS DEPTH SECONDS FILE\n");
+                "usage: fileio_aioc pool|uring|pool-zc|uring-zc randread|read|write|cachedread "
+                "BS DEPTH SECONDS FILE\n");
         return 2;
     }
     mode = argv[2];
@@ -108,7 +114,8 @@ int main(int argc, char **argv) {
     depth = strtol(argv[4], NULL, 10);
     seconds = strtod(argv[5], NULL);
     path = argv[6];
-    if (!strcmp(argv[1], "uring")) {
+    zero_copy = strstr(argv[1], "-zc") != NULL;
+    if (!strncmp(argv[1], "uring", 5)) {
         int err = aioc_uring_install();
         if (err) {
             fprintf(stderr, "fileio: io_uring: %s\n", aioc_strerror(err));

@@ -10,7 +10,9 @@
 #   the file read once before), for everyone: the cost of a call beyond
 #   the disk, where aiofiles is compared on equal terms.
 #   aioc_file_pread/pwrite from 1 or 64 tasks, on the pool engine and on
-#   io_uring (fileio_aioc); fio with psync (1 or 64 threads) and io_uring
+#   io_uring (fileio_aioc), and for the 1 MiB transfers on both again in
+#   zero-copy mode (aioc_file_set_zero_copy: rows aioc-pool-zc and
+#   aioc-uring-zc); fio with psync (1 or 64 threads) and io_uring
 #   (iodepth 1 or 64); libuv's uv_fs_read/uv_fs_write (fileio_uv, 1 or
 #   64 requests in flight, UV_THREADPOOL_SIZE 6 like aioc's pool here);
 #   aiofiles (1 or 64 asyncio tasks). IOPS, GB/s, CPU time per operation
