@@ -1736,7 +1736,9 @@ AIOC_EXTERN aioc_loop *aioc_loop_at(unsigned i);
  * call suspends (so a write of n bytes allocates n bytes for its time on
  * the pool). A write whose caller gave up may therefore still happen
  * (or have happened): -ECANCELED says the caller stopped waiting, not
- * that nothing was written.
+ * that nothing was written. aioc_file_set_zero_copy makes a handle's
+ * reads and writes use the caller's buffer instead, each call then
+ * returning only when its system call is done.
  *
  * Errors: the system calls' errno, negated (-ENOENT, -EACCES, -EISDIR,
  * -ENOSPC, -EFBIG, -EBADF...), and in every call -ECANCELED, -ETIMEDOUT,

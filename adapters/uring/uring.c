@@ -3,7 +3,9 @@
  * gives up from ever freeing memory the kernel still writes.
  *
  * An operation (op) is one allocation with what the kernel reads or
- * writes: its bounce buffer, its path, its statx. Its task prepares a
+ * writes: its bounce buffer (or, in zero-copy mode, the caller's buffer:
+ * the caller then waits, shielded, for the completion), its path, its
+ * statx. Its task prepares a
  * submission (whose user_data is the op), then waits on the op's event.
  * Submissions are handed to the kernel in batches: the first of a loop
  * turn schedules a callback (aioc_call_soon) that submits every one
