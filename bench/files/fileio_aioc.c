@@ -95,8 +95,8 @@ static void *run(void *arg) {
         fprintf(stderr, "fileio: %s\n", aioc_strerror(failure));
     printf("RESULT impl=aioc-%s%s mode=%s bs=%zu depth=%ld ops=%lld iops=%.0f gbps=%.3f "
            "cpu_us_per_op=%.2f\n",
-           aioc_file_engine_get()->name, zero_copy ? "-zc" : "", mode, bs, depth, ops, (double)ops / wall,
-           (double)ops * (double)bs / wall / 1e9, cpu * 1e6 / (double)ops);
+           aioc_file_engine_get()->name, zero_copy ? "-zc" : "", mode, bs, depth, ops,
+           (double)ops / wall, (double)ops * (double)bs / wall / 1e9, cpu * 1e6 / (double)ops);
     free(t);
     aioc_file_close(file);
     return failure ? aioc_fail(failure) : NULL;
