@@ -30,6 +30,12 @@
 #               it gets a 503 with the reason, so do new requests, /health
 #               goes on answering; once the server is back, the back end
 #               serves again and the notes are there
+#   loops       --loops 2 on a fixed free port: both loops listen (SO_REUSEPORT),
+#               each with its own connections to the one database; then
+#               the concurrent scenario (200 creates from 20 threads, the
+#               list shows exactly those), and Ctrl-C: each loop says its
+#               database connections are closed, exit 130, the database
+#               closed and intact (pg_loops: the same on PostgreSQL)
 #   cache       SQLite behind --cache redis://... (a throwaway redis-server on
 #               a free loopback port, --save ''): a GET fills "note:<id>"
 #               (redis-cli GET shows the reply's JSON, with a TTL), a hit
@@ -95,18 +101,31 @@ fail_details() {
     for f in "$dir"/*.out "$dir"/*.err; do [ -f "$f" ] && { echo "--- $f"; cat "$f"; }; done
 }
 
+# With $loops set (the loops mode), on $loops loops and a fixed free port,
+# each loop saying "loop I: listening on ..."
+loops=
 start_server() { # database (a file, or a PostgreSQL URL or conninfo), more options
     db=$1
     shift
-    start ${AIOC_TEST_EMULATOR:-} "$bin" --db "$db" --port 0 "$@" \
+    port=0
+    if [ -n "$loops" ]; then
+        port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+        set -- --loops "$loops" "$@"
+    fi
+    start ${AIOC_TEST_EMULATOR:-} "$bin" --db "$db" --port "$port" "$@" \
         >"$dir/server.out" 2>"$dir/server.err"
     server=$started
-    # up to 10 s for the "listening" line
-    if ! wait_line "$dir/server.out" 's/^listening on \(http:[^ ]*\)$/\1/p' 10 "$server"; then
-        kill -0 "$server" 2>/dev/null || fail "the server ended before listening"
-        fail "the server did not start"
-    fi
-    url=$found
+    # up to 10 s (each loop's) for the "listening" line
+    i=0
+    while [ "$i" -lt "${loops:-1}" ]; do
+        prefix=${loops:+"loop $i: "}
+        if ! wait_line "$dir/server.out" "s/^${prefix}listening on \(http:[^ ]*\)$/\1/p" 10 "$server"; then
+            kill -0 "$server" 2>/dev/null || fail "the server ended before listening"
+            fail "the server did not start${loops:+ on loop $i}"
+        fi
+        url=$found
+        i=$((i + 1))
+    done
 }
 
 # A file is empty, but for Valgrind's notes on system calls it does not
@@ -133,8 +152,18 @@ stop_server() { # seconds, ["sent"]
     server=
     [ "$status" -eq 130 ] || fail "exit status $status after Ctrl-C, expected 130"
     quiet "$dir/server.err" || fail "the server wrote to stderr"
-    [ "$(sed -n '$p' "$dir/server.out")" = "backend: interrupted; the database is closed" ] &&
-        [ "$(wc -l <"$dir/server.out")" -eq 2 ] || fail "unexpected output"
+    if [ -n "$loops" ]; then # a line per loop as it listened, and as it ended
+        i=0
+        while [ "$i" -lt "$loops" ]; do
+            grep -qxF "backend: loop $i interrupted; its database connections are closed" \
+                "$dir/server.out" || fail "loop $i did not say it closed its connections"
+            i=$((i + 1))
+        done
+        [ "$(wc -l <"$dir/server.out")" -eq $((2 * loops)) ] || fail "unexpected output"
+    else
+        [ "$(sed -n '$p' "$dir/server.out")" = "backend: interrupted; the database is closed" ] &&
+            [ "$(wc -l <"$dir/server.out")" -eq 2 ] || fail "unexpected output"
+    fi
     if [ -n "$pg" ]; then # its connections are closed (the server notices within moments)
         for _ in $(seq 1 100); do
             left=$(psql_do postgres "SELECT count(*) FROM pg_stat_activity WHERE datname = '$db_name'")
@@ -670,6 +699,14 @@ errors)
     stop_server 10
     ;;
 concurrent)
+    fresh notes
+    start_server "$fresh"
+    client concurrent
+    stop_server 10
+    [ "$(rows "$db")" -eq 200 ] || fail "$(rows "$db") notes in the database"
+    ;;
+loops)
+    loops=2
     fresh notes
     start_server "$fresh"
     client concurrent

@@ -32,6 +32,10 @@
  * opens its own store (its own SQLite connections, or PostgreSQL pool)
  * and listens on the same port (SO_REUSEPORT); SQLite's WAL and busy
  * timeout arbitrate between the loops' writers as between processes.
+ * Loops (or processes) starting at once on a new database make its table
+ * once: SQLite's open starts again when the other's switch to WAL mode
+ * holds the file, PostgreSQL's creation holds an advisory lock
+ * (tests/check_backend.sh loops, pg_loops).
  * Both stores give the same JSON (ids never given out twice, timestamps in UTC to the
  * millisecond); the table is made if missing. A 500 carries the
  * database's message ("database: ..."), a 503 says the database cannot be
@@ -226,9 +230,11 @@ static void *run(void *arg) {
                    a->demo_dir ? "SQLite in a temporary file" : "on PostgreSQL");
     } else {
         bool v6 = strchr(a->host, ':');
-        if (aioc_loop_count() > 1) /* every loop says so: all listen once all have */
-            printf("loop %u: ", aioc_loop_index());
-        printf("listening on http://%s%s%s:%d\n", v6 ? "[" : "", a->host, v6 ? "]" : "",
+        char loop[32] = ""; /* every loop says so: all listen once all have */
+        if (aioc_loop_count() > 1)
+            snprintf(loop, sizeof loop, "loop %u: ", aioc_loop_index());
+        /* one call, so that the loops' lines never mix (stdio locks per call) */
+        printf("%slistening on http://%s%s%s:%d\n", loop, v6 ? "[" : "", a->host, v6 ? "]" : "",
                aioc_http_server_port(srv));
         fflush(stdout);
         aioc_event never = AIOC_EVENT_INIT;

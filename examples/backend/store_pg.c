@@ -32,11 +32,17 @@
 #define COLUMNS "id, title, body, " ISO("created") ", " ISO("updated")
 
 /* an identity column never gives an id twice, even after deletes; now()
- * is one value per transaction, so a new note's two times are equal */
-static const char schema[] = "CREATE TABLE IF NOT EXISTS notes ("
+ * is one value per transaction, so a new note's two times are equal.
+ * Several loops (--loops) or processes may start at once, and two
+ * CREATE TABLE IF NOT EXISTS at once can both find no table, the second
+ * then failing on the catalog's unique index: the creation holds an
+ * advisory lock (the transaction's, so the DO block's) until it commits. */
+static const char schema[] = "DO $$ BEGIN PERFORM pg_advisory_xact_lock(7236966244);"
+                             " CREATE TABLE IF NOT EXISTS notes ("
                              " id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
                              " title text NOT NULL, body text NOT NULL,"
-                             " created timestamptz NOT NULL, updated timestamptz NOT NULL)";
+                             " created timestamptz NOT NULL, updated timestamptz NOT NULL);"
+                             " END $$";
 
 static const char sql_list[] = "SELECT " COLUMNS " FROM notes ORDER BY id LIMIT $1 OFFSET $2";
 static const char sql_get[] = "SELECT " COLUMNS " FROM notes WHERE id = $1";

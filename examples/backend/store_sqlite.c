@@ -152,20 +152,38 @@ static int conn_open(struct sqlite_store *st, struct conn *c, bool writer) {
     return rc;
 }
 
+static void conn_close(struct conn *c) {
+    for (int op = 0; op < NOPS; op++)
+        sqlite3_finalize(c->stmt[op]);
+    sqlite3_close(c->db);
+    *c = (struct conn){0};
+}
+
+/* Several loops (--loops) or processes may open a new file at once, and
+ * one's switch to WAL mode then meets the other's lock with SQLITE_BUSY,
+ * which SQLite returns there without waiting (its busy timeout does not
+ * wait where waiting could deadlock): an open that fails so starts again,
+ * for up to 5 s. */
 static void *open_all(void *arg) {
     struct sqlite_store *st = arg; /* the writer first: it makes the table */
-    for (int i = 0; i <= READERS && conn_open(st, &st->conn[i], i == 0) == SQLITE_OK; i++)
-        ;
+    for (int i = 0; i <= READERS; i++) {
+        int rc, tries = 0;
+        while ((rc = conn_open(st, &st->conn[i], i == 0)) != SQLITE_OK &&
+               (rc & 0xff) == SQLITE_BUSY && tries++ < 250) {
+            conn_close(&st->conn[i]);
+            st->msg[0] = '\0';
+            nanosleep(&(struct timespec){0, 20 * 1000 * 1000}, NULL);
+        }
+        if (rc != SQLITE_OK)
+            break;
+    }
     return NULL;
 }
 
 static void *close_all(void *arg) {
     struct sqlite_store *st = arg; /* the last to close checkpoints the WAL */
-    for (int i = 0; i <= READERS; i++) {
-        for (int op = 0; op < NOPS; op++)
-            sqlite3_finalize(st->conn[i].stmt[op]);
-        sqlite3_close(st->conn[i].db);
-    }
+    for (int i = 0; i <= READERS; i++)
+        conn_close(&st->conn[i]);
     return NULL;
 }
 
