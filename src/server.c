@@ -125,19 +125,31 @@ static void conn_ended(void *arg) {
 
 static aioc_local_key conn_key = {conn_ended};
 
+/* A connection that could not start on `loop` (`err`): its count in
+ * `shared` is dropped, and the loop marked gone if it has ended its tasks,
+ * before the caller closes the socket, so that a peer who sees the close
+ * finds the server's counts without it already. */
+static void conn_refused(spread *shared, unsigned loop, int err) {
+    if (!shared)
+        return;
+    if (err == -ESHUTDOWN)
+        __atomic_store_n(&shared->loops[loop].gone, true, __ATOMIC_RELAXED);
+    spread_left(shared, loop);
+}
+
 /* Starts a connection's handler task on this loop, for `srv` (NULL: a
  * sibling's spread server). Owns `s` and, when `shared`, a reference and a
- * count in it: on failure closes the one and drops the others. Returns 0,
- * or the error (-ESHUTDOWN: this loop has ended its tasks). */
+ * count in it: on failure drops the others and closes the one (a loop
+ * that has ended its tasks, -ESHUTDOWN, is marked gone first). Returns 0,
+ * or the error. */
 static int start_conn(aioc_server *srv, spread *shared, unsigned loop, aioc_stream_handler fn,
                       void *arg, size_t stack_size, const aioc_stream_opts *stream_opts, int s) {
     conn *c = calloc(1, sizeof *c);
     aioc_stream *st = c ? aioc_stream_new(s, stream_opts) : NULL;
     if (!st) {
         free(c);
+        conn_refused(shared, loop, -ENOMEM);
         aioc_close(s);
-        if (shared)
-            spread_left(shared, loop);
         return -ENOMEM;
     }
     *c = (conn){.srv = srv, .shared = shared, .loop = loop, .fn = fn, .arg = arg, .stream = st};
@@ -149,10 +161,9 @@ static int start_conn(aioc_server *srv, spread *shared, unsigned loop, aioc_stre
             aioc_cancel(c->task); /* not started: it ends without running */
             aioc_detach(c->task);
         }
+        conn_refused(shared, loop, err);
         aioc_stream_abort(st);
         free(c);
-        if (shared)
-            spread_left(shared, loop);
         return err;
     }
     aioc_detach(c->task);
@@ -216,16 +227,14 @@ typedef struct handoff {
 } handoff;
 
 /* On the chosen loop: serve the connection here. A loop that has ended its
- * tasks cannot: the connection is closed, and the loop marked gone. */
+ * tasks cannot: the loop is marked gone, and the connection closed. */
 static void adopt(void *arg) {
     handoff *h = arg;
     spread *sp = h->sp;
     unsigned loop = h->loop;
     int fd = h->fd;
     free(h);
-    if (start_conn(NULL, sp, loop, sp->fn, sp->arg, sp->stack_size, &sp->stream_opts, fd) ==
-        -ESHUTDOWN)
-        __atomic_store_n(&sp->loops[loop].gone, true, __ATOMIC_RELAXED);
+    start_conn(NULL, sp, loop, sp->fn, sp->arg, sp->stack_size, &sp->stream_opts, fd);
 }
 
 /* Gives accepted connection `s` to the least-loaded loop: to a sibling by
